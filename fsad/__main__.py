@@ -1,0 +1,5 @@
+import sys
+
+from fsad.cli import main
+
+sys.exit(main())

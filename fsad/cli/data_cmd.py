@@ -1,0 +1,99 @@
+"""``fsad data check`` and ``fsad data synth``: inspect a dataset layout, write the embedded set."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from fsad.data import DATASETS, CategoryData, list_categories, load_category
+from fsad.errors import DataError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="inspect datasets; write the embedded dataset")
+    dsub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+
+    check = dsub.add_parser("check", help="print categories, defect types and counts of a dataset")
+    check.add_argument("path", type=Path, help="dataset root (or one category folder)")
+    check.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default=None,
+        help="layout (default: guessed from the folder names)",
+    )
+    check.add_argument("--normal", default="good", help="normal folder name (folder layout)")
+    check.set_defaults(func=cmd_check)
+
+    synth = dsub.add_parser("synth", help="write the embedded procedural dataset (MVTec AD layout)")
+    synth.add_argument("out", type=Path, help="output folder")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.set_defaults(func=cmd_synth)
+
+
+def guess_layout(path: Path) -> str:
+    """Guess the dataset layout of ``path`` from its folder structure."""
+    if not path.is_dir():
+        raise DataError(f"dataset root not found: {path}")
+    if any(path.glob("*/test/*/rgb")) or any(path.glob("test/*/rgb")):
+        return "mvtec_3d"
+    if any(path.glob("*/test")) or (path / "test").is_dir():
+        return "mvtec_ad"
+    return "folder"
+
+
+def _resolve(path: Path, dataset: str) -> tuple[Path, list[str]]:
+    """(dataset root, categories) for ``path``, which may also be a single category folder."""
+    if dataset != "folder" and (path / "test").is_dir():
+        return path.parent, [path.name]
+    return path, list_categories(path, dataset)
+
+
+def _rows(data: CategoryData) -> list[tuple[str, str, int, int, str]]:
+    """(category, label, n_train, n_test, masks) per label; train counts on the good row."""
+    rows = []
+    n_train = len(data.train) if data.bank_source == "train" else 0
+    labels = ["good"] + data.defect_types
+    for label in labels:
+        test = [s for s in data.test if s.label == label]
+        if label == "good" and not test and not n_train:
+            continue
+        masks = sum(s.mask_path is not None for s in test)
+        mask_txt = "-" if label == "good" else f"{masks}/{len(test)}"
+        rows.append((data.name, label, n_train if label == "good" else 0, len(test), mask_txt))
+    return rows
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    path: Path = args.path.expanduser()
+    dataset = args.dataset or guess_layout(path)
+    root, categories = _resolve(path, dataset)
+    print(f"{dataset} at {path}")
+    header = f"{'category':<14} {'label':<20} {'train':>6} {'test':>6} {'masks':>8}"
+    print(header)
+    print("-" * len(header))
+    for cat in categories:
+        data = load_category(root, dataset, cat, normal=args.normal)
+        for c, label, n_train, n_test, masks in _rows(data):
+            print(f"{c:<14} {label:<20} {n_train or '':>6} {n_test:>6} {masks:>8}")
+        extra = _split_note(data)
+        if extra:
+            print(f"{'':<14} note: {extra}")
+    return 0
+
+
+def _split_note(data: CategoryData) -> str:
+    if data.bank_source != "train":
+        return f"no train normals: the memory bank uses the {len(data.train)} good test images"
+    splits = sorted({s.split for s in data.train})
+    if splits != ["train"]:
+        counts = ", ".join(f"{sp} {sum(s.split == sp for s in data.train)}" for sp in splits)
+        return f"normals for the bank: {counts}"
+    return ""
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from fsad.embedded import generate
+
+    out = generate(args.out.expanduser(), seed=args.seed)
+    print(f"embedded dataset written to {out}")
+    return 0
