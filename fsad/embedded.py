@@ -104,7 +104,7 @@ def _smooth_noise(rng: np.random.Generator, size: int, sigma: float) -> np.ndarr
     """Zero-mean unit-std Gaussian-blurred noise ``(size, size) float32``."""
     import cv2
 
-    n = rng.standard_normal((size, size)).astype(np.float32)
+    n = rng.standard_normal((size, size), dtype=np.float32)
     n = cv2.GaussianBlur(n, (0, 0), sigma)
     return n / max(float(n.std()), 1e-6)
 
@@ -599,7 +599,11 @@ def _swap_in(tmp: Path, out: Path, wanted: dict[str, object]) -> None:
         old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
         os.rename(out, old)
         shutil.rmtree(old, ignore_errors=True)
-    os.rename(tmp, out)
+    try:
+        os.rename(tmp, out)
+    except OSError:
+        if _read_marker(out) != wanted:  # not a concurrent writer of the same dataset
+            raise
 
 
 def default_embedded_root(seed: int = 0) -> Path:
