@@ -1,0 +1,262 @@
+"""The experiment grid runner: resumability, atomic incremental rows, no query labels leak,
+clear errors with nothing written, and a tiny end-to-end grid on the embedded dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from fsad.cli import main
+from fsad.config import RunConfig, load_config
+from fsad.errors import ConfigError, DataError, FsadError
+from fsad.evaluate import (
+    HIDDEN,
+    KEY_COLUMNS,
+    RESULT_COLUMNS,
+    LazyEngine,
+    read_results,
+    run_grid,
+    score,
+)
+from fsad.task import FewShotTask, Prediction
+
+CLASSES = {"crack": 4, "dent": 5, "scratch": 4}
+
+
+def _img(path: Path, value: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), np.full((8, 8, 3), value, np.uint8))
+
+
+@pytest.fixture()
+def tiny_root(tmp_path: Path) -> Path:
+    """Two mvtec_ad categories, 3 defect types of 4-5 images, 3 train normals each."""
+    root = tmp_path / "data"
+    for cat in ("gadget", "widget"):
+        for i in range(3):
+            _img(root / cat / "train" / "good" / f"{i:03d}.png", 100)
+        _img(root / cat / "test" / "good" / "000.png", 100)
+        for k, (label, n) in enumerate(CLASSES.items()):
+            for i in range(n):
+                _img(root / cat / "test" / label / f"{i:03d}.png", 20 * k + i)
+    return root
+
+
+class FakeEngine:
+    """Stands in for the residual engine; records what was built."""
+
+    def __init__(self, category, config, seed):
+        self.category, self.seed = category.name, seed
+        self.config = type("Cfg", (), {"backbone": "fake_backbone"})()
+
+
+class Counter:
+    """A counting fake method: predicts class 0 everywhere, keeps every task it is given."""
+
+    def __init__(self, fail_at: int | None = None, touch_engine: bool = True) -> None:
+        self.tasks: list[FewShotTask] = []
+        self.fail_at = fail_at
+        self.touch_engine = touch_engine
+
+    def __call__(self, task: FewShotTask) -> Prediction:
+        if self.fail_at is not None and len(self.tasks) == self.fail_at:
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C mid-grid
+        self.tasks.append(task)
+        if self.touch_engine:
+            assert task.engine.seed == task.seed
+        return Prediction(
+            labels=np.zeros(len(task.query), dtype=np.int64), info={"n": len(self.tasks)}
+        )
+
+
+def _factory(log: list):
+    def build(category, config, seed):
+        log.append((category.name, seed))
+        return FakeEngine(category, config, seed)
+
+    return build
+
+
+def _config(**kw) -> RunConfig:
+    base = dict(categories=("gadget", "widget"), methods=("fake",), shots=(1, 2), seeds=(1, 2))
+    return RunConfig(**{**base, **kw})
+
+
+def test_grid_rows_resume_and_engine_once_per_category_seed(tiny_root: Path, tmp_path: Path):
+    out, built, method = tmp_path / "out", [], Counter()
+    res = run_grid(
+        _config(), tiny_root, out, engine_factory=_factory(built), methods={"fake": method}
+    )
+    assert (res.computed, res.skipped) == (8, 0)
+    assert sorted(built) == [("gadget", 1), ("gadget", 2), ("widget", 1), ("widget", 2)]
+    rows = read_results(out)
+    assert list(rows.columns) == RESULT_COLUMNS
+    assert len(rows) == 8 and not rows.duplicated(KEY_COLUMNS).any()
+    one = rows[(rows.category == "gadget") & (rows.shots == 2) & (rows.seed == 1)].iloc[0]
+    # queries: 2 crack + 3 dent + 2 scratch; class 0 (crack) predicted everywhere
+    assert (one.n_query, one.n_support, one.n_classes) == (7, 6, 3)
+    assert one.accuracy == pytest.approx(2 / 7) and one.chance == pytest.approx(3 / 7)
+    assert one.backbone == "fake_backbone" and one.data_hash and one.git_commit
+    assert (out / "config.yaml").is_file()
+    assert load_config(out / "config.yaml").config_hash("fake") == one.config_hash
+
+    # second run: every row exists -> no method call, no engine built, nothing rewritten
+    before = (out / "results.csv").stat().st_mtime_ns
+    again = run_grid(
+        _config(), tiny_root, out, engine_factory=_factory(built), methods={"fake": method}
+    )
+    assert (again.computed, again.skipped) == (0, 8)
+    assert len(method.tasks) == 8 and len(built) == 4
+    assert (out / "results.csv").stat().st_mtime_ns == before
+
+    # growing the grid computes only the new rows; another option -> another config hash
+    run_grid(
+        _config(shots=(1, 2, 3)),
+        tiny_root,
+        out,
+        engine_factory=_factory(built),
+        methods={"fake": method},
+    )
+    assert len(method.tasks) == 12
+    run_grid(
+        _config(options={"fake": {"lr": 1}}, seeds=(1,)),
+        tiny_root,
+        out,
+        engine_factory=_factory(built),
+        methods={"fake": method},
+    )
+    assert len(method.tasks) == 16 and read_results(out)["config_hash"].nunique() == 2
+
+
+def test_task_holds_no_query_labels_and_support_not_in_query(tiny_root: Path, tmp_path: Path):
+    method = Counter()
+    run_grid(
+        _config(),
+        tiny_root,
+        tmp_path / "out",
+        engine_factory=_factory([]),
+        methods={"fake": method},
+    )
+    assert method.tasks
+    for task in method.tasks:
+        assert not hasattr(task, "query_labels")
+        assert all(q.label == HIDDEN and q.mask_path is None for q in task.query)
+        query_paths = {q.path for q in task.query}
+        support_paths = {s.path for s in task.support}
+        assert not query_paths & support_paths
+        assert len(task.support) == task.shots * task.n_classes
+        # the category handed over holds the labelled support only, not the queries
+        assert {s.path for s in task.category.test} == support_paths
+        assert [task.classes[i] for i in task.support_labels] == [s.label for s in task.support]
+
+
+def test_interrupted_run_keeps_finished_rows_and_resumes(tiny_root: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(
+            _config(),
+            tiny_root,
+            out,
+            engine_factory=_factory([]),
+            methods={"fake": Counter(fail_at=3)},
+        )
+    rows = read_results(out)
+    assert len(rows) == 3  # rows are written as they finish, each write complete
+    preds = pd.read_csv(out / "predictions.csv")
+    assert len(preds) == rows["n_query"].sum()
+    assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files
+    method = Counter()
+    res = run_grid(_config(), tiny_root, out, engine_factory=_factory([]), methods={"fake": method})
+    assert (res.computed, res.skipped, len(method.tasks)) == (5, 3, 5)
+    assert len(pd.read_csv(out / "predictions.csv")) == read_results(out)["n_query"].sum()
+
+
+def test_predictions_file_matches_scores(tiny_root: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    run_grid(_config(), tiny_root, out, engine_factory=_factory([]), methods={"fake": Counter()})
+    preds = pd.read_csv(out / "predictions.csv")
+    assert preds["query"].str.match(r"^(gadget|widget)/test/\w+/\d{3}\.png$").all()
+    acc = (
+        (preds.true_label == preds.predicted_label).groupby([preds[c] for c in KEY_COLUMNS]).mean()
+    )
+    rows = read_results(out).set_index(KEY_COLUMNS)["accuracy"]
+    assert np.allclose(acc.sort_index().to_numpy(), rows.sort_index().to_numpy())
+
+
+def test_errors_write_nothing(tiny_root: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    kw = dict(engine_factory=_factory([]), methods={"fake": Counter()})
+    with pytest.raises(DataError, match=r"category 'gadget'.*shots=4.*'crack'"):
+        run_grid(_config(shots=(1, 4)), tiny_root, out, **kw)
+    with pytest.raises(ConfigError, match="unknown method 'nope'"):
+        run_grid(_config(methods=("nope",)), tiny_root, out)
+    with pytest.raises(DataError, match="missing"):
+        run_grid(_config(categories=("missing",)), tiny_root, out, **kw)
+    with pytest.raises(DataError, match="texture folder not found"):
+        run_grid(_config(textures="{data}/dtd"), tiny_root, out, **kw)
+    assert not out.exists()
+
+
+def test_results_of_other_images_are_refused(tiny_root: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    kw = dict(engine_factory=_factory([]), methods={"fake": Counter()})
+    run_grid(_config(seeds=(1,)), tiny_root, out, **kw)
+    _img(tiny_root / "gadget" / "test" / "dent" / "099.png", 7)
+    with pytest.raises(FsadError, match="other images"):
+        run_grid(_config(seeds=(2,)), tiny_root, out, **kw)
+
+
+def test_lazy_engine_builds_on_first_use_only():
+    calls = []
+    lazy = LazyEngine(("c", 1), lambda: calls.append(1) or FakeEngineStub())
+    assert not lazy.built and not calls
+    assert lazy.value == 42 and lazy.value == 42
+    assert calls == [1] and lazy.built
+
+
+class FakeEngineStub:
+    value = 42
+
+
+def test_score_known_values():
+    s = score(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1]), 3)
+    assert s["accuracy"] == pytest.approx(0.5)
+    # F1: class 0 = 2/3, class 1 = 2/4, class 2 = 0 -> mean 7/18
+    assert s["macro_f1"] == pytest.approx(7 / 18)
+
+
+def test_cli_random_grid_on_embedded_dataset(embedded_root: Path, tmp_path: Path, capsys):
+    out = tmp_path / "res"
+    args = [
+        "run",
+        "--data",
+        str(embedded_root),
+        "--categories",
+        "all",
+        "--method",
+        "random",
+        "--shots",
+        "1",
+        "2",
+        "--seeds",
+        "1",
+        "2",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    rows = read_results(out)
+    assert len(rows) == rows["category"].nunique() * 2 * 2 >= 8
+    # uniform guessing: mean accuracy near 1/C over many queries
+    assert abs((rows.accuracy - 1 / rows.n_classes).mean()) < 0.1
+    assert main(args) == 0
+    assert "0 run(s) computed" in capsys.readouterr().out
+    assert main(["report", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "random on mvtec_ad" in text and "Average" in text
+    assert main([*args[:-2], "--shots", "99", "--out", str(tmp_path / "bad")]) == 2
+    assert "shots=99" in capsys.readouterr().err and not (tmp_path / "bad").exists()
