@@ -175,6 +175,8 @@ def paper_table(
             bool(rows["include_good"].astype(bool).any()) if "include_good" in rows else False
         )
         ref = paper_reference(paper, dataset, method, include_good)
+        if ref.empty:  # the paper has no numbers for this method: no empty columns
+            ref = None
     table = pd.DataFrame(index=pd.Index(categories + [AVERAGE], name="category"))
     for n in shots:
         s = summ[summ["shots"] == n].set_index("category")
@@ -233,7 +235,7 @@ def format_report(
         body = to_markdown(table) if markdown else table.to_string()
         blocks.append(f"{'### ' if markdown else ''}{title}\n\n{body}")
     text = "\n\n".join(blocks)
-    if with_paper:
+    if with_paper and "paper " in text:
         text += (
             "\n\npaper: the authors' numbers for the same categories (ResNet-50 on the full "
             "datasets); our backbone and data differ, compare trends, not decimals."
