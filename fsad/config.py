@@ -65,6 +65,10 @@ class RunConfig:
         textures: DTD root for synthetic pretraining classes; None = procedural textures.
         engine: residual-engine settings (``fsad.engine.EngineConfig`` fields).
         options: per-method options, ``{method: {option: value}}``.
+        data: default data root when the command line gives none: ``"embedded"`` (the
+            embedded procedural dataset), a path (``$VARS`` expanded), or None
+            (``$FSAD_DATA``, else the embedded dataset). Not part of the hash: each row
+            records a fingerprint of its images instead.
     """
 
     name: str = "custom"
@@ -78,6 +82,7 @@ class RunConfig:
     textures: str | None = None
     engine: dict[str, Any] = field(default_factory=dict)
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data: str | None = None
 
     def __post_init__(self) -> None:
         _validate(self)

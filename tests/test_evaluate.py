@@ -260,3 +260,15 @@ def test_cli_random_grid_on_embedded_dataset(embedded_root: Path, tmp_path: Path
     assert "random on mvtec_ad" in text and "Average" in text
     assert main([*args[:-2], "--shots", "99", "--out", str(tmp_path / "bad")]) == 2
     assert "shots=99" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+def test_data_root_choice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    from fsad.cli.run_cmd import _data_root
+
+    monkeypatch.setenv("FSAD_DATA", str(tmp_path))
+    monkeypatch.setattr("fsad.embedded.ensure_embedded", lambda: Path("/embedded"))
+    assert _data_root(None, load_config("ci")) == Path("/embedded")  # ci: embedded even in CI
+    assert _data_root(None, load_config("paper")) == tmp_path
+    assert _data_root(Path("/x"), load_config("ci")) == Path("/x")
+    monkeypatch.delenv("FSAD_DATA")
+    assert _data_root(None, RunConfig()) == Path("/embedded")

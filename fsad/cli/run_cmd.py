@@ -60,10 +60,16 @@ def _config(args: argparse.Namespace) -> RunConfig:
     )
 
 
-def _data_root(explicit: Path | None) -> Path:
+def _data_root(explicit: Path | None, config: RunConfig) -> Path:
+    """``--data``, else the config's ``data`` ("embedded" or a path), else ``$FSAD_DATA``,
+    else the embedded dataset."""
+    import os
+
     from fsad.data import default_data_root
 
-    root = default_data_root(explicit)
+    if explicit is None and config.data and config.data != "embedded":
+        explicit = Path(os.path.expandvars(config.data))
+    root = default_data_root(explicit) if config.data != "embedded" or explicit else None
     if root is not None:
         return root
     from fsad.embedded import ensure_embedded
@@ -75,7 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from fsad.evaluate import run_grid
 
     config = _config(args)
-    root = _data_root(args.data)
+    root = _data_root(args.data, config)
     result = run_grid(config, root, args.out)
     print(
         f"{result.computed} run(s) computed, {result.skipped} already done; "
