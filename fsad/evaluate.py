@@ -103,12 +103,14 @@ class GridResult:
         results: every row of ``results.csv`` after the run (old and new).
         computed: rows computed by this call.
         skipped: rows of the grid found finished and skipped.
+        pending: rows still to compute (non-zero only for a dry run).
     """
 
     out: Path
     results: pd.DataFrame
     computed: int
     skipped: int
+    pending: int = 0
 
 
 class LazyEngine:
@@ -410,6 +412,7 @@ def run_grid(
     out: str | os.PathLike,
     engine_factory: EngineFactory = default_engine_factory,
     methods: Mapping[str, MethodFn] | None = None,
+    dry_run: bool = False,
 ) -> GridResult:
     """Run (or resume) the config's grid on the data at ``data_root``, writing into ``out``.
 
@@ -421,6 +424,7 @@ def run_grid(
         engine_factory: builds the residual engine of a ``(category, config, seed)``;
             called at most once per (category, seed) and only when that pair has work left.
         methods: optional ``name -> method`` overrides of the registry (tests, notebooks).
+        dry_run: check everything and count the pending rows, but compute and write nothing.
 
     Returns:
         :class:`GridResult` with every row now in ``results.csv``.
@@ -431,6 +435,8 @@ def run_grid(
     """
     out = Path(out)
     plan = _Plan(config, Path(data_root), out, methods)
+    if dry_run:
+        return GridResult(out, plan.existing, 0, plan.skipped, pending=len(plan.jobs))
     rows = plan.existing.to_dict("records")
     preds = _read_predictions(out)
     context = {"git_commit": git_commit(), "fsad_version": _version()}

@@ -272,3 +272,17 @@ def test_data_root_choice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     assert _data_root(Path("/x"), load_config("ci")) == Path("/x")
     monkeypatch.delenv("FSAD_DATA")
     assert _data_root(None, RunConfig()) == Path("/embedded")
+
+
+def test_dry_run_counts_and_writes_nothing(tiny_root: Path, tmp_path: Path):
+    out, method = tmp_path / "out", Counter()
+    res = run_grid(
+        _config(),
+        tiny_root,
+        out,
+        engine_factory=_factory([]),
+        methods={"fake": method},
+        dry_run=True,
+    )
+    assert (res.pending, res.skipped, res.computed) == (8, 0, 0)
+    assert not method.tasks and not out.exists()

@@ -37,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--include-good", action="store_true", default=None, help="good images form an extra class"
     )
     run.add_argument("--out", type=Path, required=True, help="output folder, e.g. results/NAME")
+    run.add_argument(
+        "--dry-run", action="store_true", help="check the request and count pending runs only"
+    )
     run.set_defaults(func=cmd_run)
 
     rep = sub.add_parser("report", help="print paper-style tables of a results folder")
@@ -82,10 +85,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _config(args)
     root = _data_root(args.data, config)
-    result = run_grid(config, root, args.out)
+    result = run_grid(config, root, args.out, dry_run=args.dry_run)
+    if args.dry_run:
+        print(f"{result.pending} run(s) to compute, {result.skipped} already done in {args.out}")
+        return 0
     print(
         f"{result.computed} run(s) computed, {result.skipped} already done; "
-        f"{len(result.results)} rows in {result.out / 'results.csv'}"
+        f"{len(result.results)} rows in {result.out / 'results.csv'}; "
+        f"tables: fsad report {result.out}"
     )
     return 0
 
