@@ -395,3 +395,16 @@ def test_cli_errors_are_one_line_and_leave_nothing(
     assert main([*base, "--out", str(out), "--overwrite"]) == 0
     assert (out / "labels.csv").is_file()
     assert not any(p.name.startswith(".out") for p in tmp_path.iterdir())
+
+
+def test_auto_rule_on_the_embedded_products(tmp_path: Path) -> None:
+    """The automatic default finds the embedded washer and takes whole fabric images."""
+    from fsad.data import read_image
+    from fsad.embedded import generate
+
+    root = generate(tmp_path / "emb", seed=0, n_train=2, n_test_per_type=2, n_good_test=1, size=128)
+    for category, (lo, hi) in {"washer": (0.15, 0.5), "fabric": (1.0, 1.0)}.items():
+        data = load_category(root, "mvtec_ad", category)
+        assert method_for(category) == "auto"
+        for s in data.train:
+            assert lo <= foreground_mask(read_image(s.path), category).mean() <= hi

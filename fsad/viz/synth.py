@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from fsad.cache import DiskCache
 from fsad.data import load_category
+from fsad.synth.blend import fit_texture, is_grey, to_grey_rgb
 from fsad.synth.pseudo import PseudoClassDataset
 from fsad.synth.textures import TextureSource
 
@@ -29,17 +30,21 @@ COLUMNS = ("normal image", "foreground mask", "Perlin mask", "texture", "synthet
 
 
 def synthesis_panels(dataset: PseudoClassDataset, index: int) -> list[np.ndarray]:
-    """The five panels of item ``index``, each ``(size, size, 3) uint8`` RGB."""
+    """The five panels of item ``index``, each ``(size, size, 3) uint8`` RGB.
+
+    The texture panel shows the texture as pasted (grey for a grey product).
+    """
     s = dataset[index]
     size = dataset.size
+    normal = dataset.source_image(s.source_index)
     fg = np.repeat((s.foreground * 255).astype(np.uint8)[..., None], 3, axis=2)
     mask = np.zeros((size, size, 3), np.uint8)
-    mask[s.raw_mask] = 90  # raw noise mask, off the foreground: dark grey
+    mask[s.raw_mask] = 90  # generator mask off the foreground: dark grey
     mask[s.mask] = 255  # M_a: on the foreground
-    from fsad.synth.blend import fit_texture
-
     tex = fit_texture(dataset.textures.image(s.texture, s.source_index), (size, size))
-    return [dataset.source_image(s.source_index), fg, mask, tex, s.image]
+    if dataset.grey == "auto" and is_grey(normal):
+        tex = to_grey_rgb(tex)
+    return [normal, fg, mask, tex, s.image]
 
 
 def plot_synthesis(
@@ -57,7 +62,10 @@ def plot_synthesis(
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(COLUMNS[c], fontsize=10)
+                title_c = COLUMNS[c]
+                if c == 2 and dataset.generator == "polygon":
+                    title_c = "polygon mask"
+                ax.set_title(title_c, fontsize=10)
         axes[r, 0].set_ylabel(title, fontsize=10)
         axes[r, 3].set_xlabel(texture, fontsize=8)
     fig.tight_layout()
