@@ -75,6 +75,10 @@ def test_pool_is_cached_and_keyed(tiny_category: Path, tmp_path: Path) -> None:
     assert pool_key(engine, _dataset(tiny_category)) != pool_key(engine, _dataset(tiny_category, 1))
     half = synthetic_residual_pool(engine, _dataset(tiny_category), cache, dtype=torch.float16)
     assert half["residuals"].dtype == torch.float16
+    raw = synthetic_residual_pool(engine, _dataset(tiny_category), cache, raw=True)
+    ds = _dataset(tiny_category)
+    expected = engine.features_of_images(np.stack([ds[i].image for i in range(len(ds))]))
+    torch.testing.assert_close(raw["residuals"], expected, atol=2e-3, rtol=0)  # f(synthetic)
 
 
 def test_pool_with_the_real_engine(tiny_category: Path, tmp_path: Path) -> None:

@@ -41,21 +41,31 @@ def engine_feature_key(engine: ResidualEngine) -> dict[str, Any]:
     return {"features": engine.config.features.cache_key(), "engine_version": ENGINE_VERSION}
 
 
-def pool_key(engine: ResidualEngine, dataset: PseudoClassDataset) -> dict[str, Any]:
+def pool_key(
+    engine: ResidualEngine, dataset: PseudoClassDataset, raw: bool = False
+) -> dict[str, Any]:
     """Cache key of :func:`synthetic_residual_pool`."""
-    return {"version": POOL_VERSION, "synth": dataset.key(), "engine": engine_feature_key(engine)}
+    return {
+        "version": POOL_VERSION,
+        "synth": dataset.key(),
+        "engine": engine_feature_key(engine),
+        "raw": bool(raw),
+    }
 
 
 def compute_pool(
-    engine: ResidualEngine, dataset: PseudoClassDataset, batch_size: int = BATCH
+    engine: ResidualEngine,
+    dataset: PseudoClassDataset,
+    batch_size: int = BATCH,
+    raw: bool = False,
 ) -> dict[str, Any]:
-    """Render every item and compute its residual (no caching).
+    """Render every item and compute its residual, or its raw features when ``raw`` (no caching).
 
     Returns:
         ``residuals (K*n, D, h, w) float16``, ``labels (K*n,) int64``, ``source_index
         (K*n,) int64`` (row of ``dataset.sources``), ``classes`` (K names).
     """
-    f_src = engine.features_of_images(dataset.source_images())  # (n_sources, D, h, w)
+    f_src = None if raw else engine.features_of_images(dataset.source_images())  # (n, D, h, w)
     chunks: list[torch.Tensor] = []
     starts = range(0, len(dataset), batch_size)
     for start in progress(starts, desc=f"{dataset.data.name} synthetic residuals", unit="batch"):
@@ -63,7 +73,9 @@ def compute_pool(
         images = np.stack([dataset[i].image for i in idx])
         src = torch.as_tensor([dataset.source_of(i) for i in idx], dtype=torch.long)
         f_syn = engine.features_of_images(images)  # (B, D, h, w)
-        chunks.append((f_syn - f_src[src]).half())  # r = f(synthetic) - f(source normal)
+        if f_src is not None:
+            f_syn = f_syn - f_src[src]  # r = f(synthetic) - f(source normal)
+        chunks.append(f_syn.half())
     n = dataset.n_sources
     return {
         "residuals": torch.cat(chunks),
@@ -79,6 +91,7 @@ def synthetic_residual_pool(
     cache: DiskCache | None = None,
     dtype: torch.dtype = torch.float32,
     batch_size: int = BATCH,
+    raw: bool = False,
 ) -> dict[str, Any]:
     """The labelled pool of synthetic residual maps for pretraining, cached on disk.
 
@@ -88,6 +101,8 @@ def synthetic_residual_pool(
         cache: disk cache (stored as float16); None computes without storing.
         dtype: dtype of the returned residuals.
         batch_size: images per backbone pass.
+        raw: return the raw features ``f(synthetic)`` instead of residuals (the paper's
+            Appendix E ablation, no residual representation).
 
     Returns:
         dict with ``residuals`` ``(K*n, D, h, w)`` (``dtype``), ``labels`` ``(K*n,)`` int64
@@ -95,11 +110,11 @@ def synthetic_residual_pool(
         ``dataset.sources`` each residual was made from).
     """
     if cache is None:
-        value = compute_pool(engine, dataset, batch_size)
+        value = compute_pool(engine, dataset, batch_size, raw)
     else:
         value = cache.load_or_compute(
             "synth_pool",
-            pool_key(engine, dataset),
-            lambda: compute_pool(engine, dataset, batch_size),
+            pool_key(engine, dataset, raw),
+            lambda: compute_pool(engine, dataset, batch_size, raw),
         )
     return {**value, "residuals": value["residuals"].to(dtype)}
