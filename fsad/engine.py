@@ -1,0 +1,213 @@
+"""The residual engine: cached patch features, coreset bank and residuals of one category.
+
+``ResidualEngine(category, config, seed)`` is the single entry point the rest of fsad uses
+for PatchCore quantities (paper sections 3.2 and 3.4):
+
+- ``features(samples)``   f, ``(N, D, h, w)``
+- ``bank``                coreset memory bank of the category's normal images (per seed)
+- ``residuals(samples)``  r = f - m* (Eq. 2), ``(N, D, h, w)``
+- ``anomaly_maps``        ||r|| per patch, ``(N, h, w)``; ``scores`` = max of the map, ``(N,)``
+
+Caching: a category's whole test set and whole train set are each one cache entry (features,
+and residuals per seed); any subset of them indexes into that entry, so another shot count
+never recomputes anything. Any other list of samples gets its own entry. Every key holds the
+files' fingerprint (paths, sizes, mtimes), the feature configuration (backbone, weights file,
+layers, resolution, dim), the coreset settings (ratio, projection, starts, seed) and
+:data:`ENGINE_VERSION`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from fsad.cache import DiskCache, files_fingerprint
+from fsad.data import CategoryData, Sample
+from fsad.errors import ConfigError
+from fsad.features import FeatureConfig, PatchFeatureExtractor
+from fsad.memory import MemoryBank, build_bank, residuals
+
+# bump when the way features, banks or residuals are computed changes: old entries then miss
+ENGINE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Settings of the residual engine.
+
+    Attributes:
+        features: backbone, layers, resolution and dimension of the patch features.
+        coreset_ratio: fraction of normal patches kept in the bank (PatchCore: 0.1).
+        proj_dim: random projection dimension of the approximate greedy coreset.
+        n_starts: random start points of the approximate greedy coreset.
+        exact_search: exact faiss L2 search (True) or HNSW (approximate).
+        half_residuals: store residuals as float16 on disk (returned as float32; the
+            anomaly map is computed before rounding).
+    """
+
+    features: FeatureConfig = FeatureConfig()
+    coreset_ratio: float = 0.1
+    proj_dim: int = 128
+    n_starts: int = 10
+    exact_search: bool = True
+    half_residuals: bool = True
+
+    def bank_key(self) -> dict[str, Any]:
+        return {
+            "ratio": float(self.coreset_ratio),
+            "proj_dim": int(self.proj_dim),
+            "n_starts": int(self.n_starts),
+        }
+
+
+class ResidualEngine:
+    """Features, memory bank and residuals of one category, cached on disk.
+
+    Args:
+        category: the category's samples (``train`` feeds the bank).
+        config: engine settings.
+        seed: coreset seed (the paper averages seeds 1-5).
+        cache: disk cache; None uses ``DiskCache()`` (``$FSAD_CACHE`` or ``~/.cache/fsad``);
+            pass ``DiskCache(enabled=False)`` to disable.
+        device: torch device for the backbone (default: CUDA when available, else CPU).
+    """
+
+    def __init__(
+        self,
+        category: CategoryData,
+        config: EngineConfig = EngineConfig(),
+        seed: int = 1,
+        cache: DiskCache | None = None,
+        device: Any = None,
+    ) -> None:
+        if not category.train:
+            raise ConfigError(f"category '{category.name}' has no normal images for the bank")
+        self.category = category
+        self.config = config
+        self.seed = int(seed)
+        self.cache = cache if cache is not None else DiskCache()
+        self.device = device
+        self._extractor: PatchFeatureExtractor | None = None
+        self._bank: MemoryBank | None = None
+        self._memo: dict[str, dict[str, torch.Tensor]] = {}
+        self._groups = {"test": list(category.test), "train": list(category.train)}
+
+    # ----------------------------------------------------------------- lazy parts
+    @property
+    def extractor(self) -> PatchFeatureExtractor:
+        """The backbone + patch feature module (built on first use)."""
+        if self._extractor is None:
+            self._extractor = PatchFeatureExtractor(self.config.features, self.device)
+        return self._extractor
+
+    def _features_key(self, samples: Sequence[Sample]) -> dict[str, Any]:
+        return {
+            "files": files_fingerprint([s.path for s in samples]),
+            "features": self.config.features.cache_key(),
+            "version": ENGINE_VERSION,
+        }
+
+    def _bank_key(self) -> dict[str, Any]:
+        key = self._features_key(self._groups["train"])
+        key.update(self.config.bank_key(), seed=self.seed, kind="bank")
+        return key
+
+    @property
+    def bank(self) -> MemoryBank:
+        """Coreset memory bank of the category's normal images for this seed (cached)."""
+        if self._bank is None:
+
+            def compute() -> dict[str, Any]:
+                cfg = self.config
+                bank, idx = build_bank(
+                    self.features(self._groups["train"]),
+                    cfg.coreset_ratio,
+                    self.seed,
+                    cfg.proj_dim,
+                    cfg.n_starts,
+                    cfg.exact_search,
+                )
+                return {**bank.to_dict(), "indices": idx}
+
+            blob = self.cache.load_or_compute("bank", self._bank_key(), compute)
+            self._bank = MemoryBank(blob["features"], exact=self.config.exact_search)
+        return self._bank
+
+    # ----------------------------------------------------------------- grouping
+    def _locate(self, samples: Sequence[Sample]) -> tuple[str, list[Sample], torch.Tensor]:
+        """(group name, whole group, indices of ``samples`` in it) for caching."""
+        samples = list(samples)
+        if not samples:
+            raise ConfigError("no samples given")
+        for name, group in self._groups.items():
+            pos = {os.fspath(s.path): i for i, s in enumerate(group)}
+            idx = [pos.get(os.fspath(s.path)) for s in samples]
+            if all(i is not None for i in idx):
+                return name, group, torch.tensor(idx, dtype=torch.long)
+        fp = files_fingerprint([s.path for s in samples])
+        return f"list:{fp}", samples, torch.arange(len(samples))
+
+    def _group_features(self, name: str, group: list[Sample]) -> torch.Tensor:
+        memo_key = f"features:{name}"
+        if memo_key not in self._memo:
+            desc = f"{self.category.name} {name.split(':')[0]} features"
+            self._memo[memo_key] = self.cache.load_or_compute(
+                "features",
+                self._features_key(group),
+                lambda: {"f": self.extractor.embed_samples(group, desc=desc)},
+            )
+        return self._memo[memo_key]["f"]
+
+    def _group_residuals(self, name: str, group: list[Sample]) -> dict[str, torch.Tensor]:
+        memo_key = f"residuals:{name}"
+        if memo_key not in self._memo:
+            key = self._features_key(group)
+            key.update(bank=self._bank_key(), exact=self.config.exact_search, kind="residuals")
+            key["half"] = self.config.half_residuals
+
+            def compute() -> dict[str, Any]:
+                r, amap = self.residuals_of(self._group_features(name, group))
+                return {"r": r.half() if self.config.half_residuals else r, "amap": amap}
+
+            self._memo[memo_key] = self.cache.load_or_compute("residuals", key, compute)
+        return self._memo[memo_key]
+
+    # ----------------------------------------------------------------- public API
+    def features(self, samples: Sequence[Sample]) -> torch.Tensor:
+        """Patch features f of samples, ``(N, D, h, w)`` float32 (cached on disk)."""
+        name, group, idx = self._locate(samples)
+        return self._group_features(name, group)[idx]
+
+    def features_of_images(self, images: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
+        """Patch features of in-memory RGB images ``(N, H, W, 3)`` uint8 (not cached)."""
+        return self.extractor.embed_images(images)
+
+    def residuals_of(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """r = f - m* (Eq. 2) against this engine's bank and the map ||r||.
+
+        Args:
+            features: ``(N, D, h, w)``.
+
+        Returns:
+            ``(r (N, D, h, w), amap (N, h, w))`` float32.
+        """
+        return residuals(features, self.bank)
+
+    def residuals(self, samples: Sequence[Sample]) -> torch.Tensor:
+        """Residuals r of samples, ``(N, D, h, w)`` float32 (cached per seed)."""
+        name, group, idx = self._locate(samples)
+        return self._group_residuals(name, group)["r"][idx].float()
+
+    def anomaly_maps(self, samples: Sequence[Sample]) -> torch.Tensor:
+        """Anomaly maps ||r|| on the patch grid, ``(N, h, w)`` (cached per seed)."""
+        name, group, idx = self._locate(samples)
+        return self._group_residuals(name, group)["amap"][idx]
+
+    def scores(self, samples: Sequence[Sample]) -> torch.Tensor:
+        """Image anomaly scores: the largest patch distance of each map, ``(N,)``."""
+        return self.anomaly_maps(samples).flatten(1).max(dim=1).values

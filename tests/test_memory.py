@@ -1,0 +1,107 @@
+"""Coreset, memory bank and residuals on tiny synthetic tensors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fsad.errors import ConfigError
+from fsad.memory import (
+    MemoryBank,
+    build_bank,
+    greedy_coreset,
+    greedy_coreset_reference,
+    n_coreset,
+    residuals,
+    source_residuals,
+)
+
+
+def _clusters(k: int = 6, per: int = 200, dim: int = 32, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    centres = torch.randn(k, dim, generator=gen) * 50
+    pts = centres.repeat_interleave(per, 0) + torch.randn(k * per, dim, generator=gen)
+    return pts
+
+
+def test_coreset_covers_every_cluster() -> None:
+    x = _clusters(k=6, per=200)
+    idx = greedy_coreset(x, ratio=6 / 1200, seed=3, proj_dim=16)
+    assert len(idx) == 6
+    assert sorted((idx // 200).tolist()) == list(range(6))  # one pick per obvious cluster
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("proj_dim", [8, 128])
+def test_fast_coreset_equals_reference(seed: int, proj_dim: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.cat([_clusters(k=8, per=150, dim=24, seed=seed), torch.randn(600, 24, generator=gen)])
+    fast = greedy_coreset(x, ratio=0.1, seed=seed, proj_dim=proj_dim, leaf=16)
+    ref = greedy_coreset_reference(x, ratio=0.1, seed=seed, proj_dim=proj_dim)
+    assert torch.equal(fast, ref)
+
+
+def test_fast_coreset_equals_reference_with_duplicates() -> None:
+    x = torch.randn(50, 4).repeat(6, 1)  # exact ties everywhere: first index must win
+    fast = greedy_coreset(x, ratio=0.3, seed=1, proj_dim=128, leaf=8)
+    ref = greedy_coreset_reference(x, ratio=0.3, seed=1, proj_dim=128)
+    assert torch.equal(fast, ref)
+
+
+def test_coreset_same_seed_same_bank_other_seed_differs() -> None:
+    x = torch.randn(2000, 16)
+    a = greedy_coreset(x, 0.05, seed=1)
+    assert torch.equal(a, greedy_coreset(x, 0.05, seed=1))
+    assert not torch.equal(a, greedy_coreset(x, 0.05, seed=2))
+    assert len(set(a.tolist())) == len(a) == n_coreset(2000, 0.05) == 100
+
+
+def test_coreset_ratio_validated() -> None:
+    with pytest.raises(ConfigError, match="ratio"):
+        n_coreset(10, 0.0)
+
+
+def test_residual_of_bank_feature_is_zero() -> None:
+    f = torch.randn(3, 8, 4, 5)  # (N, D, h, w)
+    bank, idx = build_bank(f, ratio=0.5, seed=1)
+    assert len(bank) == 30 and len(idx) == 30
+    r, amap = residuals(f, bank)
+    assert r.shape == f.shape and amap.shape == (3, 4, 5)
+    flat = r.permute(0, 2, 3, 1).reshape(-1, 8)
+    assert torch.all(flat[idx] == 0)  # r = f - m* = 0 for patches in the bank
+    assert torch.all(amap.flatten()[idx] == 0)
+    assert torch.allclose(amap, r.norm(dim=1))
+    others = torch.ones(60, dtype=torch.bool)
+    others[idx] = False
+    assert torch.all(amap.flatten()[others] > 0)
+
+
+def test_search_is_exact_nearest_neighbour() -> None:
+    gen = torch.Generator().manual_seed(0)
+    bank_f, q = torch.randn(500, 16, generator=gen), torch.randn(300, 16, generator=gen)
+    bank = MemoryBank(bank_f)
+    d, i = bank.search(q, k=3)
+    assert d.shape == i.shape == (300, 3)
+    brute = torch.cdist(q, bank_f)
+    assert torch.equal(i[:, 0], brute.argmin(1))
+    assert torch.allclose(d[:, 0], brute.min(1).values, atol=1e-4)
+    assert torch.all(d[:, :-1] <= d[:, 1:])
+    assert torch.equal(bank.nearest(q), bank_f[brute.argmin(1)])
+
+
+def test_bank_round_trips_and_checks_shapes() -> None:
+    bank = MemoryBank(torch.randn(20, 4))
+    again = MemoryBank.from_dict(bank.to_dict())
+    assert torch.equal(again.features, bank.features)
+    with pytest.raises(ConfigError, match=r"\(P, 4\)"):
+        bank.search(torch.randn(3, 5))
+    with pytest.raises(ConfigError):
+        MemoryBank(torch.randn(0, 4))
+
+
+def test_source_residuals() -> None:
+    f, g = torch.randn(2, 4, 3, 3), torch.randn(2, 4, 3, 3)
+    r, amap = source_residuals(f, g)
+    assert torch.allclose(r, f - g) and torch.allclose(amap, (f - g).norm(dim=1))
+    with pytest.raises(ConfigError):
+        source_residuals(f, g[:1])
