@@ -154,6 +154,7 @@ def test_blend_matches_formula_and_keeps_outside() -> None:
     assert out.dtype == np.uint8
     assert np.abs(out.astype(float) - ref).max() <= 0.5 + 1e-6
     assert np.array_equal(out[~mask], img[~mask])
+    assert np.array_equal(blend(img, tex, mask.astype(np.float32), beta), out)  # soft-mask path
 
 
 def test_blend_known_values_and_errors() -> None:
@@ -181,6 +182,12 @@ def test_grey_images_work_and_stay_grey() -> None:
     assert out[8, 8, 0] == round(0.299 * 255)  # red's luminance
     coloured = blend(grey, tex, mask, 0.0, grey="keep")
     assert coloured[8, 8].tolist() == [255, 0, 0]
+    colour_img = np.zeros((16, 16, 3), np.uint8)
+    colour_img[..., 2] = 90
+    px = blend(colour_img, tex, mask, 0.0, grey="always")[mask]
+    assert (px[:, 0] == px[:, 1]).all() and (px[:, 1] == px[:, 2]).all()
+    with pytest.raises(ValueError, match="grey must be"):
+        blend(grey, tex, mask, 0.0, grey="sometimes")
     assert foreground_mask(grey, "screw").shape == (16, 16)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 BETA_RANGE = (0.0, 0.5)
 GREY_TOLERANCE = 2
+GREY_MODES = ("auto", "always", "keep")
 
 
 def is_grey(image: np.ndarray, tolerance: int = GREY_TOLERANCE) -> bool:
@@ -57,26 +58,35 @@ def blend(
         mask: ``(H, W)`` bool or float in ``[0, 1]`` (the paper's ``M_a``).
         beta: image opacity inside the mask, ``[0, 1]``.
         grey: ``"auto"`` turns the texture grey when the image is grey (a grey product
-            keeps grey defects: colour would give the class away), ``"keep"`` never does.
+            keeps grey defects: colour would give the class away), ``"always"`` always
+            does, ``"keep"`` never does.
 
     Returns:
         ``(H, W, 3) uint8`` RGB (a grey input comes back as 3 equal channels).
     """
     if not 0.0 <= beta <= 1.0:
         raise ValueError(f"beta must lie in [0, 1], got {beta}")
-    if grey not in ("auto", "keep"):
-        raise ValueError(f"grey must be 'auto' or 'keep', got {grey!r}")
+    if grey not in GREY_MODES:
+        raise ValueError(f"grey must be one of {', '.join(GREY_MODES)}, got {grey!r}")
     img = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
     if img.shape[:2] != mask.shape:
         raise ValueError(f"mask shape {mask.shape} does not match image shape {img.shape[:2]}")
     tex = fit_texture(texture, img.shape[:2])
-    if grey == "auto" and is_grey(img):
+    if grey == "always" or (grey == "auto" and is_grey(img)):
         tex = to_grey_rgb(tex)
+    # I*(1-M) + (1-beta)*T*M + beta*I*M  ==  I + M*(1-beta)*(T - I)
+    if mask.dtype == bool:  # only the masked pixels change
+        out = img.copy()
+        i = img[mask].astype(np.float32)
+        out[mask] = _to_uint8(i + (1.0 - beta) * (tex[mask].astype(np.float32) - i))
+        return out
     m = mask.astype(np.float32)[..., None]
     i = img.astype(np.float32)
-    # I*(1-M) + (1-beta)*T*M + beta*I*M  ==  I + M*(1-beta)*(T - I)
-    out = i + m * ((1.0 - beta) * (tex.astype(np.float32) - i))
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return _to_uint8(i + m * ((1.0 - beta) * (tex.astype(np.float32) - i)))
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
 def draw_beta(rng: np.random.Generator, beta_range: tuple[float, float] = BETA_RANGE) -> float:

@@ -21,7 +21,7 @@ import numpy as np
 from fsad.cache import DiskCache, files_fingerprint
 from fsad.data import CategoryData, Sample, natural_key, read_image
 from fsad.errors import ConfigError
-from fsad.synth.blend import BETA_RANGE, blend, draw_beta
+from fsad.synth.blend import BETA_RANGE, blend, draw_beta, fit_texture, is_grey
 from fsad.synth.foreground import cached_foreground_mask, method_for
 from fsad.synth.masks import (
     DEFAULT_AREA,
@@ -119,6 +119,8 @@ class PseudoClassDataset:
             raise ConfigError(f"unknown generator '{generator}' (choose from perlin, polygon)")
         if n_per_class is not None and n_per_class < 1:
             raise ConfigError(f"n_per_class must be >= 1 or None, got {n_per_class}")
+        if grey not in ("auto", "keep"):
+            raise ConfigError(f"grey must be 'auto' or 'keep', got {grey!r}")
         if size < 16:
             raise ConfigError(f"size must be >= 16, got {size}")
         self.data = category_data
@@ -140,6 +142,8 @@ class PseudoClassDataset:
             self._shapes = [n for _ in textures.classes for n in POLYGON_SIDES]
         self._images: dict[int, np.ndarray] = {}
         self._fg: dict[int, np.ndarray] = {}
+        self._textures: dict[tuple[str, int], np.ndarray] = {}
+        self._grey: dict[int, bool] = {}
 
     def _draw_sources(self) -> list[Sample]:
         pool = sorted(self.data.train, key=lambda s: natural_key(s.path))
@@ -198,6 +202,21 @@ class PseudoClassDataset:
         """All source images stacked: ``(n_sources, size, size, 3) uint8``."""
         return np.stack([self.source_image(j) for j in range(self.n_sources)])
 
+    def source_is_grey(self, j: int) -> bool:
+        """Whether source ``j`` is a grey image (then textures are pasted grey)."""
+        if j not in self._grey:
+            self._grey[j] = is_grey(self.source_image(j))
+        return self._grey[j]
+
+    def texture_image(self, texture: str, j: int) -> np.ndarray:
+        """The texture pasted on source ``j``, resized to ``(size, size, 3)`` (memoised)."""
+        k = (texture, j % self.textures.n_images(texture))
+        if k not in self._textures:
+            tex = fit_texture(self.textures.image(*k), (self.size, self.size))
+            tex.setflags(write=False)
+            self._textures[k] = tex
+        return self._textures[k]
+
     # ------------------------------------------------------------ items
     def __getitem__(self, i: int) -> SynthSample:
         i = self._check_index(i)
@@ -212,8 +231,8 @@ class PseudoClassDataset:
         else:
             raw, mask = polygon_mask(shape, rng, n_sides, fg)
         beta = draw_beta(rng, self.beta_range)
-        tex = self.textures.image(texture, j % self.textures.n_images(texture))
-        out = blend(image, tex, mask, beta, grey=self.grey)
+        grey = "always" if self.grey == "auto" and self.source_is_grey(j) else "keep"
+        out = blend(image, self.texture_image(texture, j), mask, beta, grey=grey)
         return SynthSample(out, mask, label, self.classes[label], texture, self.sources[j], j,
                            beta, raw, fg)  # fmt: skip
 

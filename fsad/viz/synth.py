@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from fsad.cache import DiskCache
 from fsad.data import load_category
-from fsad.synth.blend import fit_texture, is_grey, to_grey_rgb
+from fsad.synth.blend import is_grey, to_grey_rgb
 from fsad.synth.pseudo import PseudoClassDataset
 from fsad.synth.textures import TextureSource
 
@@ -41,7 +41,7 @@ def synthesis_panels(dataset: PseudoClassDataset, index: int) -> list[np.ndarray
     mask = np.zeros((size, size, 3), np.uint8)
     mask[s.raw_mask] = 90  # generator mask off the foreground: dark grey
     mask[s.mask] = 255  # M_a: on the foreground
-    tex = fit_texture(dataset.textures.image(s.texture, s.source_index), (size, size))
+    tex = dataset.texture_image(s.texture, s.source_index)
     if dataset.grey == "auto" and is_grey(normal):
         tex = to_grey_rgb(tex)
     return [normal, fg, mask, tex, s.image]
