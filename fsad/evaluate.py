@@ -79,19 +79,49 @@ PREDICTION_COLUMNS = KEY_COLUMNS + ["query", "true_label", "predicted_label"]
 EngineFactory = Callable[[CategoryData, RunConfig, int], Any]
 
 
+def engine_config_from_dict(settings: Mapping[str, Any]) -> Any:
+    """``fsad.engine.EngineConfig`` from a config's ``engine`` mapping.
+
+    Feature settings may be given flat (``backbone: lite1``, ``crop: 224``) or nested under
+    ``features``; everything else must be an ``EngineConfig`` field.
+
+    Raises:
+        ConfigError: an unknown setting (the message lists the known ones).
+    """
+    from fsad.engine import EngineConfig
+    from fsad.errors import ConfigError
+    from fsad.features import FeatureConfig
+
+    feature_fields = {f.name for f in dataclasses.fields(FeatureConfig)}
+    engine_fields = {f.name for f in dataclasses.fields(EngineConfig)} - {"features"}
+    settings = dict(settings)
+    features = dict(settings.pop("features", None) or {})
+    engine = {}
+    for key, value in settings.items():
+        if key in feature_fields:
+            features[key] = value
+        elif key in engine_fields:
+            engine[key] = value
+        else:
+            known = ", ".join(sorted(feature_fields | engine_fields))
+            raise ConfigError(f"unknown engine setting '{key}' (known: {known})")
+    unknown = sorted(set(features) - feature_fields)
+    if unknown:
+        raise ConfigError(f"unknown feature setting(s) {', '.join(unknown)}")
+    if "layers" in features:
+        features["layers"] = tuple(features["layers"])
+    return EngineConfig(features=FeatureConfig(**features), **engine)
+
+
 def default_engine_factory(category: CategoryData, config: RunConfig, seed: int) -> Any:
     """The PatchCore residual engine of ``(category, seed)`` with the config's engine settings,
     caching features, banks and residuals in the default :class:`fsad.cache.DiskCache`."""
     from fsad.cache import DiskCache
-    from fsad.engine import EngineConfig, ResidualEngine
+    from fsad.engine import ResidualEngine
 
-    try:
-        engine_config = EngineConfig(**config.engine)
-    except TypeError as exc:
-        from fsad.errors import ConfigError
-
-        raise ConfigError(f"invalid engine settings {config.engine}: {exc}") from None
-    return ResidualEngine(category, engine_config, seed=seed, cache=DiskCache())
+    return ResidualEngine(
+        category, engine_config_from_dict(config.engine), seed=seed, cache=DiskCache()
+    )
 
 
 @dataclass
@@ -356,11 +386,18 @@ class _Plan:
     """Everything checked before the first computation: categories, splits, methods, jobs."""
 
     def __init__(
-        self, config: RunConfig, root: Path, out: Path, methods: Mapping[str, MethodFn] | None
-    ):
+        self,
+        config: RunConfig,
+        root: Path,
+        out: Path,
+        methods: Mapping[str, MethodFn] | None,
+        check_engine: bool = False,
+    ) -> None:
         self.root = resolve_dataset_root(root, config.dataset)
         names = resolve_categories(self.root, config)
         self.textures = resolve_textures(config, self.root)
+        if check_engine:
+            engine_config_from_dict(config.engine)  # a bad setting fails before any work
         self.categories = {c: load_category(self.root, config.dataset, c) for c in names}
         self.splits = {
             (c, n): self._split(c, n, config.include_good) for c in names for n in config.shots
@@ -434,7 +471,8 @@ def run_grid(
             or an output folder holding rows computed on other images; nothing is written.
     """
     out = Path(out)
-    plan = _Plan(config, Path(data_root), out, methods)
+    check = engine_factory is default_engine_factory
+    plan = _Plan(config, Path(data_root), out, methods, check_engine=check)
     if dry_run:
         return GridResult(out, plan.existing, 0, plan.skipped, pending=len(plan.jobs))
     rows = plan.existing.to_dict("records")
