@@ -38,6 +38,34 @@ def scramble_layout(r: torch.Tensor) -> torch.Tensor:
     return r.permute(0, 2, 3, 1).reshape(n, d, h, w)
 
 
+class _InPlaceGradLinear(torch.autograd.Function):
+    """``x W^T + b`` whose weight gradient is accumulated in place into ``W.grad``.
+
+    Autograd would allocate a fresh ``(out, in)`` gradient per backward pass: for the
+    encoder's ``128 x (128 h w)`` head (12.8 M weights at 28 x 28) that allocation alone costs
+    more than the step's arithmetic on a CPU. Same numbers, no allocation; used only by
+    fine-tuning (batch-1 steps), never under ``torch.func`` (MAML keeps plain autograd).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.weight = weight
+        return F.linear(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        weight = ctx.weight
+        gx = g @ weight if ctx.needs_input_grad[0] else None
+        if ctx.needs_input_grad[1]:
+            if weight.grad is None:
+                weight.grad = torch.zeros_like(weight)
+            weight.grad.addmm_(g.T, x)  # dL/dW += g^T x, in place
+        gb = g.sum(0) if ctx.needs_input_grad[2] else None
+        return gx, None, gb
+
+
 class ContrastiveEncoder(nn.Module):
     """The contrastive classifier's encoder: residual map -> unit-norm embedding.
 
@@ -74,6 +102,9 @@ class ContrastiveEncoder(nn.Module):
         self.head = nn.Sequential(
             nn.Linear(channels * self.grid[0] * self.grid[1], embed_dim), nn.ReLU(inplace=True)
         )
+        # set by fine-tuning: accumulate the head's weight gradient in place (see
+        # _InPlaceGradLinear); callers then zero gradients with set_to_none=False
+        self.inplace_head_grad = False
 
     def forward(self, r: torch.Tensor) -> torch.Tensor:
         """Embed residual maps.
@@ -87,8 +118,13 @@ class ContrastiveEncoder(nn.Module):
         _check_maps(r, self.in_channels, self.grid)
         if self.scrambled:
             r = scramble_layout(r)
-        z = self.head(self.convs(r).flatten(1))
-        return F.normalize(z, dim=1)
+        h = self.convs(r).flatten(1)
+        lin = self.head[0]
+        if self.inplace_head_grad and torch.is_grad_enabled() and lin.weight.requires_grad:
+            z = _InPlaceGradLinear.apply(h, lin.weight, lin.bias)
+        else:
+            z = lin(h)
+        return F.normalize(F.relu(z), dim=1)
 
 
 def contrastive_logits(

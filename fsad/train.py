@@ -434,17 +434,22 @@ def finetune_contrastive(
     _set_mode(model, frozen_bn)
     steps = [s for _ in range(epochs) for s in plan]
     it = progress(steps, desc="fine-tune", leave=False) if show_progress else steps
-    for j, keys, target in it:
-        with torch.no_grad():
-            k = model(x[torch.as_tensor(keys)])  # (C, E), detached keys
-        q = model(x[j : j + 1])  # (1, E)
-        logits = contrastive_logits(q, k)
-        loss = info_nce_loss(logits, torch.tensor([target], device=device))
+    model.inplace_head_grad = True  # reuse the head's 12.8 M-weight gradient buffer
+    try:
+        for j, keys, target in it:
+            with torch.no_grad():
+                k = model(x[torch.as_tensor(keys)])  # (C, E), detached keys
+            q = model(x[j : j + 1])  # (1, E)
+            logits = contrastive_logits(q, k)
+            loss = info_nce_loss(logits, torch.tensor([target], device=device))
+            opt.zero_grad(set_to_none=False)
+            loss.backward()
+            opt.step()
+            log.steps += 1
+            log.losses.append(loss.item())
+    finally:
+        model.inplace_head_grad = False
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        log.steps += 1
-        log.losses.append(loss.item())
     model.eval()
     return log
 

@@ -23,6 +23,15 @@ TINY = {"max_episodes": 3, "stop_accuracy": 1.0, "episode_classes": 4, "episode_
         "progress": False}  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread avoids OpenMP overhead on a busy 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 class FakeEngine:
     """Residual maps = class centre + noise, derived from the sample's file name."""
 
@@ -30,9 +39,6 @@ class FakeEngine:
         self.centres = torch.randn(C, D, H, W, generator=torch.Generator().manual_seed(0)) * 2
         self.offset = offset
         self.calls = 0
-
-    def cache_key(self) -> dict:
-        return {"fake": True, "offset": self.offset}
 
     def residuals(self, samples: list[Sample]) -> torch.Tensor:
         self.calls += 1
@@ -87,6 +93,7 @@ def fake_synth(monkeypatch: pytest.MonkeyPatch, tmp_cache: Path) -> dict:
 
     monkeypatch.setattr(paper, "_pseudo_dataset", lambda task, opts, cache: FakeDataset(task.seed))
     monkeypatch.setattr(paper, "_synthetic_pool", pool)
+    monkeypatch.setattr(paper, "_pool_key", lambda task, ds, raw: [ds.key(), raw])
     return counter
 
 

@@ -20,6 +20,15 @@ from fsad.models import (
 D, H, W = 6, 4, 4
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread avoids OpenMP overhead on a busy 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def test_encoder_shapes_and_unit_norm() -> None:
     torch.manual_seed(0)
     enc = ContrastiveEncoder(D, (H, W), hidden=8, channels=5, embed_dim=7).eval()
@@ -101,3 +110,18 @@ def test_weighted_bce_weights_positives_c_minus_1() -> None:
     # with C = 2 the weights are all 1: plain BCE
     plain = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
     assert weighted_bce(logits, targets, 2).item() == pytest.approx(plain.item(), rel=1e-6)
+
+
+def test_inplace_head_gradient_equals_autograd() -> None:
+    torch.manual_seed(0)
+    enc = ContrastiveEncoder(D, (H, W), hidden=8, channels=5, embed_dim=7)
+    x, k = torch.randn(2, D, H, W), torch.nn.functional.normalize(torch.randn(3, 7), dim=1)
+    grads = []
+    for inplace in (False, True):
+        enc.zero_grad(set_to_none=True)
+        enc.inplace_head_grad = inplace
+        for _ in range(2):  # gradients accumulate over two backward passes
+            info_nce_loss(contrastive_logits(enc(x), k), torch.tensor([0, 2])).backward()
+        grads.append([p.grad.clone() for p in enc.parameters()])
+    for a, b in zip(*grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-6)

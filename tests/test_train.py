@@ -24,6 +24,15 @@ from fsad.train import (
 D, H, W = 6, 4, 4
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread avoids OpenMP overhead on a busy 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _encoder(seed: int = 0) -> ContrastiveEncoder:
     torch.manual_seed(seed)
     return ContrastiveEncoder(D, (H, W), hidden=8, channels=4, embed_dim=8)

@@ -154,17 +154,6 @@ def _maps(task: FewShotTask, raw: bool) -> tuple[torch.Tensor, torch.Tensor]:
     return get(list(task.support)).float(), get(list(task.query)).float()
 
 
-def _engine_key(engine: Any) -> Any:
-    """What determines the engine's features (for the pretrained-weights cache key)."""
-    for name in ("cache_key", "key_dict"):
-        attr = getattr(engine, name, None)
-        if callable(attr):
-            return attr()
-    cfg = getattr(engine, "config", None)
-    return {"config": asdict(cfg) if dataclasses.is_dataclass(cfg) else repr(cfg),
-            "seed": getattr(engine, "seed", None)}  # fmt: skip
-
-
 def _pseudo_dataset(task: FewShotTask, opts: PaperOptions, cache: DiskCache | None) -> Any:
     """The synthetic pseudo-class dataset of this (category, seed)."""
     from fsad.synth import PseudoClassDataset, TextureSource
@@ -182,8 +171,16 @@ def _synthetic_pool(task: FewShotTask, dataset: Any, raw: bool, cache: DiskCache
     """Pool maps ``(K*n, D, h, w)`` and labels ``(K*n,)``: residuals or raw ``f(synthetic)``."""
     from fsad.synth.pool import synthetic_residual_pool
 
-    pool = synthetic_residual_pool(task.engine, dataset, cache, raw=raw)
+    # float16 rows (half the memory); episodes convert the rows they draw to float32
+    pool = synthetic_residual_pool(task.engine, dataset, cache, dtype=torch.float16, raw=raw)
     return pool["residuals"], np.asarray(pool["labels"])
+
+
+def _pool_key(task: FewShotTask, dataset: Any, raw: bool) -> Any:
+    """What determines the pretraining pool (synthetic dataset, feature settings, raw)."""
+    from fsad.synth.pool import pool_key
+
+    return pool_key(task.engine, dataset, raw)
 
 
 # ----------------------------------------------------------------------------- pretraining
@@ -197,8 +194,9 @@ def _pretrained(
 ) -> dict[str, Any]:
     """Pretrain ``model`` on the synthetic pool, or load the cached weights of that run.
 
-    The cache key holds everything that determines the weights: head, input kind, engine,
-    synthetic dataset, seed, pretraining options, map shape; not the shot count.
+    The cache key holds everything that determines the weights: head, the pool's key
+    (synthetic dataset, feature settings, raw or residual), seed, pretraining options, map
+    shape; not the shot count (nor the coreset: pretraining residuals need no bank).
     """
     cache = DiskCache(enabled=opts.cache)
     dataset = _pseudo_dataset(task, opts, cache)
@@ -206,10 +204,8 @@ def _pretrained(
     key = {
         "version": PRETRAIN_VERSION,
         "head": head,
-        "input": "raw" if raw else "residual",
         "scrambled": opts.code_bugs,
-        "engine": _engine_key(task.engine),
-        "synth": dataset.key(),
+        "pool": _pool_key(task, dataset, raw),
         "seed": task.seed,
         "pretrain": asdict(cfg),
         "shape": [model.in_channels, *model.grid],
