@@ -286,3 +286,13 @@ def test_dry_run_counts_and_writes_nothing(tiny_root: Path, tmp_path: Path):
     )
     assert (res.pending, res.skipped, res.computed) == (8, 0, 0)
     assert not method.tasks and not out.exists()
+
+
+def test_engine_settings_flat_or_nested_and_unknown_rejected():
+    from fsad.evaluate import engine_config_from_dict
+
+    cfg = engine_config_from_dict({"backbone": "lite1", "coreset_ratio": 0.05, "layers": [2, 3]})
+    assert cfg.features.backbone == "tf_efficientnet_lite1" and cfg.coreset_ratio == 0.05
+    assert engine_config_from_dict({"features": {"dim": 64}}).features.dim == 64
+    with pytest.raises(ConfigError, match="unknown engine setting 'bogus'"):
+        engine_config_from_dict({"bogus": 1})
