@@ -1,0 +1,114 @@
+"""Training-free and light few-shot heads on fixed image descriptors.
+
+Every head takes support descriptors ``(S, D)`` with labels ``(S,)`` and query descriptors
+``(Q, D)`` and returns class scores ``(Q, C)`` (higher = more likely). Inductive heads
+(:func:`cosine_prototypes`, :func:`logistic_regression`) look at one query at a time;
+the transductive head (:func:`soft_kmeans`) also uses the unlabelled query set as a whole,
+never its labels (it has no argument through which they could enter).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPS = 1e-12
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` ``(N, D)`` scaled to unit L2 norm (zero rows stay zero)."""
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), EPS)
+
+
+def class_means(x: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Class-mean prototypes ``(C, D)`` of descriptors ``x`` ``(S, D)``.
+
+    Raises:
+        ValueError: a class in ``range(n_classes)`` has no support descriptor.
+    """
+    labels = np.asarray(labels)
+    counts = np.bincount(labels, minlength=n_classes)
+    if counts.shape[0] != n_classes or (counts == 0).any():
+        raise ValueError(f"every class needs a support descriptor, got counts {counts.tolist()}")
+    protos = np.zeros((n_classes, x.shape[1]), dtype=np.float64)
+    np.add.at(protos, labels, x)
+    return protos / counts[:, None]
+
+
+def cosine_prototypes(
+    support: np.ndarray, labels: np.ndarray, query: np.ndarray, n_classes: int
+) -> np.ndarray:
+    """Cosine similarity of each query to the mean of each class's normalised support.
+
+    Args:
+        support: ``(S, D)`` descriptors; labels ``(S,)`` in ``range(n_classes)``.
+        query: ``(Q, D)`` descriptors.
+        n_classes: C.
+
+    Returns:
+        ``(Q, C)`` cosine similarities.
+    """
+    protos = l2_normalise(class_means(l2_normalise(support), labels, n_classes))
+    return l2_normalise(query) @ protos.T
+
+
+def logistic_regression(
+    support: np.ndarray,
+    labels: np.ndarray,
+    query: np.ndarray,
+    n_classes: int,
+    c: float = 10.0,
+    seed: int = 0,
+) -> np.ndarray:
+    """Multinomial logistic regression (L2 penalty, inverse strength ``c``) on L2-normalised
+    descriptors; returns class probabilities ``(Q, C)``."""
+    from sklearn.linear_model import LogisticRegression
+
+    xs, xq = l2_normalise(support), l2_normalise(query)
+    clf = LogisticRegression(C=c, max_iter=2000, random_state=seed)
+    clf.fit(xs, labels)
+    proba = np.zeros((xq.shape[0], n_classes))
+    proba[:, clf.classes_] = clf.predict_proba(xq)
+    return proba
+
+
+def soft_kmeans(
+    support: np.ndarray,
+    labels: np.ndarray,
+    query: np.ndarray,
+    n_classes: int,
+    temperature: float = 20.0,
+    iterations: int = 10,
+    query_weight: float = 1.0,
+) -> np.ndarray:
+    """Transductive refinement: soft k-means on the sphere initialised from prototypes.
+
+    Prototypes start as class means of the normalised support. Each iteration assigns
+    every query softly (softmax of ``temperature * cosine``) and recomputes each prototype
+    as the mean of its support (hard labels) plus the queries weighted by their soft
+    assignment times ``query_weight``. Query labels are never an input.
+
+    Returns:
+        ``(Q, C)`` soft assignments after the last iteration.
+    """
+    xs, xq = l2_normalise(support), l2_normalise(query)
+    onehot = np.eye(n_classes)[np.asarray(labels)]  # (S, C)
+    protos = l2_normalise(class_means(xs, labels, n_classes))
+    assign = _softmax(temperature * (xq @ protos.T))
+    for _ in range(iterations):
+        weights = np.concatenate([onehot, query_weight * assign])  # (S + Q, C)
+        points = np.concatenate([xs, xq])
+        protos = l2_normalise(weights.T @ points / np.maximum(weights.sum(0)[:, None], EPS))
+        assign = _softmax(temperature * (xq @ protos.T))
+    return assign
+
+
+def predict(scores: np.ndarray) -> np.ndarray:
+    """Arg-max class per row of ``scores`` ``(Q, C)`` as int64."""
+    return np.asarray(scores).argmax(1).astype(np.int64)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)

@@ -1,0 +1,99 @@
+"""Few-shot heads: known values, separable toy data, transductive isolation, determinism."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+from fsad.heads import (
+    class_means,
+    cosine_prototypes,
+    l2_normalise,
+    logistic_regression,
+    predict,
+    soft_kmeans,
+)
+
+
+def _toy(n_classes: int = 4, shots: int = 2, queries: int = 10, dim: int = 16, seed: int = 0):
+    """Well-separated clusters around random class directions."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_classes, dim)) * 5
+    ys = np.repeat(np.arange(n_classes), shots)
+    yq = np.repeat(np.arange(n_classes), queries)
+    xs = centres[ys] + rng.normal(scale=0.3, size=(len(ys), dim))
+    xq = centres[yq] + rng.normal(scale=0.3, size=(len(yq), dim))
+    return xs, ys, xq, yq
+
+
+def test_l2_normalise_unit_rows_and_zero_row() -> None:
+    x = np.array([[3.0, 4.0], [0.0, 0.0]])
+    out = l2_normalise(x)
+    np.testing.assert_allclose(out[0], [0.6, 0.8])
+    np.testing.assert_allclose(out[1], [0.0, 0.0])
+
+
+def test_class_means_known_values_and_missing_class() -> None:
+    x = np.array([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0]])
+    np.testing.assert_allclose(class_means(x, np.array([0, 0, 1]), 2), [[2.0, 0.0], [0.0, 2.0]])
+    with pytest.raises(ValueError, match="every class"):
+        class_means(x, np.array([0, 0, 0]), 2)
+
+
+def test_cosine_prototypes_known_scores() -> None:
+    xs = np.array([[1.0, 0.0], [0.0, 1.0]])
+    scores = cosine_prototypes(xs, np.array([0, 1]), np.array([[2.0, 0.0], [1.0, 1.0]]), 2)
+    np.testing.assert_allclose(scores, [[1.0, 0.0], [np.sqrt(0.5), np.sqrt(0.5)]])
+
+
+@pytest.mark.parametrize("shots", [1, 3])
+@pytest.mark.parametrize(
+    "head",
+    [
+        cosine_prototypes,
+        logistic_regression,
+        soft_kmeans,
+    ],
+)
+def test_heads_classify_separable_data_perfectly(head, shots: int) -> None:
+    xs, ys, xq, yq = _toy(shots=shots)
+    scores = head(xs, ys, xq, 4)
+    assert scores.shape == (len(yq), 4)
+    assert (predict(scores) == yq).all()
+
+
+def test_soft_kmeans_moves_prototypes_towards_query_clusters() -> None:
+    # one support per class sits off-centre; the queries pull the prototypes back
+    xs = np.array([[1.0, 0.6], [0.6, 1.0]])
+    xq = np.array([[1.0, 0.1]] * 5 + [[0.1, 1.0]] * 5 + [[0.75, 0.7]])
+    inductive = predict(cosine_prototypes(xs, np.array([0, 1]), xq, 2))
+    transductive = predict(soft_kmeans(xs, np.array([0, 1]), xq, 2, temperature=10))
+    assert (transductive[:10] == [0] * 5 + [1] * 5).all()
+    assert (inductive[:10] == transductive[:10]).all()
+
+
+def test_transductive_head_cannot_receive_query_labels() -> None:
+    params = set(inspect.signature(soft_kmeans).parameters)
+    assert params == {
+        "support",
+        "labels",
+        "query",
+        "n_classes",
+        "temperature",
+        "iterations",
+        "query_weight",
+    }
+
+
+def test_heads_are_deterministic() -> None:
+    xs, ys, xq, _ = _toy(seed=3)
+    for head in (cosine_prototypes, logistic_regression, soft_kmeans):
+        np.testing.assert_array_equal(head(xs, ys, xq, 4), head(xs, ys, xq, 4))
+
+
+def test_logistic_regression_probabilities_sum_to_one() -> None:
+    xs, ys, xq, _ = _toy(shots=1)
+    proba = logistic_regression(xs, ys, xq, 4)
+    np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-9)
