@@ -34,17 +34,16 @@
 #    U[0, 0.5): inside the mask the texture T shows through with opacity 1 - beta.
 
 # %% tags=["parameters"]
-config = ""  # run configuration; "" = "ci" on the embedded data, "quick" on real data
-data_root = ""  # "" = $FSAD_DATA if set, else the embedded dataset; "embedded" forces it
-categories = []  # "dataset/category" or "category"; [] = the default figure rows
-seed = 0  # draws the source images, masks, beta and textures
-n_textures_shown = 12  # texture classes shown in the texture gallery
+config: str = ""  # run configuration name; empty: ci on the embedded data, quick on real data
+data_root: str = ""  # empty: $FSAD_DATA if set, else the embedded dataset; embedded forces it
+categories: list = []  # dataset/category or category names; empty: the default figure rows
+seed: int = 0  # draws the source images, masks, beta and textures
+n_textures_shown: int = 12  # texture classes shown in the texture gallery
 
 # %%
 import time
 
 import numpy as np
-from IPython.display import display
 
 from fsad.cache import DiskCache
 from fsad.config import load_config
@@ -63,7 +62,7 @@ from fsad.synth import (
 )
 from fsad.synth.pseudo import resize_square
 from fsad.utils import progress
-from fsad.viz.figures import image_grid, overlay_mask
+from fsad.viz.figures import image_grid, overlay_mask, show
 from fsad.viz.synth import plot_synthesis
 
 # %% [markdown]
@@ -126,7 +125,7 @@ panels, titles = [], []
 for img, fg, d in zip(normals, fgs, rows, strict=True):
     panels += [img, overlay_mask(img, ~fg, color=(40, 90, 255), alpha=0.55)]
     titles += [f"{d.name}: normal image", f"{method_for(d.name, d.dataset)} (blue = background)"]
-display(image_grid(panels, titles, ncols=4, suptitle="Foreground masks of normal images"))
+show(image_grid(panels, titles, ncols=4, suptitle="Foreground masks of normal images"))
 
 # %% [markdown]
 # ## Step 2: Perlin-noise masks
@@ -145,7 +144,7 @@ panels = noise + [n > 0.35 for n in noise]
 titles = [f"noise, {s[0]}x{s[1]} cells" for s in scales] + [
     f"threshold 0.35: {float((n > 0.35).mean()):.0%} of image" for n in noise
 ]
-display(
+show(
     image_grid(
         panels, titles, ncols=3, suptitle="Perlin noise and its thresholded masks", cmap="viridis"
     )
@@ -161,9 +160,7 @@ for img, fg, d in zip(normals, fgs, rows, strict=True):
         f"on foreground (M_a) {mask.mean():.0%}",
         "M_a on the image",
     ]
-display(
-    image_grid(panels, titles, ncols=3, suptitle="Perlin masks intersected with the foreground")
-)
+show(image_grid(panels, titles, ncols=3, suptitle="Perlin masks intersected with the foreground"))
 
 # %% [markdown]
 # **Polygon masks (Appendix C).** The paper also tried regular 3-, 4- and 5-gons of diameter
@@ -178,7 +175,7 @@ for sides in (3, 4, 5):
     raw, mask = polygon_mask((SIZE, SIZE), np.random.default_rng([seed, sides]), sides, fg)
     panels.append(overlay_mask(img, mask))
     titles.append(f"{sides}-gon on {d.name}")
-display(image_grid(panels, titles, ncols=3, suptitle="Regular polygon masks (Appendix C)"))
+show(image_grid(panels, titles, ncols=3, suptitle="Regular polygon masks (Appendix C)"))
 
 # %% [markdown]
 # ## Step 3: textures
@@ -190,7 +187,7 @@ display(image_grid(panels, titles, ncols=3, suptitle="Regular polygon masks (App
 
 # %%
 shown = textures.classes[:n_textures_shown]
-display(
+show(
     image_grid(
         [resize_square(np.asarray(textures.image(c)), 128) for c in shown],
         shown,
@@ -212,7 +209,7 @@ display(
 raw, mask = perlin_mask((SIZE, SIZE), np.random.default_rng([seed, 2]), fgs[0])
 tex = textures.image(textures.classes[0])
 panels = [blend(normals[0], tex, mask, beta) for beta in (0.0, 0.25, 0.49)]
-display(
+show(
     image_grid(
         panels,
         [f"beta = {b}" for b in (0.0, 0.25, 0.49)],
@@ -237,7 +234,7 @@ fig4 = plot_synthesis(
     [(d.name, ds, int(k) * ds.n_sources) for d, ds, k in zip(rows, datasets, pick, strict=True)]
 )
 fig4.suptitle("Synthetic defect generation (the paper's Figure 4)", y=1.01)
-display(fig4)
+show(fig4)
 
 # %% [markdown]
 # ## A pseudo-class dataset
@@ -262,7 +259,7 @@ print(
     f"{rows[0].name}: {len(ds.classes)} classes x {ds.n_sources} source images = {len(ds)} "
     f"synthetic images; rendered {len(items)} in {elapsed:.2f} s"
 )
-display(
+show(
     image_grid(
         [s.image for s in items],
         [s.class_name for s in items],

@@ -30,7 +30,16 @@ run_notebooks = _load("run_notebooks")
 NOTEBOOKS = run_notebooks.list_notebooks()
 
 #: smallest settings of each notebook's own parameters (only names a notebook has are used)
-SMOKE = {"config": "ci", "data_root": "embedded", "seeds": [1], "smoke": True}
+SMOKE = {
+    "config": "ci",
+    "data_root": "embedded",
+    "category": "washer",
+    "categories": ["washer"],
+    "seeds": [1],
+    "max_episodes": 3,
+    "n_per_class": 2,
+    "appendix": ["polygon"],
+}
 
 
 def test_notebooks_exist_in_order() -> None:
@@ -50,6 +59,16 @@ def test_parameters_cell_is_literals(source: Path) -> None:
 
     first_code = next(c for c in jupytext.read(source).cells if c.cell_type == "code")
     assert "parameters" in first_code.metadata.get("tags", []), "first code cell: parameters"
+
+
+@pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_sees_every_parameter(source: Path, tmp_path: Path) -> None:
+    import papermill
+
+    ipynb = run_notebooks.to_ipynb(source, tmp_path / "nb.ipynb")
+    assert set(papermill.inspect_notebook(str(ipynb))) == set(
+        run_notebooks.default_parameters(source)
+    )
 
 
 def test_default_parameters_refuses_code(tmp_path: Path) -> None:
@@ -85,7 +104,8 @@ def test_failing_cell_fails_loudly(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs(source: Path, tmp_path: Path) -> None:
-    params = {k: v for k, v in SMOKE.items() if k in run_notebooks.default_parameters(source)}
+    defaults = run_notebooks.default_parameters(source)
+    params = {k: v for k, v in SMOKE.items() if k in defaults and v is not None}
     out = tmp_path / f"{source.stem}.ipynb"
     run_notebooks.execute(source, out, params, env={"FSAD_NO_PROGRESS": "1"}, progress=False)
     nb = json.loads(out.read_text(encoding="utf-8"))

@@ -36,12 +36,21 @@ def overlay_mask(
     return out.clip(0, 255).astype(np.uint8)
 
 
-def heatmap_overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """Blend a heat map (any range, any size) over an image with the ``jet`` colour map.
+def heatmap_overlay(
+    image: np.ndarray,
+    heat: np.ndarray,
+    alpha: float = 0.5,
+    vmin: float | None = None,
+    vmax: float | None = None,
+) -> np.ndarray:
+    """Blend a heat map (any size) over an image with the ``jet`` colour map.
 
     Args:
         image: ``(H, W, 3) uint8`` RGB.
-        heat: ``(h, w)`` float; resized to ``(H, W)`` and scaled to its own min-max.
+        heat: ``(h, w)`` float; resized bilinearly to ``(H, W)``.
+        alpha: heat-map opacity.
+        vmin, vmax: colour range (default: the map's own min and max); pass the same range
+            for several images to make their colours comparable.
 
     Returns:
         ``(H, W, 3) uint8`` RGB.
@@ -50,7 +59,9 @@ def heatmap_overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> 
     from matplotlib import colormaps
 
     h = cv2.resize(np.asarray(heat, np.float32), image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
-    h = (h - h.min()) / max(float(h.max() - h.min()), 1e-8)
+    lo = float(h.min()) if vmin is None else vmin
+    hi = float(h.max()) if vmax is None else vmax
+    h = np.clip((h - lo) / max(hi - lo, 1e-8), 0, 1)
     colored = colormaps["jet"](h)[..., :3] * 255
     return ((1 - alpha) * image.astype(np.float32) + alpha * colored).clip(0, 255).astype(np.uint8)
 
@@ -104,3 +115,21 @@ def image_grid(
         fig.suptitle(suptitle, fontsize=12)
     fig.tight_layout()
     return fig
+
+
+def to_png(fig: Figure, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes (tight bounding box), independent of any pyplot backend."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    return buf.getvalue()
+
+
+def show(fig: Figure, dpi: int = 100) -> None:
+    """Display a pyplot-less figure in a notebook as a PNG image (no-op outside IPython)."""
+    try:
+        from IPython.display import Image, display
+    except ImportError:  # pragma: no cover - IPython ships with the notebook stack
+        return
+    display(Image(data=to_png(fig, dpi)))
