@@ -1,0 +1,138 @@
+"""``fsad fit`` and ``fsad classify``: use fsad on your own product from folders.
+
+::
+
+    fsad fit --normal normal/ --support support/ --out models/bottle
+    fsad classify --model models/bottle new_images/ more.png --out sorted/ [--explain]
+
+``classify`` writes ``OUT/results.csv`` (one row per input image, skipped ones included with
+their error) and ``OUT/overlays/<name>.png`` heat maps; every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from fsad.errors import DataError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from fsad.inspector import CLASSIFIERS
+
+    fit = sub.add_parser(
+        "fit",
+        help="fit a model from a normal folder and a folder per defect type",
+        description="Build the normal memory bank, the anomaly threshold (leave-out "
+        "scores of the normal images) and the defect-type classifier; save one model folder.",
+    )
+    fit.add_argument("--normal", type=Path, required=True, help="folder of normal images")
+    fit.add_argument(
+        "--support", type=Path, required=True, help="folder with one sub-folder per defect type"
+    )
+    fit.add_argument("--out", type=Path, required=True, help="model folder to write")
+    fit.add_argument("--method", default="best", choices=sorted(CLASSIFIERS), help="classifier")
+    fit.add_argument("--backbone", default="tf_efficientnet_lite0", help="timm name or lite0/1/2")
+    fit.add_argument("--weights", default=None, help="local weights file (other backbones)")
+    fit.add_argument("--seed", type=int, default=1)
+    fit.add_argument("--coreset-ratio", type=float, default=0.1)
+    fit.add_argument("--folds", type=int, default=5, help="folds of the leave-out threshold")
+    fit.add_argument(
+        "--quantile", type=float, default=0.99, help="leave-out score quantile = threshold"
+    )
+    fit.add_argument("--resize", type=int, default=256)
+    fit.add_argument("--crop", type=int, default=224)
+    fit.set_defaults(func=cmd_fit)
+
+    cls = sub.add_parser(
+        "classify",
+        help="classify images with a fitted model (CSV + heat-map overlays)",
+        description="Score images against the normal bank, decide normal vs defective and "
+        "predict the defect type. Unreadable images are reported and skipped.",
+    )
+    cls.add_argument("inputs", nargs="+", type=Path, help="image files and/or folders")
+    cls.add_argument("--model", type=Path, required=True, help="model folder from 'fsad fit'")
+    cls.add_argument("--out", type=Path, required=True, help="output folder")
+    cls.add_argument("--threshold", type=float, default=None, help="override the threshold")
+    cls.add_argument("--explain", action="store_true", help="print per-class support distances")
+    cls.add_argument("--no-overlays", action="store_true", help="skip the heat-map PNGs")
+    cls.add_argument("--batch-size", type=int, default=8)
+    cls.set_defaults(func=cmd_classify)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from fsad.artifact import folder_size
+    from fsad.inspector import Inspector
+
+    insp = Inspector.fit(
+        args.normal,
+        args.support,
+        method=args.method,
+        backbone=args.backbone,
+        seed=args.seed,
+        coreset_ratio=args.coreset_ratio,
+        folds=args.folds,
+        quantile=args.quantile,
+        resize=args.resize,
+        crop=args.crop,
+        weights=args.weights,
+    )
+    for path, reason in insp.skipped:
+        print(f"fsad: skipped {path}: {reason}", file=sys.stderr)
+    out = insp.save(args.out)
+    counts = ", ".join(f"{c} {n}" for c, n in insp.info["n_support"].items())
+    print(f"model written to {out} ({folder_size(out) / 1e6:.1f} MB)")
+    print(f"  normal images {insp.info['n_normal']}, bank {insp.info['bank_size']} patches")
+    print(f"  defect types: {counts}; classifier {insp.method}")
+    print(f"  threshold {insp.threshold:.4f} (quantile {args.quantile} of leave-out scores)")
+    return 0
+
+
+def _overlay_name(path: Path, used: set[str]) -> str:
+    """A unique, readable PNG name for ``path`` (parent folder + stem)."""
+    base = f"{path.parent.name}_{path.stem}" if path.parent.name else path.stem
+    base = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in base)
+    name, i = f"{base}.png", 1
+    while name in used:
+        name, i = f"{base}_{i}.png", i + 1
+    used.add(name)
+    return name
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from fsad.inspector import Inspector, Result
+    from fsad.utils import atomic_write_csv
+    from fsad.viz.overlay import save_png
+
+    if args.out.exists() and not args.out.is_dir():
+        raise DataError(f"output is not a folder: {args.out}")
+    insp = Inspector.load(args.model)
+    rows, used = [], set()
+    n_err = 0
+    for res, image in insp.iter_classify(args.inputs, args.threshold, args.batch_size):
+        row = res.row()
+        row["overlay"] = ""
+        if res.ok and not args.no_overlays:
+            name = _overlay_name(Path(res.path), used)
+            save_png(args.out / "overlays" / name, insp.overlay(res, image))
+            row["overlay"] = os.path.join("overlays", name)
+        if not res.ok:
+            n_err += 1
+            print(f"fsad: skipped {res.path}: {res.error}", file=sys.stderr)
+        elif args.explain:
+            print(insp.explain(res))
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=[*Result(path="").row().keys(), "overlay"])
+    csv = atomic_write_csv(args.out / "results.csv", frame)
+    ok = frame[frame["error"].isna()]
+    n_def = int((~ok["is_normal"].astype(bool)).sum())
+    print(
+        f"{len(frame)} images: {len(ok) - n_def} normal, {n_def} defective, {n_err} skipped "
+        f"(threshold {insp.threshold if args.threshold is None else args.threshold:.4f}); "
+        f"results in {csv}"
+    )
+    return 0

@@ -1,0 +1,100 @@
+"""Heat-map overlays: an anomaly map drawn over the image it was computed from.
+
+The anomaly map covers the centre crop the backbone saw (``crop`` px of the image resized
+so that its shorter side is ``resize`` px). :func:`overlay_heatmap` maps it back onto the
+original image: inside the crop it is colour-coded (JET, ``vmin`` transparent-ish blue to
+``vmax`` red), outside the crop the image is dimmed, so a user sees what was inspected.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def crop_box(height: int, width: int, resize: int, crop: int) -> tuple[int, int, int, int]:
+    """The centre crop ``(top, left, bottom, right)`` in original-image pixels.
+
+    Matches :func:`fsad.features.preprocess`: the shorter side is scaled to ``resize``,
+    then a ``crop x crop`` centre square is taken.
+    """
+    scale = resize / min(height, width)
+    nh, nw = max(resize, round(height * scale)), max(resize, round(width * scale))
+    top, left = (nh - crop) // 2, (nw - crop) // 2
+    sy, sx = height / nh, width / nw
+    return (
+        int(round(top * sy)),
+        int(round(left * sx)),
+        int(round((top + crop) * sy)),
+        int(round((left + crop) * sx)),
+    )
+
+
+def overlay_heatmap(
+    image: np.ndarray,
+    anomaly_map: np.ndarray,
+    vmin: float,
+    vmax: float,
+    resize: int,
+    crop: int,
+    alpha: float = 0.45,
+    caption: str = "",
+) -> np.ndarray:
+    """Colour-code ``anomaly_map`` over ``image``.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB original image.
+        anomaly_map: ``(h, w)`` patch distances on the crop grid.
+        vmin, vmax: map values drawn as the coldest / hottest colour (e.g. the median
+            normal patch distance and twice the image threshold), so colours mean the same
+            thing in every image of a batch.
+        resize, crop: the feature resolution (see :func:`crop_box`).
+        alpha: weight of the heat map inside the crop.
+        caption: text written in the top-left corner (e.g. the predicted class).
+
+    Returns:
+        ``(H, W, 3)`` uint8 RGB.
+    """
+    import cv2
+
+    img = np.ascontiguousarray(image, dtype=np.uint8)
+    h, w = img.shape[:2]
+    top, left, bottom, right = crop_box(h, w, resize, crop)
+    amap = np.asarray(anomaly_map, dtype=np.float32)
+    norm = np.clip((amap - vmin) / max(vmax - vmin, 1e-12), 0.0, 1.0)
+    size = (max(right - left, 1), max(bottom - top, 1))
+    norm = cv2.resize(norm, size, interpolation=cv2.INTER_LINEAR)
+    heat = cv2.applyColorMap((norm * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    heat = cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)
+    out = (img.astype(np.float32) * 0.5).astype(np.uint8)  # dim what was not inspected
+    region = img[top:bottom, left:right].astype(np.float32)
+    out[top:bottom, left:right] = (region * (1 - alpha) + heat * alpha).astype(np.uint8)
+    if caption:
+        _caption(out, caption)
+    return out
+
+
+def _caption(img: np.ndarray, text: str) -> None:
+    import cv2
+
+    scale = max(img.shape[1] / 700.0, 0.4)
+    thick = max(int(round(scale * 2)), 1)
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    cv2.rectangle(img, (0, 0), (tw + 8, th + base + 8), (0, 0, 0), -1)
+    cv2.putText(
+        img, text, (4, th + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA
+    )
+
+
+def save_png(path: str | os.PathLike, rgb: np.ndarray) -> Path:
+    """Write an RGB ``(H, W, 3)`` uint8 image as PNG, atomically."""
+    import cv2
+
+    from fsad.utils import atomic_write_bytes
+
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB array
+        raise OSError(f"cannot encode PNG for {path}")
+    return atomic_write_bytes(path, buf.tobytes())

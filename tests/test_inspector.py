@@ -1,0 +1,263 @@
+"""The Python API: fit from folders, save/load, classify, explain; every bad-input case.
+
+Fast: a tiny resolution (crop 64 -> 8 x 8 patch grid) on the embedded dataset's washer
+category arranged as folders (symlinks), fitted once per module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fsad.artifact import MANIFEST, ModelError, _manifest_digest
+from fsad.errors import ConfigError, DataError
+from fsad.inspector import (
+    Inspector,
+    collect_inputs,
+    fit_temperature,
+    softmax,
+    support_folders,
+    top_residual_descriptor,
+)
+
+TINY = {"resize": 64, "crop": 64, "folds": 3, "coreset_ratio": 0.25, "batch_size": 32}
+TYPES = ("hole", "scratch", "stain")
+SHOTS = 3
+
+
+def _link_folder(dst: Path, files: list[Path]) -> Path:
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        (dst / f.name).symlink_to(f)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def folders(embedded_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """normal/ (30 train goods), support/<type>/ (first 3 each), query/ (rest + good tests)."""
+    cat = embedded_root / "washer"
+    root = tmp_path_factory.mktemp("arranged")
+    normal = _link_folder(root / "normal", sorted((cat / "train" / "good").iterdir())[:30])
+    for t in TYPES:
+        files = sorted((cat / "test" / t).iterdir())
+        _link_folder(root / "support" / t, files[:SHOTS])
+        _link_folder(root / "query" / t, files[SHOTS:])
+    _link_folder(root / "query" / "good", sorted((cat / "test" / "good").iterdir()))
+    return {"normal": normal, "support": root / "support", "query": root / "query"}
+
+
+@pytest.fixture(scope="module")
+def fitted(folders: dict[str, Path]) -> Inspector:
+    return Inspector.fit(folders["normal"], folders["support"], method="residual_proto", **TINY)
+
+
+def _write(path: Path, img: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), img)
+    return path
+
+
+# --- behaviour ---------------------------------------------------------------------------------
+
+
+def test_fit_builds_a_consistent_model(fitted: Inspector) -> None:
+    assert fitted.classes == list(TYPES)
+    assert fitted.method == "residual_proto"
+    assert fitted.support.shape == (len(TYPES) * SHOTS, 384)
+    assert fitted.info["n_normal"] == 30 and fitted.skipped == []
+    lo = fitted.info["leave_out_scores"]
+    assert lo["min"] <= lo["median"] <= fitted.threshold <= lo["max"]
+    assert 0 < fitted.temperature <= 1
+
+
+def test_classify_separates_normal_from_defective(fitted: Inspector, folders) -> None:
+    results = fitted.classify([folders["query"]], progress=False)
+    assert all(r.ok for r in results)
+    truth = [Path(r.path).parent.name for r in results]
+    scores = np.array([r.score for r in results])
+    good = np.array([t == "good" for t in truth])
+    assert scores[~good].mean() > scores[good].mean()
+    for r in results:
+        assert r.is_normal == (r.score <= r.threshold)
+        assert r.prediction == ("good" if r.is_normal else r.defect_type)
+        assert r.probability >= r.runner_up_probability
+        assert r.anomaly_map.shape == (8, 8)
+        assert set(r.nearest_support) == set(TYPES)
+    defect = [(t, r.defect_type) for t, r in zip(truth, results) if t != "good"]
+    acc = np.mean([t == p for t, p in defect])
+    assert acc > 1 / len(TYPES)  # better than chance even at 64 px
+
+
+def test_threshold_override(fitted: Inspector, folders) -> None:
+    files = sorted((folders["query"] / "good").iterdir())[:2]
+    assert all(not r.is_normal for r in fitted.classify(files, threshold=-1.0, progress=False))
+    assert all(r.is_normal for r in fitted.classify(files, threshold=1e9, progress=False))
+
+
+def test_save_load_round_trip_gives_same_results(fitted: Inspector, folders, tmp_path) -> None:
+    files = sorted((folders["query"] / "hole").iterdir())[:3]
+    before = fitted.classify(files, progress=False)
+    loaded = Inspector.load(fitted.save(tmp_path / "model"))
+    after = loaded.classify(files, progress=False)
+    assert loaded.classes == fitted.classes and loaded.threshold == fitted.threshold
+    for a, b in zip(before, after):
+        assert a.score == pytest.approx(b.score, rel=1e-5)
+        assert a.defect_type == b.defect_type
+        assert a.probability == pytest.approx(b.probability, abs=1e-5)
+    text = loaded.explain(after[0])
+    assert "threshold" in text and all(t in text for t in TYPES)
+    overlay = loaded.overlay(after[0])
+    assert overlay.shape == cv2.imread(str(files[0])).shape and overlay.dtype == np.uint8
+
+
+def test_descriptor_pools_the_most_anomalous_patches() -> None:
+    import torch
+
+    r = torch.zeros(1, 2, 10, 10)
+    amap = torch.zeros(1, 10, 10)
+    r[0, :, 3, 4] = torch.tensor([2.0, -4.0])
+    amap[0, 3, 4] = 5.0
+    # 2 % of 100 patches = 2: the hot one and one zero patch
+    np.testing.assert_allclose(top_residual_descriptor(r, amap), [[1.0, -2.0]])
+
+
+def test_temperature_is_fitted_by_leave_one_out() -> None:
+    def head(s, y, q, c):
+        return np.stack([-np.abs(q[:, 0] - s[y == k, 0].mean()) for k in range(c)], 1)
+
+    sup = np.array([[0.0], [0.1], [1.0], [1.1]])
+    lab = np.array([0, 0, 1, 1])
+    t = fit_temperature(head, sup, lab, 2)
+    assert t <= 0.05  # perfectly separable: sharp probabilities
+    assert fit_temperature(head, sup[[0, 2]], lab[[0, 2]], 2) == 0.05  # 1-shot: default
+    np.testing.assert_allclose(softmax(np.array([[0.0, 0.0]])), [[0.5, 0.5]])
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+
+def test_missing_and_empty_folders(tmp_path: Path, folders) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="normal folder not found"):
+        Inspector.fit(tmp_path / "nope", folders["support"])
+    with pytest.raises(DataError, match="normal folder has no images"):
+        Inspector.fit(tmp_path / "empty", folders["support"])
+    with pytest.raises(DataError, match="support folder not found"):
+        Inspector.fit(folders["normal"], tmp_path / "nope")
+    with pytest.raises(DataError, match="no defect-type sub-folders"):
+        Inspector.fit(folders["normal"], tmp_path / "empty")
+    with pytest.raises(DataError, match="input not found"):
+        collect_inputs([tmp_path / "nope"])
+    with pytest.raises(DataError, match="input folder has no images"):
+        collect_inputs([tmp_path / "empty"])
+
+
+def test_defect_type_without_images(tmp_path: Path) -> None:
+    _write(tmp_path / "sup" / "crack" / "a.png", np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "sup" / "dent").mkdir()
+    (tmp_path / "sup" / "dent" / "notes.txt").write_text("no images here")
+    with pytest.raises(DataError, match="defect type folder 'dent' has no images"):
+        support_folders(tmp_path / "sup")
+
+
+def test_corrupt_files_are_skipped_at_fit(tmp_path: Path, folders) -> None:
+    normal = tmp_path / "normal"
+    normal.mkdir()
+    for f in sorted(folders["normal"].iterdir())[:4]:
+        (normal / f.name).symlink_to(f)
+    (normal / "broken.png").write_bytes(b"\x89PNG not really")
+    sup = tmp_path / "sup"
+    for t in TYPES[:2]:
+        _link_folder(sup / t, sorted((folders["support"] / t).iterdir())[:1])
+    (sup / TYPES[0] / "zero.jpg").write_bytes(b"")
+    insp = Inspector.fit(normal, sup, method="residual_proto", **TINY)
+    assert sorted(Path(p).name for p, _ in insp.skipped) == ["broken.png", "zero.jpg"]
+    assert insp.info["n_normal"] == 4
+    # a defect type whose only file is unreadable
+    (sup / "ghost").mkdir()
+    (sup / "ghost" / "bad.png").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="defect type 'ghost' has no readable images"):
+        Inspector.fit(normal, sup, method="residual_proto", **TINY)
+
+
+def test_too_few_readable_normals(tmp_path: Path, folders) -> None:
+    normal = tmp_path / "normal"
+    _link_folder(normal, sorted(folders["normal"].iterdir())[:1])
+    (normal / "bad.png").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="at least 2 readable normal images, got 1"):
+        Inspector.fit(normal, folders["support"], **TINY)
+
+
+def test_mixed_sizes_and_modes_and_corrupt_inputs(fitted: Inspector, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    inputs = tmp_path / "in"
+    rgb = rng.integers(0, 255, (90, 70, 3), dtype=np.uint8)
+    _write(inputs / "grey.png", rng.integers(0, 255, (50, 120), dtype=np.uint8))
+    _write(inputs / "rgba.png", np.dstack([rgb, np.full((90, 70), 255, np.uint8)]))
+    _write(inputs / "deep.png", rng.integers(0, 65535, (64, 64, 3), dtype=np.uint16))
+    _write(inputs / "big.jpg", rng.integers(0, 255, (300, 200, 3), dtype=np.uint8))
+    (inputs / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (inputs / "empty.jpg").write_bytes(b"")
+    results = {Path(r.path).name: r for r in fitted.classify([inputs], progress=False)}
+    assert set(results) == {
+        "grey.png",
+        "rgba.png",
+        "deep.png",
+        "big.jpg",
+        "corrupt.png",
+        "empty.jpg",
+    }
+    for name in ("grey.png", "rgba.png", "deep.png", "big.jpg"):
+        assert results[name].ok and np.isfinite(results[name].score)
+    for name in ("corrupt.png", "empty.jpg"):
+        assert not results[name].ok and name in results[name].error
+        assert results[name].score is None
+
+
+def test_unknown_method_and_bad_config(folders) -> None:
+    with pytest.raises(ConfigError, match="unknown method 'magic'"):
+        Inspector.fit(folders["normal"], folders["support"], method="magic")
+    with pytest.raises(ConfigError, match="quantile"):
+        Inspector.fit(folders["normal"], folders["support"], quantile=1.5)
+
+
+def test_tampered_incompatible_or_foreign_models(
+    fitted: Inspector, tmp_path: Path, monkeypatch
+) -> None:
+    model = fitted.save(tmp_path / "m")
+    (model / "bank.safetensors").write_bytes((model / "bank.safetensors").read_bytes()[:-4])
+    with pytest.raises(ModelError, match="tampered or corrupt"):
+        Inspector.load(model)
+
+    model = fitted.save(tmp_path / "m2")
+    manifest = json.loads((model / MANIFEST).read_text())
+    manifest["format_version"] = 99
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    (model / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="incompatible model format version 99"):
+        Inspector.load(model)
+
+    model = fitted.save(tmp_path / "m3")
+    manifest = json.loads((model / MANIFEST).read_text())
+    manifest["meta"]["classes"] = ["only_one"]
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    (model / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="inconsistent"):
+        Inspector.load(model)
+
+    model = fitted.save(tmp_path / "m4")
+    monkeypatch.setattr("fsad.inspector._weights_digest", lambda config, weights: "0" * 64)
+    with pytest.raises(ModelError, match="weights on this machine differ"):
+        Inspector.load(model)
+
+
+def test_no_pickle_in_the_model(fitted: Inspector, tmp_path: Path) -> None:
+    model = fitted.save(tmp_path / "m")
+    names = sorted(os.listdir(model))
+    assert names == ["bank.safetensors", "model.json", "support.safetensors"]
+    assert all(b"\x80\x04" not in (model / n).read_bytes()[:16] for n in names)
