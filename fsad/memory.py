@@ -6,12 +6,10 @@ start as the mean distance to ``n_starts`` random points, and k-center greedy th
 point farthest from the selection, ``M = ratio * N`` times.
 
 :func:`greedy_coreset` returns *exactly* the selection of the plain loop
-:func:`greedy_coreset_reference` (same projection, same start, same tie-break) but skips most
-of the distance updates: the projected points are partitioned once into small balanced blocks
-(a median-split tree), each with a centre and radius; a new centre c can only lower the
-minimum distances inside block b if ``dist(c, centre_b) - radius_b`` is below the block's
-current largest minimum distance (triangle inequality), so only those blocks are updated, and
-the argmax is taken over per-block maxima.
+:func:`greedy_coreset_reference` (same projection, start, distances and tie-break) but skips
+most distance updates with the triangle inequality: a new centre c can only lower the
+min-distance d(x) of a point x whose current nearest centre a(x) satisfies
+dist(c, a(x)) < 2 d(x) (Gonzalez's bound), so only those points are updated.
 """
 
 from __future__ import annotations
@@ -24,8 +22,8 @@ import torch
 
 from fsad.errors import ConfigError
 
-# relative slack on block radii so that float rounding can never prune a needed update
-_RADIUS_SLACK = 1e-4
+# relative slack on the pruning bound so that float rounding can never skip a needed update
+_SLACK = 1e-4
 
 
 def n_coreset(n: int, ratio: float) -> int:
@@ -48,23 +46,24 @@ def project(x: torch.Tensor, proj_dim: int = 128, seed: int = 1) -> torch.Tensor
     return (x @ w).contiguous()
 
 
-def sq_dist(rows: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+def sq_dist(rows: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Squared Euclidean distances of ``rows (P, d)`` to one point ``c (d,)``: ``(P,)``.
 
-    Written as ``sum((x - c)^2)`` row by row, so a row's value does not depend on which other
-    rows are in the batch (the fast coreset relies on this to match the reference bitwise).
+    Computed row by row as ``sum((x - c)^2)``, so a row's value does not depend on which
+    other rows are in the batch: the pruned coreset relies on this to match the reference
+    bit for bit.
     """
     diff = rows - c
-    return (diff * diff).sum(dim=1)
+    return np.einsum("ij,ij->i", diff, diff)
 
 
-def start_distances(z: torch.Tensor, n_starts: int = 10, seed: int = 1) -> torch.Tensor:
+def start_distances(z: np.ndarray, n_starts: int = 10, seed: int = 1) -> np.ndarray:
     """Initial squared min-distances: (mean distance to ``n_starts`` random points)^2, ``(N,)``."""
     rng = np.random.default_rng(int(seed))
     starts = rng.choice(len(z), size=min(n_starts, len(z)), replace=False)
-    acc = torch.zeros(len(z), dtype=z.dtype)
+    acc = np.zeros(len(z), dtype=z.dtype)
     for s in starts:
-        acc += sq_dist(z, z[int(s)]).sqrt()
+        acc += np.sqrt(sq_dist(z, z[int(s)]))
     return (acc / len(starts)) ** 2
 
 
@@ -83,100 +82,54 @@ def greedy_coreset_reference(
     Returns:
         ``(M,)`` int64 indices into ``x`` in selection order.
     """
-    z = project(x, proj_dim, seed)
+    z = project(x, proj_dim, seed).numpy()
     dmin = start_distances(z, n_starts, seed)
     out = []
     for _ in range(n_coreset(len(z), ratio)):
-        i = int(torch.argmax(dmin))  # first index among ties
+        i = int(np.argmax(dmin))  # first index among ties
         out.append(i)
-        dmin = torch.minimum(dmin, sq_dist(z, z[i]))
+        np.minimum(dmin, sq_dist(z, z[i]), out=dmin)
     return torch.tensor(out, dtype=torch.long)
 
 
-def _balanced_blocks(z: torch.Tensor, leaf: int, seed: int) -> list[np.ndarray]:
-    """Split point indices by median cuts along far-point directions into leaves <= ``leaf``."""
-    rng = np.random.default_rng(seed)
-    zn = z.numpy()
-    todo, leaves = [np.arange(len(z))], []
-    while todo:
-        idx = todo.pop()
-        if len(idx) <= leaf:
-            leaves.append(idx)
-            continue
-        pts = zn[idx]
-        a = pts[rng.integers(len(idx))]
-        b = pts[np.argmax(((pts - a) ** 2).sum(1))]
-        c = pts[np.argmax(((pts - b) ** 2).sum(1))]
-        proj = pts @ (b - c)
-        order = np.argpartition(proj, len(idx) // 2)
-        todo += [idx[order[: len(idx) // 2]], idx[order[len(idx) // 2 :]]]
-    return leaves
-
-
 def greedy_coreset(
-    x: torch.Tensor,
-    ratio: float = 0.1,
-    seed: int = 1,
-    proj_dim: int = 128,
-    n_starts: int = 10,
-    leaf: int = 64,
+    x: torch.Tensor, ratio: float = 0.1, seed: int = 1, proj_dim: int = 128, n_starts: int = 10
 ) -> torch.Tensor:
-    """Approximate greedy coreset with block pruning; same selection as the reference.
+    """Approximate greedy coreset pruned by the triangle inequality; same selection as the reference.
 
-    Args:
-        x: ``(N, D)`` features.
-        ratio, seed, proj_dim, n_starts: as :func:`greedy_coreset_reference`.
-        leaf: points per block (speed only; the selection does not depend on it).
+    Each point remembers its nearest selected centre a(x) and d(x) = dist(x, a(x)). A new
+    centre c can only lower d(x) if dist(c, a(x)) < 2 d(x), so each step computes c's
+    distance to the previous centres and the full distance only for the points that pass
+    this test (a few percent of them on real patch features). Points still at their start
+    distance have no centre and are always checked. Argmax, distances and tie-break (first
+    index) are those of :func:`greedy_coreset_reference`, so the selection is identical.
 
-    Returns:
-        ``(M,)`` int64 indices into ``x`` in selection order.
+    Args / Returns: as :func:`greedy_coreset_reference`.
     """
-    z = project(x, proj_dim, seed)
+    z = project(x, proj_dim, seed).numpy()
     n, d = z.shape
     m = n_coreset(n, ratio)
     dmin = start_distances(z, n_starts, seed)
-    leaves = _balanced_blocks(z, leaf, seed)
-    k = len(leaves)
-    s = max(len(b) for b in leaves)
-    # Blocked layout: zb (K, S, d), padded rows are copies of a real row with dmin = -inf.
-    order = np.full((k, s), -1, dtype=np.int64)
-    for b, idx in enumerate(leaves):
-        order[b, : len(idx)] = idx
-    pad = order < 0
-    gather = torch.from_numpy(np.where(pad, order[:, :1], order))
-    zb = z[gather]  # (K, S, d)
-    db = dmin[gather]
-    db[torch.from_numpy(pad)] = -math.inf
-    orig = torch.from_numpy(np.where(pad, n, order))  # original index; pads sort last
-    centre = torch.stack([z[torch.from_numpy(idx)].mean(0) for idx in leaves])
-    radius = torch.stack(
-        [sq_dist(z[torch.from_numpy(idx)], centre[b]).max().sqrt() for b, idx in enumerate(leaves)]
-    )
-    radius = radius * (1 + _RADIUS_SLACK) + _RADIUS_SLACK
-    bmax = db.max(dim=1).values  # (K,) largest min-distance per block
-    out = torch.empty(m, dtype=torch.long)
+    centres = np.empty((m, d), dtype=z.dtype)
+    # cc[j] = squared distance of the new centre to centre j; cc[m] = -inf means "no centre yet"
+    cc = np.full(m + 1, -np.inf, dtype=z.dtype)
+    assign = np.full(n, m, dtype=np.int32)
+    limit = np.float32(4.0 * (1.0 + _SLACK))  # dist(c, a) < 2 d  <=>  dist^2 < 4 d^2
+    out = np.empty(m, dtype=np.int64)
     for t in range(m):
-        top = bmax.max()
-        blocks = (bmax == top).nonzero()[:, 0]
-        if len(blocks) == 1:
-            b = int(blocks[0])
-            j = int(torch.argmax(db[b]))  # first max in the block; ties resolved below
-            cand = orig[b][db[b] == top]
-            i = int(cand.min()) if len(cand) > 1 else int(orig[b, j])
-        else:
-            cand = orig[blocks][db[blocks] == top]
-            i = int(cand.min())
+        i = int(np.argmax(dmin))  # first index among ties, as the reference
         out[t] = i
         c = z[i]
-        # lower bound of dist(c, x) for x in block b: dist(c, centre_b) - radius_b
-        lb = (sq_dist(centre, c).sqrt() - radius).clamp_min(0.0)
-        upd = (lb * lb < bmax).nonzero()[:, 0]
-        if len(upd) == 0:
-            continue
-        new = torch.minimum(db[upd], sq_dist(zb[upd].reshape(-1, d), c).reshape(len(upd), s))
-        db[upd] = new
-        bmax[upd] = new.max(dim=1).values
-    return out
+        if t:
+            cc[:t] = sq_dist(centres[:t], c)
+        centres[t] = c
+        idx = np.flatnonzero(cc[assign] < limit * dmin)
+        dd = sq_dist(z[idx], c)
+        better = dd < dmin[idx]
+        sel = idx[better]
+        dmin[sel] = dd[better]
+        assign[sel] = t
+    return torch.from_numpy(out)
 
 
 class MemoryBank:

@@ -36,14 +36,14 @@ def test_coreset_covers_every_cluster() -> None:
 def test_fast_coreset_equals_reference(seed: int, proj_dim: int) -> None:
     gen = torch.Generator().manual_seed(seed)
     x = torch.cat([_clusters(k=8, per=150, dim=24, seed=seed), torch.randn(600, 24, generator=gen)])
-    fast = greedy_coreset(x, ratio=0.1, seed=seed, proj_dim=proj_dim, leaf=16)
+    fast = greedy_coreset(x, ratio=0.1, seed=seed, proj_dim=proj_dim)
     ref = greedy_coreset_reference(x, ratio=0.1, seed=seed, proj_dim=proj_dim)
     assert torch.equal(fast, ref)
 
 
 def test_fast_coreset_equals_reference_with_duplicates() -> None:
     x = torch.randn(50, 4).repeat(6, 1)  # exact ties everywhere: first index must win
-    fast = greedy_coreset(x, ratio=0.3, seed=1, proj_dim=128, leaf=8)
+    fast = greedy_coreset(x, ratio=0.3, seed=1, proj_dim=128)
     ref = greedy_coreset_reference(x, ratio=0.3, seed=1, proj_dim=128)
     assert torch.equal(fast, ref)
 
