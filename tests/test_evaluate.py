@@ -229,7 +229,11 @@ def test_score_known_values():
     assert s["macro_f1"] == pytest.approx(7 / 18)
 
 
-def test_cli_random_grid_on_embedded_dataset(embedded_root: Path, tmp_path: Path, capsys):
+def test_cli_random_grid_on_embedded_dataset(tmp_path: Path, capsys):
+    from fsad.embedded import generate
+
+    # a small instance of the embedded dataset (same generator, fewer and smaller images)
+    embedded_root = generate(tmp_path / "emb", n_train=3, n_test_per_type=4, n_good_test=1, size=64)
     out = tmp_path / "res"
     args = [
         "run",
