@@ -25,12 +25,14 @@ What ``fit`` builds (paper sections 3.2-3.4 plus a threshold):
    against the full bank are a little lower than leave-out scores, so the threshold leans
    towards calling borderline images normal. ``classify(threshold=...)`` overrides it.
 4. A defect-type classifier on image descriptors of the support images, chosen by
-   ``method`` (see :data:`CLASSIFIERS`): ``"residual_proto"`` (issue-7 reference:
-   descriptor = mean residual of the 2 % most anomalous patches, class prototypes = mean of
-   L2-normalised support descriptors, probability = softmax of cosine similarity / T with T
-   fitted by leave-one-out on the support set); ``"best"`` = the best few-shot head of
-   :mod:`fsad.methods.best` when it is installed, else ``"residual_proto"``. Support
-   descriptors are stored, so a head is re-applied at classify time, never pickled.
+   ``method`` (:data:`CLASSIFIERS`; descriptors from :mod:`fsad.descriptors`, heads from
+   :mod:`fsad.heads`, settings from :mod:`fsad.methods.best`): ``"best"`` (default:
+   anomaly-guided multi-block descriptors + logistic regression, whose probabilities are
+   reported) or ``"residual_proto"`` (issue-7 reference: mean residual of the 2 % most
+   anomalous patches, cosine class prototypes, probability = softmax of cosine / T with T
+   fitted by leave-one-out on the support set). The model stores the support descriptors
+   and the descriptor/head settings as JSON, so the head is re-applied at classify time
+   (never pickled) and a model keeps its meaning when library defaults change.
 
 Unreadable images are skipped and reported (``Inspector.skipped`` after ``fit``; a
 :class:`Result` with ``error`` set from ``classify``); they never stop a batch.
@@ -38,7 +40,6 @@ Unreadable images are skipped and reported (``Inspector.skipped`` after ``fit``;
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -50,85 +51,93 @@ import torch
 
 from fsad.errors import ConfigError, DataError
 
-TOP_FRACTION = 0.02  # share of most anomalous patches pooled by the residual_proto descriptor
 DEFAULT_TEMPERATURE = 0.05  # softmax temperature on cosine similarities when it cannot be fitted
-Describe = Callable[[torch.Tensor, torch.Tensor], np.ndarray]
-Head = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
+Head = Callable[..., np.ndarray]
 
 
 # ---------------------------------------------------------------------------------------------
 # classifiers: descriptor of one image + head on support descriptors
 
 
-def top_residual_descriptor(
-    r: torch.Tensor, amap: torch.Tensor, fraction: float = TOP_FRACTION
-) -> np.ndarray:
-    """Mean residual of each image's most anomalous patches (the issue-7 reference).
+def _heads() -> dict[str, tuple[Head, bool]]:
+    """Head name -> (function of :mod:`fsad.heads`, whether it returns probabilities)."""
+    from fsad.heads import cosine_prototypes, logistic_regression
 
-    Args:
-        r: ``(N, D, h, w)`` residuals r = f - m*.
-        amap: ``(N, h, w)`` anomaly maps ``||r||``.
-        fraction: share of patches pooled (at least one).
-
-    Returns:
-        ``(N, D)`` float64 descriptors.
-    """
-    n, d, h, w = r.shape
-    k = max(1, math.ceil(fraction * h * w))
-    top = amap.reshape(n, -1).topk(k, dim=1).indices  # (N, k)
-    flat = r.reshape(n, d, h * w)
-    picked = torch.gather(flat, 2, top[:, None, :].expand(n, d, k))  # (N, D, k)
-    return picked.mean(2).double().numpy()
-
-
-def cosine_head(
-    support: np.ndarray, labels: np.ndarray, query: np.ndarray, n_classes: int
-) -> np.ndarray:
-    """Cosine similarity ``(Q, C)`` to class-mean prototypes (:func:`fsad.heads.cosine_prototypes`)."""
-    from fsad.heads import cosine_prototypes
-
-    return cosine_prototypes(support, labels, query, n_classes)
+    return {"cosine": (cosine_prototypes, False), "logistic": (logistic_regression, True)}
 
 
 @dataclass(frozen=True)
 class Classifier:
-    """A pluggable defect-type classifier.
+    """A pluggable defect-type classifier: a descriptor recipe and a head, both stored in
+    the model as JSON (so a model keeps working when the library's defaults change).
 
     Attributes:
-        name: the name stored in the model.
-        describe: ``(r (N, D, h, w), amap (N, h, w)) -> (N, Dd)`` image descriptors.
-        head: ``(support (S, Dd), labels (S,), query (Q, Dd), C) -> (Q, C)`` similarities
-            (higher = more likely); turned into probabilities by a softmax with a fitted
-            temperature.
+        name: method name (:data:`CLASSIFIERS`).
+        descriptor: :class:`fsad.descriptors.DescriptorConfig` fields (top-k pooling of
+            residuals / features where the anomaly map is high).
+        head: ``"cosine"`` (class-mean prototypes; similarities -> softmax with a fitted
+            temperature) or ``"logistic"`` (logistic regression; probabilities).
+        head_params: keyword arguments of the head (e.g. ``{"c": 10.0}``).
     """
 
     name: str
-    describe: Describe
-    head: Head
+    descriptor: dict[str, Any]
+    head: str
+    head_params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.head not in _heads():
+            raise ConfigError(f"unknown classifier head '{self.head}' (known: cosine, logistic)")
+        self.descriptor_config()  # validates
+
+    def descriptor_config(self) -> Any:
+        from fsad.descriptors import DescriptorConfig
+
+        return DescriptorConfig(**self.descriptor)
+
+    @property
+    def probabilistic(self) -> bool:
+        """True when the head returns probabilities (no temperature needed)."""
+        return _heads()[self.head][1]
+
+    def describe(self, r: torch.Tensor, f: torch.Tensor, amap: torch.Tensor) -> np.ndarray:
+        """Descriptors ``(N, D')`` float64 from r ``(N, D, h, w)``, f ``(N, D, h, w)`` and
+        the anomaly maps ``(N, h, w)`` (:func:`fsad.descriptors.describe`)."""
+        from fsad.descriptors import describe
+
+        return describe(r, f, amap, self.descriptor_config()).double().numpy()
+
+    def scores(
+        self, support: np.ndarray, labels: np.ndarray, query: np.ndarray, n_classes: int
+    ) -> np.ndarray:
+        """Head scores ``(Q, C)`` of query descriptors given support ``(S, D')``, ``(S,)``."""
+        fn = _heads()[self.head][0]
+        return np.asarray(fn(support, labels, query, n_classes, **self.head_params))
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, blob: dict[str, Any]) -> Classifier:
+        desc = {k: (tuple(v) if isinstance(v, list) else v) for k, v in blob["descriptor"].items()}
+        return cls(str(blob["name"]), desc, str(blob["head"]), dict(blob.get("head_params", {})))
 
 
 def _residual_proto() -> Classifier:
-    return Classifier("residual_proto", top_residual_descriptor, cosine_head)
+    """Issue-7 reference: top-2 % residual mean, cosine class prototypes."""
+    from fsad.methods.best import REFERENCE_DESCRIPTOR
+
+    return Classifier("residual_proto", asdict(REFERENCE_DESCRIPTOR), "cosine")
 
 
 def _best() -> Classifier:
-    """The best few-shot classifier of :mod:`fsad.methods.best` (if present)."""
-    import importlib
+    """:mod:`fsad.methods.best`: multi-block anomaly-guided descriptors + logistic regression."""
+    from fsad.methods.best import BEST_DESCRIPTOR, LR_C
 
-    try:
-        best = importlib.import_module("fsad.methods.best")
-    except ModuleNotFoundError as exc:
-        if exc.name != "fsad.methods.best":
-            raise
-        return _residual_proto()
-    describe = getattr(best, "describe", None)
-    head = getattr(best, "head", None)
-    if describe is None or head is None:
-        return _residual_proto()
-    return Classifier("best", describe, head)
+    return Classifier("best", asdict(BEST_DESCRIPTOR), "logistic", {"c": LR_C})
 
 
-#: method name -> factory; ``best`` falls back to ``residual_proto`` until it exists.
+#: method name -> factory of its classifier
 CLASSIFIERS: dict[str, Callable[[], Classifier]] = {
     "best": _best,
     "residual_proto": _residual_proto,
@@ -156,9 +165,9 @@ def softmax(z: np.ndarray) -> np.ndarray:
 def fit_temperature(head: Head, support: np.ndarray, labels: np.ndarray, n_classes: int) -> float:
     """Softmax temperature T minimising the leave-one-out log-loss on the support set.
 
-    Each support descriptor whose class keeps another support image is classified by the
-    head fitted on the others; T is chosen on a log grid. With one shot per class nothing
-    can be left out and :data:`DEFAULT_TEMPERATURE` is returned.
+    Each support descriptor whose class keeps another support image is scored by
+    ``head(support, labels, query, n_classes)`` fitted on the others; T is chosen on a log
+    grid. With one shot per class nothing can be left out: :data:`DEFAULT_TEMPERATURE`.
     """
     counts = np.bincount(labels, minlength=n_classes)
     rows, targets = [], []
@@ -284,7 +293,9 @@ class Result:
         defect_type / probability: the most likely defect type (given even for normal
             images, for a user who disagrees with the threshold) and its probability.
         runner_up / runner_up_probability: the second most likely type (None with one type).
-        similarities: defect type -> head similarity to that class (higher = closer).
+        probabilities: defect type -> probability (all types).
+        prototype_distance: defect type -> cosine distance of the image's descriptor to
+            that type's prototype (mean of its normalised support descriptors).
         nearest_support: defect type -> (support file name, cosine distance) of the closest
             support image of that type.
         anomaly_map: ``(h, w)`` patch distances on the centre-crop grid.
@@ -300,7 +311,8 @@ class Result:
     probability: float | None = None
     runner_up: str | None = None
     runner_up_probability: float | None = None
-    similarities: dict[str, float] = field(default_factory=dict)
+    probabilities: dict[str, float] = field(default_factory=dict)
+    prototype_distance: dict[str, float] = field(default_factory=dict)
     nearest_support: dict[str, tuple[str, float]] = field(default_factory=dict)
     anomaly_map: np.ndarray | None = field(default=None, repr=False)
     error: str | None = None
@@ -374,7 +386,7 @@ class Inspector:
         config: the fit configuration.
         classes: defect types (natural order of the support folders).
         threshold: normal-vs-defect threshold on the anomaly score.
-        method: the classifier actually used (``"best"`` may resolve to ``"residual_proto"``).
+        classifier: descriptor recipe + head (stored in the model); ``method`` its name.
         skipped: ``(path, reason)`` of images ``fit`` could not read.
         info: JSON-able facts of the fit (counts, leave-out score summary, temperature).
     """
@@ -390,7 +402,7 @@ class Inspector:
         threshold: float,
         temperature: float,
         map_range: tuple[float, float],
-        method: str,
+        classifier: Classifier,
         info: dict[str, Any] | None = None,
         weights: str | None = None,
         extractor: Any = None,
@@ -406,8 +418,8 @@ class Inspector:
         self.threshold = float(threshold)
         self.temperature = float(temperature)
         self.map_range = (float(map_range[0]), float(map_range[1]))
-        self.classifier = get_classifier(method)
-        self.method = self.classifier.name
+        self.classifier = classifier
+        self.method = classifier.name
         self.info = dict(info or {})
         self.weights = weights
         self.skipped: list[tuple[str, str]] = []
@@ -433,7 +445,7 @@ class Inspector:
         from fsad.memory import residuals
 
         r, amap = residuals(f, self.bank)  # r = f - m* (Eq. 2), amap = ||r||
-        return r, amap, self.classifier.describe(r, amap)
+        return r, amap, self.classifier.describe(r, f, amap)
 
     # -- fit ---------------------------------------------------------------------------------
 
@@ -524,15 +536,16 @@ class Inspector:
             threshold,
             DEFAULT_TEMPERATURE,
             (0.0, threshold),
-            classifier.name,
+            classifier,
             weights=wpath,
             extractor=extractor,
         )
         f_sup = extractor.embed_images(sup_imgs, batch_size, desc="support features")
         _, amap_sup, insp.support = insp._analyse(f_sup)
-        insp.temperature = fit_temperature(
-            classifier.head, insp.support, insp.support_labels, len(classes)
-        )
+        if not classifier.probabilistic:
+            insp.temperature = fit_temperature(
+                classifier.scores, insp.support, insp.support_labels, len(classes)
+            )
         # heat-map colours: median normal patch distance (cold) .. threshold (hot)
         _, amap_n = _sample_normal_maps(f_normal, insp)
         insp.map_range = (float(amap_n.median()), threshold)
@@ -564,6 +577,7 @@ class Inspector:
             "kind": "inspector",
             "config": cfg,
             "method": self.method,
+            "classifier": self.classifier.to_json(),
             "classes": self.classes,
             "support_names": self.support_names,
             "threshold": self.threshold,
@@ -616,7 +630,7 @@ class Inspector:
                 float(meta["threshold"]),
                 float(meta["temperature"]),
                 tuple(meta["map_range"]),
-                str(meta["method"]),
+                Classifier.from_json(meta["classifier"]),
                 info=meta.get("info", {}),
                 weights=meta.get("weights"),
             )
@@ -624,10 +638,6 @@ class Inspector:
             raise ModelError(f"model folder is inconsistent ({exc}): {path}") from exc
         except ConfigError as exc:
             raise ModelError(f"model cannot be used here ({exc}): {path}") from exc
-        if insp.method != meta["method"]:
-            raise ModelError(
-                f"model uses method '{meta['method']}', which this fsad does not provide: {path}"
-            )
         _check_weights(insp, path)
         return insp
 
@@ -692,9 +702,8 @@ class Inspector:
             return []
         f = self._embed(images, batch_size=len(images))
         _, amap, desc = self._analyse(f)
-        sims = self.classifier.head(self.support, self.support_labels, desc, len(self.classes))
-        probs = softmax(np.asarray(sims) / self.temperature)
-        near = self._nearest_support(desc)
+        probs = self.probabilities(desc)
+        near, proto = self._support_distances(desc)
         out = []
         for i, p in enumerate(paths):
             score = float(amap[i].max())
@@ -712,33 +721,47 @@ class Inspector:
                     probability=float(probs[i, top]),
                     runner_up=None if second is None else self.classes[second],
                     runner_up_probability=None if second is None else float(probs[i, second]),
-                    similarities={c: float(sims[i, j]) for j, c in enumerate(self.classes)},
+                    probabilities={c: float(probs[i, j]) for j, c in enumerate(self.classes)},
+                    prototype_distance=proto[i],
                     nearest_support=near[i],
                     anomaly_map=amap[i].numpy(),
                 )
             )
         return out
 
-    def _nearest_support(self, desc: np.ndarray) -> list[dict[str, tuple[str, float]]]:
-        """Per query, per class: (name, cosine distance) of the closest support image."""
-        from fsad.heads import l2_normalise
+    def probabilities(self, desc: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(Q, C)`` of query descriptors ``(Q, D')``: the head's own
+        probabilities, or a softmax of its similarities divided by :attr:`temperature`."""
+        s = self.classifier.scores(self.support, self.support_labels, desc, len(self.classes))
+        return s if self.classifier.probabilistic else softmax(s / self.temperature)
 
-        dist = 1.0 - l2_normalise(desc) @ l2_normalise(self.support).T  # (Q, S)
-        out = []
-        for row in dist:
-            near = {}
+    def _support_distances(
+        self, desc: np.ndarray
+    ) -> tuple[list[dict[str, tuple[str, float]]], list[dict[str, float]]]:
+        """Per query: {class: (closest support name, cosine distance)} and
+        {class: cosine distance to the class prototype}."""
+        from fsad.heads import class_means, l2_normalise
+
+        q, sup = l2_normalise(desc), l2_normalise(self.support)
+        dist = 1.0 - q @ sup.T  # (Q, S)
+        protos = l2_normalise(class_means(sup, self.support_labels, len(self.classes)))
+        pdist = 1.0 - q @ protos.T  # (Q, C)
+        near, proto = [], []
+        for row, prow in zip(dist, pdist):
+            entry = {}
             for j, c in enumerate(self.classes):
                 idx = np.flatnonzero(self.support_labels == j)
                 k = int(idx[np.argmin(row[idx])])
-                near[c] = (self.support_names[k], float(row[k]))
-            out.append(near)
-        return out
+                entry[c] = (self.support_names[k], float(row[k]))
+            near.append(entry)
+            proto.append({c: float(prow[j]) for j, c in enumerate(self.classes)})
+        return near, proto
 
     # -- explain / overlay -------------------------------------------------------------------
 
     def explain(self, result: Result) -> str:
-        """A short text: score vs threshold, then per class its probability, head similarity
-        and the closest support image with its cosine distance."""
+        """A short text: score vs threshold, then per defect type (most likely first) its
+        probability, the cosine distance to its prototype and to its closest support image."""
         if not result.ok:
             return f"{result.path}: skipped ({result.error})"
         verdict = "normal" if result.is_normal else "defective"
@@ -746,14 +769,12 @@ class Inspector:
             f"{result.path}: score {result.score:.3f} vs threshold {result.threshold:.3f} "
             f"-> {verdict}; defect type {result.defect_type} (p={result.probability:.2f})"
         ]
-        sims = np.array([result.similarities[c] for c in self.classes])
-        probs = softmax(sims[None] / self.temperature)[0]
-        for j in np.argsort(-probs, kind="stable"):
-            c = self.classes[j]
+        for c in sorted(self.classes, key=lambda c: -result.probabilities[c]):
             name, d = result.nearest_support[c]
             lines.append(
-                f"  {c:<20} p={probs[j]:.2f}  similarity={sims[j]:+.3f}  "
-                f"nearest support {name} (cosine distance {d:.3f})"
+                f"  {c:<20} p={result.probabilities[c]:.2f}  "
+                f"prototype distance {result.prototype_distance[c]:.3f}  "
+                f"nearest support {name} ({d:.3f})"
             )
         return "\n".join(lines)
 

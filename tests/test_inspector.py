@@ -6,6 +6,7 @@ category arranged as folders (symlinks), fitted once per module.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -22,7 +23,6 @@ from fsad.inspector import (
     fit_temperature,
     softmax,
     support_folders,
-    top_residual_descriptor,
 )
 
 TINY = {"resize": 64, "crop": 64, "folds": 3, "coreset_ratio": 0.25, "batch_size": 32}
@@ -51,9 +51,20 @@ def folders(embedded_root: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     return {"normal": normal, "support": root / "support", "query": root / "query"}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def shared_backbone():
+    """Load the backbone once for this module (each fit would otherwise rebuild it)."""
+    import fsad.features
+
+    cached = functools.lru_cache(maxsize=None)(fsad.features.load_backbone)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fsad.features, "load_backbone", lambda *a, **k: cached(*a, **{**k}))
+        yield
+
+
 @pytest.fixture(scope="module")
 def fitted(folders: dict[str, Path]) -> Inspector:
-    return Inspector.fit(folders["normal"], folders["support"], method="residual_proto", **TINY)
+    return Inspector.fit(folders["normal"], folders["support"], **TINY)
 
 
 def _write(path: Path, img: np.ndarray) -> Path:
@@ -67,12 +78,11 @@ def _write(path: Path, img: np.ndarray) -> Path:
 
 def test_fit_builds_a_consistent_model(fitted: Inspector) -> None:
     assert fitted.classes == list(TYPES)
-    assert fitted.method == "residual_proto"
-    assert fitted.support.shape == (len(TYPES) * SHOTS, 384)
+    assert fitted.method == "best" and fitted.classifier.head == "logistic"
+    assert fitted.support.shape[0] == len(TYPES) * SHOTS
     assert fitted.info["n_normal"] == 30 and fitted.skipped == []
     lo = fitted.info["leave_out_scores"]
     assert lo["min"] <= lo["median"] <= fitted.threshold <= lo["max"]
-    assert 0 < fitted.temperature <= 1
 
 
 def test_classify_separates_normal_from_defective(fitted: Inspector, folders) -> None:
@@ -113,17 +123,6 @@ def test_save_load_round_trip_gives_same_results(fitted: Inspector, folders, tmp
     assert "threshold" in text and all(t in text for t in TYPES)
     overlay = loaded.overlay(after[0])
     assert overlay.shape == cv2.imread(str(files[0])).shape and overlay.dtype == np.uint8
-
-
-def test_descriptor_pools_the_most_anomalous_patches() -> None:
-    import torch
-
-    r = torch.zeros(1, 2, 10, 10)
-    amap = torch.zeros(1, 10, 10)
-    r[0, :, 3, 4] = torch.tensor([2.0, -4.0])
-    amap[0, 3, 4] = 5.0
-    # 2 % of 100 patches = 2: the hot one and one zero patch
-    np.testing.assert_allclose(top_residual_descriptor(r, amap), [[1.0, -2.0]])
 
 
 def test_temperature_is_fitted_by_leave_one_out() -> None:
@@ -261,3 +260,17 @@ def test_no_pickle_in_the_model(fitted: Inspector, tmp_path: Path) -> None:
     names = sorted(os.listdir(model))
     assert names == ["bank.safetensors", "model.json", "support.safetensors"]
     assert all(b"\x80\x04" not in (model / n).read_bytes()[:16] for n in names)
+
+
+def test_residual_proto_method(folders, tmp_path: Path) -> None:
+    normal = _link_folder(tmp_path / "normal", sorted(folders["normal"].iterdir())[:6])
+    insp = Inspector.fit(normal, folders["support"], method="residual_proto", **TINY)
+    assert insp.method == "residual_proto" and insp.classifier.head == "cosine"
+    assert insp.support.shape == (len(TYPES) * SHOTS, 384)  # one block: D = 384
+    assert 0 < insp.temperature <= 1
+    files = sorted((folders["query"] / "stain").iterdir())[:2]
+    loaded = Inspector.load(insp.save(tmp_path / "m"))
+    assert loaded.temperature == insp.temperature
+    for a, b in zip(insp.classify(files, progress=False), loaded.classify(files, progress=False)):
+        assert sum(a.probabilities.values()) == pytest.approx(1.0)
+        assert a.probabilities == pytest.approx(b.probabilities, abs=1e-6)

@@ -1,0 +1,163 @@
+"""``fsad fit`` / ``fsad classify``: end to end on tiny folders, and one-line refusals."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fsad.cli import main
+
+TINY = ["--resize", "64", "--crop", "64", "--folds", "3", "--coreset-ratio", "0.25"]
+TYPES = ("hole", "stain")
+
+
+def _link(dst: Path, files: list[Path]) -> Path:
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        (dst / f.name).symlink_to(f)
+    return dst
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shared_backbone():
+    """Load the backbone once for this module."""
+    import fsad.features
+
+    cached = functools.lru_cache(maxsize=None)(fsad.features.load_backbone)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fsad.features, "load_backbone", lambda *a, **k: cached(*a, **k))
+        yield
+
+
+@pytest.fixture(scope="module")
+def arranged(embedded_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cat = embedded_root / "washer"
+    root = tmp_path_factory.mktemp("cli")
+    _link(root / "normal", sorted((cat / "train" / "good").iterdir())[:20])
+    for t in TYPES:
+        files = sorted((cat / "test" / t).iterdir())
+        _link(root / "support" / t, files[:2])
+        _link(root / "query" / t, files[2:5])
+    _link(root / "query" / "good", sorted((cat / "test" / "good").iterdir())[:3])
+    return root
+
+
+@pytest.fixture(scope="module")
+def model(arranged: Path) -> Path:
+    out = arranged / "model"
+    argv = ["fit", "--normal", str(arranged / "normal"), "--support", str(arranged / "support")]
+    assert main([*argv, "--out", str(out), *TINY]) == 0
+    return out
+
+
+def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_fit_writes_a_model_folder(model: Path) -> None:
+    assert sorted(p.name for p in model.iterdir()) == [
+        "bank.safetensors",
+        "model.json",
+        "support.safetensors",
+    ]
+    meta = json.loads((model / "model.json").read_text())["meta"]
+    assert meta["classes"] == list(TYPES)
+    assert sorted(p.name for p in model.parent.iterdir() if p.name.startswith(".")) == []
+
+
+def test_classify_writes_csv_and_overlays(model: Path, arranged: Path, tmp_path, capsys) -> None:
+    out = tmp_path / "out"
+    extra = arranged / "query" / "good"
+    code = main(["classify", "--model", str(model), str(arranged / "query"), "--out", str(out)])
+    assert code == 0
+    frame = pd.read_csv(out / "results.csv")
+    assert len(frame) == 9 and frame["error"].isna().all()
+    assert set(frame["defect_type"]) <= set(TYPES)
+    assert (frame["prediction"] == "good").eq(frame["is_normal"]).all()
+    for rel in frame["overlay"]:
+        assert (out / rel).is_file()
+    assert "9 images" in capsys.readouterr().out
+    # --threshold overrides, --explain prints per-class support distances
+    code = main(["classify", "--model", str(model), str(extra), "--out", str(out),
+                 "--threshold", "-1", "--explain", "--no-overlays"])  # fmt: skip
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "nearest support" in text and all(t in text for t in TYPES)
+    frame = pd.read_csv(out / "results.csv")
+    assert len(frame) == 3 and not frame["is_normal"].any()
+    assert not [p for p in out.rglob(".*")]  # no temporary files left behind
+
+
+def test_corrupt_inputs_are_reported_and_skipped(
+    model: Path, arranged: Path, tmp_path, capsys
+) -> None:
+    inputs = tmp_path / "in"
+    _link(inputs, sorted((arranged / "query" / "hole").iterdir())[:2])
+    (inputs / "zz_broken.png").write_bytes(b"\x89PNG broken")
+    code = main(["classify", "--model", str(model), str(inputs), "--out", str(tmp_path / "o")])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "skipped" in captured.err and "zz_broken.png" in captured.err
+    frame = pd.read_csv(tmp_path / "o" / "results.csv")
+    assert len(frame) == 3
+    broken = frame[frame["path"].str.endswith("zz_broken.png")].iloc[0]
+    assert "cannot read image" in broken["error"] and pd.isna(broken["score"])
+
+
+def test_fit_refusals(arranged: Path, tmp_path: Path, capsys) -> None:
+    sup = str(arranged / "support")
+    assert main(["fit", "--normal", str(tmp_path / "x"), "--support", sup,
+                 "--out", str(tmp_path / "m")]) == 2  # fmt: skip
+    assert "normal folder not found" in _error_line(capsys)
+    (tmp_path / "sup" / "dent").mkdir(parents=True)
+    assert main(["fit", "--normal", str(arranged / "normal"), "--support", str(tmp_path / "sup"),
+                 "--out", str(tmp_path / "m")]) == 2  # fmt: skip
+    assert "defect type folder 'dent' has no images" in _error_line(capsys)
+    assert not (tmp_path / "m").exists()
+
+
+def test_classify_refusals(model: Path, arranged: Path, tmp_path: Path, capsys) -> None:
+    q = str(arranged / "query")
+    assert main(["classify", "--model", str(tmp_path / "nomodel"), q, "--out", str(tmp_path)]) == 2
+    assert "model not found" in _error_line(capsys)
+    assert main(["classify", "--model", str(model), str(tmp_path / "none"), "--out",
+                 str(tmp_path / "o")]) == 2  # fmt: skip
+    assert "input not found" in _error_line(capsys)
+    (tmp_path / "empty").mkdir()
+    assert main(["classify", "--model", str(model), str(tmp_path / "empty"), "--out",
+                 str(tmp_path / "o")]) == 2  # fmt: skip
+    assert "input folder has no images" in _error_line(capsys)
+    assert not (tmp_path / "o").exists()  # nothing written on refusal
+
+
+def test_tampered_and_incompatible_models_are_refused(
+    model: Path, arranged, tmp_path, capsys
+) -> None:
+    import shutil
+
+    from fsad.artifact import _manifest_digest
+
+    bad = tmp_path / "bad"
+    shutil.copytree(model, bad)
+    data = bytearray((bad / "support.safetensors").read_bytes())
+    data[-2] ^= 1
+    (bad / "support.safetensors").write_bytes(bytes(data))
+    q = str(arranged / "query")
+    assert main(["classify", "--model", str(bad), q, "--out", str(tmp_path / "o")]) == 2
+    assert "tampered or corrupt" in _error_line(capsys)
+
+    old = tmp_path / "old"
+    shutil.copytree(model, old)
+    manifest = json.loads((old / "model.json").read_text())
+    manifest.update(format_version=0, fsad_version="0.0.1")
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    (old / "model.json").write_text(json.dumps(manifest))
+    assert main(["classify", "--model", str(old), q, "--out", str(tmp_path / "o")]) == 2
+    line = _error_line(capsys)
+    assert "incompatible model format version 0" in line and "re-fit" in line
