@@ -428,7 +428,13 @@ def direct(task: FewShotTask) -> Prediction:
     opts, _ = _setup(task)
     cache = DiskCache(enabled=opts.cache)
     fc = _feature_config(task.engine)
-    x = image_embeddings(list(task.support) + list(task.query), fc, cache)
+    # support + query are the category's defect images whatever the shot count: embedding
+    # them in path order gives one cache entry shared by every shot count
+    samples = list(task.support) + list(task.query)
+    order = sorted(range(len(samples)), key=lambda i: str(samples[i].path))
+    emb = image_embeddings([samples[i] for i in order], fc, cache)
+    x = emb.new_empty(emb.shape)
+    x[torch.as_tensor(order)] = emb
     xs, xq = x[: len(task.support)], x[len(task.support) :]
     head = train_linear_head(
         xs, task.support_labels, task.n_classes, task.seed, opts.direct_epochs, opts.direct_lr
