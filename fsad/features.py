@@ -144,7 +144,7 @@ def load_backbone(
     import timm
 
     name = ALIASES.get(name, name)
-    if name not in timm.list_models():
+    if not timm.is_model(name):
         raise ConfigError(f"unknown backbone '{name}' (expected a timm model name, e.g. lite0)")
     path = resolve_weights(name, weights)
     kwargs: dict[str, Any] = {"pretrained": False}
