@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--weights", default=None, help="local weights file (other backbones)")
     fit.add_argument("--seed", type=int, default=1)
     fit.add_argument("--coreset-ratio", type=float, default=0.1)
-    fit.add_argument("--folds", type=int, default=5, help="folds of the leave-out threshold")
+    fit.add_argument("--folds", type=int, default=10, help="folds of the leave-out threshold")
     fit.add_argument(
         "--quantile", type=float, default=0.99, help="leave-out score quantile = threshold"
     )
