@@ -90,7 +90,10 @@ def image_grid(
     """
     n = len(images)
     nrows = max(1, int(np.ceil(n / ncols)))
-    fig = Figure(figsize=(panel_inches * ncols, panel_inches * nrows + (0.5 if suptitle else 0.1)))
+    fig = Figure(
+        figsize=(panel_inches * ncols, panel_inches * nrows + (0.5 if suptitle else 0.1)),
+        layout="constrained",
+    )
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.set_xticks([])
@@ -113,7 +116,6 @@ def image_grid(
             axes[r, 0].set_ylabel(label, fontsize=10)
     if suptitle:
         fig.suptitle(suptitle, fontsize=12)
-    fig.tight_layout()
     return fig
 
 
