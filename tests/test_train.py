@@ -139,6 +139,10 @@ def test_finetune_schedule_and_step_count() -> None:
     s, sy, _, _ = _support(3, 3)
     log = finetune_contrastive(_encoder(), s, sy, epochs=2, show_progress=False)
     assert log.steps == 2 * steps_per_epoch(3, 3)
+    log = finetune_contrastive(_encoder(), s, sy, epochs=2, show_progress=False, batch="query")
+    assert log.steps == 2 * 3 * 3  # one step per query image: C * n per epoch
+    with pytest.raises(ValueError, match="batch"):
+        finetune_contrastive(_encoder(), s, sy, epochs=1, show_progress=False, batch="x")
 
 
 def test_one_shot_does_no_finetuning() -> None:
