@@ -141,6 +141,21 @@ def describe(
     return torch.cat([F.normalize(b.float(), dim=1) for b in blocks], dim=1)
 
 
+def describe_samples(
+    engine: ResidualEngine,
+    samples: Sequence[Sample],
+    config: DescriptorConfig = DescriptorConfig(),
+    batch: int = 32,
+) -> torch.Tensor:
+    """Descriptors ``(N, D')`` of ``samples`` from the engine's residuals (not cached here)."""
+    out = []
+    for start in range(0, len(samples), batch):
+        part = list(samples[start : start + batch])
+        feats = engine.features(part) if config.feature_fracs else torch.zeros(0)
+        out.append(describe(engine.residuals(part), feats, engine.anomaly_maps(part), config))
+    return torch.cat(out)
+
+
 def engine_key(engine: ResidualEngine) -> dict[str, Any]:
     """What determines an engine's residuals: feature and coreset settings, seed, bank files."""
     from fsad.cache import files_fingerprint
@@ -183,20 +198,30 @@ def category_descriptors(
     }
 
     def compute() -> dict[str, Any]:
-        out = []
-        for start in range(0, len(samples), batch):
-            part = samples[start : start + batch]
-            feats = engine.features(part) if config.feature_fracs else torch.zeros(0)
-            out.append(describe(engine.residuals(part), feats, engine.anomaly_maps(part), config))
-        return {"x": torch.cat(out)}
+        return {"x": describe_samples(engine, samples, config, batch)}
 
     x = cache.load_or_compute("descriptors", key, compute)["x"].numpy()
     return {str(s.path): x[i] for i, s in enumerate(samples)}
 
 
-def descriptors_of(table: dict[str, np.ndarray], samples: Sequence[Sample]) -> np.ndarray:
-    """Rows of ``table`` (from :func:`category_descriptors`) for ``samples``, ``(N, D')``."""
-    try:
-        return np.stack([table[str(s.path)] for s in samples])
-    except KeyError as exc:
-        raise ConfigError(f"no descriptor for {exc.args[0]} (not a defective test image)") from exc
+def descriptors_of(
+    table: dict[str, np.ndarray],
+    samples: Sequence[Sample],
+    engine: ResidualEngine | None = None,
+    config: DescriptorConfig = DescriptorConfig(),
+) -> np.ndarray:
+    """Rows of ``table`` (from :func:`category_descriptors`) for ``samples``, ``(N, D')``.
+
+    Samples missing from the table (images outside the category's test set) are described
+    directly through ``engine`` when given.
+
+    Raises:
+        ConfigError: a sample is missing and no engine was given.
+    """
+    missing = [s for s in samples if str(s.path) not in table]
+    if missing:
+        if engine is None:
+            raise ConfigError(f"no descriptor for {missing[0].path} (not a test image)")
+        extra = describe_samples(engine, missing, config).numpy()
+        table = {**table, **{str(s.path): extra[i] for i, s in enumerate(missing)}}
+    return np.stack([table[str(s.path)] for s in samples])

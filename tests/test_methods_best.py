@@ -1,0 +1,132 @@
+"""The registered best methods on a fake residual engine (tiny D, 4 x 4 grids)."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fsad.cache import DiskCache
+from fsad.data import CategoryData, Sample
+from fsad.engine import EngineConfig
+from fsad.methods import available_methods, get_method
+from fsad.task import FewShotTask
+
+D, H, W, C = 6, 4, 4, 3
+NAMES = ("residual_proto", "best", "best_transductive")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+class FakeEngine:
+    """Residuals = class centre at one hot patch + noise, from the file name; counts calls."""
+
+    def __init__(self, category: CategoryData, cache: DiskCache, seed: int = 1) -> None:
+        self.category, self.cache, self.seed = category, cache, seed
+        self.config = EngineConfig()
+        self.centres = torch.randn(C, D, generator=torch.Generator().manual_seed(0)) * 2
+        self.calls = 0
+
+    def _cls(self, s: Sample) -> int:
+        return int(Path(s.path).stem.split("_")[0][3:])
+
+    def residuals(self, samples: list[Sample]) -> torch.Tensor:
+        self.calls += 1
+        out = []
+        for s in samples:
+            g = torch.Generator().manual_seed(zlib.crc32(str(s.path).encode()))
+            r = 0.3 * torch.randn(D, H, W, generator=g)
+            r[:, 1, 2] += self.centres[self._cls(s)]
+            out.append(r)
+        return torch.stack(out)
+
+    def features(self, samples: list[Sample]) -> torch.Tensor:
+        return self.residuals(samples) + 1.0
+
+    def anomaly_maps(self, samples: list[Sample]) -> torch.Tensor:
+        return self.residuals(samples).norm(dim=1)
+
+
+def make_category(tmp_path: Path, per_class: int = 8) -> CategoryData:
+    test = []
+    for c in range(C):
+        for i in range(per_class):
+            p = tmp_path / f"cls{c}_{i:03d}.png"
+            p.write_bytes(b"x")
+            test.append(Sample(p, "fake", "test", f"defect{c}"))
+    normal = tmp_path / "normal.png"
+    normal.write_bytes(b"n")
+    return CategoryData("fake", "folder", tmp_path, [Sample(normal, "fake", "train", "good")], test)
+
+
+def make_task(category: CategoryData, engine: FakeEngine, shots: int) -> FewShotTask:
+    classes = [f"defect{c}" for c in range(C)]
+    by = [[s for s in category.test if s.label == k] for k in classes]
+    support = [s for group in by for s in group[:shots]]
+    query = [Sample(s.path, s.category, s.split, "?") for group in by for s in group[shots:]]
+    return FewShotTask(
+        dataset="folder",
+        category=CategoryData("fake", "folder", category.root, category.train, support),
+        shots=shots,
+        seed=engine.seed,
+        classes=classes,
+        support=support,
+        support_labels=np.repeat(np.arange(C), shots),
+        query=query,
+        engine=engine,
+    )
+
+
+def test_best_methods_are_registered() -> None:
+    methods = available_methods()
+    for name in NAMES:
+        assert name in methods and methods[name]
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("shots", [1, 3])
+def test_methods_classify_separable_fake_data(tmp_path: Path, name: str, shots: int) -> None:
+    cat = make_category(tmp_path)
+    engine = FakeEngine(cat, DiskCache(tmp_path / "cache"))
+    task = make_task(cat, engine, shots)
+    pred = get_method(name)(task)
+    truth = np.repeat(np.arange(C), 8 - shots)
+    assert pred.labels.shape == truth.shape and pred.labels.dtype == np.int64
+    assert pred.scores is not None and pred.scores.shape == (len(truth), C)
+    assert (pred.labels == truth).all()
+
+
+def test_descriptors_computed_once_per_category_and_seed(tmp_path: Path) -> None:
+    cat = make_category(tmp_path)
+    engine = FakeEngine(cat, DiskCache(tmp_path / "cache"))
+    first = get_method("best")(make_task(cat, engine, 1))
+    calls = engine.calls
+    assert calls > 0
+    for shots in (2, 3):  # other shot counts reuse the cached descriptors
+        get_method("best")(make_task(cat, engine, shots))
+    assert engine.calls == calls
+    again = get_method("best")(make_task(cat, engine, 1))
+    np.testing.assert_array_equal(first.scores, again.scores)
+    # another seed is another bank: descriptors are recomputed
+    other = FakeEngine(cat, DiskCache(tmp_path / "cache"), seed=2)
+    get_method("best")(make_task(cat, other, 1))
+    assert other.calls > 0
+
+
+def test_query_labels_are_never_read(tmp_path: Path) -> None:
+    """Scrambling the (hidden) query labels cannot change any prediction."""
+    cat = make_category(tmp_path)
+    engine = FakeEngine(cat, DiskCache(tmp_path / "cache"))
+    task = make_task(cat, engine, 2)
+    base = get_method("best_transductive")(task)
+    task.query = [Sample(s.path, s.category, s.split, "defect0") for s in task.query]
+    np.testing.assert_array_equal(get_method("best_transductive")(task).labels, base.labels)
