@@ -469,6 +469,7 @@ class Inspector:
         dim: int = 384,
         weights: str | os.PathLike | None = None,
         batch_size: int = 16,
+        cache: Any = None,
     ) -> Inspector:
         """Fit on ``normal_dir/*`` (normal images) and ``support_dir/<defect type>/*``.
 
@@ -481,13 +482,17 @@ class Inspector:
             coreset_ratio, folds, quantile: see :class:`InspectorConfig`.
             resize, crop, dim: feature resolution and dimension.
             batch_size: images per backbone pass.
+            cache: :class:`fsad.cache.DiskCache` for the normal features and the bank (they
+                come from :class:`fsad.engine.ResidualEngine`, so a refit with other
+                support images or another method, or a category the experiments already
+                ran, reuses them); None = ``DiskCache()`` (``$FSAD_CACHE``),
+                ``DiskCache(enabled=False)`` disables it.
 
         Raises:
             DataError: missing or empty folders, a defect type without readable images,
                 fewer than 2 readable normal images.
             ConfigError: unknown backbone or method, bad ratio/quantile/folds.
         """
-        from fsad.features import PatchFeatureExtractor
         from fsad.utils import seed_everything
 
         normal_files = images_in(normal_dir, "normal folder")
@@ -506,17 +511,12 @@ class Inspector:
         classifier = get_classifier(method)
         seed_everything(seed)
         wpath = str(Path(weights).expanduser()) if weights is not None else None
-        extractor = PatchFeatureExtractor(config.feature_config(wpath))
         skipped: list[tuple[str, str]] = []
-
-        normal_imgs, normal_kept = _read_all(normal_files, skipped)
-        if len(normal_imgs) < 2:
-            raise DataError(
-                f"need at least 2 readable normal images, got {len(normal_imgs)}: {normal_dir}"
-            )
-        f_normal = extractor.embed_images(normal_imgs, batch_size, desc="normal features")
-        del normal_imgs
-        bank, members = _bank(f_normal, config)
+        engine, f_normal, normal_kept = _normal_features(
+            normal_files, config, wpath, cache, skipped
+        )
+        extractor = engine.extractor
+        bank, members = _normal_bank(engine, f_normal, config)
         loo = leave_out_scores(f_normal, bank, members, config)
         threshold = float(np.quantile(loo, quantile, method="higher"))
 
@@ -810,12 +810,65 @@ class Inspector:
 # helpers
 
 
-def _bank(f: torch.Tensor, config: InspectorConfig) -> tuple[Any, torch.Tensor]:
-    """Coreset bank of normal features ``(N, D, h, w)`` and each member's source image ``(M,)``."""
+def _normal_features(
+    files: list[Path],
+    config: InspectorConfig,
+    weights: str | None,
+    cache: Any,
+    skipped: list[tuple[str, str]],
+) -> tuple[Any, torch.Tensor, list[Path]]:
+    """A residual engine on the normal images, their features ``(N, D, h, w)`` and the files
+    used. Unreadable files are dropped (and added to ``skipped``) only when the engine hits
+    one, so the common case decodes every image once (or never, on a cache hit).
+
+    Raises:
+        DataError: fewer than 2 readable normal images.
+    """
+    from fsad.data import CategoryData, Sample, read_image
+    from fsad.engine import EngineConfig, ResidualEngine
+
+    def engine_on(paths: list[Path]) -> Any:
+        if len(paths) < 2:
+            raise DataError(
+                f"need at least 2 readable normal images, got {len(paths)}: {files[0].parent}"
+            )
+        samples = [Sample(p, "normal", "train", "good") for p in paths]
+        category = CategoryData("normal", "folder", files[0].parent, samples, [])
+        ecfg = EngineConfig(
+            features=config.feature_config(weights), coreset_ratio=config.coreset_ratio
+        )
+        return ResidualEngine(category, ecfg, config.seed, cache)
+
+    engine = engine_on(files)
+    try:
+        return engine, engine.features(engine.category.train), files
+    except DataError:  # a corrupt file: check them all, keep the readable ones
+        kept = []
+        for p in files:
+            try:
+                read_image(p)
+                kept.append(p)
+            except DataError as exc:
+                skipped.append((str(p), str(exc)))
+        extractor = engine._extractor
+        engine = engine_on(kept)
+        engine._extractor = extractor  # reuse the loaded backbone
+        return engine, engine.features(engine.category.train), kept
+
+
+def _normal_bank(engine: Any, f: torch.Tensor, config: InspectorConfig) -> tuple[Any, torch.Tensor]:
+    """The engine's coreset bank and each member's source image index ``(M,)``."""
     from fsad.memory import build_bank
 
+    hw = f.shape[2] * f.shape[3]
+    if engine.cache.enabled:
+        bank = engine.bank
+        # the cache entry also holds the members' patch indices (see ResidualEngine.bank)
+        blob = engine.cache.load("bank", engine._bank_key())
+        if blob is not None and "indices" in blob:
+            return bank, blob["indices"].long() // hw
     bank, idx = build_bank(f, ratio=config.coreset_ratio, seed=config.seed)
-    return bank, idx // (f.shape[2] * f.shape[3])  # flattened patch index -> image index
+    return bank, idx // hw  # flattened patch index -> image index
 
 
 def leave_out_scores(

@@ -52,12 +52,13 @@ def folders(embedded_root: Path, tmp_path_factory: pytest.TempPathFactory) -> di
 
 
 @pytest.fixture(scope="module", autouse=True)
-def shared_backbone():
-    """Load the backbone once for this module (each fit would otherwise rebuild it)."""
+def shared_backbone(tmp_path_factory: pytest.TempPathFactory):
+    """A private cache, and the backbone loaded once for this module (each fit would otherwise rebuild it)."""
     import fsad.features
 
     cached = functools.lru_cache(maxsize=None)(fsad.features.load_backbone)
     with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FSAD_CACHE", str(tmp_path_factory.mktemp("cache")))  # never ~/.cache
         mp.setattr(fsad.features, "load_backbone", lambda *a, **k: cached(*a, **{**k}))
         yield
 

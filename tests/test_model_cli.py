@@ -23,12 +23,13 @@ def _link(dst: Path, files: list[Path]) -> Path:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def shared_backbone():
-    """Load the backbone once for this module."""
+def shared_backbone(tmp_path_factory: pytest.TempPathFactory):
+    """A private cache, and the backbone loaded once for this module."""
     import fsad.features
 
     cached = functools.lru_cache(maxsize=None)(fsad.features.load_backbone)
     with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FSAD_CACHE", str(tmp_path_factory.mktemp("cache")))  # never ~/.cache
         mp.setattr(fsad.features, "load_backbone", lambda *a, **k: cached(*a, **k))
         yield
 

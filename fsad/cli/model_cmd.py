@@ -44,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     fit.add_argument("--resize", type=int, default=256)
     fit.add_argument("--crop", type=int, default=224)
+    fit.add_argument(
+        "--no-cache", action="store_true", help="do not read/write the feature and bank cache"
+    )
     fit.set_defaults(func=cmd_fit)
 
     cls = sub.add_parser(
@@ -64,6 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     from fsad.artifact import folder_size
+    from fsad.cache import DiskCache
     from fsad.inspector import Inspector
 
     insp = Inspector.fit(
@@ -78,6 +82,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         resize=args.resize,
         crop=args.crop,
         weights=args.weights,
+        cache=DiskCache(enabled=False) if args.no_cache else None,
     )
     for path, reason in insp.skipped:
         print(f"fsad: skipped {path}: {reason}", file=sys.stderr)
