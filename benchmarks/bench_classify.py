@@ -7,6 +7,11 @@ Measures, on ``--threads`` CPU threads (torch and faiss):
   head; ``--overlays`` adds the heat-map PNG writes), after one warm-up batch;
 - the model folder size.
 
+On a shared machine the wall-clock rate depends on the other load: the process CPU time
+per image (``cpu_s_per_image``, all threads together) and the 1-minute load average are
+printed too; on ``--threads`` idle cores the rate is about ``threads / cpu_s_per_image``
+at best and ``1 / cpu_s_per_image`` at worst.
+
 With ``--report`` the images' parent folder names are taken as the truth (``good`` =
 normal): it prints scikit-learn's ``classification_report`` of the predictions (``good`` or
 a defect type) and the normal-vs-defect AUROC of the anomaly scores.
@@ -80,18 +85,20 @@ def main(argv: list[str] | None = None) -> int:
     paths = collect_inputs(args.images)
     insp.classify(paths[: args.batch_size], batch_size=args.batch_size, progress=False)  # warm-up
     out = Path(tempfile.mkdtemp(prefix="fsad_bench_"))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     results = []
     for res, image in insp.iter_classify(paths, batch_size=args.batch_size, progress=False):
         if args.overlays and res.ok:
             save_png(out / f"{len(results)}.png", insp.overlay(res, image))
         results.append(res)
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     summary = {
         "threads": args.threads,
         "images": len(paths),
         "classify_s": round(elapsed, 3),
         "images_per_s": round(len(paths) / elapsed, 2),
+        "cpu_s_per_image": round(cpu / len(paths), 4),
+        "load_average_1min": round(os.getloadavg()[0], 1),
         "overlays": args.overlays,
         "model_load_s": round(t_load, 3),
         "backbone_load_s": round(t_backbone, 3),
