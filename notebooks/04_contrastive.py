@@ -37,7 +37,7 @@ data_root: str = ""  # empty: $FSAD_DATA if set, else the embedded dataset; embe
 category: str = ""  # empty: the first category of the configuration
 shots: int = 2  # n, support images per defect type
 seed: int = 1  # coreset seed, synthetic draws and network initialisation
-max_episodes: int = 150  # pretraining episode cap (paper: 1000; small for a quick book)
+max_episodes: int = 100  # pretraining episode cap (paper: 1000; small for a quick book)
 n_per_class: int = 4  # normal images per synthetic class (fsad default 16)
 
 # %%

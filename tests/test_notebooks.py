@@ -38,7 +38,12 @@ SMOKE = {
     "seeds": [1],
     "max_episodes": 3,
     "n_per_class": 2,
-    "appendix": ["polygon"],
+}
+#: per-notebook overrides on top of SMOKE (fewer methods and shots)
+SMOKE_BY_NOTEBOOK = {
+    "05_ablations": {"methods": ["direct", "contrastive"], "appendix": ["polygon"]},
+    "07_beyond_the_paper": {"methods": ["contrastive", "best"], "shots": [1, 2]},
+    "08_own_product": {"shots": 2, "folds": 2},
 }
 
 
@@ -105,7 +110,8 @@ def test_failing_cell_fails_loudly(tmp_path: Path) -> None:
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs(source: Path, tmp_path: Path) -> None:
     defaults = run_notebooks.default_parameters(source)
-    params = {k: v for k, v in SMOKE.items() if k in defaults and v is not None}
+    params = {k: v for k, v in SMOKE.items() if k in defaults}
+    params.update(SMOKE_BY_NOTEBOOK.get(source.stem, {}))
     out = tmp_path / f"{source.stem}.ipynb"
     run_notebooks.execute(source, out, params, env={"FSAD_NO_PROGRESS": "1"}, progress=False)
     nb = json.loads(out.read_text(encoding="utf-8"))
