@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 # bump when the way descriptors are computed changes: cached descriptors then miss
 DESCRIPTORS_VERSION = 1
+SOURCES = ("engine", "random_bank")
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,17 @@ class DescriptorConfig:
             is peculiar to the anomalous region, drops the product's global look).
         profile: length of the anomaly-score profile block (0 = none): the ``profile``
             largest patch scores, divided by the largest (shape of the defect's extent).
+        source: where f, r and the anomaly map come from: ``"engine"`` (the task's
+            PatchCore engine: coreset bank, centre crop, pooled features) or
+            ``"random_bank"`` (:class:`RandomBankResiduals`: whole image, both layers'
+            3 x 3-averaged maps concatenated, a seeded random subset of normal patches).
     """
 
     residual_fracs: tuple[float, ...] = (0.02,)
     feature_fracs: tuple[float, ...] = ()
     feature_centred: bool = False
     profile: int = 0
+    source: str = "engine"
 
     def __post_init__(self) -> None:
         for name in ("residual_fracs", "feature_fracs"):
@@ -60,6 +66,8 @@ class DescriptorConfig:
             raise ConfigError("a descriptor needs at least one block")
         if self.profile < 0:
             raise ConfigError(f"profile length must be >= 0, got {self.profile}")
+        if self.source not in SOURCES:
+            raise ConfigError(f"unknown descriptor source '{self.source}' (choose from {SOURCES})")
 
     def cache_key(self) -> dict[str, Any]:
         key = asdict(self)
@@ -190,15 +198,18 @@ def category_descriptors(
 
     samples = list(engine.category.test)
     cache = cache if cache is not None else engine.cache
+    source: Any = engine
+    if config.source == "random_bank":
+        source = RandomBankResiduals(engine.category, engine.seed, cache)
     key = {
-        "engine": engine_key(engine),
+        "engine": engine_key(engine) if source is engine else source.key(),
         "samples": files_fingerprint([s.path for s in samples]),
         "descriptor": config.cache_key(),
         "version": DESCRIPTORS_VERSION,
     }
 
     def compute() -> dict[str, Any]:
-        return {"x": describe_samples(engine, samples, config, batch)}
+        return {"x": describe_samples(source, samples, config, batch)}
 
     x = cache.load_or_compute("descriptors", key, compute)["x"].numpy()
     return {str(s.path): x[i] for i, s in enumerate(samples)}
@@ -222,6 +233,156 @@ def descriptors_of(
     if missing:
         if engine is None:
             raise ConfigError(f"no descriptor for {missing[0].path} (not a test image)")
+        if config.source == "random_bank":
+            engine = RandomBankResiduals(engine.category, engine.seed, engine.cache)
         extra = describe_samples(engine, missing, config).numpy()
         table = {**table, **{str(s.path): extra[i] for i, s in enumerate(missing)}}
     return np.stack([table[str(s.path)] for s in samples])
+
+
+@dataclass(frozen=True)
+class RandomBankConfig:
+    """Settings of :class:`RandomBankResiduals` (the issue's reference residuals).
+
+    Attributes:
+        backbone: timm name (packaged weights for Lite0/1/2).
+        layers: feature indices; (2, 3) = stride 8 and 16.
+        size: the whole image is resized so its shorter side is ``size`` (then centre-cropped
+            to a square; square images are kept whole).
+        bank_images: at most this many normal images (evenly spaced) feed the bank.
+        bank_patches: size of the seeded random subset of their patches.
+    """
+
+    backbone: str = "tf_efficientnet_lite0"
+    layers: tuple[int, ...] = (2, 3)
+    size: int = 224
+    bank_images: int = 200
+    bank_patches: int = 60000
+
+
+class RandomBankResiduals:
+    """f, r = f - m* (Eq. 2) and ||r|| against a random bank, the engine's interface.
+
+    Patch features are the backbone maps of ``layers``, each averaged over 3 x 3
+    neighbourhoods, the deeper upsampled (bilinear) to the shallower grid and concatenated
+    (no channel pooling). Features are cached per image set (seed-free); the bank is a
+    subset of ``bank_patches`` normal patches drawn with the seed.
+
+    Args:
+        category: its ``train`` images feed the bank.
+        seed: draws the bank subset.
+        cache: disk cache for the features.
+        config: settings.
+    """
+
+    def __init__(
+        self,
+        category: Any,
+        seed: int,
+        cache: DiskCache,
+        config: RandomBankConfig = RandomBankConfig(),
+    ) -> None:
+        self.category, self.seed, self.cache, self.config = category, int(seed), cache, config
+        self._model: Any = None
+        self._bank: Any = None
+        self._memo: dict[str, dict[str, torch.Tensor]] = {}
+
+    def key(self) -> dict[str, Any]:
+        """What determines the residuals: settings, weights, bank files and seed."""
+        from fsad.features import FeatureConfig
+
+        feat = FeatureConfig(self.config.backbone, self.config.layers, self.config.size,
+                             self.config.size, 1).cache_key()  # fmt: skip
+        return {"random_bank": asdict(self.config), "weights": feat["weights_file"],
+                "bank_files": _files_key(self._bank_samples()), "seed": self.seed}  # fmt: skip
+
+    def _bank_samples(self) -> list[Sample]:
+        train = list(self.category.train)
+        n = min(self.config.bank_images, len(train))
+        return [train[int(i)] for i in np.linspace(0, len(train) - 1, n).round()]
+
+    def _embed(self, samples: Sequence[Sample]) -> torch.Tensor:
+        """Cached patch features ``(N, D, h, w)`` float16 of samples."""
+        from fsad.features import FeatureConfig, load_backbone, preprocess
+
+        def compute() -> dict[str, Any]:
+            from fsad.data import read_image
+
+            if self._model is None:
+                self._model = load_backbone(self.config.backbone, out_indices=self.config.layers)
+            cfg = FeatureConfig(self.config.backbone, self.config.layers, self.config.size,
+                                self.config.size, 1)  # fmt: skip
+            out = []
+            for start in range(0, len(samples), 16):
+                imgs = [read_image(s.path) for s in samples[start : start + 16]]
+                with torch.inference_mode():
+                    out.append(_concat_maps(self._model(preprocess(imgs, cfg))).half())
+            return {"f": torch.cat(out)}
+
+        key = {"random_bank_features": asdict(self.config), "files": _files_key(samples),
+               "version": DESCRIPTORS_VERSION}  # fmt: skip
+        key["random_bank_features"].pop("bank_patches")
+        key["random_bank_features"].pop("bank_images")
+        return self.cache.load_or_compute("random_bank_features", key, compute)["f"]
+
+    def _get_bank(self) -> Any:
+        if self._bank is None:
+            from fsad.memory import MemoryBank
+
+            f = self._embed(self._bank_samples())
+            patches = f.permute(0, 2, 3, 1).reshape(-1, f.shape[1])
+            rng = np.random.default_rng(self.seed)
+            n = min(self.config.bank_patches, len(patches))
+            idx = np.sort(rng.choice(len(patches), n, replace=False))
+            self._bank = MemoryBank(patches[torch.from_numpy(idx)].float())
+        return self._bank
+
+    def _group(self, samples: Sequence[Sample]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Residuals of the whole test set (or of ``samples`` if not all in it), indices."""
+        test = list(self.category.test)
+        pos = {str(s.path): i for i, s in enumerate(test)}
+        if all(str(s.path) in pos for s in samples):
+            group, idx = test, torch.tensor([pos[str(s.path)] for s in samples])
+        else:
+            group, idx = list(samples), torch.arange(len(samples))
+        key = _files_key(group)
+        if key not in self._memo:
+            from fsad.memory import residuals
+
+            f = self._embed(group).float()
+            r, amap = residuals(f, self._get_bank())
+            self._memo = {key: {"f": f, "r": r, "amap": amap}}
+        return self._memo[key], idx
+
+    def features(self, samples: Sequence[Sample]) -> torch.Tensor:
+        """f ``(N, D, h, w)``."""
+        group, idx = self._group(samples)
+        return group["f"][idx]
+
+    def residuals(self, samples: Sequence[Sample]) -> torch.Tensor:
+        """r = f - m* ``(N, D, h, w)``."""
+        group, idx = self._group(samples)
+        return group["r"][idx]
+
+    def anomaly_maps(self, samples: Sequence[Sample]) -> torch.Tensor:
+        """||r|| ``(N, h, w)``."""
+        group, idx = self._group(samples)
+        return group["amap"][idx]
+
+
+def _concat_maps(maps: Sequence[torch.Tensor]) -> torch.Tensor:
+    """3 x 3-averaged maps, upsampled to the first grid and concatenated, ``(B, sum C, h, w)``."""
+    size = maps[0].shape[-2:]
+    out = []
+    for m in maps:
+        m = F.avg_pool2d(m.float(), 3, stride=1, padding=1)
+        if m.shape[-2:] != size:
+            m = F.interpolate(m, size=size, mode="bilinear", align_corners=False)
+        out.append(m)
+    return torch.cat(out, dim=1)
+
+
+def _files_key(samples: Sequence[Sample]) -> str:
+    from fsad.cache import files_fingerprint
+
+    return files_fingerprint([s.path for s in samples])

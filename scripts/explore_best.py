@@ -76,11 +76,19 @@ def git_commit() -> str:
         return "unknown"
 
 
-def run(root: Path, seeds: list[int], variants: list[str], heads: list[str]) -> pd.DataFrame:
+def run(
+    root: Path,
+    seeds: list[int],
+    variants: list[str],
+    heads: list[str],
+    categories: list[str] | None = None,
+) -> pd.DataFrame:
     """Score every (category, seed, variant, head, shots) of :data:`GRID`."""
     rows = []
     commit = git_commit()
     for dataset, name, shot_list in GRID:
+        if categories and name not in categories:
+            continue
         category = load_category(root / dataset, dataset, name)
         for seed in seeds:
             engine = ResidualEngine(category, ENGINE, seed=seed, cache=DiskCache())
@@ -135,11 +143,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
     parser.add_argument("--heads", nargs="+", default=list(HEADS))
+    parser.add_argument("--categories", nargs="+", default=None)
     args = parser.parse_args()
     root = default_data_root(args.data)
     if root is None:
         raise SystemExit("set FSAD_DATA or pass --data (the folder holding mvtec_ad/, mvtec_3d/)")
-    df = run(root, args.seeds, args.variants, args.heads)
+    df = run(root, args.seeds, args.variants, args.heads, args.categories)
     out = Path(args.out)
     atomic_write_csv(out, df)
     table = summary(df)

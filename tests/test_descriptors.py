@@ -101,3 +101,26 @@ def test_feature_centring_subtracts_image_mean() -> None:
 def test_config_rejects_bad_values(kwargs: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         DescriptorConfig(**kwargs)
+
+
+def test_random_bank_residuals_zero_on_bank_images(tmp_path) -> None:
+    """A bank made of every patch of the normal images gives r = 0 on those images."""
+    import cv2
+
+    from fsad.cache import DiskCache
+    from fsad.data import CategoryData, Sample
+    from fsad.descriptors import RandomBankConfig, RandomBankResiduals
+
+    rng = np.random.default_rng(0)
+    samples = []
+    for i in range(2):
+        p = tmp_path / f"n{i}.png"
+        cv2.imwrite(str(p), rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+        samples.append(Sample(p, "toy", "train", "good"))
+    cat = CategoryData("toy", "folder", tmp_path, samples, list(samples))
+    cfg = RandomBankConfig(size=64, bank_patches=10**6)
+    src = RandomBankResiduals(cat, seed=1, cache=DiskCache(tmp_path / "cache"), config=cfg)
+    r, amap, f = src.residuals(samples[:1]), src.anomaly_maps(samples[:1]), src.features(samples)
+    assert f.shape == (2, 40 + 112, 8, 8)  # Lite0 stride-8 and stride-16 maps concatenated
+    assert r.shape == (1, 152, 8, 8) and amap.shape == (1, 8, 8)
+    assert float(amap.max()) < 1e-3
