@@ -91,7 +91,12 @@ class Classifier:
     def __post_init__(self) -> None:
         if self.head not in _heads():
             raise ConfigError(f"unknown classifier head '{self.head}' (known: cosine, logistic)")
-        self.descriptor_config()  # validates
+        source = self.descriptor_config().source  # also validates the fields
+        if source != "engine":
+            raise ConfigError(
+                f"method '{self.name}' needs descriptors from source '{source}'; the "
+                "inspector computes them from its own bank residuals (source 'engine') only"
+            )
 
     def descriptor_config(self) -> Any:
         from fsad.descriptors import DescriptorConfig

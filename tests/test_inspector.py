@@ -292,3 +292,14 @@ def test_nn_residuals_match_the_memory_bank() -> None:
     torch.testing.assert_close(r, r_ref, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(amap, amap_ref, atol=1e-5, rtol=1e-5)
     assert float(amap[0, 1, 2]) < 1e-3
+
+
+def test_classifier_json_round_trip_and_unsupported_source() -> None:
+    from fsad.inspector import Classifier, get_classifier
+
+    clf = get_classifier("best")
+    assert Classifier.from_json(json.loads(json.dumps(clf.to_json()))) == clf
+    blob = clf.to_json()
+    blob["descriptor"]["source"] = "random_bank"
+    with pytest.raises(ConfigError, match="source 'random_bank'"):
+        Classifier.from_json(blob)
