@@ -32,6 +32,7 @@ shots: int = 2  # n, support images per defect type (the paper's figures: 2)
 seeds: list = [1]  # seeds pooled in the confusion matrices
 max_episodes: int = 100  # pretraining episode cap (paper: 1000; small for a quick book)
 n_per_class: int = 4  # normal images per synthetic class (fsad default 16)
+confusion_methods: list = ["contrastive"]  # methods of the confusion-matrix grid
 
 # %%
 import os
@@ -149,10 +150,10 @@ for category, enc in encoded.items():
 # %% [markdown]
 # ## Confusion matrices
 #
-# A small grid with `fsad.evaluate.run_grid` (the engine of `fsad run`): the vanilla
-# RelationNet baseline and the contrastive classifier, on every category, pooled over the
-# seeds. Rows are the true types, normalised so each row sums to 1 (the diagonal is each
-# type's recall).
+# A small grid with `fsad.evaluate.run_grid` (the engine of `fsad run`) for the methods in
+# `confusion_methods` (default: the contrastive classifier; chapter 3 shows the RelationNet
+# baseline's), on every category, pooled over the seeds. Rows are the true types,
+# normalised so each row sums to 1 (the diagonal is each type's recall).
 
 # %%
 small = {"max_episodes": max_episodes, "n_per_class": n_per_class}
@@ -169,7 +170,7 @@ preds = pd.read_csv(out / "predictions.csv")
 for category in categories:
     classes = load_category(dataset_root, cfg.dataset, category).defect_types
     figs = []
-    for method in ("relationnet", "contrastive"):
+    for method in confusion_methods:
         sel = preds[(preds["category"] == category) & (preds["method"] == method)]
         acc = float(np.mean(sel["true_label"] == sel["predicted_label"]))
         figs.append(

@@ -141,7 +141,7 @@ if main is not None:
         display(
             Markdown(
                 f"**{method} on {dataset}**: accuracy %, ours as mean ± std over "
-                f"{rows['seed'].nunique()} seeds, the paper's number for the same category in "
+                f"{rows['seed'].nunique()} seed(s), the paper's number for the same category in "
                 "parentheses; `queries`: query images per run, `chance`: majority-class rate %"
             )
         )
@@ -168,7 +168,7 @@ def gaps(rows: pd.DataFrame, method: str) -> pd.DataFrame:
     )
     both["gap"] = both["mean"] - both["accuracy"]
     both["cell"] = [
-        f"{g:+.1f}{'*' if abs(g) > 2 * (0 if pd.isna(s) else s) else ''}"
+        f"{g:+.1f}{'*' if not pd.isna(s) and abs(g) > 2 * s else ''}"
         for g, s in zip(both["gap"], both["std"], strict=True)
     ]
     table = both.pivot(index="category", columns="shots", values="cell").fillna("-")
@@ -181,7 +181,8 @@ if main is not None and (main["method"] == "contrastive").any():
     display(
         Markdown(
             "Ours minus the paper's accuracy, in points (`*`: larger than two of our seed "
-            "standard deviations):\n\n" + to_markdown(gaps(main, "contrastive"))
+            "standard deviations; no mark with a single seed):\n\n"
+            + to_markdown(gaps(main, "contrastive"))
         )
     )
 else:
@@ -206,8 +207,8 @@ else:
 # - **The authors' code bugs.** We implement the paper's intent (per-patch 1x1 convolutions,
 #   BatchNorm in training mode while training), not the released code's behaviour; see
 #   the implementation notes in chapter 4.
-# - **Seeds.** Five coreset seeds give a noisy estimate: the paper's own standard deviations
-#   reach 10 points on small categories. A gap inside two standard deviations is noise.
+# - **Seeds.** Five coreset seeds give a noisy estimate on categories with few queries;
+#   a gap inside two of our seed standard deviations is noise.
 
 # %% [markdown]
 # ## Figure 6: accuracy against the number of shots

@@ -77,6 +77,8 @@ def execute_all(
     notebooks: Sequence[Path], reuse: bool, extra: dict[str, object]
 ) -> list[tuple[str, float]]:
     """Execute ``notebooks`` into ``book/_executed``; return ``(stem, seconds)`` per notebook."""
+    for leftover in EXECUTED.glob(".run-*"):  # scratch folders of an interrupted run
+        shutil.rmtree(leftover, ignore_errors=True)
     timings = []
     library = newest_library_mtime()
     env = {"FSAD_NO_PROGRESS": "1"}  # progress bars go to the terminal, not into the HTML
