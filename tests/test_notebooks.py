@@ -41,8 +41,11 @@ SMOKE = {
 }
 #: per-notebook overrides on top of SMOKE (fewer methods and shots)
 SMOKE_BY_NOTEBOOK = {
-    "05_ablations": {"methods": ["direct", "contrastive"], "appendix": ["polygon"]},
-    "07_beyond_the_paper": {"methods": ["contrastive", "best"], "shots": [1, 2]},
+    "03_vanilla_baseline": {"shots": 1},
+    "04_contrastive": {"shots": 1},
+    "05_ablations": {"methods": ["direct", "contrastive"], "appendix": ["polygon"], "shots": [1]},
+    "06_representations": {"shots": 1},
+    "07_beyond_the_paper": {"methods": ["contrastive", "best"], "shots": [1]},
     "08_own_product": {"shots": 2, "folds": 2},
 }
 
