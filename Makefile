@@ -8,14 +8,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.fsad-installed
 SHOTS  ?= 1 2 3 4 5
-CONFIG ?= quick
+CONFIG ?=
 
 .PHONY: setup test test-fast book runs lint clean-book help
 
 help:
 	@echo "make book   - set up, execute the notebooks, build book/_build/html"
 	@echo "make test   - set up, run the tests (real-data tests need FSAD_DATA)"
-	@echo "make runs SHOTS='1 2 3 4 5' CONFIG=quick - papermill batch runs per shot count"
+	@echo "make runs SHOTS='1 2 3 4 5' [CONFIG=quick] - papermill batch runs per shot count"
 	@echo "make lint   - ruff"
 
 setup: $(STAMP)
@@ -38,7 +38,7 @@ book: setup
 	$(BIN)/python scripts/build_book.py
 
 runs: setup
-	$(BIN)/python scripts/run_notebooks.py --config $(CONFIG) --shots $(SHOTS)
+	$(BIN)/python scripts/run_notebooks.py --config "$(CONFIG)" --shots $(SHOTS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -48,7 +48,7 @@ methods: list = [
     "contrastive_nopretrain",
     "contrastive",
 ]
-appendix: list = ["polygon", "maml", "code_bugs"]  # variants of the contrastive method to run
+appendix: list = []  # contrastive variants to run too, e.g. ["polygon", "maml", "code_bugs"] (slow)
 max_episodes: int = 100  # pretraining episode cap (paper: 1000; small for a quick book)
 n_per_class: int = 4  # normal images per synthetic class (fsad default 16)
 

@@ -214,7 +214,11 @@ def parse_set(items: Sequence[str]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="quick", help="run configuration name")
+    parser.add_argument(
+        "--config",
+        default="",
+        help="run configuration name (empty: ci on embedded data, quick on real)",
+    )
     parser.add_argument("--shots", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--notebooks", nargs="*", default=[], help="stems or prefixes (03 04)")
     parser.add_argument("--out", type=Path, default=ROOT / "runs", help="output folder")
