@@ -38,3 +38,14 @@ def tmp_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("FSAD_CACHE", str(cache))
     return cache
+
+
+@pytest.fixture()
+def one_torch_thread():
+    """Run a test with one torch thread (tiny tensors: avoids OpenMP overhead on 2 cores)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

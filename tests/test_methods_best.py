@@ -19,12 +19,7 @@ D, H, W, C = 6, 4, 4, 3
 NAMES = ("residual_proto", "best", "best_transductive")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class FakeEngine:

@@ -23,13 +23,7 @@ TINY = {"max_episodes": 3, "stop_accuracy": 1.0, "episode_classes": 4, "episode_
         "progress": False}  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids OpenMP overhead on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class FakeEngine:
