@@ -10,8 +10,8 @@ Reports, for one category, one seed and a fresh cache folder:
 - peak RSS (resource.getrusage) and CPU seconds next to wall seconds (the machine may be shared);
 - the plain reference side by side: greedy coreset as one full distance pass per selected
   point (on the first ``--ref-images`` train images, the full set takes many minutes),
-  selection equality and time ratio; brute-force torch nearest neighbours against faiss for
-  the fixed bank (agreement must be 1.0 for exact search).
+  selection equality and time ratio; fsad's exact search and faiss IndexFlatL2 against a
+  float64 brute force for the fixed bank (agreement must be 1.0 for exact search).
 """
 
 from __future__ import annotations
@@ -42,12 +42,27 @@ def timed(name: str, table: list[tuple[str, float, float]]):
     table.append((name, time.perf_counter() - w, _cpu() - c))
 
 
-def brute_force_nn(q: torch.Tensor, bank: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-    """Plain torch nearest neighbour indices ``(P,)`` of ``q (P, D)`` in ``bank (M, D)``."""
+def brute_force_nn(q: torch.Tensor, bank: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+    """Reference nearest neighbour indices ``(P,)`` of ``q (P, D)`` in ``bank (M, D)``.
+
+    Plain brute force in float64 (``||q - m||^2`` expanded; float64 rounding is far below any
+    real gap between neighbours), one chunk of queries at a time.
+    """
+    b = bank.double()
+    sq = (b * b).sum(1)[None]
     out = []
     for s in range(0, len(q), chunk):
-        out.append(torch.cdist(q[s : s + chunk], bank).argmin(dim=1))
+        out.append(torch.addmm(sq, q[s : s + chunk].double(), b.T, alpha=-2.0).argmin(dim=1))
     return torch.cat(out)
+
+
+def faiss_flat_nn(q: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
+    """faiss ``IndexFlatL2`` nearest neighbour indices ``(P,)`` (the previous search)."""
+    import faiss
+
+    index = faiss.IndexFlatL2(bank.shape[1])
+    index.add(bank.numpy())
+    return torch.from_numpy(index.search(q.numpy(), 1)[1][:, 0]).long()
 
 
 def main() -> None:
@@ -110,11 +125,14 @@ def main() -> None:
             same = torch.equal(a, b)
             q = flatten_patches(eng.features(cat.test))
             fixed = MemoryBank(bank.features)
-            with timed(f"NN faiss exact ({len(q)} queries)", table):
+            with timed(f"NN fsad exact ({len(q)} queries)", table):
                 _, idx = fixed.search(q)
-            with timed(f"NN torch brute force ({len(q)} queries)", table):
+            with timed(f"NN faiss IndexFlatL2 ({len(q)} queries)", table):
+                faiss_idx = faiss_flat_nn(q, fixed.features)
+            with timed(f"NN reference float64 ({len(q)} queries)", table):
                 ref_idx = brute_force_nn(q, fixed.features)
             agree = float((idx[:, 0] == ref_idx).float().mean())
+            agree_faiss = float((faiss_idx == ref_idx).float().mean())
 
     print(f"\n{'step':<44}{'wall s':>9}{'cpu s':>9}")
     for name, w, c in table:
@@ -128,7 +146,10 @@ def main() -> None:
             f"coreset: same selection as reference: {same}; reference/fast time "
             f"{ref[0] / fast[0]:.1f}x wall, {ref[1] / max(fast[1], 1e-9):.1f}x cpu"
         )
-        print(f"nearest neighbours: faiss vs brute force agreement {agree:.6f}")
+        print(
+            f"nearest neighbours vs float64 brute force: fsad exact {agree:.6f}, "
+            f"faiss IndexFlatL2 {agree_faiss:.6f}"
+        )
 
 
 if __name__ == "__main__":

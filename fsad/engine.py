@@ -30,7 +30,7 @@ from fsad.cache import DiskCache, files_fingerprint
 from fsad.data import CategoryData, Sample
 from fsad.errors import ConfigError
 from fsad.features import FeatureConfig, PatchFeatureExtractor
-from fsad.memory import MemoryBank, build_bank, residuals
+from fsad.memory import CORESET_VERSION, SEARCH_VERSION, MemoryBank, build_bank, residuals
 
 # bump when the way features, banks or residuals are computed changes: old entries then miss
 ENGINE_VERSION = 1
@@ -45,7 +45,7 @@ class EngineConfig:
         coreset_ratio: fraction of normal patches kept in the bank (PatchCore: 0.1).
         proj_dim: random projection dimension of the approximate greedy coreset.
         n_starts: random start points of the approximate greedy coreset.
-        exact_search: exact faiss L2 search (True) or HNSW (approximate).
+        exact_search: exact search (True) or faiss HNSW (approximate).
         half_residuals: store residuals as float16 on disk (returned as float32; the
             anomaly map is computed before rounding).
     """
@@ -62,6 +62,7 @@ class EngineConfig:
             "ratio": float(self.coreset_ratio),
             "proj_dim": int(self.proj_dim),
             "n_starts": int(self.n_starts),
+            "coreset_version": CORESET_VERSION,
         }
 
 
@@ -94,6 +95,7 @@ class ResidualEngine:
         self.device = device
         self._extractor: PatchFeatureExtractor | None = None
         self._bank: MemoryBank | None = None
+        self._bank_indices = torch.empty(0, dtype=torch.long)
         self._memo: dict[str, dict[str, torch.Tensor]] = {}
         self._groups = {"test": list(category.test), "train": list(category.train)}
 
@@ -136,7 +138,14 @@ class ResidualEngine:
 
             blob = self.cache.load_or_compute("bank", self._bank_key(), compute)
             self._bank = MemoryBank(blob["features"], exact=self.config.exact_search)
+            self._bank_indices = blob["indices"].long()
         return self._bank
+
+    @property
+    def bank_indices(self) -> torch.Tensor:
+        """``(M,)`` index of each bank member among the flattened train patches."""
+        self.bank  # noqa: B018  (loads or builds the bank)
+        return self._bank_indices
 
     # ----------------------------------------------------------------- grouping
     def _locate(self, samples: Sequence[Sample]) -> tuple[str, list[Sample], torch.Tensor]:
@@ -168,6 +177,7 @@ class ResidualEngine:
         if memo_key not in self._memo:
             key = self._features_key(group)
             key.update(bank=self._bank_key(), exact=self.config.exact_search, kind="residuals")
+            key["search_version"] = SEARCH_VERSION
             key["half"] = self.config.half_residuals
 
             def compute() -> dict[str, Any]:

@@ -53,6 +53,7 @@ import numpy as np
 import torch
 
 from fsad.errors import ConfigError, DataError
+from fsad.memory import MemoryBank, residuals
 
 DEFAULT_TEMPERATURE = 0.05  # softmax temperature on cosine similarities when it cannot be fitted
 Head = Callable[..., np.ndarray]
@@ -450,7 +451,7 @@ class Inspector:
 
     def _analyse(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         """Residuals r ``(N, D, h, w)``, anomaly maps ``(N, h, w)`` and descriptors ``(N, Dd)``."""
-        r, amap = nn_residuals(f, self.bank.features)  # r = f - m* (Eq. 2), amap = ||r||
+        r, amap = residuals(f, self.bank)  # r = f - m* (Eq. 2), amap = ||r||
         return r, amap, self.classifier.describe(r, f, amap)
 
     # -- fit ---------------------------------------------------------------------------------
@@ -861,50 +862,8 @@ def _normal_features(
 
 def _normal_bank(engine: Any, f: torch.Tensor, config: InspectorConfig) -> tuple[Any, torch.Tensor]:
     """The engine's coreset bank and each member's source image index ``(M,)``."""
-    from fsad.memory import build_bank
-
     hw = f.shape[2] * f.shape[3]
-    if engine.cache.enabled:
-        bank = engine.bank
-        # the cache entry also holds the members' patch indices (see ResidualEngine.bank)
-        blob = engine.cache.load("bank", engine._bank_key())
-        if blob is not None and "indices" in blob:
-            return bank, blob["indices"].long() // hw
-    bank, idx = build_bank(f, ratio=config.coreset_ratio, seed=config.seed)
-    return bank, idx // hw  # flattened patch index -> image index
-
-
-def nn_residuals(
-    f: torch.Tensor, bank: torch.Tensor, chunk: int = 4096
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact nearest-neighbour residuals r = f - m* (Eq. 2) and anomaly maps ``||r||``.
-
-    The same values as :func:`fsad.memory.residuals` with exact search (up to float
-    rounding), computed as one matrix product per chunk of patches:
-    ``argmin_m ||m||^2 - 2 f . m``. On the 2-core CPU this is about 3x faster than faiss
-    ``IndexFlatL2`` for a 16k-patch bank (see benchmarks/bench_classify.py), which is what
-    lets ``classify`` reach its throughput.
-
-    Args:
-        f: ``(N, D, h, w)`` patch features.
-        bank: ``(M, D)`` memory bank features m.
-        chunk: patches per matrix product (bounds memory at ``chunk * M`` floats).
-
-    Returns:
-        ``(r (N, D, h, w), amap (N, h, w))`` float32.
-    """
-    from fsad.memory import flatten_patches
-
-    n, d, h, w = f.shape
-    q = flatten_patches(f.float())
-    bank = bank.float()
-    sq = (bank * bank).sum(1)[None]  # (1, M) ||m||^2
-    idx = torch.empty(len(q), dtype=torch.long)
-    for start in range(0, len(q), chunk):
-        part = q[start : start + chunk]
-        idx[start : start + chunk] = torch.addmm(sq, part, bank.T, alpha=-2.0).argmin(1)
-    r = (q - bank[idx]).reshape(n, h, w, d).permute(0, 3, 1, 2).contiguous()
-    return r, r.norm(dim=1)
+    return engine.bank, engine.bank_indices // hw  # flattened patch index -> image index
 
 
 def leave_out_scores(
@@ -929,7 +888,7 @@ def leave_out_scores(
         keep = ~torch.isin(members, torch.from_numpy(fold))
         if not bool(keep.any()):  # every member came from this fold (tiny inputs)
             keep = torch.ones_like(keep)
-        _, amap = nn_residuals(f[torch.from_numpy(fold)], bank.features[keep])
+        _, amap = residuals(f[torch.from_numpy(fold)], MemoryBank(bank.features[keep]))
         scores[fold] = amap.amax((1, 2)).numpy()
     return scores
 
@@ -937,7 +896,7 @@ def leave_out_scores(
 def _sample_normal_maps(f: torch.Tensor, insp: Inspector, n: int = 8) -> tuple[Any, torch.Tensor]:
     """Anomaly maps of up to ``n`` normal images against the final bank ``(n, h, w)``."""
     idx = torch.linspace(0, len(f) - 1, min(n, len(f))).long()
-    return nn_residuals(f[idx], insp.bank.features)
+    return residuals(f[idx], insp.bank)
 
 
 def _weights_digest(config: InspectorConfig, weights: str | None) -> str:

@@ -1,143 +1,74 @@
-"""PatchCore memory bank: greedy coreset, nearest-neighbour search, residuals (Eq. 2).
+"""PatchCore memory bank: nearest-neighbour search over a coreset, residuals (Eq. 2).
 
-The coreset is PatchCore's *approximate greedy coreset*: patch features are mapped by a
-seeded random linear projection to ``proj_dim`` dimensions, the running minimum distances
-start as the mean distance to ``n_starts`` random points, and k-center greedy then picks the
-point farthest from the selection, ``M = ratio * N`` times.
-
-:func:`greedy_coreset` returns *exactly* the selection of the plain loop
-:func:`greedy_coreset_reference` (same projection, start, distances and tie-break) but skips
-most distance updates with the triangle inequality: a new centre c can only lower the
-min-distance d(x) of a point x whose current nearest centre a(x) satisfies
-dist(c, a(x)) < 2 d(x) (Gonzalez's bound), so only those points are updated.
+The coreset itself is in :mod:`fsad.coreset` (re-exported here). Exact search is a torch
+matrix product per chunk of queries (``argmin_m ||m||^2 - 2 f . m``) whose few best
+candidates are re-ranked by their directly computed distance, so the neighbour is exact up
+to genuine float ties; on a 2-core CPU this is several times faster than faiss
+``IndexFlatL2``. Approximate search (HNSW) uses faiss.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import torch
 
+from fsad.coreset import (  # noqa: F401  (re-exported: the bank's public API)
+    CORESET_VERSION,
+    greedy_coreset,
+    greedy_coreset_reference,
+    n_coreset,
+    project,
+    sq_dist,
+    start_distances,
+)
 from fsad.errors import ConfigError
 
-# relative slack on the pruning bound so that float rounding can never skip a needed update
-_SLACK = 1e-4
+# bump when exact search can return other neighbours (residual cache keys include it);
+# 2: torch matrix product + re-rank (1 was faiss IndexFlatL2)
+SEARCH_VERSION = 2
+
+# candidates per query re-ranked by the direct distance after the matrix-product search
+_RERANK = 4
 
 
-def n_coreset(n: int, ratio: float) -> int:
-    """Number of points a coreset of ``ratio`` keeps out of ``n`` (at least 1)."""
-    if not 0 < ratio <= 1:
-        raise ConfigError(f"coreset ratio must be in (0, 1], got {ratio}")
-    return max(1, min(n, int(n * ratio)))
-
-
-def project(x: torch.Tensor, proj_dim: int = 128, seed: int = 1) -> torch.Tensor:
-    """Seeded random linear projection ``(N, D) -> (N, proj_dim)`` (identity if D <= proj_dim).
-
-    Gaussian entries scaled by ``1 / sqrt(proj_dim)`` (Johnson-Lindenstrauss), float32.
-    """
-    x = x.float()
-    if proj_dim <= 0 or x.shape[1] <= proj_dim:
-        return x.contiguous()
-    gen = torch.Generator().manual_seed(int(seed))
-    w = torch.randn(x.shape[1], proj_dim, generator=gen) / math.sqrt(proj_dim)
-    return (x @ w).contiguous()
-
-
-def sq_dist(rows: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distances of ``rows (P, d)`` to one point ``c (d,)``: ``(P,)``.
-
-    Computed row by row as ``sum((x - c)^2)``, so a row's value does not depend on which
-    other rows are in the batch: the pruned coreset relies on this to match the reference
-    bit for bit.
-    """
-    diff = rows - c
-    return np.einsum("ij,ij->i", diff, diff)
-
-
-def start_distances(z: np.ndarray, n_starts: int = 10, seed: int = 1) -> np.ndarray:
-    """Initial squared min-distances: (mean distance to ``n_starts`` random points)^2, ``(N,)``."""
-    rng = np.random.default_rng(int(seed))
-    starts = rng.choice(len(z), size=min(n_starts, len(z)), replace=False)
-    acc = np.zeros(len(z), dtype=z.dtype)
-    for s in starts:
-        acc += np.sqrt(sq_dist(z, z[int(s)]))
-    return (acc / len(starts)) ** 2
-
-
-def greedy_coreset_reference(
-    x: torch.Tensor, ratio: float = 0.1, seed: int = 1, proj_dim: int = 128, n_starts: int = 10
-) -> torch.Tensor:
-    """Approximate greedy coreset, the plain way: one full distance pass per selected point.
+def exact_nearest(
+    q: torch.Tensor, bank: torch.Tensor, bank_sq: torch.Tensor | None = None, chunk: int = 4096
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact nearest bank row of each query, brute force on the CPU.
 
     Args:
-        x: ``(N, D)`` features.
-        ratio: fraction of points kept.
-        seed: seeds the projection and the start points.
-        proj_dim: random projection dimension (PatchCore: 128).
-        n_starts: random points whose mean distance initialises the min-distances.
+        q: ``(P, D)`` float32 queries.
+        bank: ``(M, D)`` float32 bank.
+        bank_sq: ``(M,)`` precomputed ``||m||^2`` (computed if None).
+        chunk: queries per matrix product (memory ``chunk * M`` floats).
 
     Returns:
-        ``(M,)`` int64 indices into ``x`` in selection order.
+        ``(dist (P,), idx (P,))``: Euclidean distance (direct ``||q - m||``) and bank index.
     """
-    z = project(x, proj_dim, seed).numpy()
-    dmin = start_distances(z, n_starts, seed)
-    out = []
-    for _ in range(n_coreset(len(z), ratio)):
-        i = int(np.argmax(dmin))  # first index among ties
-        out.append(i)
-        np.minimum(dmin, sq_dist(z, z[i]), out=dmin)
-    return torch.tensor(out, dtype=torch.long)
-
-
-def greedy_coreset(
-    x: torch.Tensor, ratio: float = 0.1, seed: int = 1, proj_dim: int = 128, n_starts: int = 10
-) -> torch.Tensor:
-    """Approximate greedy coreset pruned by the triangle inequality; same selection as the reference.
-
-    Each point remembers its nearest selected centre a(x) and d(x) = dist(x, a(x)). A new
-    centre c can only lower d(x) if dist(c, a(x)) < 2 d(x), so each step computes c's
-    distance to the previous centres and the full distance only for the points that pass
-    this test (a few percent of them on real patch features). Points still at their start
-    distance have no centre and are always checked. Argmax, distances and tie-break (first
-    index) are those of :func:`greedy_coreset_reference`, so the selection is identical.
-
-    Args / Returns: as :func:`greedy_coreset_reference`.
-    """
-    z = project(x, proj_dim, seed).numpy()
-    n, d = z.shape
-    m = n_coreset(n, ratio)
-    dmin = start_distances(z, n_starts, seed)
-    centres = np.empty((m, d), dtype=z.dtype)
-    # cc[j] = squared distance of the new centre to centre j; cc[m] = -inf means "no centre yet"
-    cc = np.full(m + 1, -np.inf, dtype=z.dtype)
-    assign = np.full(n, m, dtype=np.int32)
-    limit = np.float32(4.0 * (1.0 + _SLACK))  # dist(c, a) < 2 d  <=>  dist^2 < 4 d^2
-    out = np.empty(m, dtype=np.int64)
-    for t in range(m):
-        i = int(np.argmax(dmin))  # first index among ties, as the reference
-        out[t] = i
-        c = z[i]
-        if t:
-            cc[:t] = sq_dist(centres[:t], c)
-        centres[t] = c
-        idx = np.flatnonzero(cc[assign] < limit * dmin)
-        dd = sq_dist(z[idx], c)
-        better = dd < dmin[idx]
-        sel = idx[better]
-        dmin[sel] = dd[better]
-        assign[sel] = t
-    return torch.from_numpy(out)
+    if bank_sq is None:
+        bank_sq = (bank * bank).sum(1)
+    k = min(_RERANK, len(bank))
+    dist = torch.empty(len(q), dtype=torch.float32)
+    idx = torch.empty(len(q), dtype=torch.long)
+    for s in range(0, len(q), chunk):
+        part = q[s : s + chunk]
+        scores = torch.addmm(bank_sq[None], part, bank.T, alpha=-2.0)  # ||m||^2 - 2 q.m
+        cand = scores.topk(k, dim=1, largest=False).indices.sort(dim=1).values  # (p, k)
+        d2 = (part[:, None, :] - bank[cand]).pow(2).sum(-1)  # (p, k) direct distances
+        best = d2.argmin(1)  # first minimum: lowest bank index among exact ties
+        dist[s : s + chunk] = d2.gather(1, best[:, None])[:, 0].sqrt()
+        idx[s : s + chunk] = cand.gather(1, best[:, None])[:, 0]
+    return dist, idx
 
 
 class MemoryBank:
-    """A coreset of normal patch features with faiss nearest-neighbour search.
+    """A coreset of normal patch features with nearest-neighbour search.
 
     Args:
         features: ``(M, D)`` bank features m.
-        exact: exact L2 search (faiss ``IndexFlatL2``); False uses HNSW (approximate).
+        exact: exact search (:func:`exact_nearest`); False uses faiss HNSW (approximate).
     """
 
     def __init__(self, features: torch.Tensor, exact: bool = True) -> None:
@@ -146,6 +77,7 @@ class MemoryBank:
         self.features = features.float().contiguous().cpu()
         self.exact = bool(exact)
         self._index: Any = None
+        self._sq: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.features)
@@ -158,7 +90,7 @@ class MemoryBank:
         if self._index is None:
             import faiss
 
-            index = faiss.IndexFlatL2(self.dim) if self.exact else faiss.IndexHNSWFlat(self.dim, 32)
+            index = faiss.IndexHNSWFlat(self.dim, 32)
             index.add(self.features.numpy())
             self._index = index
         return self._index
@@ -176,11 +108,23 @@ class MemoryBank:
         """
         if q.ndim != 2 or q.shape[1] != self.dim:
             raise ConfigError(f"queries must be (P, {self.dim}), got {tuple(q.shape)}")
+        q = q.float().contiguous().cpu()
+        if self.exact and k == 1:
+            if self._sq is None:
+                self._sq = (self.features * self.features).sum(1)
+            d, i = exact_nearest(q, self.features, self._sq, chunk=min(chunk, 4096))
+            return d[:, None], i[:, None]
+        if self.exact:  # k > 1: plain brute force, chunked
+            parts = [
+                torch.cdist(q[s : s + 4096], self.features).topk(k, dim=1, largest=False)
+                for s in range(0, len(q), 4096)
+            ]
+            return torch.cat([p.values for p in parts]), torch.cat([p.indices for p in parts])
         index = self._faiss_index()
-        q = q.float().contiguous().cpu().numpy()
+        qn = q.numpy()
         dists, idxs = [], []
-        for start in range(0, len(q), chunk):
-            d, i = index.search(q[start : start + chunk], k)
+        for start in range(0, len(qn), chunk):
+            d, i = index.search(qn[start : start + chunk], k)
             dists.append(d)
             idxs.append(i)
         d = torch.from_numpy(np.concatenate(dists)).clamp_min_(0).sqrt_()

@@ -277,23 +277,6 @@ def test_residual_proto_method(folders, tmp_path: Path) -> None:
         assert a.probabilities == pytest.approx(b.probabilities, abs=1e-6)
 
 
-def test_nn_residuals_match_the_memory_bank() -> None:
-    import torch
-
-    from fsad.inspector import nn_residuals
-    from fsad.memory import MemoryBank, residuals
-
-    g = torch.Generator().manual_seed(0)
-    bank = torch.randn(300, 16, generator=g)
-    f = torch.randn(3, 16, 5, 4, generator=g)
-    f[0, :, 1, 2] = bank[7]  # a feature that is in the bank has zero residual
-    r, amap = nn_residuals(f, bank, chunk=7)
-    r_ref, amap_ref = residuals(f, MemoryBank(bank))
-    torch.testing.assert_close(r, r_ref, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(amap, amap_ref, atol=1e-5, rtol=1e-5)
-    assert float(amap[0, 1, 2]) < 1e-3
-
-
 def test_classifier_json_round_trip_and_unsupported_source() -> None:
     from fsad.inspector import Classifier, get_classifier
 

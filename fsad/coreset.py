@@ -1,0 +1,216 @@
+"""PatchCore's approximate greedy coreset (k-center greedy on randomly projected features).
+
+Patch features are mapped by a seeded random linear projection to ``proj_dim`` dimensions,
+the running minimum distances start as the mean distance to ``n_starts`` random points, and
+k-center greedy then picks the point farthest from the selection, ``M = ratio * N`` times.
+
+:func:`greedy_coreset` returns *exactly* the selection of the plain loop
+:func:`greedy_coreset_reference`: both use one compiled distance function
+(:func:`sq_dist`, a fixed summation order), the same start and the same tie-break (first
+index). The fast version skips most distance updates with the triangle inequality: a new
+centre c can only lower the min-distance d(x) of a point x whose current nearest centre
+a(x) satisfies dist(c, a(x)) < 2 d(x) (Gonzalez's bound). Centre-to-centre distances for
+that test come from one matrix-vector product per step, lowered by a margin far above its
+float32 rounding error, so the test never skips a needed update. The per-point loop
+(test, exact distance, running argmax) is one numba kernel over the points, split across
+threads.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import torch
+
+from fsad.errors import ConfigError
+
+# bump when the selection can change (cache keys of banks include it); 2: compiled fixed-order
+# distances (version 1 summed with numpy, whose rounding can reorder near-tied picks)
+CORESET_VERSION = 2
+
+# relative slack on the pruning bound, and the relative margin subtracted from the
+# centre-to-centre distances computed as ||a||^2 + ||c||^2 - 2 a.c in float32 (worst-case
+# rounding error of a 128-term dot product is below 4e-6 * (||a||^2 + ||c||^2))
+_SLACK = 1e-4
+_CC_MARGIN = 1e-4
+
+
+def n_coreset(n: int, ratio: float) -> int:
+    """Number of points a coreset of ``ratio`` keeps out of ``n`` (at least 1)."""
+    if not 0 < ratio <= 1:
+        raise ConfigError(f"coreset ratio must be in (0, 1], got {ratio}")
+    return max(1, min(n, int(n * ratio)))
+
+
+def project(x: torch.Tensor, proj_dim: int = 128, seed: int = 1) -> torch.Tensor:
+    """Seeded random linear projection ``(N, D) -> (N, proj_dim)`` (identity if D <= proj_dim).
+
+    Gaussian entries scaled by ``1 / sqrt(proj_dim)`` (Johnson-Lindenstrauss), float32.
+    """
+    x = x.float()
+    if proj_dim <= 0 or x.shape[1] <= proj_dim:
+        return x.contiguous()
+    gen = torch.Generator().manual_seed(int(seed))
+    w = torch.randn(x.shape[1], proj_dim, generator=gen) / math.sqrt(proj_dim)
+    return (x @ w).contiguous()
+
+
+@numba.njit(cache=True, inline="always")
+def _row_sq_dist(z: np.ndarray, x: int, c: np.ndarray) -> np.float32:
+    """``||z[x] - c||^2`` in float32 with eight fixed partial sums (vectorisable, deterministic)."""
+    d = z.shape[1]
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = np.float32(0.0)
+    end = d - d % 8
+    for k in range(0, end, 8):
+        t0 = z[x, k] - c[k]
+        t1 = z[x, k + 1] - c[k + 1]
+        t2 = z[x, k + 2] - c[k + 2]
+        t3 = z[x, k + 3] - c[k + 3]
+        t4 = z[x, k + 4] - c[k + 4]
+        t5 = z[x, k + 5] - c[k + 5]
+        t6 = z[x, k + 6] - c[k + 6]
+        t7 = z[x, k + 7] - c[k + 7]
+        s0 += t0 * t0
+        s1 += t1 * t1
+        s2 += t2 * t2
+        s3 += t3 * t3
+        s4 += t4 * t4
+        s5 += t5 * t5
+        s6 += t6 * t6
+        s7 += t7 * t7
+    for k in range(end, d):
+        t0 = z[x, k] - c[k]
+        s0 += t0 * t0
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+@numba.njit(cache=True)
+def _sq_dist_kernel(z: np.ndarray, c: np.ndarray) -> np.ndarray:
+    out = np.empty(z.shape[0], dtype=np.float32)
+    for x in range(z.shape[0]):
+        out[x] = _row_sq_dist(z, x, c)
+    return out
+
+
+def sq_dist(rows: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances of ``rows (P, d)`` to one point ``c (d,)``: ``(P,)`` float32.
+
+    Every row's value depends on that row and ``c`` only (fixed summation order), so the
+    pruned coreset reproduces the reference bit for bit.
+    """
+    rows = np.ascontiguousarray(rows, dtype=np.float32)
+    return _sq_dist_kernel(rows, np.ascontiguousarray(c, dtype=np.float32))
+
+
+@numba.njit(cache=True)
+def _greedy_step(
+    z: np.ndarray,
+    i: int,
+    t: int,
+    dmin: np.ndarray,
+    assign: np.ndarray,
+    cc: np.ndarray,
+    limit: float,
+    n_chunks: int,
+) -> int:
+    """Add centre ``z[i]`` as number ``t``: update ``dmin``/``assign``, return the next argmax.
+
+    ``assign[x] = -1`` means x has no centre yet (always checked); otherwise x is checked
+    only if ``cc[assign[x]] < limit * dmin[x]``. Each chunk keeps its own first argmax;
+    chunks are merged in order, so ties go to the first index as in ``np.argmax``.
+    """
+    n = z.shape[0]
+    c = z[i].copy()
+    best = np.full(n_chunks, -1.0, dtype=np.float32)
+    where = np.zeros(n_chunks, dtype=np.int64)
+    size = (n + n_chunks - 1) // n_chunks
+    for k in range(n_chunks):
+        b, w = np.float32(-1.0), 0
+        for x in range(k * size, min(n, (k + 1) * size)):
+            dx = dmin[x]
+            a = assign[x]
+            if a < 0 or cc[a] < limit * dx:
+                s = _row_sq_dist(z, x, c)
+                if s < dx:
+                    dmin[x] = s
+                    assign[x] = t
+                    dx = s
+            if dx > b:
+                b, w = dx, x
+        best[k], where[k] = b, w
+    j = 0
+    for k in range(1, n_chunks):
+        if best[k] > best[j]:
+            j = k
+    return where[j]
+
+
+def start_distances(z: np.ndarray, n_starts: int = 10, seed: int = 1) -> np.ndarray:
+    """Initial squared min-distances: (mean distance to ``n_starts`` random points)^2, ``(N,)``."""
+    rng = np.random.default_rng(int(seed))
+    starts = rng.choice(len(z), size=min(n_starts, len(z)), replace=False)
+    acc = np.zeros(len(z), dtype=np.float32)
+    for s in starts:
+        acc += np.sqrt(sq_dist(z, z[int(s)]))
+    return (acc / np.float32(len(starts))) ** 2
+
+
+def greedy_coreset_reference(
+    x: torch.Tensor, ratio: float = 0.1, seed: int = 1, proj_dim: int = 128, n_starts: int = 10
+) -> torch.Tensor:
+    """Approximate greedy coreset, the plain way: one full distance pass per selected point.
+
+    Args:
+        x: ``(N, D)`` features.
+        ratio: fraction of points kept.
+        seed: seeds the projection and the start points.
+        proj_dim: random projection dimension (PatchCore: 128).
+        n_starts: random points whose mean distance initialises the min-distances.
+
+    Returns:
+        ``(M,)`` int64 indices into ``x`` in selection order.
+    """
+    z = project(x, proj_dim, seed).numpy()
+    dmin = start_distances(z, n_starts, seed)
+    out = []
+    for _ in range(n_coreset(len(z), ratio)):
+        i = int(np.argmax(dmin))  # first index among ties
+        out.append(i)
+        np.minimum(dmin, sq_dist(z, z[i]), out=dmin)
+    return torch.tensor(out, dtype=torch.long)
+
+
+def greedy_coreset(
+    x: torch.Tensor, ratio: float = 0.1, seed: int = 1, proj_dim: int = 128, n_starts: int = 10
+) -> torch.Tensor:
+    """Approximate greedy coreset pruned by the triangle inequality; same selection as the reference.
+
+    Each point remembers its nearest selected centre a(x) and d(x) = dist(x, a(x))^2. Step
+    t computes the new centre's squared distance to the previous centres (one mat-vec,
+    lowered by a safety margin) and the exact distance only for the points whose centre
+    passes Gonzalez's test (a few percent of them once the selection has grown).
+
+    Args / Returns: as :func:`greedy_coreset_reference`.
+    """
+    z = project(x, proj_dim, seed).numpy()
+    n, d = z.shape
+    m = n_coreset(n, ratio)
+    dmin = start_distances(z, n_starts, seed)
+    norms = np.einsum("ij,ij->i", z, z)  # ||z||^2, only for the pruning bound
+    centres = np.empty((m, d), dtype=np.float32)
+    cc = np.empty(m, dtype=np.float32)
+    assign = np.full(n, -1, dtype=np.int32)
+    limit = 4.0 * (1.0 + _SLACK)  # dist(c, a) < 2 sqrt(d)  <=>  dist^2 < 4 d
+    chunks = 1
+    out = np.empty(m, dtype=np.int64)
+    i = int(np.argmax(dmin))
+    for t in range(m):
+        out[t] = i
+        centres[t] = z[i]
+        if t:  # squared distances of the new centre to the previous ones, lowered safely
+            nc = norms[out[:t]]
+            cc[:t] = nc + norms[i] - 2.0 * (centres[:t] @ z[i]) - _CC_MARGIN * (nc + norms[i])
+        i = int(_greedy_step(z, i, t, dmin, assign, cc, limit, chunks))
+    return torch.from_numpy(out)
