@@ -12,8 +12,8 @@ centre c can only lower the min-distance d(x) of a point x whose current nearest
 a(x) satisfies dist(c, a(x)) < 2 d(x) (Gonzalez's bound). Centre-to-centre distances for
 that test come from one matrix-vector product per step, lowered by a margin far above its
 float32 rounding error, so the test never skips a needed update. The per-point loop
-(test, exact distance, running argmax) is one numba kernel over the points, split across
-threads.
+(test, then the distances of the points that pass, then update and argmax) is three small
+numba kernels.
 """
 
 from __future__ import annotations
@@ -57,94 +57,57 @@ def project(x: torch.Tensor, proj_dim: int = 128, seed: int = 1) -> torch.Tensor
     return (x @ w).contiguous()
 
 
-@numba.njit(cache=True, inline="always")
-def _row_sq_dist(z: np.ndarray, x: int, c: np.ndarray) -> np.float32:
-    """``||z[x] - c||^2`` in float32 with eight fixed partial sums (vectorisable, deterministic)."""
-    d = z.shape[1]
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = np.float32(0.0)
-    end = d - d % 8
-    for k in range(0, end, 8):
-        t0 = z[x, k] - c[k]
-        t1 = z[x, k + 1] - c[k + 1]
-        t2 = z[x, k + 2] - c[k + 2]
-        t3 = z[x, k + 3] - c[k + 3]
-        t4 = z[x, k + 4] - c[k + 4]
-        t5 = z[x, k + 5] - c[k + 5]
-        t6 = z[x, k + 6] - c[k + 6]
-        t7 = z[x, k + 7] - c[k + 7]
-        s0 += t0 * t0
-        s1 += t1 * t1
-        s2 += t2 * t2
-        s3 += t3 * t3
-        s4 += t4 * t4
-        s5 += t5 * t5
-        s6 += t6 * t6
-        s7 += t7 * t7
-    for k in range(end, d):
-        t0 = z[x, k] - c[k]
-        s0 += t0 * t0
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+@numba.njit(cache=True, fastmath=True)
+def _dist_rows(z: np.ndarray, rows: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``||z[rows[k]] - c||^2`` for every k, ``(len(rows),)`` float32 (vectorised).
 
-
-@numba.njit(cache=True)
-def _sq_dist_kernel(z: np.ndarray, c: np.ndarray) -> np.ndarray:
-    out = np.empty(z.shape[0], dtype=np.float32)
-    for x in range(z.shape[0]):
-        out[x] = _row_sq_dist(z, x, c)
+    The one distance function of the coreset: the reference and the pruned version both
+    reach it only from Python, so every distance comes from the same machine code and the
+    same summation order, and the two selections agree bit for bit.
+    """
+    out = np.empty(len(rows), dtype=np.float32)
+    for k in range(len(rows)):
+        x = rows[k]
+        s = np.float32(0.0)
+        for j in range(z.shape[1]):
+            t = z[x, j] - c[j]
+            s += t * t
+        out[k] = s
     return out
 
 
 def sq_dist(rows: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distances of ``rows (P, d)`` to one point ``c (d,)``: ``(P,)`` float32.
-
-    Every row's value depends on that row and ``c`` only (fixed summation order), so the
-    pruned coreset reproduces the reference bit for bit.
-    """
+    """Squared Euclidean distances of ``rows (P, d)`` to one point ``c (d,)``: ``(P,)`` float32."""
     rows = np.ascontiguousarray(rows, dtype=np.float32)
-    return _sq_dist_kernel(rows, np.ascontiguousarray(c, dtype=np.float32))
+    c = np.ascontiguousarray(c, dtype=np.float32)
+    return _dist_rows(rows, np.arange(len(rows), dtype=np.int64), c)
 
 
 @numba.njit(cache=True)
-def _greedy_step(
-    z: np.ndarray,
-    i: int,
-    t: int,
-    dmin: np.ndarray,
-    assign: np.ndarray,
-    cc: np.ndarray,
-    limit: float,
-    n_chunks: int,
-) -> int:
-    """Add centre ``z[i]`` as number ``t``: update ``dmin``/``assign``, return the next argmax.
+def _candidates(dmin: np.ndarray, assign: np.ndarray, cc: np.ndarray, limit: float) -> np.ndarray:
+    """Points whose min-distance the new centre may lower (Gonzalez's test), ``(K,)`` int64.
 
-    ``assign[x] = -1`` means x has no centre yet (always checked); otherwise x is checked
-    only if ``cc[assign[x]] < limit * dmin[x]``. Each chunk keeps its own first argmax;
-    chunks are merged in order, so ties go to the first index as in ``np.argmax``.
+    ``assign[x] = -1`` means x has no centre yet (always a candidate); otherwise x is one
+    only if ``cc[assign[x]] < limit * dmin[x]``.
     """
-    n = z.shape[0]
-    c = z[i].copy()
-    best = np.full(n_chunks, -1.0, dtype=np.float32)
-    where = np.zeros(n_chunks, dtype=np.int64)
-    size = (n + n_chunks - 1) // n_chunks
-    for k in range(n_chunks):
-        b, w = np.float32(-1.0), 0
-        for x in range(k * size, min(n, (k + 1) * size)):
-            dx = dmin[x]
-            a = assign[x]
-            if a < 0 or cc[a] < limit * dx:
-                s = _row_sq_dist(z, x, c)
-                if s < dx:
-                    dmin[x] = s
-                    assign[x] = t
-                    dx = s
-            if dx > b:
-                b, w = dx, x
-        best[k], where[k] = b, w
-    j = 0
-    for k in range(1, n_chunks):
-        if best[k] > best[j]:
-            j = k
-    return where[j]
+    out = np.empty(len(dmin), dtype=np.int64)
+    k = 0
+    for x in range(len(dmin)):
+        a = assign[x]
+        if a < 0 or cc[a] < limit * dmin[x]:
+            out[k] = x
+            k += 1
+    return out[:k]
+
+
+@numba.njit(cache=True)
+def _apply(rows: np.ndarray, dd: np.ndarray, t: int, dmin: np.ndarray, assign: np.ndarray) -> None:
+    """Lower ``dmin`` (and reassign) where the new centre ``t`` is nearer."""
+    for k in range(len(rows)):
+        x = rows[k]
+        if dd[k] < dmin[x]:
+            dmin[x] = dd[k]
+            assign[x] = t
 
 
 def start_distances(z: np.ndarray, n_starts: int = 10, seed: int = 1) -> np.ndarray:
@@ -201,16 +164,18 @@ def greedy_coreset(
     norms = np.einsum("ij,ij->i", z, z)  # ||z||^2, only for the pruning bound
     centres = np.empty((m, d), dtype=np.float32)
     cc = np.empty(m, dtype=np.float32)
+    cn = np.empty(m, dtype=np.float32)  # ||centre||^2
     assign = np.full(n, -1, dtype=np.int32)
     limit = 4.0 * (1.0 + _SLACK)  # dist(c, a) < 2 sqrt(d)  <=>  dist^2 < 4 d
-    chunks = 1
     out = np.empty(m, dtype=np.int64)
     i = int(np.argmax(dmin))
     for t in range(m):
         out[t] = i
-        centres[t] = z[i]
+        centres[t], cn[t] = z[i], norms[i]
         if t:  # squared distances of the new centre to the previous ones, lowered safely
-            nc = norms[out[:t]]
-            cc[:t] = nc + norms[i] - 2.0 * (centres[:t] @ z[i]) - _CC_MARGIN * (nc + norms[i])
-        i = int(_greedy_step(z, i, t, dmin, assign, cc, limit, chunks))
+            s = cn[:t] + norms[i]
+            cc[:t] = s - 2.0 * (centres[:t] @ z[i]) - _CC_MARGIN * s
+        rows = _candidates(dmin, assign, cc, limit) if t else np.arange(n, dtype=np.int64)
+        _apply(rows, _dist_rows(z, rows, z[i]), t, dmin, assign)
+        i = int(np.argmax(dmin))  # first index among ties (numpy's is vectorised)
     return torch.from_numpy(out)

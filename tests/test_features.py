@@ -84,3 +84,12 @@ def test_patch_features_shape_locality_and_determinism() -> None:
     # per-image features do not depend on the batch they were computed in
     assert torch.allclose(f[2:], ex.embed_images(imgs[2:]), atol=1e-5)
     assert not torch.allclose(f[0], f[1])
+
+
+@pytest.mark.parametrize(("n_in", "n_out"), [(360, 384), (1008, 384), (768, 384), (7, 3)])
+def test_pool_matrix_is_adaptive_average_pooling(n_in: int, n_out: int) -> None:
+    from fsad.features import pool_matrix
+
+    x = torch.randn(5, n_in, generator=torch.Generator().manual_seed(0))
+    want = torch.nn.functional.adaptive_avg_pool1d(x[:, None], n_out)[:, 0]
+    torch.testing.assert_close(x @ pool_matrix(n_in, n_out), want, atol=1e-5, rtol=1e-5)

@@ -7,6 +7,7 @@ import torch
 
 from fsad.errors import ConfigError
 from fsad.memory import (
+    ExactSearch,
     MemoryBank,
     build_bank,
     exact_nearest,
@@ -95,17 +96,18 @@ def test_exact_nearest_matches_float64_brute_force_across_chunks() -> None:
     bank = torch.randn(400, 32, generator=gen) * 3 + 50  # large norms: cancellation-prone
     q = torch.cat([bank[[5, 9]], bank[:50] + 1e-3 * torch.randn(50, 32, generator=gen),
                    torch.randn(100, 32, generator=gen) * 3 + 50])  # fmt: skip
-    d, i = exact_nearest(q, bank, chunk=7)
     ref = torch.cdist(q.double(), bank.double())
-    assert torch.equal(i, ref.argmin(1))  # near-duplicates resolved by the direct distance
-    assert torch.allclose(d.double(), ref.min(1).values, atol=1e-3)
-    assert i[0] == 5 and i[1] == 9 and d[0] == 0 and d[1] == 0
+    for low in (False, True):  # float32 or bfloat16 first pass: the same exact answer
+        d, i = ExactSearch(bank, low_precision=low)(q, chunk=7)
+        assert torch.equal(i, ref.argmin(1))  # near-duplicates resolved by the direct distance
+        assert torch.allclose(d.double(), ref.min(1).values, atol=1e-3)
+        assert i[0] == 5 and i[1] == 9 and d[0] == 0 and d[1] == 0
 
 
 def test_exact_nearest_breaks_exact_ties_by_lowest_index() -> None:
-    bank = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
-    _, i = exact_nearest(torch.tensor([[2.0, 0.0]]), bank)
-    assert i.tolist() == [0]
+    bank = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]])
+    _, i = exact_nearest(torch.tensor([[2.0, 0.0], [0.0, 3.0]]), bank)
+    assert i.tolist() == [0, 1]
 
 
 def test_bank_round_trips_and_checks_shapes() -> None:
