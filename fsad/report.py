@@ -90,7 +90,9 @@ def summarize(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
 
 def average_over_categories(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     """The paper's Average row: per (dataset, method, shots), the mean over categories of the
-    per-category means; ``std`` is the sample std over seeds of the per-seed category mean.
+    per-category means; ``std`` is the sample std over seeds of the per-seed category mean,
+    taken over the seeds that every category has (a seed some categories lack would average
+    a different set of categories), and ``n_seeds`` counts those complete seeds.
 
     Returns:
         Columns ``dataset, method, shots, mean, std, n_categories, n_seeds`` (in %).
@@ -102,11 +104,19 @@ def average_over_categories(results: pd.DataFrame, metric: str = "accuracy") -> 
     mean = per_cat.groupby(keys, sort=False).agg(
         mean=("value", "mean"), n_categories=("category", "nunique")
     )
-    per_seed = frame.groupby(keys + ["seed"], sort=False)["value"].mean().reset_index()
+    per_seed = (
+        frame.groupby(keys + ["seed"], sort=False)
+        .agg(value=("value", "mean"), cats=("category", "nunique"))
+        .reset_index()
+        .merge(mean["n_categories"].reset_index(), on=keys)
+    )
+    per_seed = per_seed[per_seed["cats"] == per_seed["n_categories"]]  # complete seeds only
     spread = per_seed.groupby(keys, sort=False).agg(
         std=("value", lambda v: v.std(ddof=1)), n_seeds=("seed", "nunique")
     )
-    return mean.join(spread).reset_index()[
+    out = mean.join(spread)
+    out["n_seeds"] = out["n_seeds"].fillna(0).astype(int)
+    return out.reset_index()[
         ["dataset", "method", "shots", "mean", "std", "n_categories", "n_seeds"]
     ]
 

@@ -174,3 +174,14 @@ def test_paper_numbers_are_tidy():
     assert p.accuracy.between(0, 100).all() and set(p.shots) == {1, 2, 3, 4, 5}
     # the paper has no 5-shot tire result
     assert p[(p.category == "tire") & (p.shots == 5)].empty
+
+
+def test_average_std_uses_only_seeds_every_category_has():
+    f = _frame()
+    extra = f[(f["category"] == "bottle") & (f["seed"] == 1)].assign(seed=9, accuracy=0.99)
+    a = average_over_categories(pd.concat([f, extra])).set_index("shots")
+    # seed 9 exists for bottle only: it moves bottle's mean, not the across-seed spread
+    assert a.loc[1, "n_seeds"] == 3
+    assert a.loc[1, "std"] == pytest.approx(np.std([35, 40, 60], ddof=1))
+    single = average_over_categories(f[f["seed"] == 1])
+    assert single["std"].isna().all() and (single["n_seeds"] == 1).all()
