@@ -291,10 +291,17 @@ def data_hash(category: CategoryData) -> str:
     return fingerprint(sorted(files))[:12]
 
 
-def git_commit() -> str:
-    """``git rev-parse --short HEAD`` of the fsad sources (``+dirty`` when tracked files are
-    modified), or ``"unknown"`` outside git."""
-    here = Path(__file__).resolve().parent
+# what determines results: a change here (not in results/ or docs) makes a run "+dirty"
+_CODE_PATHS = (":(top)fsad", ":(top)configs", ":(top)pyproject.toml")
+
+
+def git_commit(where: Path | None = None) -> str:
+    """``git rev-parse --short HEAD`` of the fsad sources, or ``"unknown"`` outside git.
+
+    ``+dirty`` is appended when the code that produces results (``fsad/``, ``configs/``,
+    ``pyproject.toml``) has uncommitted changes; result files being written do not count.
+    """
+    here = where or Path(__file__).resolve().parent
     try:
         head = subprocess.run(
             ["git", "-C", str(here), "rev-parse", "--short", "HEAD"],
@@ -304,7 +311,16 @@ def git_commit() -> str:
             check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            [
+                "git",
+                "-C",
+                str(here),
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                *_CODE_PATHS,
+            ],
             capture_output=True,
             text=True,
             timeout=30,

@@ -300,3 +300,26 @@ def test_engine_settings_flat_or_nested_and_unknown_rejected():
     assert engine_config_from_dict({"features": {"dim": 64}}).features.dim == 64
     with pytest.raises(ConfigError, match="unknown engine setting 'bogus'"):
         engine_config_from_dict({"bogus": 1})
+
+
+def test_git_commit_is_dirty_for_code_changes_only(tmp_path: Path) -> None:
+    import subprocess
+
+    from fsad.evaluate import git_commit
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    (tmp_path / "fsad").mkdir()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "fsad" / "m.py").write_text("x = 1\n")
+    (tmp_path / "results" / "r.csv").write_text("a\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    clean = git_commit(tmp_path / "fsad")
+    assert clean != "unknown" and not clean.endswith("+dirty")
+    (tmp_path / "results" / "r.csv").write_text("a\n1\n")  # a grid writing its results
+    assert git_commit(tmp_path / "fsad") == clean
+    (tmp_path / "fsad" / "m.py").write_text("x = 2\n")
+    assert git_commit(tmp_path / "fsad") == clean + "+dirty"
