@@ -46,9 +46,8 @@ import time
 import numpy as np
 
 from fsad.cache import DiskCache
-from fsad.config import load_config
-from fsad.data import default_data_root, load_category, read_image
-from fsad.embedded import ensure_embedded
+from fsad.chapter import chapter_setup
+from fsad.data import load_category, read_image
 from fsad.evaluate import resolve_dataset_root, resolve_textures
 from fsad.synth import (
     PseudoClassDataset,
@@ -75,10 +74,8 @@ from fsad.viz.synth import plot_synthesis
 # Figure 4, and the DTD textures next to them.
 
 # %%
-root = None if data_root == "embedded" else default_data_root(data_root or None)
-embedded = root is None
-root = ensure_embedded() if embedded else root
-cfg = load_config(config or ("ci" if embedded else "quick"))
+cfg, root, _, real = chapter_setup(config, data_root)  # rules: fsad.chapter
+embedded = not real
 if not categories:
     categories = (
         ["washer", "pill", "fabric", "tiles"]

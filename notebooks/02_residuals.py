@@ -37,9 +37,7 @@ seed: int = 1  # coreset seed (the paper averages seeds 1-5)
 n_per_type: int = 2  # defect images shown per type in the anomaly-map figure
 
 # %%
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -47,10 +45,9 @@ from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score
 
-from fsad.config import load_config
+from fsad.chapter import chapter_setup
 from fsad.data import load_category, read_image, read_mask
-from fsad.embedded import ensure_embedded
-from fsad.evaluate import default_engine_factory, resolve_dataset_root
+from fsad.evaluate import default_engine_factory
 from fsad.memory import flatten_patches
 from fsad.viz.figures import heatmap_overlay, image_grid, overlay_mask, show
 from fsad.viz.overlay import crop_box
@@ -63,13 +60,9 @@ from fsad.viz.overlay import crop_box
 # `quick` configuration (MVTec AD bottle).
 
 # %%
-explicit = None if data_root in ("", "embedded") else data_root
-real = data_root != "embedded" and bool(explicit or os.environ.get("FSAD_DATA"))
-cfg = load_config(config or ("quick" if real else "ci"))
-real = real and (bool(explicit) or cfg.data != "embedded")
-root = Path(explicit or os.environ["FSAD_DATA"]) if real else ensure_embedded()
+cfg, root, dataset_root, real = chapter_setup(config, data_root)  # rules: fsad.chapter
 category = category or cfg.categories[0]
-data = load_category(resolve_dataset_root(root, cfg.dataset), cfg.dataset, category)
+data = load_category(dataset_root, cfg.dataset, category)
 engine = default_engine_factory(data, cfg, seed)  # the engine the experiment grid uses
 engine_config = engine.config
 fc = engine_config.features

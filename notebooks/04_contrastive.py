@@ -41,9 +41,7 @@ max_episodes: int = 100  # pretraining episode cap (paper: 1000; small for a qui
 n_per_class: int = 4  # normal images per synthetic class (fsad default 16)
 
 # %%
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -53,10 +51,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from fsad.cache import DiskCache
-from fsad.config import load_config
+from fsad.chapter import chapter_setup
 from fsad.data import few_shot_split, load_category
-from fsad.embedded import ensure_embedded
-from fsad.evaluate import default_engine_factory, resolve_dataset_root, resolve_textures
+from fsad.evaluate import default_engine_factory, resolve_textures
 from fsad.models import ContrastiveEncoder, contrastive_logits, info_nce_loss
 from fsad.synth import PseudoClassDataset, TextureSource
 from fsad.synth.pool import synthetic_residual_pool
@@ -77,13 +74,8 @@ from fsad.viz.results import confusion_matrix_figure
 # ## The task and its residuals
 
 # %%
-explicit = None if data_root in ("", "embedded") else data_root
-real = data_root != "embedded" and bool(explicit or os.environ.get("FSAD_DATA"))
-cfg = load_config(config or ("quick" if real else "ci"))
-real = real and (bool(explicit) or cfg.data != "embedded")
-root = Path(explicit or os.environ["FSAD_DATA"]) if real else ensure_embedded()
+cfg, root, dataset_root, real = chapter_setup(config, data_root)  # rules: fsad.chapter
 category = category or cfg.categories[0]
-dataset_root = resolve_dataset_root(root, cfg.dataset)
 data = load_category(dataset_root, cfg.dataset, category)
 split = few_shot_split(data.test, shots)
 engine = default_engine_factory(data, cfg, seed)

@@ -53,24 +53,18 @@ max_episodes: int = 100  # pretraining episode cap (paper: 1000; small for a qui
 n_per_class: int = 4  # normal images per synthetic class (fsad default 16)
 
 # %%
-import os
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 from IPython.display import Markdown, display
 
-from fsad.config import load_config
-from fsad.embedded import ensure_embedded
+from fsad.chapter import chapter_setup
 from fsad.evaluate import run_grid
 from fsad.report import average_over_categories, paper_dir, summarize, to_markdown
 
 # %%
-explicit = None if data_root in ("", "embedded") else data_root
-real = data_root != "embedded" and bool(explicit or os.environ.get("FSAD_DATA"))
-cfg = load_config(config or ("quick" if real else "ci"))
-real = real and (bool(explicit) or cfg.data != "embedded")
-root = Path(explicit or os.environ["FSAD_DATA"]) if real else ensure_embedded()
+cfg, root, dataset_root, real = chapter_setup(config, data_root)  # rules: fsad.chapter
 small = {"max_episodes": max_episodes, "n_per_class": n_per_class}
 grid = cfg.replace(
     categories=categories or list(cfg.categories[:1]),

@@ -35,7 +35,6 @@ n_per_class: int = 4  # normal images per synthetic class (fsad default 16)
 confusion_methods: list = ["contrastive"]  # methods of the confusion-matrix grid
 
 # %%
-import os
 import tempfile
 from pathlib import Path
 
@@ -46,12 +45,10 @@ from matplotlib.figure import Figure
 from sklearn.manifold import TSNE
 
 from fsad.cache import DiskCache
-from fsad.config import load_config
+from fsad.chapter import chapter_setup
 from fsad.data import few_shot_split, load_category
-from fsad.embedded import ensure_embedded
 from fsad.evaluate import (
     default_engine_factory,
-    resolve_dataset_root,
     resolve_textures,
     run_grid,
 )
@@ -64,12 +61,7 @@ from fsad.viz.figures import show
 from fsad.viz.results import confusion_matrix_figure
 
 # %%
-explicit = None if data_root in ("", "embedded") else data_root
-real = data_root != "embedded" and bool(explicit or os.environ.get("FSAD_DATA"))
-cfg = load_config(config or ("quick" if real else "ci"))
-real = real and (bool(explicit) or cfg.data != "embedded")
-root = Path(explicit or os.environ["FSAD_DATA"]) if real else ensure_embedded()
-dataset_root = resolve_dataset_root(root, cfg.dataset)
+cfg, root, dataset_root, real = chapter_setup(config, data_root)  # rules: fsad.chapter
 categories = categories or list(cfg.categories)
 textures_root = resolve_textures(cfg, dataset_root)
 textures = (

@@ -43,7 +43,6 @@ max_episodes: int = 100  # pretraining cap of the paper method (paper: 1000; sma
 n_per_class: int = 4  # normal images per synthetic class of the paper method
 
 # %%
-import os
 import tempfile
 from pathlib import Path
 
@@ -51,11 +50,10 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from fsad.config import load_config
+from fsad.chapter import chapter_setup
 from fsad.data import few_shot_split, load_category, read_image
 from fsad.descriptors import n_top
-from fsad.embedded import ensure_embedded
-from fsad.evaluate import default_engine_factory, resolve_dataset_root, run_grid
+from fsad.evaluate import default_engine_factory, run_grid
 from fsad.methods import available_methods
 from fsad.report import average_over_categories, to_markdown
 from fsad.viz.figures import image_grid, overlay_mask, show
@@ -63,12 +61,7 @@ from fsad.viz.overlay import crop_box
 from fsad.viz.results import accuracy_vs_shots, confusion_matrix_figure
 
 # %%
-explicit = None if data_root in ("", "embedded") else data_root
-real = data_root != "embedded" and bool(explicit or os.environ.get("FSAD_DATA"))
-cfg = load_config(config or ("quick" if real else "ci"))
-real = real and (bool(explicit) or cfg.data != "embedded")
-root = Path(explicit or os.environ["FSAD_DATA"]) if real else ensure_embedded()
-dataset_root = resolve_dataset_root(root, cfg.dataset)
+cfg, root, dataset_root, real = chapter_setup(config, data_root)  # rules: fsad.chapter
 categories = categories or list(cfg.categories)
 known = available_methods()
 missing = [m for m in methods if m not in known]

@@ -41,7 +41,6 @@ folds: int = 3  # leave-out folds of the threshold estimate (fsad default 5)
 n_overlays: int = 8  # heat-map overlays shown
 
 # %%
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -51,10 +50,8 @@ import pandas as pd
 from IPython.display import Markdown, display
 from sklearn.metrics import classification_report, roc_auc_score
 
-from fsad.config import load_config
+from fsad.chapter import chapter_setup
 from fsad.data import few_shot_split, load_category
-from fsad.embedded import ensure_embedded
-from fsad.evaluate import resolve_dataset_root
 from fsad.inspector import Inspector
 from fsad.viz.figures import image_grid, show
 
@@ -67,13 +64,9 @@ from fsad.viz.figures import image_grid, show
 # neutral names. (Links, not copies: nothing is duplicated.)
 
 # %%
-explicit = None if data_root in ("", "embedded") else data_root
-real = data_root != "embedded" and bool(explicit or os.environ.get("FSAD_DATA"))
-cfg = load_config(config or ("quick" if real else "ci"))
-real = real and (bool(explicit) or cfg.data != "embedded")
-root = Path(explicit or os.environ["FSAD_DATA"]) if real else ensure_embedded()
+cfg, root, dataset_root, real = chapter_setup(config, data_root)  # rules: fsad.chapter
 category = category or cfg.categories[0]
-data = load_category(resolve_dataset_root(root, cfg.dataset), cfg.dataset, category)
+data = load_category(dataset_root, cfg.dataset, category)
 split = few_shot_split(data.test, shots)
 work = Path(tempfile.mkdtemp(prefix="fsad-own-product-"))
 (work / "normal").mkdir()

@@ -267,15 +267,36 @@ def test_cli_random_grid_on_embedded_dataset(tmp_path: Path, capsys):
 
 
 def test_data_root_choice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    from fsad.cli.run_cmd import _data_root
+    from fsad.chapter import resolve_data_root
 
     monkeypatch.setenv("FSAD_DATA", str(tmp_path))
     monkeypatch.setattr("fsad.embedded.ensure_embedded", lambda: Path("/embedded"))
-    assert _data_root(None, load_config("ci")) == Path("/embedded")  # ci: embedded even in CI
-    assert _data_root(None, load_config("paper")) == tmp_path
-    assert _data_root(Path("/x"), load_config("ci")) == Path("/x")
+    assert resolve_data_root(None, load_config("ci")) == Path("/embedded")  # ci: embedded
+    assert resolve_data_root(None, load_config("paper")) == tmp_path
+    assert resolve_data_root(Path("/x"), load_config("ci")) == Path("/x")
     monkeypatch.delenv("FSAD_DATA")
-    assert _data_root(None, RunConfig()) == Path("/embedded")
+    assert resolve_data_root(None, RunConfig()) == Path("/embedded")
+
+
+def test_chapter_setup_rules(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    from fsad.chapter import chapter_setup
+
+    embedded = tmp_path / "embedded"
+    (embedded / "mvtec_ad").mkdir(parents=True)
+    (tmp_path / "real" / "mvtec_ad").mkdir(parents=True)
+    monkeypatch.setattr("fsad.embedded.ensure_embedded", lambda: embedded)
+    monkeypatch.delenv("FSAD_DATA", raising=False)
+    cfg, root, dataset_root, real = chapter_setup()
+    assert (cfg.name, root, dataset_root, real) == ("ci", embedded, embedded / "mvtec_ad", False)
+    monkeypatch.setenv("FSAD_DATA", str(tmp_path / "real"))
+    cfg, root, dataset_root, real = chapter_setup()
+    assert (cfg.name, root, real) == ("quick", tmp_path / "real", True)
+    assert dataset_root == tmp_path / "real" / "mvtec_ad"
+    assert chapter_setup(data_root="embedded").real is False  # forced, FSAD_DATA set
+    assert chapter_setup("ci").root == embedded  # ci pins the embedded data
+    assert chapter_setup("ci", str(tmp_path / "real")).real is True  # a named folder wins
+    with pytest.raises(DataError, match="not found"):
+        chapter_setup("quick", str(tmp_path / "missing"))
 
 
 def test_dry_run_counts_and_writes_nothing(tiny_root: Path, tmp_path: Path):

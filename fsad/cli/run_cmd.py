@@ -63,28 +63,13 @@ def _config(args: argparse.Namespace) -> RunConfig:
     )
 
 
-def _data_root(explicit: Path | None, config: RunConfig) -> Path:
-    """``--data``, else the config's ``data`` ("embedded" or a path), else ``$FSAD_DATA``,
-    else the embedded dataset."""
-    import os
-
-    from fsad.data import default_data_root
-
-    if explicit is None and config.data and config.data != "embedded":
-        explicit = Path(os.path.expandvars(config.data))
-    root = default_data_root(explicit) if config.data != "embedded" or explicit else None
-    if root is not None:
-        return root
-    from fsad.embedded import ensure_embedded
-
-    return ensure_embedded()
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from fsad.evaluate import run_grid
 
     config = _config(args)
-    root = _data_root(args.data, config)
+    from fsad.chapter import resolve_data_root
+
+    root = resolve_data_root(args.data, config)
     result = run_grid(config, root, args.out, dry_run=args.dry_run)
     if args.dry_run:
         print(f"{result.pending} run(s) to compute, {result.skipped} already done in {args.out}")

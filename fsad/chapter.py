@@ -1,0 +1,73 @@
+"""Where a run's images come from: the data root rules shared by ``fsad run`` and the book.
+
+Every book chapter opens with the parameters ``config`` and ``data_root``;
+:func:`chapter_setup` turns them into the run configuration and the folders to read, by the
+same rules everywhere:
+
+- ``data_root`` is a path: that folder (real images);
+- ``data_root`` is ``"embedded"``: fsad's embedded procedural dataset;
+- ``data_root`` is empty: ``$FSAD_DATA`` when it is set, else the embedded dataset;
+- ``config`` empty: ``quick`` on real images, ``ci`` on the embedded dataset. A config that
+  pins ``data: embedded`` (such as ``ci``) keeps the embedded dataset even where
+  ``$FSAD_DATA`` is set, unless ``data_root`` names a folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+from fsad.config import RunConfig, load_config
+
+
+class ChapterSetup(NamedTuple):
+    """What a chapter works on.
+
+    Attributes:
+        config: the run configuration.
+        root: the data root (``$FSAD_DATA``-like: holds ``mvtec_ad/``, ``dtd/``...).
+        dataset_root: the folder holding ``config.dataset``'s categories.
+        real: True for real images, False for the embedded dataset.
+    """
+
+    config: RunConfig
+    root: Path
+    dataset_root: Path
+    real: bool
+
+
+def resolve_data_root(explicit: str | os.PathLike | None, config: RunConfig) -> Path:
+    """``explicit``, else the config's ``data`` ("embedded" or a path), else ``$FSAD_DATA``,
+    else the embedded dataset (written on first use)."""
+    from fsad.data import default_data_root
+
+    if explicit is None and config.data and config.data != "embedded":
+        explicit = Path(os.path.expandvars(config.data))
+    root = default_data_root(explicit) if config.data != "embedded" or explicit else None
+    if root is not None:
+        return root
+    from fsad.embedded import ensure_embedded
+
+    return ensure_embedded()
+
+
+def chapter_setup(config: str = "", data_root: str = "") -> ChapterSetup:
+    """The configuration and data folders of a book chapter from its two parameters.
+
+    Args:
+        config: config name or YAML path; empty: ``quick`` on real data, ``ci`` on embedded.
+        data_root: a folder, ``"embedded"``, or empty (see the module docstring).
+
+    Returns:
+        a :class:`ChapterSetup` (a named tuple: ``cfg, root, dataset_root, real = ...``).
+    """
+    from fsad.embedded import ensure_embedded
+    from fsad.evaluate import resolve_dataset_root
+
+    explicit = None if data_root in ("", "embedded") else data_root
+    real = data_root != "embedded" and bool(explicit or os.environ.get("FSAD_DATA"))
+    cfg = load_config(config or ("quick" if real else "ci"))
+    real = real and (bool(explicit) or cfg.data != "embedded")
+    root = Path(explicit or os.environ["FSAD_DATA"]).expanduser() if real else ensure_embedded()
+    return ChapterSetup(cfg, root, resolve_dataset_root(root, cfg.dataset), real)
