@@ -10,6 +10,9 @@ same rules everywhere:
 - ``config`` empty: ``quick`` on real images, ``ci`` on the embedded dataset. A config that
   pins ``data: embedded`` (such as ``ci``) keeps the embedded dataset even where
   ``$FSAD_DATA`` is set, unless ``data_root`` names a folder.
+
+``fsad run`` (:func:`resolve_data_root`) follows the same order and also honours a config's
+``data:`` path; chapters take theirs from ``data_root`` or ``$FSAD_DATA`` only.
 """
 
 from __future__ import annotations

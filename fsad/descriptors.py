@@ -167,9 +167,13 @@ def describe_samples(
 def engine_key(engine: ResidualEngine) -> dict[str, Any]:
     """What determines an engine's residuals: feature and coreset settings, seed, bank files."""
     from fsad.cache import files_fingerprint
+    from fsad.engine import ENGINE_VERSION
+    from fsad.memory import SEARCH_VERSION
 
     cfg = engine.config
     return {
+        "engine_version": ENGINE_VERSION,
+        "search_version": SEARCH_VERSION,
         "features": cfg.features.cache_key(),
         "bank": cfg.bank_key(),
         "exact": cfg.exact_search,

@@ -33,7 +33,7 @@ from fsad.features import FeatureConfig, PatchFeatureExtractor
 from fsad.memory import CORESET_VERSION, SEARCH_VERSION, MemoryBank, build_bank, residuals
 
 # bump when the way features, banks or residuals are computed changes: old entries then miss
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2  # 2: channels-last backbone, pooling as a matrix product
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from fsad.data import Sample
 
 # bump when the feature computation changes: cached features then miss
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2  # 2: channels-last backbone, pooling as a matrix product
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -84,11 +84,13 @@ class FeatureConfig:
             raise ConfigError("at least one backbone layer is needed")
 
     def cache_key(self) -> dict[str, Any]:
-        """JSON-able key of these features, including the weights file's fingerprint."""
+        """JSON-able key of these features: settings, :data:`FEATURES_VERSION` (how they are
+        computed) and the weights file's fingerprint."""
         from fsad.cache import files_fingerprint
 
         key = asdict(self)
         key["layers"] = list(self.layers)
+        key["version"] = FEATURES_VERSION  # every cache derived from features carries it
         key["weights_file"] = files_fingerprint([resolve_weights(self.backbone, self.weights)])
         return key
 
@@ -272,7 +274,8 @@ def _patch_pool(feat: torch.Tensor, dim: int) -> torch.Tensor:
     """
     b, c, h, w = feat.shape
     cols = F.unfold(feat, kernel_size=3, padding=1)  # (B, C*9, H*W)
-    pooled = torch.matmul(pool_matrix(c * 9, dim).T, cols)  # (B, dim, H*W)
+    pool = pool_matrix(c * 9, dim).to(cols.device, cols.dtype)
+    pooled = torch.matmul(pool.T, cols)  # (B, dim, H*W)
     return pooled.reshape(b, dim, h, w)
 
 
@@ -319,7 +322,7 @@ class PatchFeatureExtractor(nn.Module):
                 per_layer.append(p)
             b, _, h, w = per_layer[0].shape
             stacked = torch.cat(per_layer, dim=1).reshape(b, -1, h * w)  # (B, L*D, h*w)
-            pool = pool_matrix(stacked.shape[1], d)  # layers pooled together to D
+            pool = pool_matrix(stacked.shape[1], d).to(stacked.device, stacked.dtype)  # -> D
             return torch.matmul(pool.T, stacked).reshape(b, d, h, w).cpu()
 
     def embed_images(

@@ -82,10 +82,14 @@ class MemoryBank:
                 self._exact = ExactSearch(self.features)
             d, i = self._exact(q)
             return d[:, None], i[:, None]
-        if self.exact:  # k > 1: plain brute force, chunked
+        if not 1 <= k <= len(self):
+            raise ConfigError(f"k must be in 1..{len(self)} (bank size), got {k}")
+        if self.exact:  # k > 1: plain brute force on direct differences, chunked
             parts = [
-                torch.cdist(q[s : s + 4096], self.features).topk(k, dim=1, largest=False)
-                for s in range(0, len(q), 4096)
+                torch.cdist(
+                    q[s : s + 1024], self.features, compute_mode="donot_use_mm_for_euclid_dist"
+                ).topk(k, dim=1, largest=False)
+                for s in range(0, len(q), 1024)
             ]
             return torch.cat([p.values for p in parts]), torch.cat([p.indices for p in parts])
         index = self._faiss_index()

@@ -90,7 +90,7 @@ def summarize(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
 
 def average_over_categories(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     """The paper's Average row: per (dataset, method, shots), the mean over categories of the
-    per-category means; ``std`` is the sample std over seeds of the per-seed category mean,
+    per-category means (each over all of that category's seeds); ``std`` is the sample std over seeds of the per-seed category mean,
     taken over the seeds that every category has (a seed some categories lack would average
     a different set of categories), and ``n_seeds`` counts those complete seeds.
 

@@ -15,11 +15,30 @@ import numba
 import numpy as np
 import torch
 
-# rounding error budget of the approximate pass per dtype, relative to ||q|| max||m|| for the
-# dot product (rounded inputs, float32 accumulation of up to 4096 terms) and relative to the
-# magnitude of the stored score (rounded ||m||^2 and rounded output)
-_EPS_DOT = {torch.bfloat16: 2.0**-8 + 2.0**-12, torch.float32: 2.0**-12}
-_EPS_OUT = {torch.bfloat16: 2.0**-8, torch.float32: 2.0**-22}
+from fsad.errors import ConfigError
+
+# unit roundoff u of the approximate pass's dtype (bfloat16: 8 significant bits, u = 2^-8;
+# float32 inputs are used as they are, so only their accumulation and outputs round)
+_UNIT = {torch.bfloat16: 2.0**-8, torch.float32: 0.0}
+_UNIT_OUT = {torch.bfloat16: 2.0**-8, torch.float32: 2.0**-24}
+
+
+def error_coefficients(dtype: torch.dtype, dim: int) -> tuple[float, float]:
+    """``(eps_dot, eps_out)`` of the approximate score ``||m||^2 - 2 q.m`` in ``dtype``.
+
+    For every bank row, ``|approx - exact| <= 2 eps_dot ||q|| max||m|| + eps_out (2 max||m||^2
+    + 2 ||q|| max||m||)``:
+
+    - ``eps_dot`` bounds the relative error of ``q.m`` against ``sum |q_k m_k| <= ||q|| ||m||``:
+      both inputs rounded (``(1 + u)^2 - 1 = 2u + u^2``) plus float32 accumulation of ``dim``
+      terms (``dim * 2^-24``, first order, with 1 % slack);
+    - ``eps_out`` is the unit roundoff of the stored values: ``||m||^2`` rounded once
+      (``<= u max||m||^2``) and the output rounded once (``<= u |approx|`` with
+      ``|approx| <= max||m||^2 + 2 ||q|| max||m||``), each counted in full.
+    """
+    u = _UNIT[dtype]
+    eps_dot = 2 * u + u * u + 1.01 * dim * 2.0**-24
+    return eps_dot, _UNIT_OUT[dtype]
 
 
 def bf16_is_native() -> bool:
@@ -97,7 +116,7 @@ class ExactSearch:
         pad = -len(sq) % _BLOCK  # padding columns score +inf: never candidates
         self.lhs = torch.nn.functional.pad(centred.T, (0, pad)).to(self.dtype).contiguous()
         self.sq = torch.nn.functional.pad(sq, (0, pad), value=float("inf")).to(self.dtype)[None]
-        self.eps_dot, self.eps_out = _EPS_DOT[self.dtype], _EPS_OUT[self.dtype]
+        self.eps_dot, self.eps_out = error_coefficients(self.dtype, self.bank.shape[1])
         self._bank_np = self.bank.numpy()
 
     def __call__(self, q: torch.Tensor, chunk: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,6 +131,8 @@ class ExactSearch:
             ``(dist (P,), idx (P,))``: direct Euclidean distance ``||q - m||`` and bank index.
         """
         q = q.float().contiguous()
+        if not bool(torch.isfinite(q).all()):
+            raise ConfigError("nearest-neighbour queries contain NaN or infinite values")
         dist = torch.empty(len(q), dtype=torch.float32)
         idx = torch.empty(len(q), dtype=torch.long)
         for s in range(0, len(q), chunk):
@@ -125,7 +146,7 @@ class ExactSearch:
         # approximate ||m||^2 - 2 q.m (+ ||q||^2 = squared distance), in the pass's dtype
         approx = torch.addmm(self.sq, qc.to(self.dtype), self.lhs, alpha=-2.0).float()
         qn, mx = qc.norm(dim=1), self.max_norm
-        bound = 2 * self.eps_dot * qn * mx + self.eps_out * (mx * mx + 2 * qn * mx)
+        bound = 2 * self.eps_dot * qn * mx + self.eps_out * (2 * mx * mx + 2 * qn * mx)
         # the true neighbour scores at most 2B above the best approximate score; the extra
         # relative term covers the float32 rounding of the comparison itself
         margin = 2 * bound * (1 + 2.0**-10) + 1e-6 * (mx * mx + 2 * qn * mx)

@@ -84,11 +84,16 @@ def test_search_is_exact_nearest_neighbour() -> None:
     bank = MemoryBank(bank_f)
     d, i = bank.search(q, k=3)
     assert d.shape == i.shape == (300, 3)
-    brute = torch.cdist(q, bank_f)
+    brute = torch.cdist(q.double(), bank_f.double()).float()
     assert torch.equal(i[:, 0], brute.argmin(1))
     assert torch.allclose(d[:, 0], brute.min(1).values, atol=1e-4)
     assert torch.all(d[:, :-1] <= d[:, 1:])
     assert torch.equal(bank.nearest(q), bank_f[brute.argmin(1)])
+    assert torch.equal(bank.search(q, k=1)[1][:, 0], i[:, 0])  # k=1 and k=3 agree
+    with pytest.raises(ConfigError, match="k must be"):
+        bank.search(q, k=501)
+    with pytest.raises(ConfigError, match="NaN"):
+        bank.search(torch.full((2, 16), float("nan")))
 
 
 def test_exact_nearest_matches_float64_brute_force_across_chunks() -> None:
@@ -126,3 +131,19 @@ def test_source_residuals() -> None:
     assert torch.allclose(r, f - g) and torch.allclose(amap, (f - g).norm(dim=1))
     with pytest.raises(ConfigError):
         source_residuals(f, g[:1])
+
+
+@pytest.mark.parametrize("low", [False, True])
+def test_search_error_bound_holds_for_every_row(low: bool) -> None:
+    gen = torch.Generator().manual_seed(3)
+    bank = torch.randn(700, 384, generator=gen).abs() * 3  # post-ReLU-like, large mean
+    bank[:50] *= 20  # a few rows far out: they set max||m||
+    q = torch.cat([bank[:40] * 1.5, torch.randn(60, 384, generator=gen).abs() * 3])
+    s = ExactSearch(bank, low_precision=low)
+    qc = q - s.centre
+    approx = torch.addmm(s.sq, qc.to(s.dtype), s.lhs, alpha=-2.0).float()[:, : len(bank)]
+    mc = (bank - s.centre).double()
+    exact = (mc * mc).sum(1)[None] - 2 * qc.double() @ mc.T
+    qn, mx = qc.norm(dim=1).double()[:, None], s.max_norm
+    bound = 2 * s.eps_dot * qn * mx + s.eps_out * (2 * mx * mx + 2 * qn * mx)
+    assert ((approx.double() - exact).abs() <= bound).all()
