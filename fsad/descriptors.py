@@ -292,13 +292,16 @@ class RandomBankResiduals:
         self._memo: dict[str, dict[str, torch.Tensor]] = {}
 
     def key(self) -> dict[str, Any]:
-        """What determines the residuals: settings, weights, bank files and seed."""
+        """What determines the residuals: settings, weights, bank files, seed, search version."""
         from fsad.features import FeatureConfig
 
         feat = FeatureConfig(self.config.backbone, self.config.layers, self.config.size,
                              self.config.size, 1).cache_key()  # fmt: skip
+        from fsad.memory import SEARCH_VERSION
+
         return {"random_bank": asdict(self.config), "weights": feat["weights_file"],
-                "bank_files": _files_key(self._bank_samples()), "seed": self.seed}  # fmt: skip
+                "bank_files": _files_key(self._bank_samples()), "seed": self.seed,
+                "search_version": SEARCH_VERSION}  # fmt: skip
 
     def _bank_samples(self) -> list[Sample]:
         train = list(self.category.train)

@@ -520,7 +520,7 @@ class Inspector:
             normal_files, config, wpath, cache, skipped
         )
         extractor = engine.extractor
-        bank, members = _normal_bank(engine, f_normal, config)
+        bank, members = _normal_bank(engine, f_normal)
         loo = leave_out_scores(f_normal, bank, members, config)
         threshold = float(np.quantile(loo, quantile, method="higher"))
 
@@ -860,7 +860,7 @@ def _normal_features(
         return engine, engine.features(engine.category.train), kept
 
 
-def _normal_bank(engine: Any, f: torch.Tensor, config: InspectorConfig) -> tuple[Any, torch.Tensor]:
+def _normal_bank(engine: Any, f: torch.Tensor) -> tuple[Any, torch.Tensor]:
     """The engine's coreset bank and each member's source image index ``(M,)``."""
     hw = f.shape[2] * f.shape[3]
     return engine.bank, engine.bank_indices // hw  # flattened patch index -> image index
