@@ -16,7 +16,11 @@ from fsad.methods import available_methods, get_method
 from fsad.task import FewShotTask
 
 D, H, W, C = 6, 4, 4, 3
-NAMES = ("residual_proto", "best", "best_transductive")
+NAMES = ("residual_proto", "anomaly_lr", "best", "best_transductive")
+# the hot patch (1, 2) of the 4 x 4 fake map lies at pixel (25, 39) of a 64 px image under
+# EngineConfig()'s resize 256 / crop 224 (see fsad.zoom.cell_to_image): the zoom views
+# cut windows there, so each image carries a class-coloured blob at that spot
+COLOURS = ((220, 40, 40), (40, 200, 60), (50, 60, 230))
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -51,15 +55,25 @@ class FakeEngine:
         return self.residuals(samples).norm(dim=1)
 
 
+def _image(path: Path, colour: tuple[int, int, int] | None, seed: int) -> None:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    img = rng.integers(110, 140, size=(64, 64, 3), dtype=np.uint8)
+    if colour is not None:
+        cv2.circle(img, (39, 25), 5, colour[::-1], -1)  # (x, y) centre, BGR colour
+    cv2.imwrite(str(path), img)
+
+
 def make_category(tmp_path: Path, per_class: int = 8) -> CategoryData:
     test = []
     for c in range(C):
         for i in range(per_class):
             p = tmp_path / f"cls{c}_{i:03d}.png"
-            p.write_bytes(b"x")
+            _image(p, COLOURS[c], seed=10 * c + i)
             test.append(Sample(p, "fake", "test", f"defect{c}"))
     normal = tmp_path / "normal.png"
-    normal.write_bytes(b"n")
+    _image(normal, None, seed=999)
     return CategoryData("fake", "folder", tmp_path, [Sample(normal, "fake", "train", "good")], test)
 
 

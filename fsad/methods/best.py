@@ -4,9 +4,12 @@
   residual r = f - m* (Eq. 2) of its 2 % most anomalous patches; a query takes the class of
   the nearest class-mean prototype by cosine similarity. (The reference measurement used a
   random 60k-patch normal bank; here the engine's coreset bank is used.)
-- ``best``: richer descriptors (:data:`BEST_DESCRIPTOR`) and a logistic-regression head.
-- ``best_transductive``: the same descriptors, prototypes refined by soft k-means over the
-  unlabelled query set (uses the query images, never their labels).
+- ``anomaly_lr``: richer descriptors (:data:`BEST_DESCRIPTOR`) and a logistic-regression
+  head.
+- ``best``: ``anomaly_lr``'s descriptor plus zoom views (:mod:`fsad.zoom`): windows around
+  the anomaly peak, cut from the full-resolution image and re-encoded (:data:`BEST_ZOOM`).
+- ``best_transductive``: ``best``'s descriptors, prototypes refined by soft k-means over
+  the unlabelled query set (uses the query images, never their labels).
 
 All settings are fixed in advance and identical for every category and dataset.
 """
@@ -19,6 +22,7 @@ from fsad.descriptors import DescriptorConfig, category_descriptors, descriptors
 from fsad.heads import cosine_prototypes, logistic_regression, predict, soft_kmeans
 from fsad.methods import register
 from fsad.task import FewShotTask, Prediction
+from fsad.zoom import ZoomConfig, zoom_of, zoom_table
 
 #: the issue's reference descriptor: mean residual of the 2 % most anomalous patches
 REFERENCE_DESCRIPTOR = DescriptorConfig(residual_fracs=(0.02,))
@@ -29,6 +33,11 @@ REFERENCE_DESCRIPTOR = DescriptorConfig(residual_fracs=(0.02,))
 BEST_DESCRIPTOR = DescriptorConfig(
     residual_fracs=(0.01, 0.02, 0.05, 0.1), feature_fracs=(0.02,), feature_centred=True
 )
+#: the zoom views of ``best``: windows of 1/4 and 1/2 of the shorter side around the anomaly
+#: peak, Lite0 layers 2-4 averaged. Chosen among five window sets by leave-one-out accuracy
+#: inside the 5-shot support sets (scripts/explore_zoom.py, results/explore/zoom.csv), never
+#: by query accuracy.
+BEST_ZOOM = ZoomConfig(windows=(0.25, 0.5))
 #: inverse L2 strength of the logistic-regression head
 LR_C = 10.0
 #: soft k-means temperature and iterations of the transductive head
@@ -36,11 +45,22 @@ SKM_TEMPERATURE = 20.0
 SKM_ITERATIONS = 10
 
 
-def task_descriptors(task: FewShotTask, config: DescriptorConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Support ``(S, D')`` and query ``(Q, D')`` descriptors of a task (cached per seed)."""
+def task_descriptors(
+    task: FewShotTask, config: DescriptorConfig, zoom: ZoomConfig | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Support ``(S, D')`` and query ``(Q, D')`` descriptors of a task (cached per seed).
+
+    With ``zoom``, the zoom-view blocks (:func:`fsad.zoom.zoom_table`) are appended.
+    """
     table = category_descriptors(task.engine, config)
-    support = descriptors_of(table, task.support, task.engine, config)
-    return support, descriptors_of(table, task.query, task.engine, config)
+    xs = descriptors_of(table, task.support, task.engine, config)
+    xq = descriptors_of(table, task.query, task.engine, config)
+    if zoom is None:
+        return xs, xq
+    views = zoom_table(task.engine, zoom)
+    zs = zoom_of(views, task.support, task.engine, zoom)
+    zq = zoom_of(views, task.query, task.engine, zoom)
+    return np.concatenate([xs, zs], axis=1), np.concatenate([xq, zq], axis=1)
 
 
 @register("residual_proto", "training-free reference: top-2 % residual mean, cosine prototypes")
@@ -55,16 +75,30 @@ def residual_proto(task: FewShotTask) -> Prediction:
     return Prediction(labels=predict(scores), scores=scores, info={"dim": int(xs.shape[1])})
 
 
-@register("best", "anomaly-guided multi-block descriptors + logistic regression (inductive)")
-def best(task: FewShotTask) -> Prediction:
+def _logistic(task: FewShotTask, zoom: ZoomConfig | None) -> Prediction:
+    xs, xq = task_descriptors(task, BEST_DESCRIPTOR, zoom)
+    scores = logistic_regression(xs, task.support_labels, xq, task.n_classes, c=LR_C)
+    return Prediction(labels=predict(scores), scores=scores, info={"dim": int(xs.shape[1])})
+
+
+@register("anomaly_lr", "anomaly-guided multi-block descriptors + logistic regression")
+def anomaly_lr(task: FewShotTask) -> Prediction:
     """Logistic regression on :data:`BEST_DESCRIPTOR` descriptors of the support set.
 
     Returns:
         Prediction with ``labels`` ``(Q,)`` and class probabilities ``(Q, C)``.
     """
-    xs, xq = task_descriptors(task, BEST_DESCRIPTOR)
-    scores = logistic_regression(xs, task.support_labels, xq, task.n_classes, c=LR_C)
-    return Prediction(labels=predict(scores), scores=scores, info={"dim": int(xs.shape[1])})
+    return _logistic(task, None)
+
+
+@register("best", "anomaly-guided descriptors + zoom views + logistic regression (inductive)")
+def best(task: FewShotTask) -> Prediction:
+    """Logistic regression on :data:`BEST_DESCRIPTOR` + :data:`BEST_ZOOM` descriptors.
+
+    Returns:
+        Prediction with ``labels`` ``(Q,)`` and class probabilities ``(Q, C)``.
+    """
+    return _logistic(task, BEST_ZOOM)
 
 
 @register(
@@ -77,7 +111,7 @@ def best_transductive(task: FewShotTask) -> Prediction:
     Returns:
         Prediction with ``labels`` ``(Q,)`` and soft assignments ``(Q, C)``.
     """
-    xs, xq = task_descriptors(task, BEST_DESCRIPTOR)
+    xs, xq = task_descriptors(task, BEST_DESCRIPTOR, BEST_ZOOM)
     scores = soft_kmeans(
         xs,
         task.support_labels,

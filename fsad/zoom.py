@@ -1,0 +1,224 @@
+"""Zoom views: the most anomalous region of an image, re-encoded at full resolution.
+
+The residual engine sees a 224 px centre crop of a 256 px resize (paper section 3.2), so a
+thin scratch on a 1024 px screw covers a patch or two. A zoom view locates the peak of the
+engine's anomaly map ||r|| (Eq. 2), maps it back to the *original* image, cuts square
+windows of a few sizes around it, resizes each to ``size`` px and encodes it with the whole
+ImageNet backbone; the global average of each chosen layer is one L2-normalised block.
+
+Zoom descriptors of a category's whole test set are computed once per (engine settings,
+seed, zoom settings) and cached, like :func:`fsad.descriptors.category_descriptors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fsad.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fsad.cache import DiskCache
+    from fsad.data import Sample
+    from fsad.engine import ResidualEngine
+    from fsad.features import FeatureConfig
+
+# bump when zoom descriptors are computed differently: cached ones then miss
+ZOOM_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ZoomConfig:
+    """Settings of the zoom views.
+
+    Attributes:
+        windows: window sides as fractions of the image's shorter side, one view each.
+        size: side (px) each window is resized to before the backbone.
+        backbone: timm name of the encoder (packaged weights for Lite0/1/2).
+        layers: timm feature indices pooled into blocks; (2, 3, 4) = strides 8, 16, 32.
+        dihedral: average each block over the 8 rotations/flips of the window (a
+            descriptor that ignores the defect's orientation; 8x the encoding time).
+    """
+
+    windows: tuple[float, ...] = (0.25, 0.5)
+    size: int = 224
+    backbone: str = "tf_efficientnet_lite0"
+    layers: tuple[int, ...] = (2, 3, 4)
+    dihedral: bool = False
+
+    def __post_init__(self) -> None:
+        windows = tuple(float(w) for w in self.windows)
+        if not windows or any(not 0.0 < w <= 1.0 for w in windows):
+            raise ConfigError(f"zoom windows must be fractions in (0, 1], got {self.windows}")
+        if self.size < 32:
+            raise ConfigError(f"zoom size must be at least 32 px, got {self.size}")
+        object.__setattr__(self, "windows", windows)
+        object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))
+
+    def cache_key(self) -> dict[str, Any]:
+        return {**asdict(self), "windows": list(self.windows), "layers": list(self.layers)}
+
+
+def peak_cells(amap: torch.Tensor) -> torch.Tensor:
+    """Grid cell ``(row, col)`` of each map's peak after 3 x 3 averaging, ``(N, 2)`` int64.
+
+    Averaging first prefers a cluster of anomalous patches over one isolated hot patch.
+    """
+    smooth = F.avg_pool2d(amap[:, None].float(), 3, stride=1, padding=1, count_include_pad=False)
+    n, _, h, w = smooth.shape
+    flat = smooth.reshape(n, -1).argmax(dim=1)
+    return torch.stack([flat // w, flat % w], dim=1)
+
+
+def cell_to_image(
+    cell: Sequence[int], grid: tuple[int, int], shape: tuple[int, int], features: FeatureConfig
+) -> tuple[float, float]:
+    """Centre ``(y, x)`` in original-image pixels of a grid cell of the engine's crop.
+
+    Inverts :func:`fsad.features.preprocess`: shorter side resized to ``features.resize``,
+    centre crop ``features.crop`` split into ``grid`` cells.
+
+    Args:
+        cell: ``(row, col)``; grid: ``(h, w)`` cells; shape: the image's ``(H, W)``.
+    """
+    h, w = shape
+    scale = features.resize / min(h, w)
+    nh, nw = max(features.resize, round(h * scale)), max(features.resize, round(w * scale))
+    top, left = (nh - features.crop) // 2, (nw - features.crop) // 2
+    y = top + (cell[0] + 0.5) * features.crop / grid[0]
+    x = left + (cell[1] + 0.5) * features.crop / grid[1]
+    return y / scale, x / scale
+
+
+def window(image: np.ndarray, centre: tuple[float, float], frac: float) -> np.ndarray:
+    """Square window of side ``frac * min(H, W)`` around ``centre``, moved inside the image.
+
+    Returns:
+        ``(s, s, 3)`` view of ``image``.
+    """
+    h, w = image.shape[:2]
+    s = max(16, min(h, w, int(round(frac * min(h, w)))))
+    top = int(np.clip(round(centre[0] - s / 2), 0, h - s))
+    left = int(np.clip(round(centre[1] - s / 2), 0, w - s))
+    return image[top : top + s, left : left + s]
+
+
+class ZoomEncoder:
+    """Backbone that turns window crops into pooled blocks.
+
+    Args:
+        config: zoom settings.
+    """
+
+    def __init__(self, config: ZoomConfig) -> None:
+        from fsad.features import load_backbone
+
+        self.config = config
+        self.model = load_backbone(config.backbone, out_indices=config.layers).to(
+            memory_format=torch.channels_last
+        )
+
+    def encode(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
+        """Blocks of crops: per layer, the L2-normalised global average, ``(N, sum C)``."""
+        from fsad.features import FeatureConfig, preprocess
+
+        size = self.config.size
+        x = preprocess(crops, FeatureConfig(self.config.backbone, resize=size, crop=size, dim=1))
+        views = [x]
+        if self.config.dihedral:  # x rotated by 0/90/180/270 degrees, each also mirrored
+            turns = [torch.rot90(x, k, dims=(2, 3)) for k in range(4)]
+            views = turns + [t.flip(3) for t in turns]
+        pooled = None
+        with torch.inference_mode():
+            for v in views:
+                maps = self.model(v.contiguous(memory_format=torch.channels_last))
+                gap = [m.float().mean(dim=(2, 3)) for m in maps]
+                pooled = (
+                    gap if pooled is None else [p + g for p, g in zip(pooled, gap, strict=True)]
+                )
+        return torch.cat([F.normalize(p, dim=1) for p in pooled], dim=1)
+
+
+def zoom_describe(
+    engine: ResidualEngine,
+    samples: Sequence[Sample],
+    config: ZoomConfig,
+    encoder: ZoomEncoder | None = None,
+    batch: int = 16,
+) -> torch.Tensor:
+    """Zoom descriptors ``(N, len(windows) * sum C)`` of samples (not cached here).
+
+    Each block is unit-norm, in the order window 1 (layers...), window 2 (layers...), ...
+    """
+    from fsad.data import read_image
+
+    encoder = encoder or ZoomEncoder(config)
+    amaps = engine.anomaly_maps(samples)  # (N, h, w)
+    cells = peak_cells(amaps)
+    grid = tuple(amaps.shape[1:])
+    out = []
+    for start in range(0, len(samples), batch):
+        part = samples[start : start + batch]
+        images = [read_image(s.path) for s in part]
+        centres = [
+            cell_to_image(cells[start + i].tolist(), grid, img.shape[:2], engine.config.features)
+            for i, img in enumerate(images)
+        ]
+        views = [
+            encoder.encode([window(img, c, frac) for img, c in zip(images, centres, strict=True)])
+            for frac in config.windows
+        ]
+        out.append(torch.cat(views, dim=1))
+    return torch.cat(out)
+
+
+def zoom_table(
+    engine: ResidualEngine, config: ZoomConfig, cache: DiskCache | None = None
+) -> dict[str, np.ndarray]:
+    """Zoom descriptors of every test image of the engine's category (cached).
+
+    Key: the engine's residual settings and seed (:func:`fsad.descriptors.engine_key`, the
+    peak depends on them), the test files' fingerprint, the zoom settings and
+    :data:`ZOOM_VERSION`.
+
+    Returns:
+        ``{path: (D',) float32}`` for every test image.
+    """
+    from fsad.cache import files_fingerprint
+    from fsad.descriptors import engine_key
+
+    samples = list(engine.category.test)
+    cache = cache if cache is not None else engine.cache
+    key = {
+        "engine": engine_key(engine),
+        "samples": files_fingerprint([s.path for s in samples]),
+        "zoom": config.cache_key(),
+        "version": ZOOM_VERSION,
+    }
+    x = cache.load_or_compute("zoom", key, lambda: {"x": zoom_describe(engine, samples, config)})[
+        "x"
+    ].numpy()
+    return {str(s.path): x[i] for i, s in enumerate(samples)}
+
+
+def zoom_of(
+    table: dict[str, np.ndarray],
+    samples: Sequence[Sample],
+    engine: ResidualEngine,
+    config: ZoomConfig,
+) -> np.ndarray:
+    """Rows of ``table`` (from :func:`zoom_table`) for samples, ``(N, D')``.
+
+    Samples outside the category's test set (e.g. a folder dataset's extra images) are
+    encoded directly through ``engine``.
+    """
+    missing = [s for s in samples if str(s.path) not in table]
+    if missing:
+        extra = zoom_describe(engine, missing, config).numpy()
+        table = {**table, **{str(s.path): extra[i] for i, s in enumerate(missing)}}
+    return np.stack([table[str(s.path)] for s in samples])
