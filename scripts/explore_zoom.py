@@ -60,7 +60,6 @@ VARIANTS: dict[str, ZoomConfig | None] = {
 
 def where_table(engine: ResidualEngine, cells: int = 7) -> dict[str, np.ndarray]:
     """Where the anomaly is: the map average-pooled to ``cells x cells``, unit norm."""
-    import torch
     import torch.nn.functional as F
 
     test = list(engine.category.test)
