@@ -43,6 +43,10 @@ class ZoomConfig:
         layers: timm feature indices pooled into blocks; (2, 3, 4) = strides 8, 16, 32.
         dihedral: average each block over the 8 rotations/flips of the window (a
             descriptor that ignores the defect's orientation; 8x the encoding time).
+        reference: zoom residuals: each block is the window's layer average minus that of
+            the same window (same relative place) in the nearest normal training image
+            (nearest by the engine's mean patch feature), the zoom-level analogue of
+            r = f - m* (Eq. 2); 2x the encoding time.
     """
 
     windows: tuple[float, ...] = (0.25, 0.5)
@@ -50,6 +54,7 @@ class ZoomConfig:
     backbone: str = "tf_efficientnet_lite0"
     layers: tuple[int, ...] = (2, 3, 4)
     dihedral: bool = False
+    reference: bool = False
 
     def __post_init__(self) -> None:
         windows = tuple(float(w) for w in self.windows)
@@ -125,6 +130,10 @@ class ZoomEncoder:
 
     def encode(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
         """Blocks of crops: per layer, the L2-normalised global average, ``(N, sum C)``."""
+        return torch.cat([F.normalize(p, dim=1) for p in self.pooled(crops)], dim=1)
+
+    def pooled(self, crops: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        """Per layer, the global average of the crops' map, ``[(N, C_l)]`` (not normalised)."""
         from fsad.features import FeatureConfig, preprocess
 
         size = self.config.size
@@ -141,7 +150,7 @@ class ZoomEncoder:
                 pooled = (
                     gap if pooled is None else [p + g for p, g in zip(pooled, gap, strict=True)]
                 )
-        return torch.cat([F.normalize(p, dim=1) for p in pooled], dim=1)
+        return [p / len(views) for p in pooled]
 
 
 def zoom_describe(
@@ -161,6 +170,7 @@ def zoom_describe(
     amaps = engine.anomaly_maps(samples)  # (N, h, w)
     cells = peak_cells(amaps)
     grid = tuple(amaps.shape[1:])
+    nearest = nearest_normal(engine, samples) if config.reference else None
     out = []
     for start in range(0, len(samples), batch):
         part = samples[start : start + batch]
@@ -169,12 +179,47 @@ def zoom_describe(
             cell_to_image(cells[start + i].tolist(), grid, img.shape[:2], engine.config.features)
             for i, img in enumerate(images)
         ]
-        views = [
-            encoder.encode([window(img, c, frac) for img, c in zip(images, centres, strict=True)])
-            for frac in config.windows
-        ]
+        if config.reference:
+            normals = [
+                read_image(engine.category.train[int(j)].path)
+                for j in nearest[start : start + batch]
+            ]
+            views = [
+                _residual_blocks(encoder, images, normals, centres, frac) for frac in config.windows
+            ]
+        else:
+            views = [
+                encoder.encode(
+                    [window(img, c, frac) for img, c in zip(images, centres, strict=True)]
+                )
+                for frac in config.windows
+            ]
         out.append(torch.cat(views, dim=1))
     return torch.cat(out)
+
+
+def nearest_normal(engine: ResidualEngine, samples: Sequence[Sample]) -> torch.Tensor:
+    """Index ``(N,)`` of the training image whose mean patch feature is nearest each sample's."""
+    g_train = engine.features(engine.category.train).mean(dim=(2, 3))  # (T, D)
+    g = engine.features(samples).mean(dim=(2, 3))  # (N, D)
+    return torch.cdist(g, g_train).argmin(dim=1)
+
+
+def _residual_blocks(
+    encoder: ZoomEncoder,
+    images: Sequence[np.ndarray],
+    normals: Sequence[np.ndarray],
+    centres: Sequence[tuple[float, float]],
+    frac: float,
+) -> torch.Tensor:
+    """Per layer, normalise(window average - same window of the normal image), ``(N, sum C)``."""
+    crops, refs = [], []
+    for img, ref, (y, x) in zip(images, normals, centres, strict=True):
+        crops.append(window(img, (y, x), frac))
+        sy, sx = ref.shape[0] / img.shape[0], ref.shape[1] / img.shape[1]
+        refs.append(window(ref, (y * sy, x * sx), frac))
+    q, n = encoder.pooled(crops), encoder.pooled(refs)
+    return torch.cat([F.normalize(a - b, dim=1) for a, b in zip(q, n, strict=True)], dim=1)
 
 
 def zoom_table(

@@ -54,8 +54,12 @@ VARIANTS: dict[str, ZoomConfig | None] = {
     "zoom_sml": ZoomConfig(windows=(0.25, 0.5, 1.0)),
     "where": "where",
     "zoom_m+where": ZoomConfig(windows=(0.5,)),
-    "zoom_sm_d8": ZoomConfig(windows=(0.25, 0.5), dihedral=True),
+    "zoom_sm_ref": ZoomConfig(windows=(0.25, 0.5), reference=True),
+    "zoom_sm_lite2": ZoomConfig(windows=(0.25, 0.5), backbone="tf_efficientnet_lite2", size=260),
+    "zoom_sm_half": ZoomConfig(windows=(0.25, 0.5)),
 }
+#: variants whose zoom blocks are scaled by 1/2 against best's blocks before the head
+HALF = {"zoom_sm_half"}
 
 
 def where_table(engine: ResidualEngine, cells: int = 7) -> dict[str, np.ndarray]:
@@ -110,6 +114,8 @@ def main() -> None:
                 table = base
                 if isinstance(zcfg, ZoomConfig):
                     zoom = zoom_table(engine, zcfg)
+                    if variant in HALF:
+                        zoom = {k: 0.5 * v for k, v in zoom.items()}
                     table = {k: np.concatenate([v, zoom[k]]) for k, v in table.items()}
                 if variant.endswith("where"):
                     where = where_table(engine)
