@@ -31,7 +31,8 @@ What ``fit`` builds (paper sections 3.2-3.4 plus a threshold):
    ``method`` (:data:`CLASSIFIERS`; descriptors from :mod:`fsad.descriptors`, heads from
    :mod:`fsad.heads`, settings from :mod:`fsad.methods.best`): ``"best"`` (default:
    anomaly-guided multi-block descriptors + logistic regression, whose probabilities are
-   reported) or ``"residual_proto"`` (issue-7 reference: mean residual of the 2 % most
+   reported; this is ``fsad run``'s ``anomaly_lr``: the zoom views of ``fsad run``'s
+   ``best`` are not used here, they would add two backbone passes per image) or ``"residual_proto"`` (issue-7 reference: mean residual of the 2 % most
    anomalous patches, cosine class prototypes, probability = softmax of cosine / T with T
    fitted by leave-one-out on the support set). The model stores the support descriptors
    and the descriptor/head settings as JSON, so the head is re-applied at classify time
@@ -140,7 +141,7 @@ def _residual_proto() -> Classifier:
 
 
 def _best() -> Classifier:
-    """:mod:`fsad.methods.best`: multi-block anomaly-guided descriptors + logistic regression."""
+    """Multi-block anomaly-guided descriptors + logistic regression (``anomaly_lr``)."""
     from fsad.methods.best import BEST_DESCRIPTOR, LR_C
 
     return Classifier("best", asdict(BEST_DESCRIPTOR), "logistic", {"c": LR_C})

@@ -100,16 +100,21 @@ def cell_to_image(
     return y / scale, x / scale
 
 
-def window(image: np.ndarray, centre: tuple[float, float], frac: float) -> np.ndarray:
-    """Square window of side ``frac * min(H, W)`` around ``centre``, moved inside the image.
-
-    Returns:
-        ``(s, s, 3)`` view of ``image``.
-    """
-    h, w = image.shape[:2]
+def window_box(
+    shape: tuple[int, int], centre: tuple[float, float], frac: float
+) -> tuple[int, int, int]:
+    """``(top, left, side)`` of the square window of side ``frac * min(H, W)`` (at least
+    16 px) around ``centre``, moved inside an image of ``shape = (H, W)``."""
+    h, w = shape
     s = max(16, min(h, w, int(round(frac * min(h, w)))))
     top = int(np.clip(round(centre[0] - s / 2), 0, h - s))
     left = int(np.clip(round(centre[1] - s / 2), 0, w - s))
+    return top, left, s
+
+
+def window(image: np.ndarray, centre: tuple[float, float], frac: float) -> np.ndarray:
+    """The window of :func:`window_box` cut from ``image``: an ``(s, s, 3)`` view."""
+    top, left, s = window_box(image.shape[:2], centre, frac)
     return image[top : top + s, left : left + s]
 
 
