@@ -9,7 +9,8 @@ Output folder (every file written atomically, rows written as they finish)::
 
     <out>/results.csv      one row per (dataset, category, method, shots, seed, config_hash)
     <out>/predictions.csv  one row per query image of every run (for confusion matrices)
-    <out>/config.yaml      the run configuration
+    <out>/config.yaml      the run configuration; its categories, methods, shots and seeds
+                           cover every call that wrote into the folder
 
 Rerunning with the same output folder skips finished rows (resumable); everything that can
 be checked before the first computation (data folders, splits, method names) is checked
@@ -507,7 +508,7 @@ def run_grid(
             )
         row, pred_rows = _run_one(config, plan, job, engine, context)
         if i == 0:
-            atomic_write_text(out / CONFIG_FILE, config.to_yaml())
+            atomic_write_text(out / CONFIG_FILE, _widened(out / CONFIG_FILE, config).to_yaml())
         # predictions first: a run whose result row is missing is redone and its old
         # prediction rows replaced, so the two files never disagree for a finished row
         preds = _replace_predictions(preds, pred_rows, row)
@@ -560,6 +561,31 @@ def _run_one(
         columns=PREDICTION_COLUMNS,
     )
     return row, pred_rows
+
+
+def _widened(path: Path, config: RunConfig) -> RunConfig:
+    """``config`` with its grid lists widened to those of the folder's previous config.yaml.
+
+    A folder filled by several calls (one seed or category at a time) then records the whole
+    grid it holds; the other settings are this call's (rows of another configuration keep
+    their own config hash).
+    """
+    from fsad.config import load_config
+    from fsad.errors import ConfigError
+
+    if not path.is_file():
+        return config
+    try:
+        old = load_config(path)
+    except ConfigError:  # an unreadable previous file is simply replaced
+        return config
+    if old.dataset != config.dataset:
+        return config
+    union = {
+        key: tuple(dict.fromkeys([*getattr(old, key), *getattr(config, key)]))
+        for key in ("categories", "methods", "shots", "seeds")
+    }
+    return config.replace(**union)
 
 
 def _replace_predictions(

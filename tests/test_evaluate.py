@@ -130,6 +130,9 @@ def test_grid_rows_resume_and_engine_once_per_category_seed(tiny_root: Path, tmp
         methods={"fake": method},
     )
     assert len(method.tasks) == 16 and read_results(out)["config_hash"].nunique() == 2
+    saved = load_config(out / "config.yaml")  # the folder's whole grid, not the last call's
+    assert saved.shots == (1, 2, 3) and saved.seeds == (1, 2)
+    assert saved.options == {"fake": {"lr": 1}}  # other settings: the last call's
 
 
 def test_task_holds_no_query_labels_and_support_not_in_query(tiny_root: Path, tmp_path: Path):
