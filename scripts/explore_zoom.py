@@ -60,7 +60,10 @@ VARIANTS: dict[str, ZoomConfig | None] = {
     "zoom_sm_half": ZoomConfig(windows=(0.25, 0.5)),
     "rb": "rb",
     "rb+zoom_sm": ZoomConfig(windows=(0.25, 0.5)),
+    "zoom_sm+profile": ZoomConfig(windows=(0.25, 0.5)),
 }
+#: variants whose base descriptor adds the 32-long anomaly-score profile (defect extent)
+PROFILE_BASE = replace(BEST_DESCRIPTOR, profile=32)
 #: variants whose base descriptor comes from the random-bank residuals (whole image, no
 #: channel pooling; fsad.descriptors.RandomBankResiduals) instead of the engine's
 RB_BASE = replace(BEST_DESCRIPTOR, source="random_bank")
@@ -120,6 +123,8 @@ def main() -> None:
                 table = base
                 if variant.startswith("rb"):
                     table = category_descriptors(engine, RB_BASE)
+                if variant.endswith("+profile"):
+                    table = category_descriptors(engine, PROFILE_BASE)
                 if isinstance(zcfg, ZoomConfig):
                     zoom = zoom_table(engine, zcfg)
                     if variant in HALF:
