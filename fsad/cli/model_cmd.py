@@ -33,7 +33,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--support", type=Path, required=True, help="folder with one sub-folder per defect type"
     )
     fit.add_argument("--out", type=Path, required=True, help="model folder to write")
-    fit.add_argument("--method", default="best", choices=sorted(CLASSIFIERS), help="classifier")
+    fit.add_argument(
+        "--method",
+        default="best",
+        choices=sorted(CLASSIFIERS),
+        help="classifier: best = anomaly-guided descriptors + logistic regression (fsad run's "
+        "anomaly_lr; the zoom views of fsad run's best are not used here); residual_proto = "
+        "cosine prototypes on the top-2 %% residual mean",
+    )
     fit.add_argument("--backbone", default="tf_efficientnet_lite0", help="timm name or lite0/1/2")
     fit.add_argument("--weights", default=None, help="local weights file (other backbones)")
     fit.add_argument("--seed", type=int, default=1)
