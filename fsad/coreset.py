@@ -19,8 +19,6 @@ numba kernels.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import numba
 import numpy as np
@@ -59,7 +57,7 @@ def project(x: torch.Tensor, proj_dim: int = 128, seed: int = 1) -> torch.Tensor
     return (x @ w).contiguous()
 
 
-@numba.njit(cache=True, fastmath=True, nogil=True)
+@numba.njit(cache=True, fastmath=True)
 def _dist_rows(z: np.ndarray, rows: np.ndarray, c: np.ndarray) -> np.ndarray:
     """``||z[rows[k]] - c||^2`` for every k, ``(len(rows),)`` float32 (vectorised).
 
@@ -85,19 +83,16 @@ def sq_dist(rows: np.ndarray, c: np.ndarray) -> np.ndarray:
     return _dist_rows(rows, np.arange(len(rows), dtype=np.int64), c)
 
 
-@numba.njit(cache=True, nogil=True)
-def _candidates(
-    dmin: np.ndarray, assign: np.ndarray, cc: np.ndarray, limit: float, start: int, stop: int
-) -> np.ndarray:
-    """Points in ``[start, stop)`` whose min-distance the new centre may lower (Gonzalez's
-    test), ``(K,)`` int64.
+@numba.njit(cache=True)
+def _candidates(dmin: np.ndarray, assign: np.ndarray, cc: np.ndarray, limit: float) -> np.ndarray:
+    """Points whose min-distance the new centre may lower (Gonzalez's test), ``(K,)`` int64.
 
     ``assign[x] = -1`` means x has no centre yet (always a candidate); otherwise x is one
     only if ``cc[assign[x]] < limit * dmin[x]``.
     """
-    out = np.empty(stop - start, dtype=np.int64)
+    out = np.empty(len(dmin), dtype=np.int64)
     k = 0
-    for x in range(start, stop):
+    for x in range(len(dmin)):
         a = assign[x]
         if a < 0 or cc[a] < limit * dmin[x]:
             out[k] = x
@@ -113,48 +108,6 @@ def _apply(rows: np.ndarray, dd: np.ndarray, t: int, dmin: np.ndarray, assign: n
         if dd[k] < dmin[x]:
             dmin[x] = dd[k]
             assign[x] = t
-
-
-#: below this many rows a step's work stays on one thread (thread hand-off costs ~20 us)
-_PAIR_MIN_ROWS = 4096
-
-
-def _split(rows: np.ndarray) -> list[np.ndarray]:
-    """``rows`` in two halves when large enough to share, else whole."""
-    if len(rows) < _PAIR_MIN_ROWS:
-        return [rows]
-    return [rows[: len(rows) // 2], rows[len(rows) // 2 :]]
-
-
-class _Pair:
-    """Runs a kernel on argument lists, the first in this thread, the second in a helper.
-
-    With ``threads`` < 2 (or one argument list) everything runs in the calling thread. The
-    kernels release the GIL (numba ``nogil``), so the two halves run at the same time.
-    """
-
-    def __init__(self, threads: int) -> None:
-        self.threads = threads
-        self.pool: ThreadPoolExecutor | None = None
-
-    def __enter__(self) -> _Pair:
-        if self.threads > 1:
-            self.pool = ThreadPoolExecutor(max_workers=1)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.shutdown()
-
-    def concat(self, kernel: Any, args: list[tuple]) -> np.ndarray:
-        """``kernel(*a)`` for each ``a`` in ``args``, concatenated in order."""
-        if len(args) == 1:
-            return kernel(*args[0])
-        if self.pool is None:
-            return np.concatenate([kernel(*a) for a in args])
-        later = self.pool.submit(kernel, *args[1])
-        first = kernel(*args[0])
-        return np.concatenate([first, later.result()])
 
 
 def start_distances(z: np.ndarray, n_starts: int = 10, seed: int = 1) -> np.ndarray:
@@ -193,12 +146,7 @@ def greedy_coreset_reference(
 
 
 def greedy_coreset(
-    x: torch.Tensor,
-    ratio: float = 0.1,
-    seed: int = 1,
-    proj_dim: int = 128,
-    n_starts: int = 10,
-    threads: int | None = None,
+    x: torch.Tensor, ratio: float = 0.1, seed: int = 1, proj_dim: int = 128, n_starts: int = 10
 ) -> torch.Tensor:
     """Approximate greedy coreset pruned by the triangle inequality; same selection as the reference.
 
@@ -207,13 +155,8 @@ def greedy_coreset(
     lowered by a safety margin) and the exact distance only for the points whose centre
     passes Gonzalez's test (a few percent of them once the selection has grown).
 
-    With ``threads`` > 1 (default: torch's thread count, capped at 2) the candidate test and
-    the distances of each step run in two halves on two threads; both halves call the same
-    compiled kernels as the one-thread path, so the selection is the same bit for bit.
-
-    Args / Returns: as :func:`greedy_coreset_reference`; ``threads``: see above.
+    Args / Returns: as :func:`greedy_coreset_reference`.
     """
-    threads = min(2, torch.get_num_threads()) if threads is None else threads
     z = project(x, proj_dim, seed).numpy()
     n, d = z.shape
     m = n_coreset(n, ratio)
@@ -225,21 +168,14 @@ def greedy_coreset(
     assign = np.full(n, -1, dtype=np.int32)
     limit = 4.0 * (1.0 + _SLACK)  # dist(c, a) < 2 sqrt(d)  <=>  dist^2 < 4 d
     out = np.empty(m, dtype=np.int64)
-    halves = [(0, n // 2), (n // 2, n)] if threads > 1 else [(0, n)]
-    with _Pair(threads) as pair:
-        i = int(np.argmax(dmin))
-        for t in range(m):
-            out[t] = i
-            centres[t], cn[t] = z[i], norms[i]
-            if t:  # squared distances of the new centre to the previous ones, lowered safely
-                s = cn[:t] + norms[i]
-                cc[:t] = s - 2.0 * (centres[:t] @ z[i]) - _CC_MARGIN * s
-                rows = pair.concat(
-                    _candidates, [(dmin, assign, cc, limit, a, b) for a, b in halves]
-                )
-            else:
-                rows = np.arange(n, dtype=np.int64)
-            dd = pair.concat(_dist_rows, [(z, r, z[i]) for r in _split(rows)])
-            _apply(rows, dd, t, dmin, assign)
-            i = int(np.argmax(dmin))  # first index among ties (numpy's is vectorised)
+    i = int(np.argmax(dmin))
+    for t in range(m):
+        out[t] = i
+        centres[t], cn[t] = z[i], norms[i]
+        if t:  # squared distances of the new centre to the previous ones, lowered safely
+            s = cn[:t] + norms[i]
+            cc[:t] = s - 2.0 * (centres[:t] @ z[i]) - _CC_MARGIN * s
+        rows = _candidates(dmin, assign, cc, limit) if t else np.arange(n, dtype=np.int64)
+        _apply(rows, _dist_rows(z, rows, z[i]), t, dmin, assign)
+        i = int(np.argmax(dmin))  # first index among ties (numpy's is vectorised)
     return torch.from_numpy(out)

@@ -50,14 +50,6 @@ def test_fast_coreset_equals_reference_with_duplicates() -> None:
     assert torch.equal(fast, ref)
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_two_thread_coreset_equals_reference(threads: int) -> None:
-    # above the size where each step's test and distances are split over two threads
-    x = torch.cat([_clusters(k=10, per=600, dim=16, seed=4), torch.randn(3000, 16)])
-    fast = greedy_coreset(x, ratio=0.02, seed=4, proj_dim=16, threads=threads)
-    assert torch.equal(fast, greedy_coreset_reference(x, ratio=0.02, seed=4, proj_dim=16))
-
-
 def test_coreset_same_seed_same_bank_other_seed_differs() -> None:
     x = torch.randn(2000, 16)
     a = greedy_coreset(x, 0.05, seed=1)
