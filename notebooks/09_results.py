@@ -422,6 +422,32 @@ if best is not None and main is not None:
         display(gain.rename(columns=lambda n: f"{n}-shot").style.format("{:+.2f}", na_rep="-"))
 
 # %% [markdown]
+# **Where the paper's trained pipeline lands against the training-free methods**, per
+# category and shot count (means over seeds), computed from the same files:
+
+
+# %% tags=["hide-input"]
+def below(rows: pd.DataFrame, method: str, reference: str = "contrastive") -> str:
+    """One line: in how many (category, shots) cells ``method``'s mean is below ``reference``'s."""
+    s = summarize(rows[rows["method"].isin([method, reference])])
+    wide = s.pivot_table(index=["dataset", "category", "shots"], columns="method", values="mean")
+    wide = wide.dropna()
+    if wide.empty or method not in wide or reference not in wide:
+        return f"- `{method}`: no cells shared with `{reference}`."
+    worse = wide[wide[method] < wide[reference]]
+    cells = ", ".join(f"{c} {n}-shot" for _, c, n in worse.index) or "none"
+    return (
+        f"- `{method}` is above `{reference}` in {len(wide) - len(worse)} of {len(wide)} "
+        f"(category, shots) cells; below it in: {cells}."
+    )
+
+
+if best is not None and main is not None:
+    both = pd.concat([main, best], ignore_index=True)
+    lines = [below(both, m) for m in ("residual_proto", "best") if (both["method"] == m).any()]
+    display(Markdown("\n".join(lines)))
+
+# %% [markdown]
 # ## Confusion matrices
 #
 # Which defect types get confused? Predictions of every query pooled over seeds, for the
