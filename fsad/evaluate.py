@@ -9,8 +9,8 @@ Output folder (every file written atomically, rows written as they finish)::
 
     <out>/results.csv      one row per (dataset, category, method, shots, seed, config_hash)
     <out>/predictions.csv  one row per query image of every run (for confusion matrices)
-    <out>/config.yaml      the run configuration; its categories, methods, shots and seeds
-                           cover every call that wrote into the folder
+    <out>/config.yaml      the latest run configuration; its categories, methods, shots
+                           and seeds cover every call of that configuration
 
 Rerunning with the same output folder skips finished rows (resumable); everything that can
 be checked before the first computation (data folders, splits, method names) is checked
@@ -496,8 +496,10 @@ def run_grid(
     preds = _read_predictions(out)
     context = {"git_commit": git_commit(), "fsad_version": _version()}
     engine: LazyEngine | None = None
+    if plan.jobs or (out / RESULTS_FILE).is_file():
+        atomic_write_text(out / CONFIG_FILE, _widened(out / CONFIG_FILE, config).to_yaml())
     bar = _progress_bar(len(plan.jobs))
-    for i, job in enumerate(plan.jobs):
+    for job in plan.jobs:
         bar.set_postfix_str(f"{job.category} {job.method} {job.shots}-shot seed {job.seed}")
         if engine is None or engine.key != (job.category, job.seed):
             # one engine per (category, seed), built on first use: banks are large, and
@@ -507,8 +509,6 @@ def run_grid(
                 functools.partial(engine_factory, plan.categories[job.category], config, job.seed),
             )
         row, pred_rows = _run_one(config, plan, job, engine, context)
-        if i == 0:
-            atomic_write_text(out / CONFIG_FILE, _widened(out / CONFIG_FILE, config).to_yaml())
         # predictions first: a run whose result row is missing is redone and its old
         # prediction rows replaced, so the two files never disagree for a finished row
         preds = _replace_predictions(preds, pred_rows, row)
@@ -566,9 +566,10 @@ def _run_one(
 def _widened(path: Path, config: RunConfig) -> RunConfig:
     """``config`` with its grid lists widened to those of the folder's previous config.yaml.
 
-    A folder filled by several calls (one seed or category at a time) then records the whole
-    grid it holds; the other settings are this call's (rows of another configuration keep
-    their own config hash).
+    A folder filled by several calls of one configuration (a seed or a category at a time)
+    then records the whole grid it holds. A previous file with other settings (engine,
+    options, dataset...) is replaced: config.yaml describes the latest configuration, and
+    rows of an earlier one keep their own config hash.
     """
     from fsad.config import load_config
     from fsad.errors import ConfigError
@@ -579,13 +580,17 @@ def _widened(path: Path, config: RunConfig) -> RunConfig:
         old = load_config(path)
     except ConfigError:  # an unreadable previous file is simply replaced
         return config
-    if old.dataset != config.dataset:
+    if _settings(old) != _settings(config):
         return config
-    union = {
-        key: tuple(dict.fromkeys([*getattr(old, key), *getattr(config, key)]))
-        for key in ("categories", "methods", "shots", "seeds")
-    }
-    return config.replace(**union)
+    merged = {k: [*getattr(old, k), *getattr(config, k)] for k in ("categories", "methods")}
+    merged.update({k: sorted({*getattr(old, k), *getattr(config, k)}) for k in ("shots", "seeds")})
+    return config.replace(**{k: tuple(dict.fromkeys(v)) for k, v in merged.items()})
+
+
+def _settings(config: RunConfig) -> dict[str, Any]:
+    """Everything of a configuration but its name, description and grid lists."""
+    grid = ("name", "description", "categories", "methods", "shots", "seeds")
+    return {k: v for k, v in config.to_dict().items() if k not in grid}
 
 
 def _replace_predictions(

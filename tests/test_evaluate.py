@@ -122,6 +122,17 @@ def test_grid_rows_resume_and_engine_once_per_category_seed(tiny_root: Path, tmp
         methods={"fake": method},
     )
     assert len(method.tasks) == 12
+    # a call of the same configuration for part of the grid (all rows done) keeps the
+    # folder's whole grid in config.yaml, shots and seeds sorted
+    run_grid(
+        _config(seeds=(2,), shots=(3, 1)),
+        tiny_root,
+        out,
+        engine_factory=_factory(built),
+        methods={"fake": method},
+    )
+    saved = load_config(out / "config.yaml")
+    assert len(method.tasks) == 12 and saved.shots == (1, 2, 3) and saved.seeds == (1, 2)
     run_grid(
         _config(options={"fake": {"lr": 1}}, seeds=(1,)),
         tiny_root,
@@ -130,9 +141,8 @@ def test_grid_rows_resume_and_engine_once_per_category_seed(tiny_root: Path, tmp
         methods={"fake": method},
     )
     assert len(method.tasks) == 16 and read_results(out)["config_hash"].nunique() == 2
-    saved = load_config(out / "config.yaml")  # the folder's whole grid, not the last call's
-    assert saved.shots == (1, 2, 3) and saved.seeds == (1, 2)
-    assert saved.options == {"fake": {"lr": 1}}  # other settings: the last call's
+    saved = load_config(out / "config.yaml")  # other settings: the latest configuration only
+    assert saved.options == {"fake": {"lr": 1}} and saved.seeds == (1,)
 
 
 def test_task_holds_no_query_labels_and_support_not_in_query(tiny_root: Path, tmp_path: Path):
