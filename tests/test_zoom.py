@@ -66,3 +66,77 @@ def test_zoom_table_is_cached_per_seed(tmp_path: Path) -> None:
     assert len(list((tmp_path / "cache" / "zoom").glob("*.pt"))) == 1
     zoom_table(FakeEngine(cat, cache, seed=2), cfg)  # another bank: another entry
     assert len(list((tmp_path / "cache" / "zoom").glob("*.pt"))) == 2
+
+
+def test_cell_to_image_round_trips_through_preprocess() -> None:
+    """A dot drawn where cell_to_image points lands in that cell of the engine's crop."""
+    from fsad.features import preprocess
+
+    for shape, cell in [((300, 500), (3, 21)), ((512, 512), (27, 0)), ((450, 300), (14, 9))]:
+        img = np.zeros((*shape, 3), dtype=np.uint8)
+        y, x = cell_to_image(cell, (28, 28), shape, F224)
+        img[int(y) - 1 : int(y) + 2, int(x) - 1 : int(x) + 2] = 255
+        bright = preprocess([img], F224)[0, 0] > 0  # (224, 224)
+        ys, xs = np.nonzero(bright.numpy())
+        assert (int(ys.mean()) // 8, int(xs.mean()) // 8) == cell
+
+
+def test_window_on_an_image_smaller_than_the_minimum_side() -> None:
+    img = np.zeros((10, 12, 3), dtype=np.uint8)
+    assert window(img, (5.0, 6.0), 0.25).shape == (10, 10, 3)
+
+
+class _BumpAt:
+    """Wraps a fake engine: its anomaly maps become an 8 x 8 Gaussian bump at ``cell``."""
+
+    def __init__(self, engine, cell: tuple[int, int]) -> None:  # noqa: ANN001
+        self.engine, self.cell = engine, cell
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self.engine, name)
+
+    def anomaly_maps(self, samples):  # noqa: ANN001, ANN201
+        r, c = torch.meshgrid(torch.arange(8.0), torch.arange(8.0), indexing="ij")
+        bump = torch.exp(-((r - self.cell[0]) ** 2 + (c - self.cell[1]) ** 2) / 2)
+        return bump.expand(len(samples), 8, 8)
+
+
+def test_zoom_views_look_at_the_anomaly_peak(tmp_path: Path) -> None:
+    from fsad.zoom import zoom_describe
+    from tests.test_methods_best import FakeEngine, make_category
+
+    # class-coloured blobs at pixel (25, 39) of 64 px images: cell (3, 5) of an 8 x 8 map
+    cat = make_category(tmp_path, per_class=3)
+    engine = FakeEngine(cat, DiskCache(tmp_path / "cache"))
+    assert peak_cells(_BumpAt(engine, (3, 5)).anomaly_maps(cat.test[:1])).tolist() == [[3, 5]]
+    cfg = ZoomConfig(windows=(0.25,), size=64)
+    labels = np.array([s.label for s in cat.test])
+    same = labels[:, None] == labels[None, :]
+
+    def gap(rows: torch.Tensor) -> float:
+        """Mean cosine similarity within classes minus between classes."""
+        x = torch.nn.functional.normalize(rows, dim=1)
+        sim = (x @ x.T).numpy()
+        return float(sim[same & ~np.eye(len(x), dtype=bool)].mean() - sim[~same].mean())
+
+    on_blob = gap(zoom_describe(_BumpAt(engine, (3, 5)), cat.test, cfg))
+    off_blob = gap(zoom_describe(_BumpAt(engine, (6, 1)), cat.test, cfg))  # blank corner
+    assert on_blob > 0.05 and on_blob > 5 * abs(off_blob)
+
+
+def test_zoom_of_encodes_images_outside_the_table(tmp_path: Path) -> None:
+    from fsad.data import Sample
+    from fsad.zoom import zoom_describe, zoom_of
+    from tests.test_methods_best import FakeEngine, _image, make_category
+
+    cat = make_category(tmp_path, per_class=2)
+    engine = FakeEngine(cat, DiskCache(tmp_path / "cache"))
+    cfg = ZoomConfig(windows=(0.5,), size=64)
+    table = zoom_table(engine, cfg)
+    extra = tmp_path / "cls1_new.png"
+    _image(extra, (40, 200, 60), seed=77)
+    sample = Sample(extra, "fake", "test", "?")
+    rows = zoom_of(table, [cat.test[0], sample], engine, cfg)
+    assert rows.shape == (2, 472)
+    np.testing.assert_array_equal(rows[0], table[str(cat.test[0].path)])
+    np.testing.assert_allclose(rows[1], zoom_describe(engine, [sample], cfg)[0].numpy(), atol=1e-6)
