@@ -8,8 +8,8 @@ block. Variants append such blocks to ``best``'s descriptor.
 
 Selection rule (fixed before running, no query label involved): the variant with the
 highest leave-one-out accuracy *inside the largest support set* (5 shots; tire 4), averaged
-over the five categories and the seeds. Query accuracies are written too, for the record
-of what each ingredient does, never to choose.
+over the five categories and the seeds run (seed 1 in results/explore/zoom.csv). Query
+accuracies are written too, for the record of what each ingredient does, never to choose.
 
 Usage::
 
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from fsad.data import default_data_root, few_shot_split, load_category
-from fsad.descriptors import category_descriptors, descriptors_of
+from fsad.descriptors import DescriptorConfig, category_descriptors, descriptors_of
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.features import FeatureConfig
@@ -61,6 +61,19 @@ VARIANTS: dict[str, ZoomConfig | None] = {
     "rb": "rb",
     "rb+zoom_sm": ZoomConfig(windows=(0.25, 0.5)),
     "zoom_sm+profile": ZoomConfig(windows=(0.25, 0.5)),
+    # the block sets session 1 compared on query accuracy (scripts/explore_best.py); scored
+    # here by the label-free criterion as a check of that earlier choice ("best" above)
+    "blocks:ref_r2": "blocks",
+    "blocks:r_multi": "blocks",
+    "blocks:r2+fc": "blocks",
+}
+#: base descriptors of the "blocks:" variants (no zoom)
+BLOCKS = {
+    "blocks:ref_r2": DescriptorConfig(residual_fracs=(0.02,)),
+    "blocks:r_multi": DescriptorConfig(residual_fracs=(0.01, 0.02, 0.05, 0.1)),
+    "blocks:r2+fc": DescriptorConfig(
+        residual_fracs=(0.02,), feature_fracs=(0.02,), feature_centred=True
+    ),
 }
 #: variants whose base descriptor adds the 32-long anomaly-score profile (defect extent)
 PROFILE_BASE = replace(BEST_DESCRIPTOR, profile=32)
@@ -123,6 +136,8 @@ def main() -> None:
                 table = base
                 if variant.startswith("rb"):
                     table = category_descriptors(engine, RB_BASE)
+                if variant in BLOCKS:
+                    table = category_descriptors(engine, BLOCKS[variant])
                 if variant.endswith("+profile"):
                     table = category_descriptors(engine, PROFILE_BASE)
                 if isinstance(zcfg, ZoomConfig):
@@ -156,7 +171,10 @@ def main() -> None:
             atomic_write_csv(Path(args.out), pd.DataFrame(rows))
     df = pd.DataFrame(rows)
     loo = df.dropna(subset=["support_loo"]).groupby("variant")["support_loo"].mean().mul(100)
-    print("\nselection criterion: support leave-one-out accuracy (%), mean over (category, seed)\n", loo.round(1))
+    print(
+        "\nselection criterion: support leave-one-out accuracy (%), mean over (category, seed)\n",
+        loo.round(1),
+    )
     print("chosen:", loo.idxmax())
 
 
