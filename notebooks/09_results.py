@@ -383,8 +383,8 @@ if ablation is not None:
 # ## Beyond the paper
 #
 # Chapter 7's classifiers under the same protocol, next to the paper and to our reproduction
-# of the paper's method on the same categories and shots. They form a chain, each changing
-# one thing from the previous: `residual_proto` (the training-free reference: mean residual
+# of the paper's method on the same categories and shots. They form a chain from the
+# reference to our best method: `residual_proto` (the training-free reference: mean residual
 # of the 2 % most anomalous patches, cosine prototypes) → `anomaly_lr` (residuals of the
 # top 1/2/5/10 % patches plus centred features, and a logistic-regression head: two changes
 # at once) → `best` (plus zoom views: windows around the anomaly peak re-encoded at full
