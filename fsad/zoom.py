@@ -136,14 +136,17 @@ class ZoomEncoder:
 
     Args:
         config: zoom settings.
+        device: torch device (default: CUDA when available, else CPU); blocks return on CPU.
     """
 
-    def __init__(self, config: ZoomConfig) -> None:
+    def __init__(self, config: ZoomConfig, device: Any = None) -> None:
         from fsad.features import load_backbone
+        from fsad.utils import get_device
 
         self.config = config
+        self.device = device if isinstance(device, torch.device) else get_device(device)
         self.model = load_backbone(config.backbone, out_indices=config.layers).to(
-            memory_format=torch.channels_last
+            self.device, memory_format=torch.channels_last
         )
 
     def encode(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
@@ -163,8 +166,8 @@ class ZoomEncoder:
         pooled = None
         with torch.inference_mode():
             for v in views:
-                maps = self.model(v.contiguous(memory_format=torch.channels_last))
-                gap = [m.float().mean(dim=(2, 3)) for m in maps]
+                maps = self.model(v.to(self.device).contiguous(memory_format=torch.channels_last))
+                gap = [m.float().mean(dim=(2, 3)).cpu() for m in maps]
                 pooled = (
                     gap if pooled is None else [p + g for p, g in zip(pooled, gap, strict=True)]
                 )
@@ -184,7 +187,7 @@ def zoom_describe(
     """
     from fsad.data import read_image
 
-    encoder = encoder or ZoomEncoder(config)
+    encoder = encoder or ZoomEncoder(config, getattr(engine, "device", None))
     amaps = engine.anomaly_maps(samples)  # (N, h, w)
     cells = peak_cells(amaps)
     grid = tuple(amaps.shape[1:])
