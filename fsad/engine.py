@@ -76,6 +76,11 @@ class ResidualEngine:
         cache: disk cache; None uses ``DiskCache()`` (``$FSAD_CACHE`` or ``~/.cache/fsad``);
             pass ``DiskCache(enabled=False)`` to disable.
         device: torch device for the backbone (default: CUDA when available, else CPU).
+        extractor: an already loaded backbone to share (its feature settings must be
+            ``config.features``); None loads one on first use.
+
+    Raises:
+        ConfigError: no normal images, or an extractor built for other feature settings.
     """
 
     def __init__(
@@ -85,15 +90,20 @@ class ResidualEngine:
         seed: int = 1,
         cache: DiskCache | None = None,
         device: Any = None,
+        extractor: PatchFeatureExtractor | None = None,
     ) -> None:
         if not category.train:
             raise ConfigError(f"category '{category.name}' has no normal images for the bank")
+        if extractor is not None and extractor.config != config.features:
+            raise ConfigError(
+                f"the shared extractor computes {extractor.config}, not {config.features}"
+            )
         self.category = category
         self.config = config
         self.seed = int(seed)
         self.cache = cache if cache is not None else DiskCache()
         self.device = device
-        self._extractor: PatchFeatureExtractor | None = None
+        self._extractor: PatchFeatureExtractor | None = extractor
         self._bank: MemoryBank | None = None
         self._bank_indices = torch.empty(0, dtype=torch.long)
         self._memo: dict[str, dict[str, torch.Tensor]] = {}

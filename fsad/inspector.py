@@ -832,7 +832,7 @@ def _normal_features(
     from fsad.data import CategoryData, Sample, read_image
     from fsad.engine import EngineConfig, ResidualEngine
 
-    def engine_on(paths: list[Path]) -> Any:
+    def engine_on(paths: list[Path], extractor: Any = None) -> Any:
         if len(paths) < 2:
             raise DataError(
                 f"need at least 2 readable normal images, got {len(paths)}: {files[0].parent}"
@@ -842,7 +842,7 @@ def _normal_features(
         ecfg = EngineConfig(
             features=config.feature_config(weights), coreset_ratio=config.coreset_ratio
         )
-        return ResidualEngine(category, ecfg, config.seed, cache)
+        return ResidualEngine(category, ecfg, config.seed, cache, extractor=extractor)
 
     engine = engine_on(files)
     try:
@@ -855,9 +855,7 @@ def _normal_features(
                 kept.append(p)
             except DataError as exc:
                 skipped.append((str(p), str(exc)))
-        extractor = engine._extractor
-        engine = engine_on(kept)
-        engine._extractor = extractor  # reuse the loaded backbone
+        engine = engine_on(kept, extractor=engine.extractor)  # reuse the loaded backbone
         return engine, engine.features(engine.category.train), kept
 
 

@@ -111,3 +111,17 @@ def test_bottle_detection_auroc(real_data: Path, tmp_path: Path) -> None:
     result = evaluate(eng)
     assert result["image_auroc"] >= 0.98
     assert result["pixel_auroc"] >= 0.95
+
+
+def test_shared_extractor_is_reused_and_must_match(tiny_category, tmp_path: Path) -> None:
+    from fsad.errors import ConfigError
+
+    first = ResidualEngine(tiny_category, SMALL, seed=1, cache=DiskCache(tmp_path))
+    shared = first.extractor
+    second = ResidualEngine(
+        tiny_category, SMALL, seed=2, cache=DiskCache(tmp_path), extractor=shared
+    )
+    assert second.extractor is shared
+    other = replace(SMALL, features=replace(SMALL.features, dim=16))
+    with pytest.raises(ConfigError, match="shared extractor"):
+        ResidualEngine(tiny_category, other, seed=1, cache=DiskCache(tmp_path), extractor=shared)
