@@ -25,8 +25,9 @@
 #
 # `fit` builds the PatchCore memory bank of the normal images (chapter 2), a normal-vs-defect
 # **threshold** on the anomaly score (a high quantile of the scores of normal images left out
-# of the bank, so it reflects unseen normals), and the defect-type classifier of chapter 7 on
-# the support images. `classify` gives every image its anomaly score, whether it is normal
+# of the bank, so it reflects unseen normals), and a defect-type classifier of chapter 7 on
+# the support images (`best` here is chapter 7's `anomaly_lr`: anomaly-guided descriptors and
+# logistic regression; the zoom views are left out to keep `classify` above 10 images/s). `classify` gives every image its anomaly score, whether it is normal
 # and, if not, its most likely defect type with a probability and the runner-up, plus a
 # heat-map overlay. This chapter walks through it with the Python API,
 # `fsad.inspector.Inspector`.
@@ -36,7 +37,7 @@ config: str = ""  # run configuration name; empty: ci on the embedded data, quic
 data_root: str = ""  # empty: $FSAD_DATA if set, else the embedded dataset; embedded forces it
 category: str = ""  # empty: the first category of the configuration
 shots: int = 5  # example images per defect type in the support folder
-method: str = "best"  # defect-type classifier (best or residual_proto)
+method: str = "best"  # defect-type classifier (best = anomaly_lr, or residual_proto)
 folds: int = 3  # leave-out folds of the threshold estimate (fsad default 5)
 n_overlays: int = 8  # heat-map overlays shown
 
