@@ -27,7 +27,8 @@
 # **threshold** on the anomaly score (a high quantile of the scores of normal images left out
 # of the bank, so it reflects unseen normals), and a defect-type classifier of chapter 7 on
 # the support images (`best` here is chapter 7's `anomaly_lr`: anomaly-guided descriptors and
-# logistic regression; the zoom views are left out to keep `classify` above 10 images/s). `classify` gives every image its anomaly score, whether it is normal
+# logistic regression; the zoom views, which would add two backbone passes per image, are not
+# used here). `classify` gives every image its anomaly score, whether it is normal
 # and, if not, its most likely defect type with a probability and the runner-up, plus a
 # heat-map overlay. This chapter walks through it with the Python API,
 # `fsad.inspector.Inspector`.
