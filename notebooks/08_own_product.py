@@ -38,7 +38,7 @@ config: str = ""  # run configuration name; empty: ci on the embedded data, quic
 data_root: str = ""  # empty: $FSAD_DATA if set, else the embedded dataset; embedded forces it
 category: str = ""  # empty: the first category of the configuration
 shots: int = 5  # example images per defect type in the support folder
-method: str = "best"  # defect-type classifier (best = anomaly_lr, or residual_proto)
+method: str = "best"  # defect-type classifier: best (chapter 7's anomaly_lr) or residual_proto
 folds: int = 3  # leave-out folds of the threshold estimate (fsad default 5)
 n_overlays: int = 8  # heat-map overlays shown
 
