@@ -32,9 +32,10 @@ What ``fit`` builds (paper sections 3.2-3.4 plus a threshold):
    :mod:`fsad.heads`, settings from :mod:`fsad.methods.best`): ``"best"`` (default:
    anomaly-guided multi-block descriptors + logistic regression, whose probabilities are
    reported; this is ``fsad run``'s ``anomaly_lr``: the zoom views of ``fsad run``'s
-   ``best`` are not used here, they would add two backbone passes per image) or ``"residual_proto"`` (issue-7 reference: mean residual of the 2 % most
-   anomalous patches, cosine class prototypes, probability = softmax of cosine / T with T
-   fitted by leave-one-out on the support set). The model stores the support descriptors
+   ``best`` are not used here, they would add two backbone passes per image) or
+   ``"residual_proto"`` (issue-7 reference: mean residual of the 2 % most anomalous
+   patches, cosine class prototypes, probability = softmax of cosine / T with T fitted by
+   leave-one-out on the support set). The model stores the support descriptors
    and the descriptor/head settings as JSON, so the head is re-applied at classify time
    (never pickled) and a model keeps its meaning when library defaults change.
 
