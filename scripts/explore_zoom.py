@@ -29,23 +29,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+# the same (dataset, category, shots) grid and engine as the descriptor exploration (this
+# folder is on sys.path when the script runs)
+from explore_best import ENGINE, GRID
+
 from fsad.data import default_data_root, few_shot_split, load_category
 from fsad.descriptors import DescriptorConfig, category_descriptors, descriptors_of
-from fsad.engine import EngineConfig, ResidualEngine
+from fsad.engine import ResidualEngine
 from fsad.evaluate import git_commit
-from fsad.features import FeatureConfig
 from fsad.heads import logistic_regression, predict
 from fsad.methods.best import BEST_DESCRIPTOR, LR_C
 from fsad.utils import atomic_write_csv
 from fsad.zoom import ZoomConfig, zoom_table
 
-GRID = [
-    ("mvtec_ad", "bottle", (1, 2, 3, 4, 5)),
-    ("mvtec_ad", "transistor", (1, 2, 3, 4, 5)),
-    ("mvtec_ad", "screw", (1, 2, 3, 4, 5)),
-    ("mvtec_ad", "metal_nut", (1, 2, 3, 4, 5)),
-    ("mvtec_3d", "tire", (1, 2, 3, 4)),
-]
 #: zoom variants: window sides (fractions of the image's shorter side) and backbone layers
 VARIANTS: dict[str, ZoomConfig | None] = {
     "best": None,
@@ -92,13 +88,6 @@ def where_table(engine: ResidualEngine, cells: int = 7) -> dict[str, np.ndarray]
     amap = engine.anomaly_maps(test)[:, None].float()
     x = F.normalize(F.adaptive_avg_pool2d(amap, cells).flatten(1), dim=1).numpy()
     return {str(s.path): x[i] for i, s in enumerate(test)}
-
-
-#: the engine of the paper configs (configs/paper.yaml), so the residual cache is shared
-ENGINE = EngineConfig(
-    features=FeatureConfig("tf_efficientnet_lite0", resize=256, crop=224, dim=384),
-    coreset_ratio=0.1,
-)
 
 
 def loo_accuracy(x: np.ndarray, y: np.ndarray, n_classes: int) -> float:
