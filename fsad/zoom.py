@@ -43,6 +43,9 @@ class ZoomConfig:
         layers: timm feature indices pooled into blocks; (2, 3, 4) = strides 8, 16, 32.
         dihedral: average each block over the 8 rotations/flips of the window (a
             descriptor that ignores the defect's orientation; 8x the encoding time).
+        rotations: average each block over the 4 rotations of the window only (no mirror
+            images, so a part upside down, like metal_nut's ``flip``, stays distinct from
+            its mirror image; 4x the encoding time). Ignored when ``dihedral`` is set.
         reference: zoom residuals: each block is the window's layer average minus that of
             the same window (same relative place) in the nearest normal training image
             (nearest by the engine's mean patch feature), the zoom-level analogue of
@@ -55,6 +58,7 @@ class ZoomConfig:
     layers: tuple[int, ...] = (2, 3, 4)
     dihedral: bool = False
     reference: bool = False
+    rotations: bool = False
 
     def __post_init__(self) -> None:
         windows = tuple(float(w) for w in self.windows)
@@ -74,6 +78,8 @@ class ZoomConfig:
         from fsad.features import resolve_weights
 
         key = {**asdict(self), "windows": list(self.windows), "layers": list(self.layers)}
+        if not self.rotations:  # added later: absent when off, so earlier keys stay valid
+            del key["rotations"]
         key["weights_file"] = files_fingerprint([resolve_weights(self.backbone)])
         return key
 
@@ -163,6 +169,8 @@ class ZoomEncoder:
         if self.config.dihedral:  # x rotated by 0/90/180/270 degrees, each also mirrored
             turns = [torch.rot90(x, k, dims=(2, 3)) for k in range(4)]
             views = turns + [t.flip(3) for t in turns]
+        elif self.config.rotations:  # 0/90/180/270 degrees only
+            views = [torch.rot90(x, k, dims=(2, 3)) for k in range(4)]
         pooled = None
         with torch.inference_mode():
             for v in views:

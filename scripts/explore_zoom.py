@@ -57,6 +57,12 @@ VARIANTS: dict[str, ZoomConfig | None] = {
     "rb": "rb",
     "rb+zoom_sm": ZoomConfig(windows=(0.25, 0.5)),
     "zoom_sm+profile": ZoomConfig(windows=(0.25, 0.5)),
+    # session 4: orientation-free views, a second encoder, the head's regularisation
+    "zoom_sm_c4": ZoomConfig(windows=(0.25, 0.5), rotations=True),
+    "zoom_sm_d4": ZoomConfig(windows=(0.25, 0.5), dihedral=True),
+    "zoom_sm+lite2": ZoomConfig(windows=(0.25, 0.5)),
+    "zoom_sm_C1": ZoomConfig(windows=(0.25, 0.5)),
+    "zoom_sm_C100": ZoomConfig(windows=(0.25, 0.5)),
     # the block sets session 1 compared on query accuracy (scripts/explore_best.py); scored
     # here by the label-free criterion as a check of that earlier choice ("best" above)
     "blocks:ref_r2": "blocks",
@@ -78,6 +84,10 @@ PROFILE_BASE = replace(BEST_DESCRIPTOR, profile=32)
 RB_BASE = replace(BEST_DESCRIPTOR, source="random_bank")
 #: variants whose zoom blocks are scaled by 1/2 against best's blocks before the head
 HALF = {"zoom_sm_half"}
+#: variants that append a second zoom table (another encoder) to the first
+SECOND = {"zoom_sm+lite2": VARIANTS["zoom_sm_lite2"]}
+#: variants whose logistic-regression head uses another inverse regularisation C
+HEAD_C = {"zoom_sm_C1": 1.0, "zoom_sm_C100": 100.0}
 
 
 def where_table(engine: ResidualEngine, cells: int = 7) -> dict[str, np.ndarray]:
@@ -90,16 +100,27 @@ def where_table(engine: ResidualEngine, cells: int = 7) -> dict[str, np.ndarray]
     return {str(s.path): x[i] for i, s in enumerate(test)}
 
 
-def loo_accuracy(x: np.ndarray, y: np.ndarray, n_classes: int) -> float:
+def loo_accuracy(x: np.ndarray, y: np.ndarray, n_classes: int, c: float = LR_C) -> float:
     """Leave-one-out accuracy of the logistic-regression head inside a support set."""
     hits = []
     for i in range(len(x)):
         keep = np.arange(len(x)) != i
         if len(set(y[keep].tolist())) < n_classes:
             continue  # a class would vanish (1-shot): no LOO possible
-        p = logistic_regression(x[keep], y[keep], x[i : i + 1], n_classes, c=LR_C)
+        p = logistic_regression(x[keep], y[keep], x[i : i + 1], n_classes, c=c)
         hits.append(int(predict(p)[0] == y[i]))
     return float(np.mean(hits)) if hits else float("nan")
+
+
+def merged(path: Path, rows: list[dict]) -> pd.DataFrame:
+    """Earlier rows of ``path`` with the (variant, category, seed) cells of ``rows`` replaced."""
+    new = pd.DataFrame(rows)
+    if not path.exists():
+        return new
+    old = pd.read_csv(path, dtype={"git_commit": str})
+    cell = ["variant", "category", "seed"]
+    done = old.set_index(cell).index.isin(new.set_index(cell).index)
+    return pd.concat([old[~done], new], ignore_index=True)
 
 
 def main() -> None:
@@ -108,7 +129,11 @@ def main() -> None:
     ap.add_argument("--out", default="results/explore/zoom.csv")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--categories", nargs="+", default=None)
+    ap.add_argument("--variants", nargs="+", default=None, help="run only these variants")
     args = ap.parse_args()
+    unknown = set(args.variants or ()) - set(VARIANTS)
+    if unknown:
+        raise SystemExit(f"unknown variants {sorted(unknown)}; known: {sorted(VARIANTS)}")
     root = default_data_root(args.data)
     if root is None:
         raise SystemExit("set FSAD_DATA or pass --data")
@@ -121,6 +146,8 @@ def main() -> None:
             engine = ResidualEngine(category, ENGINE, seed=seed)
             base = category_descriptors(engine, BEST_DESCRIPTOR)
             for variant, zcfg in VARIANTS.items():
+                if args.variants and variant not in args.variants:
+                    continue
                 t0 = time.time()
                 table = base
                 if variant.startswith("rb"):
@@ -133,6 +160,9 @@ def main() -> None:
                     zoom = zoom_table(engine, zcfg)
                     if variant in HALF:
                         zoom = {k: 0.5 * v for k, v in zoom.items()}
+                    if variant in SECOND:
+                        extra = zoom_table(engine, SECOND[variant])
+                        zoom = {k: np.concatenate([v, extra[k]]) for k, v in zoom.items()}
                     table = {k: np.concatenate([v, zoom[k]]) for k, v in table.items()}
                 if variant.endswith("where"):
                     where = where_table(engine)
@@ -145,9 +175,11 @@ def main() -> None:
                         descriptors_of(table, split.query),
                     )
                     ys = np.asarray(split.support_labels)
-                    p = logistic_regression(xs, ys, xq, split.n_classes, c=LR_C)
+                    c = HEAD_C.get(variant, LR_C)
+                    p = logistic_regression(xs, ys, xq, split.n_classes, c=c)
                     acc = float((predict(p) == np.asarray(split.query_labels)).mean())
-                    loo = loo_accuracy(xs, ys, split.n_classes) if shots == shot_list[-1] else None
+                    last = shots == shot_list[-1]
+                    loo = loo_accuracy(xs, ys, split.n_classes, c) if last else None
                     rows.append({
                         "dataset": dataset, "category": name, "variant": variant,
                         "shots": shots, "seed": seed, "support_loo": loo, "accuracy": acc,
@@ -157,8 +189,8 @@ def main() -> None:
                         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
                     })  # fmt: skip
                 print(f"{name} seed {seed} {variant}: {secs:.1f}s", flush=True)
-            atomic_write_csv(Path(args.out), pd.DataFrame(rows))
-    df = pd.DataFrame(rows)
+            atomic_write_csv(Path(args.out), merged(Path(args.out), rows))
+    df = merged(Path(args.out), rows)
     loo = df.dropna(subset=["support_loo"]).groupby("variant")["support_loo"].mean().mul(100)
     print(
         "\nselection criterion: support leave-one-out accuracy (%), mean over (category, seed)\n",
