@@ -140,3 +140,27 @@ def test_zoom_of_encodes_images_outside_the_table(tmp_path: Path) -> None:
     assert rows.shape == (2, 472)
     np.testing.assert_array_equal(rows[0], table[str(cat.test[0].path)])
     np.testing.assert_allclose(rows[1], zoom_describe(engine, [sample], cfg)[0].numpy(), atol=1e-6)
+
+
+def test_rotation_views_ignore_a_quarter_turn_but_not_a_mirror_image() -> None:
+    from fsad.zoom import ZoomEncoder
+
+    rng = np.random.default_rng(0)
+    crop = (rng.random((64, 64, 3)) * 255).astype(np.uint8)  # no symmetry at all
+    turned, mirrored = np.ascontiguousarray(np.rot90(crop)), np.ascontiguousarray(crop[:, ::-1])
+
+    def blocks(cfg: ZoomConfig) -> torch.Tensor:
+        return ZoomEncoder(cfg, "cpu").encode([crop, turned, mirrored])
+
+    plain = blocks(ZoomConfig(size=64))
+    assert not torch.allclose(plain[0], plain[1], atol=1e-3)  # the encoder sees orientation
+    c4 = blocks(ZoomConfig(size=64, rotations=True))
+    assert torch.allclose(c4[0], c4[1], atol=1e-4)  # same 4 views, averaged
+    assert not torch.allclose(c4[0], c4[2], atol=1e-3)  # a mirror image stays distinct
+    d4 = blocks(ZoomConfig(size=64, dihedral=True, rotations=True))  # dihedral wins
+    assert torch.allclose(d4[0], d4[2], atol=1e-4)
+
+
+def test_rotations_enter_the_cache_key_only_when_on() -> None:
+    assert "rotations" not in ZoomConfig().cache_key()  # keys of earlier settings unchanged
+    assert ZoomConfig(rotations=True).cache_key()["rotations"] is True
