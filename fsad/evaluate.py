@@ -7,10 +7,12 @@ per defect type = support, section 4.1.3), hands the method a :class:`~fsad.task
 
 Output folder (every file written atomically, rows written as they finish)::
 
-    <out>/results.csv      one row per (dataset, category, method, shots, seed, config_hash)
-    <out>/predictions.csv  one row per query image of every run (for confusion matrices)
-    <out>/config.yaml      the latest run configuration; its categories, methods, shots
-                           and seeds cover every call of that configuration
+    <out>/results.csv         one row per (dataset, category, method, shots, seed,
+                              config_hash)
+    <out>/predictions.csv.gz  one row per query image of every run (confusion matrices;
+                              read it with :func:`read_predictions`)
+    <out>/config.yaml         the latest run configuration; its categories, methods, shots
+                              and seeds cover every call of that configuration
 
 Rerunning with the same output folder skips finished rows (resumable); everything that can
 be checked before the first computation (data folders, splits, method names) is checked
@@ -50,7 +52,9 @@ from fsad.task import FewShotTask, Prediction
 from fsad.utils import atomic_write_csv, atomic_write_text, seed_everything
 
 RESULTS_FILE = "results.csv"
-PREDICTIONS_FILE = "predictions.csv"
+PREDICTIONS_FILE = "predictions.csv.gz"
+#: the uncompressed name of earlier versions: still read, replaced by the .gz on the next write
+LEGACY_PREDICTIONS_FILE = "predictions.csv"
 CONFIG_FILE = "config.yaml"
 
 #: the label a method sees on every query sample
@@ -385,11 +389,14 @@ def read_results(out: str | os.PathLike) -> pd.DataFrame:
     return frame
 
 
-def _read_predictions(out: Path) -> pd.DataFrame:
-    path = out / PREDICTIONS_FILE
-    if not path.exists():
-        return pd.DataFrame(columns=PREDICTION_COLUMNS)
-    return pd.read_csv(path, dtype={"config_hash": str, "query": str})
+def read_predictions(out: str | os.PathLike) -> pd.DataFrame:
+    """The per-query predictions of a results folder (``predictions.csv.gz``, or the plain
+    ``predictions.csv`` of earlier versions); an empty table when there are none yet."""
+    out = Path(out)
+    for name in (PREDICTIONS_FILE, LEGACY_PREDICTIONS_FILE):
+        if (out / name).exists():
+            return pd.read_csv(out / name, dtype={"config_hash": str, "query": str})
+    return pd.DataFrame(columns=PREDICTION_COLUMNS)
 
 
 def _key(row: Mapping[str, Any]) -> tuple:
@@ -493,7 +500,7 @@ def run_grid(
     if dry_run:
         return GridResult(out, plan.existing, 0, plan.skipped, pending=len(plan.jobs))
     rows = plan.existing.to_dict("records")
-    preds = _read_predictions(out)
+    preds = read_predictions(out)
     context = {"git_commit": git_commit(), "fsad_version": _version()}
     engine: LazyEngine | None = None
     if plan.jobs or (out / RESULTS_FILE).is_file():
@@ -513,6 +520,7 @@ def run_grid(
         # prediction rows replaced, so the two files never disagree for a finished row
         preds = _replace_predictions(preds, pred_rows, row)
         atomic_write_csv(out / PREDICTIONS_FILE, preds)
+        (out / LEGACY_PREDICTIONS_FILE).unlink(missing_ok=True)  # its rows are in the .gz now
         rows.append(row)
         atomic_write_csv(out / RESULTS_FILE, pd.DataFrame(rows, columns=_columns(rows)))
         bar.update(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import random
 import tempfile
@@ -71,8 +72,14 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def atomic_write_csv(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
-    """Write a DataFrame as CSV (no index) atomically."""
-    return atomic_write_text(path, frame.to_csv(index=False))
+    """Write a DataFrame as CSV (no index) atomically; gzip-compressed when ``path`` ends in .gz.
+
+    The gzip header carries no timestamp, so the same table gives the same bytes.
+    """
+    data = frame.to_csv(index=False).encode("utf-8")
+    if str(path).endswith(".gz"):
+        data = gzip.compress(data, compresslevel=9, mtime=0)
+    return atomic_write_bytes(path, data)
 
 
 def progress(iterable: Iterable[T], **kwargs) -> Iterator[T]:

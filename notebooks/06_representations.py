@@ -39,7 +39,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from matplotlib.figure import Figure
 from sklearn.manifold import TSNE
@@ -49,6 +48,7 @@ from fsad.chapter import chapter_setup
 from fsad.data import few_shot_split, load_category
 from fsad.evaluate import (
     default_engine_factory,
+    read_predictions,
     resolve_textures,
     run_grid,
 )
@@ -158,7 +158,7 @@ grid = cfg.replace(
 )
 out = Path(tempfile.mkdtemp(prefix="fsad-confusion-"))
 result = run_grid(grid, root, out)
-preds = pd.read_csv(out / "predictions.csv")
+preds = read_predictions(out)
 for category in categories:
     classes = load_category(dataset_root, cfg.dataset, category).defect_types
     figs = []

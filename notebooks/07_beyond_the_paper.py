@@ -66,14 +66,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
 from fsad.chapter import chapter_setup
 from fsad.data import few_shot_split, load_category, read_image
 from fsad.descriptors import n_top
-from fsad.evaluate import default_engine_factory, run_grid
+from fsad.evaluate import default_engine_factory, read_predictions, run_grid
 from fsad.methods import available_methods
 from fsad.report import average_over_categories, to_markdown
 from fsad.viz.figures import image_grid, overlay_mask, show
@@ -197,7 +196,7 @@ show(
 # real data over five seeds are in the results chapter.
 
 # %%
-preds = pd.read_csv(out / "predictions.csv")
+preds = read_predictions(out)
 n = max(shots)
 for category in categories:
     classes = load_category(dataset_root, cfg.dataset, category).defect_types

@@ -40,6 +40,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from fsad.errors import FsadError
+from fsad.evaluate import read_predictions
 from fsad.report import (
     average_over_categories,
     latest_config,
@@ -459,8 +460,8 @@ if best is not None and main is not None:
 
 # %% tags=["hide-input"]
 def predictions(folder: str) -> pd.DataFrame | None:
-    path = RESULTS / folder / "predictions.csv"
-    return pd.read_csv(path) if path.is_file() else None
+    preds = read_predictions(RESULTS / folder)
+    return preds if len(preds) else None
 
 
 preds = next((p for p in (predictions(f) for f in main_folders) if p is not None), None)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pandas as pd
 import pytest
 
 from fsad.cli import main
@@ -18,6 +17,7 @@ from fsad.evaluate import (
     KEY_COLUMNS,
     RESULT_COLUMNS,
     LazyEngine,
+    read_predictions,
     read_results,
     run_grid,
     score,
@@ -179,19 +179,41 @@ def test_interrupted_run_keeps_finished_rows_and_resumes(tiny_root: Path, tmp_pa
         )
     rows = read_results(out)
     assert len(rows) == 3  # rows are written as they finish, each write complete
-    preds = pd.read_csv(out / "predictions.csv")
+    preds = read_predictions(out)
     assert len(preds) == rows["n_query"].sum()
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files
     method = Counter()
     res = run_grid(_config(), tiny_root, out, engine_factory=_factory([]), methods={"fake": method})
     assert (res.computed, res.skipped, len(method.tasks)) == (5, 3, 5)
-    assert len(pd.read_csv(out / "predictions.csv")) == read_results(out)["n_query"].sum()
+    assert len(read_predictions(out)) == read_results(out)["n_query"].sum()
+
+
+def test_predictions_of_earlier_versions_are_read_and_compressed(tiny_root: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    run_grid(_config(), tiny_root, out, engine_factory=_factory([]), methods={"fake": Counter()})
+    before = read_predictions(out)
+    # an earlier version's folder: plain predictions.csv, one result row missing
+    (out / "predictions.csv.gz").unlink()
+    before.to_csv(out / "predictions.csv", index=False)
+    rows = read_results(out)
+    rows.iloc[1:].to_csv(out / "results.csv", index=False)
+    assert read_predictions(out).equals(before)  # the plain file is read
+    res = run_grid(
+        _config(), tiny_root, out, engine_factory=_factory([]), methods={"fake": Counter()}
+    )
+    assert res.computed == 1  # resumes on the plain file's rows
+    assert not (out / "predictions.csv").exists()  # replaced by the .gz, rows kept
+    after = read_predictions(out)
+    assert len(after) == len(before) == read_results(out)["n_query"].sum()
+    head = (out / "predictions.csv.gz").read_bytes()[:8]
+    assert head[:2] == b"\x1f\x8b" and head[4:8] == bytes(4)  # gzip, no timestamp: same
+    # table, same bytes (git sees no change when a rerun computes nothing new)
 
 
 def test_predictions_file_matches_scores(tiny_root: Path, tmp_path: Path):
     out = tmp_path / "out"
     run_grid(_config(), tiny_root, out, engine_factory=_factory([]), methods={"fake": Counter()})
-    preds = pd.read_csv(out / "predictions.csv")
+    preds = read_predictions(out)
     assert preds["query"].str.match(r"^(gadget|widget)/test/\w+/\d{3}\.png$").all()
     acc = (
         (preds.true_label == preds.predicted_label).groupby([preds[c] for c in KEY_COLUMNS]).mean()

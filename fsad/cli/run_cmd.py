@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser(
         "run",
         help="run (or resume) an experiment grid: categories x methods x shots x seeds",
-        description="Run the few-shot grid and write results.csv, predictions.csv and "
+        description="Run the few-shot grid and write results.csv, predictions.csv.gz and "
         "config.yaml into --out. Finished rows are skipped, so an interrupted run resumes.",
     )
     run.add_argument(

@@ -2,7 +2,7 @@
 
 Functions build :class:`matplotlib.figure.Figure` objects without pyplot (no global state);
 callers display or save them. Inputs are the tidy frames of :mod:`fsad.evaluate`
-(``results.csv`` and ``predictions.csv``) or the paper's transcribed numbers.
+(``results.csv`` and ``predictions.csv.gz``) or the paper's transcribed numbers.
 """
 
 from __future__ import annotations
