@@ -27,7 +27,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -474,6 +474,7 @@ def run_grid(
     engine_factory: EngineFactory = default_engine_factory,
     methods: Mapping[str, MethodFn] | None = None,
     dry_run: bool = False,
+    jobs: int = 1,
 ) -> GridResult:
     """Run (or resume) the config's grid on the data at ``data_root``, writing into ``out``.
 
@@ -486,6 +487,10 @@ def run_grid(
             called at most once per (category, seed) and only when that pair has work left.
         methods: optional ``name -> method`` overrides of the registry (tests, notebooks).
         dry_run: check everything and count the pending rows, but compute and write nothing.
+        jobs: worker processes. With more than one, each worker runs whole (category, seed)
+            groups with ``cores / jobs`` threads, and a group's rows are written when it
+            finishes, so an interruption loses the groups in progress. The engine factory
+            and the methods must then be picklable (module-level functions or classes).
 
     Returns:
         :class:`GridResult` with every row now in ``results.csv``.
@@ -494,6 +499,8 @@ def run_grid(
         FsadError: bad data folder, a shot count too large for a class, an unknown method,
             or an output folder holding rows computed on other images; nothing is written.
     """
+    if jobs < 1:
+        raise FsadError(f"jobs must be at least 1, got {jobs}")
     out = Path(out)
     check = engine_factory is default_engine_factory
     plan = _Plan(config, Path(data_root), out, methods, check_engine=check)
@@ -502,20 +509,15 @@ def run_grid(
     rows = plan.existing.to_dict("records")
     preds = read_predictions(out)
     context = {"git_commit": git_commit(), "fsad_version": _version()}
-    engine: LazyEngine | None = None
     if plan.jobs or (out / RESULTS_FILE).is_file():
         atomic_write_text(out / CONFIG_FILE, _widened(out / CONFIG_FILE, config).to_yaml())
     bar = _progress_bar(len(plan.jobs))
-    for job in plan.jobs:
-        bar.set_postfix_str(f"{job.category} {job.method} {job.shots}-shot seed {job.seed}")
-        if engine is None or engine.key != (job.category, job.seed):
-            # one engine per (category, seed), built on first use: banks are large, and
-            # methods that never touch the engine (random) cost nothing
-            engine = LazyEngine(
-                (job.category, job.seed),
-                functools.partial(engine_factory, plan.categories[job.category], config, job.seed),
-            )
-        row, pred_rows = _run_one(config, plan, job, engine, context)
+    groups = _groups(plan.jobs)
+    if jobs > 1 and len(groups) > 1:
+        finished = _run_parallel(config, plan, groups, engine_factory, context, jobs)
+    else:
+        finished = _run_sequential(config, plan, plan.jobs, engine_factory, context, bar)
+    for row, pred_rows in finished:
         # predictions first: a run whose result row is missing is redone and its old
         # prediction rows replaced, so the two files never disagree for a finished row
         preds = _replace_predictions(preds, pred_rows, row)
@@ -529,6 +531,126 @@ def run_grid(
         read_results(out) if (out / RESULTS_FILE).exists() else pd.DataFrame(columns=RESULT_COLUMNS)
     )
     return GridResult(out=out, results=results, computed=len(plan.jobs), skipped=plan.skipped)
+
+
+def _groups(jobs: list[_Job]) -> list[list[_Job]]:
+    """Jobs grouped by (category, seed), groups interleaved by category.
+
+    A group shares one engine. Interleaving starts concurrent workers on different
+    categories, so two workers rarely compute one category's cached features at once.
+    """
+    by_key: dict[tuple[str, int], list[_Job]] = {}
+    for job in jobs:
+        by_key.setdefault((job.category, job.seed), []).append(job)
+    per_category: dict[str, list[list[_Job]]] = {}
+    for (category, _), group in by_key.items():
+        per_category.setdefault(category, []).append(group)
+    queues = list(per_category.values())
+    return [q[i] for i in range(max(map(len, queues), default=0)) for q in queues if i < len(q)]
+
+
+Finished = tuple[dict[str, Any], pd.DataFrame]
+
+
+def _run_sequential(
+    config: RunConfig,
+    plan: _Plan,
+    jobs: list[_Job],
+    engine_factory: EngineFactory,
+    context: dict[str, str],
+    bar: Any = None,
+) -> Iterator[Finished]:
+    """Run jobs in order, one engine per (category, seed); yields each finished row."""
+    engine: LazyEngine | None = None
+    for job in jobs:
+        if bar is not None:
+            bar.set_postfix_str(f"{job.category} {job.method} {job.shots}-shot seed {job.seed}")
+        if engine is None or engine.key != (job.category, job.seed):
+            # one engine per (category, seed), built on first use: banks are large, and
+            # methods that never touch the engine (random) cost nothing
+            engine = LazyEngine(
+                (job.category, job.seed),
+                functools.partial(engine_factory, plan.categories[job.category], config, job.seed),
+            )
+        yield _run_one(config, plan, job, engine, context)
+
+
+def _run_group(
+    config: RunConfig,
+    plan: _Plan,
+    jobs: list[_Job],
+    engine_factory: EngineFactory,
+    context: dict[str, str],
+    threads: int,
+) -> list[Finished]:
+    """Worker process: every job of one (category, seed) group, with ``threads`` threads."""
+    import torch
+
+    torch.set_num_threads(threads)
+    return list(_run_sequential(config, plan, jobs, engine_factory, context))
+
+
+_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+)
+
+
+def _run_parallel(
+    config: RunConfig,
+    plan: _Plan,
+    groups: list[list[_Job]],
+    engine_factory: EngineFactory,
+    context: dict[str, str],
+    jobs: int,
+) -> Iterator[Finished]:
+    """Run groups in ``jobs`` spawned worker processes; yields rows group by group.
+
+    When a group fails, no new group starts; the groups already running finish and their
+    rows are yielded, then the first failure is raised.
+    """
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    saved = {k: os.environ.get(k) for k in _THREAD_VARIABLES}
+    # workers read the thread counts of numpy's BLAS and numba at import time
+    os.environ.update({k: str(threads) for k in _THREAD_VARIABLES})
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        pending = {
+            pool.submit(_run_group, config, plan, g, engine_factory, context, threads)
+            for g in groups
+        }
+        _restore_environment(saved)  # the workers have started with their settings
+        failure: BaseException | None = None
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                if future.cancelled():
+                    continue
+                if future.exception() is None:
+                    yield from future.result()
+                elif failure is None:  # start nothing new; keep what is running
+                    failure = future.exception()
+                    for other in pending:
+                        other.cancel()
+        if failure is not None:
+            raise failure
+    finally:
+        _restore_environment(saved)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _restore_environment(saved: Mapping[str, str | None]) -> None:
+    """Put back environment variables as they were (``None``: was unset)."""
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def _run_one(
