@@ -63,6 +63,8 @@ VARIANTS: dict[str, ZoomConfig | None] = {
     "zoom_sm+lite2": ZoomConfig(windows=(0.25, 0.5)),
     "zoom_sm_C1": ZoomConfig(windows=(0.25, 0.5)),
     "zoom_sm_C100": ZoomConfig(windows=(0.25, 0.5)),
+    "zoom_sm_c4+lite2": ZoomConfig(windows=(0.25, 0.5), rotations=True),
+    "zoom_sm_c4_C100": ZoomConfig(windows=(0.25, 0.5), rotations=True),
     # the block sets session 1 compared on query accuracy (scripts/explore_best.py); scored
     # here by the label-free criterion as a check of that earlier choice ("best" above)
     "blocks:ref_r2": "blocks",
@@ -85,9 +87,9 @@ RB_BASE = replace(BEST_DESCRIPTOR, source="random_bank")
 #: variants whose zoom blocks are scaled by 1/2 against best's blocks before the head
 HALF = {"zoom_sm_half"}
 #: variants that append a second zoom table (another encoder) to the first
-SECOND = {"zoom_sm+lite2": VARIANTS["zoom_sm_lite2"]}
+SECOND = {v: VARIANTS["zoom_sm_lite2"] for v in ("zoom_sm+lite2", "zoom_sm_c4+lite2")}
 #: variants whose logistic-regression head uses another inverse regularisation C
-HEAD_C = {"zoom_sm_C1": 1.0, "zoom_sm_C100": 100.0}
+HEAD_C = {"zoom_sm_C1": 1.0, "zoom_sm_C100": 100.0, "zoom_sm_c4_C100": 100.0}
 
 
 def where_table(engine: ResidualEngine, cells: int = 7) -> dict[str, np.ndarray]:

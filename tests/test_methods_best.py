@@ -16,7 +16,14 @@ from fsad.methods import available_methods, get_method
 from fsad.task import FewShotTask
 
 D, H, W, C = 6, 4, 4, 3
-NAMES = ("residual_proto", "residual_proto_rb", "anomaly_lr", "best", "best_transductive")
+NAMES = (
+    "residual_proto",
+    "residual_proto_rb",
+    "anomaly_lr",
+    "zoom_lr",
+    "best",
+    "best_transductive",
+)
 # the hot patch (1, 2) of the 4 x 4 fake map lies at pixel (25, 39) of a 64 px image under
 # EngineConfig()'s resize 256 / crop 224 (see fsad.zoom.cell_to_image): the zoom views
 # cut windows there, so each image carries a class-coloured blob at that spot
