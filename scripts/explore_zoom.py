@@ -11,10 +11,16 @@ highest leave-one-out accuracy *inside the largest support set* (5 shots; tire 4
 over the five categories and the seeds run (seed 1 in results/explore/zoom.csv). Query
 accuracies are written too, for the record of what each ingredient does, never to choose.
 
+Variants came in rounds, each judged by that rule: window sets, encoders, zoom residuals
+(round 1: ``zoom_sm`` became ``zoom_lr``, 64.0 %); then rotation and mirror views, a second
+encoder and the head's C (round 2: ``zoom_sm_c4_C100`` became ``best``, 69.5 %).
+
 Usage::
 
     FSAD_DATA=/work/shared/data .venv/bin/python scripts/explore_zoom.py \
-        --out results/explore/zoom.csv --seeds 1 2
+        --out results/explore/zoom.csv --seeds 1 [--variants zoom_sm zoom_sm_c4 ...]
+
+Rows of other variants already in --out are kept; the printed ranking covers them all.
 """
 
 from __future__ import annotations
