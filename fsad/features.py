@@ -383,14 +383,27 @@ class PatchFeatureExtractor(nn.Module):
                 "features", key, lambda: {"f": self.embed_samples(samples, None, batch_size, desc)}
             )
             return value["f"]
+        from concurrent.futures import ThreadPoolExecutor
+
         from fsad.data import read_image
         from fsad.utils import progress
 
-        out = []
-        chunks = range(0, len(samples), batch_size)
-        for start in progress(chunks, desc=desc or "features", unit="batch", leave=False):
-            imgs = [read_image(s.path) for s in samples[start : start + batch_size]]
-            out.append(self.forward(preprocess(imgs, self.config)))
-        if not out:
+        def load(chunk: Sequence[Sample]) -> torch.Tensor:
+            return preprocess([read_image(s.path) for s in chunk], self.config)
+
+        chunks = [samples[i : i + batch_size] for i in range(0, len(samples), batch_size)]
+        if not chunks:
             raise ConfigError("no samples to embed")
+        out = []
+        # decode and resize the next batch in a thread (OpenCV releases the GIL) while the
+        # backbone runs on this one; the same operations, so the same numbers
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            ahead = pool.submit(load, chunks[0])
+            for k in progress(
+                range(len(chunks)), desc=desc or "features", unit="batch", leave=False
+            ):
+                x = ahead.result()
+                if k + 1 < len(chunks):
+                    ahead = pool.submit(load, chunks[k + 1])
+                out.append(self.forward(x))
         return torch.cat(out)
