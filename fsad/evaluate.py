@@ -49,7 +49,7 @@ from fsad.data import (
 from fsad.errors import DataError, FsadError
 from fsad.methods import MethodFn, get_method
 from fsad.task import FewShotTask, Prediction
-from fsad.utils import atomic_write_csv, atomic_write_text, seed_everything
+from fsad.utils import atomic_write_csv, atomic_write_text, environment, seed_everything
 
 RESULTS_FILE = "results.csv"
 PREDICTIONS_FILE = "predictions.csv.gz"
@@ -615,16 +615,15 @@ def _run_parallel(
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    saved = {k: os.environ.get(k) for k in _THREAD_VARIABLES}
-    # workers read the thread counts of numpy's BLAS and numba at import time
-    os.environ.update({k: str(threads) for k in _THREAD_VARIABLES})
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
     try:
-        pending = {
-            pool.submit(_run_group, config, plan, g, engine_factory, context, threads)
-            for g in groups
-        }
-        _restore_environment(saved)  # the workers have started with their settings
+        # the workers start during these submits and read the thread counts of numpy's BLAS
+        # and numba at import time
+        with environment({k: str(threads) for k in _THREAD_VARIABLES}):
+            pending = {
+                pool.submit(_run_group, config, plan, g, engine_factory, context, threads)
+                for g in groups
+            }
         failure: BaseException | None = None
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -640,17 +639,7 @@ def _run_parallel(
         if failure is not None:
             raise failure
     finally:
-        _restore_environment(saved)
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _restore_environment(saved: Mapping[str, str | None]) -> None:
-    """Put back environment variables as they were (``None``: was unset)."""
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 def _run_one(

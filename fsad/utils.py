@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import random
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -80,6 +81,22 @@ def atomic_write_csv(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
     if str(path).endswith(".gz"):
         data = gzip.compress(data, compresslevel=9, mtime=0)
     return atomic_write_bytes(path, data)
+
+
+@contextlib.contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of a ``with`` block, then put back the
+    previous values (unsetting those that were unset), also when the block raises."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def progress(iterable: Iterable[T], **kwargs) -> Iterator[T]:

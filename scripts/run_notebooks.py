@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fsad.utils import environment
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 KERNEL = "python3"
@@ -135,10 +137,8 @@ def execute(
     if unknown:
         raise NotebookError(f"{source.name}: unknown parameter(s) {unknown}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    saved = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".run-") as tmp:
+    with environment(env or {}), tempfile.TemporaryDirectory(dir=out.parent, prefix=".run-") as tmp:
         src = to_ipynb(source, Path(tmp) / "in.ipynb")
         dst = Path(tmp) / "out.ipynb"
         try:
@@ -155,18 +155,8 @@ def execute(
             raise NotebookError(
                 f"{source.name}: cell {exc.exec_count} failed: {exc.ename}: {exc.evalue}"
             ) from exc
-        finally:
-            _restore_env(saved)
         os.replace(dst, out)
     return time.perf_counter() - start
-
-
-def _restore_env(saved: dict[str, str | None]) -> None:
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 def batch(

@@ -382,20 +382,16 @@ def test_git_commit_is_dirty_for_code_changes_only(tmp_path: Path) -> None:
 
 
 def test_parallel_workers_give_the_same_rows(tiny_root: Path, tmp_path: Path):
-    serial = run_grid(
-        _config(),
-        tiny_root,
-        tmp_path / "one",
-        engine_factory=FakeEngine,
-        methods={"fake": Counter()},
-    )
-    parallel = run_grid(
-        _config(),
-        tiny_root,
-        tmp_path / "two",
-        engine_factory=FakeEngine,
-        methods={"fake": Counter()},
-        jobs=2,
+    serial, parallel = (
+        run_grid(
+            _config(),
+            tiny_root,
+            tmp_path / name,
+            engine_factory=FakeEngine,
+            methods={"fake": Counter()},
+            jobs=jobs,
+        )
+        for name, jobs in (("one", 1), ("two", 2))
     )
     assert parallel.computed == serial.computed == 8
     cols = [c for c in KEY_COLUMNS + ["accuracy", "n_query"]]
