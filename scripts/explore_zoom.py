@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,7 +44,7 @@ from fsad.descriptors import DescriptorConfig, category_descriptors, descriptors
 from fsad.engine import ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.heads import logistic_regression, predict
-from fsad.methods.best import BEST_DESCRIPTOR, LR_C
+from fsad.methods.best import BEST_C, BEST_DESCRIPTOR, BEST_ZOOM, LR_C
 from fsad.utils import atomic_write_csv
 from fsad.zoom import ZoomConfig, zoom_table
 
@@ -98,6 +98,55 @@ SECOND = {v: VARIANTS["zoom_sm_lite2"] for v in ("zoom_sm+lite2", "zoom_sm_c4+li
 HEAD_C = {"zoom_sm_C1": 1.0, "zoom_sm_C100": 100.0, "zoom_sm_c4_C100": 100.0}
 
 
+@dataclass(frozen=True)
+class Spec:
+    """A round-3 variant: ``best``'s base descriptor plus these zoom blocks and head.
+
+    Attributes:
+        zoom: the zoom views appended to the base descriptor.
+        second: a second encoder's zoom views, appended too.
+        c: the logistic-regression head's inverse L2 strength.
+        zoom_weight: factor on the zoom blocks against the base blocks before the head.
+        centre: subtract the support set's mean descriptor from support and queries before
+            the head (an inductive centring: the support is labelled data we have).
+    """
+
+    zoom: ZoomConfig = BEST_ZOOM
+    second: ZoomConfig | None = None
+    c: float = BEST_C
+    zoom_weight: float = 1.0
+    centre: bool = False
+
+
+LITE1_C4 = ZoomConfig(windows=(0.25, 0.5), backbone="tf_efficientnet_lite1", size=240, rotations=True)
+LITE2_C4 = ZoomConfig(windows=(0.25, 0.5), backbone="tf_efficientnet_lite2", size=260, rotations=True)
+#: session 5, round 3: around ``best`` (= ``r3_best``, a check that it scores 69.5 again)
+ROUND3: dict[str, Spec] = {
+    "r3_best": Spec(),
+    "r3_C1000": Spec(c=1000.0),
+    "r3_ssm": Spec(zoom=replace(BEST_ZOOM, windows=(0.125, 0.25, 0.5))),
+    "r3_s320": Spec(zoom=replace(BEST_ZOOM, size=320)),
+    "r3_layers1234": Spec(zoom=replace(BEST_ZOOM, layers=(1, 2, 3, 4))),
+    "r3_+lite1c4": Spec(second=LITE1_C4),
+    "r3_+lite2c4": Spec(second=LITE2_C4),
+    "r3_zoom_x2": Spec(zoom_weight=2.0),
+    "r3_centre": Spec(centre=True),
+}
+VARIANTS.update({name: spec.zoom for name, spec in ROUND3.items()})
+
+
+def spec_head(spec: Spec):
+    """The head of a round-3 spec: ``(xs, ys, xq, n_classes) -> (Q, C)`` probabilities."""
+
+    def head(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, n: int) -> np.ndarray:
+        if spec.centre:
+            mu = xs.mean(0, keepdims=True)
+            xs, xq = xs - mu, xq - mu
+        return logistic_regression(xs, ys, xq, n, c=spec.c)
+
+    return head
+
+
 def where_table(engine: ResidualEngine, cells: int = 7) -> dict[str, np.ndarray]:
     """Where the anomaly is: the map average-pooled to ``cells x cells``, unit norm."""
     import torch.nn.functional as F
@@ -108,14 +157,14 @@ def where_table(engine: ResidualEngine, cells: int = 7) -> dict[str, np.ndarray]
     return {str(s.path): x[i] for i, s in enumerate(test)}
 
 
-def loo_accuracy(x: np.ndarray, y: np.ndarray, n_classes: int, c: float = LR_C) -> float:
-    """Leave-one-out accuracy of the logistic-regression head inside a support set."""
+def loo_accuracy(x: np.ndarray, y: np.ndarray, n_classes: int, head) -> float:
+    """Leave-one-out accuracy of ``head(xs, ys, xq, n_classes)`` inside a support set."""
     hits = []
     for i in range(len(x)):
         keep = np.arange(len(x)) != i
         if len(set(y[keep].tolist())) < n_classes:
             continue  # a class would vanish (1-shot): no LOO possible
-        p = logistic_regression(x[keep], y[keep], x[i : i + 1], n_classes, c=c)
+        p = head(x[keep], y[keep], x[i : i + 1], n_classes)
         hits.append(int(predict(p)[0] == y[i]))
     return float(np.mean(hits)) if hits else float("nan")
 
@@ -164,8 +213,14 @@ def main() -> None:
                     table = category_descriptors(engine, BLOCKS[variant])
                 if variant.endswith("+profile"):
                     table = category_descriptors(engine, PROFILE_BASE)
+                spec = ROUND3.get(variant)
                 if isinstance(zcfg, ZoomConfig):
                     zoom = zoom_table(engine, zcfg)
+                    if spec is not None:
+                        zoom = {k: spec.zoom_weight * v for k, v in zoom.items()}
+                    if spec is not None and spec.second is not None:
+                        extra = zoom_table(engine, spec.second)
+                        zoom = {k: np.concatenate([v, extra[k]]) for k, v in zoom.items()}
                     if variant in HALF:
                         zoom = {k: 0.5 * v for k, v in zoom.items()}
                     if variant in SECOND:
@@ -183,11 +238,11 @@ def main() -> None:
                         descriptors_of(table, split.query),
                     )
                     ys = np.asarray(split.support_labels)
-                    c = HEAD_C.get(variant, LR_C)
-                    p = logistic_regression(xs, ys, xq, split.n_classes, c=c)
+                    head = spec_head(spec or Spec(c=HEAD_C.get(variant, LR_C)))
+                    p = head(xs, ys, xq, split.n_classes)
                     acc = float((predict(p) == np.asarray(split.query_labels)).mean())
                     last = shots == shot_list[-1]
-                    loo = loo_accuracy(xs, ys, split.n_classes, c) if last else None
+                    loo = loo_accuracy(xs, ys, split.n_classes, head) if last else None
                     rows.append({
                         "dataset": dataset, "category": name, "variant": variant,
                         "shots": shots, "seed": seed, "support_loo": loo, "accuracy": acc,
