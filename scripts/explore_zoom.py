@@ -118,8 +118,12 @@ class Spec:
     centre: bool = False
 
 
-LITE1_C4 = ZoomConfig(windows=(0.25, 0.5), backbone="tf_efficientnet_lite1", size=240, rotations=True)
-LITE2_C4 = ZoomConfig(windows=(0.25, 0.5), backbone="tf_efficientnet_lite2", size=260, rotations=True)
+LITE1_C4 = ZoomConfig(
+    windows=(0.25, 0.5), backbone="tf_efficientnet_lite1", size=240, rotations=True
+)
+LITE2_C4 = ZoomConfig(
+    windows=(0.25, 0.5), backbone="tf_efficientnet_lite2", size=260, rotations=True
+)
 #: session 5, round 3: around ``best`` (= ``r3_best``, a check that it scores 69.5 again)
 ROUND3: dict[str, Spec] = {
     "r3_best": Spec(),
