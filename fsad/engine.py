@@ -11,7 +11,7 @@ for PatchCore quantities (paper sections 3.2 and 3.4):
 Caching: a category's whole test set and whole train set are each one cache entry (features,
 and residuals per seed); any subset of them indexes into that entry, so another shot count
 never recomputes anything. Any other list of samples gets its own entry. Every key holds the
-files' fingerprint (paths, sizes, mtimes), the feature configuration (backbone, weights file,
+files' content fingerprint, the feature configuration (backbone, weights file,
 layers, resolution, dim), the coreset settings (ratio, projection, starts, seed) and
 :data:`ENGINE_VERSION`.
 """

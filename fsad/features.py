@@ -365,7 +365,7 @@ class PatchFeatureExtractor(nn.Module):
         Args:
             samples: images to embed.
             cache: when given, the result is stored/loaded under a key made of the files'
-                fingerprint (paths, sizes, mtimes), :meth:`FeatureConfig.cache_key` and
+                content fingerprint, :meth:`FeatureConfig.cache_key` and
                 :data:`FEATURES_VERSION`.
 
         Returns:

@@ -81,6 +81,20 @@ def test_cache_hit_is_identical_and_changed_keys_miss(tiny_category, tmp_path: P
     assert f16.shape[1] == 16 and _entries(tmp_path, "features") == 3
 
 
+def test_copied_dataset_hits_the_cache(tiny_category, tmp_path: Path) -> None:
+    """A dataset copied afresh (new paths, new mtimes, same bytes) reuses cached residuals."""
+    import shutil
+
+    cache = DiskCache(tmp_path / "cache")
+    r1 = ResidualEngine(tiny_category, SMALL, seed=1, cache=cache).residuals(tiny_category.test)
+    root = tiny_category.test[0].path.parents[3]
+    shutil.copytree(root, tmp_path / "copy", copy_function=shutil.copy)  # new mtimes
+    copied = load_category(tmp_path / "copy", "mvtec_ad", "widget")
+    warm = ResidualEngine(copied, SMALL, seed=1, cache=cache)
+    assert torch.equal(warm.residuals(copied.test), r1)
+    assert warm._extractor is None  # the backbone was never built
+
+
 def test_bank_images_have_zero_residual(tiny_category, tmp_path: Path) -> None:
     full = replace(SMALL, coreset_ratio=1.0)
     eng = ResidualEngine(tiny_category, full, seed=1, cache=DiskCache(tmp_path))

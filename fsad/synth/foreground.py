@@ -192,7 +192,7 @@ def cached_foreground_mask(
 ) -> np.ndarray:
     """:func:`foreground_mask` of ``image`` (decoded and resized from ``path``), cached.
 
-    The cache key holds the file's fingerprint (path, size, mtime), the method, its
+    The cache key holds the file's content fingerprint, the method, its
     parameters and the image size, so a changed file or rule never returns a stale mask.
 
     Returns:
