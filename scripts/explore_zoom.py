@@ -136,6 +136,12 @@ ROUND3: dict[str, Spec] = {
     "r3_zoom_x2": Spec(zoom_weight=2.0),
     "r3_centre": Spec(centre=True),
 }
+#: round 4: the round-3 winner (a second, rotated Lite2 encoder) combined with the runners-up
+ROUND3.update({
+    "r4_+lite2c4_C1000": Spec(second=LITE2_C4, c=1000.0),
+    "r4_+lite2c4_ssm": Spec(zoom=replace(BEST_ZOOM, windows=(0.125, 0.25, 0.5)), second=LITE2_C4),
+    "r4_+lite2c4_x2": Spec(second=LITE2_C4, zoom_weight=2.0),
+})  # fmt: skip
 VARIANTS.update({name: spec.zoom for name, spec in ROUND3.items()})
 
 
@@ -220,11 +226,11 @@ def main() -> None:
                 spec = ROUND3.get(variant)
                 if isinstance(zcfg, ZoomConfig):
                     zoom = zoom_table(engine, zcfg)
-                    if spec is not None:
-                        zoom = {k: spec.zoom_weight * v for k, v in zoom.items()}
                     if spec is not None and spec.second is not None:
                         extra = zoom_table(engine, spec.second)
                         zoom = {k: np.concatenate([v, extra[k]]) for k, v in zoom.items()}
+                    if spec is not None:
+                        zoom = {k: spec.zoom_weight * v for k, v in zoom.items()}
                     if variant in HALF:
                         zoom = {k: 0.5 * v for k, v in zoom.items()}
                     if variant in SECOND:
