@@ -137,7 +137,7 @@ show(
 # cyan: 1/2), then the windows as the backbone sees them.
 
 # %%
-from fsad.methods.best import BEST_ZOOM
+from fsad.methods.best import ROT_ZOOM
 from fsad.zoom import cell_to_image, peak_cells, window, window_box
 
 cells = peak_cells(torch.from_numpy(maps)).tolist()
@@ -146,7 +146,7 @@ for s, cell in zip(picks, cells, strict=True):
     img = read_image(s.path)
     y, x = cell_to_image(cell, maps.shape[1:], img.shape[:2], fc)
     boxed, crops = img.copy(), []
-    for frac, colour in zip(BEST_ZOOM.windows, ((255, 220, 0), (0, 220, 255)), strict=False):
+    for frac, colour in zip(ROT_ZOOM.windows, ((255, 220, 0), (0, 220, 255)), strict=False):
         top, left, side = window_box(img.shape[:2], (y, x), frac)
         cv2.rectangle(boxed, (left, top), (left + side, top + side), colour, max(2, side // 40))
         crops.append(window(img, (y, x), frac))

@@ -21,6 +21,7 @@ NAMES = (
     "residual_proto_rb",
     "anomaly_lr",
     "zoom_lr",
+    "zoom_rot_lr",
     "best",
     "best_transductive",
 )
