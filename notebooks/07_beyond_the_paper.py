@@ -27,14 +27,17 @@
 #   scratch covers a patch or two. A zoom view takes the peak of the anomaly map back to the
 #   *original* image, cuts square windows of 1/4 and 1/2 of its shorter side there, and
 #   encodes each with the whole ImageNet backbone (average of layers 2-4): the defect seen
-#   closely, and with its surroundings. In `best`, each window is encoded in its 4
-#   rotations and the blocks averaged: a scratch is a scratch whichever way it runs. Mirror
-#   images are left out on purpose: metal_nut's `flip` type *is* the mirror image of a good
-#   nut.
+#   closely, and with its surroundings. From `zoom_rot_lr` on, each window is encoded in its
+#   4 rotations and the blocks averaged: a scratch is a scratch whichever way it runs.
+#   Mirror images are left out on purpose: metal_nut's `flip` type *is* the mirror image of
+#   a good nut. `best` encodes the same rotated windows with a second, larger backbone too
+#   (EfficientNet-Lite2 at 260 px) and gives the zoom blocks twice the weight of the
+#   residual blocks.
 # - **Heads** (`fsad.heads`): cosine similarity to class-mean prototypes (`residual_proto`,
 #   the training-free reference), logistic regression on the support descriptors
 #   (`anomaly_lr`; with the zoom views: `zoom_lr`; with rotation-averaged zoom views and a
-#   weaker regularisation, C = 100 instead of 10: `best`), and a *transductive* variant that
+#   weaker regularisation, C = 100 instead of 10: `zoom_rot_lr`; with the second encoder and
+#   the zoom weight: `best`), and a *transductive* variant that
 #   refines the prototypes by soft k-means over the unlabelled query images
 #   (`best_transductive`; it uses the query images, never their labels, and is reported
 #   separately).
@@ -44,9 +47,11 @@
 # set (top 1/2/5/10 % residuals plus centred features) was picked in an early exploration
 # among four block sets by *query* accuracy on the evaluated categories (one seed); a later
 # label-free check, leave-one-out accuracy inside the 5-shot support sets, ranks the same
-# block set first. The zoom windows, their rotation views and `best`'s C were chosen by that
-# label-free criterion only, in two rounds (`scripts/explore_zoom.py`,
-# `results/explore/zoom.csv`); the other heads' settings were fixed before any measurement.
+# block set first. Everything after it (the zoom windows, their rotation views, the heads'
+# C, the second encoder, the zoom weight) was chosen by that label-free criterion only, in
+# five rounds of `scripts/explore_zoom.py` (all rows in `results/explore/zoom.csv`); the
+# other heads' settings were fixed before any measurement. Ideas that lost are listed in
+# the results chapter.
 
 # %% tags=["parameters"]
 config: str = ""  # run configuration name; empty: ci on the embedded data, quick on real data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import zlib
 from pathlib import Path
 
@@ -12,8 +13,12 @@ import torch
 from fsad.cache import DiskCache
 from fsad.data import CategoryData, Sample
 from fsad.engine import EngineConfig
+from fsad.features import FeatureConfig, PatchFeatureExtractor
+from fsad.fine import FineConfig
 from fsad.methods import available_methods, get_method
+from fsad.methods.best import Recipe, task_descriptors
 from fsad.task import FewShotTask
+from fsad.zoom import ZoomConfig
 
 D, H, W, C = 6, 4, 4, 3
 NAMES = (
@@ -61,6 +66,11 @@ class FakeEngine:
 
     def anomaly_maps(self, samples: list[Sample]) -> torch.Tensor:
         return self.residuals(samples).norm(dim=1)
+
+    @functools.cached_property
+    def extractor(self) -> PatchFeatureExtractor:
+        """A small real patch extractor (the fine views embed window crops with it)."""
+        return PatchFeatureExtractor(FeatureConfig(resize=72, crop=64, dim=32))
 
 
 def _image(path: Path, colour: tuple[int, int, int] | None, seed: int) -> None:
@@ -147,3 +157,26 @@ def test_query_labels_are_never_read(tmp_path: Path) -> None:
     base = get_method("best_transductive")(task)
     task.query = [Sample(s.path, s.category, s.split, "defect0") for s in task.query]
     np.testing.assert_array_equal(get_method("best_transductive")(task).labels, base.labels)
+
+
+def test_recipe_weights_zoom_blocks_and_appends_fine_views(tmp_path: Path) -> None:
+    cat = make_category(tmp_path)
+    engine = FakeEngine(cat, DiskCache(tmp_path / "cache"))
+    task = make_task(cat, engine, 2)
+    zoom = ZoomConfig(windows=(0.5,), size=64)
+    base, _ = task_descriptors(task, Recipe())
+    one, q1 = task_descriptors(task, Recipe(zooms=(zoom,)))
+    two, q2 = task_descriptors(task, Recipe(zooms=(zoom,), zoom_weight=2.0))
+    d = base.shape[1]
+    np.testing.assert_array_equal(two[:, :d], one[:, :d])  # base blocks untouched
+    np.testing.assert_allclose(two[:, d:], 2 * one[:, d:], rtol=1e-6)
+    np.testing.assert_allclose(q2[:, d:], 2 * q1[:, d:], rtol=1e-6)
+    fine = FineConfig(window=0.5, normals=1, grid=2, bank_size=50)
+    with_fine, _ = task_descriptors(task, Recipe(zooms=(zoom,), fines=(fine,)))
+    np.testing.assert_array_equal(with_fine[:, : one.shape[1]], one)  # fine blocks come last
+    n_blocks = len(fine.descriptor.residual_fracs) + len(fine.descriptor.feature_fracs)
+    assert with_fine.shape[1] == one.shape[1] + n_blocks * 32  # the extractor's dim
+    norms = np.linalg.norm(
+        with_fine[:, one.shape[1] :].reshape(len(with_fine), n_blocks, 32), axis=2
+    )
+    np.testing.assert_allclose(norms, 1.0, rtol=1e-5)  # each fine block is unit-norm
