@@ -522,6 +522,18 @@ if best is not None and main is not None:
     display(Markdown("\n".join(lines)))
 
 # %% [markdown]
+# **Did the last selection rounds carry over to the queries?** `best` differs from
+# `zoom_rot_lr` by what rounds 3 and 4 of the label-free selection added (a second encoder
+# and the zoom weight). Those rounds were won by 1-3 points of support leave-one-out
+# accuracy, that is one to three support images over five categories. The row
+# `best vs zoom_rot_lr` of the gains table above and this count, over five seeds, say whether
+# the queries agree:
+
+# %% tags=["hide-input"]
+if best is not None and {"best", "zoom_rot_lr"} <= set(best["method"]):
+    display(Markdown(below(best, "best", reference="zoom_rot_lr")))
+
+# %% [markdown]
 # **Everything the label-free selection tried.** Each setting of chapter 7 after the block
 # set was chosen by one rule, fixed before running: the highest leave-one-out accuracy
 # *inside the largest support set* (5 shots; tire 4), averaged over the five categories,
