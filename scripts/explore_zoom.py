@@ -13,7 +13,11 @@ accuracies are written too, for the record of what each ingredient does, never t
 
 Variants came in rounds, each judged by that rule: window sets, encoders, zoom residuals
 (round 1: ``zoom_sm`` became ``zoom_lr``, 64.0 %); then rotation and mirror views, a second
-encoder and the head's C (round 2: ``zoom_sm_c4_C100`` became ``best``, 69.5 %).
+encoder and the head's C (round 2: ``zoom_sm_c4_C100`` became ``zoom_rot_lr``, 69.5 %); then
+``r3_*``: windows, input size, layers, centring, weights, a second rotated encoder (72.7 %);
+``r4_*``: its combinations (``r4_+lite2c4_x2`` became ``best``, 72.9 %); ``r5_*``: fine
+views (:mod:`fsad.fine`), which lost. The round-3/4 candidates were also scored on seeds 2-5
+(``--seeds 2 3 4 5``) to see whether the ranking depends on the engine's seed.
 
 Usage::
 
