@@ -13,8 +13,11 @@ of the images. A fine view repeats the engine's steps on the zoom window around 
    its patch residuals r = f - m* (Eq. 2) against that bank, and the anomaly-guided
    descriptor of :func:`fsad.descriptors.describe` on them.
 
-The defect now covers tens of patches, and the descriptor pools those, wherever in the
-window they are: an imprecise peak costs little.
+The defect then covers tens of patches, and the descriptor pools those wherever in the
+window they are, so an imprecise peak should cost less. Round 5 of
+``scripts/explore_zoom.py`` added fine views to ``best``; the label-free selection rule did
+not pick them (``results/explore/zoom.csv``), so no registered method uses them yet. A
+:class:`fsad.methods.best.Recipe` takes them through ``fines``.
 """
 
 from __future__ import annotations
