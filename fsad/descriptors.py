@@ -12,7 +12,7 @@ Descriptors of a category's whole defective test set are computed once per
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -183,6 +183,44 @@ def engine_key(engine: ResidualEngine) -> dict[str, Any]:
     }
 
 
+def category_table(
+    engine: ResidualEngine,
+    namespace: str,
+    key: dict[str, Any],
+    compute: Callable[[list[Sample]], torch.Tensor],
+    cache: DiskCache | None = None,
+) -> dict[str, np.ndarray]:
+    """``compute(samples)`` ``(N, D')`` for every test image of the engine's category, cached.
+
+    The shared mechanism of the descriptor, zoom and fine tables: ``key`` (everything else
+    that determines the rows) gains the test files' fingerprint.
+
+    Returns:
+        ``{path: (D',) float32}`` for every test image.
+    """
+    from fsad.cache import files_fingerprint
+
+    samples = list(engine.category.test)
+    cache = cache if cache is not None else engine.cache
+    key = {**key, "samples": files_fingerprint([s.path for s in samples])}
+    x = cache.load_or_compute(namespace, key, lambda: {"x": compute(samples)})["x"].numpy()
+    return {str(s.path): x[i] for i, s in enumerate(samples)}
+
+
+def table_rows(
+    table: dict[str, np.ndarray],
+    samples: Sequence[Sample],
+    describe_missing: Callable[[list[Sample]], torch.Tensor],
+) -> np.ndarray:
+    """Rows of a :func:`category_table` for ``samples``, ``(N, D')``; samples missing from it
+    (images outside the category's test set) go through ``describe_missing``."""
+    missing = [s for s in samples if str(s.path) not in table]
+    if missing:
+        extra = describe_missing(missing).numpy()
+        table = {**table, **{str(s.path): extra[i] for i, s in enumerate(missing)}}
+    return np.stack([table[str(s.path)] for s in samples])
+
+
 def category_descriptors(
     engine: ResidualEngine,
     config: DescriptorConfig = DescriptorConfig(),
@@ -198,25 +236,22 @@ def category_descriptors(
     Returns:
         ``{path: (D',) float32}`` for every test image.
     """
-    from fsad.cache import files_fingerprint
-
-    samples = list(engine.category.test)
     cache = cache if cache is not None else engine.cache
     source: Any = engine
     if config.source == "random_bank":
         source = RandomBankResiduals(engine.category, engine.seed, cache)
     key = {
         "engine": engine_key(engine) if source is engine else source.key(),
-        "samples": files_fingerprint([s.path for s in samples]),
         "descriptor": config.cache_key(),
         "version": DESCRIPTORS_VERSION,
     }
-
-    def compute() -> dict[str, Any]:
-        return {"x": describe_samples(source, samples, config, batch)}
-
-    x = cache.load_or_compute("descriptors", key, compute)["x"].numpy()
-    return {str(s.path): x[i] for i, s in enumerate(samples)}
+    return category_table(
+        engine,
+        "descriptors",
+        key,
+        lambda samples: describe_samples(source, samples, config, batch),
+        cache,
+    )
 
 
 def descriptors_of(
@@ -233,15 +268,16 @@ def descriptors_of(
     Raises:
         ConfigError: a sample is missing and no engine was given.
     """
-    missing = [s for s in samples if str(s.path) not in table]
-    if missing:
+
+    def describe_missing(missing: list[Sample]) -> torch.Tensor:
         if engine is None:
             raise ConfigError(f"no descriptor for {missing[0].path} (not a test image)")
+        source: Any = engine
         if config.source == "random_bank":
-            engine = RandomBankResiduals(engine.category, engine.seed, engine.cache)
-        extra = describe_samples(engine, missing, config).numpy()
-        table = {**table, **{str(s.path): extra[i] for i, s in enumerate(missing)}}
-    return np.stack([table[str(s.path)] for s in samples])
+            source = RandomBankResiduals(engine.category, engine.seed, engine.cache)
+        return describe_samples(source, missing, config)
+
+    return table_rows(table, samples, describe_missing)
 
 
 @dataclass(frozen=True)

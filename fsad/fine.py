@@ -179,20 +179,10 @@ def fine_table(
     Returns:
         ``{path: (D',) float32}`` for every test image.
     """
-    from fsad.cache import files_fingerprint
-    from fsad.descriptors import engine_key
+    from fsad.descriptors import category_table, engine_key
 
-    samples = list(engine.category.test)
-    cache = cache if cache is not None else engine.cache
-    key = {
-        "engine": engine_key(engine),
-        "samples": files_fingerprint([s.path for s in samples]),
-        "fine": config.cache_key(),
-        "version": FINE_VERSION,
-    }
-    x = cache.load_or_compute("fine", key, lambda: {"x": fine_describe(engine, samples, config)})
-    x = x["x"].numpy()
-    return {str(s.path): x[i] for i, s in enumerate(samples)}
+    key = {"engine": engine_key(engine), "fine": config.cache_key(), "version": FINE_VERSION}
+    return category_table(engine, "fine", key, lambda s: fine_describe(engine, s, config), cache)
 
 
 def fine_of(
@@ -203,8 +193,6 @@ def fine_of(
 ) -> np.ndarray:
     """Rows of ``table`` (from :func:`fine_table`) for samples, ``(N, D')``; samples outside
     the category's test set are described directly."""
-    missing = [s for s in samples if str(s.path) not in table]
-    if missing:
-        extra = fine_describe(engine, missing, config).numpy()
-        table = {**table, **{str(s.path): extra[i] for i, s in enumerate(missing)}}
-    return np.stack([table[str(s.path)] for s in samples])
+    from fsad.descriptors import table_rows
+
+    return table_rows(table, samples, lambda missing: fine_describe(engine, missing, config))

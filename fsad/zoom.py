@@ -263,21 +263,10 @@ def zoom_table(
     Returns:
         ``{path: (D',) float32}`` for every test image.
     """
-    from fsad.cache import files_fingerprint
-    from fsad.descriptors import engine_key
+    from fsad.descriptors import category_table, engine_key
 
-    samples = list(engine.category.test)
-    cache = cache if cache is not None else engine.cache
-    key = {
-        "engine": engine_key(engine),
-        "samples": files_fingerprint([s.path for s in samples]),
-        "zoom": config.cache_key(),
-        "version": ZOOM_VERSION,
-    }
-    x = cache.load_or_compute("zoom", key, lambda: {"x": zoom_describe(engine, samples, config)})[
-        "x"
-    ].numpy()
-    return {str(s.path): x[i] for i, s in enumerate(samples)}
+    key = {"engine": engine_key(engine), "zoom": config.cache_key(), "version": ZOOM_VERSION}
+    return category_table(engine, "zoom", key, lambda s: zoom_describe(engine, s, config), cache)
 
 
 def zoom_of(
@@ -291,8 +280,6 @@ def zoom_of(
     Samples outside the category's test set (e.g. a folder dataset's extra images) are
     encoded directly through ``engine``.
     """
-    missing = [s for s in samples if str(s.path) not in table]
-    if missing:
-        extra = zoom_describe(engine, missing, config).numpy()
-        table = {**table, **{str(s.path): extra[i] for i, s in enumerate(missing)}}
-    return np.stack([table[str(s.path)] for s in samples])
+    from fsad.descriptors import table_rows
+
+    return table_rows(table, samples, lambda missing: zoom_describe(engine, missing, config))
