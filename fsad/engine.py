@@ -108,6 +108,21 @@ class ResidualEngine:
         self._bank_indices = torch.empty(0, dtype=torch.long)
         self._memo: dict[str, dict[str, torch.Tensor]] = {}
         self._groups = {"test": list(category.test), "train": list(category.train)}
+        self._siblings: dict[EngineConfig, ResidualEngine] = {}
+
+    def sibling(self, config: EngineConfig) -> ResidualEngine:
+        """An engine of the same category, seed, cache and device with other settings.
+
+        Memoised per ``config``, so every task of this (category, seed) shares one (and its
+        in-memory features and residuals); ``config`` equal to this engine's returns self.
+        """
+        if config == self.config:
+            return self
+        if config not in self._siblings:
+            self._siblings[config] = ResidualEngine(
+                self.category, config, self.seed, self.cache, self.device
+            )
+        return self._siblings[config]
 
     # ----------------------------------------------------------------- lazy parts
     @property

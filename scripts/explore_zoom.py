@@ -16,7 +16,8 @@ Variants came in rounds, each judged by that rule: window sets, encoders, zoom r
 encoder and the head's C (round 2: ``zoom_sm_c4_C100`` became ``zoom_rot_lr``, 69.5 %); then
 ``r3_*``: windows, input size, layers, centring, weights, a second rotated encoder (72.7 %);
 ``r4_*``: its combinations (``r4_+lite2c4_x2`` became ``best``, 72.9 %); ``r5_*``: fine
-views (:mod:`fsad.fine`), which lost. The round-3/4 candidates were also scored on seeds 2-5
+views (:mod:`fsad.fine`), which lost; ``r6_*``: the base blocks of a second engine at 448 px
+(``r6_+hires`` became ``hires_lr``). The round-3/4 candidates were also scored on seeds 2-5
 (``--seeds 2 3 4 5``) to see whether the ranking depends on the engine's seed.
 
 Usage::
@@ -45,11 +46,18 @@ from explore_best import ENGINE, GRID
 
 from fsad.data import default_data_root, few_shot_split, load_category
 from fsad.descriptors import DescriptorConfig, category_descriptors, descriptors_of
-from fsad.engine import ResidualEngine
+from fsad.engine import EngineConfig, ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.fine import FineConfig, fine_table
 from fsad.heads import logistic_regression, predict
-from fsad.methods.best import BEST_DESCRIPTOR, LITE2_ROT_ZOOM, LR_C, ROT_C, ROT_ZOOM
+from fsad.methods.best import (
+    BEST_DESCRIPTOR,
+    HIRES_ENGINE,
+    LITE2_ROT_ZOOM,
+    LR_C,
+    ROT_C,
+    ROT_ZOOM,
+)
 from fsad.utils import atomic_write_csv
 from fsad.zoom import ZoomConfig, zoom_table
 
@@ -115,6 +123,10 @@ class Spec:
         centre: subtract the support set's mean descriptor from support and queries before
             the head (an inductive centring: the support is labelled data we have).
         fines: fine views (:mod:`fsad.fine`, PatchCore at a window's scale) appended last.
+        engines: further residual engines whose base descriptor blocks are appended,
+            times ``engine_weight``.
+        engine_zoom: also append :data:`ROT_ZOOM` views around the first further engine's
+            anomaly peak.
     """
 
     zoom: ZoomConfig = ROT_ZOOM
@@ -123,6 +135,9 @@ class Spec:
     zoom_weight: float = 1.0
     centre: bool = False
     fines: tuple[FineConfig, ...] = ()
+    engines: tuple[EngineConfig, ...] = ()
+    engine_weight: float = 1.0
+    engine_zoom: bool = False
 
 
 LITE1_C4 = ZoomConfig(
@@ -152,6 +167,14 @@ ROUND3.update({
     "r5_fine25": Spec(second=LITE2_C4, zoom_weight=2.0, fines=(FINE25,)),
     "r5_fine50": Spec(second=LITE2_C4, zoom_weight=2.0, fines=(FINE50,)),
     "r5_fine25+50": Spec(second=LITE2_C4, zoom_weight=2.0, fines=(FINE25, FINE50)),
+    # round 6: the base blocks of a second PatchCore engine at 448 px (HIRES_ENGINE), on the
+    # round-4 winner (best) and on zoom_rot_lr; with that engine's own zoom views, or halved
+    "r6_+hires": Spec(second=LITE2_C4, zoom_weight=2.0, engines=(HIRES_ENGINE,)),
+    "r6_+hires+hizoom": Spec(
+        second=LITE2_C4, zoom_weight=2.0, engines=(HIRES_ENGINE,), engine_zoom=True
+    ),
+    "r6_zrl+hires": Spec(engines=(HIRES_ENGINE,)),
+    "r6_zrl+hires_half": Spec(engines=(HIRES_ENGINE,), engine_weight=0.5),
 })  # fmt: skip
 VARIANTS.update({name: spec.zoom for name, spec in ROUND3.items()})
 
@@ -176,6 +199,17 @@ def where_table(engine: ResidualEngine, cells: int = 7) -> dict[str, np.ndarray]
     amap = engine.anomaly_maps(test)[:, None].float()
     x = F.normalize(F.adaptive_avg_pool2d(amap, cells).flatten(1), dim=1).numpy()
     return {str(s.path): x[i] for i, s in enumerate(test)}
+
+
+def _append(table: dict[str, np.ndarray], other: ResidualEngine, spec: Spec) -> dict:
+    """``table`` with ``other`` engine's base blocks (x ``spec.engine_weight``) appended, and
+    its zoom views when ``spec.engine_zoom``."""
+    blocks = category_descriptors(other, BEST_DESCRIPTOR)
+    zoom = zoom_table(other, ROT_ZOOM) if spec.engine_zoom else None
+    return {
+        k: np.concatenate([v, spec.engine_weight * blocks[k]] + ([zoom[k]] if zoom else []))
+        for k, v in table.items()
+    }
 
 
 def loo_accuracy(x: np.ndarray, y: np.ndarray, n_classes: int, head) -> float:
@@ -251,6 +285,8 @@ def main() -> None:
                         extra = zoom_table(engine, SECOND[variant])
                         zoom = {k: np.concatenate([v, extra[k]]) for k, v in zoom.items()}
                     table = {k: np.concatenate([v, zoom[k]]) for k, v in table.items()}
+                for extra in spec.engines if spec is not None else ():
+                    table = _append(table, engine.sibling(extra), spec)
                 if variant.endswith("where"):
                     where = where_table(engine)
                     table = {k: np.concatenate([v, where[k]]) for k, v in table.items()}

@@ -139,3 +139,15 @@ def test_shared_extractor_is_reused_and_must_match(tiny_category, tmp_path: Path
     other = replace(SMALL, features=replace(SMALL.features, dim=16))
     with pytest.raises(ConfigError, match="shared extractor"):
         ResidualEngine(tiny_category, other, seed=1, cache=DiskCache(tmp_path), extractor=shared)
+
+
+def test_sibling_shares_category_seed_and_cache(tiny_category, tmp_path: Path) -> None:
+    eng = ResidualEngine(tiny_category, SMALL, seed=3, cache=DiskCache(tmp_path))
+    assert eng.sibling(SMALL) is eng
+    other = replace(SMALL, features=replace(SMALL.features, resize=40, crop=32))
+    sib = eng.sibling(other)
+    assert sib is eng.sibling(other)  # memoised
+    assert (sib.category, sib.seed, sib.cache, sib.config) == (tiny_category, 3, eng.cache, other)
+    direct = ResidualEngine(tiny_category, other, seed=3, cache=DiskCache(tmp_path))
+    assert sib.anomaly_maps(tiny_category.test).shape == (5, 4, 4)
+    assert torch.equal(sib.residuals(tiny_category.test), direct.residuals(tiny_category.test))

@@ -28,11 +28,13 @@ NAMES = (
     "zoom_lr",
     "zoom_rot_lr",
     "best",
+    "hires_lr",
     "best_transductive",
 )
 # the hot patch (1, 2) of the 4 x 4 fake map lies at pixel (25, 39) of a 64 px image under
 # EngineConfig()'s resize 256 / crop 224 (see fsad.zoom.cell_to_image): the zoom views
 # cut windows there, so each image carries a class-coloured blob at that spot
+DEFAULT_ENGINE = EngineConfig()
 COLOURS = ((220, 40, 40), (40, 200, 60), (50, 60, 230))
 
 
@@ -42,9 +44,14 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 class FakeEngine:
     """Residuals = class centre at one hot patch + noise, from the file name; counts calls."""
 
-    def __init__(self, category: CategoryData, cache: DiskCache, seed: int = 1) -> None:
-        self.category, self.cache, self.seed = category, cache, seed
-        self.config = EngineConfig()
+    def __init__(
+        self,
+        category: CategoryData,
+        cache: DiskCache,
+        seed: int = 1,
+        config: EngineConfig = DEFAULT_ENGINE,
+    ) -> None:
+        self.category, self.cache, self.seed, self.config = category, cache, seed, config
         self.centres = torch.randn(C, D, generator=torch.Generator().manual_seed(0)) * 2
         self.calls = 0
 
@@ -55,7 +62,8 @@ class FakeEngine:
         self.calls += 1
         out = []
         for s in samples:
-            g = torch.Generator().manual_seed(zlib.crc32(str(s.path).encode()))
+            salt = "" if self.config == DEFAULT_ENGINE else repr(self.config)
+            g = torch.Generator().manual_seed(zlib.crc32(f"{s.path}{salt}".encode()))
             r = 0.3 * torch.randn(D, H, W, generator=g)
             r[:, 1, 2] += self.centres[self._cls(s)]
             out.append(r)
@@ -66,6 +74,10 @@ class FakeEngine:
 
     def anomaly_maps(self, samples: list[Sample]) -> torch.Tensor:
         return self.residuals(samples).norm(dim=1)
+
+    def sibling(self, config: EngineConfig) -> FakeEngine:
+        """Another fake engine (other noise) with ``config``, like ResidualEngine.sibling."""
+        return FakeEngine(self.category, self.cache, self.seed, config)
 
     @functools.cached_property
     def extractor(self) -> PatchFeatureExtractor:
@@ -189,3 +201,26 @@ def test_recipe_weights_zoom_blocks_and_appends_fine_views(tmp_path: Path) -> No
         with_fine[:, one.shape[1] :].reshape(len(with_fine), n_blocks, 32), axis=2
     )
     np.testing.assert_allclose(norms, 1.0, rtol=1e-5)  # each fine block is unit-norm
+
+
+def test_recipe_appends_other_engines_base_blocks(tmp_path: Path) -> None:
+    """hires_lr's recipe: the task engine's base blocks, then the sibling engine's, then zoom."""
+    from fsad.descriptors import category_descriptors, descriptors_of
+    from fsad.methods.best import BEST_DESCRIPTOR, HIRES_ENGINE
+
+    cat = make_category(tmp_path)
+    engine = FakeEngine(cat, DiskCache(tmp_path / "cache"))
+    task = make_task(cat, engine, 2)
+    zoom = ZoomConfig(windows=(0.5,), size=64)
+    base, qbase = task_descriptors(task, Recipe())
+    both, qboth = task_descriptors(task, Recipe(engines=(HIRES_ENGINE,)))
+    d = base.shape[1]
+    assert both.shape == (len(task.support), 2 * d) and qboth.shape == (len(task.query), 2 * d)
+    np.testing.assert_array_equal(both[:, :d], base)
+    np.testing.assert_array_equal(qboth[:, :d], qbase)
+    hi = engine.sibling(HIRES_ENGINE)
+    table = category_descriptors(hi, BEST_DESCRIPTOR)
+    np.testing.assert_array_equal(both[:, d:], descriptors_of(table, task.support, hi))
+    assert not np.allclose(both[:, d:], base)  # another engine, other residuals
+    with_zoom, _ = task_descriptors(task, Recipe(engines=(HIRES_ENGINE,), zooms=(zoom,)))
+    np.testing.assert_array_equal(with_zoom[:, : 2 * d], both)  # zoom blocks come last

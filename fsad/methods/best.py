@@ -42,6 +42,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fsad.descriptors import DescriptorConfig, category_descriptors, descriptors_of
+from fsad.engine import EngineConfig
+from fsad.features import FeatureConfig
 from fsad.fine import FineConfig, fine_of, fine_table
 from fsad.heads import cosine_prototypes, logistic_regression, predict, soft_kmeans
 from fsad.methods import register
@@ -82,6 +84,16 @@ LITE2_ROT_ZOOM = ZoomConfig(
 )
 #: the zoom tables of ``best``, their blocks in this order
 BEST_ZOOMS = (ROT_ZOOM, LITE2_ROT_ZOOM)
+#: the second residual engine of ``hires_lr``: PatchCore again at twice the resolution
+#: (shorter side 512 px, the shared images' full size; 448 px crop, a 56 x 56 patch grid of
+#: 9 px cells on a 512 px image instead of 28 x 28 cells of 18 px), so a 20 px tire cut
+#: covers several patches. Its coreset keeps 1 % of the 4x as many patches (a bank of about
+#: the same size as the 224 px engine's 10 %; the greedy coreset's time grows with
+#: patches x picks). Sixth round of the selection rule: see :data:`HIRES`.
+HIRES_ENGINE = EngineConfig(
+    features=FeatureConfig("tf_efficientnet_lite0", resize=512, crop=448, dim=384),
+    coreset_ratio=0.01,
+)
 #: inverse L2 strength of the logistic-regression heads of ``anomaly_lr`` and ``zoom_lr``
 LR_C = 10.0
 #: inverse L2 strength of ``zoom_rot_lr``'s head (weaker regularisation; see :data:`ROT_ZOOM`)
@@ -110,6 +122,8 @@ class Recipe:
             L2-normalises the whole vector, so this sets the zoom views' share of it).
         fines: fine views appended last (:mod:`fsad.fine`).
         c: inverse L2 strength of the logistic-regression head.
+        engines: further residual engines (other resolutions) of the same category and
+            seed whose ``base`` descriptor blocks follow the task engine's.
     """
 
     base: DescriptorConfig = BEST_DESCRIPTOR
@@ -117,6 +131,7 @@ class Recipe:
     zoom_weight: float = 1.0
     fines: tuple[FineConfig, ...] = ()
     c: float = LR_C
+    engines: tuple[EngineConfig, ...] = ()
 
 
 #: the recipes of the logistic-regression methods
@@ -124,6 +139,7 @@ ANOMALY_LR = Recipe(c=LR_C)
 ZOOM_LR = Recipe(zooms=(ZOOM_LR_ZOOM,), c=LR_C)
 ZOOM_ROT_LR = Recipe(zooms=(ROT_ZOOM,), c=ROT_C)
 BEST = Recipe(zooms=BEST_ZOOMS, zoom_weight=BEST_ZOOM_WEIGHT, c=BEST_C)
+HIRES = Recipe(zooms=BEST_ZOOMS, zoom_weight=BEST_ZOOM_WEIGHT, c=BEST_C, engines=(HIRES_ENGINE,))
 
 
 def task_descriptors(
@@ -131,14 +147,18 @@ def task_descriptors(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Support ``(S, D')`` and query ``(Q, D')`` descriptors of a task (cached per seed).
 
-    The base blocks, then each zoom table's blocks (:func:`fsad.zoom.zoom_table`) times
-    ``zoom_weight``, then each fine table's (:func:`fsad.fine.fine_table`).
+    The base blocks of the task's engine and of each of ``recipe.engines``
+    (:meth:`fsad.engine.ResidualEngine.sibling`), then each zoom table's blocks
+    (:func:`fsad.zoom.zoom_table`, on the task engine's peaks) times ``zoom_weight``, then
+    each fine table's (:func:`fsad.fine.fine_table`).
     """
     recipe = recipe if isinstance(recipe, Recipe) else Recipe(base=recipe)
     eng, config = task.engine, recipe.base
-    table = category_descriptors(eng, config)
-    xs = [descriptors_of(table, task.support, eng, config)]
-    xq = [descriptors_of(table, task.query, eng, config)]
+    xs, xq = [], []
+    for e in (eng, *(eng.sibling(cfg) for cfg in recipe.engines)):
+        table = category_descriptors(e, config)
+        xs.append(descriptors_of(table, task.support, e, config))
+        xq.append(descriptors_of(table, task.query, e, config))
     for zoom in recipe.zooms:
         views = zoom_table(eng, zoom)
         xs.append(recipe.zoom_weight * zoom_of(views, task.support, eng, zoom))
@@ -229,6 +249,19 @@ def best(task: FewShotTask) -> Prediction:
         Prediction with ``labels`` ``(Q,)`` and class probabilities ``(Q, C)``.
     """
     return _logistic(task, BEST)
+
+
+@register(
+    "hires_lr",
+    "best's descriptors plus those of a second PatchCore engine at 448 px + logistic regression",
+)
+def hires_lr(task: FewShotTask) -> Prediction:
+    """:func:`best` with the base blocks of :data:`HIRES_ENGINE` appended (recipe :data:`HIRES`).
+
+    Returns:
+        Prediction with ``labels`` ``(Q,)`` and class probabilities ``(Q, C)``.
+    """
+    return _logistic(task, HIRES)
 
 
 @register(
