@@ -605,6 +605,7 @@ VARIANT_NOTES = {
     "r6_+hires+hizoom": "round 6: r6_+hires + windows around the 448 px engine's peak",
     "r6_zrl+hires": "round 6: zoom_rot_lr + residual blocks of the 448 px engine",
     "r6_zrl+hires_half": "round 6: the same, those blocks x 1/2",
+    "r7_+hizoom_small": "round 7: hires_lr + 1/16 and 1/8 windows at the 448 px engine's peak",
 }
 explore = RESULTS / "explore" / "zoom.csv"
 if explore.exists():

@@ -17,7 +17,8 @@ encoder and the head's C (round 2: ``zoom_sm_c4_C100`` became ``zoom_rot_lr``, 6
 ``r3_*``: windows, input size, layers, centring, weights, a second rotated encoder (72.7 %);
 ``r4_*``: its combinations (``r4_+lite2c4_x2`` became ``best``, 72.9 %); ``r5_*``: fine
 views (:mod:`fsad.fine`), which lost; ``r6_*``: the base blocks of a second engine at 448 px
-(``r6_+hires`` became ``hires_lr``). The round-3/4 candidates were also scored on seeds 2-5
+(``r6_+hires`` became ``hires_lr``); ``r7_*``: small windows around that engine's peak,
+which lost. The round-3/4 candidates were also scored on seeds 2-5
 (``--seeds 2 3 4 5``) to see whether the ranking depends on the engine's seed.
 
 Usage::
@@ -125,8 +126,8 @@ class Spec:
         fines: fine views (:mod:`fsad.fine`, PatchCore at a window's scale) appended last.
         engines: further residual engines whose base descriptor blocks are appended,
             times ``engine_weight``.
-        engine_zoom: also append :data:`ROT_ZOOM` views around the first further engine's
-            anomaly peak.
+        engine_zoom: also append these zoom views around the first further engine's
+            anomaly peak (weight 1).
     """
 
     zoom: ZoomConfig = ROT_ZOOM
@@ -137,7 +138,7 @@ class Spec:
     fines: tuple[FineConfig, ...] = ()
     engines: tuple[EngineConfig, ...] = ()
     engine_weight: float = 1.0
-    engine_zoom: bool = False
+    engine_zoom: ZoomConfig | None = None
 
 
 LITE1_C4 = ZoomConfig(
@@ -171,7 +172,15 @@ ROUND3.update({
     # round-4 winner (best) and on zoom_rot_lr; with that engine's own zoom views, or halved
     "r6_+hires": Spec(second=LITE2_C4, zoom_weight=2.0, engines=(HIRES_ENGINE,)),
     "r6_+hires+hizoom": Spec(
-        second=LITE2_C4, zoom_weight=2.0, engines=(HIRES_ENGINE,), engine_zoom=True
+        second=LITE2_C4, zoom_weight=2.0, engines=(HIRES_ENGINE,), engine_zoom=ROT_ZOOM
+    ),
+    # round 7: hires_lr + small rotated windows (1/16, 1/8 of the shorter side) around the
+    # 448 px engine's peak, which lies inside a tire defect twice as often as the 224 px one's
+    "r7_+hizoom_small": Spec(
+        second=LITE2_C4,
+        zoom_weight=2.0,
+        engines=(HIRES_ENGINE,),
+        engine_zoom=replace(ROT_ZOOM, windows=(0.0625, 0.125)),
     ),
     "r6_zrl+hires": Spec(engines=(HIRES_ENGINE,)),
     "r6_zrl+hires_half": Spec(engines=(HIRES_ENGINE,), engine_weight=0.5),
@@ -203,9 +212,9 @@ def where_table(engine: ResidualEngine, cells: int = 7) -> dict[str, np.ndarray]
 
 def _append(table: dict[str, np.ndarray], other: ResidualEngine, spec: Spec) -> dict:
     """``table`` with ``other`` engine's base blocks (x ``spec.engine_weight``) appended, and
-    its zoom views when ``spec.engine_zoom``."""
+    its zoom views when ``spec.engine_zoom`` is set."""
     blocks = category_descriptors(other, BEST_DESCRIPTOR)
-    zoom = zoom_table(other, ROT_ZOOM) if spec.engine_zoom else None
+    zoom = zoom_table(other, spec.engine_zoom) if spec.engine_zoom else None
     return {
         k: np.concatenate([v, spec.engine_weight * blocks[k]] + ([zoom[k]] if zoom else []))
         for k, v in table.items()
