@@ -90,9 +90,10 @@ BEST_ZOOMS = (ROT_ZOOM, LITE2_ROT_ZOOM)
 #: the second residual engine of ``hires_lr``: PatchCore again at twice the resolution
 #: (shorter side 512 px, the shared images' full size; 448 px crop, a 56 x 56 patch grid of
 #: 9 px cells on a 512 px image instead of 28 x 28 cells of 18 px), so a 20 px tire cut
-#: covers several patches. Its coreset keeps 1 % of the 4x as many patches (a bank of about
-#: the same size as the 224 px engine's 10 %; the greedy coreset's time grows with
-#: patches x picks). Sixth round of the selection rule: see :data:`HIRES`.
+#: covers several patches. Its coreset keeps 1 % of the 4x as many patches: 6.5k for bottle
+#: against the 224 px engine's 16k (10 %), since the greedy coreset's time grows with
+#: patches x picks (75 s for bottle's bank on 2 cores). Sixth round of the selection rule:
+#: see :data:`HIRES`.
 HIRES_ENGINE = EngineConfig(
     features=FeatureConfig("tf_efficientnet_lite0", resize=512, crop=448, dim=384),
     coreset_ratio=0.01,
