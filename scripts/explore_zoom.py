@@ -212,7 +212,10 @@ def where_table(engine: ResidualEngine, cells: int = 7) -> dict[str, np.ndarray]
 
 def _append(table: dict[str, np.ndarray], other: ResidualEngine, spec: Spec) -> dict:
     """``table`` with ``other`` engine's base blocks (x ``spec.engine_weight``) appended, and
-    its zoom views when ``spec.engine_zoom`` is set."""
+    its zoom views when ``spec.engine_zoom`` is set. They come after the zoom blocks here and
+    before them in :class:`fsad.methods.best.Recipe`; the L2-regularised logistic head is,
+    up to floating-point rounding, independent of the order of the features (the committed
+    rows were made in this order)."""
     blocks = category_descriptors(other, BEST_DESCRIPTOR)
     zoom = zoom_table(other, spec.engine_zoom) if spec.engine_zoom else None
     return {

@@ -180,11 +180,15 @@ def test_query_labels_are_never_read(fake_data) -> None:
     np.testing.assert_array_equal(get_method("best_transductive")(task).labels, base.labels)
 
 
-def test_recipe_weights_zoom_blocks_and_appends_fine_views(tmp_path: Path) -> None:
+def _recipe_task(tmp_path: Path) -> tuple[FewShotTask, ZoomConfig]:
+    """A 2-shot fake task with its own cache, and a small zoom view for recipes."""
     cat = make_category(tmp_path)
-    engine = FakeEngine(cat, DiskCache(tmp_path / "cache"))
-    task = make_task(cat, engine, 2)
-    zoom = ZoomConfig(windows=(0.5,), size=64)
+    task = make_task(cat, FakeEngine(cat, DiskCache(tmp_path / "cache")), 2)
+    return task, ZoomConfig(windows=(0.5,), size=64)
+
+
+def test_recipe_weights_zoom_blocks_and_appends_fine_views(tmp_path: Path) -> None:
+    task, zoom = _recipe_task(tmp_path)
     base, _ = task_descriptors(task, Recipe())
     one, q1 = task_descriptors(task, Recipe(zooms=(zoom,)))
     two, q2 = task_descriptors(task, Recipe(zooms=(zoom,), zoom_weight=2.0))
@@ -208,10 +212,8 @@ def test_recipe_appends_other_engines_base_blocks(tmp_path: Path) -> None:
     from fsad.descriptors import category_descriptors, descriptors_of
     from fsad.methods.best import BEST_DESCRIPTOR, HIRES_ENGINE
 
-    cat = make_category(tmp_path)
-    engine = FakeEngine(cat, DiskCache(tmp_path / "cache"))
-    task = make_task(cat, engine, 2)
-    zoom = ZoomConfig(windows=(0.5,), size=64)
+    task, zoom = _recipe_task(tmp_path)
+    engine = task.engine
     base, qbase = task_descriptors(task, Recipe())
     both, qboth = task_descriptors(task, Recipe(engines=(HIRES_ENGINE,)))
     d = base.shape[1]
