@@ -216,15 +216,35 @@ def zoom_describe(
             views = [
                 _residual_blocks(encoder, images, normals, centres, frac) for frac in config.windows
             ]
+            out.append(torch.cat(views, dim=1))
         else:
-            views = [
-                encoder.encode(
-                    [window(img, c, frac) for img, c in zip(images, centres, strict=True)]
-                )
-                for frac in config.windows
-            ]
-        out.append(torch.cat(views, dim=1))
+            out.append(zoom_images(encoder, images, centres, config))
     return torch.cat(out)
+
+
+def zoom_images(
+    encoder: ZoomEncoder,
+    images: Sequence[np.ndarray],
+    centres: Sequence[tuple[float, float]],
+    config: ZoomConfig,
+) -> torch.Tensor:
+    """Zoom blocks ``(N, len(windows) * sum C)`` of in-memory images around given centres.
+
+    Args:
+        encoder: the zoom backbone.
+        images: ``(H, W, 3) uint8`` RGB images at their original resolution.
+        centres: ``(y, x)`` pixel centre of each image's windows (the anomaly peak).
+        config: the windows (``config.reference`` is not supported here).
+    """
+    if config.reference:
+        raise ConfigError("zoom residuals (reference=True) need the samples' files")
+    return torch.cat(
+        [
+            encoder.encode([window(img, c, frac) for img, c in zip(images, centres, strict=True)])
+            for frac in config.windows
+        ],
+        dim=1,
+    )
 
 
 def nearest_normal(engine: ResidualEngine, samples: Sequence[Sample]) -> torch.Tensor:

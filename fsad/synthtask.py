@@ -1,0 +1,215 @@
+"""Synthetic few-shot tasks: a label-free signal for choosing a recipe or a head (issue 7).
+
+Choices may not use the query labels. Leave-one-out inside the support set (the rule of
+scripts/explore_zoom.py) has one support image per point: 20-25 points per category at 5
+shots, so rounds that differ by one image are coin flips. Here the category's own normal
+images get pseudo-defects: a Perlin-shaped region pasted with a texture class (the paper's
+synthetic classes, section 3.5, :class:`fsad.synth.PseudoClassDataset`), one class per
+texture. Many small few-shot tasks among those classes, described exactly as the real
+images are (:func:`image_rows`: the same engines, descriptor blocks and zoom windows around
+the anomaly peak), give hundreds of scored queries per category.
+
+It measures how well a recipe and head tell *pasted textures* apart on this product; real
+defect types differ in shape as much as in appearance, so the signal is a proxy, and how
+well it ranks candidates is itself reported (chapter 9), never tuned on query labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from fsad.descriptors import describe, engine_key
+from fsad.errors import ConfigError
+from fsad.zoom import ZoomEncoder, cell_to_image, peak_cells, zoom_images
+
+if TYPE_CHECKING:
+    from fsad.engine import ResidualEngine
+    from fsad.methods.best import Recipe
+    from fsad.synth import TextureSource
+
+# bump when synthetic rows are computed differently: cached ones then miss
+SYNTHTASK_VERSION = 1
+#: a head: (support (S, D), labels (S,), query (Q, D), n_classes) -> scores (Q, C)
+Head = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class SynthTaskConfig:
+    """Synthetic images and the tasks drawn from them.
+
+    Attributes:
+        n_sources: normal training images per texture class (each class pastes its texture
+            on the same sources, so a task can only be solved by looking at the defect).
+        size: side of the square synthetic images (the shared images are 512-1024 px; the
+            zoom windows are cut from this resolution).
+        n_way: classes per task.
+        shots: support images per class; the class's other sources are its queries.
+        n_tasks: tasks drawn per category.
+        seed: draws the sources, the pasted regions and the tasks.
+    """
+
+    n_sources: int = 8
+    size: int = 512
+    n_way: int = 4
+    shots: int = 5
+    n_tasks: int = 50
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.shots < 1 or self.shots >= self.n_sources:
+            raise ConfigError(
+                f"shots must be in [1, n_sources - 1] = [1, {self.n_sources - 1}], got {self.shots}"
+            )
+        if self.n_way < 2 or self.n_tasks < 1:
+            raise ConfigError(f"need n_way >= 2 and n_tasks >= 1, got {self.n_way}, {self.n_tasks}")
+
+
+def image_rows(engine: ResidualEngine, recipe: Recipe, images: Sequence[np.ndarray]) -> np.ndarray:
+    """Descriptors ``(N, D')`` of in-memory images, block for block as
+    :func:`fsad.methods.best.task_descriptors` builds them for real images.
+
+    The base blocks of ``engine`` and of each of ``recipe.engines`` (residuals r = f - m*
+    against each engine's bank, Eq. 2), then each zoom table's windows around the task
+    engine's anomaly peak times ``recipe.zoom_weight``.
+
+    Args:
+        images: ``(H, W, 3) uint8`` RGB images.
+
+    Raises:
+        ConfigError: the recipe has fine views (they need the images' files).
+    """
+    if recipe.fines:
+        raise ConfigError("fine views are not supported on in-memory images")
+    blocks, amap = [], None
+    for e in (engine, *(engine.sibling(cfg) for cfg in recipe.engines)):
+        f = e.features_of_images(np.stack(images))  # (N, D, h, w)
+        r, a = e.residuals_of(f)
+        amap = a if amap is None else amap  # the task engine's map places the zoom windows
+        blocks.append(describe(r, f, a, recipe.base).numpy())
+    cells, grid = peak_cells(amap), tuple(amap.shape[1:])
+    centres = [
+        cell_to_image(cells[i].tolist(), grid, img.shape[:2], engine.config.features)
+        for i, img in enumerate(images)
+    ]
+    for zoom in recipe.zooms:
+        encoder = ZoomEncoder(zoom, getattr(engine, "device", None))
+        blocks.append(recipe.zoom_weight * zoom_images(encoder, images, centres, zoom).numpy())
+    return np.concatenate(blocks, axis=1).astype(np.float32)
+
+
+def recipe_key(engine: ResidualEngine, recipe: Recipe) -> dict[str, Any]:
+    """Everything that determines :func:`image_rows` besides the images."""
+    return {
+        "engines": [engine_key(engine)] + [engine_key(engine.sibling(c)) for c in recipe.engines],
+        "base": recipe.base.cache_key(),
+        "zooms": [z.cache_key() for z in recipe.zooms],
+        "zoom_weight": recipe.zoom_weight,
+    }
+
+
+def synthetic_rows(
+    engine: ResidualEngine,
+    recipe: Recipe,
+    textures: TextureSource,
+    config: SynthTaskConfig = SynthTaskConfig(),
+    batch: int = 16,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Descriptors of every synthetic image of the engine's category (cached).
+
+    Returns:
+        ``rows (T * n_sources, D')`` float32 and ``labels (T * n_sources,)`` int64, the
+        texture class of each row (item ``i`` pastes class ``i // n_sources`` on source
+        ``i % n_sources``).
+    """
+    from fsad.synth import PseudoClassDataset
+
+    data = PseudoClassDataset(
+        engine.category,
+        textures,
+        seed=config.seed,
+        size=config.size,
+        n_per_class=config.n_sources,
+        cache=engine.cache,
+    )
+    if data.n_sources < config.n_sources:
+        raise ConfigError(
+            f"{engine.category.name} has {data.n_sources} normal training images, "
+            f"fewer than n_sources={config.n_sources}"
+        )
+    key = {
+        "recipe": recipe_key(engine, recipe),
+        "synth": data.key(),
+        "version": SYNTHTASK_VERSION,
+    }
+
+    def compute() -> dict[str, Any]:
+        rows = []
+        for start in range(0, len(data), batch):
+            images = [data[i].image for i in range(start, min(start + batch, len(data)))]
+            rows.append(image_rows(engine, recipe, images))
+        return {"x": torch.from_numpy(np.concatenate(rows))}
+
+    x = engine.cache.load_or_compute("synthtask", key, compute)["x"].numpy()
+    return x, data.labels
+
+
+def draw_tasks(
+    labels: np.ndarray, config: SynthTaskConfig = SynthTaskConfig()
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Few-shot tasks among the texture classes, seeded by ``config.seed``.
+
+    Each task draws ``n_way`` classes and, per class, ``shots`` support rows; the class's
+    other rows are its queries. A task's support and query never share a row.
+
+    Args:
+        labels: ``(N,)`` class of each row, ``n_sources`` rows per class.
+
+    Returns:
+        ``n_tasks`` pairs of row indices ``(support (n_way * shots,), query (Q,))``, each
+        class's rows in class order.
+    """
+    classes = np.unique(labels)
+    if len(classes) < config.n_way:
+        raise ConfigError(f"{len(classes)} texture classes, fewer than n_way={config.n_way}")
+    rng = np.random.default_rng([config.seed, 0x7A5C])
+    tasks = []
+    for _ in range(config.n_tasks):
+        picked = np.sort(rng.choice(classes, size=config.n_way, replace=False))
+        support, query = [], []
+        for c in picked:
+            rows = rng.permutation(np.flatnonzero(labels == c))
+            support.append(rows[: config.shots])
+            query.append(rows[config.shots :])
+        tasks.append((np.concatenate(support), np.concatenate(query)))
+    return tasks
+
+
+def task_accuracy(
+    rows: np.ndarray,
+    labels: np.ndarray,
+    tasks: Sequence[tuple[np.ndarray, np.ndarray]],
+    head: Head,
+) -> float:
+    """Mean over tasks of ``head``'s query accuracy; labels are remapped to ``0..n_way-1``.
+
+    Args:
+        rows: ``(N, D)`` descriptors; labels ``(N,)``.
+        tasks: from :func:`draw_tasks`.
+    """
+    accs = []
+    for support, query in tasks:
+        classes, ys = np.unique(labels[support], return_inverse=True)
+        yq = np.searchsorted(classes, labels[query])
+        scores = head(rows[support], ys, rows[query], len(classes))
+        accs.append(float((np.asarray(scores).argmax(1) == yq).mean()))
+    return float(np.mean(accs))
+
+
+def config_dict(config: SynthTaskConfig) -> dict[str, Any]:
+    """The settings as a plain dict (for results rows)."""
+    return asdict(config)

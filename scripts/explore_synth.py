@@ -1,0 +1,203 @@
+"""Round 8 of issue 7: heads and block sets scored on synthetic few-shot tasks.
+
+The support leave-one-out rule of scripts/explore_zoom.py scores 20-25 support images per
+category. :mod:`fsad.synthtask` adds a label-free signal with many more points: texture
+pseudo-defects pasted on the category's own normal images, described exactly as the real
+images (``hires_lr``'s engines, blocks and zoom windows), and 50 random 4-way tasks at 1
+and 5 shots per category.
+
+Candidates, fixed before any run (block groups: b224 / b448 = the 224 / 448 px engines'
+base blocks, z0 / z2 = the rotated Lite0 / Lite2 zoom windows, with their weights):
+
+- the chain's recipes as block subsets of ``hires_lr``: ``anomaly_lr``, ``zoom_rot_lr``,
+  ``best``, ``hires_lr`` (a check of whether the signal agrees with earlier rounds);
+- heads on ``hires_lr``'s blocks: C = 10 and 1000; cosine prototypes; logistic regression
+  plus prototypes (sum of log-probabilities); products of experts, one logistic regression
+  per block group (``poe4``) or per kind (``poe2``: base blocks, zoom blocks).
+
+Selection rule (fixed before running): the highest synthetic accuracy, mean over the five
+categories and the 1- and 5-shot tasks, seed 1. The support leave-one-out accuracy (the old
+rule) and the real query accuracy are written next to it for the record, never to choose.
+
+Usage::
+
+    FSAD_DATA=/work/shared/data .venv/bin/python scripts/explore_synth.py \
+        --out results/explore/synth.csv --seeds 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# this folder is on sys.path when the script runs
+from explore_best import ENGINE, GRID
+from explore_zoom import loo_accuracy, merged
+
+from fsad.cache import fingerprint
+from fsad.data import default_data_root, few_shot_split, load_category
+from fsad.descriptors import category_descriptors
+from fsad.engine import ResidualEngine
+from fsad.evaluate import git_commit
+from fsad.heads import cosine_prototypes, logistic_regression, predict
+from fsad.methods.best import BEST_DESCRIPTOR, BEST_ZOOMS, HIRES, HIRES_ENGINE, task_descriptors
+from fsad.synth import TextureSource
+from fsad.synthtask import SynthTaskConfig, config_dict, draw_tasks, synthetic_rows, task_accuracy
+from fsad.task import FewShotTask
+from fsad.utils import atomic_write_csv
+from fsad.zoom import zoom_table
+
+GROUPS = ("b224", "b448", "z0", "z2")
+#: synthetic tasks at these shot counts (8 sources per class: 7 and 3 queries per class)
+SYNTH_SHOTS = (1, 5)
+#: temperature of the prototype head's softmax when summed with logistic regression
+PROTO_T = 20.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """Block groups (name -> weight) and a head.
+
+    Attributes:
+        groups: weight of each block group used (the head L2-normalises the whole vector).
+        head: ``"lr"``, ``"proto"``, ``"lr+proto"`` or ``"poe"`` (one logistic regression
+            per entry of ``experts``, log-probabilities summed).
+        c: the logistic regressions' inverse L2 strength.
+        experts: the groups of each expert (``"poe"`` only).
+    """
+
+    groups: dict[str, float]
+    head: str = "lr"
+    c: float = 100.0
+    experts: tuple[tuple[str, ...], ...] = ()
+
+
+HIRES_GROUPS = {"b224": 1.0, "b448": 1.0, "z0": 2.0, "z2": 2.0}
+CANDIDATES: dict[str, Candidate] = {
+    "anomaly_lr": Candidate({"b224": 1.0}, c=10.0),
+    "zoom_rot_lr": Candidate({"b224": 1.0, "z0": 1.0}),
+    "best": Candidate({"b224": 1.0, "z0": 2.0, "z2": 2.0}),
+    "hires_lr": Candidate(HIRES_GROUPS),
+    "hires_C10": Candidate(HIRES_GROUPS, c=10.0),
+    "hires_C1000": Candidate(HIRES_GROUPS, c=1000.0),
+    "hires_proto": Candidate(HIRES_GROUPS, head="proto"),
+    "hires_lr+proto": Candidate(HIRES_GROUPS, head="lr+proto"),
+    "hires_poe4": Candidate(HIRES_GROUPS, head="poe", experts=tuple((g,) for g in GROUPS)),
+    "hires_poe2": Candidate(HIRES_GROUPS, head="poe", experts=(("b224", "b448"), ("z0", "z2"))),
+}
+
+
+def group_slices(engine: ResidualEngine) -> dict[str, slice]:
+    """Where each block group lies in ``hires_lr``'s descriptor (its block order)."""
+    sib = engine.sibling(HIRES_ENGINE)
+    tables = [
+        category_descriptors(engine, BEST_DESCRIPTOR),
+        category_descriptors(sib, BEST_DESCRIPTOR),
+    ]
+    tables += [zoom_table(engine, z) for z in BEST_ZOOMS]
+    dims = [len(next(iter(t.values()))) for t in tables]
+    ends = np.cumsum([0, *dims])
+    return {g: slice(int(ends[i]), int(ends[i + 1])) for i, g in enumerate(GROUPS)}
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(1, keepdims=True)
+    return z - np.log(np.exp(z).sum(1, keepdims=True))
+
+
+def make_head(cand: Candidate, slices: dict[str, slice]) -> Callable:
+    """The candidate's head on ``hires_lr`` rows (zoom groups there carry weight 2)."""
+    own = {g: w / HIRES_GROUPS[g] for g, w in cand.groups.items()}  # rescale hires_lr's weights
+
+    def pick(x: np.ndarray, groups) -> np.ndarray:
+        return np.concatenate([own[g] * x[:, slices[g]] for g in groups], axis=1)
+
+    def head(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, n: int) -> np.ndarray:
+        if cand.head == "poe":
+            return sum(
+                np.log(logistic_regression(pick(xs, e), ys, pick(xq, e), n, c=cand.c) + 1e-12)
+                for e in cand.experts
+            )
+        s, q = pick(xs, own), pick(xq, own)
+        if cand.head == "proto":
+            return cosine_prototypes(s, ys, q, n)
+        out = np.log(logistic_regression(s, ys, q, n, c=cand.c) + 1e-12)
+        if cand.head == "lr+proto":
+            out = out + _log_softmax(PROTO_T * cosine_prototypes(s, ys, q, n))
+        return out
+
+    return head
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=None)
+    ap.add_argument("--out", default="results/explore/synth.csv")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1])
+    ap.add_argument("--categories", nargs="+", default=None)
+    args = ap.parse_args()
+    root = default_data_root(args.data)
+    if root is None:
+        raise SystemExit("set FSAD_DATA or pass --data")
+    textures = TextureSource.from_dtd(root / "dtd")
+    commit, out = git_commit(Path(__file__).resolve().parents[1]), Path(args.out)
+    configs = {k: SynthTaskConfig(shots=k) for k in SYNTH_SHOTS}
+    rows: list[dict] = []
+    for dataset, name, shot_list in GRID:
+        if args.categories and name not in args.categories:
+            continue
+        category = load_category(root / dataset, dataset, name)
+        for seed in args.seeds:
+            engine = ResidualEngine(category, ENGINE, seed=seed)
+            t0 = time.time()
+            xsyn, ysyn = synthetic_rows(engine, HIRES, textures, configs[SYNTH_SHOTS[0]])
+            print(f"{name} seed {seed}: {len(xsyn)} synthetic images, {time.time() - t0:.0f}s")
+            tasks = {k: draw_tasks(ysyn, cfg) for k, cfg in configs.items()}
+            slices = group_slices(engine)
+            splits = {k: few_shot_split(category.test, k) for k in shot_list}
+            real = {}
+            for k, sp in splits.items():
+                task = FewShotTask(dataset, category, k, seed, sp.classes, sp.support,
+                                   np.asarray(sp.support_labels), sp.query, engine)  # fmt: skip
+                real[k] = task_descriptors(task, HIRES)
+            for variant, cand in CANDIDATES.items():
+                t1, head = time.time(), make_head(cand, slices)
+                row = {"dataset": dataset, "category": name, "variant": variant, "seed": seed}
+                for k in SYNTH_SHOTS:
+                    row[f"synth_{k}shot"] = task_accuracy(xsyn, ysyn, tasks[k], head)
+                last = shot_list[-1]
+                xs, _ = real[last]
+                ys = np.asarray(splits[last].support_labels)
+                row["support_loo"] = loo_accuracy(xs, ys, splits[last].n_classes, head)
+                for k, (xs, xq) in real.items():
+                    sp = splits[k]
+                    p = head(xs, np.asarray(sp.support_labels), xq, sp.n_classes)
+                    row[f"query_{k}shot"] = float(
+                        (predict(p) == np.asarray(sp.query_labels)).mean()
+                    )
+                row.update(
+                    synth_config=fingerprint(config_dict(configs[SYNTH_SHOTS[0]]))[:12],
+                    seconds=round(time.time() - t1, 1), git_commit=commit,
+                    timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
+                )  # fmt: skip
+                rows.append(row)
+                print(f"  {variant}: synth {row['synth_1shot']:.3f}/{row['synth_5shot']:.3f} "
+                      f"loo {row['support_loo']:.3f} ({row['seconds']}s)", flush=True)  # fmt: skip
+            atomic_write_csv(out, merged(out, rows))
+    df = merged(out, rows)
+    df["synthetic"] = df[[f"synth_{k}shot" for k in SYNTH_SHOTS]].mean(axis=1)
+    table = df.groupby("variant")[["synthetic", "support_loo"]].mean().mul(100).round(1)
+    print("\nselection criterion: synthetic-task accuracy (%), mean over categories and shots\n")
+    print(table.sort_values("synthetic", ascending=False))
+    print("chosen:", table["synthetic"].idxmax())
+
+
+if __name__ == "__main__":
+    main()
