@@ -35,7 +35,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 # this folder is on sys.path when the script runs
 from explore_best import ENGINE, GRID
