@@ -1,0 +1,140 @@
+"""Synthetic few-shot tasks: task draws, scoring, and rows built as the real pipeline's."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fsad.cache import DiskCache
+from fsad.data import load_category, read_image
+from fsad.descriptors import DescriptorConfig
+from fsad.engine import EngineConfig, ResidualEngine
+from fsad.errors import ConfigError
+from fsad.features import FeatureConfig
+from fsad.heads import cosine_prototypes
+from fsad.methods.best import Recipe, task_descriptors
+from fsad.synth import TextureSource
+from fsad.synthtask import (
+    SynthTaskConfig,
+    draw_tasks,
+    image_rows,
+    synthetic_rows,
+    task_accuracy,
+)
+from fsad.task import FewShotTask
+from fsad.zoom import ZoomConfig
+
+SMALL = EngineConfig(features=FeatureConfig(resize=72, crop=64, dim=32), coreset_ratio=0.25)
+OTHER = replace(SMALL, features=replace(SMALL.features, resize=40, crop=32))
+RECIPE = Recipe(
+    base=DescriptorConfig(residual_fracs=(0.25,), feature_fracs=(0.5,), feature_centred=True),
+    zooms=(ZoomConfig(windows=(0.5,), size=64),),
+    zoom_weight=2.0,
+    engines=(OTHER,),
+)
+
+
+@pytest.fixture(scope="module")
+def widget(tmp_path_factory: pytest.TempPathFactory):
+    """A 4-train / 4-test MVTec-layout category of 96 x 96 images with a bright scratch."""
+    import cv2
+
+    root = tmp_path_factory.mktemp("widget")
+    rng = np.random.default_rng(0)
+    base = rng.integers(90, 110, size=(96, 96, 3), dtype=np.uint8)
+    for i in range(4):
+        p = root / "widget/train/good" / f"{i:03d}.png"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(p), base + rng.integers(0, 5, base.shape, dtype=np.uint8))
+    for i in range(4):
+        img = base.copy()
+        img[10 + 15 * i : 30 + 15 * i, 20:40] = 250
+        p = root / "widget/test/scratch" / f"{i:03d}.png"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(p), img)
+    return load_category(root, "mvtec_ad", "widget")
+
+
+def test_tasks_are_seeded_disjoint_and_balanced() -> None:
+    labels = np.repeat(np.arange(6), 8)  # 6 classes x 8 sources
+    cfg = SynthTaskConfig(n_way=4, shots=5, n_tasks=20, seed=3)
+    tasks = draw_tasks(labels, cfg)
+    assert len(tasks) == 20
+    for support, query in tasks:
+        assert not set(support) & set(query)  # support never in query
+        classes, counts = np.unique(labels[support], return_counts=True)
+        assert len(classes) == 4 and set(counts) == {5}
+        assert set(labels[query]) == set(classes) and len(query) == 4 * 3
+    again = draw_tasks(labels, cfg)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(tasks, again, strict=True))
+    other = draw_tasks(labels, replace(cfg, seed=4))
+    assert any(not np.array_equal(a[0], b[0]) for a, b in zip(tasks, other, strict=True))
+
+
+def test_task_accuracy_on_known_heads() -> None:
+    labels = np.repeat(np.arange(5), 6)
+    rows = np.eye(5)[labels] + 0.01 * np.random.default_rng(0).normal(size=(30, 5))
+    tasks = draw_tasks(labels, SynthTaskConfig(n_sources=6, n_way=3, shots=2, n_tasks=10))
+    assert task_accuracy(rows, labels, tasks, cosine_prototypes) == 1.0
+    # a constant head always picks the task's first class: 1 / n_way of balanced queries
+    const = lambda xs, ys, xq, n: np.zeros((len(xq), n))  # noqa: E731
+    assert task_accuracy(rows, labels, tasks, const) == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("bad", [{"shots": 0}, {"shots": 8}, {"n_way": 1}, {"n_tasks": 0}])
+def test_config_rejects_bad_values(bad: dict) -> None:
+    with pytest.raises(ConfigError):
+        SynthTaskConfig(**bad)
+
+
+def test_too_few_classes_for_a_task() -> None:
+    with pytest.raises(ConfigError, match="fewer than n_way=4"):
+        draw_tasks(np.repeat(np.arange(3), 8))
+
+
+def test_image_rows_equal_the_real_pipeline(widget, tmp_path: Path) -> None:
+    """Rows of in-memory images equal task_descriptors' rows of the same files."""
+    eng = ResidualEngine(widget, SMALL, seed=1, cache=DiskCache(tmp_path))
+    test = list(widget.test)
+    task = FewShotTask(
+        "mvtec_ad", widget, 1, 1, ["scratch"], test, np.zeros(4, np.int64), test, eng
+    )
+    expected, _ = task_descriptors(task, RECIPE)
+    got = image_rows(eng, RECIPE, [read_image(s.path) for s in test])
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_synthetic_rows_are_labelled_and_cached(widget, tmp_path: Path) -> None:
+    eng = ResidualEngine(widget, SMALL, seed=1, cache=DiskCache(tmp_path))
+    textures = TextureSource.procedural(n_classes=3, size=64)
+    cfg = SynthTaskConfig(n_sources=3, shots=1, n_way=2, size=96)
+    x, y = synthetic_rows(eng, RECIPE, textures, cfg)
+    assert x.shape[0] == 9 and y.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert np.isfinite(x).all()
+    entries = list((tmp_path / "synthtask").glob("*.pt"))
+    assert len(entries) == 1
+    x2, _ = synthetic_rows(eng, RECIPE, textures, cfg)
+    assert np.array_equal(x, x2) and len(list((tmp_path / "synthtask").glob("*.pt"))) == 1
+    # another recipe or synthetic seed is another entry, never the stale one
+    synthetic_rows(eng, replace(RECIPE, zoom_weight=1.0), textures, cfg)
+    synthetic_rows(eng, RECIPE, textures, replace(cfg, seed=1))
+    assert len(list((tmp_path / "synthtask").glob("*.pt"))) == 3
+
+
+def test_more_sources_than_normal_images(widget, tmp_path: Path) -> None:
+    eng = ResidualEngine(widget, SMALL, seed=1, cache=DiskCache(tmp_path))
+    textures = TextureSource.procedural(n_classes=2, size=64)
+    with pytest.raises(ConfigError, match="widget has 4 normal training images"):
+        synthetic_rows(eng, RECIPE, textures, SynthTaskConfig(n_sources=5, shots=1))
+
+
+def test_fine_views_are_refused(widget, tmp_path: Path) -> None:
+    from fsad.fine import FineConfig
+
+    eng = ResidualEngine(widget, SMALL, seed=1, cache=DiskCache(tmp_path))
+    with pytest.raises(ConfigError, match="fine views"):
+        image_rows(eng, Recipe(fines=(FineConfig(),)), [read_image(widget.test[0].path)])
