@@ -151,32 +151,53 @@ BEST = Recipe(zooms=BEST_ZOOMS, zoom_weight=BEST_ZOOM_WEIGHT, c=BEST_C)
 HIRES = Recipe(zooms=BEST_ZOOMS, zoom_weight=BEST_ZOOM_WEIGHT, c=BEST_C, engines=(HIRES_ENGINE,))
 
 
-def task_descriptors(
+def task_groups(
     task: FewShotTask, recipe: Recipe | DescriptorConfig
-) -> tuple[np.ndarray, np.ndarray]:
-    """Support ``(S, D')`` and query ``(Q, D')`` descriptors of a task (cached per seed).
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Support ``(S, D_g)`` and query ``(Q, D_g)`` rows of each block group (cached per seed).
 
-    The base blocks of the task's engine and of each of ``recipe.engines``
-    (:meth:`fsad.engine.ResidualEngine.sibling`), then each zoom table's blocks
-    (:func:`fsad.zoom.zoom_table`, on the task engine's peaks) times ``zoom_weight``, then
+    The groups, in order: the base blocks of the task's engine and of each of
+    ``recipe.engines`` (:meth:`fsad.engine.ResidualEngine.sibling`), each zoom table's
+    blocks (:func:`fsad.zoom.zoom_table`, on the task engine's peaks) times ``zoom_weight``,
     each fine table's (:func:`fsad.fine.fine_table`).
     """
     recipe = recipe if isinstance(recipe, Recipe) else Recipe(base=recipe)
     eng, config = task.engine, recipe.base
-    xs, xq = [], []
+    groups = []
     for e in (eng, *(eng.sibling(cfg) for cfg in recipe.engines)):
         table = category_descriptors(e, config)
-        xs.append(descriptors_of(table, task.support, e, config))
-        xq.append(descriptors_of(table, task.query, e, config))
+        groups.append(
+            (
+                descriptors_of(table, task.support, e, config),
+                descriptors_of(table, task.query, e, config),
+            )
+        )
     for zoom in recipe.zooms:
         views = zoom_table(eng, zoom)
-        xs.append(recipe.zoom_weight * zoom_of(views, task.support, eng, zoom))
-        xq.append(recipe.zoom_weight * zoom_of(views, task.query, eng, zoom))
+        groups.append(
+            (
+                recipe.zoom_weight * zoom_of(views, task.support, eng, zoom),
+                recipe.zoom_weight * zoom_of(views, task.query, eng, zoom),
+            )
+        )
     for fine in recipe.fines:
         views = fine_table(eng, fine)
-        xs.append(fine_of(views, task.support, eng, fine))
-        xq.append(fine_of(views, task.query, eng, fine))
-    return np.concatenate(xs, axis=1), np.concatenate(xq, axis=1)
+        groups.append(
+            (fine_of(views, task.support, eng, fine), fine_of(views, task.query, eng, fine))
+        )
+    return groups
+
+
+def task_descriptors(
+    task: FewShotTask, recipe: Recipe | DescriptorConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Support ``(S, D')`` and query ``(Q, D')`` descriptors of a task: the groups of
+    :func:`task_groups` concatenated in their order."""
+    groups = task_groups(task, recipe)
+    return (
+        np.concatenate([xs for xs, _ in groups], axis=1),
+        np.concatenate([xq for _, xq in groups], axis=1),
+    )
 
 
 @register("residual_proto", "training-free reference: top-2 % residual mean, cosine prototypes")
