@@ -2,7 +2,8 @@
 
 Every head takes support descriptors ``(S, D)`` with labels ``(S,)`` and query descriptors
 ``(Q, D)`` and returns class scores ``(Q, C)`` (higher = more likely). Inductive heads
-(:func:`cosine_prototypes`, :func:`logistic_regression`) look at one query at a time;
+(:func:`cosine_prototypes`, :func:`logistic_regression`, :func:`product_of_experts`) look
+at one query at a time;
 the transductive head (:func:`soft_kmeans`) also uses the unlabelled query set as a whole,
 never its labels (it has no argument through which they could enter).
 """
@@ -70,6 +71,34 @@ def logistic_regression(
     proba = np.zeros((xq.shape[0], n_classes))
     proba[:, clf.classes_] = clf.predict_proba(xq)
     return proba
+
+
+def product_of_experts(
+    groups: list[tuple[np.ndarray, np.ndarray]],
+    labels: np.ndarray,
+    n_classes: int,
+    c: float = 10.0,
+) -> np.ndarray:
+    """One logistic regression per block group, their probabilities multiplied.
+
+    Each expert sees one group (e.g. one engine's residual blocks, one encoder's zoom
+    windows), L2-normalised on its own, so no group can dominate by its dimension; the
+    product ``prod_g p_g(c | x)`` is renormalised over classes.
+
+    Args:
+        groups: per group, support ``(S, D_g)`` and query ``(Q, D_g)`` rows.
+        labels: ``(S,)`` in ``range(n_classes)``.
+        c: each expert's inverse L2 strength.
+
+    Returns:
+        ``(Q, C)`` class probabilities.
+    """
+    if not groups:
+        raise ValueError("product_of_experts needs at least one block group")
+    log_p = sum(
+        np.log(logistic_regression(xs, labels, xq, n_classes, c=c) + EPS) for xs, xq in groups
+    )
+    return _softmax(log_p)
 
 
 def soft_kmeans(

@@ -13,6 +13,7 @@ from fsad.heads import (
     l2_normalise,
     logistic_regression,
     predict,
+    product_of_experts,
     soft_kmeans,
 )
 
@@ -97,3 +98,22 @@ def test_logistic_regression_probabilities_sum_to_one() -> None:
     xs, ys, xq, _ = _toy(shots=1)
     proba = logistic_regression(xs, ys, xq, 4)
     np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-9)
+
+
+def test_product_of_experts_multiplies_each_groups_probabilities() -> None:
+    xs, ys, xq, yq = _toy(n_classes=3, shots=2, queries=4, dim=12)
+    a, b = (xs[:, :6], xq[:, :6]), (xs[:, 6:], xq[:, 6:])
+    pa = logistic_regression(a[0], ys, a[1], 3, c=10.0)
+    pb = logistic_regression(b[0], ys, b[1], 3, c=10.0)
+    both = product_of_experts([a, b], ys, 3, c=10.0)
+    expected = pa * pb / (pa * pb).sum(1, keepdims=True)
+    np.testing.assert_allclose(both, expected, rtol=1e-6)
+    np.testing.assert_allclose(both.sum(1), 1.0)
+    # one group: logistic regression itself; each group normalised on its own, so scaling
+    # one group changes nothing (concatenating the groups would change)
+    np.testing.assert_allclose(product_of_experts([a], ys, 3, c=10.0), pa, rtol=1e-6)
+    scaled = product_of_experts([a, (10 * b[0], 10 * b[1])], ys, 3, c=10.0)
+    np.testing.assert_allclose(scaled, both, rtol=1e-6)
+    assert (predict(both) == yq).mean() == 1.0
+    with pytest.raises(ValueError, match="at least one block group"):
+        product_of_experts([], ys, 3)

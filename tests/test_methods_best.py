@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ NAMES = (
     "zoom_rot_lr",
     "best",
     "hires_lr",
+    "hires_poe",
     "best_transductive",
 )
 # the hot patch (1, 2) of the 4 x 4 fake map lies at pixel (25, 39) of a 64 px image under
@@ -226,3 +228,29 @@ def test_recipe_appends_other_engines_base_blocks(tmp_path: Path) -> None:
     assert not np.allclose(both[:, d:], base)  # another engine, other residuals
     with_zoom, _ = task_descriptors(task, Recipe(engines=(HIRES_ENGINE,), zooms=(zoom,)))
     np.testing.assert_array_equal(with_zoom[:, : 2 * d], both)  # zoom blocks come last
+
+
+def test_expert_recipe_multiplies_one_regression_per_block_group(tmp_path: Path) -> None:
+    """hires_poe's head: one logistic regression per group of task_groups, not one on all."""
+    from fsad.heads import logistic_regression
+    from fsad.methods.best import HIRES_ENGINE, _logistic, task_groups
+
+    task, zoom = _recipe_task(tmp_path)
+    recipe = Recipe(engines=(HIRES_ENGINE,), zooms=(zoom,), zoom_weight=2.0, experts=True)
+    groups = task_groups(task, recipe)
+    assert len(groups) == 3  # task engine's base blocks, the sibling's, the zoom table's
+    xs, xq = task_descriptors(task, recipe)
+    np.testing.assert_array_equal(xs, np.concatenate([g[0] for g in groups], axis=1))
+    y, n = task.support_labels, task.n_classes
+    probs = [logistic_regression(s, y, q, n, c=recipe.c) for s, q in groups]
+    expected = np.prod(probs, axis=0)
+    expected /= expected.sum(1, keepdims=True)
+    pred = _logistic(task, recipe)
+    np.testing.assert_allclose(pred.scores, expected, rtol=1e-5)
+    assert pred.info["dim"] == xs.shape[1]
+    concatenated = _logistic(task, replace(recipe, experts=False)).scores
+    assert not np.allclose(pred.scores, concatenated)
+    # each expert normalises its group alone: the zoom weight no longer matters
+    np.testing.assert_allclose(
+        _logistic(task, replace(recipe, zoom_weight=1.0)).scores, pred.scores, rtol=1e-5
+    )
