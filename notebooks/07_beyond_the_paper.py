@@ -38,12 +38,17 @@
 #   of 18 px; a coreset of 1 % of the patches). A tire cut of 20 px then covers several
 #   patches instead of one. Its top-k residual blocks are appended to `best`'s descriptor.
 #   It costs a second bank per category and seed (about 75 s for bottle on 2 cores), so
-#   this chapter's quick run leaves it out; the results chapter has it over five seeds.
+#   this chapter's quick run leaves it out (and `hires_poe`, which uses it too); the
+#   results chapter has both over five seeds.
 # - **Heads** (`fsad.heads`): cosine similarity to class-mean prototypes (`residual_proto`,
 #   the training-free reference), logistic regression on the support descriptors
 #   (`anomaly_lr`; with the zoom views: `zoom_lr`; with rotation-averaged zoom views and a
 #   weaker regularisation, C = 100 instead of 10: `zoom_rot_lr`; with the second encoder and
-#   the zoom weight: `best`; with the second engine: `hires_lr`), and a *transductive*
+#   the zoom weight: `best`; with the second engine: `hires_lr`), a *product of experts*
+#   (`hires_poe`: one logistic regression per block group of `hires_lr`, that is per
+#   engine's residual blocks and per encoder's zoom windows, their probabilities
+#   multiplied; each expert fits far fewer dimensions from the same few images, and no
+#   group outweighs another by its size), and a *transductive*
 #   variant that refines the prototypes by soft k-means over the unlabelled query images
 #   (`best_transductive`, on `best`'s descriptors; it uses the query images, never their
 #   labels, and is reported separately).
@@ -55,9 +60,12 @@
 # label-free check, leave-one-out accuracy inside the 5-shot support sets, ranks the same
 # block set first. Everything after it (the zoom windows, their rotation views, the heads'
 # C, the second encoder, the zoom weight, the second engine) was chosen by that label-free
-# criterion only, in six rounds of `scripts/explore_zoom.py` (all rows in `results/explore/zoom.csv`); the
-# other heads' settings were fixed before any measurement. Ideas that lost are listed in
-# the results chapter.
+# criterion only, in seven rounds of `scripts/explore_zoom.py` (all rows in
+# `results/explore/zoom.csv`). `hires_poe`'s head was chosen by a second label-free signal,
+# accuracy on synthetic few-shot tasks (`fsad.synthtask`: the paper's texture classes
+# pasted on the category's own normal images, described exactly as real images; round 8,
+# `scripts/explore_synth.py`, `results/explore/synth.csv`). The other heads' settings were
+# fixed before any measurement. Ideas that lost are listed in the results chapter.
 
 # %% tags=["parameters"]
 config: str = ""  # run configuration name; empty: ci on the embedded data, quick on real data

@@ -3,7 +3,8 @@
 Runs one grid cell of ``results/best`` or ``results/best_3d`` through the same grid runner
 as ``fsad run`` and compares its accuracy with the committed row. Each cell is one where the
 method differs from its predecessor by more than one query (``hires_lr`` against ``best`` on
-tire: 40 against 34 of 71 queries), so a recipe that lost an ingredient fails. With a warm
+tire: 40 against 34 of 71 queries; ``hires_poe`` against ``hires_lr`` on bottle 1-shot: 7
+queries), so a recipe that lost an ingredient or its head fails. With a warm
 cache (``~/.cache/fsad``) this takes seconds; from an empty cache about a minute for
 ``best`` (engine, two zoom encoders) and about six for ``hires_lr`` (tire's 448 px bank).
 """
@@ -25,7 +26,11 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 @pytest.mark.realdata
 @pytest.mark.parametrize(
     ("method", "folder", "config", "category", "shots"),
-    [("best", "best", "paper", "bottle", 5), ("hires_lr", "best_3d", "paper_3d", "tire", 4)],
+    [
+        ("best", "best", "paper", "bottle", 5),
+        ("hires_lr", "best_3d", "paper_3d", "tire", 4),
+        ("hires_poe", "best", "paper", "bottle", 1),
+    ],
 )
 def test_committed_row_is_reproduced(
     real_data: Path,

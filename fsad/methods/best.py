@@ -29,11 +29,13 @@ accuracy on the evaluated categories (seed 1, four candidate block sets,
 scripts/explore_best.py); a later label-free check, leave-one-out inside the 5-shot support
 sets (scripts/explore_zoom.py), ranks the same block set first (58.2 vs 58.0 / 57.0 / 50.9 %).
 The zoom windows, their rotation views, the second encoder, the zoom weight and the heads' C
-were chosen by that label-free criterion only, in six rounds (windows; rotation/mirror
+were chosen by that label-free criterion only, in seven rounds (windows; rotation/mirror
 views, a second encoder and C; window sizes, input size, layers, centring, block weights and
 a second rotated encoder; combinations of the round-3 winner; fine views, which lost; a
-second engine at 448 px). The
-other heads' settings were fixed before any measurement.
+second engine at 448 px; small windows around its peak, which lost). ``hires_poe``'s head
+was chosen by a second label-free signal, accuracy on synthetic few-shot tasks
+(:mod:`fsad.synthtask`, round 8, scripts/explore_synth.py). The other heads' settings were
+fixed before any measurement.
 
 Over five seeds, the queries did not confirm rounds 3-4: ``best`` is above ``zoom_rot_lr``
 at 2-3 shots and below it at 1, 4 and 5 (the results chapter compares them cell by cell).
