@@ -697,8 +697,28 @@ if explore.exists():
 # were the chain's recipes and heads on `hires_lr`'s blocks; the product of experts (one
 # logistic regression per block group) won, and became `hires_poe`. The support score and
 # the real query accuracy (mean over shots) are shown for the record, never to choose.
+#
+# Round 9 (`r9_*`) tried the experts' C and finer experts on `hires_poe`. Its rule, fixed
+# before running: a candidate replaces `hires_poe` only if it is higher on *both* label-free
+# signals. None was, so `hires_poe` stayed.
 
 # %% tags=["hide-input"]
+SYNTH_NOTES = {
+    "anomaly_lr": "anomaly_lr's blocks and head",
+    "zoom_rot_lr": "zoom_rot_lr's blocks and head",
+    "best": "best's blocks and head",
+    "hires_lr": "hires_lr (all four block groups, one regression)",
+    "hires_C10": "hires_lr, C = 10",
+    "hires_C1000": "hires_lr, C = 1000",
+    "hires_proto": "hires_lr's blocks, cosine prototypes",
+    "hires_lr+proto": "hires_lr's regression x cosine-prototype softmax",
+    "hires_poe4": "one regression per block group (won round 8: hires_poe)",
+    "hires_poe2": "one regression for residual blocks, one for zoom blocks",
+    "r9_poe4_C10": "round 9: hires_poe, C = 10",
+    "r9_poe4_C1000": "round 9: hires_poe, C = 1000",
+    "r9_poe_windows": "round 9: one regression per zoom window",
+    "r9_poe_blocks": "round 9: one regression per L2-normalised block",
+}
 synth_file = RESULTS / "explore" / "synth.csv"
 if synth_file.exists():
     sy = pd.read_csv(synth_file)
@@ -712,9 +732,10 @@ if synth_file.exists():
     scores.columns = [
         "synthetic 1-shot", "synthetic 5-shot", "synthetic (rule)", "support LOO", "query (record)"
     ]  # fmt: skip
+    scores.insert(0, "what it is", [SYNTH_NOTES.get(v, "") for v in scores.index])
     display(Markdown("Mean over the five categories (%), seed 1:"))
-    display(scores.style.format("{:.2f}"))
-    rho = scores.corr(method="spearman")["query (record)"]
+    display(scores.style.format("{:.2f}", subset=scores.columns[1:]))
+    rho = scores.drop(columns="what it is").corr(method="spearman")["query (record)"]
     display(
         Markdown(
             f"How well each signal ranks these {len(scores)} candidates by their query "
