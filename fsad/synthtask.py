@@ -75,7 +75,8 @@ def image_rows(engine: ResidualEngine, recipe: Recipe, images: Sequence[np.ndarr
 
     The base blocks of ``engine`` and of each of ``recipe.engines`` (residuals r = f - m*
     against each engine's bank, Eq. 2), then each zoom table's windows around the task
-    engine's anomaly peak times ``recipe.zoom_weight``.
+    engine's anomaly peak, then each of ``recipe.engine_zooms`` around the first further
+    engine's peak, all zoom blocks times ``recipe.zoom_weight``.
 
     Args:
         images: ``(H, W, 3) uint8`` RGB images.
@@ -85,21 +86,31 @@ def image_rows(engine: ResidualEngine, recipe: Recipe, images: Sequence[np.ndarr
     """
     if recipe.fines:
         raise ConfigError("fine views are not supported on in-memory images")
-    blocks, amap = [], None
-    for e in (engine, *(engine.sibling(cfg) for cfg in recipe.engines)):
+    blocks, maps = [], []
+    engines = (engine, *(engine.sibling(cfg) for cfg in recipe.engines))
+    for e in engines:
         f = e.features_of_images(np.stack(images))  # (N, D, h, w)
         r, a = e.residuals_of(f)
-        amap = a if amap is None else amap  # the task engine's map places the zoom windows
+        maps.append(a)
         blocks.append(describe(r, f, a, recipe.base).numpy())
-    cells, grid = peak_cells(amap), tuple(amap.shape[1:])
-    centres = [
-        cell_to_image(cells[i].tolist(), grid, img.shape[:2], engine.config.features)
-        for i, img in enumerate(images)
-    ]
-    for zoom in recipe.zooms:
+    # zooms around the task engine's peak, then engine_zooms around the first further one's
+    placed = [(z, 0) for z in recipe.zooms] + [(z, 1) for z in recipe.engine_zooms]
+    for zoom, k in placed:
+        centres = _peak_centres(engines[k], maps[k], images)
         encoder = ZoomEncoder(zoom, getattr(engine, "device", None))
         blocks.append(recipe.zoom_weight * zoom_images(encoder, images, centres, zoom).numpy())
     return np.concatenate(blocks, axis=1).astype(np.float32)
+
+
+def _peak_centres(
+    engine: ResidualEngine, amap: torch.Tensor, images: Sequence[np.ndarray]
+) -> list[tuple[float, float]]:
+    """Pixel centre ``(y, x)`` of each image's anomaly peak on ``engine``'s map ``(N, h, w)``."""
+    cells, grid = peak_cells(amap), tuple(amap.shape[1:])
+    return [
+        cell_to_image(cells[i].tolist(), grid, img.shape[:2], engine.config.features)
+        for i, img in enumerate(images)
+    ]
 
 
 def recipe_key(engine: ResidualEngine, recipe: Recipe) -> dict[str, Any]:
@@ -109,6 +120,11 @@ def recipe_key(engine: ResidualEngine, recipe: Recipe) -> dict[str, Any]:
         "base": recipe.base.cache_key(),
         "zooms": [z.cache_key() for z in recipe.zooms],
         "zoom_weight": recipe.zoom_weight,
+        **(
+            {"engine_zooms": [z.cache_key() for z in recipe.engine_zooms]}
+            if recipe.engine_zooms
+            else {}
+        ),
     }
 
 

@@ -26,6 +26,9 @@ before running, asks for both signals: a candidate replaces ``hires_poe4`` only 
 higher on the synthetic accuracy *and* on the support leave-one-out accuracy; among several
 such, the highest mean of the two.
 
+Round 10 (``r10_*``, same rule): extra experts from the zoom views around the 448 px
+engine's own peak, which lost as concatenated blocks in rounds 6-7 (``Recipe.engine_zooms``).
+
 Usage::
 
     FSAD_DATA=/work/shared/data .venv/bin/python scripts/explore_synth.py \
@@ -37,7 +40,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,7 +56,16 @@ from fsad.descriptors import category_descriptors
 from fsad.engine import ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.heads import cosine_prototypes, logistic_regression, predict
-from fsad.methods.best import BEST_DESCRIPTOR, BEST_ZOOMS, HIRES, HIRES_ENGINE, task_descriptors
+from fsad.methods.best import (
+    BEST_DESCRIPTOR,
+    BEST_ZOOMS,
+    HIRES,
+    HIRES_ENGINE,
+    ROT_ZOOM,
+    Recipe,
+    task_descriptors,
+    task_groups,
+)
 from fsad.synth import TextureSource
 from fsad.synthtask import SynthTaskConfig, config_dict, draw_tasks, synthetic_rows, task_accuracy
 from fsad.task import FewShotTask
@@ -109,6 +121,20 @@ ROUND9: dict[str, Candidate] = {
     "r9_poe_blocks": Candidate(HIRES_GROUPS, head="poe", experts=("blocks",)),
 }  # fmt: skip
 CANDIDATES.update(ROUND9)
+#: round 10: extra experts that lost as concatenated blocks in rounds 6-7, zoom views around
+#: the 448 px engine's own peak (inside a tire defect for 62 % of the images against 38 % for
+#: the 224 px engine's): the 1/4 and 1/2 rotated Lite0 windows ("hz", round 6's ``hizoom``)
+#: and 1/16 and 1/8 ones ("hzs", round 7). Their rows follow hires_lr's; same rule as round 9
+HI_SMALL_ZOOM = replace(ROT_ZOOM, windows=(0.0625, 0.125))
+EXTRA = Recipe(engines=(HIRES_ENGINE,), engine_zooms=(ROT_ZOOM, HI_SMALL_ZOOM))
+EXTRA_GROUPS = ("hz", "hzs")
+ROW_WEIGHTS = {**HIRES_GROUPS, "hz": 1.0, "hzs": 1.0}
+ROUND10: dict[str, Candidate] = {
+    "r10_poe+hz": Candidate(ROW_WEIGHTS, head="poe", experts=(*POE4, ("hz",))),
+    "r10_poe+hzs": Candidate(ROW_WEIGHTS, head="poe", experts=(*POE4, ("hzs",))),
+    "r10_poe+hz+hzs": Candidate(ROW_WEIGHTS, head="poe", experts=(*POE4, ("hz",), ("hzs",))),
+}
+CANDIDATES.update(ROUND10)
 
 
 def group_slices(engine: ResidualEngine) -> dict[str, slice]:
@@ -149,7 +175,7 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
 
 def make_head(cand: Candidate, slices: dict[str, slice]) -> Callable:
     """The candidate's head on ``hires_lr`` rows (zoom groups there carry weight 2)."""
-    own = {g: w / HIRES_GROUPS[g] for g, w in cand.groups.items()}  # rescale hires_lr's weights
+    own = {g: w / ROW_WEIGHTS[g] for g, w in cand.groups.items()}  # rescale the rows' weights
     experts = cand.experts
     if experts == ("blocks",):  # one expert per L2-normalised block
         experts = tuple((k,) for k in slices if ":" in k and ":w" not in k)
@@ -203,12 +229,28 @@ def main() -> None:
             print(f"{name} seed {seed}: {len(xsyn)} synthetic images, {time.time() - t0:.0f}s")
             tasks = {k: draw_tasks(ysyn, cfg) for k, cfg in configs.items()}
             slices = group_slices(engine)
+            extra = any(v in ROUND10 for v in (args.variants or CANDIDATES))
+            if extra:  # the extra groups' rows, appended after hires_lr's
+                xextra, _ = synthetic_rows(engine, EXTRA, textures, configs[SYNTH_SHOTS[0]])
+                n_base = slices["b448"].stop
+                xsyn = np.concatenate([xsyn, xextra[:, n_base:]], axis=1)
+                start = xsyn.shape[1] - (xextra.shape[1] - n_base)
+                assert (xextra.shape[1] - n_base) % 2 == 0  # two tables of the same encoder
+                for g in EXTRA_GROUPS:
+                    slices[g] = slice(start, start + (xextra.shape[1] - n_base) // 2)
+                    start = slices[g].stop
             splits = {k: few_shot_split(category.test, k) for k in shot_list}
             real = {}
             for k, sp in splits.items():
                 task = FewShotTask(dataset, category, k, seed, sp.classes, sp.support,
                                    np.asarray(sp.support_labels), sp.query, engine)  # fmt: skip
                 real[k] = task_descriptors(task, HIRES)
+                if extra:
+                    groups = task_groups(task, EXTRA)[2:]  # after the two engines' base blocks
+                    real[k] = tuple(
+                        np.concatenate([real[k][i], *(g[i] for g in groups)], axis=1)
+                        for i in range(2)
+                    )
             for variant, cand in CANDIDATES.items():
                 if args.variants and variant not in args.variants:
                     continue

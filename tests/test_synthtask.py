@@ -95,17 +95,29 @@ def test_too_few_classes_for_a_task() -> None:
         draw_tasks(np.repeat(np.arange(3), 8))
 
 
-def test_image_rows_equal_the_real_pipeline(widget, tmp_path: Path) -> None:
-    """Rows of in-memory images equal task_descriptors' rows of the same files."""
+@pytest.mark.parametrize("engine_zooms", [(), (ZoomConfig(windows=(0.25,), size=64),)])
+def test_image_rows_equal_the_real_pipeline(widget, tmp_path: Path, engine_zooms) -> None:
+    """Rows of in-memory images equal task_descriptors' rows of the same files (with zoom
+    views around the further engine's peak too)."""
     eng = ResidualEngine(widget, SMALL, seed=1, cache=DiskCache(tmp_path))
     test = list(widget.test)
     task = FewShotTask(
         "mvtec_ad", widget, 1, 1, ["scratch"], test, np.zeros(4, np.int64), test, eng
     )
-    expected, _ = task_descriptors(task, RECIPE)
-    got = image_rows(eng, RECIPE, [read_image(s.path) for s in test])
+    recipe = replace(RECIPE, engine_zooms=engine_zooms)
+    expected, _ = task_descriptors(task, recipe)
+    got = image_rows(eng, recipe, [read_image(s.path) for s in test])
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, atol=1e-4)
+    if engine_zooms:  # one more group of Lite0 layers 2-4 (472 channels) after the others
+        plain, _ = task_descriptors(task, RECIPE)
+        assert expected.shape[1] == plain.shape[1] + 472
+        np.testing.assert_array_equal(expected[:, : plain.shape[1]], plain)
+
+
+def test_engine_zooms_need_a_further_engine() -> None:
+    with pytest.raises(ConfigError, match="engine_zooms need a further engine"):
+        Recipe(engine_zooms=(ZoomConfig(),))
 
 
 def test_synthetic_rows_are_labelled_and_cached(widget, tmp_path: Path) -> None:

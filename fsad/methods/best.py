@@ -51,6 +51,7 @@ import numpy as np
 
 from fsad.descriptors import DescriptorConfig, category_descriptors, descriptors_of
 from fsad.engine import EngineConfig
+from fsad.errors import ConfigError
 from fsad.features import FeatureConfig
 from fsad.fine import FineConfig, fine_of, fine_table
 from fsad.heads import (
@@ -139,6 +140,8 @@ class Recipe:
         c: inverse L2 strength of the logistic-regression head.
         engines: further residual engines (other resolutions) of the same category and
             seed whose ``base`` descriptor blocks follow the task engine's.
+        engine_zooms: zoom views around the anomaly peak of the first of ``engines`` (its own
+            map, at its resolution), appended after ``zooms``, also times ``zoom_weight``.
         experts: one logistic regression per block group of :func:`task_groups` (each
             engine's base blocks, each zoom table's, each fine table's), their probabilities
             multiplied (:func:`fsad.heads.product_of_experts`), instead of one regression on
@@ -152,6 +155,11 @@ class Recipe:
     c: float = LR_C
     engines: tuple[EngineConfig, ...] = ()
     experts: bool = False
+    engine_zooms: tuple[ZoomConfig, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.engine_zooms and not self.engines:
+            raise ConfigError("engine_zooms need a further engine in `engines` to place them")
 
 
 #: the recipes of the logistic-regression methods
@@ -184,7 +192,8 @@ def task_groups(
     The groups, in order: the base blocks of the task's engine and of each of
     ``recipe.engines`` (:meth:`fsad.engine.ResidualEngine.sibling`), each zoom table's
     blocks (:func:`fsad.zoom.zoom_table`, on the task engine's peaks) times ``zoom_weight``,
-    each fine table's (:func:`fsad.fine.fine_table`).
+    each of ``recipe.engine_zooms`` (on the first further engine's peaks) times
+    ``zoom_weight``, each fine table's (:func:`fsad.fine.fine_table`).
     """
     recipe = recipe if isinstance(recipe, Recipe) else Recipe(base=recipe)
     eng, config = task.engine, recipe.base
@@ -203,6 +212,15 @@ def task_groups(
             (
                 recipe.zoom_weight * zoom_of(views, task.support, eng, zoom),
                 recipe.zoom_weight * zoom_of(views, task.query, eng, zoom),
+            )
+        )
+    for zoom in recipe.engine_zooms:
+        other = eng.sibling(recipe.engines[0])
+        views = zoom_table(other, zoom)
+        groups.append(
+            (
+                recipe.zoom_weight * zoom_of(views, task.support, other, zoom),
+                recipe.zoom_weight * zoom_of(views, task.query, other, zoom),
             )
         )
     for fine in recipe.fines:
