@@ -700,7 +700,10 @@ if explore.exists():
 #
 # Round 9 (`r9_*`) tried the experts' C and finer experts on `hires_poe`. Its rule, fixed
 # before running: a candidate replaces `hires_poe` only if it is higher on *both* label-free
-# signals. None was, so `hires_poe` stayed.
+# signals. None was, so `hires_poe` stayed. Round 10 (`r10_*`, same rule) added experts on
+# zoom windows around the 448 px engine's own peak, views that had lost as concatenated
+# blocks in rounds 6-7. The small windows raised the synthetic score but not the support
+# score, so `hires_poe` stayed again.
 
 # %% tags=["hide-input"]
 SYNTH_NOTES = {
@@ -718,6 +721,9 @@ SYNTH_NOTES = {
     "r9_poe4_C1000": "round 9: hires_poe, C = 1000",
     "r9_poe_windows": "round 9: one regression per zoom window",
     "r9_poe_blocks": "round 9: one regression per L2-normalised block",
+    "r10_poe+hz": "round 10: + an expert on 1/4, 1/2 windows at the 448 px engine's peak",
+    "r10_poe+hzs": "round 10: + an expert on 1/16, 1/8 windows at the 448 px engine's peak",
+    "r10_poe+hz+hzs": "round 10: + both of those experts",
 }
 synth_file = RESULTS / "explore" / "synth.csv"
 if synth_file.exists():
