@@ -45,7 +45,9 @@ tuning on query labels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -197,37 +199,25 @@ def task_groups(
     """
     recipe = recipe if isinstance(recipe, Recipe) else Recipe(base=recipe)
     eng, config = task.engine, recipe.base
+
+    def pair(rows: Callable[[list], np.ndarray], weight: float = 1.0) -> tuple:
+        """``rows`` of the support and of the query, times ``weight``."""
+        return weight * rows(task.support), weight * rows(task.query)
+
     groups = []
     for e in (eng, *(eng.sibling(cfg) for cfg in recipe.engines)):
         table = category_descriptors(e, config)
-        groups.append(
-            (
-                descriptors_of(table, task.support, e, config),
-                descriptors_of(table, task.query, e, config),
-            )
-        )
+        groups.append(pair(partial(descriptors_of, table, engine=e, config=config)))
     for zoom in recipe.zooms:
         views = zoom_table(eng, zoom)
-        groups.append(
-            (
-                recipe.zoom_weight * zoom_of(views, task.support, eng, zoom),
-                recipe.zoom_weight * zoom_of(views, task.query, eng, zoom),
-            )
-        )
+        groups.append(pair(partial(zoom_of, views, engine=eng, config=zoom), recipe.zoom_weight))
     for zoom in recipe.engine_zooms:
         other = eng.sibling(recipe.engines[0])
         views = zoom_table(other, zoom)
-        groups.append(
-            (
-                recipe.zoom_weight * zoom_of(views, task.support, other, zoom),
-                recipe.zoom_weight * zoom_of(views, task.query, other, zoom),
-            )
-        )
+        groups.append(pair(partial(zoom_of, views, engine=other, config=zoom), recipe.zoom_weight))
     for fine in recipe.fines:
         views = fine_table(eng, fine)
-        groups.append(
-            (fine_of(views, task.support, eng, fine), fine_of(views, task.query, eng, fine))
-        )
+        groups.append(pair(partial(fine_of, views, engine=eng, config=fine)))
     return groups
 
 
