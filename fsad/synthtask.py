@@ -17,7 +17,7 @@ well it ranks candidates is itself reported (chapter 9), never tuned on query la
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -224,8 +224,3 @@ def task_accuracy(
         scores = head(rows[support], ys, rows[query], len(classes))
         accs.append(float((np.asarray(scores).argmax(1) == yq).mean()))
     return float(np.mean(accs))
-
-
-def config_dict(config: SynthTaskConfig) -> dict[str, Any]:
-    """The settings as a plain dict (for results rows)."""
-    return asdict(config)

@@ -40,7 +40,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -67,7 +67,7 @@ from fsad.methods.best import (
     task_groups,
 )
 from fsad.synth import TextureSource
-from fsad.synthtask import SynthTaskConfig, config_dict, draw_tasks, synthetic_rows, task_accuracy
+from fsad.synthtask import SynthTaskConfig, draw_tasks, synthetic_rows, task_accuracy
 from fsad.task import FewShotTask
 from fsad.utils import atomic_write_csv
 from fsad.zoom import zoom_table
@@ -269,7 +269,7 @@ def main() -> None:
                         (predict(p) == np.asarray(sp.query_labels)).mean()
                     )
                 row.update(
-                    synth_config=fingerprint(config_dict(configs[SYNTH_SHOTS[0]]))[:12],
+                    synth_config=fingerprint(asdict(configs[SYNTH_SHOTS[0]]))[:12],
                     seconds=round(time.time() - t1, 1), git_commit=commit,
                     timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
                 )  # fmt: skip

@@ -1,4 +1,5 @@
-"""Shared fixtures: real data (skipped without FSAD_DATA) and the embedded dataset."""
+"""Shared fixtures: real data (skipped without FSAD_DATA), the embedded dataset, a tiny
+category."""
 
 from __future__ import annotations
 
@@ -30,6 +31,36 @@ def embedded_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("embedded")
     generate(out, seed=0)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_category(tmp_path_factory: pytest.TempPathFactory):
+    """A 4-train / 5-test (2 good, 3 scratch) MVTec-layout category ``widget`` of 72 x 72
+    images: the smallest real engine input (tests of the engine and of synthetic tasks)."""
+    import cv2
+    import numpy as np
+
+    from fsad.data import load_category
+
+    def write(path: Path, img: np.ndarray) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), img)
+
+    root = tmp_path_factory.mktemp("tiny")
+    rng = np.random.default_rng(0)
+    base = rng.integers(90, 110, size=(72, 72, 3), dtype=np.uint8)
+    for i in range(4):
+        write(
+            root / "widget/train/good" / f"{i:03d}.png",
+            base + rng.integers(0, 5, base.shape, dtype=np.uint8),
+        )
+    for i in range(2):
+        write(root / "widget/test/good" / f"{i:03d}.png", base)
+    for i in range(3):
+        img = base.copy()
+        img[20 + 5 * i : 40, 20:40] = 250
+        write(root / "widget/test/scratch" / f"{i:03d}.png", img)
+    return load_category(root, "mvtec_ad", "widget")
 
 
 @pytest.fixture()

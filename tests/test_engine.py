@@ -17,33 +17,6 @@ from fsad.features import FeatureConfig
 SMALL = EngineConfig(features=FeatureConfig(resize=72, crop=64, dim=32), coreset_ratio=0.25)
 
 
-def _write(path: Path, img: np.ndarray) -> None:
-    import cv2
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), img)
-
-
-@pytest.fixture(scope="module")
-def tiny_category(tmp_path_factory: pytest.TempPathFactory):
-    """A 4-train / 5-test MVTec-layout category of 72 x 72 images."""
-    root = tmp_path_factory.mktemp("tiny")
-    rng = np.random.default_rng(0)
-    base = rng.integers(90, 110, size=(72, 72, 3), dtype=np.uint8)
-    for i in range(4):
-        _write(
-            root / "widget/train/good" / f"{i:03d}.png",
-            base + rng.integers(0, 5, base.shape, dtype=np.uint8),
-        )
-    for i in range(2):
-        _write(root / "widget/test/good" / f"{i:03d}.png", base)
-    for i in range(3):
-        img = base.copy()
-        img[20 + 5 * i : 40, 20:40] = 250
-        _write(root / "widget/test/scratch" / f"{i:03d}.png", img)
-    return load_category(root, "mvtec_ad", "widget")
-
-
 def _entries(cache: Path, ns: str) -> int:
     return len(list((cache / ns).glob("*.pt"))) if (cache / ns).is_dir() else 0
 

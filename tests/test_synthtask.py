@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fsad.cache import DiskCache
-from fsad.data import load_category, read_image
+from fsad.data import read_image
 from fsad.descriptors import DescriptorConfig
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.errors import ConfigError
@@ -35,27 +35,6 @@ RECIPE = Recipe(
     zoom_weight=2.0,
     engines=(OTHER,),
 )
-
-
-@pytest.fixture(scope="module")
-def widget(tmp_path_factory: pytest.TempPathFactory):
-    """A 4-train / 4-test MVTec-layout category of 96 x 96 images with a bright scratch."""
-    import cv2
-
-    root = tmp_path_factory.mktemp("widget")
-    rng = np.random.default_rng(0)
-    base = rng.integers(90, 110, size=(96, 96, 3), dtype=np.uint8)
-    for i in range(4):
-        p = root / "widget/train/good" / f"{i:03d}.png"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(p), base + rng.integers(0, 5, base.shape, dtype=np.uint8))
-    for i in range(4):
-        img = base.copy()
-        img[10 + 15 * i : 30 + 15 * i, 20:40] = 250
-        p = root / "widget/test/scratch" / f"{i:03d}.png"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(p), img)
-    return load_category(root, "mvtec_ad", "widget")
 
 
 def test_tasks_are_seeded_disjoint_and_balanced() -> None:
@@ -96,13 +75,13 @@ def test_too_few_classes_for_a_task() -> None:
 
 
 @pytest.mark.parametrize("engine_zooms", [(), (ZoomConfig(windows=(0.25,), size=64),)])
-def test_image_rows_equal_the_real_pipeline(widget, tmp_path: Path, engine_zooms) -> None:
+def test_image_rows_equal_the_real_pipeline(tiny_category, tmp_path: Path, engine_zooms) -> None:
     """Rows of in-memory images equal task_descriptors' rows of the same files (with zoom
     views around the further engine's peak too)."""
-    eng = ResidualEngine(widget, SMALL, seed=1, cache=DiskCache(tmp_path))
-    test = list(widget.test)
+    eng = ResidualEngine(tiny_category, SMALL, seed=1, cache=DiskCache(tmp_path))
+    test = list(tiny_category.test)
     task = FewShotTask(
-        "mvtec_ad", widget, 1, 1, ["scratch"], test, np.zeros(4, np.int64), test, eng
+        "mvtec_ad", tiny_category, 1, 1, ["scratch"], test, np.zeros(len(test), np.int64), test, eng
     )
     recipe = replace(RECIPE, engine_zooms=engine_zooms)
     expected, _ = task_descriptors(task, recipe)
@@ -120,8 +99,8 @@ def test_engine_zooms_need_a_further_engine() -> None:
         Recipe(engine_zooms=(ZoomConfig(),))
 
 
-def test_synthetic_rows_are_labelled_and_cached(widget, tmp_path: Path) -> None:
-    eng = ResidualEngine(widget, SMALL, seed=1, cache=DiskCache(tmp_path))
+def test_synthetic_rows_are_labelled_and_cached(tiny_category, tmp_path: Path) -> None:
+    eng = ResidualEngine(tiny_category, SMALL, seed=1, cache=DiskCache(tmp_path))
     textures = TextureSource.procedural(n_classes=3, size=64)
     cfg = SynthTaskConfig(n_sources=3, shots=1, n_way=2, size=96)
     x, y = synthetic_rows(eng, RECIPE, textures, cfg)
@@ -137,16 +116,16 @@ def test_synthetic_rows_are_labelled_and_cached(widget, tmp_path: Path) -> None:
     assert len(list((tmp_path / "synthtask").glob("*.pt"))) == 3
 
 
-def test_more_sources_than_normal_images(widget, tmp_path: Path) -> None:
-    eng = ResidualEngine(widget, SMALL, seed=1, cache=DiskCache(tmp_path))
+def test_more_sources_than_normal_images(tiny_category, tmp_path: Path) -> None:
+    eng = ResidualEngine(tiny_category, SMALL, seed=1, cache=DiskCache(tmp_path))
     textures = TextureSource.procedural(n_classes=2, size=64)
     with pytest.raises(ConfigError, match="widget has 4 normal training images"):
         synthetic_rows(eng, RECIPE, textures, SynthTaskConfig(n_sources=5, shots=1))
 
 
-def test_fine_views_are_refused(widget, tmp_path: Path) -> None:
+def test_fine_views_are_refused(tiny_category, tmp_path: Path) -> None:
     from fsad.fine import FineConfig
 
-    eng = ResidualEngine(widget, SMALL, seed=1, cache=DiskCache(tmp_path))
+    eng = ResidualEngine(tiny_category, SMALL, seed=1, cache=DiskCache(tmp_path))
     with pytest.raises(ConfigError, match="fine views"):
-        image_rows(eng, Recipe(fines=(FineConfig(),)), [read_image(widget.test[0].path)])
+        image_rows(eng, Recipe(fines=(FineConfig(),)), [read_image(tiny_category.test[0].path)])
