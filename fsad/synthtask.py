@@ -16,6 +16,7 @@ well it ranks candidates is itself reported (chapter 9), never tuned on query la
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ import torch
 
 from fsad.descriptors import describe, engine_key
 from fsad.errors import ConfigError
-from fsad.zoom import ZoomEncoder, cell_to_image, peak_cells, zoom_images
+from fsad.zoom import ZoomConfig, ZoomEncoder, cell_to_image, peak_cells, zoom_images
 
 if TYPE_CHECKING:
     from fsad.engine import ResidualEngine
@@ -97,9 +98,15 @@ def image_rows(engine: ResidualEngine, recipe: Recipe, images: Sequence[np.ndarr
     placed = [(z, 0) for z in recipe.zooms] + [(z, 1) for z in recipe.engine_zooms]
     for zoom, k in placed:
         centres = _peak_centres(engines[k], maps[k], images)
-        encoder = ZoomEncoder(zoom, getattr(engine, "device", None))
+        encoder = _encoder(zoom, getattr(engine, "device", None))
         blocks.append(recipe.zoom_weight * zoom_images(encoder, images, centres, zoom).numpy())
     return np.concatenate(blocks, axis=1).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def _encoder(config: ZoomConfig, device: Any) -> ZoomEncoder:
+    """The zoom backbone of ``config``, loaded once for all batches of synthetic images."""
+    return ZoomEncoder(config, device)
 
 
 def _peak_centres(
