@@ -26,6 +26,7 @@ import torch
 
 from fsad.descriptors import describe, engine_key
 from fsad.errors import ConfigError
+from fsad.geometry import map_geometry
 from fsad.zoom import ZoomConfig, ZoomEncoder, cell_to_image, peak_cells, zoom_images
 
 if TYPE_CHECKING:
@@ -77,7 +78,8 @@ def image_rows(engine: ResidualEngine, recipe: Recipe, images: Sequence[np.ndarr
     The base blocks of ``engine`` and of each of ``recipe.engines`` (residuals r = f - m*
     against each engine's bank, Eq. 2), then each zoom table's windows around the task
     engine's anomaly peak, then each of ``recipe.engine_zooms`` around the first further
-    engine's peak, all zoom blocks times ``recipe.zoom_weight``.
+    engine's peak, all zoom blocks times ``recipe.zoom_weight``, then every engine's
+    anomaly-map geometry when ``recipe.geometry`` is set.
 
     Args:
         images: ``(H, W, 3) uint8`` RGB images.
@@ -100,6 +102,8 @@ def image_rows(engine: ResidualEngine, recipe: Recipe, images: Sequence[np.ndarr
         centres = _peak_centres(engines[k], maps[k], images)
         encoder = _encoder(zoom, getattr(engine, "device", None))
         blocks.append(recipe.zoom_weight * zoom_images(encoder, images, centres, zoom).numpy())
+    if recipe.geometry is not None:
+        blocks += [map_geometry(a, recipe.geometry).numpy() for a in maps]
     return np.concatenate(blocks, axis=1).astype(np.float32)
 
 
@@ -132,6 +136,7 @@ def recipe_key(engine: ResidualEngine, recipe: Recipe) -> dict[str, Any]:
             if recipe.engine_zooms
             else {}
         ),
+        **({"geometry": recipe.geometry.cache_key()} if recipe.geometry is not None else {}),
     }
 
 

@@ -29,6 +29,10 @@ such, the highest mean of the two.
 Round 10 (``r10_*``, same rule): extra experts from the zoom views around the 448 px
 engine's own peak, which lost as concatenated blocks in rounds 6-7 (``Recipe.engine_zooms``).
 
+Round 11 (``r11_*``, same rule): an expert on the anomaly maps' geometry (extent, radial
+profile, shape; :mod:`fsad.geometry`), which no earlier block describes: of both engines'
+maps in one expert (``geo``), or one expert per engine.
+
 Usage::
 
     FSAD_DATA=/work/shared/data .venv/bin/python scripts/explore_synth.py \
@@ -55,6 +59,7 @@ from fsad.data import default_data_root, few_shot_split, load_category
 from fsad.descriptors import category_descriptors
 from fsad.engine import ResidualEngine
 from fsad.evaluate import git_commit
+from fsad.geometry import GeometryConfig
 from fsad.heads import cosine_prototypes, logistic_regression, predict
 from fsad.methods.best import (
     BEST_DESCRIPTOR,
@@ -135,6 +140,18 @@ ROUND10: dict[str, Candidate] = {
     "r10_poe+hz+hzs": Candidate(ROW_WEIGHTS, head="poe", experts=(*POE4, ("hz",), ("hzs",))),
 }
 CANDIDATES.update(ROUND10)
+#: round 11: the anomaly-map geometry of both engines (:mod:`fsad.geometry`), appended last
+GEOMETRY = GeometryConfig()
+GEO = Recipe(engines=(HIRES_ENGINE,), geometry=GEOMETRY)
+GEO_GROUPS = ("geo224", "geo448")
+ROW_WEIGHTS.update({g: 1.0 for g in GEO_GROUPS})
+ROUND11: dict[str, Candidate] = {
+    "r11_poe+geo": Candidate(ROW_WEIGHTS, head="poe", experts=(*POE4, GEO_GROUPS)),
+    "r11_poe+geo2": Candidate(
+        ROW_WEIGHTS, head="poe", experts=(*POE4, *((g,) for g in GEO_GROUPS))
+    ),
+}
+CANDIDATES.update(ROUND11)
 
 
 def group_slices(engine: ResidualEngine) -> dict[str, slice]:
@@ -239,6 +256,13 @@ def main() -> None:
                 for g in EXTRA_GROUPS:
                     slices[g] = slice(start, start + (xextra.shape[1] - n_base) // 2)
                     start = slices[g].stop
+            geo = any(v in ROUND11 for v in (args.variants or CANDIDATES))
+            if geo:  # both engines' geometry rows, appended last
+                xgeo, _ = synthetic_rows(engine, GEO, textures, configs[SYNTH_SHOTS[0]])
+                xsyn = np.concatenate([xsyn, xgeo[:, -2 * GEOMETRY.dim :]], axis=1)
+                for i, g in enumerate(GEO_GROUPS):
+                    start = xsyn.shape[1] - (2 - i) * GEOMETRY.dim
+                    slices[g] = slice(start, start + GEOMETRY.dim)
             splits = {k: few_shot_split(category.test, k) for k in shot_list}
             real = {}
             for k, sp in splits.items():
@@ -250,6 +274,11 @@ def main() -> None:
                     real[k] = tuple(
                         np.concatenate([real[k][i], *(g[i] for g in groups)], axis=1)
                         for i in range(2)
+                    )
+                if geo:
+                    geo_rows = task_groups(task, GEO)[-1]
+                    real[k] = tuple(
+                        np.concatenate([real[k][i], geo_rows[i]], axis=1) for i in range(2)
                     )
             for variant, cand in CANDIDATES.items():
                 if args.variants and variant not in args.variants:
@@ -287,8 +316,10 @@ def main() -> None:
     better = table[
         (table["synthetic"] > inc["synthetic"]) & (table["support_loo"] > inc["support_loo"])
     ]
-    r9 = better[better.index.str.startswith("r9_")].mean(axis=1)
-    print("round 9 rule, both signals:", r9.idxmax() if len(r9) else "hires_poe4 stays")
+    for rnd in ("r9_", "r10_", "r11_"):
+        picked = better[better.index.str.startswith(rnd)].mean(axis=1)
+        print(f"round {rnd[1:-1]} rule, both signals:",
+              picked.idxmax() if len(picked) else "hires_poe4 stays")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -254,3 +254,24 @@ def test_expert_recipe_multiplies_one_regression_per_block_group(tmp_path: Path)
     np.testing.assert_allclose(
         _logistic(task, replace(recipe, zoom_weight=1.0)).scores, pred.scores, rtol=1e-5
     )
+
+
+def test_recipe_appends_every_engines_map_geometry_as_one_last_group(tmp_path: Path) -> None:
+    from fsad.geometry import GeometryConfig, map_geometry
+    from fsad.methods.best import HIRES_ENGINE, task_groups
+
+    task, zoom = _recipe_task(tmp_path)
+    geo = GeometryConfig()
+    recipe = Recipe(engines=(HIRES_ENGINE,), zooms=(zoom,), geometry=geo)
+    groups = task_groups(task, recipe)
+    plain = task_groups(task, replace(recipe, geometry=None))
+    assert len(groups) == len(plain) + 1
+    for (s, q), (s0, q0) in zip(groups, plain, strict=False):
+        np.testing.assert_array_equal(s, s0)
+        np.testing.assert_array_equal(q, q0)
+    xs, xq = groups[-1]
+    assert xs.shape == (len(task.support), 2 * geo.dim) and xq.shape[0] == len(task.query)
+    engines = (task.engine, task.engine.sibling(HIRES_ENGINE))
+    expected = [map_geometry(e.anomaly_maps(task.query), geo).numpy() for e in engines]
+    np.testing.assert_allclose(xq, np.concatenate(expected, axis=1), rtol=1e-6)
+    assert not np.allclose(expected[0], expected[1])  # the sibling's own maps

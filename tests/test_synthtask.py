@@ -14,6 +14,7 @@ from fsad.descriptors import DescriptorConfig
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.errors import ConfigError
 from fsad.features import FeatureConfig
+from fsad.geometry import GeometryConfig
 from fsad.heads import cosine_prototypes
 from fsad.methods.best import Recipe, task_descriptors
 from fsad.synth import TextureSource
@@ -74,23 +75,29 @@ def test_too_few_classes_for_a_task() -> None:
         draw_tasks(np.repeat(np.arange(3), 8))
 
 
-@pytest.mark.parametrize("engine_zooms", [(), (ZoomConfig(windows=(0.25,), size=64),)])
-def test_image_rows_equal_the_real_pipeline(tiny_category, tmp_path: Path, engine_zooms) -> None:
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"engine_zooms": (ZoomConfig(windows=(0.25,), size=64),)}, {"geometry": GeometryConfig()}],
+    ids=["plain", "engine_zooms", "geometry"],
+)
+def test_image_rows_equal_the_real_pipeline(tiny_category, tmp_path: Path, extra: dict) -> None:
     """Rows of in-memory images equal task_descriptors' rows of the same files (with zoom
-    views around the further engine's peak too)."""
+    views around the further engine's peak, or the maps' geometry, too)."""
     eng = ResidualEngine(tiny_category, SMALL, seed=1, cache=DiskCache(tmp_path))
     test = list(tiny_category.test)
     task = FewShotTask(
         "mvtec_ad", tiny_category, 1, 1, ["scratch"], test, np.zeros(len(test), np.int64), test, eng
     )
-    recipe = replace(RECIPE, engine_zooms=engine_zooms)
+    recipe = replace(RECIPE, **extra)
     expected, _ = task_descriptors(task, recipe)
     got = image_rows(eng, recipe, [read_image(s.path) for s in test])
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, atol=1e-4)
-    if engine_zooms:  # one more group of Lite0 layers 2-4 (472 channels) after the others
+    if extra:  # one more group after the others: Lite0 layers 2-4 (472 channels) or geometry
         plain, _ = task_descriptors(task, RECIPE)
-        assert expected.shape[1] == plain.shape[1] + 472
+        n_engines = 1 + len(RECIPE.engines)
+        added = 472 if "engine_zooms" in extra else n_engines * GeometryConfig().dim
+        assert expected.shape[1] == plain.shape[1] + added
         np.testing.assert_array_equal(expected[:, : plain.shape[1]], plain)
 
 

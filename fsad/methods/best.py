@@ -56,6 +56,7 @@ from fsad.engine import EngineConfig
 from fsad.errors import ConfigError
 from fsad.features import FeatureConfig
 from fsad.fine import FineConfig, fine_of, fine_table
+from fsad.geometry import GeometryConfig, geometry_of, geometry_table
 from fsad.heads import (
     cosine_prototypes,
     logistic_regression,
@@ -148,6 +149,8 @@ class Recipe:
             engine's base blocks, each zoom table's, each fine table's), their probabilities
             multiplied (:func:`fsad.heads.product_of_experts`), instead of one regression on
             all blocks concatenated. ``zoom_weight`` then has no effect.
+        geometry: the anomaly maps' geometry (:mod:`fsad.geometry`) of the task engine and
+            of each of ``engines``, one group appended last (none when ``None``).
     """
 
     base: DescriptorConfig = BEST_DESCRIPTOR
@@ -158,6 +161,7 @@ class Recipe:
     engines: tuple[EngineConfig, ...] = ()
     experts: bool = False
     engine_zooms: tuple[ZoomConfig, ...] = ()
+    geometry: GeometryConfig | None = None
 
     def __post_init__(self) -> None:
         if self.engine_zooms and not self.engines:
@@ -195,7 +199,8 @@ def task_groups(
     ``recipe.engines`` (:meth:`fsad.engine.ResidualEngine.sibling`), each zoom table's
     blocks (:func:`fsad.zoom.zoom_table`, on the task engine's peaks) times ``zoom_weight``,
     each of ``recipe.engine_zooms`` (on the first further engine's peaks) times
-    ``zoom_weight``, each fine table's (:func:`fsad.fine.fine_table`).
+    ``zoom_weight``, each fine table's (:func:`fsad.fine.fine_table`), then one group of
+    every engine's anomaly-map geometry (:func:`fsad.geometry.geometry_table`).
     """
     recipe = recipe if isinstance(recipe, Recipe) else Recipe(base=recipe)
     eng, config = task.engine, recipe.base
@@ -205,7 +210,8 @@ def task_groups(
         return weight * rows(task.support), weight * rows(task.query)
 
     groups = []
-    for e in (eng, *(eng.sibling(cfg) for cfg in recipe.engines)):
+    engines = (eng, *(eng.sibling(cfg) for cfg in recipe.engines))
+    for e in engines:
         table = category_descriptors(e, config)
         groups.append(pair(partial(descriptors_of, table, engine=e, config=config)))
     for zoom in recipe.zooms:
@@ -218,6 +224,11 @@ def task_groups(
     for fine in recipe.fines:
         views = fine_table(eng, fine)
         groups.append(pair(partial(fine_of, views, engine=eng, config=fine)))
+    if recipe.geometry is not None:
+        geo = recipe.geometry
+        per_engine = [pair(partial(geometry_of, geometry_table(e, geo), engine=e, config=geo))
+                      for e in engines]  # fmt: skip
+        groups.append(tuple(np.concatenate(rows, axis=1) for rows in zip(*per_engine)))
     return groups
 
 
