@@ -53,6 +53,9 @@ class SynthTaskConfig:
         shots: support images per class; the class's other sources are its queries.
         n_tasks: tasks drawn per category.
         seed: draws the sources, the pasted regions and the tasks.
+        generator: the classes' masks (:class:`fsad.synth.PseudoClassDataset`): ``"perlin"``
+            (the paper's blobs, every class alike in shape) or ``"shapes"`` (a blob, a thin
+            stroke or a small spot by turns, so classes differ in extent and shape too).
     """
 
     n_sources: int = 8
@@ -61,6 +64,7 @@ class SynthTaskConfig:
     shots: int = 5
     n_tasks: int = 50
     seed: int = 0
+    generator: str = "perlin"
 
     def __post_init__(self) -> None:
         if self.shots < 1 or self.shots >= self.n_sources:
@@ -159,6 +163,7 @@ def synthetic_rows(
     data = PseudoClassDataset(
         engine.category,
         textures,
+        generator=config.generator,
         seed=config.seed,
         size=config.size,
         n_per_class=config.n_sources,

@@ -28,6 +28,7 @@ from fsad.synth import (
     polygon_mask,
     procedural_texture,
 )
+from fsad.synth.masks import SPOT_DIAMETER, STROKE_WIDTH, spot_mask, stroke_mask
 from fsad.synth import foreground as fgmod
 from fsad.synth.foreground import auto_foreground, cached_foreground_mask
 
@@ -333,6 +334,42 @@ def test_pseudo_dataset_polygon_classes(tiny_root: Path) -> None:
     s = ds[5]
     assert s.class_name == f"{tex.classes[0]}/5-gon" and s.texture == tex.classes[0]
     assert not (s.mask & ~s.foreground).any() and s.mask.any()
+
+
+def test_stroke_is_thin_and_long_and_spot_small_and_round() -> None:
+    size, fg = 256, _fg_disc(256)
+    for seed in range(5):
+        raw, mask = stroke_mask((size, size), np.random.default_rng(seed), fg)
+        assert not (mask & ~fg).any() and mask.sum() >= 0.001 * size * size
+        ys, xs = np.nonzero(raw)
+        extent = max(np.ptp(ys), np.ptp(xs))
+        # thin: far fewer pixels than its bounding extent squared; long: tens of pixels
+        assert extent > 20 and raw.sum() < extent * STROKE_WIDTH[1] * size * 3
+        raw, mask = spot_mask((size, size), np.random.default_rng(seed), fg)
+        ys, xs = np.nonzero(raw)
+        assert max(np.ptp(ys), np.ptp(xs)) <= SPOT_DIAMETER[1] * size + 2
+        assert raw.sum() > 0.5 * (np.ptp(ys) + 1) * (np.ptp(xs) + 1)  # filled, not a ring
+    a, _ = stroke_mask((size, size), np.random.default_rng(3), fg)
+    b, _ = stroke_mask((size, size), np.random.default_rng(3), fg)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_pseudo_dataset_shape_classes(tiny_root: Path) -> None:
+    data = load_category(tiny_root, "mvtec_ad", "bottle")
+    tex = TextureSource.procedural(n_classes=4)
+    ds = PseudoClassDataset(data, tex, generator="shapes", size=S, n_per_class=2)
+    kinds = ("blob", "stroke", "spot", "blob")
+    assert ds.classes == [f"{t}/{k}" for t, k in zip(tex.classes, kinds, strict=True)]
+    areas = {k: [] for k in kinds}
+    for i in range(len(ds)):
+        s = ds[i]
+        assert s.texture == tex.classes[s.label] and not (s.mask & ~s.foreground).any()
+        areas[kinds[s.label]].append(s.raw_mask.mean())
+    # Perlin blobs cover 10-40 % of the image, strokes and spots a few %
+    assert min(areas["blob"]) > 3 * max(areas["stroke"] + areas["spot"])
+    assert ds.key()["generator"] == "shapes"
+    with pytest.raises(ConfigError, match="unknown generator 'lines'"):
+        PseudoClassDataset(data, tex, generator="lines", size=S)
 
 
 def test_pure_red_texture_stays_red(tiny_root: Path, red_dtd: Path) -> None:

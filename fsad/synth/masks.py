@@ -5,6 +5,9 @@
   with the foreground mask (the paper's ``M_a``).
 - :func:`polygon_mask`: a regular 3-, 4- or 5-gon of diameter ``min(H, W) / 5`` at a random
   position (centre on the foreground) and rotation (Appendix C).
+- :func:`stroke_mask` and :func:`spot_mask` (not in the paper): a thin bent stroke (a scratch
+  or cut) and a small ellipse (a spot or hole), for synthetic classes that differ in shape
+  and extent as real defect types do (:class:`fsad.synth.PseudoClassDataset`'s ``"shapes"``).
 
 All functions take an explicit ``numpy.random.Generator``: the same generator state gives the
 same mask.
@@ -23,6 +26,15 @@ MIN_FOREGROUND_OVERLAP = 0.05
 POLYGON_SIDES = (3, 4, 5)
 POLYGON_MIN_AREA = 0.01
 MAX_TRIES = 200
+#: stroke length and thickness ranges, fractions of the shorter side; segments per stroke
+STROKE_LENGTH = (0.2, 0.5)
+STROKE_WIDTH = (0.008, 0.02)
+STROKE_SEGMENTS = 4
+#: spot diameter range, fraction of the shorter side, and its smallest minor/major axis ratio
+SPOT_DIAMETER = (0.04, 0.1)
+SPOT_MIN_ASPECT = 0.6
+#: the smallest accepted part of a stroke or spot on the foreground, fraction of the image
+SMALL_MIN_AREA = 0.001
 
 
 def _fade(t: np.ndarray) -> np.ndarray:
@@ -181,3 +193,98 @@ def polygon_mask(
         if n > best_area:
             best, best_area = (raw, mask), n
     return best
+
+
+def _foreground_point(
+    rng: np.random.Generator, shape: tuple[int, int], fg: np.ndarray | None
+) -> tuple[float, float]:
+    """A random ``(x, y)`` on the foreground (anywhere when ``fg`` is None or empty)."""
+    if fg is None or not fg.any():
+        return rng.uniform(0, shape[1]), rng.uniform(0, shape[0])
+    ys, xs = np.nonzero(fg)
+    k = int(rng.integers(len(ys)))
+    return xs[k] + rng.uniform(-0.5, 0.5), ys[k] + rng.uniform(-0.5, 0.5)
+
+
+def _small_mask(
+    draw, shape: tuple[int, int], rng: np.random.Generator, fg: np.ndarray | None, max_tries: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Redraw ``draw(canvas, rng)`` until its part on the foreground covers at least
+    :data:`SMALL_MIN_AREA` of the image; else keep the largest try."""
+    h, w = shape
+    empty = np.zeros(shape, dtype=bool)
+    best, best_area = (empty, empty), -1
+    for _ in range(max_tries):
+        canvas = np.zeros(shape, dtype=np.uint8)
+        draw(canvas, rng)
+        raw = canvas.astype(bool)
+        mask = raw & fg if fg is not None else raw
+        n = int(mask.sum())
+        if n >= SMALL_MIN_AREA * h * w:
+            return raw, mask
+        if n > best_area:
+            best, best_area = (raw, mask), n
+    return best
+
+
+def stroke_mask(
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    fg: np.ndarray | None = None,
+    max_tries: int = MAX_TRIES,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A thin bent stroke (scratch- or cut-like), intersected with the foreground.
+
+    It starts on the foreground and runs :data:`STROKE_SEGMENTS` straight segments of equal
+    length, each turning by up to 45 degrees; total length and thickness are drawn from
+    :data:`STROKE_LENGTH` and :data:`STROKE_WIDTH` (fractions of the shorter side).
+
+    Returns:
+        ``(raw, mask)``: the stroke ``(H, W) bool`` and ``raw & fg``.
+    """
+    import cv2
+
+    side = min(shape)
+
+    def draw(canvas: np.ndarray, rng: np.random.Generator) -> None:
+        x, y = _foreground_point(rng, shape, fg)
+        step = rng.uniform(*STROKE_LENGTH) * side / STROKE_SEGMENTS
+        width = max(1, int(round(rng.uniform(*STROKE_WIDTH) * side)))
+        angle, pts = rng.uniform(0, 2 * np.pi), [(x, y)]
+        for _ in range(STROKE_SEGMENTS):
+            angle += rng.uniform(-np.pi / 4, np.pi / 4)
+            x, y = x + step * np.cos(angle), y + step * np.sin(angle)
+            pts.append((x, y))
+        poly = np.round(np.asarray(pts) * 16).astype(np.int32)
+        cv2.polylines(canvas, [poly], False, 1, width, cv2.LINE_8, shift=4)
+
+    return _small_mask(draw, shape, rng, fg, max_tries)
+
+
+def spot_mask(
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    fg: np.ndarray | None = None,
+    max_tries: int = MAX_TRIES,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A small filled ellipse (spot- or hole-like) centred on the foreground.
+
+    Its major axis is drawn from :data:`SPOT_DIAMETER` (fraction of the shorter side), its
+    minor/major ratio from ``[SPOT_MIN_ASPECT, 1]``, its rotation uniformly.
+
+    Returns:
+        ``(raw, mask)``: the ellipse ``(H, W) bool`` and ``raw & fg``.
+    """
+    import cv2
+
+    side = min(shape)
+
+    def draw(canvas: np.ndarray, rng: np.random.Generator) -> None:
+        x, y = _foreground_point(rng, shape, fg)
+        major = rng.uniform(*SPOT_DIAMETER) * side
+        minor = major * rng.uniform(SPOT_MIN_ASPECT, 1.0)
+        axes = (max(1, int(round(major / 2))), max(1, int(round(minor / 2))))
+        centre = (int(round(x)), int(round(y)))
+        cv2.ellipse(canvas, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+
+    return _small_mask(draw, shape, rng, fg, max_tries)

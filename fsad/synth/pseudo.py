@@ -29,10 +29,15 @@ from fsad.synth.masks import (
     POLYGON_SIDES,
     perlin_mask,
     polygon_mask,
+    spot_mask,
+    stroke_mask,
 )
 from fsad.synth.textures import TextureSource
 
-GENERATORS = ("perlin", "polygon")
+GENERATORS = ("perlin", "polygon", "shapes")
+#: the ``"shapes"`` generator's mask of each texture class, in turn: texture ``k`` gets
+#: ``SHAPES[k % 3]`` (a large Perlin blob, a thin stroke, a small spot)
+SHAPES = ("blob", "stroke", "spot")
 DEFAULT_N_PER_CLASS = 16
 SYNTH_VERSION = 1
 
@@ -83,8 +88,11 @@ class PseudoClassDataset:
     Args:
         category_data: the category (its ``train`` normals are the sources).
         textures: texture classes (DTD or procedural).
-        generator: ``"perlin"`` (section 3.5: one class per texture) or ``"polygon"``
-            (Appendix C: one class per texture x {3, 4, 5}-gon).
+        generator: ``"perlin"`` (section 3.5: one class per texture), ``"polygon"``
+            (Appendix C: one class per texture x {3, 4, 5}-gon) or ``"shapes"`` (not in
+            the paper: one class per texture, whose mask is, by turns, a Perlin blob, a
+            thin stroke or a small spot (:data:`SHAPES`), so classes differ in shape and
+            extent as well as in appearance).
         seed: draws the source images and every per-item random choice.
         size: side of the square synthetic images (paper: 256).
         n_per_class: source normal images per class (drawn by seed); None = all of them.
@@ -116,7 +124,7 @@ class PseudoClassDataset:
         grey: str = "auto",
     ) -> None:
         if generator not in GENERATORS:
-            raise ConfigError(f"unknown generator '{generator}' (choose from perlin, polygon)")
+            raise ConfigError(f"unknown generator '{generator}' (choose from {GENERATORS})")
         if n_per_class is not None and n_per_class < 1:
             raise ConfigError(f"n_per_class must be >= 1 or None, got {n_per_class}")
         if grey not in ("auto", "keep"):
@@ -136,7 +144,10 @@ class PseudoClassDataset:
         self.sources = self._draw_sources()
         if generator == "perlin":
             self.classes = list(textures.classes)
-            self._shapes: list[int | None] = [None] * len(self.classes)
+            self._shapes: list[int | str | None] = [None] * len(self.classes)
+        elif generator == "shapes":
+            self._shapes = [SHAPES[k % len(SHAPES)] for k in range(len(textures.classes))]
+            self.classes = [f"{t}/{s}" for t, s in zip(textures.classes, self._shapes, strict=True)]
         else:
             self.classes = [f"{t}/{n}-gon" for t in textures.classes for n in POLYGON_SIDES]
             self._shapes = [n for _ in textures.classes for n in POLYGON_SIDES]
@@ -221,15 +232,19 @@ class PseudoClassDataset:
     def __getitem__(self, i: int) -> SynthSample:
         i = self._check_index(i)
         label, j = divmod(i, self.n_sources)
-        n_sides = self._shapes[label]
-        texture = self.classes[label].split("/")[0] if n_sides else self.classes[label]
+        kind = self._shapes[label]
+        texture = self.classes[label].split("/")[0]
         rng = np.random.default_rng([self.seed, i])
         image, fg = self.source_image(j), self.source_foreground(j)
         shape = image.shape[:2]
-        if n_sides is None:
+        if kind is None or kind == "blob":
             raw, mask = perlin_mask(shape, rng, fg, self.area, self.threshold)
+        elif kind == "stroke":
+            raw, mask = stroke_mask(shape, rng, fg)
+        elif kind == "spot":
+            raw, mask = spot_mask(shape, rng, fg)
         else:
-            raw, mask = polygon_mask(shape, rng, n_sides, fg)
+            raw, mask = polygon_mask(shape, rng, int(kind), fg)
         beta = draw_beta(rng, self.beta_range)
         grey = "always" if self.grey == "auto" and self.source_is_grey(j) else "keep"
         out = blend(image, self.texture_image(texture, j), mask, beta, grey=grey)
