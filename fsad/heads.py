@@ -4,8 +4,8 @@ Every head takes support descriptors ``(S, D)`` with labels ``(S,)`` and query d
 ``(Q, D)`` and returns class scores ``(Q, C)`` (higher = more likely). Inductive heads
 (:func:`cosine_prototypes`, :func:`logistic_regression`, :func:`product_of_experts`) look
 at one query at a time;
-the transductive head (:func:`soft_kmeans`) also uses the unlabelled query set as a whole,
-never its labels (it has no argument through which they could enter).
+the transductive heads (:func:`soft_kmeans`, :func:`em_prior`) also use the unlabelled query
+set as a whole, never its labels (they have no argument through which they could enter).
 """
 
 from __future__ import annotations
@@ -130,6 +130,49 @@ def soft_kmeans(
         protos = l2_normalise(weights.T @ points / np.maximum(weights.sum(0)[:, None], EPS))
         assign = _softmax(temperature * (xq @ protos.T))
     return assign
+
+
+def em_prior(
+    proba: np.ndarray,
+    support_prior: np.ndarray,
+    iterations: int = 100,
+    tol: float = 1e-6,
+) -> np.ndarray:
+    """Transductive prior adjustment (Saerens, Latinne and Decaestecker, 2002).
+
+    A head fitted on the support assumes its class frequencies ``pi_s``; the query set may
+    hold the classes in other proportions ``pi`` (a type with few images, such as tire's
+    ``combined``, gets as many support images as the others). EM on the unlabelled queries
+    alternates ``p(c | x) ∝ p_s(c | x) pi(c) / pi_s(c)`` and ``pi = mean_x p(c | x)`` from
+    ``pi = pi_s`` until ``pi`` moves less than ``tol``. Query labels are never an input.
+
+    Args:
+        proba: ``(Q, C)`` class probabilities of a head fitted on the support.
+        support_prior: ``(C,)`` class frequencies of the support, positive.
+
+    Returns:
+        ``(Q, C)`` adjusted probabilities.
+
+    Raises:
+        ValueError: ``support_prior`` does not match ``proba`` or is not positive.
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    base = np.asarray(support_prior, dtype=np.float64)
+    if base.shape != proba.shape[1:] or (base <= 0).any():
+        raise ValueError(
+            f"support_prior must be {proba.shape[1]} positive frequencies, got {base.tolist()}"
+        )
+    base = base / base.sum()
+    prior, adjusted = base, proba
+    for _ in range(iterations):
+        adjusted = proba * (prior / base)
+        adjusted /= np.maximum(adjusted.sum(1, keepdims=True), EPS)
+        new = adjusted.mean(0)
+        done = np.abs(new - prior).max() < tol
+        prior = new
+        if done:
+            break
+    return adjusted
 
 
 def predict(scores: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ import pytest
 from fsad.heads import (
     class_means,
     cosine_prototypes,
+    em_prior,
     l2_normalise,
     logistic_regression,
     predict,
@@ -117,3 +118,29 @@ def test_product_of_experts_multiplies_each_groups_probabilities() -> None:
     assert (predict(both) == yq).mean() == 1.0
     with pytest.raises(ValueError, match="at least one block group"):
         product_of_experts([], ys, 3)
+
+
+def test_em_prior_recovers_a_skewed_query_prior() -> None:
+    """Queries drawn 80/20 from two overlapping Gaussians, posteriors of the balanced model:
+    EM moves the prior towards 80/20 and shifts the ambiguous queries to the common class."""
+    rng = np.random.default_rng(0)
+    y = (rng.random(2000) < 0.2).astype(int)
+    x = rng.normal(np.where(y == 1, 1.0, -1.0), 1.0)
+    lik = np.stack([np.exp(-((x + 1) ** 2) / 2), np.exp(-((x - 1) ** 2) / 2)], axis=1)
+    balanced = lik / lik.sum(1, keepdims=True)
+    adjusted = em_prior(balanced, np.array([3, 3]))
+    assert adjusted.mean(0)[1] == pytest.approx(0.2, abs=0.03)
+    np.testing.assert_allclose(adjusted.sum(1), 1.0)
+    assert (predict(adjusted) == y).mean() > (predict(balanced) == y).mean()
+
+
+def test_em_prior_keeps_a_query_set_that_matches_the_support_prior() -> None:
+    proba = np.array([[0.9, 0.1], [0.1, 0.9]])  # mean = the support's 50/50: a fixed point
+    np.testing.assert_allclose(em_prior(proba, np.array([2, 2])), proba)
+    assert set(inspect.signature(em_prior).parameters) == {
+        "proba", "support_prior", "iterations", "tol"
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="2 positive frequencies"):
+        em_prior(proba, np.array([1, 0]))
+    with pytest.raises(ValueError, match="2 positive frequencies"):
+        em_prior(proba, np.array([1, 1, 1]))

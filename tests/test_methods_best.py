@@ -31,6 +31,7 @@ NAMES = (
     "best",
     "hires_lr",
     "hires_poe",
+    "hires_poe_em",
     "best_transductive",
 )
 # the hot patch (1, 2) of the 4 x 4 fake map lies at pixel (25, 39) of a 64 px image under
@@ -172,14 +173,15 @@ def test_descriptors_computed_once_per_category_and_seed(tmp_path: Path) -> None
     assert other.calls > 0
 
 
-def test_query_labels_are_never_read(fake_data) -> None:
+@pytest.mark.parametrize("name", ["best_transductive", "hires_poe_em"])
+def test_query_labels_are_never_read(fake_data, name: str) -> None:
     """Scrambling the (hidden) query labels cannot change any prediction."""
     cat, cache = fake_data
     engine = FakeEngine(cat, DiskCache(cache))
     task = make_task(cat, engine, 2)
-    base = get_method("best_transductive")(task)
+    base = get_method(name)(task)
     task.query = [Sample(s.path, s.category, s.split, "defect0") for s in task.query]
-    np.testing.assert_array_equal(get_method("best_transductive")(task).labels, base.labels)
+    np.testing.assert_array_equal(get_method(name)(task).scores, base.scores)
 
 
 def _recipe_task(tmp_path: Path) -> tuple[FewShotTask, ZoomConfig]:

@@ -28,9 +28,9 @@ from fsad.synth import (
     polygon_mask,
     procedural_texture,
 )
-from fsad.synth.masks import SPOT_DIAMETER, STROKE_WIDTH, spot_mask, stroke_mask
 from fsad.synth import foreground as fgmod
 from fsad.synth.foreground import auto_foreground, cached_foreground_mask
+from fsad.synth.masks import SPOT_DIAMETER, STROKE_WIDTH, spot_mask, stroke_mask
 
 S = 128  # image side in fast tests
 
