@@ -51,7 +51,10 @@
 #   group outweighs another by its size), and a *transductive*
 #   variant that refines the prototypes by soft k-means over the unlabelled query images
 #   (`best_transductive`, on `best`'s descriptors; it uses the query images, never their
-#   labels, and is reported separately).
+#   labels, and is reported separately). A second transductive variant, `hires_poe_em`,
+#   re-estimates the class proportions of the query set by EM (Saerens et al., 2002) and
+#   reweighs `hires_poe`'s probabilities by them: the support holds as many images of each
+#   type, the queries need not (the tire's `combined` type has 5 images, the others 27-28).
 #
 # Every setting is identical for every category and dataset, and everything is measured
 # under the paper's protocol. How the settings were chosen, plainly: the descriptor's block
@@ -65,7 +68,9 @@
 # accuracy on synthetic few-shot tasks (`fsad.synthtask`: the paper's texture classes
 # pasted on the category's own normal images, described exactly as real images; round 8,
 # `scripts/explore_synth.py`, `results/explore/synth.csv`). The other heads' settings were
-# fixed before any measurement. Ideas that lost are listed in the results chapter.
+# fixed before any measurement. Ideas that lost are listed in the results chapter, among
+# them an expert on the anomaly map's *geometry* (`fsad.geometry`: how large, how long,
+# how scattered and where the defect is), which neither label-free signal accepted.
 
 # %% tags=["parameters"]
 config: str = ""  # run configuration name; empty: ci on the embedded data, quick on real data
