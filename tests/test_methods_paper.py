@@ -16,8 +16,8 @@ from fsad.methods import available_methods, get_method
 from fsad.task import FewShotTask
 
 D, H, W, C = 6, 4, 4, 3
-NAMES = ("contrastive", "contrastive_nopretrain", "contrastive_raw", "contrastive_maml",
-         "relationnet", "direct")  # fmt: skip
+NAMES = ("contrastive", "contrastive_shapes", "contrastive_nopretrain", "contrastive_raw",
+         "contrastive_maml", "relationnet", "direct")  # fmt: skip
 TINY = {"max_episodes": 3, "stop_accuracy": 1.0, "episode_classes": 4, "episode_queries": 3,
         "episode_groups": 2, "finetune_epochs": {2: 2, 3: 2}, "relation_epochs": 2,
         "progress": False}  # fmt: skip
@@ -145,6 +145,22 @@ def test_variants_run(fake_synth: dict) -> None:
     )
     truth = np.repeat(np.arange(C), 4)
     assert (p.labels == truth).mean() >= 0.75
+
+
+def test_contrastive_shapes_pretrains_on_shape_varying_classes(
+    monkeypatch: pytest.MonkeyPatch, fake_synth: dict
+) -> None:
+    """The same pipeline as contrastive, its synthetic classes from the "shapes" generator
+    (a run's own generator option still wins)."""
+    seen = []
+    monkeypatch.setattr(
+        paper, "_pseudo_dataset",
+        lambda task, opts, cache: seen.append(opts.generator) or FakeDataset(task.seed),
+    )  # fmt: skip
+    get_method("contrastive_shapes")(make_task(2))
+    get_method("contrastive_shapes")(make_task(2, options={**TINY, "generator": "polygon"}))
+    get_method("contrastive")(make_task(2))
+    assert seen == ["shapes", "polygon", "perlin"]
 
 
 def test_code_bugs_option_changes_the_numbers(fake_synth: dict) -> None:

@@ -402,6 +402,20 @@ def contrastive(task: FewShotTask) -> Prediction:
     return run_contrastive(task)
 
 
+@register(
+    "contrastive_shapes",
+    "contrastive, pretrained on synthetic classes of several shapes: blob, stroke, spot (not in "
+    "the paper)",
+)
+def contrastive_shapes(task: FewShotTask) -> Prediction:
+    """:func:`contrastive` with ``generator="shapes"`` unless the run sets a generator: each
+    texture class's masks are a Perlin blob, a thin stroke or a small spot, by turns
+    (:class:`fsad.synth.PseudoClassDataset`), so the synthetic classes differ in shape and
+    extent as real defect types do, not in appearance only."""
+    options = {"generator": "shapes", **task.options}
+    return run_contrastive(dataclasses.replace(task, options=options))
+
+
 @register("contrastive_nopretrain", "contrastive classifier + residual, no pretraining (Table 3)")
 def contrastive_nopretrain(task: FewShotTask) -> Prediction:
     """Residual maps, fine-tuning from a random initialisation (1-shot: random encoder)."""
