@@ -11,7 +11,9 @@ the anomaly peak), give hundreds of scored queries per category.
 
 It measures how well a recipe and head tell *pasted textures* apart on this product; real
 defect types differ in shape as much as in appearance, so the signal is a proxy, and how
-well it ranks candidates is itself reported (chapter 9), never tuned on query labels.
+well it ranks candidates is itself reported (chapter 9), never tuned on query labels. With
+``SynthTaskConfig(generator="shapes")`` the classes differ in shape and extent too (a large
+blob, a thin stroke or a small spot by turns; round 12 of scripts/explore_synth.py).
 """
 
 from __future__ import annotations

@@ -426,9 +426,29 @@ if ablation is not None:
 #
 # Other methods in the ablation folder (for example the polygon-mask synthetic classes of
 # Appendix C, the MAML variant of Appendix G or the direct baseline over all shots of
-# Appendix D), each next to the paper's numbers for the same categories.
+# Appendix D), each next to the paper's numbers for the same categories. One is not in the
+# paper: `contrastive_shapes` pretrains the contrastive classifier on synthetic classes that
+# differ in shape and extent as well as in texture (a large blob, a thin stroke or a small
+# spot by turns; `PseudoClassDataset(generator="shapes")`), one of the directions
+# for a better pretraining signal, judged on the real 2-shot queries against `contrastive`
+# (same seeds, same fine-tuning) in the first table below.
 
 # %% tags=["hide-input"]
+if ablation is not None and {"contrastive", "contrastive_shapes"} <= set(ablation["method"]):
+    pair = ablation[ablation["method"].isin(["contrastive", "contrastive_shapes"])]
+    pair = pair[
+        (pair["shots"] == 2)
+        & pair["seed"].isin(set(pair.loc[pair["method"] == "contrastive_shapes", "seed"]))
+    ]  # the same seeds
+    s = summarize(pair)
+    wide = s.pivot(index="category", columns="method", values="mean")
+    wide.loc["Average"] = wide.mean()
+    wide["difference"] = wide["contrastive_shapes"] - wide["contrastive"]
+    display(Markdown(f"**Pretraining on shape-varying classes**, 2-shot accuracy (%), seeds "
+                     f"{sorted(pair['seed'].unique())}:"))  # fmt: skip
+    display(wide.style.format("{:+.2f}", subset=["difference"]).format(
+        "{:.2f}", subset=["contrastive", "contrastive_shapes"]))  # fmt: skip
+
 if ablation is not None:
     extra = ablation[~ablation["method"].isin(ORDER) | (ablation["shots"] != 2)]
     if extra.empty:
