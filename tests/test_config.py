@@ -20,7 +20,8 @@ def test_named_configs_load_and_validate():
     assert paper.shots == (1, 2, 3, 4, 5) and paper.seeds == (1, 2, 3, 4, 5)
     assert paper.methods == ("contrastive",)
     ablation = load_config("ablation")
-    assert ablation.shots == (2,) and len(ablation.methods) == 5
+    assert ablation.shots == (2,) and len(ablation.methods) == 6
+    assert ablation.methods[-1] == "contrastive_shapes"
     assert load_config("ci").textures is None  # CI needs no DTD
 
 
