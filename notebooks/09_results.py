@@ -445,7 +445,7 @@ if ablation is not None and {"contrastive", "contrastive_shapes"} <= set(ablatio
     wide.loc["Average"] = wide.mean()
     wide["difference"] = wide["contrastive_shapes"] - wide["contrastive"]
     display(Markdown(f"**Pretraining on shape-varying classes**, 2-shot accuracy (%), seeds "
-                     f"{sorted(pair['seed'].unique())}:"))  # fmt: skip
+                     f"{', '.join(str(int(x)) for x in sorted(pair['seed'].unique()))}:"))  # fmt: skip
     display(wide.style.format("{:+.2f}", subset=["difference"]).format(
         "{:.2f}", subset=["contrastive", "contrastive_shapes"]))  # fmt: skip
 
