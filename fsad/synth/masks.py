@@ -16,6 +16,7 @@ same mask.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -131,6 +132,47 @@ def perlin_mask(
     return best
 
 
+def _foreground_point(
+    rng: np.random.Generator, shape: tuple[int, int], fg: np.ndarray | None
+) -> tuple[float, float]:
+    """A random ``(x, y)`` on the foreground (anywhere when ``fg`` is None or empty)."""
+    if fg is None or not fg.any():
+        return rng.uniform(0, shape[1]), rng.uniform(0, shape[0])
+    ys, xs = np.nonzero(fg)
+    k = int(rng.integers(len(ys)))
+    return xs[k] + rng.uniform(-0.5, 0.5), ys[k] + rng.uniform(-0.5, 0.5)
+
+
+def _redraw(
+    draw: Callable[[np.ndarray, np.random.Generator], None],
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    fg: np.ndarray | None,
+    min_area: float,
+    max_tries: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Redraw ``draw(canvas, rng)`` (paints 1 on a ``(H, W) uint8`` canvas) until its part on
+    the foreground covers at least ``min_area`` of the image; else keep the largest try.
+
+    Returns:
+        ``(raw, mask)``: the drawn shape ``(H, W) bool`` and ``raw & fg``.
+    """
+    h, w = shape
+    empty = np.zeros(shape, dtype=bool)
+    best, best_area = (empty, empty), -1
+    for _ in range(max_tries):
+        canvas = np.zeros(shape, dtype=np.uint8)
+        draw(canvas, rng)
+        raw = canvas.astype(bool)
+        mask = raw & fg if fg is not None else raw
+        n = int(mask.sum())
+        if n >= min_area * h * w:
+            return raw, mask
+        if n > best_area:
+            best, best_area = (raw, mask), n
+    return best
+
+
 def regular_polygon(
     center: tuple[float, float], diameter: float, n_sides: int, angle: float
 ) -> np.ndarray:
@@ -171,60 +213,14 @@ def polygon_mask(
 
     if n_sides < 3:
         raise ValueError(f"a polygon needs at least 3 sides, got {n_sides}")
-    h, w = shape
-    diameter = diameter if diameter is not None else min(h, w) / 5.0
-    ys, xs = np.nonzero(fg) if fg is not None and fg.any() else (None, None)
-    empty = np.zeros(shape, dtype=bool)
-    best, best_area = (empty, empty), -1
-    for _ in range(max_tries):
-        if ys is None:
-            cx, cy = rng.uniform(0, w), rng.uniform(0, h)
-        else:
-            k = int(rng.integers(len(ys)))
-            cx, cy = xs[k] + rng.uniform(-0.5, 0.5), ys[k] + rng.uniform(-0.5, 0.5)
-        pts = regular_polygon((cx, cy), diameter, n_sides, rng.uniform(0, 2 * np.pi))
-        canvas = np.zeros(shape, dtype=np.uint8)
+    diameter = diameter if diameter is not None else min(shape) / 5.0
+
+    def draw(canvas: np.ndarray, rng: np.random.Generator) -> None:
+        centre = _foreground_point(rng, shape, fg)
+        pts = regular_polygon(centre, diameter, n_sides, rng.uniform(0, 2 * np.pi))
         cv2.fillPoly(canvas, [np.round(pts * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
-        raw = canvas.astype(bool)
-        mask = raw & fg if fg is not None else raw
-        n = int(mask.sum())
-        if n >= min_area * h * w:
-            return raw, mask
-        if n > best_area:
-            best, best_area = (raw, mask), n
-    return best
 
-
-def _foreground_point(
-    rng: np.random.Generator, shape: tuple[int, int], fg: np.ndarray | None
-) -> tuple[float, float]:
-    """A random ``(x, y)`` on the foreground (anywhere when ``fg`` is None or empty)."""
-    if fg is None or not fg.any():
-        return rng.uniform(0, shape[1]), rng.uniform(0, shape[0])
-    ys, xs = np.nonzero(fg)
-    k = int(rng.integers(len(ys)))
-    return xs[k] + rng.uniform(-0.5, 0.5), ys[k] + rng.uniform(-0.5, 0.5)
-
-
-def _small_mask(
-    draw, shape: tuple[int, int], rng: np.random.Generator, fg: np.ndarray | None, max_tries: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Redraw ``draw(canvas, rng)`` until its part on the foreground covers at least
-    :data:`SMALL_MIN_AREA` of the image; else keep the largest try."""
-    h, w = shape
-    empty = np.zeros(shape, dtype=bool)
-    best, best_area = (empty, empty), -1
-    for _ in range(max_tries):
-        canvas = np.zeros(shape, dtype=np.uint8)
-        draw(canvas, rng)
-        raw = canvas.astype(bool)
-        mask = raw & fg if fg is not None else raw
-        n = int(mask.sum())
-        if n >= SMALL_MIN_AREA * h * w:
-            return raw, mask
-        if n > best_area:
-            best, best_area = (raw, mask), n
-    return best
+    return _redraw(draw, shape, rng, fg, min_area, max_tries)
 
 
 def stroke_mask(
@@ -258,7 +254,7 @@ def stroke_mask(
         poly = np.round(np.asarray(pts) * 16).astype(np.int32)
         cv2.polylines(canvas, [poly], False, 1, width, cv2.LINE_8, shift=4)
 
-    return _small_mask(draw, shape, rng, fg, max_tries)
+    return _redraw(draw, shape, rng, fg, SMALL_MIN_AREA, max_tries)
 
 
 def spot_mask(
@@ -287,4 +283,4 @@ def spot_mask(
         centre = (int(round(x)), int(round(y)))
         cv2.ellipse(canvas, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
 
-    return _small_mask(draw, shape, rng, fg, max_tries)
+    return _redraw(draw, shape, rng, fg, SMALL_MIN_AREA, max_tries)
