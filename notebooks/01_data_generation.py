@@ -59,6 +59,7 @@ from fsad.synth import (
     perlin_noise,
     polygon_mask,
 )
+from fsad.synth.masks import spot_mask, stroke_mask
 from fsad.synth.pseudo import resize_square
 from fsad.utils import progress
 from fsad.viz.figures import image_grid, overlay_mask, show
@@ -173,6 +174,28 @@ for sides in (3, 4, 5):
     panels.append(overlay_mask(img, mask))
     titles.append(f"{sides}-gon on {d.name}")
 show(image_grid(panels, titles, ncols=3, suptitle="Regular polygon masks (Appendix C)"))
+
+# %% [markdown]
+# **Strokes and spots (not in the paper).** Real defect types differ in extent and shape as
+# much as in appearance: a thin scratch, a small hole, a large broken region. With
+# `generator="shapes"`, the texture classes take their masks in turn from a large Perlin
+# blob, a thin bent stroke (`stroke_mask`) or a small ellipse (`spot_mask`), so the
+# synthetic classes differ in shape too. The results chapter uses them twice: as synthetic
+# tasks that score a classifier without labels (round 12) and as pretraining classes of
+# the paper's method (`contrastive_shapes`).
+
+# %%
+panels, titles = [], []
+for name, make in (("stroke", stroke_mask), ("spot", spot_mask)):
+    for k in range(3):
+        raw, mask = make((SIZE, SIZE), np.random.default_rng([seed, k, len(name)]), fg)
+        panels.append(overlay_mask(img, mask))
+        titles.append(f"{name}: {mask.mean():.1%} of the image")
+show(
+    image_grid(
+        panels, titles, ncols=3, suptitle=f"Stroke and spot masks on {d.name} (generator 'shapes')"
+    )
+)
 
 # %% [markdown]
 # ## Step 3: textures
