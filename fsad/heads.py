@@ -101,6 +101,50 @@ def product_of_experts(
     return _softmax(log_p)
 
 
+def loo_log_proba(support: np.ndarray, labels: np.ndarray, n_classes: int, c: float) -> np.ndarray:
+    """Leave-one-out log-probabilities ``(S, C)`` of :func:`logistic_regression` on the
+    support: row ``i`` comes from the regression fitted on every support row but ``i``."""
+    labels = np.asarray(labels)
+    out = np.zeros((len(support), n_classes))
+    for i in range(len(support)):
+        keep = np.arange(len(support)) != i
+        proba = logistic_regression(support[keep], labels[keep], support[i : i + 1], n_classes, c)
+        out[i] = np.log(proba[0] + EPS)
+    return out
+
+
+def loo_choice(
+    support_groups: list[np.ndarray],
+    labels: np.ndarray,
+    n_classes: int,
+    options: list[tuple[int, ...]],
+    c: float = 10.0,
+) -> int:
+    """Which set of experts to multiply, chosen inside the support set.
+
+    Each option is a tuple of indices into ``support_groups`` (rows ``(S, D_g)`` per block
+    group). Its leave-one-out accuracy on the support is that of the product of its experts'
+    leave-one-out probabilities (:func:`loo_log_proba`, computed once per expert). Query
+    rows and labels are never an input.
+
+    Returns:
+        the index of the option with the highest leave-one-out accuracy, the first of equals;
+        0 when a class has fewer than 2 support images (leaving one out would remove it).
+
+    Raises:
+        ValueError: no option, or an option names no expert or a missing group.
+    """
+    if not options or any(not o or not set(o) <= set(range(len(support_groups))) for o in options):
+        raise ValueError(f"options must be non-empty tuples of group indices, got {options}")
+    labels = np.asarray(labels)
+    if np.bincount(labels, minlength=n_classes).min() < 2:
+        return 0
+    needed = sorted(set().union(*options))
+    loo = {g: loo_log_proba(support_groups[g], labels, n_classes, c) for g in needed}
+    accuracy = [float((sum(loo[g] for g in o).argmax(1) == labels).mean()) for o in options]
+    return int(np.argmax(accuracy))  # the first of equals
+
+
 def soft_kmeans(
     support: np.ndarray,
     labels: np.ndarray,

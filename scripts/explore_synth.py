@@ -43,6 +43,12 @@ and on the support leave-one-out accuracy; among several, the highest mean of th
 round was designed after round 11's result (whose rows record the seed-1 queries too, as
 every round's do): a change of signal after a rejection, which the book states.
 
+Round 13 (``r13_*``): the geometry experts again, now chosen *per task inside its support
+set* (:func:`fsad.heads.loo_choice`): ``hires_poe4``'s four experts, with one geometry expert
+for both engines, or with one per engine, whichever has the highest leave-one-out accuracy on
+the task's support (the first of equals; ``hires_poe4`` when a type has one support image).
+Its support score is a nested leave-one-out. Rule, fixed before running: the round-9 rule.
+
 Usage::
 
     FSAD_DATA=/work/shared/data .venv/bin/python scripts/explore_synth.py \
@@ -70,7 +76,7 @@ from fsad.descriptors import category_descriptors
 from fsad.engine import ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.geometry import GeometryConfig
-from fsad.heads import cosine_prototypes, logistic_regression, predict
+from fsad.heads import cosine_prototypes, logistic_regression, loo_choice, predict
 from fsad.methods.best import (
     BEST_DESCRIPTOR,
     BEST_ZOOMS,
@@ -105,6 +111,8 @@ class Candidate:
         c: the logistic regressions' inverse L2 strength.
         experts: the groups of each expert (``"poe"`` only).
         generator: the synthetic tasks it is scored on (:class:`SynthTaskConfig`).
+        options: ``"poe_loo"`` only: sets of experts, one chosen per task by leave-one-out
+            inside its support (:func:`fsad.heads.loo_choice`).
     """
 
     groups: dict[str, float]
@@ -112,6 +120,7 @@ class Candidate:
     c: float = 100.0
     experts: tuple[tuple[str, ...], ...] = ()
     generator: str = "perlin"
+    options: tuple[tuple[tuple[str, ...], ...], ...] = ()
 
 
 HIRES_GROUPS = {"b224": 1.0, "b448": 1.0, "z0": 2.0, "z2": 2.0}
@@ -170,6 +179,15 @@ ROUND12: dict[str, Candidate] = {
     for name in ("hires_poe4", *ROUND11)
 }
 CANDIDATES.update(ROUND12)
+#: round 13: round 11's expert sets, one chosen per task inside its support
+ROUND13: dict[str, Candidate] = {
+    "r13_poe_loo_geo": Candidate(
+        ROW_WEIGHTS,
+        head="poe_loo",
+        options=(POE4, (*POE4, GEO_GROUPS), (*POE4, *((g,) for g in GEO_GROUPS))),
+    ),
+}
+CANDIDATES.update(ROUND13)
 
 
 def group_slices(engine: ResidualEngine) -> dict[str, slice]:
@@ -219,6 +237,14 @@ def make_head(cand: Candidate, slices: dict[str, slice]) -> Callable:
         return np.concatenate([own[g.split(":")[0]] * x[:, slices[g]] for g in groups], axis=1)
 
     def head(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, n: int) -> np.ndarray:
+        if cand.head == "poe_loo":
+            experts = sorted(set().union(*cand.options))
+            index = [tuple(experts.index(e) for e in o) for o in cand.options]
+            chosen = cand.options[loo_choice([pick(xs, e) for e in experts], ys, n, index, cand.c)]
+            return sum(
+                np.log(logistic_regression(pick(xs, e), ys, pick(xq, e), n, c=cand.c) + 1e-12)
+                for e in chosen
+            )
         if cand.head == "poe":
             return sum(
                 np.log(logistic_regression(pick(xs, e), ys, pick(xq, e), n, c=cand.c) + 1e-12)
@@ -274,7 +300,7 @@ def main() -> None:
                 for g in EXTRA_GROUPS:
                     slices[g] = slice(start, start + (xextra.shape[1] - n_base) // 2)
                     start = slices[g].stop
-            geo = any(v in ROUND11 or v in ROUND12 for v in (args.variants or CANDIDATES))
+            geo = any(v in {**ROUND11, **ROUND12, **ROUND13} for v in (args.variants or CANDIDATES))
             if geo:  # both engines' geometry rows, appended last
                 xgeo, _ = synthetic_rows(engine, GEO, textures, configs[SYNTH_SHOTS[0]])
                 xsyn = np.concatenate([xsyn, xgeo[:, -2 * GEOMETRY.dim :]], axis=1)
@@ -345,7 +371,7 @@ def main() -> None:
     better = table[
         (table["synthetic"] > inc["synthetic"]) & (table["support_loo"] > inc["support_loo"])
     ]
-    for rnd in ("r9_", "r10_", "r11_"):
+    for rnd in ("r9_", "r10_", "r11_", "r13_"):
         picked = better[better.index.str.startswith(rnd)].mean(axis=1)
         print(f"round {rnd[1:-1]} rule, both signals:",
               picked.idxmax() if len(picked) else "hires_poe4 stays")  # fmt: skip

@@ -13,6 +13,8 @@ from fsad.heads import (
     em_prior,
     l2_normalise,
     logistic_regression,
+    loo_choice,
+    loo_log_proba,
     predict,
     product_of_experts,
     soft_kmeans,
@@ -144,3 +146,25 @@ def test_em_prior_keeps_a_query_set_that_matches_the_support_prior() -> None:
         em_prior(proba, np.array([1, 0]))
     with pytest.raises(ValueError, match="2 positive frequencies"):
         em_prior(proba, np.array([1, 1, 1]))
+
+
+def test_loo_log_proba_rows_come_from_the_other_rows() -> None:
+    xs, ys, _, _ = _toy(n_classes=3, shots=3, dim=8)
+    loo = loo_log_proba(xs, ys, 3, c=10.0)
+    assert loo.shape == (len(xs), 3)
+    keep = np.arange(len(xs)) != 4
+    direct = logistic_regression(xs[keep], ys[keep], xs[4:5], 3, c=10.0)
+    np.testing.assert_allclose(loo[4], np.log(direct[0] + 1e-12))
+
+
+def test_loo_choice_picks_the_informative_experts_inside_the_support() -> None:
+    xs, ys, _, _ = _toy(n_classes=3, shots=4, dim=8)
+    noise = np.random.default_rng(5).normal(size=(len(xs), 8))
+    groups = [noise, xs]
+    assert loo_choice(groups, ys, 3, [(0,), (1,), (0, 1)]) == 1
+    assert loo_choice(groups, ys, 3, [(1,), (1,)]) == 0  # the first of equals
+    one_shot = np.arange(3)
+    assert loo_choice([g[:3] for g in groups], one_shot, 3, [(0,), (1,)]) == 0
+    for bad in ([], [()], [(2,)]):
+        with pytest.raises(ValueError, match="options must be"):
+            loo_choice(groups, ys, 3, bad)
