@@ -763,6 +763,13 @@ if explore.exists():
 # candidate was above `hires_poe` (the single geometry expert by a hair), so `hires_poe`
 # stays. Round 12's scores come from other tasks, so they have their own table below the
 # main one.
+#
+# Round 13 (`r13_*`, the round-9 rule) let each task decide inside its own support set:
+# `hires_poe`'s four experts, or those plus one geometry expert, or plus one per engine,
+# whichever has the highest leave-one-out accuracy on the task's support
+# (`fsad.heads.loo_choice`; `hires_poe` itself when a type has a single support image). Its
+# support score is therefore a nested leave-one-out. It was not above `hires_poe` on the
+# synthetic tasks, so `hires_poe` stays (the verdicts below).
 
 # %% tags=["hide-input"]
 SYNTH_NOTES = {
@@ -788,6 +795,7 @@ SYNTH_NOTES = {
     "r12_hires_poe4": "round 12: hires_poe on shape-varying synthetic classes",
     "r12_poe+geo": "round 12: + one geometry expert, shape-varying classes",
     "r12_poe+geo2": "round 12: + one geometry expert per engine, shape-varying classes",
+    "r13_poe_loo_geo": "round 13: round 11's expert sets, one chosen per task by support LOO",
 }
 
 
@@ -797,7 +805,7 @@ def verdicts(scores: pd.DataFrame) -> str:
     score; among several, the highest mean of the two."""
     syn, loo = "synthetic (rule)", "support LOO"
     lines = []
-    for rnd in ("r9_", "r10_", "r11_", "r12_"):
+    for rnd in ("r9_", "r10_", "r11_", "r12_", "r13_"):
         base = "r12_hires_poe4" if rnd == "r12_" else "hires_poe4"
         cands = scores[scores.index.str.startswith(rnd) & (scores.index != base)]
         if base not in scores.index or cands.empty:
