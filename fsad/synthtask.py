@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -67,6 +67,14 @@ class SynthTaskConfig:
     n_tasks: int = 50
     seed: int = 0
     generator: str = "perlin"
+
+    def key(self) -> dict[str, Any]:
+        """JSON-able key of these settings. ``generator`` enters only when it is not the
+        default ``"perlin"``, so rows written before it existed keep their hash."""
+        key = asdict(self)
+        if self.generator == "perlin":
+            del key["generator"]
+        return key
 
     def __post_init__(self) -> None:
         if self.shots < 1 or self.shots >= self.n_sources:

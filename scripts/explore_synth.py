@@ -60,7 +60,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -353,7 +353,7 @@ def main() -> None:
                         (predict(p) == np.asarray(sp.query_labels)).mean()
                     )
                 row.update(
-                    synth_config=fingerprint(asdict(synth_cfg))[:12],
+                    synth_config=fingerprint(synth_cfg.key())[:12],
                     seconds=round(time.time() - t1, 1), git_commit=commit,
                     timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
                 )  # fmt: skip

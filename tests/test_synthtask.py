@@ -70,6 +70,13 @@ def test_config_rejects_bad_values(bad: dict) -> None:
         SynthTaskConfig(**bad)
 
 
+def test_config_key_names_the_generator_only_when_not_the_default() -> None:
+    """Rows written before ``generator`` existed keep their hash; "shapes" gets another."""
+    plain, shapes = SynthTaskConfig(), SynthTaskConfig(generator="shapes")
+    assert "generator" not in plain.key() and plain.key()["shots"] == 5
+    assert shapes.key() == {**plain.key(), "generator": "shapes"}
+
+
 def test_too_few_classes_for_a_task() -> None:
     with pytest.raises(ConfigError, match="fewer than n_way=4"):
         draw_tasks(np.repeat(np.arange(3), 8))
