@@ -597,8 +597,9 @@ if best is not None and {"hires_poe", "hires_lr"} <= set(best["method"]):
 # matrix below shows `hires_poe` predicting it for many more. `hires_poe_em` estimates the
 # query set's class proportions by EM on the unlabelled queries (Saerens et al., 2002;
 # `fsad.heads.em_prior`, no setting to choose) and reweighs the probabilities by them.
-# Where the proportions are balanced it can only err, and an overconfident 1-shot head
-# lets one class's share grow round after round. Cell by cell against `hires_poe`:
+# Where the proportions are balanced it has nothing to correct, and with an overconfident
+# 1-shot head one class's estimated share can grow round after round. Cell by cell against
+# `hires_poe`:
 
 # %% tags=["hide-input"]
 if best is not None and {"hires_poe", "hires_poe_em"} <= set(best["method"]):
@@ -800,7 +801,7 @@ SYNTH_NOTES = {
 
 
 def verdicts(scores: pd.DataFrame) -> str:
-    """Rounds 9-12's rule applied to ``scores``: a candidate replaces ``hires_poe4`` only if
+    """Rounds 9-13's rule applied to ``scores``: a candidate replaces ``hires_poe4`` only if
     above it on the synthetic score (round 12: above ``r12_hires_poe4``) and on the support
     score; among several, the highest mean of the two."""
     syn, loo = "synthetic (rule)", "support LOO"
