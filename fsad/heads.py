@@ -4,8 +4,9 @@ Every head takes support descriptors ``(S, D)`` with labels ``(S,)`` and query d
 ``(Q, D)`` and returns class scores ``(Q, C)`` (higher = more likely). Inductive heads
 (:func:`cosine_prototypes`, :func:`logistic_regression`, :func:`product_of_experts`) look
 at one query at a time;
-the transductive heads (:func:`soft_kmeans`, :func:`em_prior`) also use the unlabelled query
-set as a whole, never its labels (they have no argument through which they could enter).
+the transductive heads (:func:`soft_kmeans`, :func:`em_prior`, :func:`self_trained_experts`)
+also use the unlabelled query set as a whole, never its labels (they have no argument
+through which they could enter).
 """
 
 from __future__ import annotations
@@ -217,6 +218,51 @@ def em_prior(
         if done:
             break
     return adjusted
+
+
+def confident_queries(proba: np.ndarray, per_class: int) -> tuple[np.ndarray, np.ndarray]:
+    """Balanced pseudo-labels: for each class, the (at most) ``per_class`` queries predicted
+    as that class with the highest probability.
+
+    Args:
+        proba: ``(Q, C)`` class probabilities.
+
+    Returns:
+        query indices ``(K,)`` and their pseudo-labels ``(K,)``, both int64.
+    """
+    pred = predict(proba)
+    picked, labels = [], []
+    for c in range(proba.shape[1]):
+        rows = np.flatnonzero(pred == c)
+        rows = rows[np.argsort(-proba[rows, c], kind="stable")][:per_class]
+        picked.append(rows)
+        labels.append(np.full(len(rows), c))
+    return np.concatenate(picked).astype(np.int64), np.concatenate(labels).astype(np.int64)
+
+
+def self_trained_experts(
+    groups: list[tuple[np.ndarray, np.ndarray]],
+    labels: np.ndarray,
+    n_classes: int,
+    c: float = 10.0,
+    per_class: int | None = None,
+) -> np.ndarray:
+    """Transductive self-training of :func:`product_of_experts`, one round.
+
+    The product fitted on the support labels the queries; for each class, the ``per_class``
+    queries it predicts as that class most confidently (default: as many as the class's
+    support images; :func:`confident_queries`) join the support with those pseudo-labels,
+    and the experts are fitted again on the enlarged set. Query labels are never an input.
+
+    Returns:
+        ``(Q, C)`` class probabilities of the refitted product.
+    """
+    labels = np.asarray(labels)
+    first = product_of_experts(groups, labels, n_classes, c=c)
+    k = int(np.bincount(labels, minlength=n_classes).min()) if per_class is None else per_class
+    rows, pseudo = confident_queries(first, k)
+    enlarged = [(np.concatenate([xs, xq[rows]]), xq) for xs, xq in groups]
+    return product_of_experts(enlarged, np.concatenate([labels, pseudo]), n_classes, c=c)
 
 
 def predict(scores: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ import pytest
 
 from fsad.heads import (
     class_means,
+    confident_queries,
     cosine_prototypes,
     em_prior,
     l2_normalise,
@@ -17,6 +18,7 @@ from fsad.heads import (
     loo_log_proba,
     predict,
     product_of_experts,
+    self_trained_experts,
     soft_kmeans,
 )
 
@@ -168,3 +170,27 @@ def test_loo_choice_picks_the_informative_experts_inside_the_support() -> None:
     for bad in ([], [()], [(2,)]):
         with pytest.raises(ValueError, match="options must be"):
             loo_choice(groups, ys, 3, bad)
+
+
+def test_confident_queries_are_balanced_and_most_confident_first() -> None:
+    proba = np.array([[0.9, 0.1], [0.6, 0.4], [0.95, 0.05], [0.2, 0.8], [0.45, 0.55]])
+    rows, labels = confident_queries(proba, per_class=2)
+    assert rows.tolist() == [2, 0, 3, 4] and labels.tolist() == [0, 0, 1, 1]
+    rows, labels = confident_queries(proba, per_class=5)  # at most what is predicted
+    assert sorted(rows.tolist()) == [0, 1, 2, 3, 4] and labels.tolist() == [0, 0, 0, 1, 1]
+
+
+def test_self_training_refits_the_experts_with_pseudo_labelled_queries() -> None:
+    xs, ys, xq, yq = _toy(n_classes=3, shots=1, queries=6, dim=12)
+    groups = [(xs[:, :6], xq[:, :6]), (xs[:, 6:], xq[:, 6:])]
+    first = product_of_experts(groups, ys, 3, c=10.0)
+    rows, pseudo = confident_queries(first, 1)
+    enlarged = [(np.concatenate([s, q[rows]]), q) for s, q in groups]
+    expected = product_of_experts(enlarged, np.concatenate([ys, pseudo]), 3, c=10.0)
+    got = self_trained_experts(groups, ys, 3, c=10.0)
+    np.testing.assert_allclose(got, expected)
+    assert not np.allclose(got, first)  # the pseudo-labelled queries moved the experts
+    assert (predict(got) == yq).all()
+    assert set(inspect.signature(self_trained_experts).parameters) == {
+        "groups", "labels", "n_classes", "c", "per_class"
+    }  # fmt: skip

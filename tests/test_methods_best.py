@@ -32,6 +32,7 @@ NAMES = (
     "hires_lr",
     "hires_poe",
     "hires_poe_em",
+    "hires_poe_st",
     "best_transductive",
 )
 # the hot patch (1, 2) of the 4 x 4 fake map lies at pixel (25, 39) of a 64 px image under
@@ -173,7 +174,7 @@ def test_descriptors_computed_once_per_category_and_seed(tmp_path: Path) -> None
     assert other.calls > 0
 
 
-@pytest.mark.parametrize("name", ["best_transductive", "hires_poe_em"])
+@pytest.mark.parametrize("name", ["best_transductive", "hires_poe_em", "hires_poe_st"])
 def test_query_labels_are_never_read(fake_data, name: str) -> None:
     """Scrambling the (hidden) query labels cannot change any prediction."""
     cat, cache = fake_data
