@@ -55,6 +55,8 @@
 #   re-estimates the class proportions of the query set by EM (Saerens et al., 2002) and
 #   reweighs `hires_poe`'s probabilities by them: the support holds as many images of each
 #   type, the queries need not (the tire's `combined` type has 5 images, the others 27-28).
+#   A third, `hires_poe_st`, refits `hires_poe`'s experts once with, per type, its most
+#   confident query predictions (self-training).
 #
 # Every setting is identical for every category and dataset, and everything is measured
 # under the paper's protocol. How the settings were chosen, plainly: the descriptor's block
