@@ -76,7 +76,13 @@ from fsad.descriptors import category_descriptors
 from fsad.engine import ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.geometry import GeometryConfig
-from fsad.heads import cosine_prototypes, logistic_regression, loo_choice, predict
+from fsad.heads import (
+    cosine_prototypes,
+    logistic_regression,
+    loo_choice,
+    predict,
+    product_of_experts,
+)
 from fsad.methods.best import (
     BEST_DESCRIPTOR,
     BEST_ZOOMS,
@@ -237,19 +243,14 @@ def make_head(cand: Candidate, slices: dict[str, slice]) -> Callable:
         return np.concatenate([own[g.split(":")[0]] * x[:, slices[g]] for g in groups], axis=1)
 
     def head(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, n: int) -> np.ndarray:
-        if cand.head == "poe_loo":
-            experts = sorted(set().union(*cand.options))
-            index = [tuple(experts.index(e) for e in o) for o in cand.options]
-            chosen = cand.options[loo_choice([pick(xs, e) for e in experts], ys, n, index, cand.c)]
-            return sum(
-                np.log(logistic_regression(pick(xs, e), ys, pick(xq, e), n, c=cand.c) + 1e-12)
-                for e in chosen
-            )
-        if cand.head == "poe":
-            return sum(
-                np.log(logistic_regression(pick(xs, e), ys, pick(xq, e), n, c=cand.c) + 1e-12)
-                for e in experts
-            )
+        if cand.head in ("poe", "poe_loo"):
+            used = experts
+            if cand.head == "poe_loo":  # one of the options, chosen inside the support
+                pool = sorted(set().union(*cand.options))
+                index = [tuple(pool.index(e) for e in o) for o in cand.options]
+                used = cand.options[loo_choice([pick(xs, e) for e in pool], ys, n, index, cand.c)]
+            groups = [(pick(xs, e), pick(xq, e)) for e in used]
+            return product_of_experts(groups, ys, n, c=cand.c)
         s, q = pick(xs, own), pick(xq, own)
         if cand.head == "proto":
             return cosine_prototypes(s, ys, q, n)
