@@ -102,6 +102,68 @@ def product_of_experts(
     return _softmax(log_p)
 
 
+def image_to_class(
+    support: np.ndarray,
+    labels: np.ndarray,
+    query: np.ndarray,
+    n_classes: int,
+    dim: int,
+) -> np.ndarray:
+    """Image-to-class similarity of patch sets (DN4, Li et al. 2019).
+
+    Each row is an image's ``k`` patch vectors flattened (:mod:`fsad.patchsets`). A query's
+    score for class c is the mean, over its patches, of the largest cosine similarity to any
+    patch of any support image of class c: every query patch finds its nearest counterpart in
+    the class's pool, so classes whose images differ among themselves are not averaged away.
+
+    Args:
+        support: ``(S, k * dim)``; labels ``(S,)`` in ``range(n_classes)``.
+        query: ``(Q, k' * dim)`` (k' may differ from the support's k).
+        dim: D, the length of one patch vector.
+
+    Returns:
+        ``(Q, C)`` mean best-match cosine similarities in [-1, 1].
+
+    Raises:
+        ValueError: a row's length is not a multiple of ``dim``, or a class has no support.
+    """
+    labels = np.asarray(labels)
+    if support.shape[1] % dim or query.shape[1] % dim:
+        raise ValueError(f"rows of {support.shape[1]} / {query.shape[1]} values are not "
+                         f"sets of {dim}-dim patches")  # fmt: skip
+    counts = np.bincount(labels, minlength=n_classes)
+    if counts.shape[0] != n_classes or (counts == 0).any():
+        raise ValueError(f"every class needs a support image, got counts {counts.tolist()}")
+    sp = l2_normalise(support.reshape(-1, dim)).reshape(len(support), -1, dim)  # (S, k, D)
+    qp = l2_normalise(query.reshape(-1, dim)).reshape(len(query), -1, dim)  # (Q, k', D)
+    out = np.zeros((len(query), n_classes))
+    for c in range(n_classes):
+        pool = sp[labels == c].reshape(-1, dim)  # (S_c * k, D)
+        out[:, c] = (qp @ pool.T).max(2).mean(1)  # (Q, k', S_c k) -> (Q,)
+    return out
+
+
+def patch_expert(
+    support: np.ndarray,
+    labels: np.ndarray,
+    query: np.ndarray,
+    n_classes: int,
+    dim: int,
+    scale: float,
+) -> np.ndarray:
+    """Class probabilities ``(Q, C)`` of :func:`image_to_class`: softmax of ``scale`` times
+    the similarities, so it can join a product of experts."""
+    return _softmax(scale * image_to_class(support, labels, query, n_classes, dim))
+
+
+def multiply_proba(probas: list[np.ndarray]) -> np.ndarray:
+    """The product of experts' class probabilities, each ``(Q, C)``, renormalised over
+    classes ``(Q, C)``."""
+    if not probas:
+        raise ValueError("multiply_proba needs at least one expert")
+    return _softmax(sum(np.log(p + EPS) for p in probas))
+
+
 def loo_log_proba(support: np.ndarray, labels: np.ndarray, n_classes: int, c: float) -> np.ndarray:
     """Leave-one-out log-probabilities ``(S, C)`` of :func:`logistic_regression` on the
     support: row ``i`` comes from the regression fitted on every support row but ``i``."""

@@ -29,6 +29,7 @@ import torch
 from fsad.descriptors import describe, engine_key
 from fsad.errors import ConfigError
 from fsad.geometry import map_geometry
+from fsad.patchsets import patch_rows
 from fsad.zoom import ZoomConfig, ZoomEncoder, cell_to_image, peak_cells, zoom_images
 
 if TYPE_CHECKING:
@@ -93,7 +94,8 @@ def image_rows(engine: ResidualEngine, recipe: Recipe, images: Sequence[np.ndarr
     against each engine's bank, Eq. 2), then each zoom table's windows around the task
     engine's anomaly peak, then each of ``recipe.engine_zooms`` around the first further
     engine's peak, all zoom blocks times ``recipe.zoom_weight``, then every engine's
-    anomaly-map geometry when ``recipe.geometry`` is set.
+    anomaly-map geometry when ``recipe.geometry`` is set, then each of ``recipe.patchsets``'
+    flattened patch sets of every engine.
 
     Args:
         images: ``(H, W, 3) uint8`` RGB images.
@@ -103,13 +105,14 @@ def image_rows(engine: ResidualEngine, recipe: Recipe, images: Sequence[np.ndarr
     """
     if recipe.fines:
         raise ConfigError("fine views are not supported on in-memory images")
-    blocks, maps = [], []
+    blocks, maps, patches = [], [], []
     engines = (engine, *(engine.sibling(cfg) for cfg in recipe.engines))
     for e in engines:
         f = e.features_of_images(np.stack(images))  # (N, D, h, w)
         r, a = e.residuals_of(f)
         maps.append(a)
         blocks.append(describe(r, f, a, recipe.base).numpy())
+        patches.append([patch_rows(r, f, a, ps).numpy() for ps in recipe.patchsets])
     # zooms around the task engine's peak, then engine_zooms around the first further one's
     placed = [(z, 0) for z in recipe.zooms] + [(z, 1) for z in recipe.engine_zooms]
     for zoom, k in placed:
@@ -118,6 +121,8 @@ def image_rows(engine: ResidualEngine, recipe: Recipe, images: Sequence[np.ndarr
         blocks.append(recipe.zoom_weight * zoom_images(encoder, images, centres, zoom).numpy())
     if recipe.geometry is not None:
         blocks += [map_geometry(a, recipe.geometry).numpy() for a in maps]
+    for i in range(len(recipe.patchsets)):  # settings outer, engines inner
+        blocks += [rows[i] for rows in patches]
     return np.concatenate(blocks, axis=1).astype(np.float32)
 
 
@@ -151,6 +156,7 @@ def recipe_key(engine: ResidualEngine, recipe: Recipe) -> dict[str, Any]:
             else {}
         ),
         **({"geometry": recipe.geometry.cache_key()} if recipe.geometry is not None else {}),
+        **({"patchsets": [p.cache_key() for p in recipe.patchsets]} if recipe.patchsets else {}),
     }
 
 

@@ -80,6 +80,8 @@ from fsad.heads import (
     cosine_prototypes,
     logistic_regression,
     loo_choice,
+    multiply_proba,
+    patch_expert,
     predict,
     product_of_experts,
 )
@@ -88,11 +90,13 @@ from fsad.methods.best import (
     BEST_ZOOMS,
     HIRES,
     HIRES_ENGINE,
+    PATCH_SCALE,
     ROT_ZOOM,
     Recipe,
     task_descriptors,
     task_groups,
 )
+from fsad.patchsets import PatchSetConfig
 from fsad.synth import TextureSource
 from fsad.synthtask import SynthTaskConfig, draw_tasks, synthetic_rows, task_accuracy
 from fsad.task import FewShotTask
@@ -100,6 +104,8 @@ from fsad.utils import atomic_write_csv
 from fsad.zoom import zoom_table
 
 GROUPS = ("b224", "b448", "z0", "z2")
+#: patch-vector length of both engines (their features' ``dim``)
+PATCH_DIM = HIRES_ENGINE.features.dim
 #: synthetic tasks at these shot counts (8 sources per class: 7 and 3 queries per class)
 SYNTH_SHOTS = (1, 5)
 #: temperature of the prototype head's softmax when summed with logistic regression
@@ -194,6 +200,26 @@ ROUND13: dict[str, Candidate] = {
     ),
 }
 CANDIDATES.update(ROUND13)
+#: round 14: patch sets (:mod:`fsad.patchsets`), each engine's top-2 % patches one by one,
+#: as image-to-class experts (:func:`fsad.heads.patch_expert`, softmax scale
+#: :data:`fsad.methods.best.PATCH_SCALE`): of the residuals r ("pr") or the centred features
+#: f ("pf") of the 224 and 448 px engines, appended after the other rows
+PATCHES = Recipe(
+    engines=(HIRES_ENGINE,),
+    experts=True,
+    patchsets=(PatchSetConfig("residual"), PatchSetConfig("feature")),
+)
+PATCH_GROUPS = ("pr224", "pr448", "pf224", "pf448")  # PATCHES' group order
+ROW_WEIGHTS.update({g: 1.0 for g in PATCH_GROUPS})
+ROUND14: dict[str, Candidate] = {
+    "r14_dn4r": Candidate(ROW_WEIGHTS, head="poe", experts=(("pr224",), ("pr448",))),
+    "r14_poe+dn4r": Candidate(ROW_WEIGHTS, head="poe", experts=(*POE4, ("pr224",), ("pr448",))),
+    "r14_poe+dn4f": Candidate(ROW_WEIGHTS, head="poe", experts=(*POE4, ("pf224",), ("pf448",))),
+    "r14_poe+dn4rf": Candidate(
+        ROW_WEIGHTS, head="poe", experts=(*POE4, *((g,) for g in PATCH_GROUPS))
+    ),
+}
+CANDIDATES.update(ROUND14)
 
 
 def group_slices(engine: ResidualEngine) -> dict[str, slice]:
@@ -249,8 +275,18 @@ def make_head(cand: Candidate, slices: dict[str, slice]) -> Callable:
                 pool = sorted(set().union(*cand.options))
                 index = [tuple(pool.index(e) for e in o) for o in cand.options]
                 used = cand.options[loo_choice([pick(xs, e) for e in pool], ys, n, index, cand.c)]
-            groups = [(pick(xs, e), pick(xq, e)) for e in used]
-            return product_of_experts(groups, ys, n, c=cand.c)
+            lr = [e for e in used if e[0] not in PATCH_GROUPS]
+            patches = [g for (g, *_) in used if g in PATCH_GROUPS]
+            probas = []
+            if lr:
+                groups = [(pick(xs, e), pick(xq, e)) for e in lr]
+                probas.append(product_of_experts(groups, ys, n, c=cand.c))
+            if not patches:  # as before round 14, bit for bit
+                return probas[0]
+            for g in patches:  # image-to-class experts
+                probas.append(patch_expert(pick(xs, (g,)), ys, pick(xq, (g,)), n,
+                                           PATCH_DIM, PATCH_SCALE))  # fmt: skip
+            return multiply_proba(probas)
         s, q = pick(xs, own), pick(xq, own)
         if cand.head == "proto":
             return cosine_prototypes(s, ys, q, n)
@@ -308,6 +344,12 @@ def main() -> None:
                 for i, g in enumerate(GEO_GROUPS):
                     start = xsyn.shape[1] - (2 - i) * GEOMETRY.dim
                     slices[g] = slice(start, start + GEOMETRY.dim)
+            patch = any(v in ROUND14 for v in (args.variants or CANDIDATES))
+            if patch:  # the patch sets' rows (after both engines' base blocks), appended last
+                xp, _ = synthetic_rows(engine, PATCHES, textures, configs[SYNTH_SHOTS[0]])
+                xp = xp[:, slices["b448"].stop :]
+                start = xsyn.shape[1]
+                xsyn = np.concatenate([xsyn, xp], axis=1)
             synth_sets = {"perlin": (xsyn, ysyn, tasks, configs[SYNTH_SHOTS[0]])}
             if any(v in ROUND12 for v in (args.variants or CANDIDATES)):
                 if extra:
@@ -334,6 +376,17 @@ def main() -> None:
                     geo_rows = task_groups(task, GEO)[-1]
                     real[k] = tuple(
                         np.concatenate([real[k][i], geo_rows[i]], axis=1) for i in range(2)
+                    )
+                if patch:
+                    groups = task_groups(task, PATCHES)[2:]  # after the base blocks
+                    for g, (xs_g, _) in zip(PATCH_GROUPS, groups, strict=True):
+                        slices[g] = slice(start, start + xs_g.shape[1])
+                        start = slices[g].stop
+                    assert start == xsyn.shape[1], (start, xsyn.shape)
+                    start = slices[PATCH_GROUPS[0]].start  # the next shot count's slices agree
+                    real[k] = tuple(
+                        np.concatenate([real[k][i], *(g[i] for g in groups)], axis=1)
+                        for i in range(2)
                     )
             for variant, cand in CANDIDATES.items():
                 if args.variants and variant not in args.variants:
@@ -372,7 +425,7 @@ def main() -> None:
     better = table[
         (table["synthetic"] > inc["synthetic"]) & (table["support_loo"] > inc["support_loo"])
     ]
-    for rnd in ("r9_", "r10_", "r11_", "r13_"):
+    for rnd in ("r9_", "r10_", "r11_", "r13_", "r14_"):
         picked = better[better.index.str.startswith(rnd)].mean(axis=1)
         print(f"round {rnd[1:-1]} rule, both signals:",
               picked.idxmax() if len(picked) else "hires_poe4 stays")  # fmt: skip

@@ -71,12 +71,15 @@ from fsad.heads import (
     cosine_prototypes,
     em_prior,
     logistic_regression,
+    multiply_proba,
+    patch_expert,
     predict,
     product_of_experts,
     self_trained_experts,
     soft_kmeans,
 )
 from fsad.methods import register
+from fsad.patchsets import PatchSetConfig, patchset_of, patchset_table
 from fsad.task import FewShotTask, Prediction
 from fsad.zoom import ZoomConfig, zoom_of, zoom_table
 
@@ -140,6 +143,10 @@ BEST_ZOOM_WEIGHT = 2.0
 #: soft k-means temperature and iterations of the transductive head
 SKM_TEMPERATURE = 20.0
 SKM_ITERATIONS = 10
+#: softmax scale of an image-to-class patch expert (:func:`fsad.heads.patch_expert`): the
+#: temperature of the prototype head in round 8 of scripts/explore_synth.py, fixed before
+#: round 14 ran
+PATCH_SCALE = 20.0
 
 
 @dataclass(frozen=True)
@@ -162,7 +169,11 @@ class Recipe:
             multiplied (:func:`fsad.heads.product_of_experts`), instead of one regression on
             all blocks concatenated. ``zoom_weight`` then has no effect.
         geometry: the anomaly maps' geometry (:mod:`fsad.geometry`) of the task engine and
-            of each of ``engines``, one group appended last (none when ``None``).
+            of each of ``engines``, one group appended after the others (none when ``None``).
+        patchsets: patch sets (:mod:`fsad.patchsets`), one group per setting and engine
+            (settings outer, engines inner), appended last. Each is an image-to-class expert
+            (:func:`fsad.heads.patch_expert`) in the product; needs ``experts``.
+        patch_scale: the softmax scale of those experts.
     """
 
     base: DescriptorConfig = BEST_DESCRIPTOR
@@ -174,10 +185,19 @@ class Recipe:
     experts: bool = False
     engine_zooms: tuple[ZoomConfig, ...] = ()
     geometry: GeometryConfig | None = None
+    patchsets: tuple[PatchSetConfig, ...] = ()
+    patch_scale: float = PATCH_SCALE
 
     def __post_init__(self) -> None:
         if self.engine_zooms and not self.engines:
             raise ConfigError("engine_zooms need a further engine in `engines` to place them")
+        if self.patchsets and not self.experts:
+            raise ConfigError("patch sets are image-to-class experts: set experts=True")
+
+    @property
+    def n_patch_groups(self) -> int:
+        """How many of the last groups of :func:`task_groups` are patch sets."""
+        return len(self.patchsets) * (1 + len(self.engines))
 
 
 #: the recipes of the logistic-regression methods
@@ -211,8 +231,9 @@ def task_groups(
     ``recipe.engines`` (:meth:`fsad.engine.ResidualEngine.sibling`), each zoom table's
     blocks (:func:`fsad.zoom.zoom_table`, on the task engine's peaks) times ``zoom_weight``,
     each of ``recipe.engine_zooms`` (on the first further engine's peaks) times
-    ``zoom_weight``, each fine table's (:func:`fsad.fine.fine_table`), then one group of
-    every engine's anomaly-map geometry (:func:`fsad.geometry.geometry_table`).
+    ``zoom_weight``, each fine table's (:func:`fsad.fine.fine_table`), one group of every
+    engine's anomaly-map geometry (:func:`fsad.geometry.geometry_table`), then each patch
+    set's rows of each engine (:func:`fsad.patchsets.patchset_table`).
     """
     recipe = recipe if isinstance(recipe, Recipe) else Recipe(base=recipe)
     eng, config = task.engine, recipe.base
@@ -241,6 +262,9 @@ def task_groups(
         per_engine = [pair(partial(geometry_of, geometry_table(e, geo), engine=e, config=geo))
                       for e in engines]  # fmt: skip
         groups.append(tuple(np.concatenate(rows, axis=1) for rows in zip(*per_engine)))
+    for ps in recipe.patchsets:
+        for e in engines:
+            groups.append(pair(partial(patchset_of, patchset_table(e, ps), engine=e, config=ps)))
     return groups
 
 
@@ -283,11 +307,36 @@ def residual_proto_rb(task: FewShotTask) -> Prediction:
     return Prediction(labels=predict(scores), scores=scores, info={"dim": int(xs.shape[1])})
 
 
+def experts_proba(
+    groups: list[tuple[np.ndarray, np.ndarray]],
+    labels: np.ndarray,
+    n_classes: int,
+    recipe: Recipe,
+    patch_dims: list[int],
+) -> np.ndarray:
+    """The recipe's product of experts ``(Q, C)`` over :func:`task_groups`'s groups: one
+    logistic regression per descriptor group, one image-to-class expert per patch-set group
+    (the last :attr:`Recipe.n_patch_groups`, whose patch lengths are ``patch_dims``)."""
+    n_lr = len(groups) - recipe.n_patch_groups
+    experts = [product_of_experts(groups[:n_lr], labels, n_classes, c=recipe.c)]
+    for (xs, xq), dim in zip(groups[n_lr:], patch_dims, strict=True):
+        experts.append(patch_expert(xs, labels, xq, n_classes, dim, recipe.patch_scale))
+    return multiply_proba(experts)
+
+
+def patch_dims(task: FewShotTask, recipe: Recipe) -> list[int]:
+    """Patch-vector length D of each patch-set group of :func:`task_groups` (its engine's)."""
+    engines = (task.engine.config, *recipe.engines)
+    return [cfg.features.dim for _ in recipe.patchsets for cfg in engines]
+
+
 def _logistic(task: FewShotTask, recipe: Recipe) -> Prediction:
     """The recipe's logistic head: one regression on all blocks, or one per block group."""
     if recipe.experts:
         groups = task_groups(task, recipe)
-        scores = product_of_experts(groups, task.support_labels, task.n_classes, c=recipe.c)
+        scores = experts_proba(
+            groups, task.support_labels, task.n_classes, recipe, patch_dims(task, recipe)
+        )
         dim = sum(xs.shape[1] for xs, _ in groups)
     else:
         xs, xq = task_descriptors(task, recipe)
