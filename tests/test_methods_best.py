@@ -278,3 +278,33 @@ def test_recipe_appends_every_engines_map_geometry_as_one_last_group(tmp_path: P
     expected = [map_geometry(e.anomaly_maps(task.query), geo).numpy() for e in engines]
     np.testing.assert_allclose(xq, np.concatenate(expected, axis=1), rtol=1e-6)
     assert not np.allclose(expected[0], expected[1])  # the sibling's own maps
+
+
+def test_recipe_appends_patch_sets_as_image_to_class_experts(tmp_path: Path) -> None:
+    """Patch-set groups come last (settings outer, engines inner), hold each engine's own
+    top patches, and enter the product as image-to-class experts."""
+    from fsad.errors import ConfigError
+    from fsad.heads import EPS, multiply_proba, patch_expert, product_of_experts
+    from fsad.methods.best import HIRES_ENGINE, PATCH_SCALE, _logistic, task_groups
+    from fsad.patchsets import PatchSetConfig, patch_rows
+
+    task, zoom = _recipe_task(tmp_path)
+    sets = (PatchSetConfig("residual"), PatchSetConfig("feature", frac=0.05))
+    recipe = Recipe(engines=(HIRES_ENGINE,), zooms=(zoom,), experts=True, patchsets=sets)
+    groups = task_groups(task, recipe)
+    plain = task_groups(task, replace(recipe, patchsets=()))
+    assert len(groups) == len(plain) + 4 == 3 + recipe.n_patch_groups
+    engines = (task.engine, task.engine.sibling(HIRES_ENGINE))
+    for i, (ps, e) in enumerate((ps, e) for ps in sets for e in engines):
+        s = task.query
+        expected = patch_rows(e.residuals(s), e.features(s), e.anomaly_maps(s), ps).numpy()
+        np.testing.assert_allclose(groups[len(plain) + i][1], expected, rtol=1e-6)
+    y, n = task.support_labels, task.n_classes
+    dims = [e.residuals(task.support[:1]).shape[1] for e in engines] * 2
+    lr = product_of_experts(plain, y, n, c=recipe.c)
+    patch = [patch_expert(s, y, q, n, d, PATCH_SCALE) for (s, q), d in zip(groups[3:], dims)]
+    scores = _logistic(task, recipe).scores
+    np.testing.assert_allclose(scores, multiply_proba([lr, *patch]), rtol=1e-6)
+    assert not np.allclose(np.log(scores + EPS), np.log(lr + EPS), atol=1e-3)
+    with pytest.raises(ConfigError, match="experts=True"):
+        Recipe(patchsets=sets)

@@ -10,13 +10,14 @@ import pytest
 
 from fsad.cache import DiskCache
 from fsad.data import read_image
-from fsad.descriptors import DescriptorConfig
+from fsad.descriptors import DescriptorConfig, n_top
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.errors import ConfigError
 from fsad.features import FeatureConfig
 from fsad.geometry import GeometryConfig
 from fsad.heads import cosine_prototypes
 from fsad.methods.best import Recipe, task_descriptors
+from fsad.patchsets import PatchSetConfig
 from fsad.synth import TextureSource
 from fsad.synthtask import (
     SynthTaskConfig,
@@ -84,8 +85,13 @@ def test_too_few_classes_for_a_task() -> None:
 
 @pytest.mark.parametrize(
     "extra",
-    [{}, {"engine_zooms": (ZoomConfig(windows=(0.25,), size=64),)}, {"geometry": GeometryConfig()}],
-    ids=["plain", "engine_zooms", "geometry"],
+    [
+        {},
+        {"engine_zooms": (ZoomConfig(windows=(0.25,), size=64),)},
+        {"geometry": GeometryConfig()},
+        {"experts": True, "patchsets": (PatchSetConfig(), PatchSetConfig("feature", 0.1))},
+    ],
+    ids=["plain", "engine_zooms", "geometry", "patchsets"],
 )
 def test_image_rows_equal_the_real_pipeline(tiny_category, tmp_path: Path, extra: dict) -> None:
     """Rows of in-memory images equal task_descriptors' rows of the same files (with zoom
@@ -99,11 +105,17 @@ def test_image_rows_equal_the_real_pipeline(tiny_category, tmp_path: Path, extra
     expected, _ = task_descriptors(task, recipe)
     got = image_rows(eng, recipe, [read_image(s.path) for s in test])
     assert got.shape == expected.shape
-    np.testing.assert_allclose(got, expected, atol=1e-4)
-    if extra:  # one more group after the others: Lite0 layers 2-4 (472 channels) or geometry
-        plain, _ = task_descriptors(task, RECIPE)
-        n_engines = 1 + len(RECIPE.engines)
-        added = 472 if "engine_zooms" in extra else n_engines * GeometryConfig().dim
+    # single patches (patch sets) are not averaged: their float noise is larger
+    np.testing.assert_allclose(got, expected, atol=5e-4 if "patchsets" in extra else 1e-4)
+    if extra:  # more groups after the others: Lite0 layers 2-4 (472 channels), geometry or
+        plain, _ = task_descriptors(task, RECIPE)  # every engine's patch sets
+        engines = (eng, *(eng.sibling(c) for c in RECIPE.engines))
+        added = 472 if "engine_zooms" in extra else len(engines) * GeometryConfig().dim
+        if "patchsets" in extra:
+            grids = [e.anomaly_maps(test[:1])[0].numel() for e in engines]
+            dims = [e.config.features.dim for e in engines]
+            added = sum(n_top(g, p.frac) * d for p in extra["patchsets"]
+                        for g, d in zip(grids, dims))  # fmt: skip
         assert expected.shape[1] == plain.shape[1] + added
         np.testing.assert_array_equal(expected[:, : plain.shape[1]], plain)
 

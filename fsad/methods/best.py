@@ -325,9 +325,12 @@ def experts_proba(
 
 
 def patch_dims(task: FewShotTask, recipe: Recipe) -> list[int]:
-    """Patch-vector length D of each patch-set group of :func:`task_groups` (its engine's)."""
-    engines = (task.engine.config, *recipe.engines)
-    return [cfg.features.dim for _ in recipe.patchsets for cfg in engines]
+    """Patch-vector length D of each patch-set group of :func:`task_groups`: its engine's
+    residual channels (read from the cached residuals of one support image)."""
+    eng = task.engine
+    engines = (eng, *(eng.sibling(cfg) for cfg in recipe.engines))
+    dims = [int(e.residuals(task.support[:1]).shape[1]) for e in engines]
+    return [d for _ in recipe.patchsets for d in dims]
 
 
 def _logistic(task: FewShotTask, recipe: Recipe) -> Prediction:
