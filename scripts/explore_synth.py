@@ -49,6 +49,12 @@ for both engines, or with one per engine, whichever has the highest leave-one-ou
 the task's support (the first of equals; ``hires_poe4`` when a type has one support image).
 Its support score is a nested leave-one-out. Rule, fixed before running: the round-9 rule.
 
+Round 14 (``r14_*``, the round-9 rule): patch sets (:mod:`fsad.patchsets`), each image's
+top-2 % patches kept one by one, as image-to-class experts (DN4; :func:`fsad.heads.patch_expert`
+at a fixed softmax scale of 20): of the residuals r alone (``dn4r``, without the four
+regressions), or added to ``hires_poe4``'s experts: r (``poe+dn4r``), the centred features f
+(``poe+dn4f``), or both (``poe+dn4rf``).
+
 Usage::
 
     FSAD_DATA=/work/shared/data .venv/bin/python scripts/explore_synth.py \
