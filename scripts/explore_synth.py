@@ -55,6 +55,11 @@ at a fixed softmax scale of 20): of the residuals r alone (``dn4r``, without the
 regressions), or added to ``hires_poe4``'s experts: r (``poe+dn4r``), the centred features f
 (``poe+dn4f``), or both (``poe+dn4rf``).
 
+Round 15 (``r15_*``, the round-9 rule): ``hires_poe4`` with each block group's rows
+transformed by normal images' statistics (:mod:`fsad.nuisance`; 100 training images
+described exactly as the test images): centred on their mean, or whitened with shrinkage
+(all four groups, or only the engines' residual blocks).
+
 Usage::
 
     FSAD_DATA=/work/shared/data .venv/bin/python scripts/explore_synth.py \
@@ -102,6 +107,7 @@ from fsad.methods.best import (
     task_descriptors,
     task_groups,
 )
+from fsad.nuisance import NuisanceConfig, apply_transform, fit_transform, normal_rows
 from fsad.patchsets import PatchSetConfig
 from fsad.synth import TextureSource
 from fsad.synthtask import SynthTaskConfig, draw_tasks, synthetic_rows, task_accuracy
@@ -131,6 +137,8 @@ class Candidate:
         generator: the synthetic tasks it is scored on (:class:`SynthTaskConfig`).
         options: ``"poe_loo"`` only: sets of experts, one chosen per task by leave-one-out
             inside its support (:func:`fsad.heads.loo_choice`).
+        nuisance: a normal-image transform of the rows of ``nuisance_groups``
+            (:mod:`fsad.nuisance`: ``"centre"`` or ``"whiten"``; none when empty).
     """
 
     groups: dict[str, float]
@@ -139,6 +147,8 @@ class Candidate:
     experts: tuple[tuple[str, ...], ...] = ()
     generator: str = "perlin"
     options: tuple[tuple[tuple[str, ...], ...], ...] = ()
+    nuisance: str = ""
+    nuisance_groups: tuple[str, ...] = GROUPS
 
 
 HIRES_GROUPS = {"b224": 1.0, "b448": 1.0, "z0": 2.0, "z2": 2.0}
@@ -226,6 +236,18 @@ ROUND14: dict[str, Candidate] = {
     ),
 }
 CANDIDATES.update(ROUND14)
+#: round 15: ``hires_poe4`` with each block group's rows transformed by the statistics of 100
+#: normal training images' rows (:mod:`fsad.nuisance`): centred, or whitened with shrinkage
+#: (all four groups, or the two engines' residual blocks only)
+NUISANCE = NuisanceConfig()
+ROUND15: dict[str, Candidate] = {
+    "r15_poe_centre": Candidate(HIRES_GROUPS, head="poe", experts=POE4, nuisance="centre"),
+    "r15_poe_whiten": Candidate(HIRES_GROUPS, head="poe", experts=POE4, nuisance="whiten"),
+    "r15_poe_whiten_base": Candidate(
+        HIRES_GROUPS, head="poe", experts=POE4, nuisance="whiten", nuisance_groups=GROUPS[:2]
+    ),
+}
+CANDIDATES.update(ROUND15)
 
 
 def group_slices(engine: ResidualEngine) -> dict[str, slice]:
@@ -264,15 +286,29 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(1, keepdims=True))
 
 
-def make_head(cand: Candidate, slices: dict[str, slice]) -> Callable:
-    """The candidate's head on ``hires_lr`` rows (zoom groups there carry weight 2)."""
+def make_head(
+    cand: Candidate, slices: dict[str, slice], normal: np.ndarray | None = None
+) -> Callable:
+    """The candidate's head on ``hires_lr`` rows (zoom groups there carry weight 2);
+    ``normal``: the same rows of normal images, for a candidate's ``nuisance`` transform."""
     own = {g: w / ROW_WEIGHTS[g] for g, w in cand.groups.items()}  # rescale the rows' weights
     experts = cand.experts
     if experts == ("blocks",):  # one expert per L2-normalised block
         experts = tuple((k,) for k in slices if ":" in k and ":w" not in k)
 
+    def raw(x: np.ndarray, g: str) -> np.ndarray:
+        return own[g.split(":")[0]] * x[:, slices[g]]
+
+    fitted = {}
+    if cand.nuisance:
+        if normal is None:
+            raise ValueError(f"a '{cand.nuisance}' candidate needs the normal images' rows")
+        fitted = {g: fit_transform(raw(normal, g), cand.nuisance) for g in cand.nuisance_groups}
+
     def pick(x: np.ndarray, groups) -> np.ndarray:
-        return np.concatenate([own[g.split(":")[0]] * x[:, slices[g]] for g in groups], axis=1)
+        parts = [apply_transform(raw(x, g), *fitted[g]) if g in fitted else raw(x, g)
+                 for g in groups]  # fmt: skip
+        return np.concatenate(parts, axis=1)
 
     def head(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, n: int) -> np.ndarray:
         if cand.head in ("poe", "poe_loo"):
@@ -356,6 +392,11 @@ def main() -> None:
                 xp = xp[:, slices["b448"].stop :]
                 start = xsyn.shape[1]
                 xsyn = np.concatenate([xsyn, xp], axis=1)
+            normal = None
+            if any(v in ROUND15 for v in (args.variants or CANDIDATES)):
+                t2 = time.time()
+                normal = normal_rows(engine, HIRES, NUISANCE)  # hires_lr's layout
+                print(f"  {len(normal)} normal images' rows, {time.time() - t2:.0f}s")
             synth_sets = {"perlin": (xsyn, ysyn, tasks, configs[SYNTH_SHOTS[0]])}
             if any(v in ROUND12 for v in (args.variants or CANDIDATES)):
                 if extra:
@@ -397,7 +438,7 @@ def main() -> None:
             for variant, cand in CANDIDATES.items():
                 if args.variants and variant not in args.variants:
                     continue
-                t1, head = time.time(), make_head(cand, slices)
+                t1, head = time.time(), make_head(cand, slices, normal)
                 row = {"dataset": dataset, "category": name, "variant": variant, "seed": seed}
                 xc, yc, tasks_c, synth_cfg = synth_sets[cand.generator]
                 for k in SYNTH_SHOTS:
@@ -431,7 +472,7 @@ def main() -> None:
     better = table[
         (table["synthetic"] > inc["synthetic"]) & (table["support_loo"] > inc["support_loo"])
     ]
-    for rnd in ("r9_", "r10_", "r11_", "r13_", "r14_"):
+    for rnd in ("r9_", "r10_", "r11_", "r13_", "r14_", "r15_"):
         picked = better[better.index.str.startswith(rnd)].mean(axis=1)
         print(f"round {rnd[1:-1]} rule, both signals:",
               picked.idxmax() if len(picked) else "hires_poe4 stays")  # fmt: skip
