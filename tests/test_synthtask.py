@@ -155,3 +155,27 @@ def test_fine_views_are_refused(tiny_category, tmp_path: Path) -> None:
     eng = ResidualEngine(tiny_category, SMALL, seed=1, cache=DiskCache(tmp_path))
     with pytest.raises(ConfigError, match="fine views"):
         image_rows(eng, Recipe(fines=(FineConfig(),)), [read_image(tiny_category.test[0].path)])
+
+
+def test_normal_rows_describe_the_chosen_training_images_once(
+    tiny_category, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fsad.nuisance.normal_rows: image_rows of evenly spaced training images, then cached."""
+    import fsad.synthtask
+    from fsad.nuisance import NuisanceConfig, normal_rows, normal_samples
+
+    eng = ResidualEngine(tiny_category, SMALL, seed=1, cache=DiskCache(tmp_path))
+    config = NuisanceConfig(n_normals=3)
+    rows = normal_rows(eng, RECIPE, config)
+    chosen = normal_samples(tiny_category.train, 3)
+    assert [s.path.name for s in chosen] == ["000.png", "002.png", "003.png"]
+    expected = image_rows(eng, RECIPE, [read_image(s.path) for s in chosen])
+    np.testing.assert_allclose(rows, expected, atol=1e-5)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("normal rows were computed again")
+
+    monkeypatch.setattr(fsad.synthtask, "image_rows", fail)
+    np.testing.assert_array_equal(normal_rows(eng, RECIPE, config), rows)
+    with pytest.raises(AssertionError, match="again"):  # another subset: a new entry
+        normal_rows(eng, RECIPE, NuisanceConfig(n_normals=2))
