@@ -60,6 +60,9 @@ transformed by normal images' statistics (:mod:`fsad.nuisance`; 100 training ima
 described exactly as the test images): centred on their mean, or whitened with shrinkage
 (all four groups, or only the engines' residual blocks).
 
+Round 16 (``r16_*``, the round-9 rule): one more expert, the base blocks of a third
+residual engine on another backbone (EfficientNet-Lite2 at 260 px, 10 % coreset).
+
 Usage::
 
     FSAD_DATA=/work/shared/data .venv/bin/python scripts/explore_synth.py \
@@ -84,8 +87,9 @@ from explore_zoom import loo_accuracy, merged
 from fsad.cache import fingerprint
 from fsad.data import default_data_root, few_shot_split, load_category
 from fsad.descriptors import category_descriptors
-from fsad.engine import ResidualEngine
+from fsad.engine import EngineConfig, ResidualEngine
 from fsad.evaluate import git_commit
+from fsad.features import FeatureConfig
 from fsad.geometry import GeometryConfig
 from fsad.heads import (
     cosine_prototypes,
@@ -248,6 +252,19 @@ ROUND15: dict[str, Candidate] = {
     ),
 }
 CANDIDATES.update(ROUND15)
+#: round 16: a third residual engine on another backbone, EfficientNet-Lite2 at its native
+#: 260 px (a 33 x 33 grid, 10 % coreset as the 224 px engine), its base blocks one more
+#: expert ("bl2"), appended after the other rows
+LITE2_ENGINE = EngineConfig(
+    features=FeatureConfig("tf_efficientnet_lite2", resize=297, crop=260, dim=384),
+    coreset_ratio=0.1,
+)
+THIRD = Recipe(engines=(HIRES_ENGINE, LITE2_ENGINE))
+ROW_WEIGHTS["bl2"] = 1.0
+ROUND16: dict[str, Candidate] = {
+    "r16_poe+bl2": Candidate(ROW_WEIGHTS, head="poe", experts=(*POE4, ("bl2",))),
+}
+CANDIDATES.update(ROUND16)
 
 
 def group_slices(engine: ResidualEngine) -> dict[str, slice]:
@@ -392,6 +409,15 @@ def main() -> None:
                 xp = xp[:, slices["b448"].stop :]
                 start = xsyn.shape[1]
                 xsyn = np.concatenate([xsyn, xp], axis=1)
+            third = any(v in ROUND16 for v in (args.variants or CANDIDATES))
+            if third:  # the Lite2 engine's base blocks, appended last
+                t2 = time.time()
+                xt, _ = synthetic_rows(engine, THIRD, textures, configs[SYNTH_SHOTS[0]])
+                slices["bl2"] = slice(
+                    xsyn.shape[1], xsyn.shape[1] + xt.shape[1] - slices["b448"].stop
+                )
+                xsyn = np.concatenate([xsyn, xt[:, slices["b448"].stop :]], axis=1)
+                print(f"  Lite2 engine's synthetic rows, {time.time() - t2:.0f}s")
             normal = None
             if any(v in ROUND15 for v in (args.variants or CANDIDATES)):
                 t2 = time.time()
@@ -424,6 +450,9 @@ def main() -> None:
                     real[k] = tuple(
                         np.concatenate([real[k][i], geo_rows[i]], axis=1) for i in range(2)
                     )
+                if third:
+                    bl2 = task_groups(task, THIRD)[2]  # after the 224 and 448 px engines'
+                    real[k] = tuple(np.concatenate([real[k][i], bl2[i]], axis=1) for i in range(2))
                 if patch:
                     groups = task_groups(task, PATCHES)[2:]  # after the base blocks
                     for g, (xs_g, _) in zip(PATCH_GROUPS, groups, strict=True):
@@ -472,7 +501,7 @@ def main() -> None:
     better = table[
         (table["synthetic"] > inc["synthetic"]) & (table["support_loo"] > inc["support_loo"])
     ]
-    for rnd in ("r9_", "r10_", "r11_", "r13_", "r14_", "r15_"):
+    for rnd in ("r9_", "r10_", "r11_", "r13_", "r14_", "r15_", "r16_"):
         picked = better[better.index.str.startswith(rnd)].mean(axis=1)
         print(f"round {rnd[1:-1]} rule, both signals:",
               picked.idxmax() if len(picked) else "hires_poe4 stays")  # fmt: skip
