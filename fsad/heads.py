@@ -156,6 +156,38 @@ def patch_expert(
     return _softmax(scale * image_to_class(support, labels, query, n_classes, dim))
 
 
+def jackknife_logistic(
+    support: np.ndarray,
+    labels: np.ndarray,
+    query: np.ndarray,
+    n_classes: int,
+    c: float = 10.0,
+) -> np.ndarray:
+    """Jackknife-bagged :func:`logistic_regression`: the mean of the class probabilities of
+    the regressions fitted on the support without one image, over every image whose class
+    keeps another (the plain regression when none does, e.g. at one shot). No single support
+    image then decides a boundary alone.
+
+    Args:
+        support: ``(S, D)``; labels ``(S,)`` in ``range(n_classes)``; query ``(Q, D)``.
+
+    Returns:
+        ``(Q, C)`` class probabilities.
+    """
+    labels = np.asarray(labels)
+    counts = np.bincount(labels, minlength=n_classes)
+    left_out = [i for i in range(len(support)) if counts[labels[i]] >= 2]
+    if not left_out:
+        return logistic_regression(support, labels, query, n_classes, c=c)
+    keep = np.ones(len(support), dtype=bool)
+    total = np.zeros((len(query), n_classes))
+    for i in left_out:
+        keep[i] = False
+        total += logistic_regression(support[keep], labels[keep], query, n_classes, c=c)
+        keep[i] = True
+    return total / len(left_out)
+
+
 def multiply_proba(probas: list[np.ndarray]) -> np.ndarray:
     """The product of experts' class probabilities, each ``(Q, C)``, renormalised over
     classes ``(Q, C)``."""

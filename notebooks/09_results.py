@@ -787,6 +787,23 @@ if explore.exists():
 # (`fsad.heads.loo_choice`; `hires_poe` itself when a type has a single support image). Its
 # support score is therefore a nested leave-one-out. It was not above `hires_poe` on the
 # synthetic tasks, so `hires_poe` stays (the verdicts below).
+#
+# Rounds 14-16 (the round-9 rule, every candidate fixed before its round ran) tried three
+# more ingredients, each a direction the earlier rounds had not touched:
+#
+# - **Round 14, patch sets** (`fsad.patchsets`): an image's 2 % most anomalous patches kept
+#   one by one instead of averaged, compared patch to patch with the image-to-class measure
+#   of DN4 (Li et al. 2019; `fsad.heads.image_to_class`): each query patch finds its best
+#   match among all patches of a type's support images, so a type whose images differ among
+#   themselves is not averaged away. As experts added to `hires_poe`'s four (softmax scale
+#   20, the prototype head's of round 8), of the residuals r, the centred features f or both,
+#   and alone.
+# - **Round 15, normal-image statistics** (`fsad.nuisance`): 100 normal training images
+#   described exactly as the test images say how the descriptors vary when there is no
+#   defect. Each expert's rows centred on their mean, or whitened with shrinkage
+#   (`(x - mu)(Sigma + lambda I)^(-1/2)`, lambda the mean eigenvalue).
+# - **Round 16, a third residual engine on another backbone**: PatchCore on
+#   EfficientNet-Lite2 features at 260 px, its anomaly-guided blocks a fifth expert.
 
 # %% tags=["hide-input"]
 SYNTH_NOTES = {
@@ -813,16 +830,24 @@ SYNTH_NOTES = {
     "r12_poe+geo": "round 12: + one geometry expert, shape-varying classes",
     "r12_poe+geo2": "round 12: + one geometry expert per engine, shape-varying classes",
     "r13_poe_loo_geo": "round 13: round 11's expert sets, one chosen per task by support LOO",
+    "r14_dn4r": "round 14: image-to-class patch experts (residuals) alone",
+    "r14_poe+dn4r": "round 14: + image-to-class experts on residual patches",
+    "r14_poe+dn4f": "round 14: + image-to-class experts on centred feature patches",
+    "r14_poe+dn4rf": "round 14: + both kinds of patch experts",
+    "r15_poe_centre": "round 15: experts' rows centred on 100 normal images' mean",
+    "r15_poe_whiten": "round 15: experts' rows whitened by normal images (shrinkage)",
+    "r15_poe_whiten_base": "round 15: whitening of the engines' residual blocks only",
+    "r16_poe+bl2": "round 16: + an expert on a Lite2 residual engine's blocks (260 px)",
 }
 
 
 def verdicts(scores: pd.DataFrame) -> str:
-    """Rounds 9-13's rule applied to ``scores``: a candidate replaces ``hires_poe4`` only if
+    """Rounds 9-16's rule applied to ``scores``: a candidate replaces ``hires_poe4`` only if
     above it on the synthetic score (round 12: above ``r12_hires_poe4``) and on the support
     score; among several, the highest mean of the two."""
     syn, loo = "synthetic (rule)", "support LOO"
     lines = []
-    for rnd in ("r9_", "r10_", "r11_", "r12_", "r13_"):
+    for rnd in ("r9_", "r10_", "r11_", "r12_", "r13_", "r14_", "r15_", "r16_"):
         base = "r12_hires_poe4" if rnd == "r12_" else "hires_poe4"
         cands = scores[scores.index.str.startswith(rnd) & (scores.index != base)]
         if base not in scores.index or cands.empty:

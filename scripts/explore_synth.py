@@ -63,6 +63,9 @@ described exactly as the test images): centred on their mean, or whitened with s
 Round 16 (``r16_*``, the round-9 rule): one more expert, the base blocks of a third
 residual engine on another backbone (EfficientNet-Lite2 at 260 px, 10 % coreset).
 
+Round 17 (``r17_*``, the round-9 rule): ``hires_poe4`` with every expert jackknife-bagged
+(:func:`fsad.heads.jackknife_logistic`), so that no single support image decides a boundary.
+
 Usage::
 
     FSAD_DATA=/work/shared/data .venv/bin/python scripts/explore_synth.py \
@@ -93,6 +96,7 @@ from fsad.features import FeatureConfig
 from fsad.geometry import GeometryConfig
 from fsad.heads import (
     cosine_prototypes,
+    jackknife_logistic,
     logistic_regression,
     loo_choice,
     multiply_proba,
@@ -134,8 +138,9 @@ class Candidate:
 
     Attributes:
         groups: weight of each block group used (the head L2-normalises the whole vector).
-        head: ``"lr"``, ``"proto"``, ``"lr+proto"`` or ``"poe"`` (one logistic regression
-            per entry of ``experts``, log-probabilities summed).
+        head: ``"lr"``, ``"proto"``, ``"lr+proto"``, ``"poe"`` (one logistic regression
+            per entry of ``experts``, log-probabilities summed), ``"poe_loo"`` (see
+            ``options``) or ``"poe_jackknife"`` (each regression jackknife-bagged).
         c: the logistic regressions' inverse L2 strength.
         experts: the groups of each expert (``"poe"`` only).
         generator: the synthetic tasks it is scored on (:class:`SynthTaskConfig`).
@@ -265,6 +270,12 @@ ROUND16: dict[str, Candidate] = {
     "r16_poe+bl2": Candidate(ROW_WEIGHTS, head="poe", experts=(*POE4, ("bl2",))),
 }
 CANDIDATES.update(ROUND16)
+#: round 17: ``hires_poe4`` whose every expert is jackknife-bagged (the mean of its
+#: regressions fitted without one support image; :func:`fsad.heads.jackknife_logistic`)
+ROUND17: dict[str, Candidate] = {
+    "r17_poe_jackknife": Candidate(HIRES_GROUPS, head="poe_jackknife", experts=POE4),
+}
+CANDIDATES.update(ROUND17)
 
 
 def group_slices(engine: ResidualEngine) -> dict[str, slice]:
@@ -328,6 +339,9 @@ def make_head(
         return np.concatenate(parts, axis=1)
 
     def head(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, n: int) -> np.ndarray:
+        if cand.head == "poe_jackknife":
+            return multiply_proba([jackknife_logistic(pick(xs, e), ys, pick(xq, e), n, c=cand.c)
+                                   for e in experts])  # fmt: skip
         if cand.head in ("poe", "poe_loo"):
             used = experts
             if cand.head == "poe_loo":  # one of the options, chosen inside the support
@@ -501,7 +515,7 @@ def main() -> None:
     better = table[
         (table["synthetic"] > inc["synthetic"]) & (table["support_loo"] > inc["support_loo"])
     ]
-    for rnd in ("r9_", "r10_", "r11_", "r13_", "r14_", "r15_", "r16_"):
+    for rnd in ("r9_", "r10_", "r11_", "r13_", "r14_", "r15_", "r16_", "r17_"):
         picked = better[better.index.str.startswith(rnd)].mean(axis=1)
         print(f"round {rnd[1:-1]} rule, both signals:",
               picked.idxmax() if len(picked) else "hires_poe4 stays")  # fmt: skip

@@ -194,3 +194,31 @@ def test_self_training_refits_the_experts_with_pseudo_labelled_queries() -> None
     assert set(inspect.signature(self_trained_experts).parameters) == {
         "groups", "labels", "n_classes", "c", "per_class"
     }  # fmt: skip
+
+
+def test_jackknife_logistic_is_the_mean_of_the_leave_one_out_fits() -> None:
+    from fsad.heads import jackknife_logistic
+
+    rng = np.random.default_rng(0)
+    labels = np.array([0, 0, 0, 1, 1, 2])  # class 2 has one image: it is never left out
+    support, query = rng.normal(size=(6, 5)), rng.normal(size=(4, 5))
+    fits = []
+    for i in range(5):
+        keep = np.arange(6) != i
+        fits.append(logistic_regression(support[keep], labels[keep], query, 3, c=10.0))
+    got = jackknife_logistic(support, labels, query, 3, c=10.0)
+    np.testing.assert_allclose(got, np.mean(fits, axis=0))
+    np.testing.assert_allclose(got.sum(1), 1.0)
+    assert not np.allclose(got, logistic_regression(support, labels, query, 3, c=10.0))
+
+
+def test_jackknife_logistic_at_one_shot_is_the_plain_regression() -> None:
+    from fsad.heads import jackknife_logistic
+
+    rng = np.random.default_rng(1)
+    support, query = rng.normal(size=(3, 4)), rng.normal(size=(2, 4))
+    labels = np.array([0, 1, 2])
+    np.testing.assert_array_equal(
+        jackknife_logistic(support, labels, query, 3, c=5.0),
+        logistic_regression(support, labels, query, 3, c=5.0),
+    )
