@@ -10,10 +10,12 @@ per block group. Two label-free transforms of a group's rows ``x`` follow:
 
 - ``"centre"``: ``x - mu``, what differs from a normal image's descriptor;
 - ``"whiten"``: ``(x - mu) (Sigma + lambda I)^(-1/2)`` with ``lambda`` the mean eigenvalue
-  of ``Sigma`` (shrinkage, so the few dozen normal images suffice in any dimension):
+  of ``Sigma`` (shrinkage, so a hundred normal images, or ten, suffice in any dimension):
   directions along which normal images vary much are scaled down.
 
-The normal images are ``n_normals`` training images evenly spaced in file order. They fed
+The normal images are ``n_normals`` training images evenly spaced in file order (all of
+them when there are fewer: metal_nut's bank, and so its "training" set, is its 10 good test
+images, :attr:`fsad.data.CategoryData.train`). They fed
 the coreset bank, so their residuals are those of bank members against the coreset (10 %
 of the patches at 224 px): smaller than a new normal image's, but along the same directions.
 """

@@ -1,8 +1,8 @@
 """Synthetic few-shot tasks: a label-free signal for choosing a recipe or a head (issue 7).
 
 Choices may not use the query labels. Leave-one-out inside the support set (the rule of
-scripts/explore_zoom.py) has one support image per point: 20-25 points per category at 5
-shots, so rounds that differ by one image are coin flips. Here the category's own normal
+scripts/explore_zoom.py) has one support image per point: 15-25 points per category at the
+largest shot count, so rounds that differ by one image are coin flips. Here the category's own normal
 images get pseudo-defects: a Perlin-shaped region pasted with a texture class (the paper's
 synthetic classes, section 3.5, :class:`fsad.synth.PseudoClassDataset`), one class per
 texture. Many small few-shot tasks among those classes, described exactly as the real
