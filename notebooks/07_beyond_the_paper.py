@@ -17,7 +17,9 @@
 # synthetic textures that look little like real defects; several categories stay near
 # chance (its Limitations). `fsad` adds classifiers that train **no network at all**: they
 # describe each defective image by *where PatchCore says it is abnormal* and classify those
-# descriptors with simple, well-understood heads.
+# descriptors with simple, well-understood heads. This chapter explains all of them and runs
+# the light ones (its `methods` parameter); those that need the 448 px engine (`hires_*`)
+# are compared over five seeds in the results chapter.
 #
 # - **Anomaly-guided descriptors** (`fsad.descriptors`). The anomaly map already localises
 #   the defect. Averaging the residuals r = f - m* of the k most anomalous patches (top-k

@@ -746,7 +746,7 @@ if explore.exists():
         display(Markdown(to_markdown(per_seed.round(1))))
 
 # %% [markdown]
-# ## Round 8: synthetic tasks, a second label-free signal
+# ## Rounds 8-17: synthetic tasks and the two-signal rule
 #
 # The support score has 15-25 points per category. `fsad.synthtask` makes many more: it
 # pastes each of the 22 texture classes on 8 normal training images of the category (the

@@ -53,7 +53,8 @@ the task's support (the first of equals; ``hires_poe4`` when a type has one supp
 Its support score is a nested leave-one-out. Rule, fixed before running: the round-9 rule.
 
 Round 14 (``r14_*``, the round-9 rule): patch sets (:mod:`fsad.patchsets`), each image's
-top-2 % patches kept one by one, as image-to-class experts (DN4; :func:`fsad.heads.patch_expert`
+top-2 % patches kept one by one, as image-to-class experts (DN4, Li et al., CVPR 2019;
+:func:`fsad.heads.patch_expert`
 at a fixed softmax scale of 20): of the residuals r alone (``dn4r``, without the four
 regressions), or added to ``hires_poe4``'s experts: r (``poe+dn4r``), the centred features f
 (``poe+dn4f``), or both (``poe+dn4rf``).
