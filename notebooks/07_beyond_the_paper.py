@@ -78,7 +78,7 @@
 # how scattered and where the defect is), which never passed the rule of being higher on
 # both signals, and, in later rounds, image-to-class (DN4) patch experts (`fsad.patchsets`), descriptors centred or
 # whitened by normal images' statistics (`fsad.nuisance`), a third residual engine on
-# EfficientNet-Lite2 and jackknife-bagged experts.
+# EfficientNet-Lite2, jackknife-bagged experts and prototype experts.
 
 # %% tags=["parameters"]
 config: str = ""  # run configuration name; empty: ci on the embedded data, quick on real data

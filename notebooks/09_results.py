@@ -746,7 +746,7 @@ if explore.exists():
         display(Markdown(to_markdown(per_seed.round(1))))
 
 # %% [markdown]
-# ## Rounds 8-17: synthetic tasks and the two-signal rule
+# ## Rounds 8-18: synthetic tasks and the two-signal rule
 #
 # The support score has 15-25 points per category. `fsad.synthtask` makes many more: it
 # pastes each of the 22 texture classes on 8 normal training images of the category (the
@@ -793,7 +793,7 @@ if explore.exists():
 # support score is therefore a nested leave-one-out. It was not above `hires_poe` on the
 # synthetic tasks, so `hires_poe` stays (the verdicts below).
 #
-# Rounds 14-17 (the round-9 rule, every candidate fixed before its round ran) tried four
+# Rounds 14-18 (the round-9 rule, every candidate fixed before its round ran) tried five
 # more ingredients, each a direction the earlier rounds had not touched:
 #
 # - **Round 14, image-to-class (DN4) patch experts** (`fsad.patchsets`): an image's 2 % most
@@ -814,6 +814,9 @@ if explore.exists():
 # - **Round 17, jackknife-bagged experts** (`fsad.heads.jackknife_logistic`): each expert is
 #   the mean of its regressions fitted without one support image, so that no single odd
 #   support image draws a boundary alone (the same as `hires_poe` at one shot).
+# - **Round 18, prototype experts**: next to each block group's regression, a cosine
+#   nearest-class-mean expert on the same group (round 8's regression-plus-prototype head,
+#   which had raised the support score on one regression, now per group).
 #
 # The verdicts below say which of them, if any, passed.
 
@@ -851,16 +854,17 @@ SYNTH_NOTES = {
     "r15_poe_whiten_base": "round 15: whitening of the engines' residual blocks only",
     "r16_poe+bl2": "round 16: + an expert on a Lite2 residual engine's blocks (260 px)",
     "r17_poe_jackknife": "round 17: every expert jackknife-bagged over the support",
+    "r18_poe+proto": "round 18: + a cosine-prototype expert per block group",
 }
 
 
 def verdicts(scores: pd.DataFrame) -> str:
-    """Rounds 9-17's rule applied to ``scores``: a candidate replaces ``hires_poe4`` only if
+    """Rounds 9-18's rule applied to ``scores``: a candidate replaces ``hires_poe4`` only if
     above it on the synthetic score (round 12: above ``r12_hires_poe4``) and on the support
     score; among several, the highest mean of the two."""
     syn, loo = "synthetic (rule)", "support LOO"
     lines = []
-    for rnd in ("r9_", "r10_", "r11_", "r12_", "r13_", "r14_", "r15_", "r16_", "r17_"):
+    for rnd in ("r9_", "r10_", "r11_", "r12_", "r13_", "r14_", "r15_", "r16_", "r17_", "r18_"):
         base = "r12_hires_poe4" if rnd == "r12_" else "hires_poe4"
         cands = scores[scores.index.str.startswith(rnd) & (scores.index != base)]
         if base not in scores.index or cands.empty:

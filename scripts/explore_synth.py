@@ -1,4 +1,4 @@
-"""Rounds 8-17 of issue 7: heads and block sets scored on synthetic few-shot tasks.
+"""Rounds 8-18 of issue 7: heads and block sets scored on synthetic few-shot tasks.
 
 (Rounds 1-7 are in scripts/explore_zoom.py.) A round is a set of candidates fixed before it
 runs and a rule, fixed too, that decides whether one replaces the incumbent.
@@ -69,6 +69,9 @@ residual engine on another backbone (EfficientNet-Lite2 at 260 px, 10 % coreset)
 
 Round 17 (``r17_*``, the round-9 rule): ``hires_poe4`` with every expert jackknife-bagged
 (:func:`fsad.heads.jackknife_logistic`), so that no single support image decides a boundary.
+
+Round 18 (``r18_*``, the round-9 rule): ``hires_poe4`` with a cosine-prototype expert per
+block group next to its regression (round 8's ``hires_lr+proto`` head, per group).
 
 Usage::
 
@@ -144,7 +147,8 @@ class Candidate:
         groups: weight of each block group used (the head L2-normalises the whole vector).
         head: ``"lr"``, ``"proto"``, ``"lr+proto"``, ``"poe"`` (one logistic regression
             per entry of ``experts``, log-probabilities summed), ``"poe_loo"`` (see
-            ``options``) or ``"poe_jackknife"`` (each regression jackknife-bagged).
+            ``options``), ``"poe_jackknife"`` (each regression jackknife-bagged) or
+            ``"poe+proto"`` (each group's regression and cosine-prototype softmax).
         c: the logistic regressions' inverse L2 strength.
         experts: the groups of each expert (``"poe"`` only).
         generator: the synthetic tasks it is scored on (:class:`SynthTaskConfig`).
@@ -282,6 +286,13 @@ ROUND17: dict[str, Candidate] = {
     "r17_poe_jackknife": Candidate(HIRES_GROUPS, head="poe_jackknife", experts=POE4),
 }
 CANDIDATES.update(ROUND17)
+#: round 18: ``hires_poe4`` with a cosine-prototype expert per block group next to its
+#: regression (softmax of :data:`PROTO_T` x cosine to the class means): round 8's
+#: ``hires_lr+proto`` head at the experts' level
+ROUND18: dict[str, Candidate] = {
+    "r18_poe+proto": Candidate(HIRES_GROUPS, head="poe+proto", experts=POE4),
+}
+CANDIDATES.update(ROUND18)
 
 
 def group_slices(engine: ResidualEngine) -> dict[str, slice]:
@@ -315,6 +326,10 @@ def group_slices(engine: ResidualEngine) -> dict[str, slice]:
     return out
 
 
+def _softmax(z: np.ndarray) -> np.ndarray:
+    return np.exp(_log_softmax(z))
+
+
 def _log_softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(1, keepdims=True)
     return z - np.log(np.exp(z).sum(1, keepdims=True))
@@ -345,6 +360,10 @@ def make_head(
         return np.concatenate(parts, axis=1)
 
     def head(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, n: int) -> np.ndarray:
+        if cand.head == "poe+proto":
+            groups = [(pick(xs, e), pick(xq, e)) for e in experts]
+            protos = [_softmax(PROTO_T * cosine_prototypes(s, ys, q, n)) for s, q in groups]
+            return multiply_proba([product_of_experts(groups, ys, n, c=cand.c), *protos])
         if cand.head == "poe_jackknife":
             return multiply_proba([jackknife_logistic(pick(xs, e), ys, pick(xq, e), n, c=cand.c)
                                    for e in experts])  # fmt: skip
@@ -522,7 +541,7 @@ def main() -> None:
     better = table[
         (table["synthetic"] > inc["synthetic"]) & (table["support_loo"] > inc["support_loo"])
     ]
-    for rnd in ("r9_", "r10_", "r11_", "r13_", "r14_", "r15_", "r16_", "r17_"):
+    for rnd in ("r9_", "r10_", "r11_", "r13_", "r14_", "r15_", "r16_", "r17_", "r18_"):
         picked = better[better.index.str.startswith(rnd)].mean(axis=1)
         print(f"round {rnd[1:-1]} rule, both signals:",
               picked.idxmax() if len(picked) else "hires_poe4 stays")  # fmt: skip

@@ -40,12 +40,12 @@ views, a second encoder and C; window sizes, input size, layers, centring, block
 a second rotated encoder; combinations of the round-3 winner; fine views, which lost; a
 second engine at 448 px; small windows around its peak, which lost). ``hires_poe``'s head
 was chosen by a second label-free signal, accuracy on synthetic few-shot tasks
-(:mod:`fsad.synthtask`, round 8, scripts/explore_synth.py). Rounds 9-17 of that script
+(:mod:`fsad.synthtask`, round 8, scripts/explore_synth.py). Rounds 9-18 of that script
 (the experts' C, finer experts, zoom views around the 448 px engine's peak, an expert on the
 anomaly maps' geometry (:mod:`fsad.geometry`), also scored on shape-varying synthetic
 classes and chosen per task by support leave-one-out; image-to-class experts on patch sets
 (:mod:`fsad.patchsets`); normal-image centring and whitening (:mod:`fsad.nuisance`); a
-third residual engine on EfficientNet-Lite2; jackknife-bagged experts) found nothing
+third residual engine on EfficientNet-Lite2; jackknife-bagged experts; prototype experts) found nothing
 better on both label-free signals. The other heads' settings were fixed before any
 measurement.
 
