@@ -2,12 +2,12 @@
 
 Choices may not use the query labels. Leave-one-out inside the support set (the rule of
 scripts/explore_zoom.py) has one support image per point: 15-25 points per category at the
-largest shot count, so rounds that differ by one image are coin flips. Here the category's own normal
-images get pseudo-defects: a Perlin-shaped region pasted with a texture class (the paper's
-synthetic classes, section 3.5, :class:`fsad.synth.PseudoClassDataset`), one class per
-texture. Many small few-shot tasks among those classes, described exactly as the real
-images are (:func:`image_rows`: the same engines, descriptor blocks and zoom windows around
-the anomaly peak), give hundreds of scored queries per category.
+largest shot count, so rounds that differ by one image are coin flips. Here the category's
+own normal images get pseudo-defects: a Perlin-shaped region pasted with a texture class
+(the paper's synthetic classes, section 3.5, :class:`fsad.synth.PseudoClassDataset`), one
+class per texture. Many small few-shot tasks among those classes, described exactly as the
+real images are (:func:`image_rows`: the same engines, descriptor blocks and zoom windows
+around the anomaly peak), give hundreds of scored queries per category.
 
 It measures how well a recipe and head tell *pasted textures* apart on this product; real
 defect types differ in shape as much as in appearance, so the signal is a proxy, and how

@@ -25,23 +25,23 @@
 #   the defect. Averaging the residuals r = f - m* of the k most anomalous patches (top-k
 #   pooling, for several k) describes the defect itself, not the product around it; each
 #   block is L2-normalised and the blocks are concatenated.
-# - **Zoom views** (`fsad.zoom`). The engine sees a 224 px crop of a 256 px resize, so a thin
-#   scratch covers a patch or two. A zoom view takes the peak of the anomaly map back to the
-#   *original* image, cuts square windows of 1/4 and 1/2 of its shorter side there, and
-#   encodes each with the whole ImageNet backbone (each of layers 2-4 averaged over the window into its own block): the defect seen
-#   closely, and with its surroundings. From `zoom_rot_lr` on, each window is encoded in its
-#   4 rotations and the blocks averaged: a scratch is a scratch whichever way it runs.
-#   Mirror images are left out on purpose: metal_nut's `flip` type *is* the mirror image of
-#   a good nut. `best` encodes the same rotated windows with a second, larger backbone too
-#   (EfficientNet-Lite2 at 260 px) and gives the zoom blocks twice the weight of the
-#   residual blocks.
+# - **Zoom views** (`fsad.zoom`). The engine sees a 224 px crop of a 256 px resize, so a
+#   thin scratch covers a patch or two. A zoom view takes the peak of the anomaly map back
+#   to the *original* image, cuts square windows of 1/4 and 1/2 of its shorter side there,
+#   and encodes each with the whole ImageNet backbone (each of layers 2-4 averaged over the
+#   window into its own block): the defect seen closely, and with its surroundings. From
+#   `zoom_rot_lr` on, each window is encoded in its 4 rotations and the blocks averaged: a
+#   scratch is a scratch whichever way it runs. Mirror images are left out on purpose:
+#   metal_nut's `flip` type *is* the mirror image of a good nut. `best` encodes the same
+#   rotated windows with a second, larger backbone too (EfficientNet-Lite2 at 260 px) and
+#   gives the zoom blocks twice the weight of the residual blocks.
 # - **A second engine at twice the resolution** (`hires_lr`). PatchCore again on a 448 px
-#   crop of a 512 px resize, the shared images' full size (56 x 56 patches of about 9 px instead of 28 x 28
-#   of 18 px; a coreset of 1 % of the patches). A tire cut of 20 px then covers several
-#   patches instead of one. Its top-k residual blocks are appended to `best`'s descriptor.
-#   It costs a second bank per category and seed (about 75 s for bottle on 2 cores), so
-#   this chapter's quick run leaves it out (and `hires_poe`, which uses it too); the
-#   results chapter has both over five seeds.
+#   crop of a 512 px resize, the shared images' full size (56 x 56 patches of about 9 px
+#   instead of 28 x 28 of 18 px; a coreset of 1 % of the patches). A tire cut of 20 px then
+#   covers several patches instead of one. Its top-k residual blocks are appended to
+#   `best`'s descriptor. It costs a second bank per category and seed (about 75 s for bottle
+#   on 2 cores), so this chapter's quick run leaves it out (and `hires_poe`, which uses it
+#   too); the results chapter has both over five seeds.
 # - **Heads** (`fsad.heads`): cosine similarity to class-mean prototypes (`residual_proto`,
 #   the training-free reference), logistic regression on the support descriptors
 #   (`anomaly_lr`; with the zoom views: `zoom_lr`; with rotation-averaged zoom views and a
@@ -64,21 +64,22 @@
 # under the paper's protocol. How the settings were chosen, plainly: the descriptor's block
 # set (top 1/2/5/10 % residuals plus centred features) was picked in an early exploration
 # among four block sets by *query* accuracy on the evaluated categories (one seed); a later
-# label-free check, leave-one-out accuracy inside the largest support sets (5 shots; tire 4), ranks the same
-# block set first. Everything after it (the zoom windows, their rotation views, the heads'
-# C, the second encoder, the zoom weight, the second engine) was chosen by that label-free
-# criterion only, in seven rounds of `scripts/explore_zoom.py` (a *round*: candidates and a
-# rule fixed before it runs; the winner is the base of the next round) (all rows in
-# `results/explore/zoom.csv`). `hires_poe`'s head was chosen by a second label-free signal,
-# accuracy on synthetic few-shot tasks (`fsad.synthtask`: the paper's texture classes
-# pasted on the category's own normal images, described exactly as real images; round 8,
-# `scripts/explore_synth.py`, `results/explore/synth.csv`). The other heads' settings were
-# fixed before any measurement. Ideas that lost are listed in the results chapter, among
-# them an expert on the anomaly map's *geometry* (`fsad.geometry`: how large, how long,
-# how scattered and where the defect is), which never passed the rule of being higher on
-# both signals, and, in later rounds, image-to-class (DN4) patch experts (`fsad.patchsets`), descriptors centred or
-# whitened by normal images' statistics (`fsad.nuisance`), a third residual engine on
-# EfficientNet-Lite2, jackknife-bagged experts and prototype experts.
+# label-free check, leave-one-out accuracy inside the largest support sets (5 shots; tire
+# 4), ranks the same block set first. Everything after it (the zoom windows, their rotation
+# views, the heads' C, the second encoder, the zoom weight, the second engine) was chosen by
+# that label-free criterion only, in seven rounds of `scripts/explore_zoom.py` (all rows in
+# `results/explore/zoom.csv`; a *round* is a set of candidates and a rule fixed before it
+# runs, and its winner is the base of the next round). `hires_poe`'s head was chosen by a
+# second label-free signal, accuracy on synthetic few-shot tasks (`fsad.synthtask`: the
+# paper's texture classes pasted on the category's own normal images, described exactly as
+# real images; round 8, `scripts/explore_synth.py`, `results/explore/synth.csv`). The other
+# heads' settings were fixed before any measurement. Ideas that lost are listed in the
+# results chapter, among them an expert on the anomaly map's *geometry* (`fsad.geometry`:
+# how large, how long, how scattered and where the defect is), which never passed the rule
+# of being higher on both signals, and, in later rounds, image-to-class (DN4) patch experts
+# (`fsad.patchsets`), descriptors centred or whitened by normal images' statistics
+# (`fsad.nuisance`), a third residual engine on EfficientNet-Lite2, jackknife-bagged experts
+# and prototype experts.
 
 # %% tags=["parameters"]
 config: str = ""  # run configuration name; empty: ci on the embedded data, quick on real data

@@ -213,12 +213,12 @@ else:
 #
 # **Screw sits at or below chance** with the paper's method (the table above), while the
 # training-free descriptors of chapter 7 are far above chance on the very same splits (the
-# tables below), so the split and the labels are not the problem. Is it the paper's prototype (the embedding of the pixel-wise
-# mean of a class's support maps)? `scripts/diagnose_prototypes.py` trains the model as the
-# grid does and scores the queries three ways; its committed output is shown below.
-# All three scorings fail alike, so the embeddings themselves do not separate screw defect
-# types: a small defect on a screw lying at a random angle seems to be learned as pose, not
-# defect (a hypothesis, not yet tested).
+# tables below), so the split and the labels are not the problem. Is it the paper's
+# prototype (the embedding of the pixel-wise mean of a class's support maps)?
+# `scripts/diagnose_prototypes.py` trains the model as the grid does and scores the queries
+# three ways; its committed output is shown below. All three scorings fail alike, so the
+# embeddings themselves do not separate screw defect types: a small defect on a screw lying
+# at a random angle seems to be learned as pose, not defect (a hypothesis, not yet tested).
 
 # %% tags=["hide-input"]
 diagnosis = RESULTS / "explore" / "screw_prototypes_seed1.txt"
@@ -729,9 +729,9 @@ if explore.exists():
 # %% [markdown]
 # **Is the support score itself stable?** The winners of rounds 3, 4 and 6 and the round-3
 # baseline were scored again on the engines of seeds 2-5 (another coreset per seed; the
-# support images stay the first n files). If the ranking held on every seed, the gap between support score and query
-# accuracy is not the engine's randomness but the support images themselves: 15-25 images
-# per category, always the same ones.
+# support images stay the first n files). If the ranking held on every seed, the gap between
+# support score and query accuracy is not the engine's randomness but the support images
+# themselves: 15-25 images per category, always the same ones.
 
 # %% tags=["hide-input"]
 if explore.exists():
@@ -763,11 +763,12 @@ if explore.exists():
 #
 # Round 9 (`r9_*`) tried the experts' C and finer experts on `hires_poe`. Its rule, fixed
 # before running: a candidate replaces `hires_poe` only if it is higher on *both* signals
-# that need no query label. Round 8 had shown why one is not enough: the synthetic tasks
-# rank block sets unlike the real defects do (see the reading after the table). None was, so `hires_poe` stayed. Round 10 (`r10_*`, same rule) added experts on
-# zoom windows around the 448 px engine's own peak, views that had lost as concatenated
-# blocks in rounds 6-7. The small windows raised the synthetic score but not the support
-# score, so `hires_poe` stayed again.
+# that need no query label (round 8 had shown why one is not enough: the synthetic tasks
+# rank block sets unlike the real defects do; see the reading after the table). None was, so
+# `hires_poe` stayed. Round 10 (`r10_*`, same rule) added experts on zoom windows around the
+# 448 px engine's own peak, views that had lost as concatenated blocks in rounds 6-7. The
+# small windows raised the synthetic score but not the support score, so `hires_poe` stayed
+# again.
 #
 # Round 11 (`r11_*`, same rule) added an expert on the anomaly maps' *geometry*
 # (`fsad.geometry`: the extent curve, a radial profile, the roundness, length and number of
@@ -922,12 +923,13 @@ else:
 
 # %% [markdown]
 # Read plainly: the synthetic tasks judge *heads* usefully here (both label-free signals put
-# the product of experts above one regression on all blocks, and over five seeds the
-# queries mostly agree: see the cell count against `hires_lr` above), but not *blocks*: they rank `anomaly_lr` (no zoom
-# views) above `best`, while on real defects the zoom views gain several points. A pasted
-# texture is an appearance change over a large blob, which the residual blocks already
-# describe; real defect types differ by shape and by where they lie, which the zoom windows
-# see. Neither signal ranks the candidates well, so small margins remain near-ties.
+# the product of experts above one regression on all blocks, and over five seeds the queries
+# mostly agree: see the cell count against `hires_lr` above), but not *blocks*: they rank
+# `anomaly_lr` (no zoom views) above `best`, while on real defects the zoom views gain
+# several points. A pasted texture is an appearance change over a large blob, which the
+# residual blocks already describe; real defect types differ by shape and by where they lie,
+# which the zoom windows see. Neither signal ranks the candidates well, so small margins
+# remain near-ties.
 
 # %% [markdown]
 # ## Confusion matrices

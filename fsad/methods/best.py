@@ -45,8 +45,8 @@ was chosen by a second label-free signal, accuracy on synthetic few-shot tasks
 anomaly maps' geometry (:mod:`fsad.geometry`), also scored on shape-varying synthetic
 classes and chosen per task by support leave-one-out; image-to-class experts on patch sets
 (:mod:`fsad.patchsets`); normal-image centring and whitening (:mod:`fsad.nuisance`); a
-third residual engine on EfficientNet-Lite2; jackknife-bagged experts; prototype experts) found nothing
-better on both label-free signals. The other heads' settings were fixed before any
+third residual engine on EfficientNet-Lite2; jackknife-bagged experts; prototype experts)
+found nothing better on both label-free signals. The other heads' settings were fixed before any
 measurement.
 
 Over five seeds, the queries did not confirm rounds 3-4: ``best`` is above ``zoom_rot_lr``
