@@ -188,6 +188,18 @@ def jackknife_logistic(
     return total / len(left_out)
 
 
+def prototype_expert(
+    support: np.ndarray,
+    labels: np.ndarray,
+    query: np.ndarray,
+    n_classes: int,
+    scale: float,
+) -> np.ndarray:
+    """Class probabilities ``(Q, C)`` of :func:`cosine_prototypes`: softmax of ``scale``
+    times the cosine similarities to the class means, so it can join a product of experts."""
+    return _softmax(scale * cosine_prototypes(support, labels, query, n_classes))
+
+
 def multiply_proba(probas: list[np.ndarray]) -> np.ndarray:
     """The product of experts' class probabilities, each ``(Q, C)``, renormalised over
     classes ``(Q, C)``."""

@@ -110,6 +110,7 @@ from fsad.heads import (
     patch_expert,
     predict,
     product_of_experts,
+    prototype_expert,
 )
 from fsad.methods.best import (
     BEST_DESCRIPTOR,
@@ -326,10 +327,6 @@ def group_slices(engine: ResidualEngine) -> dict[str, slice]:
     return out
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    return np.exp(_log_softmax(z))
-
-
 def _log_softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(1, keepdims=True)
     return z - np.log(np.exp(z).sum(1, keepdims=True))
@@ -362,7 +359,7 @@ def make_head(
     def head(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, n: int) -> np.ndarray:
         if cand.head == "poe+proto":
             groups = [(pick(xs, e), pick(xq, e)) for e in experts]
-            protos = [_softmax(PROTO_T * cosine_prototypes(s, ys, q, n)) for s, q in groups]
+            protos = [prototype_expert(s, ys, q, n, PROTO_T) for s, q in groups]
             return multiply_proba([product_of_experts(groups, ys, n, c=cand.c), *protos])
         if cand.head == "poe_jackknife":
             return multiply_proba([jackknife_logistic(pick(xs, e), ys, pick(xq, e), n, c=cand.c)
