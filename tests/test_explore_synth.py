@@ -40,3 +40,10 @@ def test_poe_candidate_is_the_product_of_its_experts() -> None:
     groups = [(own[g] * xs[:, slices[g]], own[g] * xq[:, slices[g]]) for (g,) in cand.experts]
     expected = product_of_experts(groups, ys, 3, c=cand.c)
     np.testing.assert_allclose(explore_synth.make_head(cand, slices)(xs, ys, xq, 3), expected)
+
+
+def test_round_18_scale_is_the_registered_methods() -> None:
+    """hires_poe_proto must compute what round 18 scored: the same prototype scale."""
+    from fsad.methods.best import PROTO_SCALE
+
+    assert explore_synth.PROTO_T == PROTO_SCALE

@@ -222,3 +222,14 @@ def test_jackknife_logistic_at_one_shot_is_the_plain_regression() -> None:
         jackknife_logistic(support, labels, query, 3, c=5.0),
         logistic_regression(support, labels, query, 3, c=5.0),
     )
+
+
+def test_prototype_expert_is_the_softmax_of_scaled_cosines() -> None:
+    from fsad.heads import prototype_expert
+
+    support = np.array([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0]])
+    query = np.array([[1.0, 1.0], [0.0, 5.0]])
+    p = prototype_expert(support, np.array([0, 0, 1]), query, 2, scale=10.0)
+    cos = np.array([[np.sqrt(0.5), np.sqrt(0.5)], [0.0, 1.0]])
+    expected = np.exp(10 * cos) / np.exp(10 * cos).sum(1, keepdims=True)
+    np.testing.assert_allclose(p, expected)

@@ -31,6 +31,7 @@ NAMES = (
     "best",
     "hires_lr",
     "hires_poe",
+    "hires_poe_proto",
     "hires_poe_em",
     "hires_poe_st",
     "best_transductive",
@@ -174,7 +175,9 @@ def test_descriptors_computed_once_per_category_and_seed(tmp_path: Path) -> None
     assert other.calls > 0
 
 
-@pytest.mark.parametrize("name", ["best_transductive", "hires_poe_em", "hires_poe_st"])
+@pytest.mark.parametrize(
+    "name", ["best_transductive", "hires_poe_em", "hires_poe_st", "hires_poe_proto"]
+)
 def test_query_labels_are_never_read(fake_data, name: str) -> None:
     """Scrambling the (hidden) query labels cannot change any prediction."""
     cat, cache = fake_data
@@ -308,3 +311,25 @@ def test_recipe_appends_patch_sets_as_image_to_class_experts(tmp_path: Path) -> 
     assert not np.allclose(np.log(scores + EPS), np.log(lr + EPS), atol=1e-3)
     with pytest.raises(ConfigError, match="experts=True"):
         Recipe(patchsets=sets)
+
+
+def test_prototype_recipe_multiplies_a_prototype_expert_per_group(tmp_path: Path) -> None:
+    """hires_poe_proto's head: hires_poe's product times one cosine-prototype softmax per
+    block group, each on the same rows as its group's regression."""
+    from fsad.errors import ConfigError
+    from fsad.heads import multiply_proba, product_of_experts, prototype_expert
+    from fsad.methods.best import HIRES_ENGINE, PROTO_SCALE, _logistic, task_groups
+
+    task, zoom = _recipe_task(tmp_path)
+    recipe = Recipe(engines=(HIRES_ENGINE,), zooms=(zoom,), experts=True, prototypes=True)
+    groups = task_groups(task, recipe)
+    y, n = task.support_labels, task.n_classes
+    lr = product_of_experts(groups, y, n, c=recipe.c)
+    protos = [prototype_expert(s, y, q, n, PROTO_SCALE) for s, q in groups]
+    scores = _logistic(task, recipe).scores
+    np.testing.assert_allclose(scores, multiply_proba([lr, *protos]), rtol=1e-6)
+    plain = _logistic(task, replace(recipe, prototypes=False)).scores
+    np.testing.assert_array_equal(plain, lr)  # without prototypes: hires_poe's product as is
+    assert not np.allclose(scores, plain)
+    with pytest.raises(ConfigError, match="experts=True"):
+        Recipe(prototypes=True)
