@@ -472,9 +472,10 @@ if ablation is not None:
 # encoded by a second backbone, EfficientNet-Lite2, and the zoom blocks weighted x2: two
 # changes at once) → `hires_lr` (plus the residual blocks of a second PatchCore engine at
 # 448 px) → `hires_poe` (the same blocks, one logistic regression per block group, their
-# probabilities multiplied). Apart from the chain, three transductive variants use the
+# probabilities multiplied) → `hires_poe_proto` (a cosine-prototype expert next to each
+# regression: round 18's pick, below). Apart from the chain, three transductive variants use the
 # unlabelled query images (never their labels): `best_transductive` replaces `best`'s
-# logistic head by soft k-means over support and queries, `hires_poe_em` reweighs
+# logistic head by soft k-means over support and queries, `hires_poe_em` reweights
 # `hires_poe`'s probabilities by the class proportions that EM estimates on the query set,
 # and `hires_poe_st` refits `hires_poe`'s experts once with its most confident predictions
 # (self-training).
@@ -510,6 +511,7 @@ CHAIN = [
     "best",
     "hires_lr",
     "hires_poe",
+    "hires_poe_proto",
 ]
 #: steps off the chain: (reference, method)
 SIDE_STEPS = [
@@ -555,7 +557,7 @@ if best is not None and main is not None:
     both = pd.concat([main, best], ignore_index=True)
     lines = [
         below(both, m)
-        for m in ("residual_proto", "best", "hires_lr", "hires_poe")
+        for m in ("residual_proto", "best", "hires_lr", "hires_poe", "hires_poe_proto")
         if (both["method"] == m).any()
     ]
     display(Markdown("\n".join(lines)))
@@ -595,6 +597,49 @@ if best is not None and {"best", "hires_lr"} <= set(best["method"]):
 # %% tags=["hide-input"]
 if best is not None and {"hires_poe", "hires_lr"} <= set(best["method"]):
     display(Markdown(below(best, "hires_poe", reference="hires_lr")))
+
+# %% [markdown]
+# **Prototype experts (round 18).** `hires_poe_proto` multiplies `hires_poe`'s product by
+# one more expert per block group: the softmax of 20 x the cosine similarity to each type's
+# mean support descriptor (`fsad.heads.prototype_expert`). Round 18 of the selection (below)
+# scored it above `hires_poe` on both label-free signals, the first candidate since round 8
+# to pass the rule, so it is the rule's pick; its support-score margin is thin (the
+# verdicts below). Do the queries agree, over five seeds?
+
+# %% tags=["hide-input"]
+if best is not None and {"hires_poe", "hires_poe_proto"} <= set(best["method"]):
+    display(Markdown(below(best, "hires_poe_proto", reference="hires_poe")))
+    avg = average_over_categories(best[best["dataset"] == "mvtec_ad"])
+    wide = avg.pivot_table(index="method", columns="shots", values="mean")
+    pair = wide.loc[["hires_poe", "hires_poe_proto"]]
+    display(Markdown("MVTec AD, mean over the four categories (%):"))
+    display(pair.rename(columns=lambda n: f"{n}-shot").style.format("{:.2f}"))
+
+# %% [markdown]
+# Read plainly: the queries do not confirm round 18 as a whole, as they did not confirm
+# rounds 3-4. The pick stays, since switching back because of these numbers would be
+# choosing on query labels; `hires_poe` stays in every table, and the issue's targets are
+# reported for both below.
+
+# %% [markdown]
+# **The project's targets** (issue 7): a mean over the four MVTec AD categories of at least
+# 72 % at 1 shot and 85 % at 5 shots, and 65 % on the tire at 4 shots (means over seeds).
+
+# %% tags=["hide-input"]
+TARGETS = [("mvtec_ad", 1, 72.0), ("mvtec_ad", 5, 85.0), ("mvtec_3d", 4, 65.0)]
+if best is not None:
+    avg = average_over_categories(best)
+    rows = []
+    for method in ("hires_poe", "hires_poe_proto", "hires_poe_em", "hires_poe_st"):
+        row = {"method": method}
+        for dataset, shots, goal in TARGETS:
+            hit = avg[(avg["method"] == method) & (avg["dataset"] == dataset)
+                      & (avg["shots"] == shots)]  # fmt: skip
+            value = float(hit["mean"].iloc[0]) if len(hit) else float("nan")
+            mark = "met" if value >= goal else "not met"
+            row[f"{dataset} {shots}-shot (>= {goal:.0f})"] = f"{value:.1f} ({mark})"
+        rows.append(row)
+    display(Markdown(to_markdown(pd.DataFrame(rows).set_index("method"))))
 
 # %% [markdown]
 # **Class proportions of the query set (transductive).** Under the paper's protocol every
@@ -855,8 +900,12 @@ SYNTH_NOTES = {
     "r15_poe_whiten_base": "round 15: whitening of the engines' residual blocks only",
     "r16_poe+bl2": "round 16: + an expert on a Lite2 residual engine's blocks (260 px)",
     "r17_poe_jackknife": "round 17: every expert jackknife-bagged over the support",
-    "r18_poe+proto": "round 18: + a cosine-prototype expert per block group",
+    "r18_poe+proto": "round 18: + a cosine-prototype expert per block group (won: hires_poe_proto)",
 }
+
+
+#: candidates that became registered methods
+WINNERS = {"r18_poe+proto": " (now the method `hires_poe_proto`)"}
 
 
 def verdicts(scores: pd.DataFrame) -> str:
@@ -877,7 +926,8 @@ def verdicts(scores: pd.DataFrame) -> str:
             level = " (level on support LOO: the rule needs higher)" if d_loo == 0 else ""
             diff.append(f"`{v}` {d_syn:+.2f} / {d_loo:+.2f}{level}")
         ok = cands[(cands[syn] > ref[syn]) & (cands[loo] > scores.loc["hires_poe4", loo])]
-        pick = ok[[syn, loo]].mean(axis=1).idxmax() if len(ok) else "none, `hires_poe` stays"
+        pick = ok[[syn, loo]].mean(axis=1).idxmax() if len(ok) else None
+        pick = f"`{pick}`{WINNERS.get(pick, '')}" if pick else "none, `hires_poe` stays"
         lines.append(f"- round {rnd[1:-1]} (synthetic / support points against `hires_poe`): "
                      f"{'; '.join(diff)}. Replaces it: {pick}.")  # fmt: skip
     return "\n".join(lines)
@@ -960,7 +1010,8 @@ else:
         )
 
 # %% [markdown]
-# The same for our best inductive method, `hires_poe`, and its transductive variants
+# The same for `hires_poe`, the selection rule's pick of round 18, `hires_poe_proto`, and
+# `hires_poe`'s transductive variants
 # `hires_poe_em` and `hires_poe_st`, at the largest shot count (`results/best`,
 # `results/best_3d`): after the paper's method above, which types are still confused, and
 # where the query set moves predictions (the tire's `combined` row and column).
@@ -971,7 +1022,7 @@ if not ours:
     display(Markdown("*No predictions file in the best-method results folders.*"))
 else:
     sel = pd.concat(ours, ignore_index=True)
-    sel = sel[sel["method"].isin(["hires_poe", "hires_poe_em", "hires_poe_st"])]
+    sel = sel[sel["method"].isin(["hires_poe", "hires_poe_proto", "hires_poe_em", "hires_poe_st"])]
     for (category, method), rows in sel.groupby(["category", "method"], sort=False):
         n = rows["shots"].max()
         rows = rows[rows["shots"] == n]
