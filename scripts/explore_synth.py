@@ -42,9 +42,10 @@ add noise there. The tasks are redrawn from the ``"shapes"`` generator (texture 
 masks are, by turns, blobs, thin strokes and small spots) and ``hires_poe4`` and round 11's
 candidates are scored on them. Rule, fixed before running: a candidate replaces
 ``hires_poe4`` only if it is higher on the shapes-synthetic accuracy (than ``r12_hires_poe4``)
-and on the support leave-one-out accuracy; among several, the highest mean of the two. This
-round was designed after round 11's result (whose rows record the seed-1 queries too, as
-every round's do): a change of signal after a rejection, which the book states.
+and on the support leave-one-out accuracy; among several, the highest mean of the two. Round 12
+was designed after seeing round 11's rows, which include the seed-1 query accuracy (as every
+round's rows do, for the record): a change of signal after a rejection, which the book
+states.
 
 Round 13 (``r13_*``): the geometry experts again, now chosen *per task inside its support
 set* (:func:`fsad.heads.loo_choice`): ``hires_poe4``'s four experts, with one geometry expert
