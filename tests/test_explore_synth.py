@@ -47,3 +47,12 @@ def test_round_18_scale_is_the_registered_methods() -> None:
     from fsad.methods.best import PROTO_SCALE
 
     assert explore_synth.PROTO_T == PROTO_SCALE
+
+
+def test_loo_only_accepts_candidates_on_hires_lr_groups_only() -> None:
+    ok = explore_synth.loo_only_ok
+    assert ok(explore_synth.CANDIDATES["hires_poe4"])
+    assert ok(explore_synth.CANDIDATES["r18_poe+proto"])
+    assert not ok(explore_synth.CANDIDATES["r14_poe+dn4r"])  # needs patch-set rows
+    assert not ok(explore_synth.CANDIDATES["r15_poe_whiten"])  # needs normal images' rows
+    assert not ok(explore_synth.CANDIDATES["r12_poe+geo"])  # other synthetic tasks
