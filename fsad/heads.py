@@ -2,11 +2,12 @@
 
 Every head takes support descriptors ``(S, D)`` with labels ``(S,)`` and query descriptors
 ``(Q, D)`` and returns class scores ``(Q, C)`` (higher = more likely). Inductive heads
-(:func:`cosine_prototypes`, :func:`logistic_regression`, :func:`product_of_experts`) look
-at one query at a time;
-the transductive heads (:func:`soft_kmeans`, :func:`em_prior`, :func:`self_trained_experts`)
-also use the unlabelled query set as a whole, never its labels (they have no argument
-through which they could enter).
+(:func:`cosine_prototypes`, :func:`logistic_regression`, :func:`product_of_experts`, and the
+experts that join a product: :func:`prototype_expert`, :func:`patch_expert`,
+:func:`jackknife_logistic`, multiplied by :func:`multiply_proba`) look at one query at a
+time; the transductive heads (:func:`soft_kmeans`, :func:`em_prior`,
+:func:`self_trained_experts`) also use the unlabelled query set as a whole, never its labels
+(they have no argument through which they could enter).
 """
 
 from __future__ import annotations

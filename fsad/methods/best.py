@@ -354,6 +354,8 @@ def experts_proba(
 def patch_dims(task: FewShotTask, recipe: Recipe) -> list[int]:
     """Patch-vector length D of each patch-set group of :func:`task_groups`: its engine's
     residual channels (read from the cached residuals of one support image)."""
+    if not recipe.patchsets:
+        return []
     eng = task.engine
     engines = (eng, *(eng.sibling(cfg) for cfg in recipe.engines))
     dims = [int(e.residuals(task.support[:1]).shape[1]) for e in engines]
