@@ -464,6 +464,7 @@ def main() -> None:
                 xp = xp[:, slices["b448"].stop :]
                 start = xsyn.shape[1]
                 xsyn = np.concatenate([xsyn, xp], axis=1)
+                patch_end = xsyn.shape[1]
             third = any(v in ROUND16 for v in (args.variants or CANDIDATES))
             if third:  # the Lite2 engine's base blocks, appended last
                 t2 = time.time()
@@ -505,20 +506,20 @@ def main() -> None:
                     real[k] = tuple(
                         np.concatenate([real[k][i], geo_rows[i]], axis=1) for i in range(2)
                     )
-                if third:
-                    bl2 = task_groups(task, THIRD)[2]  # after the 224 and 448 px engines'
-                    real[k] = tuple(np.concatenate([real[k][i], bl2[i]], axis=1) for i in range(2))
                 if patch:
                     groups = task_groups(task, PATCHES)[2:]  # after the base blocks
                     for g, (xs_g, _) in zip(PATCH_GROUPS, groups, strict=True):
                         slices[g] = slice(start, start + xs_g.shape[1])
                         start = slices[g].stop
-                    assert start == xsyn.shape[1], (start, xsyn.shape)
+                    assert start == patch_end, (start, patch_end)
                     start = slices[PATCH_GROUPS[0]].start  # the next shot count's slices agree
                     real[k] = tuple(
                         np.concatenate([real[k][i], *(g[i] for g in groups)], axis=1)
                         for i in range(2)
                     )
+                if third:
+                    bl2 = task_groups(task, THIRD)[2]  # the synthetic rows' order: last
+                    real[k] = tuple(np.concatenate([real[k][i], bl2[i]], axis=1) for i in range(2))
             for variant, cand in CANDIDATES.items():
                 if args.variants and variant not in args.variants:
                     continue
@@ -555,7 +556,11 @@ def main() -> None:
     print("\nselection criterion: synthetic-task accuracy (%), mean over categories and shots\n")
     print(table.sort_values("synthetic", ascending=False).round(2))
     round8 = table[table.index.isin(ROUND8)]
-    print("round 8 rule, synthetic only:", round8["synthetic"].idxmax())  # unrounded means
+    if len(round8):
+        print("round 8 rule, synthetic only:", round8["synthetic"].idxmax())  # unrounded means
+    if "hires_poe4" not in table.index:
+        print("no hires_poe4 rows in", out, "(the incumbent): no verdicts")
+        return
     inc = table.loc["hires_poe4"]
     better = table[
         (table["synthetic"] > inc["synthetic"]) & (table["support_loo"] > inc["support_loo"])
