@@ -325,6 +325,10 @@ ROUND19: dict[str, Candidate] = {
 CANDIDATES.update(ROUND19)
 
 
+#: the incumbent each round's candidates must beat on both signals (default: hires_poe4)
+ROUND_REFERENCE = {"r19_": "r18_poe+proto"}
+
+
 def loo_only_ok(cand: Candidate) -> bool:
     """Whether ``--loo-only`` can score ``cand``: it uses ``hires_lr``'s four groups only."""
     return set(cand.groups) <= set(GROUPS) and not cand.nuisance and cand.generator == "perlin"
@@ -589,8 +593,12 @@ def main() -> None:
                 print(f"  {variant}: synth {row['synth_1shot']:.3f}/{row['synth_5shot']:.3f} "
                       f"loo {row['support_loo']:.3f} ({row['seconds']}s)", flush=True)  # fmt: skip
             atomic_write_csv(out, merged(out, rows))
-    df = merged(out, rows)
-    df = df[df["seed"] == 1]  # the rules score seed 1; other seeds are stability checks
+    print_verdicts(merged(out, rows), out)
+
+
+def print_verdicts(df, out: Path) -> None:
+    """Print each round's rule applied to the seed-1 rows of ``df`` (the output file ``out``)."""
+    df = df[df["seed"] == 1].copy()  # the rules score seed 1; other seeds: stability checks
     df["synthetic"] = df[[f"synth_{k}shot" for k in SYNTH_SHOTS]].mean(axis=1)
     table = df.groupby("variant")[["synthetic", "support_loo"]].mean().mul(100)
     print("\nselection criterion: synthetic-task accuracy (%), mean over categories and shots\n")
@@ -602,13 +610,18 @@ def main() -> None:
         print("no hires_poe4 rows in", out, "(the incumbent): no verdicts")
         return
     inc = table.loc["hires_poe4"]
-    better = table[
-        (table["synthetic"] > inc["synthetic"]) & (table["support_loo"] > inc["support_loo"])
-    ]
     for rnd in ("r9_", "r10_", "r11_", "r13_", "r14_", "r15_", "r16_", "r17_", "r18_", "r19_"):
+        base = ROUND_REFERENCE.get(rnd, "hires_poe4")
+        if base not in table.index:
+            print(f"round {rnd[1:-1]}: no {base} rows, no verdict")
+            continue
+        ref = table.loc[base]
+        better = table[
+            (table["synthetic"] > ref["synthetic"]) & (table["support_loo"] > ref["support_loo"])
+        ]
         picked = better[better.index.str.startswith(rnd)].mean(axis=1)
-        print(f"round {rnd[1:-1]} rule, both signals:",
-              picked.idxmax() if len(picked) else "hires_poe4 stays")  # fmt: skip
+        print(f"round {rnd[1:-1]} rule, both signals against {base}:",
+              picked.idxmax() if len(picked) else f"{base} stays")  # fmt: skip
     if "r12_hires_poe4" in table.index:  # round 12: shapes-synthetic against its incumbent
         inc12 = table.loc["r12_hires_poe4"]
         r12 = table[table.index.str.startswith("r12_") & (table.index != "r12_hires_poe4")]

@@ -56,3 +56,27 @@ def test_loo_only_accepts_candidates_on_hires_lr_groups_only() -> None:
     assert not ok(explore_synth.CANDIDATES["r14_poe+dn4r"])  # needs patch-set rows
     assert not ok(explore_synth.CANDIDATES["r15_poe_whiten"])  # needs normal images' rows
     assert not ok(explore_synth.CANDIDATES["r12_poe+geo"])  # other synthetic tasks
+
+
+def test_round_19_candidates_must_beat_round_18s_pick(capsys) -> None:
+    """Round 19's incumbent is round 18's pick: beating only hires_poe4 is not enough."""
+    import pandas as pd
+
+    scores = {  # variant: (synthetic, support LOO), fractions
+        "hires_poe4": (0.80, 0.70),
+        "r18_poe+proto": (0.81, 0.74),
+        "r19_poe+dino": (0.805, 0.72),  # above hires_poe4 on both, not above round 18
+        "r19_proto+dino": (0.82, 0.73),  # above round 18 on one signal only
+    }
+    rows = [
+        {"variant": v, "seed": s, "category": c, "synth_1shot": syn, "synth_5shot": syn,
+         "support_loo": loo if s == 1 else 0.0}
+        for v, (syn, loo) in scores.items() for c in ("a", "b") for s in (1, 2)
+    ]  # fmt: skip
+    explore_synth.print_verdicts(pd.DataFrame(rows), Path("synth.csv"))
+    out = capsys.readouterr().out
+    assert "round 19 rule, both signals against r18_poe+proto: r18_poe+proto stays" in out
+    rows += [{**r, "variant": "r19_both", "synth_1shot": 0.9, "synth_5shot": 0.9,
+              "support_loo": 0.9} for r in rows[:4]]  # fmt: skip
+    explore_synth.print_verdicts(pd.DataFrame(rows), Path("synth.csv"))
+    assert "against r18_poe+proto: r19_both" in capsys.readouterr().out
