@@ -138,14 +138,17 @@ def load_backbone(
     weights: str | os.PathLike | None = None,
     features_only: bool = True,
     out_indices: Sequence[int] = (2, 3),
+    img_size: int = 224,
 ) -> nn.Module:
     """A timm backbone with ImageNet weights from disk, in eval mode, without gradients.
 
     Args:
-        name: timm model name (aliases ``lite0/1/2`` accepted).
+        name: timm model name (aliases ``lite0/1/2`` accepted), or ``dinov2_s14``
+            (:func:`fsad.dinov2.load_dinov2`; its ``out_indices`` are block indices 0-11).
         weights: local state-dict file; None uses the packaged weights (Lite0/1/2 only).
         features_only: return the feature maps at ``out_indices`` (list of ``(B, C, H, W)``).
         out_indices: timm feature indices; for EfficientNet and ResNet (2, 3) = stride 8, 16.
+        img_size: input side of a ViT (its position grid is fixed at load time); CNNs ignore it.
 
     Raises:
         ConfigError: unknown model name, missing or incompatible weights.
@@ -153,6 +156,10 @@ def load_backbone(
     import timm
 
     name = ALIASES.get(name, name)
+    if name == "vit_small_patch14_dinov2":
+        from fsad.dinov2 import load_dinov2
+
+        return load_dinov2(weights, img_size, features_only, tuple(out_indices))
     if not timm.is_model(name):
         raise ConfigError(f"unknown backbone '{name}' (expected a timm model name, e.g. lite0)")
     path = resolve_weights(name, weights)
@@ -302,7 +309,12 @@ class PatchFeatureExtractor(nn.Module):
         # channels-last runs the convolutions about 2x faster on the CPU (oneDNN); the values
         # differ from the default layout by float rounding only (max |diff| ~4e-5 on bottle)
         self.backbone = (
-            load_backbone(self.config.backbone, self.config.weights, out_indices=self.config.layers)
+            load_backbone(
+                self.config.backbone,
+                self.config.weights,
+                out_indices=self.config.layers,
+                img_size=self.config.crop,
+            )
             .to(self.device)
             .to(memory_format=torch.channels_last)
         )

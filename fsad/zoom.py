@@ -159,12 +159,7 @@ class ZoomEncoder:
 
         self.config = config
         self.device = device if isinstance(device, torch.device) else get_device(device)
-        if config.backbone == DINO:
-            from fsad.dinov2 import load_dinov2
-
-            model = load_dinov2(img_size=config.size, out_indices=config.layers)
-        else:
-            model = load_backbone(config.backbone, out_indices=config.layers)
+        model = load_backbone(config.backbone, out_indices=config.layers, img_size=config.size)
         self.model = model.to(self.device, memory_format=torch.channels_last)
 
     def encode(self, crops: Sequence[np.ndarray]) -> torch.Tensor:

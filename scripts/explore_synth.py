@@ -86,6 +86,12 @@ replaces round 18's pick only if it is above ``r18_poe+proto`` on both the synth
 support leave-one-out score (seed 1, mean over the five categories; hence above
 ``hires_poe4`` too); among several, the highest mean of the two.
 
+Round 20 (``r20_*``, round 19's rule: above ``r18_poe+proto`` on both signals): the same
+ViT-S/14 as a residual engine, PatchCore on its tokens after blocks 9 and 12 (224 px crop of
+a 256 px resize, a 16 x 16 grid of 14 px cells, 3 x 3 neighbourhoods pooled to 384 values,
+10 % coreset), its anomaly-guided base blocks one more expert (``bd``), next to
+``hires_poe4``'s four (``poe+bdino``) or round 18's pick's (``proto+bdino``).
+
 Usage::
 
     FSAD_DATA=/work/shared/data .venv/bin/python scripts/explore_synth.py \
@@ -323,10 +329,25 @@ ROUND19: dict[str, Candidate] = {
     ),
 }
 CANDIDATES.update(ROUND19)
+#: round 20: a residual engine on the ViT-S/14's patch tokens, its base blocks ("bd")
+#: appended after round 19's ViT zoom rows
+DINO_ENGINE = EngineConfig(
+    features=FeatureConfig("dinov2_s14", layers=(8, 11), resize=256, crop=224, dim=384),
+    coreset_ratio=0.1,
+)
+DINO_ENGINES = Recipe(engines=(HIRES_ENGINE, DINO_ENGINE))
+ROW_WEIGHTS["bd"] = 1.0
+ROUND20: dict[str, Candidate] = {
+    "r20_poe+bdino": Candidate(ROW_WEIGHTS, head="poe", experts=(*POE4, ("bd",))),
+    "r20_proto+bdino": Candidate(ROW_WEIGHTS, head="poe+proto", experts=(*POE4, ("bd",))),
+}
+CANDIDATES.update(ROUND20)
 
 
+#: the rounds of the two-signal rule (round 12 is scored apart, on other synthetic tasks)
+ROUNDS = ("r9_", "r10_", "r11_", "r13_", "r14_", "r15_", "r16_", "r17_", "r18_", "r19_", "r20_")
 #: the incumbent each round's candidates must beat on both signals (default: hires_poe4)
-ROUND_REFERENCE = {"r19_": "r18_poe+proto"}
+ROUND_REFERENCE = {"r19_": "r18_poe+proto", "r20_": "r18_poe+proto"}
 
 
 def loo_only_ok(cand: Candidate) -> bool:
@@ -514,6 +535,15 @@ def main() -> None:
                 slices["zd"] = slice(xsyn.shape[1], xsyn.shape[1] + width)
                 xsyn = np.concatenate([xsyn, xd[:, slices["z2"].stop :]], axis=1)
                 print(f"  ViT zoom's synthetic rows, {time.time() - t2:.0f}s")
+            vit_engine = any(v in ROUND20 for v in (args.variants or CANDIDATES))
+            if vit_engine:  # the ViT engine's base blocks, appended last
+                t2 = time.time()
+                xb, _ = synthetic_rows(engine, DINO_ENGINES, textures, configs[SYNTH_SHOTS[0]])
+                slices["bd"] = slice(
+                    xsyn.shape[1], xsyn.shape[1] + xb.shape[1] - slices["b448"].stop
+                )
+                xsyn = np.concatenate([xsyn, xb[:, slices["b448"].stop :]], axis=1)
+                print(f"  ViT engine's synthetic rows, {time.time() - t2:.0f}s")
             normal = None
             if any(v in ROUND15 for v in (args.variants or CANDIDATES)):
                 t2 = time.time()
@@ -564,6 +594,10 @@ def main() -> None:
                     zd = task_groups(task, DINO)[-1]  # after the Lite2 engine's, as above
                     assert zd[0].shape[1] == slices["zd"].stop - slices["zd"].start
                     real[k] = tuple(np.concatenate([real[k][i], zd[i]], axis=1) for i in range(2))
+                if vit_engine:
+                    bd = task_groups(task, DINO_ENGINES)[2]  # after the two Lite0 engines'
+                    assert bd[0].shape[1] == slices["bd"].stop - slices["bd"].start
+                    real[k] = tuple(np.concatenate([real[k][i], bd[i]], axis=1) for i in range(2))
             for variant, cand in CANDIDATES.items():
                 if args.variants and variant not in args.variants:
                     continue
@@ -610,7 +644,7 @@ def print_verdicts(df, out: Path) -> None:
         print("no hires_poe4 rows in", out, "(the incumbent): no verdicts")
         return
     inc = table.loc["hires_poe4"]
-    for rnd in ("r9_", "r10_", "r11_", "r13_", "r14_", "r15_", "r16_", "r17_", "r18_", "r19_"):
+    for rnd in ROUNDS:
         base = ROUND_REFERENCE.get(rnd, "hires_poe4")
         if base not in table.index:
             print(f"round {rnd[1:-1]}: no {base} rows, no verdict")
