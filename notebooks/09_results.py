@@ -684,7 +684,8 @@ if best is not None and "hires_poe" in set(best["method"]) and transductive:
 # %% [markdown]
 # **How every setting was chosen.** The appendix chapter *Selection rounds* lists every
 # candidate of every round with its label-free scores and the rule's verdicts, and asks how
-# far any choice among all those candidates could have gone towards the targets above.
+# far any choice among the candidates of rounds 8 and later could have gone towards the
+# targets above.
 
 # %% [markdown]
 # ## Confusion matrices

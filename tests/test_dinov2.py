@@ -8,6 +8,7 @@ import torch
 
 from fsad.dinov2 import _linear_role, load_dinov2, onnx_state_dict, weights_path
 from fsad.errors import ConfigError
+from fsad.features import FeatureConfig, PatchFeatureExtractor
 from fsad.zoom import DINO, ZoomConfig, ZoomEncoder
 
 
@@ -54,14 +55,35 @@ def test_tokens_equal_the_onnx_runtime_encoder(onnx_file):
     with torch.inference_mode():
         ours = vit.forward_features(torch.from_numpy(x)).numpy()
     assert ours.shape == expected.shape == (1, 257, 384)
-    np.testing.assert_allclose(ours, expected, atol=1e-3)
+    np.testing.assert_allclose(ours, expected, atol=1e-4)
 
 
-def test_feature_maps_of_chosen_blocks(onnx_file):
-    vit = load_dinov2(onnx_file, img_size=112, out_indices=(8, 11))
+def test_feature_maps_equal_the_onnx_blocks(onnx_file):
+    """The maps a zoom encoder or engine reads (blocks 9 and 12, no final norm) are the ONNX
+    graph's block outputs, patch tokens laid out row-major on the 16 x 16 grid."""
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.load(str(onnx_file))
+    names = [f"/backbone/encoder/layer.{i}/Add_1_output_0" for i in (8, 11)]
+    for name in names:
+        model.graph.output.append(
+            onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+        )
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    tokens = session.run(names, {"input_image": x})  # each (1, 1 + 256, 384)
+    vit = load_dinov2(onnx_file, out_indices=(8, 11))
     with torch.inference_mode():
-        maps = vit(torch.zeros(2, 3, 112, 112))
-    assert [tuple(m.shape) for m in maps] == [(2, 384, 8, 8)] * 2
+        maps = vit(torch.from_numpy(x))
+    assert [tuple(m.shape) for m in maps] == [(1, 384, 16, 16)] * 2
+    for ours, block in zip(maps, tokens, strict=True):
+        grid = block[:, 1:].reshape(1, 16, 16, 384).transpose(0, 3, 1, 2)  # drop the class token
+        np.testing.assert_allclose(ours.numpy(), grid, atol=1e-4)
+    assert not np.allclose(maps[0].numpy(), maps[1].numpy(), atol=1e-2)  # two distinct blocks
+    small = load_dinov2(onnx_file, img_size=112, out_indices=(8,))
+    with torch.inference_mode():
+        assert tuple(small(torch.zeros(2, 3, 112, 112))[0].shape) == (2, 384, 8, 8)
 
 
 def test_bad_settings_and_files_are_refused(onnx_file, tmp_path):
@@ -75,6 +97,18 @@ def test_bad_settings_and_files_are_refused(onnx_file, tmp_path):
         onnx_state_dict(bad)
     with pytest.raises(ConfigError, match="multiple of 14"):
         ZoomConfig(backbone="dinov2_s14", size=100)
+    with pytest.raises(ConfigError, match="multiple of 14 px, got 200"):
+        FeatureConfig("dinov2_s14", layers=(8, 11), resize=256, crop=200)
+
+
+def test_patch_features_on_the_vit(onnx_file):
+    """A PatchCore engine on the ViT: crop / 14 cells, ``dim`` values per patch."""
+    config = FeatureConfig("dinov2_s14", layers=(8, 11), resize=128, crop=112, dim=64)
+    assert config.cache_key()["weights_file"]
+    extractor = PatchFeatureExtractor(config, device="cpu")
+    images = np.random.default_rng(0).integers(0, 255, (2, 150, 130, 3), dtype=np.uint8)
+    f = extractor.embed_images(images)
+    assert tuple(f.shape) == (2, 64, 8, 8) and torch.isfinite(f).all()
 
 
 def test_zoom_encoder_on_the_vit(onnx_file):

@@ -49,9 +49,10 @@ classes and chosen per task by support leave-one-out; image-to-class experts on 
 (:mod:`fsad.patchsets`); normal-image centring and whitening (:mod:`fsad.nuisance`); a third
 residual engine on EfficientNet-Lite2; jackknife-bagged experts) found nothing better on
 both label-free signals; round 18's prototype experts were better on both, by a thin margin,
-and became ``hires_poe_proto``. Round 19's zoom expert on a DINOv2-style ViT-S/14
-(:mod:`fsad.dinov2`) was not above it on both signals. Over five seeds its queries are below ``hires_poe``'s in
-most cells (the results chapter counts them); it stays the rule's pick. The other heads'
+and became ``hires_poe_proto``. Over five seeds ``hires_poe_proto``'s queries are below
+``hires_poe``'s in most cells (the results chapter counts them); it stays the rule's pick.
+Rounds 19-20 put a DINOv2-style ViT-S/14 (:mod:`fsad.dinov2`) on the zoom windows and under
+a residual engine; neither was above ``hires_poe_proto`` on both signals. The other heads'
 settings were fixed before any measurement.
 
 Over five seeds, the queries did not confirm rounds 3-4: ``best`` is above ``zoom_rot_lr``
