@@ -590,8 +590,9 @@ if best is not None and {"hires_poe", "hires_lr"} <= set(best["method"]):
 
 # %% [markdown]
 # **Prototype experts (round 18).** `hires_poe_proto` multiplies `hires_poe`'s product by
-# one more expert per block group: the softmax of 20 x the cosine similarity to each type's
-# mean support descriptor (`fsad.heads.prototype_expert`). Round 18 of the selection (the
+# one more expert per block group: the softmax of a fixed scale (`PROTO_SCALE`, printed in
+# the appendix) times the cosine similarity to each type's mean support descriptor
+# (`fsad.heads.prototype_expert`). Round 18 of the selection (the
 # appendix) scored it above `hires_poe` on both label-free signals, the first candidate
 # since round 8 to pass the rule, so it is the rule's pick; its support-score margin is thin
 # (the appendix's verdicts). Do the queries agree, over five seeds?

@@ -164,18 +164,34 @@ if explore.exists():
 # ## Rounds 8-19: synthetic tasks and the two-signal rule
 #
 # The support score has 15-25 points per category. `fsad.synthtask` makes many more: it
-# pastes each of the 22 texture classes on 8 normal training images of the category (the
-# paper's synthetic classes, section 3.5, at 512 px), describes every synthetic image
-# exactly as the real ones (both engines, the zoom windows around the peak), and scores a
-# candidate on 50 random 4-way tasks at 1 and at 5 shots per category
-# (`scripts/explore_synth.py`, seed 1). The rule, fixed before the run: the highest
-# synthetic accuracy, mean over the five categories and both shot counts. The candidates
-# were the chain's recipes and heads on `hires_lr`'s blocks; the product of experts (one
-# logistic regression per block group) won, and became `hires_poe`. In `synth.csv` and the
-# tables below it keeps its candidate name, `hires_poe4` (four experts); `r12_hires_poe4` is
-# the same head on round 12's tasks. The support score and the real query accuracy (mean
-# over shots) are shown for the record, never to choose.
-#
+# pastes each DTD texture class of the data (22 in the shared data) on a few normal training
+# images of the category (the paper's synthetic classes, section 3.5), describes every
+# synthetic image exactly as the real ones (both engines, the zoom windows around the peak),
+# and scores a candidate on random few-way tasks at 1 and at 5 shots per category
+# (`scripts/explore_synth.py`, seed 1; the settings are printed below). The rule, fixed
+# before the run: the highest synthetic accuracy, mean over the five categories and both
+# shot counts. The candidates were the chain's recipes and heads on `hires_lr`'s blocks; the
+# product of experts (one logistic regression per block group) won, and became `hires_poe`.
+# In `synth.csv` and the tables below it keeps its candidate name, `hires_poe4` (four
+# experts); `r12_hires_poe4` is the same head on round 12's tasks. The support score and the
+# real query accuracy (mean over shots) are shown for the record, never to choose.
+
+# %% tags=["hide-input"]
+from fsad.methods.best import PATCH_SCALE, PROTO_SCALE
+from fsad.synthtask import SynthTaskConfig
+
+task = SynthTaskConfig()
+display(
+    Markdown(
+        f"Synthetic tasks (`fsad.synthtask.SynthTaskConfig`): {task.n_sources} normal source "
+        f"images per texture class, {task.size} px, {task.n_way}-way tasks, {task.n_tasks} "
+        f"tasks per category and shot count, drawn with seed {task.seed}. Softmax scales "
+        f"(`fsad.methods.best`): {PROTO_SCALE:g} for the prototype experts, {PATCH_SCALE:g} "
+        "for the patch experts."
+    )
+)
+
+# %% [markdown]
 # Round 9 (`r9_*`) tried the experts' C and finer experts on `hires_poe`. Its rule, fixed
 # before running: a candidate replaces `hires_poe` only if it is higher on *both* signals
 # that need no query label (round 8 had shown why one is not enough: the synthetic tasks
@@ -217,9 +233,9 @@ if explore.exists():
 #   one by one instead of averaged, compared patch to patch with the image-to-class measure
 #   of DN4 (Li et al. 2019; `fsad.heads.image_to_class`): each query patch finds its best
 #   match among all patches of a type's support images, so a type whose images differ among
-#   themselves is not averaged away. As experts added to `hires_poe`'s four (softmax scale
-#   20, the prototype head's of round 8), of the residuals r, the centred features f or both,
-#   and alone.
+#   themselves is not averaged away. As experts added to `hires_poe`'s four (at the softmax
+#   scale of round 8's prototype head, printed above), of the residuals r, the centred
+#   features f or both, and alone.
 # - **Round 15, normal-image statistics** (`fsad.nuisance`): up to 100 normal images (the
 #   bank's images: evenly spaced training images; metal_nut's 10 good test images)
 #   described exactly as the test images say how the descriptors vary when there is no
