@@ -21,7 +21,7 @@
 # choice among the candidates of rounds 8 and later could have gone towards the project's
 # targets. Like the
 # results chapter, it reads the committed files under `results/explore/`
-# (`scripts/explore_zoom.py`: rounds 1-7; `scripts/explore_synth.py`: rounds 8-19), never
+# (`scripts/explore_zoom.py`: rounds 1-7; `scripts/explore_synth.py`: rounds 8-20), never
 # numbers typed by hand.
 
 # %% tags=["parameters"]
@@ -41,6 +41,13 @@ from fsad.report import TARGETS, find_results_dir, to_markdown
 RESULTS = find_results_dir(results_dir)
 print(f"results folder: {RESULTS}")
 
+
+def wide_note(styler):
+    """``styler`` with its last column (what a candidate is) wide enough to read; a table
+    wider than the page scrolls."""
+    return styler.set_properties(subset=[styler.data.columns[-1]], **{"min-width": "22em"})
+
+
 # %% [markdown]
 # ## Rounds 1-7: leave-one-out inside the support set
 #
@@ -51,7 +58,7 @@ print(f"results folder: {RESULTS}")
 # category's support set holds 15-25 images, so one image moves a category's score by 4-7 points and
 # the average by about 1: small margins are near-ties, decided by the rule.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "full-width"]
 VARIANT_NOTES = {
     "best": "no zoom views: anomaly_lr's descriptor (named before the method existed)",
     "blocks:ref_r2": "check of the block set: top-2 % residuals only",
@@ -104,9 +111,9 @@ if explore.exists():
     loo = ex.pivot_table(index="variant", columns="category", values="support_loo", sort=False)
     loo = loo.mul(100)
     loo.insert(0, "mean", loo.mean(axis=1))
-    loo.insert(0, "what it changes", [VARIANT_NOTES.get(v, "") for v in loo.index])
+    loo["what it changes"] = [VARIANT_NOTES.get(v, "") for v in loo.index]  # last: wide
     display(Markdown(f"Support leave-one-out accuracy (%), seed 1, from `{explore.name}`:"))
-    display(loo.style.format("{:.1f}", subset=loo.columns[1:]))
+    display(wide_note(loo.style.format("{:.1f}", subset=loo.columns[:-1])))
 else:
     display(Markdown(f"*{explore} not found.*"))
 
@@ -161,7 +168,7 @@ if explore.exists():
         display(Markdown(to_markdown(per_seed.round(1))))
 
 # %% [markdown]
-# ## Rounds 8-19: synthetic tasks and the two-signal rule
+# ## Rounds 8-20: synthetic tasks and the two-signal rule
 #
 # The support score has 15-25 points per category. `fsad.synthtask` makes many more: it
 # pastes each DTD texture class of the data (22 in the shared data) on a few normal training
@@ -274,7 +281,7 @@ display(
 #
 # The verdicts below say which of them, if any, passed.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "full-width"]
 SYNTH_NOTES = {
     "anomaly_lr": "anomaly_lr's blocks and head",
     "zoom_rot_lr": "zoom_rot_lr's blocks and head",
@@ -380,13 +387,13 @@ if synth_file.exists():
     scores.columns = [
         "synthetic 1-shot", "synthetic 5-shot", "synthetic (rule)", "support LOO", "query (record)"
     ]  # fmt: skip
-    scores.insert(0, "what it is", [SYNTH_NOTES.get(v, "") for v in scores.index])
+    scores["what it is"] = [SYNTH_NOTES.get(v, "") for v in scores.index]  # last: wide
     shapes = scores.index.str.startswith("r12_")  # scored on other synthetic tasks
     display(Markdown("Mean over the five categories (%), seed 1:"))
-    display(scores[~shapes].style.format("{:.2f}", subset=scores.columns[1:]))
+    display(wide_note(scores[~shapes].style.format("{:.2f}", subset=scores.columns[:-1])))
     if shapes.any():
         display(Markdown("Round 12, synthetic classes of several shapes (%), seed 1:"))
-        display(scores[shapes].style.format("{:.2f}", subset=scores.columns[1:]))
+        display(wide_note(scores[shapes].style.format("{:.2f}", subset=scores.columns[:-1])))
     display(Markdown(verdicts(scores)))
     scores = scores[~shapes]
     rho = scores.drop(columns="what it is").corr(method="spearman")["query (record)"]
