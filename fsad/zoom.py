@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fsad.dinov2 import TIMM_NAME, check_input_size
 from fsad.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 # bump when zoom descriptors are computed differently: cached ones then miss
 ZOOM_VERSION = 1
 #: timm name of the ViT-S/14 zoom encoder (:mod:`fsad.dinov2`)
-DINO = "vit_small_patch14_dinov2"
+DINO = TIMM_NAME
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,8 @@ class ZoomConfig:
         object.__setattr__(self, "windows", windows)
         object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))
         object.__setattr__(self, "backbone", ALIASES.get(self.backbone, self.backbone))
-        if self.backbone == DINO and self.size % 14:
-            raise ConfigError(
-                f"the ViT-S/14 zoom size must be a multiple of 14 px, got {self.size}"
-            )
+        if self.backbone == DINO:
+            check_input_size(self.size, "zoom size")
 
     def cache_key(self) -> dict[str, Any]:
         """JSON-able key: the settings and the encoder's weights file fingerprint."""
