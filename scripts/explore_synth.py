@@ -350,6 +350,15 @@ ROUNDS = ("r9_", "r10_", "r11_", "r13_", "r14_", "r15_", "r16_", "r17_", "r18_",
 ROUND_REFERENCE = {"r19_": "r18_poe+proto", "r20_": "r18_poe+proto"}
 
 
+def append_group(
+    rows: np.ndarray, slices: dict[str, slice], group: str, extra: np.ndarray
+) -> np.ndarray:
+    """``rows`` ``(N, D)`` with ``extra`` ``(N, D')`` appended as block group ``group``,
+    whose place ``slices`` records; returns ``(N, D + D')``."""
+    slices[group] = slice(rows.shape[1], rows.shape[1] + extra.shape[1])
+    return np.concatenate([rows, extra], axis=1)
+
+
 def loo_only_ok(cand: Candidate) -> bool:
     """Whether ``--loo-only`` can score ``cand``: it uses ``hires_lr``'s four groups only."""
     return set(cand.groups) <= set(GROUPS) and not cand.nuisance and cand.generator == "perlin"
@@ -518,32 +527,20 @@ def main() -> None:
                 start = xsyn.shape[1]
                 xsyn = np.concatenate([xsyn, xp], axis=1)
                 patch_end = xsyn.shape[1]
-            third = any(v in ROUND16 for v in (args.variants or CANDIDATES))
-            if third:  # the Lite2 engine's base blocks, appended last
-                t2 = time.time()
-                xt, _ = synthetic_rows(engine, THIRD, textures, configs[SYNTH_SHOTS[0]])
-                slices["bl2"] = slice(
-                    xsyn.shape[1], xsyn.shape[1] + xt.shape[1] - slices["b448"].stop
-                )
-                xsyn = np.concatenate([xsyn, xt[:, slices["b448"].stop :]], axis=1)
-                print(f"  Lite2 engine's synthetic rows, {time.time() - t2:.0f}s")
-            dino = any(v in ROUND19 for v in (args.variants or CANDIDATES))
-            if dino:  # the ViT zoom table's rows (after hires_lr's four groups), appended last
-                t2 = time.time()
-                xd, _ = synthetic_rows(engine, DINO, textures, configs[SYNTH_SHOTS[0]])
-                width = xd.shape[1] - slices["z2"].stop
-                slices["zd"] = slice(xsyn.shape[1], xsyn.shape[1] + width)
-                xsyn = np.concatenate([xsyn, xd[:, slices["z2"].stop :]], axis=1)
-                print(f"  ViT zoom's synthetic rows, {time.time() - t2:.0f}s")
-            vit_engine = any(v in ROUND20 for v in (args.variants or CANDIDATES))
-            if vit_engine:  # the ViT engine's base blocks, appended last
-                t2 = time.time()
-                xb, _ = synthetic_rows(engine, DINO_ENGINES, textures, configs[SYNTH_SHOTS[0]])
-                slices["bd"] = slice(
-                    xsyn.shape[1], xsyn.shape[1] + xb.shape[1] - slices["b448"].stop
-                )
-                xsyn = np.concatenate([xsyn, xb[:, slices["b448"].stop :]], axis=1)
-                print(f"  ViT engine's synthetic rows, {time.time() - t2:.0f}s")
+            # one more group each, appended last: (flag, group, recipe, the group it follows)
+            chosen = set(args.variants or CANDIDATES)
+            appended = (
+                (bool(chosen & ROUND16.keys()), "bl2", THIRD, "b448"),
+                (bool(chosen & ROUND19.keys()), "zd", DINO, "z2"),
+                (bool(chosen & ROUND20.keys()), "bd", DINO_ENGINES, "b448"),
+            )
+            for on, group, recipe, after in appended:
+                if on:
+                    t2 = time.time()
+                    x, _ = synthetic_rows(engine, recipe, textures, configs[SYNTH_SHOTS[0]])
+                    xsyn = append_group(xsyn, slices, group, x[:, slices[after].stop :])
+                    print(f"  {group}: the synthetic rows, {time.time() - t2:.0f}s")
+            third, dino, vit_engine = (on for on, *_ in appended)
             normal = None
             if any(v in ROUND15 for v in (args.variants or CANDIDATES)):
                 t2 = time.time()

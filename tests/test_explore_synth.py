@@ -80,3 +80,13 @@ def test_round_19_candidates_must_beat_round_18s_pick(capsys) -> None:
               "support_loo": 0.9} for r in rows[:4]]  # fmt: skip
     explore_synth.print_verdicts(pd.DataFrame(rows), Path("synth.csv"))
     assert "against r18_poe+proto: r19_both" in capsys.readouterr().out
+
+
+def test_append_group_records_where_the_new_block_lies() -> None:
+    slices: dict[str, slice] = {}
+    rows = np.arange(6.0).reshape(2, 3)
+    extra = -np.arange(4.0).reshape(2, 2)
+    out = explore_synth.append_group(rows, slices, "bd", extra)
+    assert out.shape == (2, 5)
+    np.testing.assert_array_equal(out[:, slices["bd"]], extra)
+    np.testing.assert_array_equal(out[:, :3], rows)
