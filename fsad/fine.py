@@ -17,7 +17,7 @@ The defect then covers tens of patches, and the descriptor pools those wherever 
 window they are, so an imprecise peak should cost less. Round 5 of
 ``scripts/explore_zoom.py`` added fine views to ``best``; the label-free selection rule did
 not pick them (``results/explore/zoom.csv``), so no registered method uses them yet. A
-:class:`fsad.methods.best.Recipe` takes them through ``fines``.
+:class:`fsad.methods.anomaly_guided.Recipe` takes them through ``fines``.
 """
 
 from __future__ import annotations

@@ -29,10 +29,10 @@ What ``fit`` builds (paper sections 3.2-3.4 plus a threshold):
    borderline images normal. ``classify(threshold=...)`` overrides it.
 4. A defect-type classifier on image descriptors of the support images, chosen by
    ``method`` (:data:`CLASSIFIERS`; descriptors from :mod:`fsad.descriptors`, heads from
-   :mod:`fsad.heads`, settings from :mod:`fsad.methods.best`): ``"best"`` (default:
+   :mod:`fsad.heads`, settings from :mod:`fsad.methods.anomaly_guided`): ``"anomaly_lr"`` (default:
    anomaly-guided multi-block descriptors + logistic regression, whose probabilities are
    reported; this is ``fsad run``'s ``anomaly_lr``: the zoom views of ``fsad run``'s
-   ``best`` are not used here, they would add two backbone passes per image) or
+   ``anomaly_lr`` are not used here, they would add two backbone passes per image) or
    ``"residual_proto"`` (issue-7 reference: mean residual of the 2 % most anomalous
    patches, cosine class prototypes, probability = softmax of cosine / T with T fitted by
    leave-one-out on the support set). The model stores the support descriptors
@@ -136,21 +136,21 @@ class Classifier:
 
 def _residual_proto() -> Classifier:
     """Issue-7 reference: top-2 % residual mean, cosine class prototypes."""
-    from fsad.methods.best import REFERENCE_DESCRIPTOR
+    from fsad.methods.anomaly_guided import REFERENCE_DESCRIPTOR
 
     return Classifier("residual_proto", asdict(REFERENCE_DESCRIPTOR), "cosine")
 
 
-def _best() -> Classifier:
+def _anomaly_lr() -> Classifier:
     """Multi-block anomaly-guided descriptors + logistic regression (``anomaly_lr``)."""
-    from fsad.methods.best import BEST_DESCRIPTOR, LR_C
+    from fsad.methods.anomaly_guided import ANOMALY_BLOCKS, LR_C
 
-    return Classifier("best", asdict(BEST_DESCRIPTOR), "logistic", {"c": LR_C})
+    return Classifier("anomaly_lr", asdict(ANOMALY_BLOCKS), "logistic", {"c": LR_C})
 
 
 #: method name -> factory of its classifier
 CLASSIFIERS: dict[str, Callable[[], Classifier]] = {
-    "best": _best,
+    "anomaly_lr": _anomaly_lr,
     "residual_proto": _residual_proto,
 }
 
@@ -363,7 +363,7 @@ class InspectorConfig:
     crop: int = 224
     dim: int = 384
     layers: tuple[int, ...] = (2, 3)
-    method: str = "best"
+    method: str = "anomaly_lr"
     coreset_ratio: float = 0.1
     seed: int = 1
     folds: int = 10
@@ -463,7 +463,7 @@ class Inspector:
         cls,
         normal_dir: str | os.PathLike,
         support_dir: str | os.PathLike,
-        method: str = "best",
+        method: str = "anomaly_lr",
         backbone: str = "tf_efficientnet_lite0",
         seed: int = 1,
         *,

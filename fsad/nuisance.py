@@ -34,7 +34,7 @@ from fsad.errors import ConfigError
 if TYPE_CHECKING:
     from fsad.data import Sample
     from fsad.engine import ResidualEngine
-    from fsad.methods.best import Recipe
+    from fsad.methods.anomaly_guided import Recipe
 
 # bump when normal rows are computed differently: cached ones then miss
 NUISANCE_VERSION = 1
@@ -76,7 +76,7 @@ def normal_rows(
     engine: ResidualEngine, recipe: Recipe, config: NuisanceConfig = NuisanceConfig()
 ) -> np.ndarray:
     """Descriptors ``(n, D')`` of the category's normal images, block for block as
-    :func:`fsad.methods.best.task_descriptors` builds them (cached).
+    :func:`fsad.methods.anomaly_guided.task_descriptors` builds them (cached).
 
     Key: :func:`fsad.synthtask.recipe_key`, the chosen files' fingerprint, ``n_normals`` and
     :data:`NUISANCE_VERSION`.

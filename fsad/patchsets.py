@@ -14,7 +14,7 @@ Two kinds of patch vectors:
 
 - ``"residual"``: r, what differs from the nearest normal patch;
 - ``"feature"``: f minus the image's mean feature (as the centred feature block of
-  :data:`fsad.methods.best.BEST_DESCRIPTOR`), what the defect looks like.
+  :data:`fsad.methods.anomaly_guided.ANOMALY_BLOCKS`), what the defect looks like.
 
 Rows are the ``k`` vectors flattened, ``(k * D,)``; tables of a category's whole test set are
 cached per (engine settings, seed, patch-set settings).

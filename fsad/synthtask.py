@@ -34,7 +34,7 @@ from fsad.zoom import ZoomConfig, ZoomEncoder, cell_to_image, peak_cells, zoom_i
 
 if TYPE_CHECKING:
     from fsad.engine import ResidualEngine
-    from fsad.methods.best import Recipe
+    from fsad.methods.anomaly_guided import Recipe
     from fsad.synth import TextureSource
 
 # bump when synthetic rows are computed differently: cached ones then miss
@@ -88,7 +88,7 @@ class SynthTaskConfig:
 
 def image_rows(engine: ResidualEngine, recipe: Recipe, images: Sequence[np.ndarray]) -> np.ndarray:
     """Descriptors ``(N, D')`` of in-memory images, block for block as
-    :func:`fsad.methods.best.task_descriptors` builds them for real images.
+    :func:`fsad.methods.anomaly_guided.task_descriptors` builds them for real images.
 
     The base blocks of ``engine`` and of each of ``recipe.engines`` (residuals r = f - m*
     against each engine's bank, Eq. 2), then each zoom table's windows around the task

@@ -32,27 +32,27 @@
 #   window into its own block): the defect seen closely, and with its surroundings. From
 #   `zoom_rot_lr` on, each window is encoded in its 4 rotations and the blocks averaged: a
 #   scratch is a scratch whichever way it runs. Mirror images are left out on purpose:
-#   metal_nut's `flip` type *is* the mirror image of a good nut. `best` encodes the same
+#   metal_nut's `flip` type *is* the mirror image of a good nut. `zoom2_rot_lr` encodes the same
 #   rotated windows with a second, larger backbone too (EfficientNet-Lite2 at 260 px) and
 #   gives the zoom blocks twice the weight of the residual blocks.
 # - **A second engine at twice the resolution** (`hires_lr`). PatchCore again on a 448 px
 #   crop of a 512 px resize, the shared images' full size (56 x 56 patches of about 9 px
 #   instead of 28 x 28 of 18 px; a coreset of 1 % of the patches). A tire cut of 20 px then
 #   covers several patches instead of one. Its top-k residual blocks are appended to
-#   `best`'s descriptor. It costs a second bank per category and seed (about 75 s for bottle
+#   `zoom2_rot_lr`'s descriptor. It costs a second bank per category and seed (about 75 s for bottle
 #   on 2 cores), so this chapter's quick run leaves it out (and `hires_poe`, which uses it
 #   too); the results chapter has both over five seeds.
 # - **Heads** (`fsad.heads`): cosine similarity to class-mean prototypes (`residual_proto`,
 #   the training-free reference), logistic regression on the support descriptors
 #   (`anomaly_lr`; with the zoom views: `zoom_lr`; with rotation-averaged zoom views and a
 #   weaker regularisation, C = 100 instead of 10: `zoom_rot_lr`; with the second encoder and
-#   the zoom weight: `best`; with the second engine: `hires_lr`), a *product of experts*
+#   the zoom weight: `zoom2_rot_lr`; with the second engine: `hires_lr`), a *product of experts*
 #   (`hires_poe`: one logistic regression per block group of `hires_lr`, that is per
 #   engine's residual blocks and per encoder's zoom windows, their probabilities multiplied;
 #   each expert fits far fewer dimensions from the same few images, and no group outweighs
 #   another by its size; `hires_poe_proto` adds a cosine-prototype expert next to each
 #   regression), and a *transductive* variant that refines the prototypes by soft k-means
-#   over the unlabelled query images (`best_transductive`, on `best`'s descriptors; it uses
+#   over the unlabelled query images (`zoom2_rot_skm`, on `zoom2_rot_lr`'s descriptors; it uses
 #   the query images, never their labels, and is reported separately). A second transductive
 #   variant, `hires_poe_em`, re-estimates the class proportions of the query set by EM
 #   (Saerens et al., 2002) and reweights `hires_poe`'s probabilities by them: the support
@@ -97,8 +97,8 @@ methods: list = [
     "contrastive",
     "residual_proto",
     "anomaly_lr",
-    "best",
-    "best_transductive",
+    "zoom2_rot_lr",
+    "zoom2_rot_skm",
 ]
 max_episodes: int = 100  # pretraining cap of the paper method (paper: 1000; small for a quick book)
 n_per_class: int = 4  # normal images per synthetic class of the paper method
@@ -171,11 +171,11 @@ show(
 # ## Where do the zoom views look?
 #
 # The same images: the peak of the (3 x 3-smoothed) anomaly map, taken back to the original
-# image, and the two windows `best` re-encodes around it (yellow: 1/4 of the shorter side,
+# image, and the two windows `zoom2_rot_lr` re-encodes around it (yellow: 1/4 of the shorter side,
 # cyan: 1/2), then the windows as the backbone sees them.
 
 # %%
-from fsad.methods.best import ROT_ZOOM
+from fsad.methods.anomaly_guided import ROT_ZOOM
 from fsad.zoom import cell_to_image, peak_cells, window, window_box
 
 cells = peak_cells(torch.from_numpy(maps)).tolist()
@@ -235,7 +235,7 @@ show(
 # ## Confusions before and after
 #
 # Pooled predictions at the largest shot count: the paper's contrastive classifier against
-# `best` (rows: true type, normalised to recall). The ingredient-by-ingredient gains on the
+# `zoom2_rot_lr` (rows: true type, normalised to recall). The ingredient-by-ingredient gains on the
 # real data over five seeds are in the results chapter.
 
 # %%
@@ -243,7 +243,7 @@ preds = read_predictions(out)
 n = max(shots)
 for category in categories:
     classes = load_category(dataset_root, cfg.dataset, category).defect_types
-    for method in [m for m in ("contrastive", "best") if m in methods]:
+    for method in [m for m in ("contrastive", "zoom2_rot_lr") if m in methods]:
         sel = preds[
             (preds["category"] == category) & (preds["method"] == method) & (preds["shots"] == n)
         ]
@@ -256,4 +256,4 @@ for category in categories:
 
 # %% [markdown]
 # The real-data comparison over five seeds, next to the paper and to our reproduction of
-# its method, is in the results chapter (`results/best`, `results/best_3d`).
+# its method, is in the results chapter (`results/beyond`, `results/beyond_3d`).

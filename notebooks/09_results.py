@@ -31,7 +31,7 @@ data_root: str = ""  # unused here: results come from the committed results fold
 results_dir: str = ""  # empty: the results folder of this repository
 main_folders: list = ["main", "main_3d"]  # the main grid of the paper (Tables 1 and 2)
 ablation_folder: str = "ablation"  # Table 4 of the paper (2-shot) and appendix variants
-best_folders: list = ["best", "best_3d"]  # the methods of chapter 7 (beyond the paper)
+beyond_folders: list = ["beyond", "beyond_3d"]  # the methods of chapter 7 (beyond the paper)
 
 # %% tags=["hide-input"]
 import pandas as pd
@@ -244,9 +244,9 @@ def paper_subset_average(rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-best = [r for r in (read_folder(f) for f in best_folders) if r is not None]
-best = pd.concat(best, ignore_index=True) if best else None
-curves = [r for r in (main, best) if r is not None]
+beyond = [r for r in (read_folder(f) for f in beyond_folders) if r is not None]
+beyond = pd.concat(beyond, ignore_index=True) if beyond else None
+curves = [r for r in (main, beyond) if r is not None]
 if curves:
     for dataset, rows in pd.concat(curves, ignore_index=True).groupby("dataset"):
         rows = rows[rows["shots"].map(rows.groupby("shots")["method"].nunique()) > 0]
@@ -453,18 +453,18 @@ if ablation is not None:
 #
 # Chapter 7's classifiers under the same protocol, next to the paper and to our reproduction
 # of the paper's method on the same categories and shots. They form a chain from the
-# reference to our best method: `residual_proto` (the training-free reference: mean residual
+# reference to our strongest method: `residual_proto` (the training-free reference: mean residual
 # of the 2 % most anomalous patches, cosine prototypes) → `anomaly_lr` (residuals of the
 # top 1/2/5/10 % patches plus centred features, and a logistic-regression head: two changes
 # at once) → `zoom_lr` (plus zoom views: windows around the anomaly peak re-encoded at full
 # resolution) → `zoom_rot_lr` (each window averaged over its 4 rotations, and C = 100
-# instead of 10 in the logistic head: two changes at once) → `best` (the same windows
+# instead of 10 in the logistic head: two changes at once) → `zoom2_rot_lr` (the same windows
 # encoded by a second backbone, EfficientNet-Lite2, and the zoom blocks weighted x2: two
 # changes at once) → `hires_lr` (plus the residual blocks of a second PatchCore engine at
 # 448 px) → `hires_poe` (the same blocks, one logistic regression per block group, their
 # probabilities multiplied) → `hires_poe_proto` (a cosine-prototype expert next to each
 # regression: round 18's pick, below). Apart from the chain, three transductive variants use the
-# unlabelled query images (never their labels): `best_transductive` replaces `best`'s
+# unlabelled query images (never their labels): `zoom2_rot_skm` replaces `zoom2_rot_lr`'s
 # logistic head by soft k-means over support and queries, `hires_poe_em` reweights
 # `hires_poe`'s probabilities by the class proportions that EM estimates on the query set,
 # and `hires_poe_st` refits `hires_poe`'s experts once with its most confident predictions
@@ -474,13 +474,13 @@ if ablation is not None:
 # support sets ranks it first too (chapter 7 says how each setting was chosen).
 
 # %% tags=["hide-input"]
-if best is not None:
-    print(describe(best))
-    for (dataset, method), rows in best.groupby(["dataset", "method"], sort=False):
+if beyond is not None:
+    print(describe(beyond))
+    for (dataset, method), rows in beyond.groupby(["dataset", "method"], sort=False):
         display(Markdown(f"**{method} on {dataset}**"))
         display(Markdown(to_markdown(compact(paper_table(rows, dataset, method, paper=paper)))))
     if main is not None:
-        both = pd.concat([main, best], ignore_index=True)
+        both = pd.concat([main, beyond], ignore_index=True)
         avg = average_over_categories(both)
         wide = avg.pivot_table(index=["dataset", "method"], columns="shots", values="mean")
         display(Markdown("**Average accuracy (%) over categories, all methods**"))
@@ -498,19 +498,19 @@ CHAIN = [
     "anomaly_lr",
     "zoom_lr",
     "zoom_rot_lr",
-    "best",
+    "zoom2_rot_lr",
     "hires_lr",
     "hires_poe",
     "hires_poe_proto",
 ]
 #: steps off the chain: (reference, method)
 SIDE_STEPS = [
-    ("best", "best_transductive"),
+    ("zoom2_rot_lr", "zoom2_rot_skm"),
     ("hires_poe", "hires_poe_em"),
     ("hires_poe", "hires_poe_st"),
 ]
-if best is not None and main is not None:
-    avg = average_over_categories(pd.concat([main, best], ignore_index=True))
+if beyond is not None and main is not None:
+    avg = average_over_categories(pd.concat([main, beyond], ignore_index=True))
     for dataset, rows in avg.groupby("dataset"):
         wide = rows.pivot_table(index="method", columns="shots", values="mean")
         steps = [m for m in CHAIN if m in wide.index]
@@ -543,27 +543,27 @@ def below(rows: pd.DataFrame, method: str, reference: str = "contrastive") -> st
     )
 
 
-if best is not None and main is not None:
-    both = pd.concat([main, best], ignore_index=True)
+if beyond is not None and main is not None:
+    both = pd.concat([main, beyond], ignore_index=True)
     lines = [
         below(both, m)
-        for m in ("residual_proto", "best", "hires_lr", "hires_poe", "hires_poe_proto")
+        for m in ("residual_proto", "zoom2_rot_lr", "hires_lr", "hires_poe", "hires_poe_proto")
         if (both["method"] == m).any()
     ]
     display(Markdown("\n".join(lines)))
 
 # %% [markdown]
-# **Did the last selection rounds carry over to the queries?** `best` differs from
+# **Did the last selection rounds carry over to the queries?** `zoom2_rot_lr` differs from
 # `zoom_rot_lr` by what rounds 3 and 4 of the label-free selection added (a second encoder
 # and the zoom weight). Those rounds were won by a few support images at most (round 4 by
 # one image more in two categories and one fewer in two others; the margins are in
 # `results/explore/zoom.csv`). The row
-# `best vs zoom_rot_lr` of the gains table above and this count, over five seeds, say whether
+# `zoom2_rot_lr vs zoom_rot_lr` of the gains table above and this count, over five seeds, say whether
 # the queries agree:
 
 # %% tags=["hide-input"]
-if best is not None and {"best", "zoom_rot_lr"} <= set(best["method"]):
-    display(Markdown(below(best, "best", reference="zoom_rot_lr")))
+if beyond is not None and {"zoom2_rot_lr", "zoom_rot_lr"} <= set(beyond["method"]):
+    display(Markdown(below(beyond, "zoom2_rot_lr", reference="zoom_rot_lr")))
 
 # %% [markdown]
 # **The 448 px engine, category by category.** Round 6 added the residual blocks of a
@@ -573,8 +573,8 @@ if best is not None and {"best", "zoom_rot_lr"} <= set(best["method"]):
 # on which ones not:
 
 # %% tags=["hide-input"]
-if best is not None and {"best", "hires_lr"} <= set(best["method"]):
-    display(Markdown(below(best, "hires_lr", reference="best")))
+if beyond is not None and {"zoom2_rot_lr", "hires_lr"} <= set(beyond["method"]):
+    display(Markdown(below(beyond, "hires_lr", reference="zoom2_rot_lr")))
 
 # %% [markdown]
 # **One regression per block group.** `hires_poe` keeps `hires_lr`'s blocks and replaces its
@@ -585,8 +585,8 @@ if best is not None and {"best", "hires_lr"} <= set(best["method"]):
 # it on synthetic tasks (the appendix). Cell by cell against `hires_lr`:
 
 # %% tags=["hide-input"]
-if best is not None and {"hires_poe", "hires_lr"} <= set(best["method"]):
-    display(Markdown(below(best, "hires_poe", reference="hires_lr")))
+if beyond is not None and {"hires_poe", "hires_lr"} <= set(beyond["method"]):
+    display(Markdown(below(beyond, "hires_poe", reference="hires_lr")))
 
 # %% [markdown]
 # **Prototype experts (round 18).** `hires_poe_proto` multiplies `hires_poe`'s product by
@@ -598,9 +598,9 @@ if best is not None and {"hires_poe", "hires_lr"} <= set(best["method"]):
 # (the appendix's verdicts). Do the queries agree, over five seeds?
 
 # %% tags=["hide-input"]
-if best is not None and {"hires_poe", "hires_poe_proto"} <= set(best["method"]):
-    display(Markdown(below(best, "hires_poe_proto", reference="hires_poe")))
-    avg = average_over_categories(best[best["dataset"] == "mvtec_ad"])
+if beyond is not None and {"hires_poe", "hires_poe_proto"} <= set(beyond["method"]):
+    display(Markdown(below(beyond, "hires_poe_proto", reference="hires_poe")))
+    avg = average_over_categories(beyond[beyond["dataset"] == "mvtec_ad"])
     wide = avg.pivot_table(index="method", columns="shots", values="mean")
     pair = wide.loc[["hires_poe", "hires_poe_proto"]]
     display(Markdown("MVTec AD, mean over the four categories (%):"))
@@ -636,8 +636,8 @@ if synth_rows.exists():
 # 72 % at 1 shot and 85 % at 5 shots, and 65 % on the tire at 4 shots (means over seeds).
 
 # %% tags=["hide-input"]
-if best is not None:
-    avg = average_over_categories(best)
+if beyond is not None:
+    avg = average_over_categories(beyond)
     rows = []
     for method in ("hires_poe", "hires_poe_proto", "hires_poe_em", "hires_poe_st"):
         row = {"method": method}
@@ -672,11 +672,11 @@ if best is not None:
 
 # %% tags=["hide-input"]
 transductive = [
-    m for m in ("hires_poe_em", "hires_poe_st") if best is not None and m in set(best["method"])
+    m for m in ("hires_poe_em", "hires_poe_st") if beyond is not None and m in set(beyond["method"])
 ]
-if best is not None and "hires_poe" in set(best["method"]) and transductive:
-    display(Markdown("\n".join(below(best, m, reference="hires_poe") for m in transductive)))
-    tire = best[(best["category"] == "tire") & best["method"].isin(["hires_poe", *transductive])]
+if beyond is not None and "hires_poe" in set(beyond["method"]) and transductive:
+    display(Markdown("\n".join(below(beyond, m, reference="hires_poe") for m in transductive)))
+    tire = beyond[(beyond["category"] == "tire") & beyond["method"].isin(["hires_poe", *transductive])]
     if len(tire):
         table = summarize(tire).pivot_table(index="method", columns="shots", values="mean")
         display(Markdown("Tire, mean accuracy over seeds (%):"))
@@ -719,14 +719,14 @@ else:
 # %% [markdown]
 # The same for `hires_poe`, the selection rule's pick of round 18, `hires_poe_proto`, and
 # `hires_poe`'s transductive variants
-# `hires_poe_em` and `hires_poe_st`, at the largest shot count (`results/best`,
-# `results/best_3d`): after the paper's method above, which types are still confused, and
+# `hires_poe_em` and `hires_poe_st`, at the largest shot count (`results/beyond`,
+# `results/beyond_3d`): after the paper's method above, which types are still confused, and
 # where the query set moves predictions (the tire's `combined` row and column).
 
 # %% tags=["hide-input"]
-ours = [p for p in (predictions(f) for f in best_folders) if p is not None]
+ours = [p for p in (predictions(f) for f in beyond_folders) if p is not None]
 if not ours:
-    display(Markdown("*No predictions file in the best-method results folders.*"))
+    display(Markdown("*No predictions file in the results folders of chapter 7.*"))
 else:
     sel = pd.concat(ours, ignore_index=True)
     sel = sel[sel["method"].isin(["hires_poe", "hires_poe_proto", "hires_poe_em", "hires_poe_st"])]

@@ -179,12 +179,12 @@ if explore.exists():
 # before the run: the highest synthetic accuracy, mean over the five categories and both
 # shot counts. The candidates were the chain's recipes and heads on `hires_lr`'s blocks; the
 # product of experts (one logistic regression per block group) won, and became `hires_poe`.
-# In `synth.csv` and the tables below it keeps its candidate name, `hires_poe4` (four
+# In `synth.csv` and the tables below it keeps its candidate name, `hires_poe` (four
 # experts); `r12_hires_poe4` is the same head on round 12's tasks. The support score and the
 # real query accuracy (mean over shots) are shown for the record, never to choose.
 
 # %% tags=["hide-input"]
-from fsad.methods.best import PATCH_SCALE, PROTO_SCALE
+from fsad.methods.anomaly_guided import PATCH_SCALE, PROTO_SCALE
 from fsad.synthtask import SynthTaskConfig
 
 task = SynthTaskConfig()
@@ -193,7 +193,7 @@ display(
         f"Synthetic tasks (`fsad.synthtask.SynthTaskConfig`): {task.n_sources} normal source "
         f"images per texture class, {task.size} px, {task.n_way}-way tasks, {task.n_tasks} "
         f"tasks per category and shot count, drawn with seed {task.seed}. Softmax scales "
-        f"(`fsad.methods.best`): {PROTO_SCALE:g} for the prototype experts, {PATCH_SCALE:g} "
+        f"(`fsad.methods.anomaly_guided`): {PROTO_SCALE:g} for the prototype experts, {PATCH_SCALE:g} "
         "for the patch experts."
     )
 )
@@ -291,7 +291,7 @@ SYNTH_NOTES = {
     "hires_C1000": "hires_lr, C = 1000",
     "hires_proto": "hires_lr's blocks, cosine prototypes",
     "hires_lr+proto": "hires_lr's regression x cosine-prototype softmax",
-    "hires_poe4": "one regression per block group (won round 8: hires_poe)",
+    "hires_poe": "one regression per block group (won round 8: hires_poe)",
     "hires_poe2": "one regression for residual blocks, one for zoom blocks",
     "r9_poe4_C10": "round 9: hires_poe, C = 10",
     "r9_poe4_C1000": "round 9: hires_poe, C = 1000",
@@ -334,11 +334,11 @@ PICK_18 = ("r18_poe+proto", "r18_poe+proto", "round 18's pick `hires_poe_proto`"
 
 
 def reference(rnd: str) -> tuple[str, str, str]:
-    """Round ``rnd``'s reference ``(synthetic row, support row, name)``: ``hires_poe4``
+    """Round ``rnd``'s reference ``(synthetic row, support row, name)``: ``hires_poe``
     (round 12: its synthetic score on round 12's tasks), after round 18 that round's pick."""
     if rnd == "r12_":
-        return "r12_hires_poe4", "hires_poe4", "`hires_poe`"
-    return PICK_18 if int(rnd[1:-1]) > 18 else ("hires_poe4", "hires_poe4", "`hires_poe`")
+        return "r12_hires_poe4", "hires_poe", "`hires_poe`"
+    return PICK_18 if int(rnd[1:-1]) > 18 else ("hires_poe", "hires_poe", "`hires_poe`")
 
 
 def verdicts(scores: pd.DataFrame) -> str:
@@ -438,7 +438,7 @@ else:
 
 # %% tags=["hide-input"]
 def ceiling(records: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """Query accuracy (%) of ``hires_poe4``, of the oracle choice and of the
+    """Query accuracy (%) of ``hires_poe``, of the oracle choice and of the
     leave-one-product-out choice, per target (dataset, shots), mean over its categories.
 
     Args:
@@ -462,7 +462,7 @@ def ceiling(records: pd.DataFrame) -> tuple[pd.DataFrame, str]:
         picked = [wide.loc[lopo[c], c] for c in wide.columns]
         rows.append({
             "target": f"{dataset} {shots}-shot (>= {goal:.0f})",
-            "hires_poe": 100 * wide.loc["hires_poe4"].mean(),
+            "hires_poe": 100 * wide.loc["hires_poe"].mean(),
             "leave one product out": 100 * float(np.mean(picked)),
             "oracle (queries)": 100 * wide.max().mean(),
             "candidates": len(wide),

@@ -33,7 +33,7 @@ from fsad.descriptors import DescriptorConfig, category_descriptors, descriptors
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.features import FeatureConfig
 from fsad.heads import cosine_prototypes, logistic_regression, predict, soft_kmeans
-from fsad.methods.best import BEST_DESCRIPTOR, LR_C, SKM_ITERATIONS, SKM_TEMPERATURE
+from fsad.methods.anomaly_guided import ANOMALY_BLOCKS, LR_C, SKM_ITERATIONS, SKM_TEMPERATURE
 from fsad.utils import atomic_write_csv
 
 #: (dataset, category, shots) of the shared data; tire's 'combined' has 5 images
@@ -54,7 +54,7 @@ VARIANTS: dict[str, DescriptorConfig] = {
     "ref_r2": DescriptorConfig(residual_fracs=(0.02,)),
     "r_multi": DescriptorConfig(residual_fracs=(0.01, 0.02, 0.05, 0.1)),
     "r2+fc": DescriptorConfig(residual_fracs=(0.02,), feature_fracs=(0.02,), feature_centred=True),
-    "best": BEST_DESCRIPTOR,  # r_multi + fc
+    "best": ANOMALY_BLOCKS,  # r_multi + fc
 }
 Head = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 HEADS: dict[str, Head] = {

@@ -131,9 +131,9 @@ from fsad.heads import (
     product_of_experts,
     prototype_expert,
 )
-from fsad.methods.best import (
-    BEST_DESCRIPTOR,
-    BEST_ZOOMS,
+from fsad.methods.anomaly_guided import (
+    ANOMALY_BLOCKS,
+    TWO_ENCODER_ZOOMS,
     HIRES,
     HIRES_ENGINE,
     PATCH_SCALE,
@@ -257,7 +257,7 @@ ROUND13: dict[str, Candidate] = {
 CANDIDATES.update(ROUND13)
 #: round 14: patch sets (:mod:`fsad.patchsets`), each engine's top-2 % patches one by one,
 #: as image-to-class experts (:func:`fsad.heads.patch_expert`, softmax scale
-#: :data:`fsad.methods.best.PATCH_SCALE`): of the residuals r ("pr") or the centred features
+#: :data:`fsad.methods.anomaly_guided.PATCH_SCALE`): of the residuals r ("pr") or the centred features
 #: f ("pf") of the 224 and 448 px engines, appended after the other rows
 PATCHES = Recipe(
     engines=(HIRES_ENGINE,),
@@ -316,7 +316,7 @@ CANDIDATES.update(ROUND18)
 #: round 19: a DINOv2-style ViT-S/14 zoom encoder ("zd", after the Lite2 zoom table), the
 #: windows and rotations of the Lite2 zoom expert, blocks 9 and 12 (0-based 8, 11)
 DINO_ZOOM = ZoomConfig(windows=(0.25, 0.5), backbone="dinov2_s14", layers=(8, 11), rotations=True)
-DINO = replace(HIRES, zooms=(*BEST_ZOOMS, DINO_ZOOM))
+DINO = replace(HIRES, zooms=(*TWO_ENCODER_ZOOMS, DINO_ZOOM))
 ROW_WEIGHTS["zd"] = HIRES.zoom_weight
 ROUND19: dict[str, Candidate] = {
     "r19_poe+dino": Candidate(ROW_WEIGHTS, head="poe", experts=(*POE4, ("zd",))),
@@ -371,16 +371,16 @@ def group_slices(engine: ResidualEngine) -> dict[str, slice]:
 
     sib = engine.sibling(HIRES_ENGINE)
     tables = [
-        category_descriptors(engine, BEST_DESCRIPTOR),
-        category_descriptors(sib, BEST_DESCRIPTOR),
+        category_descriptors(engine, ANOMALY_BLOCKS),
+        category_descriptors(sib, ANOMALY_BLOCKS),
     ]
-    tables += [zoom_table(engine, z) for z in BEST_ZOOMS]
+    tables += [zoom_table(engine, z) for z in TWO_ENCODER_ZOOMS]
     dims = [len(next(iter(t.values()))) for t in tables]
     ends = np.cumsum([0, *dims])
     out = {g: slice(int(ends[i]), int(ends[i + 1])) for i, g in enumerate(GROUPS)}
-    n_base = len(BEST_DESCRIPTOR.residual_fracs) + len(BEST_DESCRIPTOR.feature_fracs)
+    n_base = len(ANOMALY_BLOCKS.residual_fracs) + len(ANOMALY_BLOCKS.feature_fracs)
     sizes = {g: [dims[i] // n_base] * n_base for i, g in enumerate(GROUPS[:2])}
-    for g, z in zip(GROUPS[2:], BEST_ZOOMS, strict=True):
+    for g, z in zip(GROUPS[2:], TWO_ENCODER_ZOOMS, strict=True):
         model = timm.create_model(z.backbone, features_only=True, out_indices=z.layers)
         per_window = list(model.feature_info.channels())
         sizes[g] = per_window * len(z.windows)

@@ -51,8 +51,8 @@ from fsad.engine import EngineConfig, ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.fine import FineConfig, fine_table
 from fsad.heads import logistic_regression, predict
-from fsad.methods.best import (
-    BEST_DESCRIPTOR,
+from fsad.methods.anomaly_guided import (
+    ANOMALY_BLOCKS,
     HIRES_ENGINE,
     LITE2_ROT_ZOOM,
     LR_C,
@@ -100,10 +100,10 @@ BLOCKS = {
     ),
 }
 #: variants whose base descriptor adds the 32-long anomaly-score profile (defect extent)
-PROFILE_BASE = replace(BEST_DESCRIPTOR, profile=32)
+PROFILE_BASE = replace(ANOMALY_BLOCKS, profile=32)
 #: variants whose base descriptor comes from the random-bank residuals (whole image, no
 #: channel pooling; fsad.descriptors.RandomBankResiduals) instead of the engine's
-RB_BASE = replace(BEST_DESCRIPTOR, source="random_bank")
+RB_BASE = replace(ANOMALY_BLOCKS, source="random_bank")
 #: variants whose zoom blocks are scaled by 1/2 against best's blocks before the head
 HALF = {"zoom_sm_half"}
 #: variants that append a second zoom table (another encoder) to the first
@@ -213,10 +213,10 @@ def where_table(engine: ResidualEngine, cells: int = 7) -> dict[str, np.ndarray]
 def _append(table: dict[str, np.ndarray], other: ResidualEngine, spec: Spec) -> dict:
     """``table`` with ``other`` engine's base blocks (x ``spec.engine_weight``) appended, and
     its zoom views when ``spec.engine_zoom`` is set. They come after the zoom blocks here and
-    before them in :class:`fsad.methods.best.Recipe`; the L2-regularised logistic head is,
+    before them in :class:`fsad.methods.anomaly_guided.Recipe`; the L2-regularised logistic head is,
     up to floating-point rounding, independent of the order of the features (the committed
     rows were made in this order)."""
-    blocks = category_descriptors(other, BEST_DESCRIPTOR)
+    blocks = category_descriptors(other, ANOMALY_BLOCKS)
     zoom = zoom_table(other, spec.engine_zoom) if spec.engine_zoom else None
     return {
         k: np.concatenate([v, spec.engine_weight * blocks[k]] + ([zoom[k]] if zoom else []))
@@ -268,7 +268,7 @@ def main() -> None:
         category = load_category(root / dataset, dataset, name)
         for seed in args.seeds:
             engine = ResidualEngine(category, ENGINE, seed=seed)
-            base = category_descriptors(engine, BEST_DESCRIPTOR)
+            base = category_descriptors(engine, ANOMALY_BLOCKS)
             for variant, zcfg in VARIANTS.items():
                 if args.variants and variant not in args.variants:
                     continue

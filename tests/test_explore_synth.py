@@ -44,7 +44,7 @@ def test_poe_candidate_is_the_product_of_its_experts() -> None:
 
 def test_round_18_scale_is_the_registered_methods() -> None:
     """hires_poe_proto must compute what round 18 scored: the same prototype scale."""
-    from fsad.methods.best import PROTO_SCALE
+    from fsad.methods.anomaly_guided import PROTO_SCALE
 
     assert explore_synth.PROTO_T == PROTO_SCALE
 

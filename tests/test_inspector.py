@@ -79,7 +79,7 @@ def _write(path: Path, img: np.ndarray) -> Path:
 
 def test_fit_builds_a_consistent_model(fitted: Inspector) -> None:
     assert fitted.classes == list(TYPES)
-    assert fitted.method == "best" and fitted.classifier.head == "logistic"
+    assert fitted.method == "anomaly_lr" and fitted.classifier.head == "logistic"
     assert fitted.support.shape[0] == len(TYPES) * SHOTS
     assert fitted.info["n_normal"] == 30 and fitted.skipped == []
     lo = fitted.info["leave_out_scores"]
@@ -280,7 +280,7 @@ def test_residual_proto_method(folders, tmp_path: Path) -> None:
 def test_classifier_json_round_trip_and_unsupported_source() -> None:
     from fsad.inspector import Classifier, get_classifier
 
-    clf = get_classifier("best")
+    clf = get_classifier("anomaly_lr")
     assert Classifier.from_json(json.loads(json.dumps(clf.to_json()))) == clf
     blob = clf.to_json()
     blob["descriptor"]["source"] = "random_bank"

@@ -16,7 +16,7 @@ from fsad.errors import ConfigError
 from fsad.features import FeatureConfig
 from fsad.geometry import GeometryConfig
 from fsad.heads import cosine_prototypes
-from fsad.methods.best import Recipe, task_descriptors
+from fsad.methods.anomaly_guided import Recipe, task_descriptors
 from fsad.patchsets import PatchSetConfig
 from fsad.synth import TextureSource
 from fsad.synthtask import (

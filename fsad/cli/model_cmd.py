@@ -35,10 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--out", type=Path, required=True, help="model folder to write")
     fit.add_argument(
         "--method",
-        default="best",
+        default="anomaly_lr",
         choices=sorted(CLASSIFIERS),
-        help="classifier: best = anomaly-guided descriptors + logistic regression (fsad run's "
-        "anomaly_lr; the zoom views of fsad run's best are not used here); residual_proto = "
+        help="classifier: anomaly_lr = anomaly-guided descriptors + logistic regression (fsad run's "
+        "grid method of the same name; no zoom views here); residual_proto = "
         "cosine prototypes on the top-2 %% residual mean",
     )
     fit.add_argument("--backbone", default="tf_efficientnet_lite0", help="timm name or lite0/1/2")

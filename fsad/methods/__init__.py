@@ -17,7 +17,7 @@ MethodFn = Callable[[FewShotTask], Prediction]
 _REGISTRY: dict[str, MethodFn] = {}
 _DESCRIPTIONS: dict[str, str] = {}
 # modules (in fsad.methods) whose import registers methods
-METHOD_MODULES = ("baselines", "paper", "best")
+METHOD_MODULES = ("baselines", "paper", "anomaly_guided")
 
 
 def register(name: str, description: str = "") -> Callable[[MethodFn], MethodFn]:

@@ -5,34 +5,34 @@
   the nearest class-mean prototype by cosine similarity, on the engine's coreset bank.
 - ``residual_proto_rb``: the same, exactly as the issue's reference was measured (a seeded
   random 60k-patch normal bank, whole image).
-- ``anomaly_lr``: richer descriptors (:data:`BEST_DESCRIPTOR`) and a logistic-regression
+- ``anomaly_lr``: richer descriptors (:data:`ANOMALY_BLOCKS`) and a logistic-regression
   head.
 - ``zoom_lr``: ``anomaly_lr``'s descriptor plus zoom views (:mod:`fsad.zoom`): windows
   around the anomaly peak, cut from the full-resolution image and re-encoded
   (:data:`ZOOM_LR_ZOOM`).
 - ``zoom_rot_lr``: ``zoom_lr`` with each window averaged over its 4 rotations
   (:data:`ROT_ZOOM`) and a weaker-regularised head (:data:`ROT_C`).
-- ``best``: ``zoom_rot_lr`` plus the same rotated windows encoded by a second, larger
+- ``zoom2_rot_lr``: ``zoom_rot_lr`` plus the same rotated windows encoded by a second, larger
   backbone (:data:`LITE2_ROT_ZOOM`), the zoom blocks weighted x2 against the base blocks
-  (:data:`BEST_ZOOM_WEIGHT`), head :data:`BEST_C`.
-- ``hires_lr``: ``best`` plus the anomaly-guided blocks of a second residual engine at
+  (:data:`ZOOM2_WEIGHT`), head :data:`ZOOM2_C`.
+- ``hires_lr``: ``zoom2_rot_lr`` plus the anomaly-guided blocks of a second residual engine at
   twice the resolution (:data:`HIRES_ENGINE`, 448 px).
 - ``hires_poe``: ``hires_lr``'s blocks, one logistic regression per block group (each
   engine's residual blocks, each encoder's zoom windows), probabilities multiplied
   (:data:`HIRES_POE`).
 - ``hires_poe_proto``: ``hires_poe`` with a cosine-prototype expert next to each group's
   regression (:data:`HIRES_POE_PROTO`), the selection rule's pick of round 18.
-- ``best_transductive``: ``best``'s descriptors, prototypes refined by soft k-means over
+- ``zoom2_rot_skm``: ``zoom2_rot_lr``'s descriptors, prototypes refined by soft k-means over
   the unlabelled query set (uses the query images, never their labels).
 - ``hires_poe_em``: ``hires_poe``'s probabilities with the class prior re-estimated on the
   unlabelled query set by EM (:func:`fsad.heads.em_prior`; transductive, like
-  ``best_transductive``). Settings fixed before any measurement.
+  ``zoom2_rot_skm``). Settings fixed before any measurement.
 - ``hires_poe_st``: ``hires_poe`` refitted once with, per class, as many confidently
   predicted queries as it has support images (:func:`fsad.heads.self_trained_experts`;
   transductive). Settings fixed before any measurement.
 
 All settings are identical for every category and dataset. How they were chosen, honestly:
-the block set of :data:`BEST_DESCRIPTOR` was picked in an early exploration by *query*
+the block set of :data:`ANOMALY_BLOCKS` was picked in an early exploration by *query*
 accuracy on the evaluated categories (seed 1, four candidate block sets,
 scripts/explore_best.py); a later label-free check, leave-one-out inside the 5-shot support
 sets (scripts/explore_zoom.py), ranks the same block set first (58.2 vs 58.0 / 57.0 / 50.9 %).
@@ -55,9 +55,9 @@ Rounds 19-20 put a DINOv2-style ViT-S/14 (:mod:`fsad.dinov2`) on the zoom window
 a residual engine; neither was above ``hires_poe_proto`` on both signals. The other heads'
 settings were fixed before any measurement.
 
-Over five seeds, the queries did not confirm rounds 3-4: ``best`` is above ``zoom_rot_lr``
+Over five seeds, the queries did not confirm rounds 3-4: ``zoom2_rot_lr`` is above ``zoom_rot_lr``
 at 2-3 shots and below it at 1, 4 and 5 (the results chapter compares them cell by cell).
-``best`` stays the criterion's pick; choosing between them by query accuracy would be
+``zoom2_rot_lr`` stays the criterion's pick; choosing between them by query accuracy would be
 tuning on query labels.
 """
 
@@ -98,11 +98,11 @@ REFERENCE_DESCRIPTOR = DescriptorConfig(residual_fracs=(0.02,))
 #: a seeded random subset of 60k normal patches, whole image at 224 px, both layers' 3 x 3
 #: averaged maps concatenated (:class:`fsad.descriptors.RandomBankResiduals`)
 REFERENCE_RANDOM_BANK = DescriptorConfig(residual_fracs=(0.02,), source="random_bank")
-#: the descriptor of ``anomaly_lr`` / ``best`` / ``best_transductive``: residuals of the top
+#: the descriptor of ``anomaly_lr`` / ``zoom2_rot_lr`` / ``zoom2_rot_skm``: residuals of the top
 #: 1/2/5/10 % patches plus the top-2 % raw features minus the image's mean feature. Picked
 #: among four block sets by query accuracy on seed 1 (see the module docstring: a later
 #: support leave-one-out check agrees), the same for every category.
-BEST_DESCRIPTOR = DescriptorConfig(
+ANOMALY_BLOCKS = DescriptorConfig(
     residual_fracs=(0.01, 0.02, 0.05, 0.1), feature_fracs=(0.02,), feature_centred=True
 )
 #: the zoom views of ``zoom_lr``: windows of 1/4 and 1/2 of the shorter side around the
@@ -117,15 +117,15 @@ ZOOM_LR_ZOOM = ZoomConfig(windows=(0.25, 0.5))
 #: same criterion, with :data:`ROT_C`: 69.5 % against 66.4 (+ a Lite2 encoder), 65.0
 #: (rotations, C = 10; mirrors too: 65.0) and 64.0 % (``zoom_lr``).
 ROT_ZOOM = ZoomConfig(windows=(0.25, 0.5), rotations=True)
-#: the second encoder of ``best``: the same rotated windows through EfficientNet-Lite2 at its
+#: the second encoder of ``zoom2_rot_lr``: the same rotated windows through EfficientNet-Lite2 at its
 #: native 260 px. Third round: 72.7 % against 71.7 (C = 1000), 70.7 (a Lite1 encoder
 #: instead), 69.5 (``zoom_rot_lr``; also: 320 px input, layers 1-4, zoom blocks x2) and 68.5
-#: (an extra 1/8 window); fourth round: see :data:`BEST_C`.
+#: (an extra 1/8 window); fourth round: see :data:`ZOOM2_C`.
 LITE2_ROT_ZOOM = ZoomConfig(
     windows=(0.25, 0.5), backbone="tf_efficientnet_lite2", size=260, rotations=True
 )
-#: the zoom tables of ``best``, their blocks in this order
-BEST_ZOOMS = (ROT_ZOOM, LITE2_ROT_ZOOM)
+#: the zoom tables of ``zoom2_rot_lr``, their blocks in this order
+TWO_ENCODER_ZOOMS = (ROT_ZOOM, LITE2_ROT_ZOOM)
 #: the second residual engine of ``hires_lr``: PatchCore again at twice the resolution
 #: (shorter side 512 px, the shared images' full size; 448 px crop, a 56 x 56 patch grid of
 #: 9 px cells on a 512 px image instead of 28 x 28 cells of 18 px), so a 20 px tire cut
@@ -141,14 +141,14 @@ HIRES_ENGINE = EngineConfig(
 LR_C = 10.0
 #: inverse L2 strength of ``zoom_rot_lr``'s head (weaker regularisation; see :data:`ROT_ZOOM`)
 ROT_C = 100.0
-#: inverse L2 strength of ``best``'s head
-BEST_C = 100.0
-#: factor on ``best``'s zoom blocks. Fourth round: 72.9 % against 72.7 (weight 1), 72.7
+#: inverse L2 strength of ``zoom2_rot_lr``'s head
+ZOOM2_C = 100.0
+#: factor on ``zoom2_rot_lr``'s zoom blocks. Fourth round: 72.9 % against 72.7 (weight 1), 72.7
 #: (C = 1000) and 69.5 % (an extra 1/8 window): a margin of one support image in bottle and
 #: screw each, against one fewer in metal_nut and transistor. Fifth round: fine views
 #: (:mod:`fsad.fine`) added to it scored 72.6 (1/2 window), 70.7 (1/4) and 69.2 % (both), so
-#: ``best`` has none.
-BEST_ZOOM_WEIGHT = 2.0
+#: ``zoom2_rot_lr`` has none.
+ZOOM2_WEIGHT = 2.0
 #: soft k-means temperature and iterations of the transductive head
 SKM_TEMPERATURE = 20.0
 SKM_ITERATIONS = 10
@@ -192,7 +192,7 @@ class Recipe:
             ``experts``.
     """
 
-    base: DescriptorConfig = BEST_DESCRIPTOR
+    base: DescriptorConfig = ANOMALY_BLOCKS
     zooms: tuple[ZoomConfig, ...] = ()
     zoom_weight: float = 1.0
     fines: tuple[FineConfig, ...] = ()
@@ -223,13 +223,13 @@ class Recipe:
 ANOMALY_LR = Recipe(c=LR_C)
 ZOOM_LR = Recipe(zooms=(ZOOM_LR_ZOOM,), c=LR_C)
 ZOOM_ROT_LR = Recipe(zooms=(ROT_ZOOM,), c=ROT_C)
-BEST = Recipe(zooms=BEST_ZOOMS, zoom_weight=BEST_ZOOM_WEIGHT, c=BEST_C)
+ZOOM2_ROT_LR = Recipe(zooms=TWO_ENCODER_ZOOMS, zoom_weight=ZOOM2_WEIGHT, c=ZOOM2_C)
 #: ``hires_lr``: sixth round, seed 1, support leave-one-out 73.1 % against 73.1 (also the
-#: zoom views around the 448 px engine's peak), 72.9 (``best``), 68.5 and 66.7 % (the 448 px
+#: zoom views around the 448 px engine's peak), 72.9 (``zoom2_rot_lr``), 68.5 and 66.7 % (the 448 px
 #: blocks on ``zoom_rot_lr``, x 1/2 and x 1); of the tied two, the one with fewer blocks. It
-#: beat ``best`` by one support image in transistor against one in screw, a near-tie
+#: beat ``zoom2_rot_lr`` by one support image in transistor against one in screw, a near-tie
 #: (chapter 9 compares the two over five seeds)
-HIRES = Recipe(zooms=BEST_ZOOMS, zoom_weight=BEST_ZOOM_WEIGHT, c=BEST_C, engines=(HIRES_ENGINE,))
+HIRES = Recipe(zooms=TWO_ENCODER_ZOOMS, zoom_weight=ZOOM2_WEIGHT, c=ZOOM2_C, engines=(HIRES_ENGINE,))
 #: ``hires_poe``: ``hires_lr``'s block groups, one logistic regression each (the 224 px and
 #: 448 px engines' residual blocks, the Lite0 and the Lite2 zoom windows), probabilities
 #: multiplied. Round 8 (scripts/explore_synth.py), chosen by a second label-free signal,
@@ -237,7 +237,7 @@ HIRES = Recipe(zooms=BEST_ZOOMS, zoom_weight=BEST_ZOOM_WEIGHT, c=BEST_C, engines
 #: and zoom blocks; 0.08 points lower), 77.0 (``anomaly_lr``) and 75.5 % (``hires_lr``);
 #: the support leave-one-out rule ranks it above ``hires_lr`` too (73.8 vs 73.1 %)
 HIRES_POE = Recipe(
-    zooms=BEST_ZOOMS, zoom_weight=BEST_ZOOM_WEIGHT, c=BEST_C, engines=(HIRES_ENGINE,), experts=True
+    zooms=TWO_ENCODER_ZOOMS, zoom_weight=ZOOM2_WEIGHT, c=ZOOM2_C, engines=(HIRES_ENGINE,), experts=True
 )
 #: ``hires_poe_proto``: ``hires_poe`` with a cosine-prototype expert next to each group's
 #: regression. Round 18 (scripts/explore_synth.py, seed 1), the first candidate since round 8
@@ -381,7 +381,7 @@ def _logistic(task: FewShotTask, recipe: Recipe) -> Prediction:
 
 @register("anomaly_lr", "anomaly-guided multi-block descriptors + logistic regression")
 def anomaly_lr(task: FewShotTask) -> Prediction:
-    """Logistic regression on :data:`BEST_DESCRIPTOR` descriptors of the support set.
+    """Logistic regression on :data:`ANOMALY_BLOCKS` descriptors of the support set.
 
     Returns:
         Prediction with ``labels`` ``(Q,)`` and class probabilities ``(Q, C)``.
@@ -391,7 +391,7 @@ def anomaly_lr(task: FewShotTask) -> Prediction:
 
 @register("zoom_lr", "anomaly-guided descriptors + zoom views + logistic regression")
 def zoom_lr(task: FewShotTask) -> Prediction:
-    """Logistic regression on :data:`BEST_DESCRIPTOR` + :data:`ZOOM_LR_ZOOM` descriptors.
+    """Logistic regression on :data:`ANOMALY_BLOCKS` + :data:`ZOOM_LR_ZOOM` descriptors.
 
     Returns:
         Prediction with ``labels`` ``(Q,)`` and class probabilities ``(Q, C)``.
@@ -403,7 +403,7 @@ def zoom_lr(task: FewShotTask) -> Prediction:
     "zoom_rot_lr", "anomaly-guided descriptors + rotation-averaged zoom views + logistic regression"
 )
 def zoom_rot_lr(task: FewShotTask) -> Prediction:
-    """Logistic regression (C = :data:`ROT_C`) on :data:`BEST_DESCRIPTOR` + :data:`ROT_ZOOM`.
+    """Logistic regression (C = :data:`ROT_C`) on :data:`ANOMALY_BLOCKS` + :data:`ROT_ZOOM`.
 
     Returns:
         Prediction with ``labels`` ``(Q,)`` and class probabilities ``(Q, C)``.
@@ -412,27 +412,27 @@ def zoom_rot_lr(task: FewShotTask) -> Prediction:
 
 
 @register(
-    "best",
+    "zoom2_rot_lr",
     "anomaly-guided descriptors + rotation-averaged zoom views from two encoders + logistic "
     "regression",
 )
-def best(task: FewShotTask) -> Prediction:
-    """Logistic regression (C = :data:`BEST_C`) on :data:`BEST_DESCRIPTOR` + the zoom views of
-    :data:`BEST_ZOOMS` (Lite0 and Lite2, rotation-averaged), weighted x
-    :data:`BEST_ZOOM_WEIGHT`.
+def zoom2_rot_lr(task: FewShotTask) -> Prediction:
+    """Logistic regression (C = :data:`ZOOM2_C`) on :data:`ANOMALY_BLOCKS` + the zoom views of
+    :data:`TWO_ENCODER_ZOOMS` (Lite0 and Lite2, rotation-averaged), weighted x
+    :data:`ZOOM2_WEIGHT`.
 
     Returns:
         Prediction with ``labels`` ``(Q,)`` and class probabilities ``(Q, C)``.
     """
-    return _logistic(task, BEST)
+    return _logistic(task, ZOOM2_ROT_LR)
 
 
 @register(
     "hires_lr",
-    "best's descriptors plus those of a second PatchCore engine at 448 px + logistic regression",
+    "zoom2_rot_lr's descriptors plus those of a second PatchCore engine at 448 px + logistic regression",
 )
 def hires_lr(task: FewShotTask) -> Prediction:
-    """:func:`best` with the base blocks of :data:`HIRES_ENGINE` appended (recipe :data:`HIRES`).
+    """:func:`zoom2_rot_lr` with the base blocks of :data:`HIRES_ENGINE` appended (recipe :data:`HIRES`).
 
     Returns:
         Prediction with ``labels`` ``(Q,)`` and class probabilities ``(Q, C)``.
@@ -504,16 +504,16 @@ def hires_poe_st(task: FewShotTask) -> Prediction:
 
 
 @register(
-    "best_transductive",
-    "best's descriptors, prototypes refined by soft k-means over the unlabelled queries",
+    "zoom2_rot_skm",
+    "zoom2_rot_lr's descriptors, prototypes refined by soft k-means over the unlabelled queries",
 )
-def best_transductive(task: FewShotTask) -> Prediction:
+def zoom2_rot_skm(task: FewShotTask) -> Prediction:
     """Soft k-means over support + unlabelled queries, initialised from class prototypes.
 
     Returns:
         Prediction with ``labels`` ``(Q,)`` and soft assignments ``(Q, C)``.
     """
-    xs, xq = task_descriptors(task, BEST)
+    xs, xq = task_descriptors(task, ZOOM2_ROT_LR)
     scores = soft_kmeans(
         xs,
         task.support_labels,

@@ -17,7 +17,7 @@ from fsad.engine import EngineConfig
 from fsad.features import FeatureConfig, PatchFeatureExtractor
 from fsad.fine import FineConfig
 from fsad.methods import available_methods, get_method
-from fsad.methods.best import Recipe, task_descriptors
+from fsad.methods.anomaly_guided import Recipe, task_descriptors
 from fsad.task import FewShotTask
 from fsad.zoom import ZoomConfig
 
@@ -28,13 +28,13 @@ NAMES = (
     "anomaly_lr",
     "zoom_lr",
     "zoom_rot_lr",
-    "best",
+    "zoom2_rot_lr",
     "hires_lr",
     "hires_poe",
     "hires_poe_proto",
     "hires_poe_em",
     "hires_poe_st",
-    "best_transductive",
+    "zoom2_rot_skm",
 )
 # the hot patch (1, 2) of the 4 x 4 fake map lies at pixel (25, 39) of a 64 px image under
 # EngineConfig()'s resize 256 / crop 224 (see fsad.zoom.cell_to_image): the zoom views
@@ -176,7 +176,7 @@ def test_descriptors_computed_once_per_category_and_seed(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(
-    "name", ["best_transductive", "hires_poe_em", "hires_poe_st", "hires_poe_proto"]
+    "name", ["zoom2_rot_skm", "hires_poe_em", "hires_poe_st", "hires_poe_proto"]
 )
 def test_query_labels_are_never_read(fake_data, name: str) -> None:
     """Scrambling the (hidden) query labels cannot change any prediction."""
@@ -218,7 +218,7 @@ def test_recipe_weights_zoom_blocks_and_appends_fine_views(tmp_path: Path) -> No
 def test_recipe_appends_other_engines_base_blocks(tmp_path: Path) -> None:
     """hires_lr's recipe: the task engine's base blocks, then the sibling engine's, then zoom."""
     from fsad.descriptors import category_descriptors, descriptors_of
-    from fsad.methods.best import BEST_DESCRIPTOR, HIRES_ENGINE
+    from fsad.methods.anomaly_guided import ANOMALY_BLOCKS, HIRES_ENGINE
 
     task, zoom = _recipe_task(tmp_path)
     engine = task.engine
@@ -229,7 +229,7 @@ def test_recipe_appends_other_engines_base_blocks(tmp_path: Path) -> None:
     np.testing.assert_array_equal(both[:, :d], base)
     np.testing.assert_array_equal(qboth[:, :d], qbase)
     hi = engine.sibling(HIRES_ENGINE)
-    table = category_descriptors(hi, BEST_DESCRIPTOR)
+    table = category_descriptors(hi, ANOMALY_BLOCKS)
     np.testing.assert_array_equal(both[:, d:], descriptors_of(table, task.support, hi))
     assert not np.allclose(both[:, d:], base)  # another engine, other residuals
     with_zoom, _ = task_descriptors(task, Recipe(engines=(HIRES_ENGINE,), zooms=(zoom,)))
@@ -239,7 +239,7 @@ def test_recipe_appends_other_engines_base_blocks(tmp_path: Path) -> None:
 def test_expert_recipe_multiplies_one_regression_per_block_group(tmp_path: Path) -> None:
     """hires_poe's head: one logistic regression per group of task_groups, not one on all."""
     from fsad.heads import logistic_regression
-    from fsad.methods.best import HIRES_ENGINE, _logistic, task_groups
+    from fsad.methods.anomaly_guided import HIRES_ENGINE, _logistic, task_groups
 
     task, zoom = _recipe_task(tmp_path)
     recipe = Recipe(engines=(HIRES_ENGINE,), zooms=(zoom,), zoom_weight=2.0, experts=True)
@@ -264,7 +264,7 @@ def test_expert_recipe_multiplies_one_regression_per_block_group(tmp_path: Path)
 
 def test_recipe_appends_every_engines_map_geometry_as_one_last_group(tmp_path: Path) -> None:
     from fsad.geometry import GeometryConfig, map_geometry
-    from fsad.methods.best import HIRES_ENGINE, task_groups
+    from fsad.methods.anomaly_guided import HIRES_ENGINE, task_groups
 
     task, zoom = _recipe_task(tmp_path)
     geo = GeometryConfig()
@@ -288,7 +288,7 @@ def test_recipe_appends_patch_sets_as_image_to_class_experts(tmp_path: Path) -> 
     top patches, and enter the product as image-to-class experts."""
     from fsad.errors import ConfigError
     from fsad.heads import EPS, multiply_proba, patch_expert, product_of_experts
-    from fsad.methods.best import HIRES_ENGINE, PATCH_SCALE, _logistic, task_groups
+    from fsad.methods.anomaly_guided import HIRES_ENGINE, PATCH_SCALE, _logistic, task_groups
     from fsad.patchsets import PatchSetConfig, patch_rows
 
     task, zoom = _recipe_task(tmp_path)
@@ -318,7 +318,7 @@ def test_prototype_recipe_multiplies_a_prototype_expert_per_group(tmp_path: Path
     block group, each on the same rows as its group's regression."""
     from fsad.errors import ConfigError
     from fsad.heads import multiply_proba, product_of_experts, prototype_expert
-    from fsad.methods.best import HIRES_ENGINE, PROTO_SCALE, _logistic, task_groups
+    from fsad.methods.anomaly_guided import HIRES_ENGINE, PROTO_SCALE, _logistic, task_groups
 
     task, zoom = _recipe_task(tmp_path)
     recipe = Recipe(engines=(HIRES_ENGINE,), zooms=(zoom,), experts=True, prototypes=True)

@@ -1,6 +1,6 @@
 """The committed results of the best methods are reproduced from the shared data.
 
-Runs one grid cell of ``results/best`` or ``results/best_3d`` through the same grid runner
+Runs one grid cell of ``results/beyond`` or ``results/beyond_3d`` through the same grid runner
 as ``fsad run`` and compares its accuracy with the committed row. Each cell is one where the
 method differs from its predecessor by more than one query (``hires_lr`` against ``best`` on
 tire: 40 against 34 of 71 queries; ``hires_poe`` against ``hires_lr`` on bottle 1-shot: 7
@@ -27,9 +27,9 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 @pytest.mark.parametrize(
     ("method", "folder", "config", "category", "shots"),
     [
-        ("best", "best", "paper", "bottle", 5),
-        ("hires_lr", "best_3d", "paper_3d", "tire", 4),
-        ("hires_poe", "best", "paper", "bottle", 1),
+        ("zoom2_rot_lr", "beyond", "paper", "bottle", 5),
+        ("hires_lr", "beyond_3d", "paper_3d", "tire", 4),
+        ("hires_poe", "beyond", "paper", "bottle", 1),
     ],
 )
 def test_committed_row_is_reproduced(
