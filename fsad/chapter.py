@@ -13,6 +13,9 @@ same rules everywhere:
 
 ``fsad run`` (:func:`resolve_data_root`) follows the same order and also honours a config's
 ``data:`` path; chapters take theirs from ``data_root`` or ``$FSAD_DATA`` only.
+
+A chapter never prints a machine's absolute folders: :func:`shown_path` writes a path
+relative to the repository (``results/beyond``), to ``$FSAD_DATA`` or to the cache.
 """
 
 from __future__ import annotations
@@ -22,6 +25,47 @@ from pathlib import Path
 from typing import NamedTuple
 
 from fsad.config import RunConfig, load_config
+
+#: the repository a chapter runs in (the folder holding ``fsad/`` and ``pyproject.toml``)
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """``path`` as a book page shows it, without the machine's absolute folders.
+
+    The most specific of these roots that holds ``path`` names it: ``$FSAD_DATA/...``,
+    ``$FSAD_CACHE/...`` (``~/.cache/fsad/...`` when that variable is unset), the repository
+    (a relative path such as ``results/beyond``), the home folder (``~/...``). A path under
+    none of them is shown by its last component only (``.../name``); a relative path as is.
+
+    Args:
+        path: a file or folder (it need not exist).
+
+    Returns:
+        The path as text, with ``/`` separators.
+    """
+    path = Path(path).expanduser()
+    if not path.is_absolute():
+        return path.as_posix()
+    path = Path(os.path.abspath(path))
+    from fsad.cache import default_cache_dir
+
+    roots: list[tuple[Path, str]] = [(REPO_ROOT, ""), (Path.home(), "~")]
+    cache_label = "$FSAD_CACHE" if os.environ.get("FSAD_CACHE") else "~/.cache/fsad"
+    roots.append((default_cache_dir(), cache_label))
+    if os.environ.get("FSAD_DATA"):
+        roots.append((Path(os.environ["FSAD_DATA"]).expanduser(), "$FSAD_DATA"))
+    best: tuple[int, str] | None = None
+    for root, label in roots:
+        root = Path(os.path.abspath(root))
+        try:
+            rel = path.relative_to(root)
+        except ValueError:
+            continue
+        text = "/".join(p for p in (label, rel.as_posix()) if p and p != ".") or "."
+        if best is None or len(root.parts) > best[0]:
+            best = (len(root.parts), text)
+    return best[1] if best else f".../{path.name}"
 
 
 class ChapterSetup(NamedTuple):

@@ -1,16 +1,26 @@
 """Paper-style tables from a results folder: categories x shots, mean +- sample std over seeds.
 
-Every function returns a DataFrame so the book can show or plot it; :func:`format_report`
-renders the text that ``fsad report`` prints. Percentages are used throughout, as in the
-paper's tables. The paper's own numbers (transcribed in ``results/paper/``) can be put next
-to ours for the same categories.
+Every function returns a DataFrame (or a line of text) so the book can show or plot it;
+:func:`format_report` renders the text that ``fsad report`` prints. Percentages are used
+throughout, as in the paper's tables. The paper's own numbers (transcribed in
+``results/paper/``) can be put next to ours for the same categories.
+
+The book's chapters call the rest: the headline table (:func:`headline_table`), ours against
+the paper (:func:`paper_gaps`, :func:`paper_subset_average`, :func:`ablation_table`,
+:func:`ingredient_gains`, :func:`side_by_side`), methods against each other
+(:func:`average_wide`, :func:`chain_gains`, :func:`compare_cells`, :func:`targets_table`),
+and the selection records of ``results/explore/`` (:func:`support_by_seed`,
+:func:`heldout_picks`, :func:`choice_ceiling`).
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -279,3 +289,549 @@ def _check_metric(results: pd.DataFrame, metric: str) -> None:
         raise FsadError(
             f"unknown metric '{metric}' (results have: {', '.join(m for m in METRICS if m in results)})"
         )
+
+
+# ---------------------------------------------------------------------------------------
+# The book's tables: reading folders, ours against the paper, methods against each other
+# ---------------------------------------------------------------------------------------
+
+#: the ingredients of the paper's Table 4: (what the full method adds, the variant without it)
+INGREDIENTS = (
+    ("pretraining", "contrastive_nopretrain"),
+    ("residuals (vs raw features)", "contrastive_raw"),
+    ("contrastive head (vs RelationNet)", "relationnet"),
+    ("the whole pipeline (vs direct fine-tuning)", "direct"),
+)
+
+
+def read_folders(
+    results_dir: str | os.PathLike, names: Sequence[str]
+) -> tuple[pd.DataFrame | None, list[str]]:
+    """The rows of ``results_dir/<name>`` for every name, latest configuration per method.
+
+    Args:
+        results_dir: the folder holding the result folders (e.g. the repository's ``results``).
+        names: result folder names, e.g. ``["main", "main_3d"]``.
+
+    Returns:
+        The concatenated rows (None when no folder has any) and notes: one per dropped older
+        configuration and one per missing folder, naming it as ``results/<name>``.
+    """
+    frames, notes = [], []
+    for name in names:
+        try:
+            rows, dropped = latest_config(load_results(Path(results_dir) / name))
+        except FsadError:
+            notes.append(f"results/{name} is not available (no {RESULTS_FILE} with rows)")
+            continue
+        frames.append(rows)
+        notes.extend(dropped)
+    return (pd.concat(frames, ignore_index=True) if frames else None), notes
+
+
+def describe_runs(rows: pd.DataFrame) -> str:
+    """One line on what result rows hold: runs, methods, categories, shots, seeds, backbone, git.
+
+    Args:
+        rows: tidy result rows (``method, category, shots, seed, backbone, git_commit``).
+    """
+
+    def ints(col: str) -> list[int]:
+        return sorted(int(v) for v in rows[col].unique())
+
+    return (
+        f"{len(rows)} runs; methods {sorted(rows['method'].unique())}; "
+        f"categories {sorted(rows['category'].unique())}; shots {ints('shots')}; "
+        f"seeds {ints('seed')}; backbone {', '.join(sorted(rows['backbone'].astype(str).unique()))}; "
+        f"git {', '.join(sorted(rows['git_commit'].astype(str).unique()))}"
+    )
+
+
+def fold_paper_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """A :func:`paper_table` with each ``"paper <n>-shot"`` column folded into its
+    ``"<n>-shot"`` column as ``"ours ± std (paper)"``, and the ``seeds`` column dropped (a
+    chapter states the seeds in its text).
+    """
+    out = table.copy()
+    for col in [c for c in table.columns if str(c).startswith("paper ")]:
+        ours = col.removeprefix("paper ")
+        out[ours] = [
+            f"{o} ({p})" if p != "-" else o for o, p in zip(out[ours], out[col], strict=True)
+        ]
+        out = out.drop(columns=col)
+    return out.drop(columns=[c for c in ("seeds",) if c in out.columns])
+
+
+def _paper_main(paper: pd.DataFrame) -> pd.DataFrame:
+    """The paper's main numbers: primary rows without good images as queries."""
+    return paper[paper["primary"].astype(bool) & ~paper["include_good"].astype(bool)]
+
+
+def paper_subset_average(rows: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
+    """The paper's per-category numbers averaged over the categories present in ``rows``.
+
+    Args:
+        rows: tidy result rows of one or more (dataset, method).
+        paper: :func:`load_paper_numbers`.
+
+    Returns:
+        Columns ``dataset, method, shots, accuracy`` (%), one row per shot count for which
+        the paper has a number for *every* one of the categories (else none).
+    """
+    out = []
+    main = _paper_main(paper)
+    for (dataset, method), grp in rows.groupby(["dataset", "method"], sort=False):
+        cats = set(grp["category"])
+        ref = main[
+            (main["dataset"] == dataset) & (main["method"] == method) & main["category"].isin(cats)
+        ]
+        full = ref.groupby("shots").filter(lambda s, cats=cats: set(s["category"]) == cats)
+        avg = full.groupby("shots", as_index=False)["accuracy"].mean()
+        out.append(avg.assign(dataset=dataset, method=method))
+    columns = ["dataset", "method", "shots", "accuracy"]
+    return pd.concat(out, ignore_index=True)[columns] if out else pd.DataFrame(columns=columns)
+
+
+def headline_table(
+    results: pd.DataFrame,
+    paper: pd.DataFrame,
+    methods: Mapping[str, str],
+    paper_method: str = "contrastive",
+) -> pd.DataFrame:
+    """The paper, our reproduction and our methods side by side: one row per (dataset, shots).
+
+    Args:
+        results: tidy result rows holding every method of ``methods``.
+        paper: :func:`load_paper_numbers`.
+        methods: column label -> method name, in column order.
+        paper_method: whose paper numbers fill the ``paper`` column.
+
+    Returns:
+        Index ``dataset, shots``; a ``paper`` column (the paper's per-category numbers
+        averaged over the categories we evaluate, ``-`` where it has none) and one
+        ``"mean ± std"`` column per label (%, :func:`average_over_categories`).
+    """
+    avg = average_over_categories(results[results["method"].isin(list(methods.values()))])
+    ref = paper_subset_average(results[results["method"] == paper_method], paper)
+    ref = ref.set_index(["dataset", "shots"])["accuracy"]
+    keys = avg[["dataset", "shots"]].drop_duplicates().sort_values(["dataset", "shots"])
+    table = pd.DataFrame(index=pd.MultiIndex.from_frame(keys))
+    table["paper"] = [_cell(ref[k], np.nan) if k in ref.index else "-" for k in table.index]
+    by = avg.set_index(["method", "dataset", "shots"])
+    for label, method in methods.items():
+        table[label] = [
+            _cell(by.at[(method, *k), "mean"], by.at[(method, *k), "std"])
+            if (method, *k) in by.index
+            else "-"
+            for k in table.index
+        ]
+    return table
+
+
+def paper_gaps(rows: pd.DataFrame, method: str, paper: pd.DataFrame) -> pd.DataFrame:
+    """Ours minus the paper's accuracy per category and shot count, in points.
+
+    Args:
+        rows: tidy result rows (several seeds).
+        method: the method compared (the paper must have per-category numbers for it).
+        paper: :func:`load_paper_numbers`.
+
+    Returns:
+        Rows = categories; ``"<n>-shot"`` columns with cells like ``"+12.3*"`` (``*``: the gap
+        exceeds two of our seed standard deviations; never with a single seed) and a
+        ``mean gap`` column (mean over the shot counts with a paper number).
+    """
+    ours = summarize(rows[rows["method"] == method])
+    ref = _paper_main(paper)
+    ref = ref[ref["method"] == method][["dataset", "category", "shots", "accuracy"]]
+    both = ours.merge(ref, on=["dataset", "category", "shots"])
+    both["gap"] = both["mean"] - both["accuracy"]
+    both["cell"] = [
+        f"{g:+.1f}{'*' if not pd.isna(s) and abs(g) > 2 * s else ''}"
+        for g, s in zip(both["gap"], both["std"], strict=True)
+    ]
+    table = both.pivot(index="category", columns="shots", values="cell").fillna("-")
+    table.columns = [f"{n}-shot" for n in table.columns]
+    table["mean gap"] = both.groupby("category")["gap"].mean().map("{:+.1f}".format)
+    return table
+
+
+def ablation_table(
+    rows: pd.DataFrame,
+    paper: pd.DataFrame,
+    paper_averages: pd.DataFrame,
+    order: Sequence[str] = (),
+    shots: int = 2,
+    source_table: str = "Table 4",
+) -> pd.DataFrame:
+    """The paper's Table 4: each method's average over our categories at ``shots`` shots.
+
+    Args:
+        rows: tidy result rows of the ablation (MVTec AD).
+        paper: :func:`load_paper_numbers`.
+        paper_averages: the paper's published averages (``paper_averages.csv``).
+        order: methods first, in this order; the others follow as they appear.
+        shots: the shot count of the table.
+        source_table: the paper table whose published averages fill the last column.
+
+    Returns:
+        Index ``method``; columns ``ours, <n>-shot`` (``"mean ± std"``), ``paper, same
+        categories`` (the paper's per-category mean over our categories, ``-`` if it lacks
+        one) and ``paper, 14 categories (<source_table>)``.
+    """
+    sel = rows[rows["shots"] == shots]
+    avg = average_over_categories(sel).set_index("method")
+    cats = set(sel["category"])
+    main = _paper_main(paper)
+    main = main[(main["shots"] == shots) & (main["dataset"] == "mvtec_ad")]
+    published = paper_averages[
+        (paper_averages["shots"] == shots) & (paper_averages["source_table"] == source_table)
+    ]
+    methods = [m for m in order if m in avg.index] + [m for m in avg.index if m not in order]
+    table = []
+    for method in methods:
+        same = main[(main["method"] == method) & main["category"].isin(cats)]
+        full = published[published["method"] == method]["accuracy"]
+        table.append(
+            {
+                "method": method,
+                f"ours, {shots}-shot": _cell(avg.at[method, "mean"], avg.at[method, "std"]),
+                "paper, same categories": f"{same['accuracy'].mean():.2f}"
+                if len(same) == len(cats)
+                else "-",
+                f"paper, 14 categories ({source_table})": f"{full.iloc[0]:.2f}"
+                if len(full)
+                else "-",
+            }
+        )
+    return pd.DataFrame(table).set_index("method")
+
+
+def ingredient_gains(
+    rows: pd.DataFrame,
+    paper: pd.DataFrame,
+    ingredients: Sequence[tuple[str, str]] = INGREDIENTS,
+    full: str = "contrastive",
+    shots: int = 2,
+) -> pd.DataFrame:
+    """What each ingredient adds: ``full`` minus the variant without it, ours and the paper's.
+
+    Ours is taken per seed (the mean over categories, on seeds where every category has a
+    row), so its spread over seeds is known; the paper's is the difference of its
+    per-category means over the same categories (MVTec AD).
+
+    Args:
+        rows: tidy result rows of the ablation.
+        paper: :func:`load_paper_numbers`.
+        ingredients: ``(label, variant without it)`` pairs; a pair whose variant is absent
+            from ``rows`` is left out.
+        full: the full method.
+        shots: the shot count compared.
+
+    Returns:
+        Index ``ingredient``; columns ``ours`` (mean difference, points), ``std`` (sample std
+        over seeds, NaN with one), ``seeds`` and ``paper`` (NaN where it lacks a number).
+    """
+    sel = rows[rows["shots"] == shots]
+    cats = sorted(sel["category"].unique())
+    by = sel.groupby(["method", "seed"])
+    per_seed = by["accuracy"].mean().mul(100)[by["category"].nunique() == len(cats)]
+    wide = per_seed.reset_index().pivot_table(index="seed", columns="method", values="accuracy")
+    main = _paper_main(paper)
+    ref = main[
+        (main["shots"] == shots) & (main["dataset"] == "mvtec_ad") & main["category"].isin(cats)
+    ].pivot_table(index="category", columns="method", values="accuracy")
+    out = []
+    for label, without in ingredients:
+        if full not in wide or without not in wide:
+            continue
+        diff = (wide[full] - wide[without]).dropna()
+        theirs = (
+            float((ref[full] - ref[without]).mean())
+            if {full, without} <= set(ref.columns) and len(ref) == len(cats)
+            else math.nan
+        )
+        std = float(diff.std()) if len(diff) > 1 else math.nan
+        out.append(
+            {
+                "ingredient": label,
+                "ours": diff.mean(),
+                "std": std,
+                "seeds": len(diff),
+                "paper": theirs,
+            }
+        )
+    return pd.DataFrame(out, columns=["ingredient", "ours", "std", "seeds", "paper"]).set_index(
+        "ingredient"
+    )
+
+
+def side_by_side(
+    rows: pd.DataFrame,
+    methods: Sequence[str],
+    paper: pd.DataFrame,
+    source_table: str,
+    shots: int = 2,
+) -> pd.DataFrame | None:
+    """Per-category means of ``methods`` at ``shots`` shots next to the paper's ``source_table``
+    (the paper's Tables 5 and 6).
+
+    Returns:
+        Rows = categories then ``Average``; columns ``ours <m>`` then ``paper <m>`` (%); None
+        when ``rows`` lacks one of ``methods``.
+    """
+    methods = list(methods)
+    if not all((rows["method"] == m).any() for m in methods):
+        return None
+    s = summarize(rows[(rows["shots"] == shots) & rows["method"].isin(methods)])
+    out = s.pivot(index="category", columns="method", values="mean")[methods]
+    out.columns = [f"ours {m}" for m in methods]
+    for m in methods:
+        ref = paper[(paper["source_table"] == source_table) & (paper["method"] == m)]
+        ref = ref.set_index("category")["accuracy"]
+        out[f"paper {m}"] = [ref.get(c, math.nan) for c in out.index]
+    out.loc[AVERAGE] = out.mean()
+    return out
+
+
+def average_wide(
+    results: pd.DataFrame, index: Sequence[str] = ("dataset", "method"), metric: str = "accuracy"
+) -> pd.DataFrame:
+    """:func:`average_over_categories`' means as a wide table: ``index`` rows, ``"<n>-shot"``
+    columns (%; NaN where a method lacks that shot count)."""
+    avg = average_over_categories(results, metric)
+    wide = avg.pivot_table(index=list(index), columns="shots", values="mean", sort=False)
+    wide.columns = [f"{n}-shot" for n in wide.columns]
+    return wide
+
+
+def chain_gains(
+    results: pd.DataFrame,
+    chain: Sequence[str],
+    side_steps: Sequence[tuple[str, str]] = (),
+) -> pd.DataFrame:
+    """Each step of a chain of methods minus the step before it, per dataset, in points of
+    accuracy averaged over categories (:func:`average_wide`).
+
+    Args:
+        results: tidy result rows of the chain's methods.
+        chain: methods in order; those absent from a dataset's rows are skipped.
+        side_steps: ``(reference, method)`` pairs off the chain, appended when both exist.
+
+    Returns:
+        Index ``dataset, step`` (``"<method> vs <reference>"``); ``"<n>-shot"`` columns.
+    """
+    wide = average_wide(results)
+    parts = []
+    for dataset in dict.fromkeys(wide.index.get_level_values("dataset")):
+        rows = wide.loc[dataset]
+        steps = [m for m in chain if m in rows.index]
+        pairs = list(zip(steps, steps[1:], strict=False))
+        pairs += [(a, b) for a, b in side_steps if {a, b} <= set(rows.index)]
+        gain = pd.DataFrame([rows.loc[b] - rows.loc[a] for a, b in pairs])
+        gain.index = pd.MultiIndex.from_tuples(
+            [(dataset, f"{b} vs {a}") for a, b in pairs], names=["dataset", "step"]
+        )
+        parts.append(gain)
+    return pd.concat(parts) if parts else pd.DataFrame()
+
+
+@dataclass(frozen=True)
+class CellComparison:
+    """How ``method`` compares with ``reference`` cell by cell (one cell: a dataset,
+    category and shot count; each side its mean over seeds).
+
+    Attributes:
+        method, reference: the two methods.
+        above, level: number of cells where ``method`` is above / equal.
+        below: the cells where it is below, as ``(dataset, category, shots)``.
+    """
+
+    method: str
+    reference: str
+    above: int = 0
+    level: int = 0
+    below: list[tuple[str, str, int]] = field(default_factory=list)
+
+    @property
+    def cells(self) -> int:
+        """Number of cells both methods have."""
+        return self.above + self.level + len(self.below)
+
+    def markdown(self) -> str:
+        """One markdown list item saying where ``method`` is above and below ``reference``."""
+        if not self.cells:
+            return f"- `{self.method}`: no cells shared with `{self.reference}`."
+        cells = ", ".join(f"{c} {n}-shot" for _, c, n in self.below) or "none"
+        return (
+            f"- `{self.method}` is above `{self.reference}` in {self.above} of {self.cells} "
+            f"(category, shots) cells, level in {self.level}; below it in: {cells}."
+        )
+
+
+def compare_cells(rows: pd.DataFrame, method: str, reference: str) -> CellComparison:
+    """Compare two methods in every (dataset, category, shots) cell both have.
+
+    Args:
+        rows: tidy result rows holding both methods.
+        method, reference: the method judged and the one it is judged against.
+    """
+    s = summarize(rows[rows["method"].isin([method, reference])])
+    wide = s.pivot_table(index=["dataset", "category", "shots"], columns="method", values="mean")
+    if method not in wide or reference not in wide:
+        return CellComparison(method, reference)
+    wide = wide[[method, reference]].dropna()
+    worse = wide[wide[method] < wide[reference]]
+    level = int((wide[method] == wide[reference]).sum())
+    below = [(d, c, int(n)) for d, c, n in worse.index]
+    return CellComparison(method, reference, len(wide) - len(below) - level, level, below)
+
+
+def targets_table(
+    results: pd.DataFrame,
+    methods: Sequence[str],
+    targets: Sequence[tuple[str, int, float]] = TARGETS,
+) -> pd.DataFrame:
+    """Each method's average over categories at each target's (dataset, shots), and whether
+    it reaches the target.
+
+    Returns:
+        Index ``method``; one column per target, ``"<dataset> <n>-shot (>= <goal>)"``, with
+        cells like ``"73.4 (met)"`` or ``"nan (not met)"`` where the method has no rows.
+    """
+    avg = average_over_categories(results[results["method"].isin(list(methods))])
+    avg = avg.set_index(["method", "dataset", "shots"])["mean"]
+    table = []
+    for method in methods:
+        row: dict[str, Any] = {"method": method}
+        for dataset, shots, goal in targets:
+            value = float(avg.get((method, dataset, shots), math.nan))
+            row[f"{dataset} {shots}-shot (>= {goal:.0f})"] = (
+                f"{value:.1f} ({'met' if value >= goal else 'not met'})"
+            )
+        table.append(row)
+    return pd.DataFrame(table).set_index("method")
+
+
+# ---------------------------------------------------------------------------------------
+# The selection records (results/explore/*.csv): one row per (category, variant, seed)
+# ---------------------------------------------------------------------------------------
+
+
+def support_by_seed(records: pd.DataFrame, variants: Sequence[str] | None = None) -> pd.DataFrame:
+    """Support leave-one-out accuracy per variant and seed, mean over categories (%).
+
+    Args:
+        records: rows of a selection record (``variant, category, seed, support_loo``).
+        variants: the variants shown, in this order; default: those scored on more than one
+            seed.
+
+    Returns:
+        Index ``variant``; columns ``"seed <s>"`` and ``mean`` (over the seeds).
+    """
+    rec = records.dropna(subset=["support_loo"])
+    if variants is None:
+        several = rec.groupby("variant")["seed"].nunique()
+        variants = list(several[several > 1].index)
+    rec = rec[rec["variant"].isin(list(variants))]
+    table = rec.groupby(["variant", "seed"])["support_loo"].mean().mul(100).unstack()
+    table = table.reindex([v for v in variants if v in table.index])
+    table.columns = [f"seed {c}" for c in table.columns]
+    table["mean"] = table.mean(axis=1)
+    return table
+
+
+def heldout_picks(records: pd.DataFrame) -> pd.DataFrame:
+    """Per held-out category: the query accuracy (%) of the variant each way of choosing
+    picks, on one seed's records (``variant, category, accuracy, support_loo``).
+
+    The ways: the support rule (highest mean support score over all categories, one pick
+    for all), the best support score on the *other* categories, the best query accuracy on
+    the other categories, and the held-out category's own best (an optimistic bound).
+
+    Returns:
+        Index ``category``; four columns of ``"<variant>: <accuracy>"``.
+    """
+    acc = records.groupby(["variant", "category"])["accuracy"].mean().unstack().mul(100)
+    sup = records.dropna(subset=["support_loo"]).groupby(["variant", "category"])["support_loo"]
+    sup = sup.mean().unstack().mul(100)
+    rule = sup.mean(axis=1).idxmax()
+    picks = []
+    for held in acc.columns:
+        others = [c for c in acc.columns if c != held]
+        by_sup = sup[others].mean(axis=1).idxmax()
+        by_query = acc[others].mean(axis=1).idxmax()
+        picks.append(
+            {
+                "category": held,
+                "support rule": f"{rule}: {acc.loc[rule, held]:.1f}",
+                "support, other categories": f"{by_sup}: {acc.loc[by_sup, held]:.1f}",
+                "query, other categories": f"{by_query}: {acc.loc[by_query, held]:.1f}",
+                "own best (bound)": f"{acc[held].idxmax()}: {acc[held].max():.1f}",
+            }
+        )
+    return pd.DataFrame(picks).set_index("category")
+
+
+def choice_ceiling(
+    records: pd.DataFrame,
+    baseline: str = "hires_poe",
+    targets: Sequence[tuple[str, int, float]] = TARGETS,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """How far a choice among candidates could go: per target, the query accuracy (%) of
+    ``baseline``, of the leave-one-product-out choice and of the oracle choice.
+
+    Leave one product out: for each category, the candidate with the highest query accuracy
+    over the *other* categories (mean over their shot counts). Oracle: in each (category,
+    shots) cell the candidate with the highest query accuracy. Only candidates scored on
+    every category take part.
+
+    Args:
+        records: one seed's rows (``dataset, category, variant, query_<n>shot...``).
+        baseline: the variant of the first column.
+        targets: ``(dataset, shots, goal)`` triples.
+
+    Returns:
+        The table (index ``target``; columns ``baseline``, ``leave one product out``,
+        ``oracle (queries)``, ``candidates`` and ``reading``: which choice, if any, reaches
+        the goal) and each category's leave-one-product-out pick.
+    """
+    queries = [c for c in records.columns if c.startswith("query_")]
+    long = records.melt(["dataset", "category", "variant"], queries, "shots", "acc").dropna()
+    long["shots"] = long["shots"].str.extract(r"(\d+)", expand=False).astype(int)
+    full = long.groupby("variant")["category"].nunique()
+    long = long[long["variant"].isin(full[full == full.max()].index)]
+    per_cat = long.groupby(["variant", "category"])["acc"].mean().unstack()
+    lopo = {c: str(per_cat.drop(columns=c).mean(axis=1).idxmax()) for c in per_cat.columns}
+    rows = []
+    for dataset, shots, goal in targets:
+        cell = long[(long["dataset"] == dataset) & (long["shots"] == shots)]
+        wide = cell.pivot_table(index="variant", columns="category", values="acc")
+        base = 100 * float(wide.loc[baseline].mean())
+        picked = 100 * float(np.mean([wide.loc[lopo[c], c] for c in wide.columns]))
+        oracle = 100 * float(wide.max().mean())
+        if base >= goal:
+            reading = f"reached by `{baseline}` itself"
+        elif oracle < goal:
+            reading = "out of reach of every candidate, even chosen on its own queries"
+        elif picked < goal:
+            reading = "reached only by choosing on the evaluated queries' labels"
+        else:
+            reading = "reached by the choice from other products"
+        rows.append(
+            {
+                "target": f"{dataset} {shots}-shot (>= {goal:.0f})",
+                baseline: base,
+                "leave one product out": picked,
+                "oracle (queries)": oracle,
+                "candidates": len(wide),
+                "reading": reading,
+            }
+        )
+    return pd.DataFrame(rows).set_index("target"), lopo
+
+
+def widen_last_column(styler: Any, width: str = "22em") -> Any:
+    """A pandas ``Styler`` whose last column (a long description) is at least ``width``
+    wide, so its text wraps less; a table wider than the page scrolls."""
+    return styler.set_properties(subset=[styler.data.columns[-1]], **{"min-width": width})

@@ -199,3 +199,278 @@ def test_find_results_dir_walks_up_to_the_results_folder(tmp_path):
     lonely.mkdir()
     with pytest.raises(FsadError, match="no results/ folder found at or above"):
         find_results_dir("", start=lonely)
+
+
+# --- the book's tables (fsad.report helpers the chapters call) -----------------------------
+
+
+def _paper(rows: list[tuple]) -> pd.DataFrame:
+    """A paper table: (source_table, method, dataset, category, shots, accuracy) primary rows."""
+    cols = ["source_table", "method", "dataset", "category", "shots", "accuracy"]
+    frame = pd.DataFrame(rows, columns=cols)
+    return frame.assign(include_good=False, primary=True)
+
+
+def _two_methods() -> pd.DataFrame:
+    """contrastive as in _frame(); proto 10 points higher everywhere except screw 2-shot."""
+    f = _frame()
+    g = f.assign(method="proto", accuracy=f["accuracy"] + 0.1)
+    g.loc[(g["category"] == "screw") & (g["shots"] == 2), "accuracy"] = 0.2  # level
+    return pd.concat([f, g], ignore_index=True)
+
+
+def test_read_folders_and_describe_runs(tmp_path: Path):
+    from fsad.report import describe_runs, read_folders
+
+    atomic_write_csv(tmp_path / "main" / "results.csv", _frame().assign(git_commit="abc1234"))
+    rows, notes = read_folders(tmp_path, ["main", "absent"])
+    assert len(rows) == 12 and notes == [
+        "results/absent is not available (no results.csv with rows)"
+    ]
+    assert str(tmp_path) not in " ".join(notes)  # names the folder, never the machine path
+    assert describe_runs(rows) == (
+        "12 runs; methods ['contrastive']; categories ['bottle', 'screw']; shots [1, 2]; "
+        "seeds [1, 2, 3]; backbone lite0; git abc1234"
+    )
+    assert read_folders(tmp_path, ["absent"])[0] is None
+
+
+def test_fold_paper_columns():
+    from fsad.report import fold_paper_columns
+
+    t = pd.DataFrame(
+        {"1-shot": ["60.00 ± 10.00", "30.00"], "paper 1-shot": ["66.00", "-"], "seeds": ["3", "3"]},
+        index=["bottle", "screw"],
+    )
+    out = fold_paper_columns(t)
+    assert list(out.columns) == ["1-shot"]
+    assert out["1-shot"].tolist() == ["60.00 ± 10.00 (66.00)", "30.00"]
+
+
+def test_paper_subset_average_needs_every_category():
+    from fsad.report import paper_subset_average
+
+    paper = _paper(
+        [
+            ("T1", "contrastive", "mvtec_ad", "bottle", 1, 60.0),
+            ("T1", "contrastive", "mvtec_ad", "screw", 1, 20.0),
+            ("T1", "contrastive", "mvtec_ad", "bottle", 2, 70.0),  # screw 2-shot missing
+            ("T1", "contrastive", "mvtec_ad", "cable", 1, 99.0),  # not one of ours
+        ]
+    )
+    avg = paper_subset_average(_frame(), paper)
+    assert avg.to_dict("records") == [
+        {"dataset": "mvtec_ad", "method": "contrastive", "shots": 1, "accuracy": 40.0}
+    ]
+    assert paper_subset_average(_frame().iloc[:0], paper).empty
+
+
+def test_headline_table_paper_reproduction_and_ours():
+    from fsad.report import headline_table
+
+    paper = _paper(
+        [
+            ("T1", "contrastive", "mvtec_ad", "bottle", 1, 60.0),
+            ("T1", "contrastive", "mvtec_ad", "screw", 1, 20.0),
+        ]
+    )
+    t = headline_table(_two_methods(), paper, {"reproduction": "contrastive", "ours": "proto"})
+    assert list(t.columns) == ["paper", "reproduction", "ours"]
+    assert t.loc[("mvtec_ad", 1), "paper"] == "40.00" and t.loc[("mvtec_ad", 2), "paper"] == "-"
+    std = np.std([35, 40, 60], ddof=1)
+    assert t.loc[("mvtec_ad", 1), "reproduction"] == f"45.00 ± {std:.2f}"
+    assert t.loc[("mvtec_ad", 1), "ours"] == f"55.00 ± {std:.2f}"
+
+
+def test_paper_gaps_marks_gaps_beyond_two_std():
+    from fsad.report import paper_gaps
+
+    paper = _paper(
+        [
+            ("T1", "contrastive", "mvtec_ad", "bottle", 1, 66.0),  # ours 60 ± 10: -6.0
+            ("T1", "contrastive", "mvtec_ad", "bottle", 2, 70.0),  # ours 80 ± 0: +10.0*
+            ("T1", "contrastive", "mvtec_ad", "screw", 1, 30.0),  # ours 30: +0.0
+        ]
+    )
+    g = paper_gaps(_frame(), "contrastive", paper)
+    assert g.loc["bottle", "1-shot"] == "-6.0" and g.loc["bottle", "2-shot"] == "+10.0*"
+    assert g.loc["screw", "2-shot"] == "-" and g.loc["bottle", "mean gap"] == "+2.0"
+
+
+def test_ablation_table_and_ingredient_gains():
+    from fsad.report import ablation_table, ingredient_gains
+
+    f = _frame()
+    rows = pd.concat(
+        [f, f.assign(method="contrastive_nopretrain", accuracy=f["accuracy"] - 0.05)],
+        ignore_index=True,
+    )
+    paper = _paper(
+        [
+            ("T3", "contrastive", "mvtec_ad", "bottle", 2, 50.0),
+            ("T3", "contrastive", "mvtec_ad", "screw", 2, 30.0),
+            ("T3", "contrastive_nopretrain", "mvtec_ad", "bottle", 2, 44.0),
+            ("T3", "contrastive_nopretrain", "mvtec_ad", "screw", 2, 30.0),
+        ]
+    )
+    averages = pd.DataFrame(
+        {"source_table": ["Table 4"], "method": ["contrastive"], "shots": [2], "accuracy": [37.16]}
+    )
+    t = ablation_table(rows, paper, averages, order=["contrastive_nopretrain"])
+    assert list(t.index) == ["contrastive_nopretrain", "contrastive"]
+    # 2-shot: bottle 80 +- 0, screw 20 +- 10 -> per-seed means 45, 55, 50
+    assert t.loc["contrastive", "ours, 2-shot"] == "50.00 ± 5.00"
+    assert t.loc["contrastive", "paper, same categories"] == "40.00"
+    assert t.loc["contrastive", "paper, 14 categories (Table 4)"] == "37.16"
+    assert t.loc["contrastive_nopretrain", "paper, 14 categories (Table 4)"] == "-"
+    g = ingredient_gains(rows, paper)
+    assert list(g.index) == ["pretraining"]  # the other variants are absent
+    assert g.loc["pretraining", "ours"] == pytest.approx(5.0)
+    assert g.loc["pretraining", "std"] == pytest.approx(0.0, abs=1e-9)
+    assert g.loc["pretraining", "seeds"] == 3 and g.loc["pretraining", "paper"] == pytest.approx(
+        3.0
+    )
+
+
+def test_side_by_side():
+    from fsad.report import side_by_side
+
+    paper = _paper([("Table 5", "contrastive", "mvtec_ad", "bottle", 2, 71.93)])
+    t = side_by_side(_frame(), ["contrastive"], paper, "Table 5")
+    assert list(t.columns) == ["ours contrastive", "paper contrastive"]
+    assert t.loc["bottle", "ours contrastive"] == pytest.approx(80.0)
+    assert t.loc["Average", "ours contrastive"] == pytest.approx(50.0)
+    assert t.loc["Average", "paper contrastive"] == pytest.approx(71.93)  # NaN skipped
+    assert side_by_side(_frame(), ["contrastive", "relationnet"], paper, "Table 6") is None
+
+
+def test_average_wide_and_chain_gains():
+    from fsad.report import average_wide, chain_gains
+
+    rows = _two_methods()
+    w = average_wide(rows)
+    assert list(w.columns) == ["1-shot", "2-shot"]
+    assert w.loc[("mvtec_ad", "proto"), "1-shot"] == pytest.approx(55.0)
+    g = chain_gains(rows, ["contrastive", "absent", "proto"], side_steps=[("proto", "contrastive")])
+    assert list(g.index) == [
+        ("mvtec_ad", "proto vs contrastive"),
+        ("mvtec_ad", "contrastive vs proto"),
+    ]
+    assert g.loc[("mvtec_ad", "proto vs contrastive"), "1-shot"] == pytest.approx(10.0)
+    assert g.loc[("mvtec_ad", "proto vs contrastive"), "2-shot"] == pytest.approx(5.0)
+
+
+def test_compare_cells():
+    from fsad.report import compare_cells
+
+    c = compare_cells(_two_methods(), "proto", "contrastive")
+    assert (c.above, c.level, c.below, c.cells) == (3, 1, [], 4)
+    assert c.markdown() == (
+        "- `proto` is above `contrastive` in 3 of 4 (category, shots) cells, level in 1; "
+        "below it in: none."
+    )
+    back = compare_cells(_two_methods(), "contrastive", "proto")
+    assert back.below == [
+        ("mvtec_ad", "bottle", 1),
+        ("mvtec_ad", "bottle", 2),
+        ("mvtec_ad", "screw", 1),
+    ]
+    assert "below it in: bottle 1-shot, bottle 2-shot, screw 1-shot." in back.markdown()
+    none = compare_cells(_two_methods(), "absent", "proto")
+    assert none.cells == 0 and "no cells shared" in none.markdown()
+
+
+def test_targets_table():
+    from fsad.report import targets_table
+
+    t = targets_table(_two_methods(), ["contrastive", "proto"], [("mvtec_ad", 1, 50.0)])
+    assert t.loc["contrastive", "mvtec_ad 1-shot (>= 50)"] == "45.0 (not met)"
+    assert t.loc["proto", "mvtec_ad 1-shot (>= 50)"] == "55.0 (met)"
+    missing = targets_table(_two_methods(), ["proto"], [("mvtec_3d", 4, 65.0)])
+    assert missing.iloc[0, 0] == "nan (not met)"
+
+
+def _records() -> pd.DataFrame:
+    """A selection record: variants a, b, c on categories x, y (seed 1); a also on seed 2."""
+    rows = [
+        # variant, category, seed, support_loo, query_1shot, query_5shot
+        ("a", "x", 1, 0.5, 0.6, 0.8),
+        ("a", "y", 1, 0.7, 0.4, 0.6),
+        ("b", "x", 1, 0.6, 0.5, 0.7),
+        ("b", "y", 1, 0.8, 0.6, 0.9),
+        ("c", "x", 1, 0.4, 0.9, 0.9),
+        ("c", "y", 1, 0.5, 0.3, 0.3),
+        ("a", "x", 2, 0.9, 0.6, 0.8),
+        ("a", "y", 2, 0.9, 0.4, 0.6),
+    ]
+    cols = ["variant", "category", "seed", "support_loo", "query_1shot", "query_5shot"]
+    frame = pd.DataFrame(rows, columns=cols).assign(dataset="mvtec_ad")
+    return frame.assign(accuracy=frame[["query_1shot", "query_5shot"]].mean(axis=1))
+
+
+def test_support_by_seed():
+    from fsad.report import support_by_seed
+
+    t = support_by_seed(_records())
+    assert list(t.index) == ["a"] and list(t.columns) == ["seed 1", "seed 2", "mean"]
+    assert t.loc["a"].tolist() == pytest.approx([60.0, 90.0, 75.0])
+    t2 = support_by_seed(_records(), ["b", "a"])
+    assert list(t2.index) == ["b", "a"] and np.isnan(t2.loc["b", "seed 2"])
+
+
+def test_heldout_picks():
+    from fsad.report import heldout_picks
+
+    t = heldout_picks(_records()[lambda r: r["seed"] == 1])
+    # support means: a 60, b 70, c 45 -> rule b; query means: a x 70 y 50, b x 60 y 75, c x 90 y 30
+    assert t.loc["x", "support rule"] == "b: 60.0"
+    assert t.loc["x", "support, other categories"] == "b: 60.0"  # best support on y: b
+    assert t.loc["x", "query, other categories"] == "b: 60.0"  # best query on y: b
+    assert t.loc["y", "query, other categories"] == "c: 30.0"  # best query on x: c
+    assert t.loc["x", "own best (bound)"] == "c: 90.0"
+
+
+def test_choice_ceiling():
+    from fsad.report import choice_ceiling
+
+    rec = _records()[lambda r: r["seed"] == 1]
+    targets = [("mvtec_ad", 1, 55.0), ("mvtec_ad", 1, 45.0), ("mvtec_ad", 5, 95.0)]
+    t, picks = choice_ceiling(rec, baseline="a", targets=targets)
+    # mean query over shots: a x 70 y 50, b x 60 y 75, c x 90 y 30: x <- best on y, y <- on x
+    assert picks == {"x": "b", "y": "c"}
+    one = t.loc["mvtec_ad 1-shot (>= 55)"]
+    assert one["a"] == pytest.approx(50.0)
+    assert one["leave one product out"] == pytest.approx(40.0)  # b on x 50, c on y 30
+    assert one["oracle (queries)"] == pytest.approx(75.0)  # c on x 90, b on y 60
+    assert one["candidates"] == 3
+    assert one["reading"] == "reached only by choosing on the evaluated queries' labels"
+    assert t.loc["mvtec_ad 1-shot (>= 45)", "reading"] == "reached by `a` itself"
+    assert t.loc["mvtec_ad 5-shot (>= 95)", "reading"] == (
+        "out of reach of every candidate, even chosen on its own queries"
+    )  # oracle: (90 + 90) / 2
+
+
+def test_widen_last_column():
+    from fsad.report import widen_last_column
+
+    styled = widen_last_column(pd.DataFrame({"a": [1.0], "note": ["long text"]}).style)
+    assert "min-width: 22em" in styled.to_html()
+
+
+def test_shown_path_hides_machine_folders(tmp_path: Path, monkeypatch):
+    from fsad.chapter import REPO_ROOT, shown_path
+
+    data, cache = tmp_path / "data", tmp_path / "data" / "cache"
+    monkeypatch.setenv("FSAD_DATA", str(data))
+    monkeypatch.setenv("FSAD_CACHE", str(cache))
+    assert shown_path(REPO_ROOT / "results" / "beyond") == "results/beyond"
+    assert shown_path(REPO_ROOT) == "."
+    assert shown_path(data / "mvtec_ad" / "bottle") == "$FSAD_DATA/mvtec_ad/bottle"
+    assert shown_path(cache / "embedded") == "$FSAD_CACHE/embedded"  # the most specific root
+    assert shown_path(Path.home() / "x" / "y") == "~/x/y"
+    assert shown_path("results/main") == "results/main"  # relative: as given
+    monkeypatch.delenv("FSAD_CACHE")
+    assert shown_path(Path.home() / ".cache" / "fsad" / "e") == "~/.cache/fsad/e"
+    monkeypatch.delenv("FSAD_DATA")
+    elsewhere = Path("/nonexistent-root-for-test") / "some" / "folder"
+    assert shown_path(elsewhere) == ".../folder"

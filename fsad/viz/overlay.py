@@ -32,6 +32,32 @@ def crop_box(height: int, width: int, resize: int, crop: int) -> tuple[int, int,
     )
 
 
+def top_patch_mask(anomaly_map: np.ndarray, frac: float, shape: tuple[int, int]) -> np.ndarray:
+    """The ``frac`` most anomalous patches of ``anomaly_map`` as a pixel mask over the crop.
+
+    The patches are those the anomaly-guided descriptor pools (:func:`fsad.descriptors.n_top`
+    of them: at least one). Each patch covers ``crop // h`` pixels a side, from the top-left
+    corner; pixels past the last whole patch stay False.
+
+    Args:
+        anomaly_map: ``(h, w)`` patch scores on the crop grid.
+        frac: the fraction of patches kept, e.g. 0.02.
+        shape: ``(H, W)`` of the crop the map covers.
+
+    Returns:
+        ``(H, W)`` bool.
+    """
+    amap = np.asarray(anomaly_map)
+    k = max(1, int(round(frac * amap.size)))
+    thr = np.sort(amap.ravel())[-k]
+    cell = shape[0] // amap.shape[0]
+    big = np.kron(amap >= thr, np.ones((cell, cell), bool))
+    out = np.zeros(shape, bool)
+    h, w = min(big.shape[0], shape[0]), min(big.shape[1], shape[1])
+    out[:h, :w] = big[:h, :w]
+    return out
+
+
 def overlay_heatmap(
     image: np.ndarray,
     anomaly_map: np.ndarray,

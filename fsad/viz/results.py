@@ -126,3 +126,63 @@ def confusion_matrix_figure(
     fig.colorbar(im, ax=ax, shrink=0.8)
     ax.set_title(title or ("confusion (row-normalised)" if normalize else "confusion (counts)"))
     return fig
+
+
+def accuracy_per_dataset(results: pd.DataFrame, paper: pd.DataFrame | None = None) -> list[Figure]:
+    """:func:`accuracy_vs_shots` once per dataset of ``results``, each with the paper's
+    per-category numbers averaged over the *same* categories as dashed lines.
+
+    Args:
+        results: tidy result rows of one or more datasets and methods.
+        paper: the paper's per-category numbers (:func:`fsad.report.load_paper_numbers`);
+            None: no paper lines.
+
+    Returns:
+        One figure per dataset, in sorted order.
+    """
+    from fsad.report import paper_subset_average
+
+    figures = []
+    for dataset, rows in results.groupby("dataset"):
+        ref = None if paper is None else paper_subset_average(rows, paper)
+        title = f"{dataset}: accuracy vs shots (mean over {rows['category'].nunique()} categories)"
+        figures.append(accuracy_vs_shots(rows, paper=ref, title=title))
+    return figures
+
+
+def largest_shot_confusions(
+    predictions: pd.DataFrame,
+    methods: Sequence[str] | None = None,
+    classes: dict[str, Sequence[str]] | None = None,
+) -> list[Figure]:
+    """One confusion matrix per (category, method) at that pair's largest shot count,
+    predictions pooled over seeds, titled with the seeds and the pooled accuracy.
+
+    Args:
+        predictions: per-query rows (``category, method, shots, seed, true_label,
+            predicted_label``), e.g. :func:`fsad.evaluate.read_predictions`.
+        methods: methods drawn, in this order (default: all, as they appear).
+        classes: per category, the class order (default: the sorted labels seen).
+
+    Returns:
+        Figures in the order (category, method) appear in ``predictions``.
+    """
+    sel = predictions if methods is None else predictions[predictions["method"].isin(methods)]
+    order = list(methods or dict.fromkeys(sel["method"]))
+    figures = []
+    for category in dict.fromkeys(sel["category"]):
+        for method in order:
+            rows = sel[(sel["category"] == category) & (sel["method"] == method)]
+            if rows.empty:
+                continue
+            n = int(rows["shots"].max())
+            rows = rows[rows["shots"] == n]
+            acc = float((rows["true_label"] == rows["predicted_label"]).mean())
+            title = (
+                f"{category}: {method}, {n}-shot, {rows['seed'].nunique()} seed(s)\n"
+                f"accuracy {acc:.1%}"
+            )
+            figures.append(
+                confusion_matrix_figure(rows, (classes or {}).get(category), title=title)
+            )
+    return figures
