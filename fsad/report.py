@@ -177,9 +177,17 @@ def paper_reference(
 
 
 def _cell(mean: float, std: float) -> str:
+    """``"mean ± std"`` with two decimals (``"mean"`` without a std, ``"-"`` without a mean).
+
+    Values are rounded to 6 decimals first, so that one mean summed in another order (the
+    same four numbers, say) prints alike instead of straddling a rounding boundary.
+    """
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "-"
-    return f"{mean:.2f}" if std is None or math.isnan(std) else f"{mean:.2f} ± {std:.2f}"
+    mean = round(float(mean), 6)
+    if std is None or math.isnan(std):
+        return f"{mean:.2f}"
+    return f"{mean:.2f} ± {round(float(std), 6):.2f}"
 
 
 def _span(values: pd.Series, fmt: str = "{:.0f}") -> str:
@@ -407,14 +415,18 @@ def headline_table(
         paper_method: whose paper numbers fill the ``paper`` column.
 
     Returns:
-        Index ``dataset, shots``; a ``paper`` column (the paper's per-category numbers
+        Index ``dataset, shots`` (datasets in order of appearance); a ``paper`` column (the paper's per-category numbers
         averaged over the categories we evaluate, ``-`` where it has none) and one
         ``"mean ± std"`` column per label (%, :func:`average_over_categories`).
     """
     avg = average_over_categories(results[results["method"].isin(list(methods.values()))])
     ref = paper_subset_average(results[results["method"] == paper_method], paper)
     ref = ref.set_index(["dataset", "shots"])["accuracy"]
-    keys = avg[["dataset", "shots"]].drop_duplicates().sort_values(["dataset", "shots"])
+    keys = avg[["dataset", "shots"]].drop_duplicates()
+    order = {d: i for i, d in enumerate(dict.fromkeys(results["dataset"]))}
+    keys = keys.sort_values(
+        ["dataset", "shots"], key=lambda c: c.map(order) if c.name == "dataset" else c
+    )
     table = pd.DataFrame(index=pd.MultiIndex.from_frame(keys))
     table["paper"] = [_cell(ref[k], np.nan) if k in ref.index else "-" for k in table.index]
     by = avg.set_index(["method", "dataset", "shots"])

@@ -19,10 +19,17 @@
 # candidate of every round with the scores its rule read, the rule's verdicts, and, for the
 # record only, the query accuracy the rules never saw. It closes by asking how far *any*
 # choice among the candidates of rounds 8 and later could have gone towards the project's
-# targets. Like the
-# results chapter, it reads the committed files under `results/explore/`
-# (`scripts/explore_zoom.py`: rounds 1-7; `scripts/explore_synth.py`: rounds 8-20), never
-# numbers typed by hand.
+# targets. Like the results chapter, it reads only the committed files under
+# `results/explore/`, never numbers typed by hand.
+#
+# The rounds are history: their code is not part of the library any more. It is kept at the
+# git tag `selection-rounds-1-20` (`git checkout selection-rounds-1-20`):
+# `scripts/explore_zoom.py` ran rounds 1-7 and wrote `zoom.csv`, `scripts/explore_synth.py`
+# ran rounds 8-20 and wrote `synth.csv`, and the modules they tried (`fsad.synthtask`,
+# `fsad.geometry`, `fsad.patchsets`, `fsad.nuisance`, `fsad.fine`, `fsad.dinov2`, and the
+# heads of `fsad.heads` named below) are that version's. The candidates that won live on as
+# registered methods (`zoom_lr`, `zoom_rot_lr`, `zoom2_rot_lr`, `hires_lr`, `hires_poe`,
+# `hires_poe_proto`).
 
 # %% tags=["parameters"]
 config: str = ""  # unused here: the results files record their own settings
@@ -32,35 +39,38 @@ results_dir: str = ""  # empty: the results folder of this repository
 # %% tags=["hide-input"]
 import re
 
-import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from fsad.report import TARGETS, find_results_dir, to_markdown
+from fsad.chapter import shown_path
+from fsad.report import (
+    choice_ceiling,
+    find_results_dir,
+    heldout_picks,
+    support_by_seed,
+    to_markdown,
+    widen_last_column,
+)
 
 RESULTS = find_results_dir(results_dir)
-print(f"results folder: {RESULTS}")
-
-
-def wide_note(styler):
-    """``styler`` with its last column (what a candidate is) wide enough to read; a table
-    wider than the page scrolls."""
-    return styler.set_properties(subset=[styler.data.columns[-1]], **{"min-width": "22em"})
+print(f"results folder: {shown_path(RESULTS)}")
 
 
 # %% [markdown]
 # ## Rounds 1-7: leave-one-out inside the support set
 #
-# Each setting of chapter 7 after the block set was chosen by one rule, fixed before running: the
-# highest leave-one-out accuracy *inside the largest support set* (5 shots; tire 4), averaged over
-# the five categories, seed 1 (`scripts/explore_zoom.py`). Every variant scored, with what it
-# changes, in the order the rounds ran; the winner of a round is the base of the next. Each
-# category's support set holds 15-25 images, so one image moves a category's score by 4-7 points and
-# the average by about 1: small margins are near-ties, decided by the rule.
+# Each setting of chapter 7 after the block set was chosen by one rule, fixed before
+# running: the highest leave-one-out accuracy *inside the largest support set* (5 shots;
+# tire 4), averaged over the five categories, seed 1 (`scripts/explore_zoom.py` at the
+# tag). Every variant scored, with what it changes, in the order the rounds ran; the winner
+# of a round is the base of the next. Each category's support set holds 15-25 images, so
+# one image moves a category's score by 4-7 points and the average by about 1: small
+# margins are near-ties, decided by the rule.
 
 # %% tags=["hide-input", "full-width"]
 VARIANT_NOTES = {
-    "best": "no zoom views: anomaly_lr's descriptor (named before the method existed)",
+    "anomaly_lr": "no zoom views: anomaly_lr's descriptor",
+    "best": "no zoom views: anomaly_lr's descriptor (its name before the method existed)",
     "blocks:ref_r2": "check of the block set: top-2 % residuals only",
     "blocks:r_multi": "check of the block set: top 1/2/5/10 % residuals",
     "blocks:r2+fc": "check of the block set: top-2 % residuals + centred features",
@@ -94,11 +104,11 @@ VARIANT_NOTES = {
     "r3_centre": "round 3: support-mean centring before the head",
     "r4_+lite2c4_C1000": "round 4: two encoders, C = 1000",
     "r4_+lite2c4_ssm": "round 4: two encoders, + a 1/8 window",
-    "r4_+lite2c4_x2": "round 4: two encoders, zoom blocks x 2 (won: best)",
-    "r5_fine25": "round 5: best + fine views of the 1/4 window (PatchCore at its scale)",
-    "r5_fine50": "round 5: best + fine views of the 1/2 window",
-    "r5_fine25+50": "round 5: best + fine views of both windows",
-    "r6_+hires": "round 6: best + residual blocks of a 448 px engine (won: hires_lr)",
+    "r4_+lite2c4_x2": "round 4: two encoders, zoom blocks x 2 (won: zoom2_rot_lr)",
+    "r5_fine25": "round 5: zoom2_rot_lr + fine views of the 1/4 window (PatchCore at its scale)",
+    "r5_fine50": "round 5: zoom2_rot_lr + fine views of the 1/2 window",
+    "r5_fine25+50": "round 5: zoom2_rot_lr + fine views of both windows",
+    "r6_+hires": "round 6: zoom2_rot_lr + residual blocks of a 448 px engine (won: hires_lr)",
     "r6_+hires+hizoom": "round 6: r6_+hires + windows around the 448 px engine's peak",
     "r6_zrl+hires": "round 6: zoom_rot_lr + residual blocks of the 448 px engine",
     "r6_zrl+hires_half": "round 6: the same, those blocks x 1/2",
@@ -113,9 +123,9 @@ if explore.exists():
     loo.insert(0, "mean", loo.mean(axis=1))
     loo["what it changes"] = [VARIANT_NOTES.get(v, "") for v in loo.index]  # last: wide
     display(Markdown(f"Support leave-one-out accuracy (%), seed 1, from `{explore.name}`:"))
-    display(wide_note(loo.style.format("{:.1f}", subset=loo.columns[:-1])))
+    display(widen_last_column(loo.style.format("{:.1f}", subset=loo.columns[:-1])))
 else:
-    display(Markdown(f"*{explore} not found.*"))
+    display(Markdown(f"*{shown_path(explore)} not found.*"))
 
 # %% [markdown]
 # **Would another honest selection have picked better?** The same file, query accuracy
@@ -130,23 +140,7 @@ else:
 # %% tags=["hide-input"]
 if explore.exists():
     ex = pd.read_csv(explore)
-    ex = ex[ex["seed"] == 1]
-    acc = ex.groupby(["variant", "category"])["accuracy"].mean().unstack().mul(100)
-    sup = ex.dropna(subset=["support_loo"]).groupby(["variant", "category"])["support_loo"]
-    sup = sup.mean().unstack().mul(100)
-    rule = sup.mean(axis=1).idxmax()
-    picks = []
-    for held in acc.columns:
-        others = [c for c in acc.columns if c != held]
-        by_sup, by_query = sup[others].mean(axis=1).idxmax(), acc[others].mean(axis=1).idxmax()
-        picks.append({
-            "category": held,
-            "support rule": f"{rule}: {acc.loc[rule, held]:.1f}",
-            "support, other categories": f"{by_sup}: {acc.loc[by_sup, held]:.1f}",
-            "query, other categories": f"{by_query}: {acc.loc[by_query, held]:.1f}",
-            "own best (bound)": f"{acc[held].idxmax()}: {acc[held].max():.1f}",
-        })  # fmt: skip
-    display(Markdown(to_markdown(pd.DataFrame(picks).set_index("category"))))
+    display(Markdown(to_markdown(heldout_picks(ex[ex["seed"] == 1]))))
 
 # %% [markdown]
 # **Is the support score itself stable?** The winners of rounds 3, 4 and 6 and the round-3
@@ -157,46 +151,35 @@ if explore.exists():
 
 # %% tags=["hide-input"]
 if explore.exists():
-    ex = pd.read_csv(explore).dropna(subset=["support_loo"])
-    several = ex.groupby("variant")["seed"].nunique()
-    ex = ex[ex["variant"].isin(several[several > 1].index)]
-    if len(ex):
-        per_seed = ex.groupby(["variant", "seed"])["support_loo"].mean().mul(100).unstack()
-        per_seed.columns = [f"seed {c}" for c in per_seed.columns]
-        per_seed["mean"] = per_seed.mean(axis=1)
+    per_seed = support_by_seed(pd.read_csv(explore))  # the variants scored on several seeds
+    if len(per_seed):
         display(Markdown("Support leave-one-out accuracy (%), mean over the five categories:"))
         display(Markdown(to_markdown(per_seed.round(1))))
 
 # %% [markdown]
 # ## Rounds 8-20: synthetic tasks and the two-signal rule
 #
-# The support score has 15-25 points per category. `fsad.synthtask` makes many more: it
+# The support score has 15-25 points per category. `fsad.synthtask` made many more: it
 # pastes each DTD texture class of the data (22 in the shared data) on a few normal training
 # images of the category (the paper's synthetic classes, section 3.5), describes every
 # synthetic image exactly as the real ones (both engines, the zoom windows around the peak),
 # and scores a candidate on random few-way tasks at 1 and at 5 shots per category
-# (`scripts/explore_synth.py`, seed 1; the settings are printed below). The rule, fixed
+# (`scripts/explore_synth.py`, seed 1; the settings are below). The rule, fixed
 # before the run: the highest synthetic accuracy, mean over the five categories and both
 # shot counts. The candidates were the chain's recipes and heads on `hires_lr`'s blocks; the
-# product of experts (one logistic regression per block group) won, and became `hires_poe`.
-# In `synth.csv` and the tables below it keeps its candidate name, `hires_poe` (four
-# experts); `r12_hires_poe4` is the same head on round 12's tasks. The support score and the
-# real query accuracy (mean over shots) are shown for the record, never to choose.
-
-# %% tags=["hide-input"]
-from fsad.methods.anomaly_guided import PATCH_SCALE, PROTO_SCALE
-from fsad.synthtask import SynthTaskConfig
-
-task = SynthTaskConfig()
-display(
-    Markdown(
-        f"Synthetic tasks (`fsad.synthtask.SynthTaskConfig`): {task.n_sources} normal source "
-        f"images per texture class, {task.size} px, {task.n_way}-way tasks, {task.n_tasks} "
-        f"tasks per category and shot count, drawn with seed {task.seed}. Softmax scales "
-        f"(`fsad.methods.anomaly_guided`): {PROTO_SCALE:g} for the prototype experts, {PATCH_SCALE:g} "
-        "for the patch experts."
-    )
-)
+# product of experts (one logistic regression per block group) won, and became `hires_poe`;
+# `synth.csv` and the tables below call it by that name (its candidate name was
+# `hires_poe4`: four experts), and `r12_hires_poe4` is the same head on round 12's tasks.
+# The chain's recipes are named as the methods they became (`zoom2_rot_lr`, called `best`
+# while the rounds ran). The support score and the real query accuracy (mean over shots)
+# are shown for the record, never to choose.
+#
+# The settings of the synthetic tasks (`SynthTaskConfig` at the tag): each texture class
+# pasted on the same 8 normal source images, 512 x 512 px synthetic images; 4-way tasks
+# with 1 or 5 support images per class (the class's other sources are its queries), 50
+# tasks per category and shot count, drawn with seed 0. The experts' softmax scale, fixed
+# before the rounds that used it (14 and 18): 20 for the cosine-prototype experts and for
+# the image-to-class patch experts, the temperature of round 8's prototype head.
 
 # %% [markdown]
 # Round 9 (`r9_*`) tried the experts' C and finer experts on `hires_poe`. Its rule, fixed
@@ -241,7 +224,7 @@ display(
 #   of DN4 (Li et al. 2019; `fsad.heads.image_to_class`): each query patch finds its best
 #   match among all patches of a type's support images, so a type whose images differ among
 #   themselves is not averaged away. As experts added to `hires_poe`'s four (at the softmax
-#   scale of round 8's prototype head, printed above), of the residuals r, the centred
+#   scale of round 8's prototype head, 20), of the residuals r, the centred
 #   features f or both, and alone.
 # - **Round 15, normal-image statistics** (`fsad.nuisance`): up to 100 normal images (the
 #   bank's images: evenly spaced training images; metal_nut's 10 good test images)
@@ -285,7 +268,8 @@ display(
 SYNTH_NOTES = {
     "anomaly_lr": "anomaly_lr's blocks and head",
     "zoom_rot_lr": "zoom_rot_lr's blocks and head",
-    "best": "best's blocks and head",
+    "zoom2_rot_lr": "zoom2_rot_lr's blocks and head",
+    "best": "zoom2_rot_lr's blocks and head (its name while the rounds ran)",
     "hires_lr": "hires_lr (all four block groups, one regression)",
     "hires_C10": "hires_lr, C = 10",
     "hires_C1000": "hires_lr, C = 1000",
@@ -329,6 +313,8 @@ SYNTH_NOTES = {
 WINNERS = {"r18_poe+proto": " (now the method `hires_poe_proto`)"}
 
 
+#: ``hires_poe`` on round 12's tasks
+R12_BASE = "r12_hires_poe4"
 #: the incumbent after round 18 (its pick): the reference of every later round
 PICK_18 = ("r18_poe+proto", "r18_poe+proto", "round 18's pick `hires_poe_proto`")
 
@@ -337,7 +323,7 @@ def reference(rnd: str) -> tuple[str, str, str]:
     """Round ``rnd``'s reference ``(synthetic row, support row, name)``: ``hires_poe``
     (round 12: its synthetic score on round 12's tasks), after round 18 that round's pick."""
     if rnd == "r12_":
-        return "r12_hires_poe4", "hires_poe", "`hires_poe`"
+        return R12_BASE, "hires_poe", "`hires_poe`"
     return PICK_18 if int(rnd[1:-1]) > 18 else ("hires_poe", "hires_poe", "`hires_poe`")
 
 
@@ -390,10 +376,12 @@ if synth_file.exists():
     scores["what it is"] = [SYNTH_NOTES.get(v, "") for v in scores.index]  # last: wide
     shapes = scores.index.str.startswith("r12_")  # scored on other synthetic tasks
     display(Markdown("Mean over the five categories (%), seed 1:"))
-    display(wide_note(scores[~shapes].style.format("{:.2f}", subset=scores.columns[:-1])))
+    display(widen_last_column(scores[~shapes].style.format("{:.2f}", subset=scores.columns[:-1])))
     if shapes.any():
         display(Markdown("Round 12, synthetic classes of several shapes (%), seed 1:"))
-        display(wide_note(scores[shapes].style.format("{:.2f}", subset=scores.columns[:-1])))
+        display(
+            widen_last_column(scores[shapes].style.format("{:.2f}", subset=scores.columns[:-1]))
+        )
     display(Markdown(verdicts(scores)))
     scores = scores[~shapes]
     rho = scores.drop(columns="what it is").corr(method="spearman")["query (record)"]
@@ -405,17 +393,17 @@ if synth_file.exists():
         )
     )
 else:
-    display(Markdown(f"*{synth_file} not found.*"))
+    display(Markdown(f"*{shown_path(synth_file)} not found.*"))
 
 # %% [markdown]
 # Read plainly: the synthetic tasks judge *heads* usefully here (both label-free signals put
 # the product of experts above one regression on all blocks, and over five seeds the queries
 # mostly agree: see the cell count against `hires_lr` in the results chapter), but not
-# *blocks*: they rank `anomaly_lr` (no zoom views) above `best`, while on real defects the
-# zoom views gain several points. A pasted texture is an appearance change over a large blob, which the
-# residual blocks already describe; real defect types differ by shape and by where they lie,
-# which the zoom windows see. Neither signal ranks the candidates well, so small margins
-# remain near-ties.
+# *blocks*: they rank `anomaly_lr` (no zoom views) above `zoom2_rot_lr`, while on real
+# defects the zoom views gain several points. A pasted texture is an appearance change over
+# a large blob, which the residual blocks already describe; real defect types differ by
+# shape and by where they lie, which the zoom windows see. Neither signal ranks the
+# candidates well, so small margins remain near-ties.
 
 # %% [markdown]
 # ## How far could any choice among the candidates go?
@@ -437,59 +425,16 @@ else:
 
 
 # %% tags=["hide-input"]
-def ceiling(records: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """Query accuracy (%) of ``hires_poe``, of the oracle choice and of the
-    leave-one-product-out choice, per target (dataset, shots), mean over its categories.
-
-    Args:
-        records: one seed's rows of ``synth.csv``.
-
-    Returns:
-        The table (one row per target of :data:`fsad.report.TARGETS`), and one line naming
-        each category's leave-one-product-out pick.
-    """
-    queries = [c for c in records.columns if c.startswith("query_")]
-    long = records.melt(["dataset", "category", "variant"], queries, "shots", "acc").dropna()
-    long["shots"] = long["shots"].str.extract(r"(\d+)", expand=False).astype(int)
-    full = long.groupby("variant")["category"].nunique()
-    long = long[long["variant"].isin(full[full == full.max()].index)]
-    per_cat = long.groupby(["variant", "category"])["acc"].mean().unstack()
-    lopo = {c: per_cat.drop(columns=c).mean(axis=1).idxmax() for c in per_cat.columns}
-    rows = []
-    for dataset, shots, goal in TARGETS:
-        cell = long[(long["dataset"] == dataset) & (long["shots"] == shots)]
-        wide = cell.pivot_table(index="variant", columns="category", values="acc")
-        picked = [wide.loc[lopo[c], c] for c in wide.columns]
-        rows.append({
-            "target": f"{dataset} {shots}-shot (>= {goal:.0f})",
-            "hires_poe": 100 * wide.loc["hires_poe"].mean(),
-            "leave one product out": 100 * float(np.mean(picked)),
-            "oracle (queries)": 100 * wide.max().mean(),
-            "candidates": len(wide),
-        })  # fmt: skip
-    table = pd.DataFrame(rows).set_index("target")
-    picks = ", ".join(f"{c}: `{v}`" for c, v in lopo.items())
-    return table, picks
-
-
 if synth_file.exists():
     records = pd.read_csv(synth_file)
     records = records[(records["seed"] == 1) & ~records["variant"].str.startswith("r12_")]
-    table, picks = ceiling(records)
+    table, picks = choice_ceiling(records)  # fsad.report: oracle and leave-one-product-out
+    numbers = table.columns[:-2]
     display(Markdown("Seed 1, query accuracy (%), mean over the target's categories:"))
-    display(table.style.format("{:.1f}", subset=table.columns[:-1]))
-    display(Markdown(f"Leave-one-product-out picks: {picks}."))
-    lines = []
-    for (target, row), (_, _, goal) in zip(table.iterrows(), TARGETS, strict=True):
-        if row["hires_poe"] >= goal:
-            verdict = "reached by `hires_poe` itself"
-        elif row["oracle (queries)"] < goal:
-            verdict = "out of reach of every candidate, even chosen on its own queries"
-        elif row["leave one product out"] < goal:
-            verdict = "reached only by choosing on the evaluated queries' labels"
-        else:
-            verdict = "reached by the choice from other products"
-        lines.append(f"- {target}: {verdict}.")
+    display(table.drop(columns="reading").style.format("{:.1f}", subset=numbers))
+    picked = ", ".join(f"{c}: `{v}`" for c, v in picks.items())
+    display(Markdown(f"Leave-one-product-out picks: {picked}."))
+    lines = [f"- {target}: {reading}." for target, reading in table["reading"].items()]
     display(Markdown("On seed 1 only (the five-seed means are in the results chapter):\n"
                      + "\n".join(lines)))  # fmt: skip
 

@@ -280,6 +280,20 @@ def test_headline_table_paper_reproduction_and_ours():
     std = np.std([35, 40, 60], ddof=1)
     assert t.loc[("mvtec_ad", 1), "reproduction"] == f"45.00 ± {std:.2f}"
     assert t.loc[("mvtec_ad", 1), "ours"] == f"55.00 ± {std:.2f}"
+    tire = _frame().assign(dataset="mvtec_3d", category="tire")
+    both = pd.concat([_two_methods(), tire], ignore_index=True)
+    t = headline_table(both, paper, {"reproduction": "contrastive"})
+    assert list(t.index) == [("mvtec_ad", 1), ("mvtec_ad", 2), ("mvtec_3d", 1), ("mvtec_3d", 2)]
+    assert t.loc[("mvtec_3d", 1), "paper"] == "-"  # the paper has no tire number here
+
+
+def test_cells_print_one_mean_alike_whatever_the_summation_order():
+    from fsad.report import _cell
+
+    values = [75.92, 70.00, 22.31, 50.87]  # the paper's 3-shot numbers of our four categories
+    one, other = sum(values) / 4, float(np.mean(values[::-1]))
+    assert _cell(one, np.nan) == _cell(other, np.nan)
+    assert _cell(60.0, 10.0) == "60.00 ± 10.00" and _cell(np.nan, 1.0) == "-"
 
 
 def test_paper_gaps_marks_gaps_beyond_two_std():
