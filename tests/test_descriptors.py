@@ -8,11 +8,9 @@ import torch
 
 from fsad.descriptors import (
     DescriptorConfig,
-    anomaly_profile,
     describe,
     n_top,
     topk_pool,
-    weighted_pool,
 )
 from fsad.errors import ConfigError
 
@@ -45,29 +43,14 @@ def test_topk_pool_is_per_image() -> None:
     np.testing.assert_allclose(out.numpy(), [[2.0, 20.0], [1.0, 10.0]])
 
 
-def test_weighted_pool_known_values() -> None:
-    x, _ = _tiny()
-    amap = torch.tensor([[[1.0, 1.0], [0.0, 0.0]]])
-    np.testing.assert_allclose(weighted_pool(x, amap).numpy(), [[1.5, 15.0]])
-    amap = torch.tensor([[[1.0, 2.0], [0.0, 0.0]]])
-    # power 2: weights 1/5, 4/5
-    np.testing.assert_allclose(weighted_pool(x, amap, 2.0).numpy(), [[1.8, 18.0]], rtol=1e-6)
-
-
-def test_anomaly_profile_sorted_and_normalised() -> None:
-    _, amap = _tiny()
-    out = anomaly_profile(amap, 3)
-    np.testing.assert_allclose(out.numpy(), [[1.0, 0.5 / 0.9, 0.2 / 0.9]], rtol=1e-6)
-
-
 def test_describe_shapes_and_unit_blocks() -> None:
     g = torch.Generator().manual_seed(0)
     r, f = torch.randn(3, 8, 5, 5, generator=g), torch.randn(3, 8, 5, 5, generator=g)
     amap = torch.rand(3, 5, 5, generator=g)
-    cfg = DescriptorConfig(residual_fracs=(0.1, 0.5), feature_fracs=(0.1,), profile=4)
+    cfg = DescriptorConfig(residual_fracs=(0.1, 0.5), feature_fracs=(0.1,))
     out = describe(r, f, amap, cfg)
-    assert out.shape == (3, 8 + 8 + 8 + 4)
-    norms = [out[:, a:b].norm(dim=1) for a, b in ((0, 8), (8, 16), (16, 24), (24, 28))]
+    assert out.shape == (3, 8 + 8 + 8)
+    norms = [out[:, a:b].norm(dim=1) for a, b in ((0, 8), (8, 16), (16, 24))]
     for n in norms:
         np.testing.assert_allclose(n.numpy(), 1.0, rtol=1e-5)
     # deterministic
@@ -95,7 +78,7 @@ def test_feature_centring_subtracts_image_mean() -> None:
         ({"residual_fracs": (0.0,)}, "residual_fracs"),
         ({"feature_fracs": (1.5,)}, "feature_fracs"),
         ({"residual_fracs": ()}, "at least one block"),
-        ({"profile": -1}, "profile"),
+        ({"source": "cloud"}, "unknown descriptor source 'cloud'"),
     ],
 )
 def test_config_rejects_bad_values(kwargs: dict, match: str) -> None:

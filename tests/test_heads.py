@@ -14,8 +14,6 @@ from fsad.heads import (
     em_prior,
     l2_normalise,
     logistic_regression,
-    loo_choice,
-    loo_log_proba,
     predict,
     product_of_experts,
     self_trained_experts,
@@ -150,28 +148,6 @@ def test_em_prior_keeps_a_query_set_that_matches_the_support_prior() -> None:
         em_prior(proba, np.array([1, 1, 1]))
 
 
-def test_loo_log_proba_rows_come_from_the_other_rows() -> None:
-    xs, ys, _, _ = _toy(n_classes=3, shots=3, dim=8)
-    loo = loo_log_proba(xs, ys, 3, c=10.0)
-    assert loo.shape == (len(xs), 3)
-    keep = np.arange(len(xs)) != 4
-    direct = logistic_regression(xs[keep], ys[keep], xs[4:5], 3, c=10.0)
-    np.testing.assert_allclose(loo[4], np.log(direct[0] + 1e-12))
-
-
-def test_loo_choice_picks_the_informative_experts_inside_the_support() -> None:
-    xs, ys, _, _ = _toy(n_classes=3, shots=4, dim=8)
-    noise = np.random.default_rng(5).normal(size=(len(xs), 8))
-    groups = [noise, xs]
-    assert loo_choice(groups, ys, 3, [(0,), (1,), (0, 1)]) == 1
-    assert loo_choice(groups, ys, 3, [(1,), (1,)]) == 0  # the first of equals
-    one_shot = np.arange(3)
-    assert loo_choice([g[:3] for g in groups], one_shot, 3, [(0,), (1,)]) == 0
-    for bad in ([], [()], [(2,)]):
-        with pytest.raises(ValueError, match="options must be"):
-            loo_choice(groups, ys, 3, bad)
-
-
 def test_confident_queries_are_balanced_and_most_confident_first() -> None:
     proba = np.array([[0.9, 0.1], [0.6, 0.4], [0.95, 0.05], [0.2, 0.8], [0.45, 0.55]])
     rows, labels = confident_queries(proba, per_class=2)
@@ -194,34 +170,6 @@ def test_self_training_refits_the_experts_with_pseudo_labelled_queries() -> None
     assert set(inspect.signature(self_trained_experts).parameters) == {
         "groups", "labels", "n_classes", "c", "per_class"
     }  # fmt: skip
-
-
-def test_jackknife_logistic_is_the_mean_of_the_leave_one_out_fits() -> None:
-    from fsad.heads import jackknife_logistic
-
-    rng = np.random.default_rng(0)
-    labels = np.array([0, 0, 0, 1, 1, 2])  # class 2 has one image: it is never left out
-    support, query = rng.normal(size=(6, 5)), rng.normal(size=(4, 5))
-    fits = []
-    for i in range(5):
-        keep = np.arange(6) != i
-        fits.append(logistic_regression(support[keep], labels[keep], query, 3, c=10.0))
-    got = jackknife_logistic(support, labels, query, 3, c=10.0)
-    np.testing.assert_allclose(got, np.mean(fits, axis=0))
-    np.testing.assert_allclose(got.sum(1), 1.0)
-    assert not np.allclose(got, logistic_regression(support, labels, query, 3, c=10.0))
-
-
-def test_jackknife_logistic_at_one_shot_is_the_plain_regression() -> None:
-    from fsad.heads import jackknife_logistic
-
-    rng = np.random.default_rng(1)
-    support, query = rng.normal(size=(3, 4)), rng.normal(size=(2, 4))
-    labels = np.array([0, 1, 2])
-    np.testing.assert_array_equal(
-        jackknife_logistic(support, labels, query, 3, c=5.0),
-        logistic_regression(support, labels, query, 3, c=5.0),
-    )
 
 
 def test_prototype_expert_is_the_softmax_of_scaled_cosines() -> None:

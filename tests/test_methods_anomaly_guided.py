@@ -1,8 +1,7 @@
-"""The registered best methods on a fake residual engine (tiny D, 4 x 4 grids)."""
+"""The anomaly-guided methods and their recipes on a fake residual engine (tiny D, 4 x 4 grids)."""
 
 from __future__ import annotations
 
-import functools
 import zlib
 from dataclasses import replace
 from pathlib import Path
@@ -11,13 +10,23 @@ import numpy as np
 import pytest
 import torch
 
+from fsad.blocks import block_rows
 from fsad.cache import DiskCache
 from fsad.data import CategoryData, Sample
 from fsad.engine import EngineConfig
-from fsad.features import FeatureConfig, PatchFeatureExtractor
-from fsad.fine import FineConfig
+from fsad.errors import ConfigError
+from fsad.heads import logistic_regression, multiply_proba, product_of_experts, prototype_expert
 from fsad.methods import available_methods, get_method
-from fsad.methods.anomaly_guided import Recipe, task_descriptors
+from fsad.methods.anomaly_guided import (
+    ANOMALY_BLOCKS,
+    HIRES_ENGINE,
+    LITE2_ROT_ZOOM,
+    RECIPES,
+    ROT_ZOOM,
+    predict_with,
+    task_rows,
+)
+from fsad.recipe import Group, Recipe, layout, split
 from fsad.task import FewShotTask
 from fsad.zoom import ZoomConfig
 
@@ -84,11 +93,6 @@ class FakeEngine:
         """Another fake engine (other noise) with ``config``, like ResidualEngine.sibling."""
         return FakeEngine(self.category, self.cache, self.seed, config)
 
-    @functools.cached_property
-    def extractor(self) -> PatchFeatureExtractor:
-        """A small real patch extractor (the fine views embed window crops with it)."""
-        return PatchFeatureExtractor(FeatureConfig(resize=72, crop=64, dim=32))
-
 
 def _image(path: Path, colour: tuple[int, int, int] | None, seed: int) -> None:
     import cv2
@@ -130,7 +134,7 @@ def make_task(category: CategoryData, engine: FakeEngine, shots: int) -> FewShot
     )
 
 
-def test_best_methods_are_registered() -> None:
+def test_anomaly_guided_methods_are_registered() -> None:
     methods = available_methods()
     for name in NAMES:
         assert name in methods and methods[name]
@@ -195,141 +199,91 @@ def _recipe_task(tmp_path: Path) -> tuple[FewShotTask, ZoomConfig]:
     return task, ZoomConfig(windows=(0.5,), size=64)
 
 
-def test_recipe_weights_zoom_blocks_and_appends_fine_views(tmp_path: Path) -> None:
+def test_groups_follow_the_recipe_order_engine_and_weight(tmp_path: Path) -> None:
+    """hires_lr's shape: the task engine's anomaly blocks, the sibling's, then zoom x 2."""
     task, zoom = _recipe_task(tmp_path)
-    base, _ = task_descriptors(task, Recipe())
-    one, q1 = task_descriptors(task, Recipe(zooms=(zoom,)))
-    two, q2 = task_descriptors(task, Recipe(zooms=(zoom,), zoom_weight=2.0))
-    d = base.shape[1]
-    np.testing.assert_array_equal(two[:, :d], one[:, :d])  # base blocks untouched
-    np.testing.assert_allclose(two[:, d:], 2 * one[:, d:], rtol=1e-6)
-    np.testing.assert_allclose(q2[:, d:], 2 * q1[:, d:], rtol=1e-6)
-    fine = FineConfig(window=0.5, normals=1, grid=2, bank_size=50)
-    with_fine, _ = task_descriptors(task, Recipe(zooms=(zoom,), fines=(fine,)))
-    np.testing.assert_array_equal(with_fine[:, : one.shape[1]], one)  # fine blocks come last
-    n_blocks = len(fine.descriptor.residual_fracs) + len(fine.descriptor.feature_fracs)
-    assert with_fine.shape[1] == one.shape[1] + n_blocks * 32  # the extractor's dim
-    norms = np.linalg.norm(
-        with_fine[:, one.shape[1] :].reshape(len(with_fine), n_blocks, 32), axis=2
+    recipe = Recipe(
+        (Group(ANOMALY_BLOCKS), Group(ANOMALY_BLOCKS, engine=1), Group(zoom, weight=2.0)),
+        engines=(HIRES_ENGINE,),
     )
-    np.testing.assert_allclose(norms, 1.0, rtol=1e-5)  # each fine block is unit-norm
+    xs, xq = task_rows(task, recipe)
+    assert [x.shape[0] for x in xs] == [len(task.support)] * 3
+    assert [x.shape[0] for x in xq] == [len(task.query)] * 3
+    hi = task.engine.sibling(HIRES_ENGINE)
+    np.testing.assert_array_equal(xs[0], block_rows(ANOMALY_BLOCKS, task.engine, task.support))
+    np.testing.assert_array_equal(xs[1], block_rows(ANOMALY_BLOCKS, hi, task.support))
+    assert not np.allclose(xs[0], xs[1])  # another engine, other residuals
+    np.testing.assert_allclose(xq[2], 2 * block_rows(zoom, task.engine, task.query), rtol=1e-6)
+    slices = layout(xs)
+    assert [s.stop - s.start for s in slices] == [x.shape[1] for x in xs]
+    joined = np.concatenate(xs, axis=1)
+    for got, want in zip(split(joined, slices), xs, strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
-def test_recipe_appends_other_engines_base_blocks(tmp_path: Path) -> None:
-    """hires_lr's recipe: the task engine's base blocks, then the sibling engine's, then zoom."""
-    from fsad.descriptors import category_descriptors, descriptors_of
-    from fsad.methods.anomaly_guided import ANOMALY_BLOCKS, HIRES_ENGINE
-
-    task, zoom = _recipe_task(tmp_path)
-    engine = task.engine
-    base, qbase = task_descriptors(task, Recipe())
-    both, qboth = task_descriptors(task, Recipe(engines=(HIRES_ENGINE,)))
-    d = base.shape[1]
-    assert both.shape == (len(task.support), 2 * d) and qboth.shape == (len(task.query), 2 * d)
-    np.testing.assert_array_equal(both[:, :d], base)
-    np.testing.assert_array_equal(qboth[:, :d], qbase)
-    hi = engine.sibling(HIRES_ENGINE)
-    table = category_descriptors(hi, ANOMALY_BLOCKS)
-    np.testing.assert_array_equal(both[:, d:], descriptors_of(table, task.support, hi))
-    assert not np.allclose(both[:, d:], base)  # another engine, other residuals
-    with_zoom, _ = task_descriptors(task, Recipe(engines=(HIRES_ENGINE,), zooms=(zoom,)))
-    np.testing.assert_array_equal(with_zoom[:, : 2 * d], both)  # zoom blocks come last
+def test_bad_recipes_are_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match="engine 1"):
+        Recipe((Group(ANOMALY_BLOCKS, engine=1),))
+    with pytest.raises(ConfigError, match="experts=True"):
+        Recipe((Group(ANOMALY_BLOCKS),), prototypes=True)
+    with pytest.raises(ConfigError, match="unknown head 'svm'"):
+        Recipe((Group(ANOMALY_BLOCKS),), head="svm")
+    with pytest.raises(ConfigError, match="at least one group"):
+        Recipe(())
 
 
 def test_expert_recipe_multiplies_one_regression_per_block_group(tmp_path: Path) -> None:
-    """hires_poe's head: one logistic regression per group of task_groups, not one on all."""
-    from fsad.heads import logistic_regression
-    from fsad.methods.anomaly_guided import HIRES_ENGINE, _logistic, task_groups
-
+    """hires_poe's head: one logistic regression per group, not one on all."""
     task, zoom = _recipe_task(tmp_path)
-    recipe = Recipe(engines=(HIRES_ENGINE,), zooms=(zoom,), zoom_weight=2.0, experts=True)
-    groups = task_groups(task, recipe)
-    assert len(groups) == 3  # task engine's base blocks, the sibling's, the zoom table's
-    xs, xq = task_descriptors(task, recipe)
-    np.testing.assert_array_equal(xs, np.concatenate([g[0] for g in groups], axis=1))
+    recipe = Recipe(
+        (Group(ANOMALY_BLOCKS), Group(ANOMALY_BLOCKS, engine=1), Group(zoom, weight=2.0)),
+        engines=(HIRES_ENGINE,),
+        experts=True,
+    )
+    xs, xq = task_rows(task, recipe)
     y, n = task.support_labels, task.n_classes
-    probs = [logistic_regression(s, y, q, n, c=recipe.c) for s, q in groups]
+    probs = [logistic_regression(s, y, q, n, c=recipe.c) for s, q in zip(xs, xq, strict=True)]
     expected = np.prod(probs, axis=0)
     expected /= expected.sum(1, keepdims=True)
-    pred = _logistic(task, recipe)
+    pred = predict_with(task, recipe)
     np.testing.assert_allclose(pred.scores, expected, rtol=1e-5)
-    assert pred.info["dim"] == xs.shape[1]
-    concatenated = _logistic(task, replace(recipe, experts=False)).scores
+    assert pred.info["dim"] == sum(x.shape[1] for x in xs)
+    concatenated = predict_with(task, replace(recipe, experts=False)).scores
     assert not np.allclose(pred.scores, concatenated)
     # each expert normalises its group alone: the zoom weight no longer matters
-    np.testing.assert_allclose(
-        _logistic(task, replace(recipe, zoom_weight=1.0)).scores, pred.scores, rtol=1e-5
-    )
-
-
-def test_recipe_appends_every_engines_map_geometry_as_one_last_group(tmp_path: Path) -> None:
-    from fsad.geometry import GeometryConfig, map_geometry
-    from fsad.methods.anomaly_guided import HIRES_ENGINE, task_groups
-
-    task, zoom = _recipe_task(tmp_path)
-    geo = GeometryConfig()
-    recipe = Recipe(engines=(HIRES_ENGINE,), zooms=(zoom,), geometry=geo)
-    groups = task_groups(task, recipe)
-    plain = task_groups(task, replace(recipe, geometry=None))
-    assert len(groups) == len(plain) + 1
-    for (s, q), (s0, q0) in zip(groups, plain, strict=False):
-        np.testing.assert_array_equal(s, s0)
-        np.testing.assert_array_equal(q, q0)
-    xs, xq = groups[-1]
-    assert xs.shape == (len(task.support), 2 * geo.dim) and xq.shape[0] == len(task.query)
-    engines = (task.engine, task.engine.sibling(HIRES_ENGINE))
-    expected = [map_geometry(e.anomaly_maps(task.query), geo).numpy() for e in engines]
-    np.testing.assert_allclose(xq, np.concatenate(expected, axis=1), rtol=1e-6)
-    assert not np.allclose(expected[0], expected[1])  # the sibling's own maps
-
-
-def test_recipe_appends_patch_sets_as_image_to_class_experts(tmp_path: Path) -> None:
-    """Patch-set groups come last (settings outer, engines inner), hold each engine's own
-    top patches, and enter the product as image-to-class experts."""
-    from fsad.errors import ConfigError
-    from fsad.heads import EPS, multiply_proba, patch_expert, product_of_experts
-    from fsad.methods.anomaly_guided import HIRES_ENGINE, PATCH_SCALE, _logistic, task_groups
-    from fsad.patchsets import PatchSetConfig, patch_rows
-
-    task, zoom = _recipe_task(tmp_path)
-    sets = (PatchSetConfig("residual"), PatchSetConfig("feature", frac=0.05))
-    recipe = Recipe(engines=(HIRES_ENGINE,), zooms=(zoom,), experts=True, patchsets=sets)
-    groups = task_groups(task, recipe)
-    plain = task_groups(task, replace(recipe, patchsets=()))
-    assert len(groups) == len(plain) + 4 == 3 + recipe.n_patch_groups
-    engines = (task.engine, task.engine.sibling(HIRES_ENGINE))
-    for i, (ps, e) in enumerate((ps, e) for ps in sets for e in engines):
-        s = task.query
-        expected = patch_rows(e.residuals(s), e.features(s), e.anomaly_maps(s), ps).numpy()
-        np.testing.assert_allclose(groups[len(plain) + i][1], expected, rtol=1e-6)
-    y, n = task.support_labels, task.n_classes
-    dims = [e.residuals(task.support[:1]).shape[1] for e in engines] * 2
-    lr = product_of_experts(plain, y, n, c=recipe.c)
-    patch = [patch_expert(s, y, q, n, d, PATCH_SCALE) for (s, q), d in zip(groups[3:], dims)]
-    scores = _logistic(task, recipe).scores
-    np.testing.assert_allclose(scores, multiply_proba([lr, *patch]), rtol=1e-6)
-    assert not np.allclose(np.log(scores + EPS), np.log(lr + EPS), atol=1e-3)
-    with pytest.raises(ConfigError, match="experts=True"):
-        Recipe(patchsets=sets)
+    unweighted = replace(recipe, groups=(*recipe.groups[:2], Group(zoom)))
+    np.testing.assert_allclose(predict_with(task, unweighted).scores, pred.scores, rtol=1e-5)
 
 
 def test_prototype_recipe_multiplies_a_prototype_expert_per_group(tmp_path: Path) -> None:
     """hires_poe_proto's head: hires_poe's product times one cosine-prototype softmax per
     block group, each on the same rows as its group's regression."""
-    from fsad.errors import ConfigError
-    from fsad.heads import multiply_proba, product_of_experts, prototype_expert
-    from fsad.methods.anomaly_guided import HIRES_ENGINE, PROTO_SCALE, _logistic, task_groups
-
     task, zoom = _recipe_task(tmp_path)
-    recipe = Recipe(engines=(HIRES_ENGINE,), zooms=(zoom,), experts=True, prototypes=True)
-    groups = task_groups(task, recipe)
+    recipe = Recipe(
+        (Group(ANOMALY_BLOCKS), Group(zoom)), experts=True, prototypes=True, proto_scale=20.0
+    )
+    xs, xq = task_rows(task, recipe)
+    groups = list(zip(xs, xq, strict=True))
     y, n = task.support_labels, task.n_classes
     lr = product_of_experts(groups, y, n, c=recipe.c)
-    protos = [prototype_expert(s, y, q, n, PROTO_SCALE) for s, q in groups]
-    scores = _logistic(task, recipe).scores
+    protos = [prototype_expert(s, y, q, n, 20.0) for s, q in groups]
+    scores = predict_with(task, recipe).scores
     np.testing.assert_allclose(scores, multiply_proba([lr, *protos]), rtol=1e-6)
-    plain = _logistic(task, replace(recipe, prototypes=False)).scores
-    np.testing.assert_array_equal(plain, lr)  # without prototypes: hires_poe's product as is
+    plain = predict_with(task, replace(recipe, prototypes=False)).scores
+    np.testing.assert_array_equal(plain, lr)  # without prototypes: the product as is
     assert not np.allclose(scores, plain)
-    with pytest.raises(ConfigError, match="experts=True"):
-        Recipe(prototypes=True)
+
+
+def test_registered_recipes_keep_their_group_order() -> None:
+    """The committed rows were computed with these layouts: a reordering would change them."""
+    hires = RECIPES["hires_poe"]
+    assert [(type(g.block).__name__, g.engine, g.weight) for g in hires.groups] == [
+        ("DescriptorConfig", 0, 1.0),
+        ("DescriptorConfig", 1, 1.0),
+        ("ZoomConfig", 0, 2.0),
+        ("ZoomConfig", 0, 2.0),
+    ]
+    assert hires.groups[2].block == ROT_ZOOM and hires.groups[3].block == LITE2_ROT_ZOOM
+    assert hires.engines == (HIRES_ENGINE,) and hires.c == 100.0 and hires.experts
+    assert RECIPES["residual_proto"].head == "cosine"
+    assert RECIPES["hires_poe_proto"] == replace(hires, prototypes=True)

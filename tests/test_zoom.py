@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from fsad.blocks import Inputs, block_rows, block_table, describe_all
 from fsad.cache import DiskCache
 from fsad.errors import ConfigError
 from fsad.features import FeatureConfig
-from fsad.zoom import ZoomConfig, cell_to_image, peak_cells, window, zoom_table
+from fsad.zoom import ZoomConfig, cell_to_image, peak_cells, window
 
 F224 = FeatureConfig(resize=256, crop=224)
 
@@ -47,13 +48,13 @@ def test_zoom_config_rejects_bad_values(bad: dict) -> None:
         ZoomConfig(**bad)
 
 
-def test_zoom_table_is_cached_per_seed(tmp_path: Path) -> None:
-    from tests.test_methods_best import FakeEngine, make_category
+def test_zoom_block_table_is_cached_per_seed(tmp_path: Path) -> None:
+    from tests.test_methods_anomaly_guided import FakeEngine, make_category
 
     cat = make_category(tmp_path, per_class=2)
     cache = DiskCache(tmp_path / "cache")
     cfg = ZoomConfig(windows=(0.25, 0.5), size=64)
-    table = zoom_table(FakeEngine(cat, cache), cfg)
+    table = block_table(cfg, FakeEngine(cat, cache))
     assert set(table) == {str(s.path) for s in cat.test}
     # 2 windows x Lite0 layers 2-4 (40 + 112 + 320 channels), each block unit-norm
     row = next(iter(table.values()))
@@ -61,10 +62,10 @@ def test_zoom_table_is_cached_per_seed(tmp_path: Path) -> None:
     assert np.allclose(
         [np.linalg.norm(b) for b in np.split(row, np.cumsum([40, 112, 320, 40, 112]))], 1, atol=1e-5
     )
-    again = zoom_table(FakeEngine(cat, cache), cfg)
+    again = block_table(cfg, FakeEngine(cat, cache))
     assert all(np.array_equal(table[k], again[k]) for k in table)
     assert len(list((tmp_path / "cache" / "zoom").glob("*.pt"))) == 1
-    zoom_table(FakeEngine(cat, cache, seed=2), cfg)  # another bank: another entry
+    block_table(cfg, FakeEngine(cat, cache, seed=2))  # another bank: another entry
     assert len(list((tmp_path / "cache" / "zoom").glob("*.pt"))) == 2
 
 
@@ -102,8 +103,7 @@ class _BumpAt:
 
 
 def test_zoom_views_look_at_the_anomaly_peak(tmp_path: Path) -> None:
-    from fsad.zoom import zoom_describe
-    from tests.test_methods_best import FakeEngine, make_category
+    from tests.test_methods_anomaly_guided import FakeEngine, make_category
 
     # class-coloured blobs at pixel (25, 39) of 64 px images: cell (3, 5) of an 8 x 8 map
     cat = make_category(tmp_path, per_class=3)
@@ -119,27 +119,30 @@ def test_zoom_views_look_at_the_anomaly_peak(tmp_path: Path) -> None:
         sim = (x @ x.T).numpy()
         return float(sim[same & ~np.eye(len(x), dtype=bool)].mean() - sim[~same].mean())
 
-    on_blob = gap(zoom_describe(_BumpAt(engine, (3, 5)), cat.test, cfg))
-    off_blob = gap(zoom_describe(_BumpAt(engine, (6, 1)), cat.test, cfg))  # blank corner
+    on_blob = gap(describe_all(cfg, Inputs(_BumpAt(engine, (3, 5)), samples=cat.test)))
+    off_blob = gap(describe_all(cfg, Inputs(_BumpAt(engine, (6, 1)), samples=cat.test)))
     assert on_blob > 0.05 and on_blob > 5 * abs(off_blob)
 
 
-def test_zoom_of_encodes_images_outside_the_table(tmp_path: Path) -> None:
-    from fsad.data import Sample
-    from fsad.zoom import zoom_describe, zoom_of
-    from tests.test_methods_best import FakeEngine, _image, make_category
+def test_block_rows_encode_images_outside_the_table(tmp_path: Path) -> None:
+    from fsad.data import Sample, read_image
+    from tests.test_methods_anomaly_guided import FakeEngine, _image, make_category
 
     cat = make_category(tmp_path, per_class=2)
     engine = FakeEngine(cat, DiskCache(tmp_path / "cache"))
     cfg = ZoomConfig(windows=(0.5,), size=64)
-    table = zoom_table(engine, cfg)
+    table = block_table(cfg, engine)
     extra = tmp_path / "cls1_new.png"
     _image(extra, (40, 200, 60), seed=77)
     sample = Sample(extra, "fake", "test", "?")
-    rows = zoom_of(table, [cat.test[0], sample], engine, cfg)
+    rows = block_rows(cfg, engine, [cat.test[0], sample])
     assert rows.shape == (2, 472)
     np.testing.assert_array_equal(rows[0], table[str(cat.test[0].path)])
-    np.testing.assert_allclose(rows[1], zoom_describe(engine, [sample], cfg)[0].numpy(), atol=1e-6)
+    direct = cfg.describe(Inputs(engine, samples=[sample]))[0].numpy()
+    np.testing.assert_allclose(rows[1], direct, atol=1e-6)
+    # the same image in memory: the same row (one describe for files and new images)
+    in_memory = cfg.describe(_InMemory(engine, [sample]).inputs([read_image(extra)]))
+    np.testing.assert_allclose(in_memory[0].numpy(), direct, atol=1e-6)
 
 
 def test_rotation_views_ignore_a_quarter_turn_but_not_a_mirror_image() -> None:
@@ -157,10 +160,29 @@ def test_rotation_views_ignore_a_quarter_turn_but_not_a_mirror_image() -> None:
     c4 = blocks(ZoomConfig(size=64, rotations=True))
     assert torch.allclose(c4[0], c4[1], atol=1e-4)  # same 4 views, averaged
     assert not torch.allclose(c4[0], c4[2], atol=1e-3)  # a mirror image stays distinct
-    d4 = blocks(ZoomConfig(size=64, dihedral=True, rotations=True))  # dihedral wins
-    assert torch.allclose(d4[0], d4[2], atol=1e-4)
 
 
 def test_rotations_enter_the_cache_key_only_when_on() -> None:
     assert "rotations" not in ZoomConfig().cache_key()  # keys of earlier settings unchanged
     assert ZoomConfig(rotations=True).cache_key()["rotations"] is True
+    # options since removed stay in the key at their old defaults: old entries still match
+    assert ZoomConfig().cache_key()["dihedral"] is False
+    assert ZoomConfig().cache_key()["reference"] is False
+
+
+class _InMemory:
+    """A fake engine's in-memory path: maps of ``samples`` for images given in memory."""
+
+    def __init__(self, engine, samples) -> None:
+        self.engine, self.samples = engine, samples
+        self.config = engine.config
+
+    def features_of_images(self, images):
+        return self.engine.features(self.samples)
+
+    def residuals_of(self, f):
+        r = self.engine.residuals(self.samples)
+        return r, self.engine.anomaly_maps(self.samples)
+
+    def inputs(self, images) -> Inputs:
+        return Inputs(self, images=images)

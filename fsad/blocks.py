@@ -1,0 +1,216 @@
+"""Descriptor blocks: the one protocol every kind of image description follows.
+
+A *block kind* turns images, seen through one residual engine, into a few L2-normalised
+vectors per image. fsad ships two kinds:
+
+- :class:`fsad.descriptors.AnomalyBlocks`: residuals r = f - m* (Eq. 2) and features f
+  pooled over the most anomalous patches;
+- :class:`fsad.zoom.ZoomViews`: windows around the anomaly peak, cut from the original
+  image and re-encoded by an ImageNet backbone.
+
+Both implement :class:`Block`: a cache ``namespace``, a ``table_key(engine)`` that fully
+determines the rows, a ``batch`` size and one ``describe(inputs)`` that serves test samples
+(files, cached engine quantities) and new in-memory images alike (:class:`Inputs`). A block
+kind never knows about recipes or heads; :mod:`fsad.recipe` lists blocks in groups.
+
+Rows of a category's whole test set are computed once per (engine, block) and cached
+(:func:`block_table`), so every shot count and seed-sharing method reuses them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from fsad.cache import DiskCache, files_fingerprint
+from fsad.data import Sample, read_image
+from fsad.engine import ENGINE_VERSION, ResidualEngine
+from fsad.errors import ConfigError
+from fsad.memory import SEARCH_VERSION
+
+
+class Inputs:
+    """The images a block describes, as one residual engine sees them.
+
+    Either test samples (files: the engine's cached features, residuals and maps are read)
+    or in-memory images (features computed now, residuals against the engine's bank). Each
+    quantity is computed at most once per instance, so several blocks on the same engine
+    share it.
+
+    Args:
+        engine: a :class:`fsad.engine.ResidualEngine` (or an object with its interface).
+        samples: the samples to describe; or
+        images: ``(H, W, 3) uint8`` RGB images at their original resolution.
+    """
+
+    def __init__(
+        self,
+        engine: Any,
+        samples: Sequence[Sample] | None = None,
+        images: Sequence[np.ndarray] | None = None,
+    ) -> None:
+        if (samples is None) == (images is None):
+            raise ValueError("give either samples or images")
+        self.engine = engine
+        self.samples = None if samples is None else list(samples)
+        self._images = None if images is None else list(images)
+        self._memo: dict[str, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self.samples if self.samples is not None else self._images)
+
+    def part(self, start: int, stop: int) -> Inputs:
+        """The inputs ``start:stop`` on the same engine (a batch)."""
+        if self.samples is not None:
+            return Inputs(self.engine, samples=self.samples[start:stop])
+        return Inputs(self.engine, images=self._images[start:stop])
+
+    def on(self, engine: Any) -> Inputs:
+        """The same images seen through another engine."""
+        if engine is self.engine:
+            return self
+        if self.samples is not None:
+            return Inputs(engine, samples=self.samples)
+        return Inputs(engine, images=self._images)
+
+    @property
+    def in_memory(self) -> bool:
+        """True for in-memory images (no files, nothing cached on disk)."""
+        return self.samples is None
+
+    def images(self) -> list[np.ndarray]:
+        """The original images, ``[(H, W, 3) uint8]`` (read from the samples' files)."""
+        if self._images is None:
+            self._images = [read_image(s.path) for s in self.samples]
+        return self._images
+
+    def features(self) -> torch.Tensor:
+        """Patch features f ``(N, D, h, w)``."""
+        if "f" not in self._memo:
+            if self.samples is not None:
+                self._memo["f"] = self.engine.features(self.samples)
+            else:
+                self._memo["f"] = self.engine.features_of_images(self._images)
+        return self._memo["f"]
+
+    def residuals(self) -> torch.Tensor:
+        """Residuals r = f - m* (Eq. 2), ``(N, D, h, w)``."""
+        self._residuals_and_maps()
+        return self._memo["r"]
+
+    def anomaly_maps(self) -> torch.Tensor:
+        """Anomaly maps ||r|| ``(N, h, w)``."""
+        if self.samples is None:
+            self._residuals_and_maps()
+        elif "a" not in self._memo:
+            self._memo["a"] = self.engine.anomaly_maps(self.samples)
+        return self._memo["a"]
+
+    def _residuals_and_maps(self) -> None:
+        if "r" in self._memo:
+            return
+        if self.samples is not None:
+            self._memo["r"] = self.engine.residuals(self.samples)
+        else:
+            self._memo["r"], self._memo["a"] = self.engine.residuals_of(self.features())
+
+
+class Block(Protocol):
+    """A kind of descriptor block (see the module docstring).
+
+    Attributes:
+        namespace: disk-cache namespace of its tables.
+        batch: images described per call of :meth:`describe` when a table is built.
+    """
+
+    namespace: str
+    batch: int
+
+    def table_key(self, engine: ResidualEngine) -> dict[str, Any]:
+        """Everything besides the test files that determines the rows on ``engine``."""
+        ...
+
+    def describe(self, inputs: Inputs) -> torch.Tensor:
+        """Rows ``(N, D)`` float32 of ``inputs`` (each block unit-norm)."""
+        ...
+
+
+def engine_key(engine: ResidualEngine) -> dict[str, Any]:
+    """What determines an engine's residuals: feature and coreset settings, seed, bank files."""
+    cfg = engine.config
+    return {
+        "engine_version": ENGINE_VERSION,
+        "search_version": SEARCH_VERSION,
+        "features": cfg.features.cache_key(),
+        "bank": cfg.bank_key(),
+        "exact": cfg.exact_search,
+        "half": cfg.half_residuals,
+        "seed": int(engine.seed),
+        "bank_files": files_fingerprint([s.path for s in engine.category.train]),
+    }
+
+
+def describe_all(block: Block, inputs: Inputs) -> torch.Tensor:
+    """``block.describe`` over ``inputs`` in batches of ``block.batch``, ``(N, D)``."""
+    parts = [
+        block.describe(inputs.part(start, start + block.batch))
+        for start in range(0, len(inputs), block.batch)
+    ]
+    return torch.cat(parts)
+
+
+def category_table(
+    engine: ResidualEngine,
+    namespace: str,
+    key: dict[str, Any],
+    compute: Callable[[list[Sample]], torch.Tensor],
+    cache: DiskCache | None = None,
+) -> dict[str, np.ndarray]:
+    """``compute(samples)`` ``(N, D)`` for every test image of the engine's category, cached.
+
+    All test images are described (labels are never looked at), so any support/query split
+    of them, for any shot count, indexes into one entry; ``key`` gains the test files'
+    fingerprint.
+
+    Returns:
+        ``{path: (D,) float32}`` for every test image.
+    """
+    samples = list(engine.category.test)
+    cache = cache if cache is not None else engine.cache
+    key = {**key, "samples": files_fingerprint([s.path for s in samples])}
+    x = cache.load_or_compute(namespace, key, lambda: {"x": compute(samples)})["x"].numpy()
+    return {str(s.path): x[i] for i, s in enumerate(samples)}
+
+
+def block_table(block: Block, engine: ResidualEngine) -> dict[str, np.ndarray]:
+    """Rows of ``block`` for every test image of the engine's category (cached).
+
+    Returns:
+        ``{path: (D,) float32}``.
+    """
+    return category_table(
+        engine,
+        block.namespace,
+        block.table_key(engine),
+        lambda samples: describe_all(block, Inputs(engine, samples=samples)),
+    )
+
+
+def block_rows(block: Block, engine: ResidualEngine, samples: Sequence[Sample]) -> np.ndarray:
+    """Rows ``(N, D)`` of ``block`` for ``samples``: from the category's cached table, and
+    described directly for samples outside the category's test set."""
+    table = block_table(block, engine)
+    missing = [s for s in samples if str(s.path) not in table]
+    if missing:
+        extra = describe_all(block, Inputs(engine, samples=missing)).numpy()
+        table = {**table, **{str(s.path): extra[i] for i, s in enumerate(missing)}}
+    return np.stack([table[str(s.path)] for s in samples])
+
+
+def no_in_memory(inputs: Inputs, what: str) -> None:
+    """Raise a clear error when a block that needs files is given in-memory images."""
+    if inputs.in_memory:
+        raise ConfigError(f"{what} needs the images' files, not in-memory images")

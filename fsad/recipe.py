@@ -1,0 +1,180 @@
+"""Recipes: which descriptor blocks describe an image, in which order, and the head on them.
+
+A :class:`Recipe` is a tuple of :class:`Group` s (a block kind of :mod:`fsad.blocks` on one
+of the recipe's residual engines, times a weight) and a head. Every user of descriptors
+goes through the two functions here, so the order of the groups is known in one place:
+
+- :func:`sample_rows`: rows of dataset samples, from each category's cached tables (the
+  grid's methods, the research wing's real rows);
+- :func:`image_rows`: rows of in-memory images (synthetic tasks, ``fsad classify``);
+
+and :func:`layout` gives each group's column slice in the concatenated rows.
+:func:`recipe_proba` applies the recipe's head to support and query rows.
+
+Engine 0 is the task's engine; engine ``k > 0`` is ``engine.sibling(recipe.engines[k-1])``
+(the same category, seed and cache at other settings, e.g. 448 px).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fsad.blocks import Block, Inputs, block_rows, engine_key
+from fsad.data import Sample
+from fsad.engine import EngineConfig, ResidualEngine
+from fsad.errors import ConfigError
+from fsad.heads import (
+    cosine_prototypes,
+    logistic_regression,
+    multiply_proba,
+    product_of_experts,
+    prototype_expert,
+)
+
+HEADS = ("logistic", "cosine")
+
+
+@dataclass(frozen=True)
+class Group:
+    """One group of descriptor columns: a block kind on one engine, times a weight.
+
+    Attributes:
+        block: the block kind and its settings (e.g. a :class:`fsad.descriptors.DescriptorConfig`
+            or a :class:`fsad.zoom.ZoomConfig`).
+        engine: index of the engine it reads (0 = the task's engine).
+        weight: factor on the group's columns (its share of a concatenated, L2-normalised
+            vector; no effect on an expert that sees the group alone).
+    """
+
+    block: Block
+    engine: int = 0
+    weight: float = 1.0
+
+    @property
+    def name(self) -> str:
+        """Short label: block kind and engine, e.g. ``DescriptorConfig@1``."""
+        return f"{type(self.block).__name__}@{self.engine}"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Groups of blocks and the head fitted on them.
+
+    Attributes:
+        groups: the groups, in column order.
+        engines: further residual engines (engine ``k`` is ``engines[k - 1]``).
+        head: ``"logistic"`` (multinomial logistic regression, inverse L2 strength ``c``) or
+            ``"cosine"`` (cosine similarity to the class means).
+        c: inverse L2 strength of the logistic regressions.
+        experts: one logistic regression per group, probabilities multiplied
+            (:func:`fsad.heads.product_of_experts`), instead of one on all groups.
+        prototypes: a cosine-prototype expert (softmax scale ``proto_scale``) next to each
+            group's regression; needs ``experts``.
+        proto_scale: softmax scale of the prototype experts.
+    """
+
+    groups: tuple[Group, ...]
+    engines: tuple[EngineConfig, ...] = ()
+    head: str = "logistic"
+    c: float = 10.0
+    experts: bool = False
+    prototypes: bool = False
+    proto_scale: float = 20.0
+
+    def __post_init__(self) -> None:
+        if not self.groups:
+            raise ConfigError("a recipe needs at least one group of blocks")
+        if self.head not in HEADS:
+            raise ConfigError(f"unknown head '{self.head}' (choose from {HEADS})")
+        for g in self.groups:
+            if not 0 <= g.engine <= len(self.engines):
+                raise ConfigError(
+                    f"group {g.name} reads engine {g.engine}, but the recipe has "
+                    f"{1 + len(self.engines)} engine(s)"
+                )
+        if (self.experts or self.prototypes) and self.head != "logistic":
+            raise ConfigError("experts and prototype experts need the logistic head")
+        if self.prototypes and not self.experts:
+            raise ConfigError("prototype experts join a product of experts: set experts=True")
+
+
+def recipe_engines(engine: ResidualEngine, recipe: Recipe) -> tuple[ResidualEngine, ...]:
+    """The task's engine and each of ``recipe.engines`` as its sibling (memoised)."""
+    return (engine, *(engine.sibling(cfg) for cfg in recipe.engines))
+
+
+def recipe_key(engine: ResidualEngine, recipe: Recipe) -> dict[str, Any]:
+    """Everything that determines a recipe's rows besides the images (for caches)."""
+    engines = recipe_engines(engine, recipe)
+    return {
+        "engines": [engine_key(e) for e in engines],
+        "groups": [
+            {"table": g.block.table_key(engines[g.engine]), "weight": g.weight}
+            for g in recipe.groups
+        ],
+    }
+
+
+def sample_rows(
+    engine: ResidualEngine, recipe: Recipe, samples: Sequence[Sample]
+) -> list[np.ndarray]:
+    """Rows ``(N, D_g)`` of every group for dataset samples (cached per category table)."""
+    engines = recipe_engines(engine, recipe)
+    return [g.weight * block_rows(g.block, engines[g.engine], samples) for g in recipe.groups]
+
+
+def image_rows(
+    engine: ResidualEngine, recipe: Recipe, images: Sequence[np.ndarray]
+) -> list[np.ndarray]:
+    """Rows ``(N, D_g)`` of every group for in-memory ``(H, W, 3) uint8`` images.
+
+    Block for block what :func:`sample_rows` gives for files; each engine computes the
+    images' features and residuals once for all its groups.
+    """
+    inputs = [Inputs(e, images=images) for e in recipe_engines(engine, recipe)]
+    return [g.weight * g.block.describe(inputs[g.engine]).numpy() for g in recipe.groups]
+
+
+def layout(rows: Sequence[np.ndarray]) -> list[slice]:
+    """Column slice of each group in the concatenation of ``rows`` (one array per group)."""
+    ends = np.cumsum([r.shape[1] for r in rows])
+    return [slice(int(e - r.shape[1]), int(e)) for e, r in zip(ends, rows, strict=True)]
+
+
+def split(x: np.ndarray, slices: Sequence[slice]) -> list[np.ndarray]:
+    """The groups of concatenated rows ``x`` ``(N, D)``, by :func:`layout`'s slices."""
+    return [x[:, s] for s in slices]
+
+
+def recipe_proba(
+    recipe: Recipe,
+    support: Sequence[np.ndarray],
+    labels: np.ndarray,
+    query: Sequence[np.ndarray],
+    n_classes: int,
+) -> np.ndarray:
+    """Class scores ``(Q, C)`` of the recipe's head.
+
+    Args:
+        support: per group, support rows ``(S, D_g)``; labels ``(S,)``.
+        query: per group, query rows ``(Q, D_g)``.
+
+    Returns:
+        class probabilities (logistic heads) or cosine similarities (``"cosine"``).
+    """
+    if recipe.experts:
+        pairs = list(zip(support, query, strict=True))
+        probas = [product_of_experts(pairs, labels, n_classes, c=recipe.c)]
+        if recipe.prototypes:
+            probas += [
+                prototype_expert(xs, labels, xq, n_classes, recipe.proto_scale) for xs, xq in pairs
+            ]
+        return probas[0] if len(probas) == 1 else multiply_proba(probas)
+    xs, xq = np.concatenate(support, axis=1), np.concatenate(query, axis=1)
+    if recipe.head == "cosine":
+        return cosine_prototypes(xs, labels, xq, n_classes)
+    return logistic_regression(xs, labels, xq, n_classes, c=recipe.c)

@@ -1,0 +1,70 @@
+"""Recipes on a real tiny engine: in-memory images get the rows their files get."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fsad.blocks import Inputs
+from fsad.cache import DiskCache
+from fsad.data import read_image
+from fsad.descriptors import DescriptorConfig
+from fsad.engine import EngineConfig, ResidualEngine
+from fsad.errors import ConfigError
+from fsad.features import FeatureConfig
+from fsad.recipe import Group, Recipe, image_rows, recipe_key, sample_rows
+from fsad.zoom import ZoomConfig
+
+SMALL = EngineConfig(features=FeatureConfig(resize=72, crop=64, dim=32), coreset_ratio=0.25)
+OTHER = replace(SMALL, features=replace(SMALL.features, resize=40, crop=32))
+BLOCKS = DescriptorConfig(residual_fracs=(0.25,), feature_fracs=(0.5,), feature_centred=True)
+ZOOM = ZoomConfig(windows=(0.5,), size=64)
+#: both block kinds, on two engines, one group weighted
+RECIPE = Recipe(
+    (Group(BLOCKS), Group(BLOCKS, engine=1), Group(ZOOM, weight=2.0), Group(ZOOM, engine=1)),
+    engines=(OTHER,),
+)
+
+
+def test_image_rows_equal_the_sample_rows_of_the_same_files(tiny_category, tmp_path: Path) -> None:
+    """One describe per block kind: files (cached tables) and in-memory images agree."""
+    eng = ResidualEngine(tiny_category, SMALL, seed=1, cache=DiskCache(tmp_path))
+    test = list(tiny_category.test)
+    expected = sample_rows(eng, RECIPE, test)
+    got = image_rows(eng, RECIPE, [read_image(s.path) for s in test])
+    assert [g.shape for g in got] == [e.shape for e in expected]
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_allclose(g, e, atol=1e-4)
+    # the zoom group around the second engine's own peak differs from the first's
+    assert not np.allclose(expected[2] / 2, expected[3], atol=1e-3)
+
+
+def test_recipe_key_changes_with_any_group_setting(tiny_category, tmp_path: Path) -> None:
+    eng = ResidualEngine(tiny_category, SMALL, seed=1, cache=DiskCache(tmp_path))
+    key = recipe_key(eng, RECIPE)
+    assert recipe_key(eng, RECIPE) == key
+    for other in (
+        replace(RECIPE, groups=RECIPE.groups[:3]),
+        replace(RECIPE, groups=(*RECIPE.groups[:2], Group(ZOOM), RECIPE.groups[3])),
+        replace(RECIPE, engines=(SMALL,)),
+    ):
+        assert recipe_key(eng, other) != key
+    assert recipe_key(ResidualEngine(tiny_category, SMALL, seed=2, cache=eng.cache), RECIPE) != key
+
+
+def test_random_bank_blocks_need_files(tiny_category, tmp_path: Path) -> None:
+    eng = ResidualEngine(tiny_category, SMALL, seed=1, cache=DiskCache(tmp_path))
+    blocks = DescriptorConfig(source="random_bank")
+    image = read_image(tiny_category.test[0].path)
+    with pytest.raises(ConfigError, match="random-bank descriptors need the images' files"):
+        blocks.describe(Inputs(eng, images=[image]))
+
+
+def test_inputs_take_samples_or_images_not_both(tiny_category) -> None:
+    with pytest.raises(ValueError, match="either samples or images"):
+        Inputs(None)
+    with pytest.raises(ValueError, match="either samples or images"):
+        Inputs(None, samples=tiny_category.test, images=[])
