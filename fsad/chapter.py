@@ -24,7 +24,11 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
+from fsad.cache import default_cache_dir
 from fsad.config import RunConfig, load_config
+from fsad.data import default_data_root
+from fsad.embedded import ensure_embedded
+from fsad.evaluate import resolve_dataset_root
 
 #: the repository a chapter runs in (the folder holding ``fsad/`` and ``pyproject.toml``)
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -48,8 +52,6 @@ def shown_path(path: str | os.PathLike) -> str:
     if not path.is_absolute():
         return path.as_posix()
     path = Path(os.path.abspath(path))
-    from fsad.cache import default_cache_dir
-
     roots: list[tuple[Path, str]] = [(REPO_ROOT, ""), (Path.home(), "~")]
     cache_label = "$FSAD_CACHE" if os.environ.get("FSAD_CACHE") else "~/.cache/fsad"
     roots.append((default_cache_dir(), cache_label))
@@ -87,15 +89,11 @@ class ChapterSetup(NamedTuple):
 def resolve_data_root(explicit: str | os.PathLike | None, config: RunConfig) -> Path:
     """``explicit``, else the config's ``data`` ("embedded" or a path), else ``$FSAD_DATA``,
     else the embedded dataset (written on first use)."""
-    from fsad.data import default_data_root
-
     if explicit is None and config.data and config.data != "embedded":
         explicit = Path(os.path.expandvars(config.data))
     root = default_data_root(explicit) if config.data != "embedded" or explicit else None
     if root is not None:
         return root
-    from fsad.embedded import ensure_embedded
-
     return ensure_embedded()
 
 
@@ -109,9 +107,6 @@ def chapter_setup(config: str = "", data_root: str = "") -> ChapterSetup:
     Returns:
         a :class:`ChapterSetup` (a named tuple: ``cfg, root, dataset_root, real = ...``).
     """
-    from fsad.embedded import ensure_embedded
-    from fsad.evaluate import resolve_dataset_root
-
     explicit = None if data_root in ("", "embedded") else data_root
     real = data_root != "embedded" and bool(explicit or os.environ.get("FSAD_DATA"))
     cfg = load_config(config or ("quick" if real else "ci"))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fsad.cache import fingerprint
-from fsad.data import DATASETS
+from fsad.data import get_reader
 from fsad.errors import ConfigError
 
 #: bump when the meaning of a config field changes (invalidates every stored row)
@@ -56,7 +56,7 @@ class RunConfig:
     Attributes:
         name: configuration name (``"paper"``, ...); not part of the hash.
         description: one line for humans; not part of the hash.
-        dataset: dataset layout, one of :data:`fsad.data.DATASETS`.
+        dataset: dataset layout, a registered reader (:func:`fsad.data.available_datasets`).
         categories: category names, or ``("all",)`` for every category under the root.
         methods: registered method names (see :func:`fsad.methods.available_methods`).
         shots: n values of the n-shot tasks.
@@ -143,8 +143,7 @@ def _as_tuple(value: Any, key: str) -> tuple:
 
 
 def _validate(cfg: RunConfig) -> None:
-    if cfg.dataset not in DATASETS:
-        raise ConfigError(f"unknown dataset '{cfg.dataset}' (choose from {', '.join(DATASETS)})")
+    get_reader(cfg.dataset)  # an unknown layout: ConfigError listing the registered ones
     for key in ("categories", "methods"):
         values = getattr(cfg, key)
         if not values or not all(isinstance(v, str) and v for v in values):

@@ -1,7 +1,10 @@
 """Dataset readers and the paper's few-shot split.
 
 Readers return :class:`Sample` records; nothing is decoded until :func:`read_image` is
-called. Supported layouts (file extensions are free: png, jpg, jpeg, bmp, tif, tiff):
+called. A layout is one reader function registered once with :func:`register_reader`;
+:data:`DATASETS` (or :func:`available_datasets`) lists them for the command line, the
+config check and the grid. Registered layouts (file extensions are free: png, jpg, jpeg,
+bmp, tif, tiff):
 
 - ``mvtec_ad``:  ``<root>/<category>/{train,test}/<label>/*`` and
   ``<root>/<category>/ground_truth/<defect>/<stem>_mask.*``
@@ -15,15 +18,15 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from fsad.errors import DataError
+from fsad.errors import ConfigError, DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-DATASETS = ("mvtec_ad", "mvtec_3d", "folder")
 GOOD = "good"
 
 
@@ -56,7 +59,7 @@ class CategoryData:
 
     Attributes:
         name: category name.
-        dataset: one of :data:`DATASETS`.
+        dataset: a registered layout name (a key of :data:`DATASETS`).
         root: category folder.
         train: normal images for the memory bank (see ``bank_source``).
         test: test images, good and defective, in natural order per label.
@@ -108,6 +111,87 @@ class FewShotSplit:
         if len(self.query_labels) == 0:
             return 0.0
         return float(np.bincount(self.query_labels).max() / len(self.query_labels))
+
+
+#: a reader: ``(folder, normal) -> CategoryData``; ``folder`` is the category folder (the
+#: dataset root itself for a single-category layout), ``normal`` the normal folder's name
+ReaderFn = Callable[[Path, str], CategoryData]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A registered dataset layout.
+
+    Attributes:
+        name: the layout's name (``config.dataset``, ``--dataset``).
+        read: the reader function.
+        single: the dataset root is the one category (named after the root); otherwise the
+            root holds one folder per category, each with a ``test`` sub-folder.
+        signature: glob, relative to a category folder, that this layout's folders match
+            (``fsad data check`` guesses the layout with it; deeper globs are tried first);
+            None: a fallback guess when no signature matches.
+    """
+
+    name: str
+    read: ReaderFn
+    single: bool = False
+    signature: str | None = None
+
+
+#: the registered layouts, ``name -> Reader``, in registration order
+DATASETS: dict[str, Reader] = {}
+
+
+def register_reader(
+    name: str, *, single: bool = False, signature: str | None = None
+) -> Callable[[ReaderFn], ReaderFn]:
+    """Decorator: register a reader function as the dataset layout ``name`` (names are unique).
+
+    Args:
+        name: the layout's name.
+        single: see :attr:`Reader.single`.
+        signature: see :attr:`Reader.signature`.
+    """
+
+    def deco(fn: ReaderFn) -> ReaderFn:
+        if name in DATASETS and DATASETS[name].read is not fn:
+            raise ValueError(f"dataset '{name}' is registered twice")
+        DATASETS[name] = Reader(name, fn, single, signature)
+        return fn
+
+    return deco
+
+
+def available_datasets() -> tuple[str, ...]:
+    """Names of the registered dataset layouts, in registration order."""
+    return tuple(DATASETS)
+
+
+def get_reader(dataset: str) -> Reader:
+    """The registered layout ``dataset``.
+
+    Raises:
+        ConfigError: unknown name (the message lists the known ones).
+    """
+    if not isinstance(dataset, str) or dataset not in DATASETS:
+        raise ConfigError(f"unknown dataset '{dataset}' (known: {', '.join(DATASETS)})")
+    return DATASETS[dataset]
+
+
+def guess_dataset(path: Path) -> str:
+    """The layout of the folder ``path`` (a dataset root or one category folder), from the
+    registered signatures; the first layout without one when none matches.
+
+    Raises:
+        DataError: ``path`` is not a folder.
+    """
+    if not path.is_dir():
+        raise DataError(f"dataset root not found: {path}")
+    signed = {r.name: r.signature for r in DATASETS.values() if r.signature}
+    for name, glob in sorted(signed.items(), key=lambda item: -item[1].count("/")):
+        if any(path.glob(f"*/{glob}")) or any(path.glob(glob)):
+            return name
+    return next(r.name for r in DATASETS.values() if r.signature is None)
 
 
 def natural_key(text: str | os.PathLike) -> list[object]:
@@ -184,10 +268,10 @@ def _require_dir(path: Path, what: str) -> None:
 
 def list_categories(root: str | os.PathLike, dataset: str) -> list[str]:
     """Category folders under ``root`` (those with a ``test`` folder) in natural order."""
+    reader = get_reader(dataset)
     root = Path(root)
-    _check_dataset(dataset)
     _require_dir(root, "dataset root")
-    if dataset == "folder":
+    if reader.single:
         return [root.name]
     cats = [p.name for p in _subdirs(root) if (p / "test").is_dir()]
     if not cats:
@@ -198,39 +282,36 @@ def list_categories(root: str | os.PathLike, dataset: str) -> list[str]:
 def load_category(
     root: str | os.PathLike, dataset: str, category: str | None = None, normal: str = GOOD
 ) -> CategoryData:
-    """Read one category of a dataset.
+    """Read one category of a dataset with the reader registered as ``dataset``.
 
     Args:
-        root: dataset root (the folder holding category folders; for ``folder``, the folder
-            holding the normal folder and the defect-type folders).
-        dataset: ``"mvtec_ad"``, ``"mvtec_3d"`` or ``"folder"``.
+        root: dataset root (the folder holding category folders; for a single-category
+            layout such as ``folder``, the folder holding the normal and defect folders).
+        dataset: a registered layout: ``"mvtec_ad"``, ``"mvtec_3d"``, ``"folder"``...
         category: category name (ignored for ``folder``, whose name is the root's name).
         normal: name of the normal folder in the ``folder`` layout.
 
     Raises:
+        ConfigError: an unknown layout (the message lists the known ones).
         DataError: missing folders, no defect types, or a defect type without images.
     """
-    _check_dataset(dataset)
+    reader = get_reader(dataset)
     root = Path(root)
     _require_dir(root, "dataset root")
-    if dataset == "folder":
-        data = _read_folder(root, normal)
-    else:
+    folder = root
+    if not reader.single:
         if not category:
             raise DataError(f"a category is required for {dataset} (root {root})")
-        cat_root = root / category
-        _require_dir(cat_root, f"category '{category}'")
-        data = _read_mvtec_ad(cat_root) if dataset == "mvtec_ad" else _read_mvtec_3d(cat_root)
+        folder = root / category
+        _require_dir(folder, f"category '{category}'")
+    data = reader.read(folder, normal)
     _validate(data)
     return data
 
 
-def _check_dataset(dataset: str) -> None:
-    if dataset not in DATASETS:
-        raise DataError(f"unknown dataset layout '{dataset}' (choose from {', '.join(DATASETS)})")
-
-
-def _read_mvtec_ad(cat_root: Path) -> CategoryData:
+@register_reader("mvtec_ad", signature="test")
+def read_mvtec_ad(cat_root: Path, normal: str = GOOD) -> CategoryData:
+    """An MVTec AD category folder (``normal`` is unused: its normal folders are ``good``)."""
     name = cat_root.name
     _require_dir(cat_root / "test", "test folder")
     train = [Sample(p, name, "train", GOOD) for p in list_images(cat_root / "train" / GOOD)]
@@ -243,7 +324,9 @@ def _read_mvtec_ad(cat_root: Path) -> CategoryData:
     return _with_bank(CategoryData(name, "mvtec_ad", cat_root, train, test))
 
 
-def _read_mvtec_3d(cat_root: Path) -> CategoryData:
+@register_reader("mvtec_3d", signature="test/*/rgb")
+def read_mvtec_3d(cat_root: Path, normal: str = GOOD) -> CategoryData:
+    """An MVTec 3D-AD category folder, RGB only (``normal`` is unused, as for MVTec AD)."""
     name = cat_root.name
     _require_dir(cat_root / "test", "test folder")
     train = []
@@ -259,7 +342,9 @@ def _read_mvtec_3d(cat_root: Path) -> CategoryData:
     return _with_bank(CategoryData(name, "mvtec_3d", cat_root, train, test))
 
 
-def _read_folder(root: Path, normal: str) -> CategoryData:
+@register_reader("folder", single=True)
+def read_folder(root: Path, normal: str = GOOD) -> CategoryData:
+    """A folder of a normal folder (``normal``) and one folder per defect type."""
     name = root.name
     normal_dir = root / normal
     _require_dir(normal_dir, f"normal folder '{normal}'")

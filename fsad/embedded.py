@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fsad.cache import default_cache_dir
 from fsad.errors import DataError
 
 VERSION = 1
@@ -608,8 +609,6 @@ def _swap_in(tmp: Path, out: Path, wanted: dict[str, object]) -> None:
 
 def default_embedded_root(seed: int = 0) -> Path:
     """Where the quick start keeps the embedded dataset: ``<cache>/embedded-v<VERSION>-seed<seed>``."""
-    from fsad.cache import default_cache_dir
-
     return default_cache_dir() / f"embedded-v{VERSION}-seed{seed}"
 
 

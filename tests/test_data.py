@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -9,14 +11,24 @@ import numpy as np
 import pytest
 
 from fsad.cli import main
+from fsad.config import RunConfig
 from fsad.data import (
+    DATASETS,
+    CategoryData,
+    Sample,
+    available_datasets,
     few_shot_split,
+    guess_dataset,
     list_categories,
+    list_images,
     load_category,
     natural_key,
     read_image,
+    register_reader,
 )
-from fsad.errors import DataError
+from fsad.errors import ConfigError, DataError
+from fsad.evaluate import run_grid
+from fsad.task import FewShotTask, Prediction
 
 
 def _img(path: Path, value: int = 128, grey: bool = False, size: int = 8) -> Path:
@@ -232,8 +244,86 @@ def test_shots_larger_than_a_class_allows(tmp_path: Path) -> None:
 
 
 def test_unknown_layout_and_cli_error_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    with pytest.raises(DataError, match="unknown dataset layout 'coco'"):
+    with pytest.raises(
+        ConfigError, match=r"unknown dataset 'coco' \(known: mvtec_ad, mvtec_3d, folder"
+    ):
         load_category(tmp_path, "coco", "x")
+    with pytest.raises(ConfigError, match="unknown dataset 'coco'"):
+        list_categories(tmp_path, "coco")
     assert main(["data", "check", str(tmp_path / "no" / "such")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "dataset root not found" in err[0]
+
+
+# --- the reader registry --------------------------------------------------------------------
+
+
+def _read_toy(folder: Path, normal: str) -> CategoryData:
+    """A toy layout: ``<category>/test/<label>_<i>.png``, the ``normal`` files the bank."""
+    samples = [
+        Sample(p, folder.name, "test", p.stem.rsplit("_", 1)[0])
+        for p in list_images(folder / "test")
+    ]
+    train = [
+        dataclasses.replace(s, split="train", label="good") for s in samples if s.label == normal
+    ]
+    test = [s for s in samples if s.label != normal]
+    return CategoryData(folder.name, "toy", folder, train, test)
+
+
+@pytest.fixture()
+def toy_reader() -> Iterator[None]:
+    """The toy layout registered for one test, removed after it."""
+    register_reader("toy", signature="test/*_0.png")(_read_toy)
+    try:
+        yield
+    finally:
+        DATASETS.pop("toy", None)
+
+
+def _toy_root(tmp_path: Path) -> Path:
+    for label, n in {"good": 2, "crack": 3, "dent": 4}.items():
+        for i in range(n):
+            _img(tmp_path / "toy" / "gizmo" / "test" / f"{label}_{i}.png", 10 * i)
+    return tmp_path
+
+
+def test_a_registered_reader_serves_load_category_config_and_grid(
+    tmp_path: Path, toy_reader: None
+) -> None:
+    root = _toy_root(tmp_path)
+    assert available_datasets()[-1] == "toy"
+    assert guess_dataset(root / "toy") == "toy"
+    assert list_categories(root / "toy", "toy") == ["gizmo"]
+    data = load_category(root / "toy", "toy", "gizmo")
+    assert data.defect_types == ["crack", "dent"] and len(data.train) == 2
+    with pytest.raises(ValueError, match="'toy' is registered twice"):
+        register_reader("toy")(lambda folder, normal: data)
+
+    def first_class(task: FewShotTask) -> Prediction:
+        return Prediction(labels=np.zeros(len(task.query), dtype=np.int64))
+
+    config = RunConfig(dataset="toy", methods=("first",), shots=(1, 2), seeds=(1,))
+    kw = dict(engine_factory=lambda *args: None, methods={"first": first_class})
+    plan = run_grid(config, root, tmp_path / "out", dry_run=True, **kw)
+    assert (plan.pending, plan.computed) == (2, 0)  # root/toy found, category 'all' listed
+    done = run_grid(config, root, tmp_path / "out", **kw)
+    assert list(done.results["dataset"]) == ["toy", "toy"]
+    assert list(done.results["n_query"]) == [5, 3]
+
+
+def test_unknown_dataset_is_a_config_error_naming_the_known_ones() -> None:
+    assert available_datasets()[:3] == ("mvtec_ad", "mvtec_3d", "folder")
+    with pytest.raises(
+        ConfigError, match=r"unknown dataset 'toy' \(known: mvtec_ad, mvtec_3d, folder"
+    ):
+        RunConfig(dataset="toy")
+
+
+def test_layout_guesses(tmp_path: Path) -> None:
+    _mvtec(tmp_path / "ad", {"crack": 2})
+    _img(tmp_path / "3d" / "tire" / "test" / "cut" / "rgb" / "000.png")
+    _img(tmp_path / "plain" / "good" / "0.png")
+    assert guess_dataset(tmp_path / "ad") == guess_dataset(tmp_path / "ad" / "widget") == "mvtec_ad"
+    assert guess_dataset(tmp_path / "3d") == guess_dataset(tmp_path / "3d" / "tire") == "mvtec_3d"
+    assert guess_dataset(tmp_path / "plain") == "folder"

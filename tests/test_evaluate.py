@@ -305,7 +305,7 @@ def test_data_root_choice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     from fsad.chapter import resolve_data_root
 
     monkeypatch.setenv("FSAD_DATA", str(tmp_path))
-    monkeypatch.setattr("fsad.embedded.ensure_embedded", lambda: Path("/embedded"))
+    monkeypatch.setattr("fsad.chapter.ensure_embedded", lambda: Path("/embedded"))
     assert resolve_data_root(None, load_config("ci")) == Path("/embedded")  # ci: embedded
     assert resolve_data_root(None, load_config("paper")) == tmp_path
     assert resolve_data_root(Path("/x"), load_config("ci")) == Path("/x")
@@ -319,7 +319,7 @@ def test_chapter_setup_rules(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     embedded = tmp_path / "embedded"
     (embedded / "mvtec_ad").mkdir(parents=True)
     (tmp_path / "real" / "mvtec_ad").mkdir(parents=True)
-    monkeypatch.setattr("fsad.embedded.ensure_embedded", lambda: embedded)
+    monkeypatch.setattr("fsad.chapter.ensure_embedded", lambda: embedded)
     monkeypatch.delenv("FSAD_DATA", raising=False)
     cfg, root, dataset_root, real = chapter_setup()
     assert (cfg.name, root, dataset_root, real) == ("ci", embedded, embedded / "mvtec_ad", False)

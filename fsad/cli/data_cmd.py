@@ -5,8 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fsad.data import DATASETS, CategoryData, list_categories, load_category
-from fsad.errors import DataError
+from fsad.data import (
+    CategoryData,
+    available_datasets,
+    get_reader,
+    guess_dataset,
+    list_categories,
+    load_category,
+)
+from fsad.embedded import generate
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     check.add_argument("path", type=Path, help="dataset root (or one category folder)")
     check.add_argument(
         "--dataset",
-        choices=DATASETS,
+        choices=available_datasets(),
         default=None,
         help="layout (default: guessed from the folder names)",
     )
@@ -30,20 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     synth.set_defaults(func=cmd_synth)
 
 
-def guess_layout(path: Path) -> str:
-    """Guess the dataset layout of ``path`` from its folder structure."""
-    if not path.is_dir():
-        raise DataError(f"dataset root not found: {path}")
-    if any(path.glob("*/test/*/rgb")) or any(path.glob("test/*/rgb")):
-        return "mvtec_3d"
-    if any(path.glob("*/test")) or (path / "test").is_dir():
-        return "mvtec_ad"
-    return "folder"
-
-
 def _resolve(path: Path, dataset: str) -> tuple[Path, list[str]]:
     """(dataset root, categories) for ``path``, which may also be a single category folder."""
-    if dataset != "folder" and (path / "test").is_dir():
+    if not get_reader(dataset).single and (path / "test").is_dir():
         return path.parent, [path.name]
     return path, list_categories(path, dataset)
 
@@ -65,7 +61,7 @@ def _rows(data: CategoryData) -> list[tuple[str, str, int, int, str]]:
 
 def cmd_check(args: argparse.Namespace) -> int:
     path: Path = args.path.expanduser()
-    dataset = args.dataset or guess_layout(path)
+    dataset = args.dataset or guess_dataset(path)
     root, categories = _resolve(path, dataset)
     print(f"{dataset} at {path}")
     header = f"{'category':<14} {'label':<20} {'train':>6} {'test':>6} {'masks':>8}"
@@ -92,8 +88,6 @@ def _split_note(data: CategoryData) -> str:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from fsad.embedded import generate
-
     out = generate(args.out.expanduser(), seed=args.seed)
     print(f"embedded dataset written to {out}")
     return 0

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from fsad.cache import DiskCache
+from fsad.data import available_datasets, default_data_root, load_category, read_mask
+from fsad.engine import EngineConfig, ResidualEngine
 from fsad.errors import DataError
+from fsad.features import FeatureConfig
 
 
 def register(subparsers: Any) -> None:
@@ -23,7 +29,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--data", help="dataset root (default: $FSAD_DATA/<dataset>)")
     p.add_argument("--category", help="category name (not needed for --dataset folder)")
-    p.add_argument("--dataset", default="mvtec_ad", choices=("mvtec_ad", "mvtec_3d", "folder"))
+    p.add_argument("--dataset", default="mvtec_ad", choices=available_datasets())
     p.add_argument("--backbone", default="tf_efficientnet_lite0", help="timm model name")
     p.add_argument("--weights", help="local weights file (needed for non-packaged backbones)")
     p.add_argument("--dim", type=int, default=None, help="patch feature dimension D")
@@ -35,11 +41,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _data_root(args: argparse.Namespace):
-    from pathlib import Path
-
-    from fsad.data import default_data_root
-
+def _data_root(args: argparse.Namespace) -> Path:
     if args.data:
         return Path(args.data).expanduser()
     root = default_data_root()
@@ -89,8 +91,6 @@ def _cropped_mask(sample: Any, cfg: Any) -> np.ndarray:
     """Ground-truth mask resized and centre-cropped exactly like the image, ``(crop, crop)``."""
     import cv2
 
-    from fsad.data import read_mask
-
     if sample.mask_path is None:
         return np.zeros((cfg.crop, cfg.crop), dtype=bool)
     h, w = _shape(sample)
@@ -112,13 +112,6 @@ def _shape(sample: Any) -> tuple[int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from fsad.cache import DiskCache
-    from fsad.data import load_category
-    from fsad.engine import EngineConfig, ResidualEngine
-    from fsad.features import FeatureConfig
-
     root = _data_root(args)
     category = load_category(root, args.dataset, args.category)
     fcfg = FeatureConfig(backbone=args.backbone, weights=args.weights)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fsad.chapter import resolve_data_root
 from fsad.config import RunConfig, load_config
+from fsad.data import available_datasets
+from fsad.evaluate import run_grid
+from fsad.report import format_report, load_results
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="data root (default: $FSAD_DATA, else the embedded dataset)",
     )
-    run.add_argument("--dataset", default=None, help="layout: mvtec_ad, mvtec_3d or folder")
+    run.add_argument("--dataset", default=None, choices=available_datasets(), help="dataset layout")
     run.add_argument("--categories", nargs="+", default=None, help="category names, or 'all'")
     run.add_argument(
         "--methods", "--method", dest="methods", nargs="+", default=None, help="method names"
@@ -72,11 +76,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from fsad.evaluate import run_grid
-
     config = _config(args)
-    from fsad.chapter import resolve_data_root
-
     root = resolve_data_root(args.data, config)
     result = run_grid(config, root, args.out, dry_run=args.dry_run, jobs=args.jobs)
     if args.dry_run:
@@ -91,7 +91,5 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from fsad.report import format_report, load_results
-
     print(format_report(load_results(args.path), args.metric, args.paper, args.markdown))
     return 0

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from fsad.cache import DiskCache
-from fsad.data import DATASETS, default_data_root, load_category
+from fsad.data import available_datasets, default_data_root, load_category
 from fsad.errors import DataError
 from fsad.synth.pseudo import DEFAULT_N_PER_CLASS, GENERATORS, PseudoClassDataset
 from fsad.synth.textures import TextureSource
@@ -34,7 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", type=Path, default=None, help="dataset root (default: $FSAD_DATA)")
     p.add_argument("--category", required=True, help="category name, e.g. bottle")
-    p.add_argument("--dataset", choices=DATASETS, default="mvtec_ad", help="dataset layout")
+    p.add_argument(
+        "--dataset", choices=available_datasets(), default="mvtec_ad", help="dataset layout"
+    )
     p.add_argument(
         "--textures", type=Path, default=None, help="DTD folder (default: procedural textures)"
     )

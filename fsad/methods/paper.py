@@ -53,9 +53,13 @@ import torch
 from torch import nn
 
 from fsad.cache import DiskCache, files_fingerprint
+from fsad.data import read_image
 from fsad.errors import ConfigError
+from fsad.features import FeatureConfig, load_backbone, preprocess
 from fsad.methods import register
 from fsad.models import ContrastiveEncoder, RelationNet
+from fsad.synth import PseudoClassDataset, TextureSource
+from fsad.synth.pool import pool_key, synthetic_residual_pool
 from fsad.task import FewShotTask, Prediction
 from fsad.train import (
     CODE_BUGS_EVAL_EVERY,
@@ -164,8 +168,6 @@ def _maps(task: FewShotTask, raw: bool) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _pseudo_dataset(task: FewShotTask, opts: PaperOptions, cache: DiskCache | None) -> Any:
     """The synthetic pseudo-class dataset of this (category, seed)."""
-    from fsad.synth import PseudoClassDataset, TextureSource
-
     textures = (
         TextureSource.from_dtd(task.textures) if task.textures else TextureSource.procedural(seed=0)
     )
@@ -177,8 +179,6 @@ def _pseudo_dataset(task: FewShotTask, opts: PaperOptions, cache: DiskCache | No
 
 def _synthetic_pool(task: FewShotTask, dataset: Any, raw: bool, cache: DiskCache | None):
     """Pool maps ``(K*n, D, h, w)`` and labels ``(K*n,)``: residuals or raw ``f(synthetic)``."""
-    from fsad.synth.pool import synthetic_residual_pool
-
     # float16 rows (half the memory); episodes convert the rows they draw to float32
     pool = synthetic_residual_pool(task.engine, dataset, cache, dtype=torch.float16, raw=raw)
     return pool["residuals"], np.asarray(pool["labels"])
@@ -186,8 +186,6 @@ def _synthetic_pool(task: FewShotTask, dataset: Any, raw: bool, cache: DiskCache
 
 def _pool_key(task: FewShotTask, dataset: Any, raw: bool) -> Any:
     """What determines the pretraining pool (synthetic dataset, feature settings, raw)."""
-    from fsad.synth.pool import pool_key
-
     return pool_key(task.engine, dataset, raw)
 
 
@@ -315,8 +313,6 @@ def run_relationnet(task: FewShotTask, use_pretraining: bool = True) -> Predicti
 # ----------------------------------------------------------------------------- direct
 def _feature_config(engine: Any) -> Any:
     """The engine's :class:`fsad.features.FeatureConfig` (the default one if it has none)."""
-    from fsad.features import FeatureConfig
-
     cfg = getattr(engine, "config", None)
     for cand in (getattr(cfg, "features", None), cfg):
         if isinstance(cand, FeatureConfig):
@@ -338,8 +334,6 @@ def image_embeddings(
     Returns:
         ``(N, F)`` float32, ``F`` the classifier's input width (1280 for EfficientNet-Lite0).
     """
-    from fsad.data import read_image
-    from fsad.features import load_backbone, preprocess
 
     def compute() -> dict[str, torch.Tensor]:
         net = load_backbone(feature_config.backbone, feature_config.weights, features_only=False)

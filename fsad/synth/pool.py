@@ -18,17 +18,15 @@ engine's feature configuration (backbone, weights file, layers, resolution, dim)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from fsad.cache import DiskCache
+from fsad.engine import ENGINE_VERSION, ResidualEngine
 from fsad.synth.pseudo import PseudoClassDataset
 from fsad.utils import progress
-
-if TYPE_CHECKING:
-    from fsad.engine import ResidualEngine
 
 POOL_VERSION = 1
 BATCH = 64
@@ -36,8 +34,6 @@ BATCH = 64
 
 def engine_feature_key(engine: ResidualEngine) -> dict[str, Any]:
     """The part of an engine that determines features (not its bank or seed)."""
-    from fsad.engine import ENGINE_VERSION
-
     return {"features": engine.config.features.cache_key(), "engine_version": ENGINE_VERSION}
 
 
