@@ -10,11 +10,12 @@ STAMP  := $(VENV)/.fsad-installed
 SHOTS  ?= 1 2 3 4 5
 CONFIG ?=
 
-.PHONY: setup test test-fast book runs lint clean-book help
+.PHONY: setup test test-rows test-fast book runs lint clean-book help
 
 help:
 	@echo "make book   - set up, execute the notebooks, build book/_build/html"
 	@echo "make test   - set up, run the tests (real-data tests need FSAD_DATA)"
+	@echo "make test-rows - every registered method reproduces a committed row (needs FSAD_DATA)"
 	@echo "make runs SHOTS='1 2 3 4 5' [CONFIG=quick] - papermill batch runs per shot count"
 	@echo "make lint   - ruff"
 
@@ -29,10 +30,14 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not rows"
+
+# The committed results, one cell per registered method, query by query (minutes; CI runs it).
+test-rows: setup
+	$(BIN)/python -m pytest -q -m rows
 
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow and not rows"
 
 book: setup
 	$(BIN)/python scripts/build_book.py
