@@ -46,7 +46,7 @@ import time
 import numpy as np
 
 from fsad.cache import DiskCache
-from fsad.chapter import chapter_setup
+from fsad.chapter import chapter_setup, shown_path
 from fsad.data import load_category, read_image
 from fsad.evaluate import resolve_dataset_root, resolve_textures
 from fsad.synth import (
@@ -93,14 +93,14 @@ textures = (
     TextureSource.from_dtd(textures_root) if textures_root else TextureSource.procedural(seed=seed)
 )
 cache = DiskCache()
-print(f"data: {root} ({'embedded' if embedded else 'real'}), config: {cfg.name}")
+print(f"data: {shown_path(root)} ({'embedded' if embedded else 'real'}), config: {cfg.name}")
 for data in rows:
     print(
         f"  {data.dataset}/{data.name}: {len(data.train)} normal images, "
         f"defect types {data.defect_types}"
     )
 print(
-    f"textures: {'DTD ' + textures_root if textures_root else 'procedural bank'}, "
+    f"textures: {'DTD ' + shown_path(textures_root) if textures_root else 'procedural bank'}, "
     f"{len(textures)} classes"
 )
 

@@ -45,7 +45,7 @@ from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score
 
-from fsad.chapter import chapter_setup
+from fsad.chapter import chapter_setup, shown_path
 from fsad.data import load_category, read_image, read_mask
 from fsad.evaluate import default_engine_factory
 from fsad.memory import flatten_patches
@@ -66,7 +66,7 @@ data = load_category(dataset_root, cfg.dataset, category)
 engine = default_engine_factory(data, cfg, seed)  # the engine the experiment grid uses
 engine_config = engine.config
 fc = engine_config.features
-print(f"{cfg.dataset}/{category} from {root} (config {cfg.name})")
+print(f"{cfg.dataset}/{category} from {shown_path(root)} (config {cfg.name})")
 print(f"normal training images: {len(data.train)} (bank source: {data.bank_source})")
 print(f"test images: {len(data.test)}; defect types: {data.defect_types}")
 print(

