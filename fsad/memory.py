@@ -19,12 +19,9 @@ from fsad.coreset import (  # noqa: F401  (re-exported: the bank's public API)
     greedy_coreset,
     greedy_coreset_reference,
     n_coreset,
-    project,
-    sq_dist,
-    start_distances,
 )
 from fsad.errors import ConfigError
-from fsad.search import ExactSearch, exact_nearest  # noqa: F401  (re-exported)
+from fsad.search import ExactSearch
 
 # bump when exact search can return other neighbours (residual cache keys include it);
 # 2: torch matrix product + re-rank (1 was faiss IndexFlatL2)
@@ -36,7 +33,7 @@ class MemoryBank:
 
     Args:
         features: ``(M, D)`` bank features m.
-        exact: exact search (:func:`exact_nearest`); False uses faiss HNSW (approximate).
+        exact: exact search (:class:`ExactSearch`); False uses faiss HNSW (approximate).
     """
 
     def __init__(self, features: torch.Tensor, exact: bool = True) -> None:
@@ -63,40 +60,28 @@ class MemoryBank:
             self._index = index
         return self._index
 
-    def search(
-        self, q: torch.Tensor, k: int = 1, chunk: int = 65536
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """k nearest bank features of each query.
+    def search(self, q: torch.Tensor, chunk: int = 65536) -> tuple[torch.Tensor, torch.Tensor]:
+        """The nearest bank feature of each query.
 
         Args:
             q: ``(P, D)`` queries.
 
         Returns:
-            ``(dist (P, k), idx (P, k))``: Euclidean distances (float32) and bank indices.
+            ``(dist (P, 1), idx (P, 1))``: Euclidean distances (float32) and bank indices.
         """
         if q.ndim != 2 or q.shape[1] != self.dim:
             raise ConfigError(f"queries must be (P, {self.dim}), got {tuple(q.shape)}")
         q = q.float().contiguous().cpu()
-        if self.exact and k == 1:
+        if self.exact:
             if self._exact is None:
                 self._exact = ExactSearch(self.features)
             d, i = self._exact(q)
             return d[:, None], i[:, None]
-        if not 1 <= k <= len(self):
-            raise ConfigError(f"k must be in 1..{len(self)} (bank size), got {k}")
-        if self.exact:  # k > 1: plain brute force on direct differences, chunked
-            parts = [
-                torch.cdist(
-                    q[s : s + 1024], self.features, compute_mode="donot_use_mm_for_euclid_dist"
-                ).topk(k, dim=1, largest=False)
-                for s in range(0, len(q), 1024)
-            ]
-            return torch.cat([p.values for p in parts]), torch.cat([p.indices for p in parts])
         index = self._faiss_index()
         qn = q.numpy()
         dists, idxs = [], []
         for start in range(0, len(qn), chunk):
-            d, i = index.search(qn[start : start + chunk], k)
+            d, i = index.search(qn[start : start + chunk], 1)
             dists.append(d)
             idxs.append(i)
         d = torch.from_numpy(np.concatenate(dists)).clamp_min_(0).sqrt_()
@@ -104,15 +89,11 @@ class MemoryBank:
 
     def nearest(self, q: torch.Tensor) -> torch.Tensor:
         """The nearest bank feature m* of each query ``(P, D)``: ``(P, D)``."""
-        _, idx = self.search(q, 1)
+        _, idx = self.search(q)
         return self.features[idx[:, 0]]
 
     def to_dict(self) -> dict[str, Any]:
         return {"features": self.features, "exact": self.exact}
-
-    @classmethod
-    def from_dict(cls, blob: dict[str, Any]) -> MemoryBank:
-        return cls(blob["features"], exact=bool(blob.get("exact", True)))
 
 
 def build_bank(
@@ -168,21 +149,4 @@ def residuals(
         m_star = bank.nearest(q)  # m*: nearest normal patch feature
         rb = (q - m_star).reshape(len(fb), h, w, d).permute(0, 3, 1, 2)
         r[start : start + batch] = rb
-    return r, r.norm(dim=1)
-
-
-def source_residuals(f: torch.Tensor, f_source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Residuals of synthetic images against their own normal source image (pretraining).
-
-    r = f(synthetic) - f(source), no nearest-neighbour search (official implementation).
-
-    Args:
-        f, f_source: ``(N, D, h, w)`` features of the synthetic images and of their sources.
-
-    Returns:
-        ``(r (N, D, h, w), amap (N, h, w))``.
-    """
-    if f.shape != f_source.shape:
-        raise ConfigError(f"feature shapes differ: {tuple(f.shape)} vs {tuple(f_source.shape)}")
-    r = f.float() - f_source.float()
     return r, r.norm(dim=1)

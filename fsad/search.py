@@ -154,11 +154,3 @@ class ExactSearch:
         return _rank_candidates(
             approx.numpy(), block_min.numpy(), margin.numpy(), q.numpy(), self._bank_np
         )
-
-
-def exact_nearest(q: torch.Tensor, bank: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact nearest row of ``bank (M, D)`` for each query ``(P, D)``: ``(dist (P,), idx (P,))``.
-
-    One-off convenience around :class:`ExactSearch` (which a memory bank keeps).
-    """
-    return ExactSearch(bank)(q)
