@@ -33,6 +33,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from fsad.artifact import folder_size
+from fsad.inspector import Inspector, collect_inputs
+from fsad.viz.overlay import save_png
+
 
 def _set_threads(n: int) -> None:
     import faiss
@@ -70,10 +74,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("FSAD_NO_PROGRESS", "1")
     _set_threads(args.threads)
-
-    from fsad.artifact import folder_size
-    from fsad.inspector import Inspector, collect_inputs
-    from fsad.viz.overlay import save_png
 
     t0 = time.perf_counter()
     insp = Inspector.load(args.model)

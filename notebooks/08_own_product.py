@@ -26,20 +26,21 @@
 # `fit` builds the PatchCore memory bank of the normal images (chapter 2), a normal-vs-defect
 # **threshold** on the anomaly score (a high quantile of the scores of normal images left out
 # of the bank, so it reflects unseen normals), and a defect-type classifier of chapter 7 on
-# the support images (`best` here is chapter 7's `anomaly_lr`: anomaly-guided descriptors and
+# the support images (by default chapter 7's `anomaly_lr`: anomaly-guided descriptors and
 # logistic regression; the zoom views, which would add two backbone passes per image, are not
 # used here). `classify` gives every image its anomaly score, whether it is normal
 # and, if not, its most likely defect type with a probability and the runner-up, plus a
 # heat-map overlay. This chapter walks through it with the Python API,
-# `fsad.inspector.Inspector`.
+# `fsad.inspector.Inspector`, which follows scikit-learn: settings in the constructor,
+# `fit(normal, support)`, `predict` and `predict_proba`.
 
 # %% tags=["parameters"]
 config: str = ""  # run configuration name; empty: ci on the embedded data, quick on real data
 data_root: str = ""  # empty: $FSAD_DATA if set, else the embedded dataset; embedded forces it
 category: str = ""  # empty: the first category of the configuration
 shots: int = 5  # example images per defect type in the support folder
-method: str = "best"  # defect-type classifier: best (chapter 7's anomaly_lr) or residual_proto
-folds: int = 3  # leave-out folds of the threshold estimate (fsad default 5)
+method: str = "anomaly_lr"  # defect-type classifier: anomaly_lr (chapter 7) or residual_proto
+folds: int = 3  # leave-out folds of the threshold estimate (fsad default 10)
 n_overlays: int = 8  # heat-map overlays shown
 
 # %%
@@ -104,7 +105,7 @@ print(
 
 # %%
 start = time.perf_counter()
-inspector = Inspector.fit(work / "normal", work / "support", method=method, folds=folds)
+inspector = Inspector(method=method, folds=folds).fit(work / "normal", work / "support")
 fit_seconds = time.perf_counter() - start
 model_dir = inspector.save(work / "model")
 inspector = Inspector.load(model_dir)
@@ -114,6 +115,7 @@ print(
     f"threshold {inspector.threshold:.3f}, bank of {len(inspector.bank)} patches"
 )
 print("model folder:", files)
+print("parameters:", inspector.get_params())
 
 # %% [markdown]
 # ## Classify the new images
@@ -177,3 +179,17 @@ show(
 # %%
 defective = next(r for r in results if r.ok and not r.is_normal)
 print(inspector.explain(defective))
+
+# %% [markdown]
+# ## The scikit-learn view
+#
+# `predict` gives `good` or a defect type per image, `predict_proba` the defect-type
+# probabilities (one column per class of `inspector.classes`); both take files, folders or
+# RGB arrays.
+
+# %%
+few = [r.path for r in picks[:4]]
+proba = pd.DataFrame(inspector.predict_proba(few), columns=inspector.classes)
+proba.insert(0, "prediction", inspector.predict(few))
+proba.insert(0, "image", [Path(p).name for p in few])
+display(proba.style.format(precision=2).hide(axis="index"))

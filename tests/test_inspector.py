@@ -1,4 +1,5 @@
-"""The Python API: fit from folders, save/load, classify, explain; every bad-input case.
+"""The Python API: fit from folders, save/load, classify, explain, the scikit-learn style
+predict / predict_proba / get_params; every bad-input case.
 
 Fast: a tiny resolution (crop 64 -> 8 x 8 patch grid) on the embedded dataset's washer
 category arranged as folders (symlinks), fitted once per module.
@@ -18,9 +19,12 @@ import pytest
 from fsad.artifact import MANIFEST, ModelError, _manifest_digest
 from fsad.errors import ConfigError, DataError
 from fsad.inspector import (
+    Classifier,
     Inspector,
+    NotFittedError,
     collect_inputs,
     fit_temperature,
+    get_classifier,
     softmax,
     support_folders,
 )
@@ -65,7 +69,7 @@ def shared_backbone(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def fitted(folders: dict[str, Path]) -> Inspector:
-    return Inspector.fit(folders["normal"], folders["support"], **TINY)
+    return Inspector(**TINY).fit(folders["normal"], folders["support"])
 
 
 def _write(path: Path, img: np.ndarray) -> Path:
@@ -138,19 +142,72 @@ def test_temperature_is_fitted_by_leave_one_out() -> None:
     np.testing.assert_allclose(softmax(np.array([[0.0, 0.0]])), [[0.5, 0.5]])
 
 
+# --- scikit-learn style API ------------------------------------------------------------------
+
+
+def test_fit_returns_self_and_takes_lists_and_a_mapping(fitted: Inspector, folders) -> None:
+    """Lists of files and a type -> files mapping fit the same model as the folders."""
+    normal = sorted(folders["normal"].iterdir())
+    support = {t: sorted((folders["support"] / t).iterdir()) for t in TYPES}
+    insp = Inspector(**TINY)
+    assert insp.fit(normal, support) is insp
+    assert insp.classes == fitted.classes and insp.threshold == fitted.threshold
+    np.testing.assert_array_equal(insp.support, fitted.support)
+    assert insp.support_names == fitted.support_names
+
+
+def test_predict_proba_rows_sum_to_one_and_argmax_is_predict(fitted: Inspector, folders) -> None:
+    files = collect_inputs([folders["query"]])
+    proba = fitted.predict_proba(folders["query"])  # a folder: the same files, same order
+    pred = fitted.predict(files)
+    assert proba.shape == (len(files), len(TYPES)) and pred.shape == (len(files),)
+    np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-6)
+    defective = pred != "good"
+    assert defective.any()
+    assert list(np.asarray(fitted.classes)[proba.argmax(1)[defective]]) == list(pred[defective])
+    assert list(pred) == [r.prediction for r in fitted.classify(files, progress=False)]
+    assert list(fitted.predict(files, threshold=-1.0)) == [
+        fitted.classes[k] for k in proba.argmax(1)
+    ]
+    image = cv2.cvtColor(cv2.imread(str(files[0])), cv2.COLOR_BGR2RGB)
+    np.testing.assert_allclose(fitted.predict_proba([image]), proba[:1], atol=1e-6)
+
+
+def test_predict_refuses_unreadable_images(fitted: Inspector, tmp_path: Path) -> None:
+    (tmp_path / "bad.png").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="bad.png"):
+        fitted.predict([tmp_path / "bad.png"])
+
+
+def test_get_params_round_trips_into_a_new_inspector(fitted: Inspector, tmp_path: Path) -> None:
+    params = fitted.get_params()
+    assert params["method"] == "anomaly_lr" and params["crop"] == TINY["crop"]
+    clone = Inspector(**params)
+    assert clone.get_params() == params and clone.model_ is None
+    assert "crop=64" in repr(clone) and "backbone" not in repr(clone)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        clone.threshold  # noqa: B018
+    assert clone.set_params(seed=3) is clone and clone.seed == 3
+    with pytest.raises(ConfigError, match="unknown Inspector parameter 'sead'"):
+        clone.set_params(sead=3)
+    loaded = Inspector.load(fitted.save(tmp_path / "m"))
+    keys = set(params) - {"batch_size", "cache"}
+    assert {k: loaded.get_params()[k] for k in keys} == {k: params[k] for k in keys}
+
+
 # --- bad input ---------------------------------------------------------------------------------
 
 
 def test_missing_and_empty_folders(tmp_path: Path, folders) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="normal folder not found"):
-        Inspector.fit(tmp_path / "nope", folders["support"])
+        Inspector().fit(tmp_path / "nope", folders["support"])
     with pytest.raises(DataError, match="normal folder has no images"):
-        Inspector.fit(tmp_path / "empty", folders["support"])
+        Inspector().fit(tmp_path / "empty", folders["support"])
     with pytest.raises(DataError, match="support folder not found"):
-        Inspector.fit(folders["normal"], tmp_path / "nope")
+        Inspector().fit(folders["normal"], tmp_path / "nope")
     with pytest.raises(DataError, match="no defect-type sub-folders"):
-        Inspector.fit(folders["normal"], tmp_path / "empty")
+        Inspector().fit(folders["normal"], tmp_path / "empty")
     with pytest.raises(DataError, match="input not found"):
         collect_inputs([tmp_path / "nope"])
     with pytest.raises(DataError, match="input folder has no images"):
@@ -175,14 +232,14 @@ def test_corrupt_files_are_skipped_at_fit(tmp_path: Path, folders) -> None:
     for t in TYPES[:2]:
         _link_folder(sup / t, sorted((folders["support"] / t).iterdir())[:1])
     (sup / TYPES[0] / "zero.jpg").write_bytes(b"")
-    insp = Inspector.fit(normal, sup, method="residual_proto", **TINY)
+    insp = Inspector(method="residual_proto", **TINY).fit(normal, sup)
     assert sorted(Path(p).name for p, _ in insp.skipped) == ["broken.png", "zero.jpg"]
     assert insp.info["n_normal"] == 4
     # a defect type whose only file is unreadable
     (sup / "ghost").mkdir()
     (sup / "ghost" / "bad.png").write_bytes(b"garbage")
     with pytest.raises(DataError, match="defect type 'ghost' has no readable images"):
-        Inspector.fit(normal, sup, method="residual_proto", **TINY)
+        Inspector(method="residual_proto", **TINY).fit(normal, sup)
 
 
 def test_too_few_readable_normals(tmp_path: Path, folders) -> None:
@@ -190,7 +247,7 @@ def test_too_few_readable_normals(tmp_path: Path, folders) -> None:
     _link_folder(normal, sorted(folders["normal"].iterdir())[:1])
     (normal / "bad.png").write_bytes(b"garbage")
     with pytest.raises(DataError, match="at least 2 readable normal images, got 1"):
-        Inspector.fit(normal, folders["support"], **TINY)
+        Inspector(**TINY).fit(normal, folders["support"])
 
 
 def test_mixed_sizes_and_modes_and_corrupt_inputs(fitted: Inspector, tmp_path: Path) -> None:
@@ -221,9 +278,9 @@ def test_mixed_sizes_and_modes_and_corrupt_inputs(fitted: Inspector, tmp_path: P
 
 def test_unknown_method_and_bad_config(folders) -> None:
     with pytest.raises(ConfigError, match="unknown method 'magic'"):
-        Inspector.fit(folders["normal"], folders["support"], method="magic")
+        Inspector(method="magic").fit(folders["normal"], folders["support"])
     with pytest.raises(ConfigError, match="quantile"):
-        Inspector.fit(folders["normal"], folders["support"], quantile=1.5)
+        Inspector(quantile=1.5).fit(folders["normal"], folders["support"])
 
 
 def test_tampered_incompatible_or_foreign_models(
@@ -251,7 +308,7 @@ def test_tampered_incompatible_or_foreign_models(
         Inspector.load(model)
 
     model = fitted.save(tmp_path / "m4")
-    monkeypatch.setattr("fsad.inspector._weights_digest", lambda config, weights: "0" * 64)
+    monkeypatch.setattr("fsad.inspector.model.weights_digest", lambda config, weights: "0" * 64)
     with pytest.raises(ModelError, match="weights on this machine differ"):
         Inspector.load(model)
 
@@ -265,7 +322,7 @@ def test_no_pickle_in_the_model(fitted: Inspector, tmp_path: Path) -> None:
 
 def test_residual_proto_method(folders, tmp_path: Path) -> None:
     normal = _link_folder(tmp_path / "normal", sorted(folders["normal"].iterdir())[:6])
-    insp = Inspector.fit(normal, folders["support"], method="residual_proto", **TINY)
+    insp = Inspector(method="residual_proto", **TINY).fit(normal, folders["support"])
     assert insp.method == "residual_proto" and insp.classifier.head == "cosine"
     assert insp.support.shape == (len(TYPES) * SHOTS, 384)  # one block: D = 384
     assert 0 < insp.temperature <= 1
@@ -278,8 +335,6 @@ def test_residual_proto_method(folders, tmp_path: Path) -> None:
 
 
 def test_classifier_json_round_trip_and_unsupported_source() -> None:
-    from fsad.inspector import Classifier, get_classifier
-
     clf = get_classifier("anomaly_lr")
     assert Classifier.from_json(json.loads(json.dumps(clf.to_json()))) == clf
     blob = clf.to_json()

@@ -16,12 +16,15 @@ import os
 import sys
 from pathlib import Path
 
+from fsad.artifact import folder_size
+from fsad.cache import DiskCache
 from fsad.errors import DataError
+from fsad.inspector import CLASSIFIERS, Inspector, Result
+from fsad.utils import atomic_write_csv
+from fsad.viz.overlay import save_png
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from fsad.inspector import CLASSIFIERS
-
     fit = sub.add_parser(
         "fit",
         help="fit a model from a normal folder and a folder per defect type",
@@ -73,13 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from fsad.artifact import folder_size
-    from fsad.cache import DiskCache
-    from fsad.inspector import Inspector
-
-    insp = Inspector.fit(
-        args.normal,
-        args.support,
+    insp = Inspector(
         method=args.method,
         backbone=args.backbone,
         seed=args.seed,
@@ -90,7 +87,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         crop=args.crop,
         weights=args.weights,
         cache=DiskCache(enabled=False) if args.no_cache else None,
-    )
+    ).fit(args.normal, args.support)
     for path, reason in insp.skipped:
         print(f"fsad: skipped {path}: {reason}", file=sys.stderr)
     out = insp.save(args.out)
@@ -115,10 +112,6 @@ def _overlay_name(path: Path, used: set[str]) -> str:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     import pandas as pd
-
-    from fsad.inspector import Inspector, Result
-    from fsad.utils import atomic_write_csv
-    from fsad.viz.overlay import save_png
 
     if args.out.exists() and not args.out.is_dir():
         raise DataError(f"output is not a folder: {args.out}")
