@@ -41,6 +41,7 @@ from fsad.utils import progress
 FINETUNE_EPOCHS = {1: 0, 2: 45, 3: 25, 4: 15, 5: 15}
 RELATION_EPOCHS = 45  # the vanilla baseline traverses the real support 45 times
 CODE_BUGS_EVAL_EVERY = 30  # authors evaluate every 30 episodes and never call .train() again
+MAML_INNER_LR = 1e-3  # SGD step of the MAML inner loop (the authors' ``update_lr``)
 
 Model = ContrastiveEncoder | RelationNet
 
@@ -59,10 +60,6 @@ class PretrainConfig:
         freeze_bn_after: when set, BatchNorm runs in eval mode from this episode on and in
             fine-tuning (the authors' bug; ``code_bugs`` sets it to 30).
         maml: first-order MAML episodes (Appendix G) instead of plain ones.
-        maml_inner_lr: SGD step of the MAML inner loop (the authors' ``update_lr``, 1e-3).
-        relation_pairs: RelationNet pairs per episode: ``"matched"`` (query ``j`` with group
-            ``j``: ``Q * C`` pairs) or ``"all"`` (every group: ``G * Q * C`` pairs, as the
-            authors' code; 9x slower).
     """
 
     episode_classes: int = 10
@@ -73,8 +70,6 @@ class PretrainConfig:
     lr: float = 1e-4
     freeze_bn_after: int | None = None
     maml: bool = False
-    maml_inner_lr: float = 1e-3
-    relation_pairs: str = "matched"
 
 
 @dataclass
@@ -206,18 +201,17 @@ def _contrastive_episode_loss(
 
 
 def _relation_episode_loss(
-    model: RelationNet, pool: torch.Tensor, ep: Episode, device: torch.device, pairs: str
+    model: RelationNet, pool: torch.Tensor, ep: Episode, device: torch.device
 ) -> tuple[torch.Tensor, float]:
-    """Weighted BCE of one episode; accuracy = argmax relation over classes."""
+    """Weighted BCE of one episode (query ``j`` paired with group ``j``: ``Q * C`` pairs);
+    accuracy = argmax relation over classes."""
     g, c = ep.keys.shape
     qn = len(ep.query)
     support = _gather(pool, ep.keys, device)  # (G*C, D, h, w), row g*C + c
     query = _gather(pool, ep.query, device)
-    groups = np.arange(g) if pairs == "all" else None
     rows = []  # (group, query) rows, each with C pairs
     for j in range(qn):
-        for gi in groups if groups is not None else [j % g]:
-            rows.append((gi, j))
+        rows.append((j % g, j))
     rows_a = np.asarray(rows)
     s_idx = (rows_a[:, :1] * c + np.arange(c)[None, :]).reshape(-1)
     q_idx = np.repeat(rows_a[:, 1], c)
@@ -232,7 +226,7 @@ def _relation_episode_loss(
 
 def _episode_loss(model, pool, ep, device, cfg: PretrainConfig):
     if isinstance(model, RelationNet):
-        return _relation_episode_loss(model, pool, ep, device, cfg.relation_pairs)
+        return _relation_episode_loss(model, pool, ep, device)
     return _contrastive_episode_loss(model, pool, ep, device)
 
 
@@ -340,7 +334,7 @@ def _maml_step(
     grads = torch.autograd.grad(loss_a, list(params.values()))
     # theta' = theta - alpha * grad L_A(theta); first order: theta' is a leaf
     fast = {
-        n: (p - cfg.maml_inner_lr * g).detach().requires_grad_(True)
+        n: (p - MAML_INNER_LR * g).detach().requires_grad_(True)
         for (n, p), g in zip(params.items(), grads, strict=True)
     }
     loss_b, acc_b = _contrastive_episode_loss(model, pool, ep_b, device, fast)

@@ -106,8 +106,6 @@ def test_options_are_validated() -> None:
         paper.parse_options({"max_epsiodes": 3})
     with pytest.raises(ConfigError, match="code_bugs"):
         paper.parse_options({"code_bugs": "yes"})
-    with pytest.raises(ConfigError, match="relation_pairs"):
-        paper.parse_options({"relation_pairs": "some"})
 
 
 def test_contrastive_runs_caches_pretraining_and_is_deterministic(fake_synth: dict) -> None:

@@ -27,13 +27,10 @@ Options (``task.options``, from the run configuration; defaults are the paper's)
 - ``finetune_batch`` ("pair"): "pair" = one Adam step per (query, positive) pair as the
   paper (``C * n * (n - 1)`` steps per epoch); "query" = one step per query image with its
   ``n - 1`` positives batched (``C * n`` steps per epoch, about 3x faster at 5 shots).
-- ``relation_pairs`` ("matched"): RelationNet pretraining pairs, see
-  :class:`fsad.train.PretrainConfig`.
-- ``maml_inner_lr`` (1e-3): SGD step of the MAML inner loop.
 - ``direct_lr`` (1e-5), ``direct_epochs`` (100): the direct baseline (Adam, batch 1).
 - ``generator`` ("perlin"), ``n_per_class`` (16): synthetic classes (see
   :class:`fsad.synth.PseudoClassDataset`).
-- ``device`` (auto), ``cache`` (true: pretrained weights are cached on disk, shared by every
+- ``cache`` (true: pretrained weights are cached on disk, shared by every
   shot count of a (category, seed)), ``progress`` (true).
 
 Pretrained weights depend on (category, seed, engine, synthetic classes, options) but not on
@@ -93,13 +90,10 @@ class PaperOptions:
     finetune_epochs: dict[int, int] = field(default_factory=lambda: dict(FINETUNE_EPOCHS))
     finetune_batch: str = "pair"
     relation_epochs: int = RELATION_EPOCHS
-    relation_pairs: str = "matched"
-    maml_inner_lr: float = 1e-3
     direct_lr: float = 1e-5
     direct_epochs: int = 100
     generator: str = "perlin"
     n_per_class: int | None = 16
-    device: str | None = None
     cache: bool = True
     progress: bool = True
 
@@ -114,8 +108,6 @@ class PaperOptions:
             lr=self.lr,
             freeze_bn_after=CODE_BUGS_EVAL_EVERY if self.code_bugs else None,
             maml=maml,
-            maml_inner_lr=self.maml_inner_lr,
-            relation_pairs=self.relation_pairs,
         )
 
 
@@ -151,10 +143,6 @@ def parse_options(options: dict[str, Any] | None) -> PaperOptions:
     if options.get("finetune_batch", "pair") not in ("pair", "query"):
         raise ConfigError(
             f"finetune_batch must be 'pair' or 'query', got {options['finetune_batch']!r}"
-        )
-    if options.get("relation_pairs", "matched") not in ("matched", "all"):
-        raise ConfigError(
-            f"relation_pairs must be 'matched' or 'all', got {options['relation_pairs']!r}"
         )
     return PaperOptions(**options)
 
@@ -213,7 +201,8 @@ def _pretrained(
         "scrambled": opts.code_bugs,
         "pool": _pool_key(task, dataset, raw),
         "seed": task.seed,
-        "pretrain": asdict(cfg),
+        # the removed options maml_inner_lr and relation_pairs keep their old values in the key
+        "pretrain": {**asdict(cfg), "maml_inner_lr": 1e-3, "relation_pairs": "matched"},
         "shape": [model.in_channels, *model.grid],
         "torch": torch.__version__,
     }
@@ -243,7 +232,7 @@ def _pretrained(
 def _setup(task: FewShotTask) -> tuple[PaperOptions, torch.device]:
     opts = parse_options(task.options)
     seed_everything(task.seed)
-    return opts, get_device(opts.device)
+    return opts, get_device()
 
 
 def _result(scores: torch.Tensor, info: dict[str, Any], t0: float) -> Prediction:
