@@ -341,3 +341,17 @@ def test_classifier_json_round_trip_and_unsupported_source() -> None:
     blob["descriptor"]["source"] = "random_bank"
     with pytest.raises(ConfigError, match="source 'random_bank'"):
         Classifier.from_json(blob)
+
+
+def test_descriptor_of_a_model_written_before_the_profile_block_was_removed() -> None:
+    """Old model.json files store profile: 0 (no block): they load; profile > 0 is refused."""
+    from dataclasses import replace
+
+    from fsad.errors import ConfigError
+    from fsad.inspector.classifier import get_classifier
+
+    clf = get_classifier("anomaly_lr")
+    old = replace(clf, descriptor={**clf.descriptor, "profile": 0})
+    assert old.descriptor_config() == clf.descriptor_config()
+    with pytest.raises(ConfigError, match="anomaly-profile block"):
+        replace(clf, descriptor={**clf.descriptor, "profile": 4}).descriptor_config()

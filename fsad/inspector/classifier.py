@@ -97,8 +97,19 @@ class Classifier:
             )
 
     def descriptor_config(self) -> DescriptorConfig:
-        """The descriptor settings as a :class:`fsad.descriptors.DescriptorConfig`."""
-        return DescriptorConfig(**self.descriptor)
+        """The descriptor settings as a :class:`fsad.descriptors.DescriptorConfig`.
+
+        Models written before the anomaly-profile block was removed store ``profile: 0``
+        (no such block); that key is dropped. A model that used the block cannot be read.
+        """
+        fields = dict(self.descriptor)
+        if fields.get("profile", 0) != 0:
+            raise ConfigError(
+                f"this model uses an anomaly-profile block (profile={fields['profile']}), "
+                "which this fsad version no longer has: fit the model again"
+            )
+        fields.pop("profile", None)
+        return DescriptorConfig(**fields)
 
     @property
     def probabilistic(self) -> bool:
