@@ -43,8 +43,6 @@ class EngineConfig:
     Attributes:
         features: backbone, layers, resolution and dimension of the patch features.
         coreset_ratio: fraction of normal patches kept in the bank (PatchCore: 0.1).
-        proj_dim: random projection dimension of the approximate greedy coreset.
-        n_starts: random start points of the approximate greedy coreset.
         exact_search: exact search (True) or faiss HNSW (approximate).
         half_residuals: store residuals as float16 on disk (returned as float32; the
             anomaly map is computed before rounding).
@@ -52,16 +50,15 @@ class EngineConfig:
 
     features: FeatureConfig = FeatureConfig()
     coreset_ratio: float = 0.1
-    proj_dim: int = 128
-    n_starts: int = 10
     exact_search: bool = True
     half_residuals: bool = True
 
     def bank_key(self) -> dict[str, Any]:
         return {
             "ratio": float(self.coreset_ratio),
-            "proj_dim": int(self.proj_dim),
-            "n_starts": int(self.n_starts),
+            # the removed settings proj_dim and n_starts keep their (only) values in the key
+            "proj_dim": 128,
+            "n_starts": 10,
             "coreset_version": CORESET_VERSION,
         }
 
@@ -155,9 +152,7 @@ class ResidualEngine:
                     self.features(self._groups["train"]),
                     cfg.coreset_ratio,
                     self.seed,
-                    cfg.proj_dim,
-                    cfg.n_starts,
-                    cfg.exact_search,
+                    exact=cfg.exact_search,
                 )
                 return {**bank.to_dict(), "indices": idx}
 

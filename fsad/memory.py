@@ -100,8 +100,6 @@ def build_bank(
     features: torch.Tensor,
     ratio: float = 0.1,
     seed: int = 1,
-    proj_dim: int = 128,
-    n_starts: int = 10,
     exact: bool = True,
 ) -> tuple[MemoryBank, torch.Tensor]:
     """Coreset memory bank of normal patch features.
@@ -116,7 +114,7 @@ def build_bank(
     if ratio >= 1:
         idx = torch.arange(len(patches))
     else:
-        idx = greedy_coreset(patches, ratio, seed, proj_dim, n_starts)
+        idx = greedy_coreset(patches, ratio, seed)
     return MemoryBank(patches[idx], exact=exact), idx
 
 
