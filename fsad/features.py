@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fsad.cache import DiskCache, files_fingerprint
+from fsad.cache import files_fingerprint
 from fsad.data import Sample, read_image
 from fsad.errors import ConfigError
 from fsad.utils import get_device, progress
@@ -356,7 +356,6 @@ class PatchFeatureExtractor(nn.Module):
     def embed_samples(
         self,
         samples: Sequence[Sample],
-        cache: DiskCache | None = None,
         batch_size: int = 16,
         desc: str = "",
     ) -> torch.Tensor:
@@ -364,26 +363,11 @@ class PatchFeatureExtractor(nn.Module):
 
         Args:
             samples: images to embed.
-            cache: when given, the result is stored/loaded under a key made of the files'
-                content fingerprint, :meth:`FeatureConfig.cache_key` and
-                :data:`FEATURES_VERSION`.
 
         Returns:
             ``(N, D, h, w)`` float32 on the CPU.
         """
-        if cache is not None:
-            key = {
-                "files": files_fingerprint([s.path for s in samples]),
-                "features": self.config.cache_key(),
-                "version": FEATURES_VERSION,
-            }
-            value = cache.load_or_compute(
-                "features", key, lambda: {"f": self.embed_samples(samples, None, batch_size, desc)}
-            )
-            return value["f"]
         from concurrent.futures import ThreadPoolExecutor
-
-        from fsad.utils import progress
 
         def load(chunk: Sequence[Sample]) -> torch.Tensor:
             return preprocess([read_image(s.path) for s in chunk], self.config)
