@@ -88,11 +88,12 @@ for k, i in enumerate(order):
     link = work / "new" / f"img_{k:04d}{new[i].path.suffix}"
     link.symlink_to(new[i].path)
     truth[str(link)] = new[i].label
-print(f"{work}/normal: {len(data.train)} images")
+# the folders live in a temporary directory: shown as WORK/ (its name is machine-specific)
+print(f"WORK/normal: {len(data.train)} images")
 for t in split.classes:
-    print(f"{work}/support/{t}: {shots} images")
+    print(f"WORK/support/{t}: {shots} images")
 print(
-    f"{work}/new: {len(new)} images ({sum(s.is_good for s in new)} good, "
+    f"WORK/new: {len(new)} images ({sum(s.is_good for s in new)} good, "
     f"{sum(not s.is_good for s in new)} defective)"
 )
 
@@ -178,7 +179,7 @@ show(
 
 # %%
 defective = next(r for r in results if r.ok and not r.is_normal)
-print(inspector.explain(defective))
+print(inspector.explain(defective).replace(str(work), "WORK"))  # no machine path
 
 # %% [markdown]
 # ## The scikit-learn view

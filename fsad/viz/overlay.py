@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fsad.utils import atomic_write_bytes
+
 
 def crop_box(height: int, width: int, resize: int, crop: int) -> tuple[int, int, int, int]:
     """The centre crop ``(top, left, bottom, right)`` in original-image pixels.
@@ -117,8 +119,6 @@ def _caption(img: np.ndarray, text: str) -> None:
 def save_png(path: str | os.PathLike, rgb: np.ndarray) -> Path:
     """Write an RGB ``(H, W, 3)`` uint8 image as PNG, atomically."""
     import cv2
-
-    from fsad.utils import atomic_write_bytes
 
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB array

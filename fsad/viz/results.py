@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from fsad.errors import FsadError
+from fsad.report import average_over_categories, paper_subset_average
 
 
 def accuracy_vs_shots(
@@ -35,8 +36,6 @@ def accuracy_vs_shots(
         paper: optional paper averages for the same methods.
         title: figure title.
     """
-    from fsad.report import average_over_categories
-
     if results.empty:
         raise FsadError("no result rows to plot")
     methods = list(methods or dict.fromkeys(results["method"]))
@@ -140,8 +139,6 @@ def accuracy_per_dataset(results: pd.DataFrame, paper: pd.DataFrame | None = Non
     Returns:
         One figure per dataset, in sorted order.
     """
-    from fsad.report import paper_subset_average
-
     figures = []
     for dataset, rows in results.groupby("dataset"):
         ref = None if paper is None else paper_subset_average(rows, paper)
