@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from fsad.data import CategoryData, Sample
-
-if TYPE_CHECKING:
-    from fsad.engine import ResidualEngine
+from fsad.engine import ResidualEngine
 
 
 @dataclass

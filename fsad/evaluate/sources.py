@@ -12,7 +12,9 @@ from typing import Any
 from fsad.cache import DiskCache
 from fsad.config import ALL, RunConfig
 from fsad.data import CategoryData, get_reader, list_categories
+from fsad.engine import EngineConfig, ResidualEngine
 from fsad.errors import ConfigError, DataError
+from fsad.features import FeatureConfig
 
 #: ``(category, config, seed) -> engine``; the default builds ``fsad.engine.ResidualEngine``
 EngineFactory = Callable[[CategoryData, RunConfig, int], Any]
@@ -59,7 +61,7 @@ def resolve_categories(root: Path, config: RunConfig) -> list[str]:
     return list(config.categories)
 
 
-def engine_config_from_dict(settings: Mapping[str, Any]) -> Any:
+def engine_config_from_dict(settings: Mapping[str, Any]) -> EngineConfig:
     """``fsad.engine.EngineConfig`` from a config's ``engine`` mapping.
 
     Feature settings may be given flat (``backbone: lite1``, ``crop: 224``) or nested under
@@ -68,10 +70,6 @@ def engine_config_from_dict(settings: Mapping[str, Any]) -> Any:
     Raises:
         ConfigError: an unknown setting (the message lists the known ones).
     """
-    # fsad.engine and fsad.features import torch: local, so fsad report and the CLI start light
-    from fsad.engine import EngineConfig
-    from fsad.features import FeatureConfig
-
     feature_fields = {f.name for f in dataclasses.fields(FeatureConfig)}
     engine_fields = {f.name for f in dataclasses.fields(EngineConfig)} - {"features"}
     settings = dict(settings)
@@ -93,11 +91,9 @@ def engine_config_from_dict(settings: Mapping[str, Any]) -> Any:
     return EngineConfig(features=FeatureConfig(**features), **engine)
 
 
-def default_engine_factory(category: CategoryData, config: RunConfig, seed: int) -> Any:
+def default_engine_factory(category: CategoryData, config: RunConfig, seed: int) -> ResidualEngine:
     """The PatchCore residual engine of ``(category, seed)`` with the config's engine settings,
     caching features, banks and residuals in the default :class:`fsad.cache.DiskCache`."""
-    from fsad.engine import ResidualEngine  # imports torch: see engine_config_from_dict
-
     return ResidualEngine(
         category, engine_config_from_dict(config.engine), seed=seed, cache=DiskCache()
     )
