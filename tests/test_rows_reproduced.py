@@ -2,8 +2,12 @@
 
 Each case runs one grid cell (category, shots, seed 1) through the same grid runner as
 ``fsad run`` and compares every query's predicted label with the committed
-``predictions.csv.gz`` of that folder: not an accuracy within a tolerance, the same answer
-for each image. The anomaly-guided methods share bottle's caches (the 224 px engine, two
+``predictions.csv.gz`` of that folder. The training-free methods must give the same answer
+for every image. The paper's trained methods may flip a few near-ties (:data:`TRAINED_FLIPS`):
+their committed rows are not bit-reproducible even by the code that wrote them (rerun from an
+empty cache at the tag ``selection-rounds-1-20``, relationnet's bottle 2-shot cell differs in
+3 of 57 queries and contrastive_shapes' in 2, the same 2 this code flips), the order of
+floating-point sums in training depending on the threads and the cache history. The anomaly-guided methods share bottle's caches (the 224 px engine, two
 zoom encoders, the 448 px engine: about 4 minutes from an empty cache on 2 cores, seconds
 warm); the paper's trained methods each pretrain on synthetic classes (1-4 minutes each).
 
@@ -46,6 +50,16 @@ CELLS = {
     "direct": ("ablation", "ablation", "screw", 2),
     "relationnet": ("ablation", "ablation", "bottle", 2),
 }
+#: the paper's trained methods: at most this many queries of a cell may differ (see above)
+TRAINED_FLIPS = 3
+TRAINED = {
+    "contrastive",
+    "contrastive_nopretrain",
+    "contrastive_raw",
+    "contrastive_shapes",
+    "direct",
+    "relationnet",
+}
 #: registered methods without a committed row, and why
 NO_ROW = {
     "contrastive_maml": "the paper's Appendix G variant: its first-order MAML pretraining runs "
@@ -57,6 +71,7 @@ NO_ROW = {
 def test_every_registered_method_has_a_committed_cell() -> None:
     assert set(CELLS) | set(NO_ROW) == set(available_methods())
     assert not set(CELLS) & set(NO_ROW)
+    assert TRAINED <= set(CELLS)
 
 
 def committed_predictions(folder: str, method: str, category: str, shots: int) -> pd.DataFrame:
@@ -91,4 +106,8 @@ def test_committed_cell_is_reproduced_query_by_query(
     assert len(both) == len(want) == len(got)
     assert (both["true_label_committed"] == both["true_label_now"]).all()
     differ = both[both["predicted_label_committed"] != both["predicted_label_now"]]
-    assert differ.empty, f"{len(differ)} of {len(both)} queries changed: {differ.head().to_dict()}"
+    allowed = TRAINED_FLIPS if method in TRAINED else 0
+    assert len(differ) <= allowed, (
+        f"{len(differ)} of {len(both)} queries changed (allowed {allowed}): "
+        f"{differ[['query', 'predicted_label_committed', 'predicted_label_now']].to_dict('records')}"
+    )
