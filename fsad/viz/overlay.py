@@ -13,24 +13,26 @@ from pathlib import Path
 
 import numpy as np
 
+from fsad.features import FeatureConfig, placement
 from fsad.utils import atomic_write_bytes
 
 
-def crop_box(height: int, width: int, resize: int, crop: int) -> tuple[int, int, int, int]:
-    """The centre crop ``(top, left, bottom, right)`` in original-image pixels.
+def crop_box(
+    height: int, width: int, resize: int, crop: int, fit: str = "crop"
+) -> tuple[int, int, int, int]:
+    """The part of the image the backbone saw, ``(top, left, bottom, right)`` in
+    original-image pixels: the centre crop, or the whole image (``fit="letterbox"``).
 
-    Matches :func:`fsad.features.preprocess`: the shorter side is scaled to ``resize``,
-    then a ``crop x crop`` centre square is taken.
+    Matches :func:`fsad.features.preprocess` (:func:`fsad.features.placement`).
     """
-    scale = resize / min(height, width)
-    nh, nw = max(resize, round(height * scale)), max(resize, round(width * scale))
-    top, left = (nh - crop) // 2, (nw - crop) // 2
-    sy, sx = height / nh, width / nw
+    p = placement((height, width), FeatureConfig(resize=resize, crop=crop, fit=fit))
+    top, left, bottom, right = p.visible()
+    sy, sx = height / p.nh, width / p.nw
     return (
-        int(round(top * sy)),
-        int(round(left * sx)),
-        int(round((top + crop) * sy)),
-        int(round((left + crop) * sx)),
+        int(round((top - p.dy) * sy)),
+        int(round((left - p.dx) * sx)),
+        int(round((bottom - p.dy) * sy)),
+        int(round((right - p.dx) * sx)),
     )
 
 
@@ -69,6 +71,7 @@ def overlay_heatmap(
     crop: int,
     alpha: float = 0.45,
     caption: str = "",
+    fit: str = "crop",
 ) -> np.ndarray:
     """Colour-code ``anomaly_map`` over ``image``.
 
@@ -78,7 +81,8 @@ def overlay_heatmap(
         vmin, vmax: map values drawn as the coldest / hottest colour (e.g. the median
             normal patch distance and twice the image threshold), so colours mean the same
             thing in every image of a batch.
-        resize, crop: the feature resolution (see :func:`crop_box`).
+        resize, crop, fit: the feature resolution and placement (see :func:`crop_box`); with
+            ``fit="letterbox"`` the map's padding is cut away and the rest covers the image.
         alpha: weight of the heat map inside the crop.
         caption: text written in the top-left corner (e.g. the predicted class).
 
@@ -89,9 +93,14 @@ def overlay_heatmap(
 
     img = np.ascontiguousarray(image, dtype=np.uint8)
     h, w = img.shape[:2]
-    top, left, bottom, right = crop_box(h, w, resize, crop)
+    top, left, bottom, right = crop_box(h, w, resize, crop, fit)
     amap = np.asarray(anomaly_map, dtype=np.float32)
     norm = np.clip((amap - vmin) / max(vmax - vmin, 1e-12), 0.0, 1.0)
+    if fit != "crop":  # the map covers the padded square: keep the image's part of it
+        p = placement((h, w), FeatureConfig(resize=resize, crop=crop, fit=fit))
+        norm = cv2.resize(norm, (crop, crop), interpolation=cv2.INTER_LINEAR)
+        y0, x0, y1, x1 = p.visible()
+        norm = norm[y0:y1, x0:x1]
     size = (max(right - left, 1), max(bottom - top, 1))
     norm = cv2.resize(norm, size, interpolation=cv2.INTER_LINEAR)
     heat = cv2.applyColorMap((norm * 255).astype(np.uint8), cv2.COLORMAP_JET)

@@ -1,0 +1,98 @@
+"""The whole-image mode (FeatureConfig(fit="letterbox")): every pixel reaches the engine,
+and positions map back to the original image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from fsad.cache import DiskCache
+from fsad.data import CategoryData, Sample
+from fsad.engine import EngineConfig, ResidualEngine
+from fsad.errors import ConfigError
+from fsad.features import FeatureConfig, placement, preprocess
+from fsad.viz.overlay import crop_box, overlay_heatmap
+from fsad.zoom import cell_to_image, peak_cells
+
+LETTERBOX = FeatureConfig(resize=128, crop=128, dim=32, fit="letterbox")
+
+
+def test_crop_mode_keeps_its_cache_key_and_letterbox_gets_its_own() -> None:
+    assert "fit" not in FeatureConfig().cache_key()
+    assert FeatureConfig(fit="letterbox").cache_key()["fit"] == "letterbox"
+    with pytest.raises(ConfigError, match="unknown fit 'stretch'"):
+        FeatureConfig(fit="stretch")
+
+
+def test_crop_mode_is_the_centre_crop_of_the_shorter_side_resize() -> None:
+    img = np.random.default_rng(0).integers(0, 255, (90, 150, 3), dtype=np.uint8)
+    cfg = FeatureConfig(resize=72, crop=64)
+    resized = cv2.resize(img, (120, 72), interpolation=cv2.INTER_AREA)  # shorter side 72
+    expected = resized[4:68, 28:92].astype(np.float32) / 255.0
+    got = preprocess([img], cfg)[0].permute(1, 2, 0).numpy()
+    mean, std = np.array((0.485, 0.456, 0.406)), np.array((0.229, 0.224, 0.225))
+    np.testing.assert_allclose(got * std + mean, expected, atol=1e-5)
+
+
+def test_letterbox_keeps_the_whole_image_and_pads_with_the_mean_colour() -> None:
+    img = np.full((50, 125, 3), 200, dtype=np.uint8)  # 1 : 2.5
+    x = preprocess([img], LETTERBOX)[0]  # (3, 128, 128)
+    p = placement(img.shape[:2], LETTERBOX)
+    assert (p.nh, p.nw) == (51, 128) and (p.dy, p.dx) == (38, 0)
+    top, left, bottom, right = p.visible()
+    assert torch.all(x[:, :top] == 0) and torch.all(x[:, bottom:] == 0)  # padding = the mean
+    assert torch.all(x[:, top:bottom] > 0.5)  # the image, all of it
+    assert crop_box(50, 125, 128, 128, "letterbox") == (0, 0, 50, 125)
+    assert crop_box(50, 125, 256, 224) != (0, 0, 50, 125)  # the crop loses the sides
+
+
+def test_cells_map_back_into_the_image_and_padding_to_its_border() -> None:
+    shape, grid = (50, 125), (16, 16)
+    y, x = cell_to_image((8, 8), grid, shape, LETTERBOX)  # input pixel (68, 68)
+    scale = 128 / 125  # longer side to 128; 51 rows, padded by 38 above
+    assert (y, x) == pytest.approx(((68 - 38) / scale, 68 / scale))
+    y, _ = cell_to_image((0, 0), grid, shape, LETTERBOX)  # a padding cell
+    assert y == 0.0
+
+
+def test_overlay_of_a_letterboxed_map_covers_the_whole_image() -> None:
+    img = np.full((50, 125, 3), 100, dtype=np.uint8)
+    amap = np.zeros((16, 16), np.float32)
+    amap[7:9, :] = 1.0  # a hot band across the image's middle rows
+    out = overlay_heatmap(img, amap, 0.0, 1.0, 128, 128, alpha=1.0, fit="letterbox")
+    assert out.shape == img.shape
+    hot, cold = out[25], out[2]  # JET: red where hot, blue where cold
+    assert hot[:, 0].mean() > 100 and hot[:, 2].mean() < 50  # red on the band
+    assert cold[:, 2].mean() > 100 and cold[:, 0].mean() < 50  # blue away from it
+
+
+def _write(path: Path, img: np.ndarray) -> Sample:
+    cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    return Sample(path, "strip", "train" if "normal" in path.name else "test", "good")
+
+
+def test_a_defect_in_the_corner_of_an_elongated_image_is_found(tmp_path: Path) -> None:
+    """A 1 : 2.5 part with a defect in its top-left corner: the centre crop never sees it;
+    the whole-image engine's map peaks on it."""
+    rng = np.random.default_rng(0)
+    base = cv2.resize(rng.integers(90, 160, (12, 30, 3), dtype=np.uint8), (250, 100))
+    normals = []
+    for i in range(6):
+        noisy = np.clip(base + rng.normal(0, 3, base.shape), 0, 255).astype(np.uint8)
+        normals.append(_write(tmp_path / f"normal_{i}.png", noisy))
+    defect = base.copy()
+    defect[6:26, 6:26] = (230, 30, 30)  # the corner: rows 6-26, cols 6-26
+    query = _write(tmp_path / "defect.png", defect)
+    query = Sample(query.path, "strip", "test", "spot")
+    category = CategoryData("strip", "folder", tmp_path, normals, [query])
+    assert crop_box(100, 250, 256, 224)[1] > 26  # the paper's crop starts right of it
+    config = EngineConfig(features=LETTERBOX, coreset_ratio=0.5)
+    engine = ResidualEngine(category, config, seed=1, cache=DiskCache(tmp_path / "cache"))
+    amap = engine.anomaly_maps([query])
+    cell = peak_cells(amap)[0].tolist()
+    y, x = cell_to_image(cell, tuple(amap.shape[1:]), (100, 250), LETTERBOX)
+    assert 0 <= y <= 26 + 8 and 0 <= x <= 26 + 8, (cell, y, x)  # within a cell of the defect
