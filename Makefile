@@ -34,6 +34,7 @@ test: setup
 
 # The committed results, one cell per registered method, query by query (minutes; CI runs it).
 test-rows: setup
+	@test -n "$$FSAD_DATA" || { echo "make test-rows needs FSAD_DATA (the real images)"; exit 2; }
 	$(BIN)/python -m pytest -q -m rows
 
 test-fast: setup

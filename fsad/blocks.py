@@ -3,9 +3,9 @@
 A *block kind* turns images, seen through one residual engine, into a few L2-normalised
 vectors per image. fsad ships two kinds:
 
-- :class:`fsad.descriptors.AnomalyBlocks`: residuals r = f - m* (Eq. 2) and features f
+- :class:`fsad.descriptors.DescriptorConfig`: residuals r = f - m* (Eq. 2) and features f
   pooled over the most anomalous patches;
-- :class:`fsad.zoom.ZoomViews`: windows around the anomaly peak, cut from the original
+- :class:`fsad.zoom.ZoomConfig`: windows around the anomaly peak, cut from the original
   image and re-encoded by an ImageNet backbone.
 
 Both implement :class:`Block`: a cache ``namespace``, a ``table_key(engine)`` that fully
@@ -19,13 +19,13 @@ Rows of a category's whole test set are computed once per (engine, block) and ca
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from fsad.cache import DiskCache, files_fingerprint
+from fsad.cache import files_fingerprint
 from fsad.data import Sample, read_image
 from fsad.engine import ENGINE_VERSION, ResidualEngine
 from fsad.errors import ConfigError
@@ -162,41 +162,24 @@ def describe_all(block: Block, inputs: Inputs) -> torch.Tensor:
     return torch.cat(parts)
 
 
-def category_table(
-    engine: ResidualEngine,
-    namespace: str,
-    key: dict[str, Any],
-    compute: Callable[[list[Sample]], torch.Tensor],
-    cache: DiskCache | None = None,
-) -> dict[str, np.ndarray]:
-    """``compute(samples)`` ``(N, D)`` for every test image of the engine's category, cached.
-
-    All test images are described (labels are never looked at), so any support/query split
-    of them, for any shot count, indexes into one entry; ``key`` gains the test files'
-    fingerprint.
-
-    Returns:
-        ``{path: (D,) float32}`` for every test image.
-    """
-    samples = list(engine.category.test)
-    cache = cache if cache is not None else engine.cache
-    key = {**key, "samples": files_fingerprint([s.path for s in samples])}
-    x = cache.load_or_compute(namespace, key, lambda: {"x": compute(samples)})["x"].numpy()
-    return {str(s.path): x[i] for i, s in enumerate(samples)}
-
-
 def block_table(block: Block, engine: ResidualEngine) -> dict[str, np.ndarray]:
     """Rows of ``block`` for every test image of the engine's category (cached).
+
+    All test images are described (labels are never looked at), so any support/query split
+    of them, for any shot count, indexes into one cache entry, keyed by
+    ``block.table_key(engine)`` and the test files' fingerprint.
 
     Returns:
         ``{path: (D,) float32}``.
     """
-    return category_table(
-        engine,
-        block.namespace,
-        block.table_key(engine),
-        lambda samples: describe_all(block, Inputs(engine, samples=samples)),
-    )
+    samples = list(engine.category.test)
+    key = {**block.table_key(engine), "samples": files_fingerprint([s.path for s in samples])}
+
+    def compute() -> dict[str, torch.Tensor]:
+        return {"x": describe_all(block, Inputs(engine, samples=samples))}
+
+    x = engine.cache.load_or_compute(block.namespace, key, compute)["x"].numpy()
+    return {str(s.path): x[i] for i, s in enumerate(samples)}
 
 
 def block_rows(block: Block, engine: ResidualEngine, samples: Sequence[Sample]) -> np.ndarray:
@@ -210,7 +193,11 @@ def block_rows(block: Block, engine: ResidualEngine, samples: Sequence[Sample]) 
     return np.stack([table[str(s.path)] for s in samples])
 
 
-def no_in_memory(inputs: Inputs, what: str) -> None:
-    """Raise a clear error when a block that needs files is given in-memory images."""
+def require_files(inputs: Inputs, what: str) -> None:
+    """Raise a clear error when a block that needs the images' files gets in-memory images.
+
+    Raises:
+        ConfigError: ``inputs`` are in-memory images.
+    """
     if inputs.in_memory:
-        raise ConfigError(f"{what} needs the images' files, not in-memory images")
+        raise ConfigError(f"{what} need the images' files, not in-memory images")

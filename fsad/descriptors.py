@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fsad.blocks import Inputs, engine_key
+from fsad.blocks import Inputs, engine_key, require_files
 from fsad.cache import DiskCache, files_fingerprint
 from fsad.data import CategoryData, Sample, read_image
 from fsad.engine import ResidualEngine
@@ -96,8 +96,7 @@ class DescriptorConfig:
         """Blocks ``(N, D')`` of ``inputs`` (see :func:`describe`)."""
         src = self.origin(inputs.engine)
         if src is not inputs.engine:
-            if inputs.in_memory:
-                raise ConfigError("random-bank descriptors need the images' files")
+            require_files(inputs, "random-bank descriptors")
             inputs = inputs.on(src)
         feats = inputs.features() if self.feature_fracs else torch.zeros(0)
         return describe(inputs.residuals(), feats, inputs.anomaly_maps(), self)
@@ -155,7 +154,7 @@ def describe(
 
 @dataclass(frozen=True)
 class RandomBankConfig:
-    """Settings of :class:`RandomBankResiduals` (the issue's reference residuals).
+    """Settings of :class:`RandomBankResiduals` (the reference residuals as first measured).
 
     Attributes:
         backbone: timm name (packaged weights for Lite0/1/2).

@@ -98,7 +98,7 @@ def product_of_experts(
     log_p = sum(
         np.log(logistic_regression(xs, labels, xq, n_classes, c=c) + EPS) for xs, xq in groups
     )
-    return _softmax(log_p)
+    return softmax(log_p)
 
 
 def prototype_expert(
@@ -110,7 +110,7 @@ def prototype_expert(
 ) -> np.ndarray:
     """Class probabilities ``(Q, C)`` of :func:`cosine_prototypes`: softmax of ``scale``
     times the cosine similarities to the class means, so it can join a product of experts."""
-    return _softmax(scale * cosine_prototypes(support, labels, query, n_classes))
+    return softmax(scale * cosine_prototypes(support, labels, query, n_classes))
 
 
 def multiply_proba(probas: list[np.ndarray]) -> np.ndarray:
@@ -118,7 +118,7 @@ def multiply_proba(probas: list[np.ndarray]) -> np.ndarray:
     classes ``(Q, C)``."""
     if not probas:
         raise ValueError("multiply_proba needs at least one expert")
-    return _softmax(sum(np.log(p + EPS) for p in probas))
+    return softmax(sum(np.log(p + EPS) for p in probas))
 
 
 def soft_kmeans(
@@ -143,12 +143,12 @@ def soft_kmeans(
     xs, xq = l2_normalise(support), l2_normalise(query)
     onehot = np.eye(n_classes)[np.asarray(labels)]  # (S, C)
     protos = l2_normalise(class_means(xs, labels, n_classes))
-    assign = _softmax(temperature * (xq @ protos.T))
+    assign = softmax(temperature * (xq @ protos.T))
     for _ in range(iterations):
         weights = np.concatenate([onehot, query_weight * assign])  # (S + Q, C)
         points = np.concatenate([xs, xq])
         protos = l2_normalise(weights.T @ points / np.maximum(weights.sum(0)[:, None], EPS))
-        assign = _softmax(temperature * (xq @ protos.T))
+        assign = softmax(temperature * (xq @ protos.T))
     return assign
 
 
@@ -245,7 +245,8 @@ def predict(scores: np.ndarray) -> np.ndarray:
     return np.asarray(scores).argmax(1).astype(np.int64)
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``(Q, C)`` scores; returns ``(Q, C)``."""
     z = z - z.max(1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(1, keepdims=True)

@@ -6,7 +6,7 @@ goes through the two functions here, so the order of the groups is known in one 
 
 - :func:`sample_rows`: rows of dataset samples, from each category's cached tables (the
   grid's methods, the research wing's real rows);
-- :func:`image_rows`: rows of in-memory images (synthetic tasks, ``fsad classify``);
+- :func:`image_rows`: rows of in-memory images (the research wing's synthetic tasks);
 
 and :func:`layout` gives each group's column slice in the concatenated rows.
 :func:`recipe_proba` applies the recipe's head to support and query rows.

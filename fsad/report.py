@@ -32,7 +32,7 @@ METRICS = ("accuracy", "macro_f1")
 AVERAGE = "Average"
 PAPER_FILE = "paper_per_category.csv"
 PAPER_AVERAGES_FILE = "paper_averages.csv"
-#: the project's accuracy targets (issue 7): (dataset, shots, least mean accuracy in %) of
+#: the project's accuracy targets: (dataset, shots, least mean accuracy in %) of
 #: the average over the dataset's evaluated categories, means over seeds 1-5
 TARGETS = (("mvtec_ad", 1, 72.0), ("mvtec_ad", 5, 85.0), ("mvtec_3d", 4, 65.0))
 

@@ -360,7 +360,7 @@ def steps_per_epoch(n_classes: int, shots: int) -> int:
     return n_classes * shots * (shots - 1)
 
 
-def _class_rows(support_labels: np.ndarray) -> list[np.ndarray]:
+def class_rows(support_labels: np.ndarray) -> list[np.ndarray]:
     """Support rows of each class, in support order; classes ``0..C-1``."""
     y = np.asarray(support_labels)
     return [np.flatnonzero(y == c) for c in range(int(y.max()) + 1)]
@@ -380,7 +380,7 @@ def contrastive_finetune_plan(support_labels: np.ndarray) -> list[tuple[int, np.
         ``[(query row, key rows (C,) in class order, target class), ...]`` of length
         ``C * n * (n - 1)`` when every class has ``n`` images.
     """
-    rows = _class_rows(support_labels)
+    rows = class_rows(support_labels)
     plan = []
     for i, own in enumerate(rows):
         for j in own:
@@ -489,7 +489,7 @@ def finetune_relation(
         a :class:`TrainLog`.
     """
     log = TrainLog()
-    rows = _class_rows(support_labels)
+    rows = class_rows(support_labels)
     anchors = np.array([r[0] for r in rows])
     queries = [(int(q), i) for i, r in enumerate(rows) for q in r[1:]]
     if epochs <= 0 or not queries:
@@ -540,7 +540,7 @@ def predict_contrastive(
     model.eval()
     device = next(model.parameters()).device
     means = torch.stack(
-        [support[torch.as_tensor(r)].float().mean(0) for r in _class_rows(support_labels)]
+        [support[torch.as_tensor(r)].float().mean(0) for r in class_rows(support_labels)]
     )
     protos = model(means.to(device))  # (C, E), unit norm
     out = [

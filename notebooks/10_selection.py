@@ -70,7 +70,6 @@ print(f"results folder: {shown_path(RESULTS)}")
 # %% tags=["hide-input", "full-width"]
 VARIANT_NOTES = {
     "anomaly_lr": "no zoom views: anomaly_lr's descriptor",
-    "best": "no zoom views: anomaly_lr's descriptor (its name before the method existed)",
     "blocks:ref_r2": "check of the block set: top-2 % residuals only",
     "blocks:r_multi": "check of the block set: top 1/2/5/10 % residuals",
     "blocks:r2+fc": "check of the block set: top-2 % residuals + centred features",
@@ -269,7 +268,6 @@ SYNTH_NOTES = {
     "anomaly_lr": "anomaly_lr's blocks and head",
     "zoom_rot_lr": "zoom_rot_lr's blocks and head",
     "zoom2_rot_lr": "zoom2_rot_lr's blocks and head",
-    "best": "zoom2_rot_lr's blocks and head (its name while the rounds ran)",
     "hires_lr": "hires_lr (all four block groups, one regression)",
     "hires_C10": "hires_lr, C = 10",
     "hires_C1000": "hires_lr, C = 1000",

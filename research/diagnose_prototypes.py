@@ -5,22 +5,21 @@ scores the same queries three ways: the paper's prototype (embedding of the pixe
 of the class's support residual maps), the mean of the support embeddings, and the nearest
 single support image. Usage (prints one line per shot count)::
 
-    python scripts/diagnose_prototypes.py SEED SHOTS... [--category screw]
+    python -m research.diagnose_prototypes SEED SHOTS... [--category screw]
 
-Reads the images from $FSAD_DATA (default ../shared/data).
+Reads the images from $FSAD_DATA (or --data).
 """
 
 import argparse
-import os
 
 import numpy as np
 import torch
 
 import fsad.methods.paper as paper
 from fsad.config import load_config
-from fsad.data import few_shot_split, load_category
+from fsad.data import default_data_root, few_shot_split, load_category
 from fsad.evaluate import build_task, default_engine_factory, resolve_dataset_root, resolve_textures
-from fsad.train import _class_rows
+from fsad.train import class_rows
 
 
 def main() -> None:
@@ -28,9 +27,13 @@ def main() -> None:
     ap.add_argument("seed", type=int)
     ap.add_argument("shots", type=int, nargs="+")
     ap.add_argument("--category", default="screw")
+    ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
     args = ap.parse_args()
     cfg = load_config("paper")
-    root = resolve_dataset_root(os.environ.get("FSAD_DATA", "../shared/data"), "mvtec_ad")
+    data = default_data_root(args.data)
+    if data is None:
+        raise SystemExit("set FSAD_DATA or pass --data")
+    root = resolve_dataset_root(data, "mvtec_ad")
     cat = load_category(root, "mvtec_ad", args.category)
     engine = default_engine_factory(cat, cfg, args.seed)
     textures = resolve_textures(cfg, root)
@@ -43,7 +46,7 @@ def main() -> None:
         model.eval()
         es = torch.cat([model(support[i : i + 64].float()) for i in range(0, len(support), 64)])
         eq = torch.cat([model(query[i : i + 64].float()) for i in range(0, len(query), 64)])
-        protos = torch.stack([es[torch.as_tensor(r)].mean(0) for r in _class_rows(y)])
+        protos = torch.stack([es[torch.as_tensor(r)].mean(0) for r in class_rows(y)])
         alt["mean"] = (eq @ torch.nn.functional.normalize(protos, dim=1).T).argmax(1).numpy()
         alt["nearest"] = y[(eq @ es.T).argmax(1).numpy()]  # class of the nearest support image
         return out

@@ -120,9 +120,11 @@ def merged(path: Path, rows: list[dict]) -> pd.DataFrame:
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
-    ap.add_argument("--out", default="results/explore/synth.csv")
+    ap.add_argument(
+        "--out", required=True, help="CSV to add rows to (results/explore/synth.csv is the record)"
+    )
     ap.add_argument("--seeds", type=int, nargs="+", default=[1])
-    ap.add_argument("--categories", nargs="+", default=None)
+    ap.add_argument("--categories", nargs="+", default=None, choices=[c for _, c, _ in GRID])
     ap.add_argument("--candidates", nargs="+", default=None, choices=sorted(CANDIDATES))
     ap.add_argument("--loo-only", action="store_true", help="no synthetic tasks")
     args = ap.parse_args(argv)

@@ -14,6 +14,7 @@ from fsad import data, methods
 from fsad.cache import DiskCache
 from fsad.data import read_image
 from fsad.engine import ResidualEngine
+from fsad.errors import DataError
 from fsad.recipe import image_rows, sample_rows
 from tests.test_recipe import SMALL
 
@@ -68,3 +69,9 @@ def test_new_dataset_reader(namespace, tmp_path: Path) -> None:
     assert data.guess_dataset(root) == "labelled_csv"
     split = data.few_shot_split(cat.test, 1)
     assert len(split.support) == 2 and len(split.query) == 2
+    (root / "labels.csv").write_text("file,label\n3.png,\n")
+    with pytest.raises(DataError, match="every row needs a file and a label"):
+        data.load_category(root, "labelled_csv")
+    (root / "labels.csv").unlink()
+    with pytest.raises(DataError, match="no labels.csv"):
+        data.load_category(root, "labelled_csv")

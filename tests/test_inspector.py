@@ -355,3 +355,26 @@ def test_descriptor_of_a_model_written_before_the_profile_block_was_removed() ->
     assert old.descriptor_config() == clf.descriptor_config()
     with pytest.raises(ConfigError, match="anomaly-profile block"):
         replace(clf, descriptor={**clf.descriptor, "profile": 4}).descriptor_config()
+
+
+def test_array_inputs_are_checked_and_a_single_array_is_one_image(
+    fitted: Inspector, folders
+) -> None:
+    from fsad.data import read_image
+
+    image = read_image(collect_inputs([folders["query"]])[0])
+    assert fitted.predict_proba(image).shape == (1, len(fitted.classes))
+    with pytest.raises(DataError, match=r"image 0: expected an RGB array \(H, W, 3\) uint8"):
+        fitted.predict([image[..., 0]])
+    with pytest.raises(DataError, match="float32"):
+        fitted.predict([image.astype(np.float32)])
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5])
+def test_batch_size_must_be_a_positive_integer(bad) -> None:
+    from fsad.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"batch_size must be a positive integer, got {bad}"):
+        Inspector(batch_size=bad)
+    with pytest.raises(ConfigError, match="batch_size"):
+        Inspector().set_params(batch_size=bad)

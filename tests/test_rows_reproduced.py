@@ -7,12 +7,14 @@ for every image. The paper's trained methods may flip a few near-ties (:data:`TR
 their committed rows are not bit-reproducible even by the code that wrote them (rerun from an
 empty cache at the tag ``selection-rounds-1-20``, relationnet's bottle 2-shot cell differs in
 3 of 57 queries and contrastive_shapes' in 2, the same 2 this code flips), the order of
-floating-point sums in training depending on the threads and the cache history. The anomaly-guided methods share bottle's caches (the 224 px engine, two
-zoom encoders, the 448 px engine: about 4 minutes from an empty cache on 2 cores, seconds
-warm); the paper's trained methods each pretrain on synthetic classes (1-4 minutes each).
+floating-point sums in training depending on the threads and the cache history.
+
+The anomaly-guided methods share bottle's caches (the 224 px engine, two zoom encoders, the
+448 px engine: about 6 minutes from an empty cache on 2 cores, seconds warm); the paper's
+trained methods each pretrain on synthetic classes (1-2 minutes each).
 
 These tests carry the ``rows`` marker: ``make test`` leaves them out, ``make test-rows``
-(and CI, through ``.ci/run``) runs them. They need ``FSAD_DATA``.
+(and CI, through ``.ci/run``) runs them; it refuses to start without ``FSAD_DATA``.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ What ``fit`` builds (paper sections 3.2-3.4 plus a threshold), one module each:
    support images, chosen by ``method``: ``"anomaly_lr"`` (default: anomaly-guided
    multi-block descriptors + logistic regression, whose probabilities are reported; this is
    ``fsad run``'s ``anomaly_lr`` without its zoom views, which would add two backbone passes
-   per image) or ``"residual_proto"`` (issue-7 reference: mean residual of the 2 % most
+   per image) or ``"residual_proto"`` (the training-free reference: mean residual of the 2 % most
    anomalous patches, cosine class prototypes, probability = softmax of cosine / T with T
    fitted by leave-one-out on the support set).
 
@@ -111,6 +111,17 @@ __all__ = [
 _DEFAULTS = InspectorConfig()
 
 
+def _positive(value: int, name: str) -> int:
+    """``value`` as a positive int.
+
+    Raises:
+        ConfigError: not a positive integer (the message names ``name`` and the value).
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
 class NotFittedError(FsadError, AttributeError):
     """The inspector has no model yet: call :meth:`Inspector.fit` or :meth:`Inspector.load`."""
 
@@ -174,7 +185,7 @@ class Inspector:
         self.folds = folds
         self.quantile = quantile
         self.weights = weights
-        self.batch_size = batch_size
+        self.batch_size = _positive(batch_size, "batch_size")
         self.cache = cache
         self.model_: FittedModel | None = None
         self.skipped: list[Skipped] = []
@@ -200,7 +211,7 @@ class Inspector:
         for name, value in params.items():
             if name not in self.PARAMS:
                 raise ConfigError(f"unknown Inspector parameter '{name}'")
-            setattr(self, name, value)
+            setattr(self, name, _positive(value, name) if name == "batch_size" else value)
         return self
 
     def __repr__(self) -> str:
@@ -436,6 +447,7 @@ class Inspector:
             DataError: a missing input path or an input folder without images (checked
                 before any work). Unreadable images become results with ``error`` set.
         """
+        batch_size = _positive(batch_size, "batch_size")
         paths = collect_inputs(inputs)
         thr = self.threshold if threshold is None else float(threshold)
         bar = progress_bar(

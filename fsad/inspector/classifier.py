@@ -1,9 +1,9 @@
 """The defect-type classifier: an image descriptor, a head on the support descriptors and,
 for similarity heads, a softmax temperature.
 
-A :class:`Classifier` is a recipe (descriptor settings + head name + head parameters) stored
+A :class:`Classifier` (descriptor settings + head name + head parameters) is stored
 in the model as JSON, so the head is re-applied at classify time (never pickled) and a model
-keeps its meaning when library defaults change. :data:`CLASSIFIERS` names the recipes
+keeps its meaning when library defaults change. :data:`CLASSIFIERS` names the classifiers
 ``fsad fit --method`` offers (settings from :mod:`fsad.methods.anomaly_guided`).
 """
 
@@ -18,7 +18,7 @@ import torch
 
 from fsad.descriptors import DescriptorConfig, describe
 from fsad.errors import ConfigError
-from fsad.heads import cosine_prototypes, logistic_regression
+from fsad.heads import cosine_prototypes, logistic_regression, softmax
 from fsad.methods.anomaly_guided import ANOMALY_BLOCKS, LR_C, REFERENCE_DESCRIPTOR
 
 DEFAULT_TEMPERATURE = 0.05  # softmax temperature on cosine similarities when it cannot be fitted
@@ -29,13 +29,6 @@ HEADS: dict[str, tuple[Head, bool]] = {
     "cosine": (cosine_prototypes, False),
     "logistic": (logistic_regression, True),
 }
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of ``(Q, C)`` scores; returns ``(Q, C)``."""
-    z = z - z.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
 
 
 def fit_temperature(head: Head, support: np.ndarray, labels: np.ndarray, n_classes: int) -> float:
@@ -69,7 +62,7 @@ def fit_temperature(head: Head, support: np.ndarray, labels: np.ndarray, n_class
 
 @dataclass(frozen=True)
 class Classifier:
-    """A pluggable defect-type classifier: a descriptor recipe and a head, both stored in
+    """A pluggable defect-type classifier: descriptor settings and a head, both stored in
     the model as JSON (so a model keeps working when the library's defaults change).
 
     Attributes:

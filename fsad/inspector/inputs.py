@@ -194,11 +194,17 @@ def load_images(images: PathLike | Sequence[PathLike | np.ndarray]) -> list[np.n
     Raises:
         DataError: a missing path or an empty folder; unreadable files (one line each).
     """
-    items = [images] if isinstance(images, str | os.PathLike) else list(images)
+    single = isinstance(images, str | os.PathLike | np.ndarray)
+    items = [images] if single else list(images)
     out: list[np.ndarray] = []
     skipped: list[Skipped] = []
-    for item in items:
+    for i, item in enumerate(items):
         if isinstance(item, np.ndarray):
+            if item.ndim != 3 or item.shape[2] != 3 or item.dtype != np.uint8:
+                raise DataError(
+                    f"image {i}: expected an RGB array (H, W, 3) uint8, "
+                    f"got shape {item.shape} {item.dtype}"
+                )
             out.append(item)
         else:
             out += read_images(collect_inputs([item]), skipped)[0]

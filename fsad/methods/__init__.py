@@ -35,11 +35,7 @@ def register(name: str, description: str = "") -> Callable[[MethodFn], MethodFn]
 
 def _load_all() -> None:
     for mod in METHOD_MODULES:
-        try:
-            importlib.import_module(f"fsad.methods.{mod}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"fsad.methods.{mod}":
-                raise
+        importlib.import_module(f"fsad.methods.{mod}")
 
 
 def available_methods() -> dict[str, str]:
