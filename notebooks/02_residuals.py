@@ -152,7 +152,7 @@ for label in data.defect_types:
     for i in picks:
         s = data.test[i]
         img = read_image(s.path)
-        t, left, b, r = crop_box(*img.shape[:2], fc.resize, fc.crop, fc.fit)
+        t, left, b, r = crop_box(*img.shape[:2], fc.resize, fc.crop, fc.framing)
         crop = img[t:b, left:r]
         heat = maps[i].numpy()
         panels += [crop, heatmap_overlay(crop, heat, alpha=0.5, vmin=0.0, vmax=vmax)]

@@ -129,7 +129,7 @@ maps = engine.anomaly_maps(picks).numpy()
 panels, titles = [], []
 for s, amap in zip(picks, maps, strict=True):
     img = read_image(s.path)
-    t, left, b, r = crop_box(*img.shape[:2], fc.resize, fc.crop, fc.fit)
+    t, left, b, r = crop_box(*img.shape[:2], fc.resize, fc.crop, fc.framing)
     crop = img[t:b, left:r]
     for frac in (0.02, 0.10):
         mask = top_patch_mask(amap, frac, crop.shape[:2])

@@ -163,8 +163,10 @@ display(pd.DataFrame(report).T.style.format(precision=2))
 # %% [markdown]
 # ## Heat-map overlays and explanations
 #
-# The overlay colours the anomaly map over the part of the image the backbone saw (outside
-# the centre crop the image is dimmed), with the verdict in the caption.
+# The overlay colours the anomaly map over the image, with the verdict in the caption. The
+# inspector frames the *whole* image by default (`framing="letterbox"`: the longer side
+# resized, the rest padded), so the map covers all of it, borders included; with the paper's
+# centre crop (`framing="crop"`) what lies outside the crop is dimmed.
 
 # %%
 picks = [r for r in results if r.ok][:n_overlays]

@@ -378,3 +378,19 @@ def test_batch_size_must_be_a_positive_integer(bad) -> None:
         Inspector(batch_size=bad)
     with pytest.raises(ConfigError, match="batch_size"):
         Inspector().set_params(batch_size=bad)
+
+
+def test_whole_image_framing_is_the_default_and_older_models_load_as_crop(
+    fitted: Inspector, tmp_path: Path
+) -> None:
+    """fit frames the whole image (letterbox) by default; a model saved before the setting
+    existed has no framing in its config and was fitted on the centre crop."""
+    from fsad.artifact import Artifact, load_artifact, save_artifact
+
+    assert Inspector().framing == "letterbox" and fitted.config.framing == "letterbox"
+    assert fitted.config.feature_config().framing == "letterbox"
+    art = load_artifact(fitted.save(tmp_path / "new"))
+    meta = dict(art.meta)
+    meta["config"] = {k: v for k, v in meta["config"].items() if k != "framing"}
+    old = Inspector.load(save_artifact(tmp_path / "old", Artifact(meta=meta, tensors=art.tensors)))
+    assert old.config.framing == "crop" and old.get_params()["framing"] == "crop"

@@ -1,4 +1,4 @@
-"""The whole-image mode (FeatureConfig(fit="letterbox")): every pixel reaches the engine,
+"""The whole-image mode (FeatureConfig(framing="letterbox")): every pixel reaches the engine,
 and positions map back to the original image."""
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from fsad.features import FeatureConfig, placement, preprocess
 from fsad.viz.overlay import crop_box, overlay_heatmap
 from fsad.zoom import cell_to_image, peak_cells
 
-LETTERBOX = FeatureConfig(resize=128, crop=128, dim=32, fit="letterbox")
+LETTERBOX = FeatureConfig(resize=128, crop=128, dim=32, framing="letterbox")
 
 
 def test_crop_mode_keeps_its_cache_key_and_letterbox_gets_its_own() -> None:
-    assert "fit" not in FeatureConfig().cache_key()
-    assert FeatureConfig(fit="letterbox").cache_key()["fit"] == "letterbox"
-    with pytest.raises(ConfigError, match="unknown fit 'stretch'"):
-        FeatureConfig(fit="stretch")
+    assert "framing" not in FeatureConfig().cache_key()
+    assert FeatureConfig(framing="letterbox").cache_key()["framing"] == "letterbox"
+    with pytest.raises(ConfigError, match="unknown framing 'stretch'"):
+        FeatureConfig(framing="stretch")
 
 
 def test_crop_mode_is_the_centre_crop_of_the_shorter_side_resize() -> None:
@@ -63,7 +63,7 @@ def test_overlay_of_a_letterboxed_map_covers_the_whole_image() -> None:
     img = np.full((50, 125, 3), 100, dtype=np.uint8)
     amap = np.zeros((16, 16), np.float32)
     amap[7:9, :] = 1.0  # a hot band across the image's middle rows
-    out = overlay_heatmap(img, amap, 0.0, 1.0, 128, 128, alpha=1.0, fit="letterbox")
+    out = overlay_heatmap(img, amap, 0.0, 1.0, 128, 128, alpha=1.0, framing="letterbox")
     assert out.shape == img.shape
     hot, cold = out[25], out[2]  # JET: red where hot, blue where cold
     assert hot[:, 0].mean() > 100 and hot[:, 2].mean() < 50  # red on the band
@@ -96,3 +96,24 @@ def test_a_defect_in_the_corner_of_an_elongated_image_is_found(tmp_path: Path) -
     cell = peak_cells(amap)[0].tolist()
     y, x = cell_to_image(cell, tuple(amap.shape[1:]), (100, 250), LETTERBOX)
     assert 0 <= y <= 26 + 8 and 0 <= x <= 26 + 8, (cell, y, x)  # within a cell of the defect
+
+
+@pytest.mark.parametrize(
+    ("argv", "framing"),
+    [
+        (["--dataset", "folder"], "letterbox"),  # a product folder: the whole image
+        (["--dataset", "folder", "--framing", "crop"], "crop"),
+        (["--config", "paper"], None),  # the paper's protocol keeps its centre crop
+        (["--config", "paper", "--framing", "letterbox"], "letterbox"),
+    ],
+)
+def test_fsad_run_frames_folder_data_whole_and_records_it(argv: list, framing) -> None:
+    from fsad.cli import build_parser
+    from fsad.cli.run_cmd import _config
+
+    args = build_parser().parse_args(["run", *argv, "--out", "unused"])
+    config = _config(args)
+    assert config.engine.get("framing") == framing
+    if framing == "letterbox":  # another engine, so another config hash than the crop's
+        cropped = config.replace(engine={**config.engine, "framing": "crop"})
+        assert config.config_hash() != cropped.config_hash()

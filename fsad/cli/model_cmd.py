@@ -55,6 +55,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--resize", type=int, default=256)
     fit.add_argument("--crop", type=int, default=224)
     fit.add_argument(
+        "--framing",
+        choices=("letterbox", "crop"),
+        default="letterbox",
+        help="letterbox: the whole image, padded to a square (any aspect ratio; default); "
+        "crop: the paper's centre crop of the --resize shorter side",
+    )
+    fit.add_argument(
         "--no-cache", action="store_true", help="do not read/write the feature and bank cache"
     )
     fit.set_defaults(func=cmd_fit)
@@ -85,6 +92,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         quantile=args.quantile,
         resize=args.resize,
         crop=args.crop,
+        framing=args.framing,
         weights=args.weights,
         cache=DiskCache(enabled=False) if args.no_cache else None,
     ).fit(args.normal, args.support)

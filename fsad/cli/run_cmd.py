@@ -9,6 +9,7 @@ from fsad.chapter import resolve_data_root
 from fsad.config import RunConfig, load_config
 from fsad.data import available_datasets
 from fsad.evaluate import run_grid
+from fsad.features import FRAMINGS
 from fsad.report import format_report, load_results
 
 
@@ -30,6 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="data root (default: $FSAD_DATA, else the embedded dataset)",
     )
     run.add_argument("--dataset", default=None, choices=available_datasets(), help="dataset layout")
+    run.add_argument(
+        "--framing",
+        default=None,
+        choices=FRAMINGS,
+        help="how an image enters the engine: crop (the paper's centre crop; the default for "
+        "MVTec layouts) or letterbox (the whole image padded to a square; the default for "
+        "--dataset folder, whose products need not be square or centred)",
+    )
     run.add_argument("--categories", nargs="+", default=None, help="category names, or 'all'")
     run.add_argument(
         "--methods", "--method", dest="methods", nargs="+", default=None, help="method names"
@@ -64,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _config(args: argparse.Namespace) -> RunConfig:
     base = load_config(args.config) if args.config else RunConfig(name="cli")
-    return base.replace(
+    config = base.replace(
         dataset=args.dataset,
         categories=args.categories,
         methods=args.methods,
@@ -73,6 +82,12 @@ def _config(args: argparse.Namespace) -> RunConfig:
         textures=args.textures,
         include_good=args.include_good,
     )
+    framing = args.framing
+    if framing is None and config.dataset == "folder" and "framing" not in config.engine:
+        framing = "letterbox"  # a folder of product images: every pixel reaches the engine
+    if framing is not None:  # recorded in config.yaml and in the rows' config hash
+        config = config.replace(engine={**config.engine, "framing": framing})
+    return config
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -141,6 +141,8 @@ class Inspector:
         method: defect-type classifier (:data:`CLASSIFIERS`).
         backbone: timm name or alias (``lite0``); ``weights`` for non-packaged ones.
         resize, crop, dim, layers: feature resolution, dimension and backbone blocks.
+        fit: ``"letterbox"`` (default: the whole image in the backbone's square, any aspect
+            ratio) or ``"crop"`` (the paper's centre crop); see :class:`InspectorConfig`.
         coreset_ratio: share of normal patches kept in the memory bank.
         seed: coreset and fold seed.
         folds, quantile: the leave-out threshold (:mod:`fsad.inspector.threshold`).
@@ -164,6 +166,7 @@ class Inspector:
         backbone: str = _DEFAULTS.backbone,
         resize: int = _DEFAULTS.resize,
         crop: int = _DEFAULTS.crop,
+        framing: str = _DEFAULTS.framing,
         dim: int = _DEFAULTS.dim,
         layers: Sequence[int] = _DEFAULTS.layers,
         coreset_ratio: float = _DEFAULTS.coreset_ratio,
@@ -178,6 +181,7 @@ class Inspector:
         self.backbone = backbone
         self.resize = resize
         self.crop = crop
+        self.framing = framing
         self.dim = dim
         self.layers = layers
         self.coreset_ratio = coreset_ratio
@@ -194,7 +198,7 @@ class Inspector:
     # -- parameters --------------------------------------------------------------------------
 
     PARAMS = (
-        "method backbone resize crop dim layers coreset_ratio seed folds quantile weights "
+        "method backbone resize crop framing dim layers coreset_ratio seed folds quantile weights "
         "batch_size cache"
     ).split()
 
@@ -511,4 +515,4 @@ class Inspector:
         """The heat-map overlay ``(H, W, 3)`` uint8 of a classified image (``image``: its
         RGB pixels; None reads ``result.path``)."""
         cfg = self.config
-        return overlay_image(result, image, self.map_range, cfg.resize, cfg.crop)
+        return overlay_image(result, image, self.map_range, cfg.resize, cfg.crop, cfg.framing)

@@ -19,6 +19,10 @@ class InspectorConfig:
         seed: seeds the coreset (and the fold split).
         folds: folds of the leave-out threshold estimate.
         quantile: quantile of the leave-out scores used as the threshold.
+        framing: how an image enters the backbone (:attr:`fsad.features.FeatureConfig.framing`):
+            ``"letterbox"`` (default: the whole image, any aspect ratio, so a defect at the
+            border is seen) or ``"crop"`` (the paper's centre crop). Models saved before this
+            setting existed were fitted with ``"crop"`` and load as such.
     """
 
     backbone: str = "tf_efficientnet_lite0"
@@ -31,6 +35,7 @@ class InspectorConfig:
     seed: int = 1
     folds: int = 10
     quantile: float = 0.99
+    framing: str = "letterbox"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))
@@ -38,6 +43,7 @@ class InspectorConfig:
             raise ConfigError(f"threshold quantile must be in (0, 1], got {self.quantile}")
         if self.folds < 2:
             raise ConfigError(f"leave-out folds must be at least 2, got {self.folds}")
+        self.feature_config()  # validates the backbone settings (framing, resolution)
 
     def feature_config(self, weights: str | None = None) -> FeatureConfig:
         """The backbone settings; ``weights`` a local weights file (None: packaged)."""
@@ -48,4 +54,5 @@ class InspectorConfig:
             crop=self.crop,
             dim=self.dim,
             weights=weights,
+            framing=self.framing,
         )

@@ -109,7 +109,7 @@ def _from_artifact(art: Artifact) -> FittedModel:
     meta = art.meta
     if meta.get("kind") != "inspector":
         raise KeyError("kind")
-    config = InspectorConfig(**meta["config"])
+    config = InspectorConfig(**{"framing": "crop", **meta["config"]})  # older models: crop
     bank = art.tensors["bank"]["features"]
     support = art.tensors["support"]["descriptors"].double().numpy()
     labels = art.tensors["support"]["labels"].long().numpy()

@@ -165,14 +165,15 @@ def overlay_image(
     map_range: tuple[float, float],
     resize: int,
     crop: int,
+    framing: str = "crop",
 ) -> np.ndarray:
-    """The heat-map overlay ``(H, W, 3)`` uint8 of a classified image.
+    """The heat-map overlay ``(H, W, 3)`` uint8 of a classified image, over all of it.
 
     Args:
         result: a classified image (with its ``anomaly_map``).
         image: its RGB ``(H, W, 3)`` pixels; None reads ``result.path``.
         map_range: anomaly values shown coldest and hottest.
-        resize, crop: the feature preprocessing (maps the patch grid onto the image).
+        resize, crop, framing: the feature preprocessing (maps the patch grid onto the image).
 
     Raises:
         DataError: the result has no anomaly map (an unreadable image).
@@ -187,5 +188,12 @@ def overlay_image(
     )
     lo, hi = map_range
     return overlay_heatmap(
-        img, result.anomaly_map, lo, max(hi, lo + 1e-6), resize, crop, caption=caption
+        img,
+        result.anomaly_map,
+        lo,
+        max(hi, lo + 1e-6),
+        resize,
+        crop,
+        caption=caption,
+        framing=framing,
     )

@@ -18,14 +18,14 @@ from fsad.utils import atomic_write_bytes
 
 
 def crop_box(
-    height: int, width: int, resize: int, crop: int, fit: str = "crop"
+    height: int, width: int, resize: int, crop: int, framing: str = "crop"
 ) -> tuple[int, int, int, int]:
     """The part of the image the backbone saw, ``(top, left, bottom, right)`` in
-    original-image pixels: the centre crop, or the whole image (``fit="letterbox"``).
+    original-image pixels: the centre crop, or the whole image (``framing="letterbox"``).
 
     Matches :func:`fsad.features.preprocess` (:func:`fsad.features.placement`).
     """
-    p = placement((height, width), FeatureConfig(resize=resize, crop=crop, fit=fit))
+    p = placement((height, width), FeatureConfig(resize=resize, crop=crop, framing=framing))
     top, left, bottom, right = p.visible()
     sy, sx = height / p.nh, width / p.nw
     return (
@@ -71,7 +71,7 @@ def overlay_heatmap(
     crop: int,
     alpha: float = 0.45,
     caption: str = "",
-    fit: str = "crop",
+    framing: str = "crop",
 ) -> np.ndarray:
     """Colour-code ``anomaly_map`` over ``image``.
 
@@ -81,8 +81,8 @@ def overlay_heatmap(
         vmin, vmax: map values drawn as the coldest / hottest colour (e.g. the median
             normal patch distance and twice the image threshold), so colours mean the same
             thing in every image of a batch.
-        resize, crop, fit: the feature resolution and placement (see :func:`crop_box`); with
-            ``fit="letterbox"`` the map's padding is cut away and the rest covers the image.
+        resize, crop, framing: the feature resolution and placement (see :func:`crop_box`); with
+            ``framing="letterbox"`` the map's padding is cut away and the rest covers the image.
         alpha: weight of the heat map inside the crop.
         caption: text written in the top-left corner (e.g. the predicted class).
 
@@ -93,11 +93,11 @@ def overlay_heatmap(
 
     img = np.ascontiguousarray(image, dtype=np.uint8)
     h, w = img.shape[:2]
-    top, left, bottom, right = crop_box(h, w, resize, crop, fit)
+    top, left, bottom, right = crop_box(h, w, resize, crop, framing)
     amap = np.asarray(anomaly_map, dtype=np.float32)
     norm = np.clip((amap - vmin) / max(vmax - vmin, 1e-12), 0.0, 1.0)
-    if fit != "crop":  # the map covers the padded square: keep the image's part of it
-        p = placement((h, w), FeatureConfig(resize=resize, crop=crop, fit=fit))
+    if framing != "crop":  # the map covers the padded square: keep the image's part of it
+        p = placement((h, w), FeatureConfig(resize=resize, crop=crop, framing=framing))
         norm = cv2.resize(norm, (crop, crop), interpolation=cv2.INTER_LINEAR)
         y0, x0, y1, x1 = p.visible()
         norm = norm[y0:y1, x0:x1]
