@@ -434,3 +434,18 @@ def test_a_failing_worker_keeps_the_finished_groups(tiny_root: Path, tmp_path: P
 def test_jobs_must_be_positive(tiny_root: Path, tmp_path: Path):
     with pytest.raises(FsadError, match="jobs must be at least 1, got 0"):
         run_grid(_config(), tiny_root, tmp_path / "o", engine_factory=FakeEngine, jobs=0)
+
+
+def test_query_paths_of_a_folder_of_links_stay_under_its_root(tmp_path: Path) -> None:
+    """A folder dataset made of symbolic links into another dataset: the predictions name
+    the queries by their place in the folder, never by the link targets' machine paths."""
+    from fsad.evaluate.execute import _relative
+
+    target = tmp_path / "elsewhere" / "img.png"
+    target.parent.mkdir()
+    target.write_bytes(b"x")
+    root = tmp_path / "product"
+    (root / "scratch").mkdir(parents=True)
+    (root / "scratch" / "001.png").symlink_to(target)
+    assert _relative(root / "scratch" / "001.png", root) == "scratch/001.png"
+    assert _relative(target, root) == target.as_posix()  # outside the root: as given

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -136,10 +137,15 @@ def _check_prediction(pred: Prediction, method: str, n_query: int, n_classes: in
 
 
 def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+    """``path`` under ``root`` as posix text; symbolic links are not followed first (a folder
+    of links into a dataset keeps its own names), resolved paths are the fallback."""
+    for p, r in ((Path(os.path.abspath(path)), Path(os.path.abspath(root))),
+                 (path.resolve(), root.resolve())):  # fmt: skip
+        try:
+            return p.relative_to(r).as_posix()
+        except ValueError:
+            continue
+    return path.as_posix()
 
 
 def _backbone(engine: Any, config: RunConfig) -> str:
