@@ -23,7 +23,7 @@
 # `results/explore/`, never numbers typed by hand.
 #
 # The rounds are history: their code is not part of the library any more. It is kept at the
-# git tag `selection-rounds-1-20` (`git checkout selection-rounds-1-20`):
+# git tag `selection-rounds-1-20` (commit 3480f9b; `git checkout selection-rounds-1-20`):
 # `scripts/explore_zoom.py` ran rounds 1-7 and wrote `zoom.csv`, `scripts/explore_synth.py`
 # ran rounds 8-20 and wrote `synth.csv`, and the modules they tried (`fsad.synthtask`,
 # `fsad.geometry`, `fsad.patchsets`, `fsad.nuisance`, `fsad.fine`, `fsad.dinov2`, and the

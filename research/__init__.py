@@ -6,5 +6,5 @@
 - :mod:`research.diagnose_prototypes`: a diagnosis of the paper method's prototypes.
 
 The selection rounds 1-20 and the descriptor kinds they rejected are kept at the git tag
-``selection-rounds-1-20``; the book's appendix reads their committed results.
+``selection-rounds-1-20`` (commit 3480f9b); the book's appendix reads their committed results.
 """
