@@ -8,7 +8,8 @@ goes through the two functions here, so the order of the groups is known in one 
   grid's methods, the research wing's real rows);
 - :func:`image_rows`: rows of in-memory images (the research wing's synthetic tasks);
 
-and :func:`layout` gives each group's column slice in the concatenated rows.
+and :func:`layout` gives each group's column slice in the concatenated rows (from the
+groups' widths).
 :func:`recipe_proba` applies the recipe's head to support and query rows.
 
 Engine 0 is the task's engine; engine ``k > 0`` is ``engine.sibling(recipe.engines[k-1])``
@@ -139,10 +140,10 @@ def image_rows(
     return [g.weight * g.block.describe(inputs[g.engine]).numpy() for g in recipe.groups]
 
 
-def layout(rows: Sequence[np.ndarray]) -> list[slice]:
-    """Column slice of each group in the concatenation of ``rows`` (one array per group)."""
-    ends = np.cumsum([r.shape[1] for r in rows])
-    return [slice(int(e - r.shape[1]), int(e)) for e, r in zip(ends, rows, strict=True)]
+def layout(widths: Sequence[int]) -> list[slice]:
+    """Column slice of each group in concatenated rows, from the groups' widths ``D_g``."""
+    ends = np.cumsum(widths, dtype=int)
+    return [slice(int(e - w), int(e)) for e, w in zip(ends, widths, strict=True)]
 
 
 def split(x: np.ndarray, slices: Sequence[slice]) -> list[np.ndarray]:

@@ -214,7 +214,7 @@ def test_groups_follow_the_recipe_order_engine_and_weight(tmp_path: Path) -> Non
     np.testing.assert_array_equal(xs[1], block_rows(ANOMALY_BLOCKS, hi, task.support))
     assert not np.allclose(xs[0], xs[1])  # another engine, other residuals
     np.testing.assert_allclose(xq[2], 2 * block_rows(zoom, task.engine, task.query), rtol=1e-6)
-    slices = layout(xs)
+    slices = layout([x.shape[1] for x in xs])
     assert [s.stop - s.start for s in slices] == [x.shape[1] for x in xs]
     joined = np.concatenate(xs, axis=1)
     for got, want in zip(split(joined, slices), xs, strict=True):
