@@ -1,19 +1,24 @@
-"""``fsad data check`` and ``fsad data synth``: inspect a dataset layout, write the embedded set."""
+"""``fsad data check``, ``fsad data synth`` and ``fsad data suite``: inspect a dataset layout,
+write the embedded set, write the generalisation suite."""
 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 from fsad.data import (
     CategoryData,
     available_datasets,
+    default_data_root,
     get_reader,
     guess_dataset,
     list_categories,
     load_category,
 )
 from fsad.embedded import generate
+from fsad.errors import DataError
+from fsad.suite import SUITES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +40,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     synth.add_argument("out", type=Path, help="output folder")
     synth.add_argument("--seed", type=int, default=0)
     synth.set_defaults(func=cmd_synth)
+
+    suite = dsub.add_parser(
+        "suite",
+        help="write the generalisation suite: shared categories re-shot as folder datasets",
+        description="Re-shoot shared categories the way factories shoot (grey, elongated "
+        "windows, defects at the border, pose, illumination; 'all' combines them, 'none' "
+        "copies the images unchanged) and write each (suite, category) as a folder dataset "
+        "OUT/<suite>/<category> for `fsad run --dataset folder --data OUT/<suite>/<category>`. "
+        "Deterministic; a finished folder with the same generator version and settings is "
+        "kept on rerun.",
+    )
+    suite.add_argument(
+        "--data", type=Path, default=None, help="shared data root (default: $FSAD_DATA)"
+    )
+    suite.add_argument(
+        "--out", type=Path, required=True, help="output folder (scratch, not the repo)"
+    )
+    suite.add_argument("--suites", nargs="+", default=["all"], help=f"from: {' '.join(SUITES)}")
+    suite.add_argument(
+        "--categories",
+        nargs="+",
+        default=["bottle", "transistor", "screw", "metal_nut"],
+        help="shared categories (MVTec AD or MVTec 3D-AD names)",
+    )
+    suite.add_argument("--seed", type=int, default=0, help="generator seed")
+    suite.set_defaults(func=cmd_suite)
 
 
 def _resolve(path: Path, dataset: str) -> tuple[Path, list[str]]:
@@ -90,4 +121,24 @@ def _split_note(data: CategoryData) -> str:
 def cmd_synth(args: argparse.Namespace) -> int:
     out = generate(args.out.expanduser(), seed=args.seed)
     print(f"embedded dataset written to {out}")
+    return 0
+
+
+def cmd_suite(args: argparse.Namespace) -> int:
+    from fsad.suite import SuiteSettings, steps, write_suite
+
+    data = default_data_root(args.data)
+    if data is None:
+        raise DataError("no data root: pass --data or set FSAD_DATA")
+    for name in args.suites:
+        steps(name)  # an unknown suite fails before any work
+    settings = SuiteSettings(seed=args.seed)
+    for name in args.suites:
+        for category in args.categories:
+            start = time.perf_counter()
+            folder, written = write_suite(data, args.out, name, category, settings)
+            what = "written" if written else "kept (finished)"
+            print(
+                f"{name:<13} {category:<12} {what:<16} {time.perf_counter() - start:6.1f} s  {folder}"
+            )
     return 0
