@@ -847,3 +847,72 @@ def widen_last_column(styler: Any, width: str = "22em") -> Any:
     """A pandas ``Styler`` whose last column (a long description) is at least ``width``
     wide, so its text wraps less; a table wider than the page scrolls."""
     return styler.set_properties(subset=[styler.data.columns[-1]], **{"min-width": width})
+
+
+def suite_table(
+    suite: pd.DataFrame,
+    baseline: pd.DataFrame,
+    methods: Sequence[str] | None = None,
+    reference: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """A generalisation suite against the untransformed images, like for like.
+
+    Only the (category, method, shots, seed) cells present in both ``suite`` and
+    ``baseline`` are compared, so both columns average the same categories and seeds.
+
+    Args:
+        suite: result rows of one suite (``results/suite/<suite>``).
+        baseline: result rows of the untransformed suite (``results/suite/none``).
+        methods: methods to show, in this order (default: those of ``suite``).
+        reference: optional rows of the MVTec protocol (centre crop) on the same categories,
+            shown as a third column over the seeds it has.
+
+    Returns:
+        One row per (method, shots) with ``suite`` and ``untransformed`` (mean ± sample std
+        over seeds of the average over categories, %), ``change`` (points), ``seeds``,
+        ``categories``, ``queries`` (per seed, summed over categories), ``chance`` (mean
+        over categories of the majority-class rate, %) and, with ``reference``,
+        ``MVTec protocol``; empty when nothing is shared.
+    """
+    keys = ["category", "method", "shots", "seed"]
+    common = suite[keys].merge(baseline[keys], on=keys).drop_duplicates()
+    suite, baseline = (f.merge(common, on=keys) for f in (suite, baseline))
+    methods = list(methods or dict.fromkeys(suite["method"]))
+    avg_s = average_over_categories(suite).set_index(["method", "shots"])
+    avg_b = average_over_categories(baseline).set_index(["method", "shots"])
+    per_cat = suite.groupby(["method", "shots", "category"]).agg(
+        queries=("n_query", "first"), chance=("chance", "first")
+    )
+    shape = per_cat.groupby(["method", "shots"]).agg(
+        queries=("queries", "sum"), chance=("chance", "mean")
+    )
+    ref = None
+    if reference is not None:
+        cats = sorted(suite["category"].unique())
+        sel = reference[reference["category"].isin(cats) & reference["method"].isin(methods)]
+        ref = average_over_categories(sel).set_index(["method", "shots"]) if len(sel) else None
+    out = []
+    for (method, shots), s in avg_s.iterrows():
+        if method not in methods:
+            continue
+        b = avg_b.loc[(method, shots)]
+        row = {
+            "method": method,
+            "shots": int(shots),
+            "suite": _cell(s["mean"], s["std"]),
+            "untransformed": _cell(b["mean"], b["std"]),
+            "change": round(float(s["mean"] - b["mean"]), 2),
+            "seeds": int(s["n_seeds"]),
+            "categories": int(s["n_categories"]),
+            "queries": int(shape.loc[(method, shots), "queries"]),
+            "chance": round(100.0 * float(shape.loc[(method, shots), "chance"]), 1),
+        }
+        if ref is not None:
+            r = ref.loc[(method, shots)] if (method, shots) in ref.index else None
+            row["MVTec protocol"] = "-" if r is None else _cell(r["mean"], r["std"])
+        out.append(row)
+    frame = pd.DataFrame(out)
+    if frame.empty:
+        return frame
+    frame["order"] = frame["method"].map({m: i for i, m in enumerate(methods)})
+    return frame.sort_values(["order", "shots"]).drop(columns="order").reset_index(drop=True)

@@ -259,3 +259,32 @@ def test_real_bottle_border(real_data: Path, tmp_path: Path) -> None:
     assert len(cat.train) == len(source.train)
     assert cat.defect_types == source.defect_types
     assert [s.path.stem for s in cat.test] == [s.path.stem for s in source.test if not s.is_good]
+
+
+def _rows(category: str, method: str, seed: int, accuracy: float) -> dict:
+    return {
+        "dataset": "folder",
+        "category": category,
+        "method": method,
+        "shots": 5,
+        "seed": seed,
+        "accuracy": accuracy,
+        "n_query": 10,
+        "chance": 0.3,
+    }
+
+
+def test_suite_table_compares_like_for_like() -> None:
+    import pandas as pd
+
+    from fsad.report import suite_table
+
+    base = pd.DataFrame(
+        [_rows(c, "m", s, 0.8) for c in ("a", "b") for s in (1, 2, 3)] + [_rows("c", "m", 1, 0.1)]
+    )
+    suite = pd.DataFrame([_rows(c, "m", s, 0.6 + 0.01 * s) for c in ("a", "b") for s in (1, 2)])
+    row = suite_table(suite, base).iloc[0]
+    assert row["untransformed"] == "80.00 ± 0.00"  # seeds 1-2 of a and b only, not c
+    assert row["suite"] == "61.50 ± 0.71" and row["change"] == -18.5
+    assert (row["seeds"], row["categories"], row["queries"], row["chance"]) == (2, 2, 20, 30.0)
+    assert suite_table(suite.assign(category="z"), base).empty
