@@ -86,6 +86,52 @@ for s, r in suite_rows.items():
     print(f"suite/{s}:", describe_runs(r))
 
 # %% [markdown]
+# ## What the suite looks like
+#
+# Bottle, one normal image (left) and the first image of each defect type, under each suite:
+# the same draws as `fsad data suite` makes (before JPEG encoding). Shown when the shared
+# images are at hand (`data_root` or `$FSAD_DATA`); the tables below need only the
+# committed results.
+
+# %% tags=["hide-input"]
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from fsad.data import default_data_root, read_image, read_mask
+from fsad.suite import SUITES, SuiteSettings, file_rng, find_category, transform
+from fsad.viz.figures import show
+
+root = Path(data_root) if data_root and data_root != "embedded" else default_data_root()
+if root is not None and (root / "mvtec_ad" / "bottle").is_dir():
+    bottle = find_category(root, "bottle")
+    picks = [bottle.train[0]] + [
+        next(s for s in bottle.test if s.label == t) for t in bottle.defect_types
+    ]
+    settings = SuiteSettings()
+    fig = Figure(figsize=(1.6 * len(picks), 1.6 * len(SUITES)))
+    axes = fig.subplots(len(SUITES), len(picks))
+    for i, name in enumerate(SUITES):
+        for j, s in enumerate(picks):
+            img = read_image(s.path)
+            label = "good" if s.is_good else s.label
+            region = None if s.is_good else read_mask(s.mask_path, img.shape[:2])
+            rng = file_rng(settings, name, "bottle", label, f"{s.path.stem}.jpg")
+            out, _ = transform(img, region, name, rng, settings)
+            ax = axes[i, j]
+            ax.imshow(out, cmap="gray" if out.ndim == 2 else None, vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(label, fontsize=8)
+            if j == 0:
+                ax.set_ylabel(name, fontsize=8)
+    fig.tight_layout()
+    show(fig)
+else:
+    print("the shared images are not at hand (set FSAD_DATA): no example figure")
+
+# %% [markdown]
 # ## Each suite against the untransformed images
 #
 # One table per suite. *suite* and *untransformed*: accuracy (%) of the defect type, mean ±
