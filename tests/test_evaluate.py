@@ -381,61 +381,6 @@ def test_git_commit_is_dirty_for_code_changes_only(tmp_path: Path) -> None:
     assert git_commit(tmp_path / "fsad") == clean + "+dirty"
 
 
-def test_parallel_workers_give_the_same_rows(tiny_root: Path, tmp_path: Path):
-    serial, parallel = (
-        run_grid(
-            _config(),
-            tiny_root,
-            tmp_path / name,
-            engine_factory=FakeEngine,
-            methods={"fake": Counter()},
-            jobs=jobs,
-        )
-        for name, jobs in (("one", 1), ("two", 2))
-    )
-    assert parallel.computed == serial.computed == 8
-    cols = [c for c in KEY_COLUMNS + ["accuracy", "n_query"]]
-    a, b = (r.results[cols].sort_values(KEY_COLUMNS, ignore_index=True) for r in (serial, parallel))
-    assert a.equals(b)
-    pa, pb = (read_predictions(tmp_path / d).sort_values(["seed", "category", "shots", "query"],
-              ignore_index=True) for d in ("one", "two"))  # fmt: skip
-    assert pa.equals(pb)
-
-
-class FailOn:
-    """A fake method that fails on one category's tasks (picklable, for worker processes)."""
-
-    def __init__(self, category: str) -> None:
-        self.category = category
-
-    def __call__(self, task: FewShotTask) -> Prediction:
-        if task.category.name == self.category:
-            raise RuntimeError(f"boom on {self.category}")
-        return Prediction(labels=np.zeros(len(task.query), dtype=np.int64))
-
-
-def test_a_failing_worker_keeps_the_finished_groups(tiny_root: Path, tmp_path: Path):
-    out = tmp_path / "out"
-    with pytest.raises(RuntimeError, match="boom on widget"):
-        run_grid(
-            _config(seeds=(1, 2, 3, 4)),
-            tiny_root,
-            out,
-            engine_factory=FakeEngine,
-            methods={"fake": FailOn("widget")},
-            jobs=2,
-        )
-    rows = read_results(out)  # groups finished before the failure are kept, whole
-    assert set(rows.category) == {"gadget"} and len(rows) % 2 == 0
-    assert len(read_predictions(out)) == rows["n_query"].sum()
-    assert not list(out.glob(".*.tmp"))
-
-
-def test_jobs_must_be_positive(tiny_root: Path, tmp_path: Path):
-    with pytest.raises(FsadError, match="jobs must be at least 1, got 0"):
-        run_grid(_config(), tiny_root, tmp_path / "o", engine_factory=FakeEngine, jobs=0)
-
-
 def test_query_paths_of_a_folder_of_links_stay_under_its_root(tmp_path: Path) -> None:
     """A folder dataset made of symbolic links into another dataset: the predictions name
     the queries by their place in the folder, never by the link targets' machine paths."""

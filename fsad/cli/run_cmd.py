@@ -54,12 +54,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--dry-run", action="store_true", help="check the request and count pending runs only"
     )
     run.add_argument(
-        "--jobs",
+        "--workers",
         type=int,
         default=1,
-        help="worker processes, each running whole (category, seed) groups with cores/jobs "
-        "threads (default 1); with 2 on 2 cores the cold main grid keeps both cores about "
-        "95%% busy",
+        help="local worker processes (default 1: in this process). More start a Dask "
+        "LocalCluster; each worker runs whole (category, seed) groups with cores/workers "
+        "threads",
+    )
+    run.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="address of a running Dask scheduler (e.g. tcp://host:8786): its workers run "
+        "the groups, this process writes the results",
     )
     run.set_defaults(func=cmd_run)
 
@@ -93,9 +100,18 @@ def _config(args: argparse.Namespace) -> RunConfig:
 def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
     root = resolve_data_root(args.data, config)
-    result = run_grid(config, root, args.out, dry_run=args.dry_run, jobs=args.jobs)
+    result = run_grid(
+        config,
+        root,
+        args.out,
+        dry_run=args.dry_run,
+        workers=args.workers,
+        scheduler=args.scheduler,
+    )
     if args.dry_run:
         print(f"{result.pending} run(s) to compute, {result.skipped} already done in {args.out}")
+        if result.estimate is not None and result.pending:
+            print(result.estimate.describe(max(2, args.workers)))
         return 0
     print(
         f"{result.computed} run(s) computed, {result.skipped} already done; "

@@ -23,15 +23,18 @@ Modules, one responsibility each:
 - :mod:`~fsad.evaluate.sources`: dataset and texture folders, categories, engines;
 - :mod:`~fsad.evaluate.plan`: the checks before any work, the jobs left, a method's task;
 - :mod:`~fsad.evaluate.execute`: one job into its rows; jobs in order;
-- :mod:`~fsad.evaluate.pool`: ``--jobs`` worker processes;
+- :mod:`~fsad.evaluate.cluster`: (category, seed) groups on a Dask cluster (``--workers``,
+  ``--scheduler``);
+- :mod:`~fsad.evaluate.estimate`: the measured figures behind ``--dry-run``'s time estimate;
 - :mod:`~fsad.evaluate.store`: the results folder's files, columns and atomic writes;
 - :mod:`~fsad.evaluate.provenance`: git commit and version of a row;
 - :mod:`~fsad.evaluate.run`: :func:`run_grid`, which ties them together.
 """
 
+from fsad.evaluate.cluster import Cluster, open_client, submit_groups
+from fsad.evaluate.estimate import Estimate, estimate
 from fsad.evaluate.execute import Finished, run_job, run_sequential, score
 from fsad.evaluate.plan import HIDDEN, Job, Plan, build_task, data_hash, group_jobs, hide_label
-from fsad.evaluate.pool import run_parallel
 from fsad.evaluate.provenance import git_commit, run_context
 from fsad.evaluate.run import GridResult, run_grid
 from fsad.evaluate.sources import (
@@ -67,7 +70,9 @@ __all__ = [
     "PREDICTION_COLUMNS",
     "RESULTS_FILE",
     "RESULT_COLUMNS",
+    "Cluster",
     "EngineFactory",
+    "Estimate",
     "Finished",
     "GridResult",
     "Job",
@@ -78,9 +83,11 @@ __all__ = [
     "data_hash",
     "default_engine_factory",
     "engine_config_from_dict",
+    "estimate",
     "git_commit",
     "group_jobs",
     "hide_label",
+    "open_client",
     "read_predictions",
     "read_results",
     "resolve_categories",
@@ -90,8 +97,8 @@ __all__ = [
     "run_context",
     "run_grid",
     "run_job",
-    "run_parallel",
     "run_sequential",
     "score",
+    "submit_groups",
     "widened_config",
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -102,6 +103,7 @@ def run_job(
         "bank_source": category.bank_source,
         "data_hash": plan.data_hashes[job.category],
         "backbone": _backbone(engine, config),
+        "worker_host": socket.gethostname(),
         **context,
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "info": json.dumps(prediction.info or {}, sort_keys=True, default=str),

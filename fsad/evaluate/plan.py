@@ -7,6 +7,7 @@ list of jobs (one per result row still missing) and how many rows were found fin
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -126,6 +127,17 @@ class Plan:
         self.existing = read_results(out)
         self._check_same_data(config.dataset, out)
         self.jobs, self.skipped = self._pending(config, names)
+
+    def for_category(self, category: str) -> Plan:
+        """This plan cut down to what one category's jobs need on a worker: its data,
+        splits and hash, the methods; no existing rows and no job list."""
+        part = copy.copy(self)
+        part.categories = {category: self.categories[category]}
+        part.splits = {k: v for k, v in self.splits.items() if k[0] == category}
+        part.data_hashes = {category: self.data_hashes[category]}
+        part.existing = self.existing.iloc[0:0]
+        part.jobs = []
+        return part
 
     def _split(self, category: str, shots: int, include_good: bool) -> FewShotSplit:
         try:

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from fsad.config import RunConfig, load_config
@@ -39,6 +38,7 @@ RESULT_COLUMNS = KEY_COLUMNS + [
     "bank_source",
     "data_hash",
     "backbone",
+    "worker_host",
     "git_commit",
     "fsad_version",
     "timestamp",
@@ -97,15 +97,21 @@ class ResultStore:
         self.preds = read_predictions(out)
 
     def add(self, row: dict[str, Any], pred_rows: pd.DataFrame) -> None:
-        """Append a finished run's result row and prediction rows, each file rewritten
-        atomically."""
+        """Append a finished run's result row and prediction rows (see :meth:`add_many`)."""
+        self.add_many([(row, pred_rows)])
+
+    def add_many(self, finished: list[tuple[dict[str, Any], pd.DataFrame]]) -> None:
+        """Append finished runs (a whole (category, seed) group at once): each file is
+        rewritten once, atomically, so a group's rows appear together or not at all."""
+        if not finished:
+            return
         # predictions first: a run whose result row is missing is redone and its old
         # prediction rows replaced, so the two files never disagree for a finished row
-        self.preds = _replace_predictions(self.preds, pred_rows, row)
+        self.preds = _replace_predictions(self.preds, finished)
         atomic_write_csv(self.out / PREDICTIONS_FILE, self.preds)
         # the plain file of earlier versions: its rows are in the .gz now
         (self.out / LEGACY_PREDICTIONS_FILE).unlink(missing_ok=True)
-        self.rows.append(row)
+        self.rows.extend(row for row, _ in finished)
         frame = pd.DataFrame(self.rows, columns=_columns(self.rows))
         atomic_write_csv(self.out / RESULTS_FILE, frame)
 
@@ -144,17 +150,18 @@ def _settings(config: RunConfig) -> dict[str, Any]:
 
 
 def _replace_predictions(
-    preds: pd.DataFrame, new: pd.DataFrame, row: Mapping[str, Any]
+    preds: pd.DataFrame, finished: list[tuple[Mapping[str, Any], pd.DataFrame]]
 ) -> pd.DataFrame:
-    """``preds`` without the rows of ``row``'s key, then ``new``."""
+    """``preds`` without the rows of the finished runs' keys, then their new rows."""
+    new = [frame for _, frame in finished]
     if not preds.empty:
-        same = np.ones(len(preds), dtype=bool)
-        for c in KEY_COLUMNS:
-            same &= preds[c].astype(str).to_numpy() == str(row[c])
-        preds = preds.loc[~same]
-    if preds.empty:
-        return new.reset_index(drop=True)
-    return pd.concat([preds, new], ignore_index=True)
+        keys = {row_key(row) for row, _ in finished}
+        old = zip(*(preds[c].astype(str) for c in KEY_COLUMNS), strict=True)
+        preds = preds.loc[[key not in keys for key in old]]
+    frames = [f for f in (preds, *new) if not f.empty]
+    if not frames:
+        return new[0].reset_index(drop=True)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _columns(rows: list[dict[str, Any]]) -> list[str]:
