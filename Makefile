@@ -16,7 +16,7 @@ help:
 	@echo "make book   - set up, execute the notebooks, build book/_build/html"
 	@echo "make test   - set up, run the tests (real-data tests need FSAD_DATA)"
 	@echo "make test-rows - every registered method reproduces a committed row (needs FSAD_DATA)"
-	@echo "make runs SHOTS='1 2 3 4 5' [CONFIG=quick] - papermill batch runs per shot count"
+	@echo "make runs SHOTS='1 2 3 4 5' [CONFIG=quick] [WORKERS=2 | SCHEDULER=tcp://host:8786] - papermill batch runs per shot count"
 	@echo "make lint   - ruff"
 
 setup: $(STAMP)
@@ -43,8 +43,10 @@ test-fast: setup
 book: setup
 	$(BIN)/python scripts/build_book.py
 
+# WORKERS=N fans the runs out to a Dask LocalCluster; SCHEDULER=tcp://host:8786 to a cluster
 runs: setup
-	$(BIN)/python scripts/run_notebooks.py --config "$(CONFIG)" --shots $(SHOTS)
+	$(BIN)/python scripts/run_notebooks.py --config "$(CONFIG)" --shots $(SHOTS) \
+		--workers $(or $(WORKERS),1) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 lint: setup
 	$(BIN)/ruff check .

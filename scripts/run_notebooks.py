@@ -9,27 +9,33 @@ Usage (``make runs SHOTS="1 2 3 4 5" CONFIG=quick`` runs the second line)::
 
     python scripts/run_notebooks.py --list
     python scripts/run_notebooks.py --config quick --shots 1 2 3 4 5 [--notebooks 03 04]
-        [--out runs/] [--set data_root='"/data"']
+        [--out runs/] [--set data_root='"/data"'] [--workers N | --scheduler ADDRESS]
 
 Every notebook whose ``parameters`` cell has an integer ``shots`` runs once per shot count
 into ``<out>/<config>/<stem>_shots<k>.ipynb``; the others run once into
-``<out>/<config>/<stem>.ipynb``. ``scripts/build_book.py`` and ``tests/test_notebooks.py``
-reuse :func:`execute`.
+``<out>/<config>/<stem>.ipynb``. By default the runs go one after the other in this process;
+``--workers N`` fans them out to a Dask LocalCluster of N workers and ``--scheduler ADDRESS``
+to a running cluster (as ``fsad run`` does, :mod:`fsad.evaluate.cluster`): each worker
+executes a notebook and returns it, and this process (the client) writes every executed
+copy, atomically. Remote workers need the repository at the same path (a shared
+filesystem), since a notebook runs in its own folder. ``scripts/build_book.py`` and
+``tests/test_notebooks.py`` reuse :func:`execute`.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fsad.utils import environment
+from fsad.errors import FsadError
+from fsad.utils import atomic_write_text, environment
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -129,6 +135,24 @@ def execute(
     Raises:
         NotebookError: unknown parameter, or a cell raised (message names notebook and cell).
     """
+    text, seconds = execute_text(source, parameters, env, progress, timeout)
+    atomic_write_text(out, text)
+    return seconds
+
+
+def execute_text(
+    source: Path,
+    parameters: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+    progress: bool = True,
+    timeout: int | None = None,
+) -> tuple[str, float]:
+    """Run one notebook through papermill in a temporary folder; return the executed
+    notebook's text and the wall time in seconds (what a cluster worker sends back).
+
+    Raises:
+        NotebookError: see :func:`execute`.
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -136,9 +160,8 @@ def execute(
     unknown = sorted(set(parameters) - set(default_parameters(source)))
     if unknown:
         raise NotebookError(f"{source.name}: unknown parameter(s) {unknown}")
-    out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    with environment(env or {}), tempfile.TemporaryDirectory(dir=out.parent, prefix=".run-") as tmp:
+    with environment(env or {}), tempfile.TemporaryDirectory(prefix="fsad-run-") as tmp:
         src = to_ipynb(source, Path(tmp) / "in.ipynb")
         dst = Path(tmp) / "out.ipynb"
         try:
@@ -155,23 +178,32 @@ def execute(
             raise NotebookError(
                 f"{source.name}: cell {exc.exec_count} failed: {exc.ename}: {exc.evalue}"
             ) from exc
-        os.replace(dst, out)
-    return time.perf_counter() - start
+        text = dst.read_text(encoding="utf-8")
+    return text, time.perf_counter() - start
 
 
-def batch(
+@dataclass(frozen=True)
+class Run:
+    """One execution of a notebook: its source, parameters and executed copy."""
+
+    source: Path
+    parameters: dict[str, Any]
+    out: Path
+
+    @property
+    def name(self) -> str:
+        return self.out.stem
+
+
+def plan_runs(
     notebooks: Sequence[Path],
     config: str,
     shots: Sequence[int],
     out_root: Path,
     extra: dict[str, Any] | None = None,
-) -> list[tuple[Path, float]]:
-    """Run each notebook once per shot count (when it has an int ``shots``), else once.
-
-    Returns:
-        ``(executed notebook, seconds)`` per run, in order. Stops at the first failure.
-    """
-    done = []
+) -> list[Run]:
+    """Each notebook once per shot count (when it has an int ``shots``), else once."""
+    runs = []
     for nb in notebooks:
         defaults = default_parameters(nb)
         params = {k: v for k, v in (extra or {}).items() if k in defaults}
@@ -183,12 +215,76 @@ def batch(
         for k in shots if per_shot else [None]:
             run_params = dict(params) if k is None else {**params, "shots": k}
             name = nb.stem if k is None else f"{nb.stem}_shots{k}"
-            out = out_root / config / f"{name}.ipynb"
-            print(f"[runs] {name} ({config}) ...", flush=True)
-            seconds = execute(nb, out, run_params)
-            print(f"[runs] {name}: {seconds:.1f} s -> {out}", flush=True)
-            done.append((out, seconds))
+            runs.append(Run(nb, run_params, out_root / config / f"{name}.ipynb"))
+    return runs
+
+
+def batch(
+    notebooks: Sequence[Path],
+    config: str,
+    shots: Sequence[int],
+    out_root: Path,
+    extra: dict[str, Any] | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+) -> list[tuple[Path, float]]:
+    """Run each notebook once per shot count (when it has an int ``shots``), else once: in
+    this process, or on a Dask cluster (``workers`` > 1 local processes, or ``scheduler``).
+
+    Returns:
+        ``(executed notebook, seconds)`` per finished run, in order of completion. Stops at
+        the first failure (on a cluster the runs not finished yet are cancelled).
+    """
+    from fsad.evaluate.cluster import Cluster
+
+    runs = plan_runs(notebooks, config, shots, out_root, extra)
+    cluster = Cluster(workers, scheduler)
+    finished = _in_process(runs) if cluster.in_process else _on_cluster(runs, cluster)
+    done = []
+    for run, text, seconds in finished:
+        if text is not None:  # from a worker: only this process writes the executed copy
+            atomic_write_text(run.out, text)
+        print(f"[runs] {run.name}: {seconds:.1f} s -> {run.out}", flush=True)
+        done.append((run.out, seconds))
     return done
+
+
+def _in_process(runs: list[Run]) -> Iterator[tuple[Run, str | None, float]]:
+    """The runs one after the other, each written by :func:`execute`."""
+    for run in runs:
+        print(f"[runs] {run.name} ...", flush=True)
+        yield run, None, execute(run.source, run.out, run.parameters)
+
+
+def _on_cluster(runs: list[Run], cluster: Any) -> Iterator[tuple[Run, str | None, float]]:
+    """The runs as cluster tasks; each executed notebook's text comes back as it finishes."""
+    from distributed import as_completed
+
+    from fsad.evaluate.cluster import describe, open_client
+
+    with open_client(cluster) as client:
+        print(describe(client, local=cluster.scheduler is None), flush=True)
+        futures = {
+            client.submit(
+                execute_text, r.source, r.parameters, None, False, key=f"nb-{r.name}", pure=False
+            ): r  # fmt: skip
+            for r in runs
+        }
+        try:
+            for future in as_completed(futures):
+                yield futures[future], *_result(future, futures[future])
+        finally:
+            client.cancel([f for f in futures if not f.done()])
+
+
+def _result(future: Any, run: Run) -> tuple[str, float]:
+    """A finished task's notebook text and seconds; any failure becomes a NotebookError."""
+    try:
+        return future.result()
+    except NotebookError:
+        raise
+    except Exception as exc:  # a worker lost, the cluster gone, an unpicklable value...
+        raise NotebookError(f"{run.name}: {type(exc).__name__}: {exc}") from exc
 
 
 def parse_set(items: Sequence[str]) -> dict[str, Any]:
@@ -220,6 +316,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="extra parameters (Python literals) for notebooks that have them",
     )
     parser.add_argument("--list", action="store_true", help="list notebooks and parameters")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="local Dask workers (default 1: in this process)"
+    )
+    parser.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS", help="a running Dask scheduler"
+    )
     args = parser.parse_args(argv)
     try:
         notebooks = list_notebooks(args.notebooks)
@@ -228,8 +330,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{nb.stem}: {default_parameters(nb)}")
             return 0
         start = time.perf_counter()
-        done = batch(notebooks, args.config, args.shots, args.out, parse_set(args.set))
-    except NotebookError as exc:
+        done = batch(
+            notebooks, args.config, args.shots, args.out, parse_set(args.set),
+            workers=args.workers, scheduler=args.scheduler,
+        )  # fmt: skip
+    except (NotebookError, FsadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"[runs] {len(done)} run(s) in {time.perf_counter() - start:.0f} s under {args.out}")
