@@ -2,7 +2,8 @@
 
 Measures, on ``--threads`` CPU threads (torch and faiss):
 
-- model load time: :meth:`Inspector.load` (hash checks, bank index) and the backbone build;
+- model load time: :meth:`Inspector.load` (hash checks, banks) and the engines' backbone
+  builds (the zoom encoders are built during the warm-up batch);
 - classify throughput once loaded (decode + features + nearest neighbours + descriptors +
   head; ``--overlays`` adds the heat-map PNG writes), after one warm-up batch;
 - the model folder size.
@@ -79,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     insp = Inspector.load(args.model)
     t_load = time.perf_counter() - t0
     t0 = time.perf_counter()
-    _ = insp.extractor  # backbone build + weights
+    for engine in insp.engines():  # backbone builds + weights (zoom encoders: in the warm-up)
+        _ = engine.extractor
     t_backbone = time.perf_counter() - t0
 
     paths = collect_inputs(args.images)
@@ -103,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         "model_load_s": round(t_load, 3),
         "backbone_load_s": round(t_backbone, 3),
         "model_mb": round(folder_size(args.model) / 1e6, 2),
-        "bank_size": len(insp.bank),
-        "method": insp.method,
+        "bank_sizes": insp.info["bank_sizes"],
+        "method": insp.config.method,
         "resolution": [insp.config.resize, insp.config.crop],
     }
     if args.report:

@@ -37,7 +37,7 @@ from fsad.errors import FsadError
 
 FORMAT = "fsad-model"
 #: Bumped whenever the meaning of the stored tensors or metadata changes.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a recipe, one bank per engine, support rows per group
 MANIFEST = "model.json"
 _GROUP_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

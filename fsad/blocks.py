@@ -19,6 +19,7 @@ Rows of a category's whole test set are computed once per (engine, block) and ca
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -114,8 +115,11 @@ class Inputs:
             return
         if self.samples is not None:
             self._memo["r"] = self.engine.residuals(self.samples)
-        else:
-            self._memo["r"], self._memo["a"] = self.engine.residuals_of(self.features())
+            return
+        r, self._memo["a"] = self.engine.residuals_of(self.features())
+        if self.engine.config.half_residuals:  # as the engine's cache stores them
+            r = r.half().float()
+        self._memo["r"] = r
 
 
 class Block(Protocol):
@@ -136,6 +140,58 @@ class Block(Protocol):
     def describe(self, inputs: Inputs) -> torch.Tensor:
         """Rows ``(N, D)`` float32 of ``inputs`` (each block unit-norm)."""
         ...
+
+
+#: block kinds by class name, for recipes stored as JSON (:func:`block_to_json`)
+BLOCK_KINDS: dict[str, type] = {}
+
+
+def register_block(cls: type) -> type:
+    """Class decorator: make a frozen-dataclass block kind known to :func:`block_from_json`."""
+    BLOCK_KINDS[cls.__name__] = cls
+    return cls
+
+
+def block_to_json(block: Block) -> dict[str, Any]:
+    """``{"kind": class name, **settings}`` of a registered block kind (tuples as lists)."""
+    kind = type(block).__name__
+    if BLOCK_KINDS.get(kind) is not type(block):
+        raise ConfigError(f"block kind '{kind}' is not registered (fsad.blocks.register_block)")
+    return {"kind": kind, **json_fields(block)}
+
+
+def block_from_json(blob: dict[str, Any]) -> Block:
+    """The block :func:`block_to_json` wrote.
+
+    Raises:
+        ConfigError: an unknown kind or settings this version does not have.
+    """
+    fields = dict(blob)
+    kind = fields.pop("kind", None)
+    if kind not in BLOCK_KINDS:
+        raise ConfigError(f"unknown block kind {kind!r} (known: {', '.join(BLOCK_KINDS)})")
+    return from_json_fields(BLOCK_KINDS[kind], fields)
+
+
+def json_fields(obj: Any) -> dict[str, Any]:
+    """A dataclass's fields as JSON-able values (tuples become lists)."""
+    return {
+        f.name: list(v) if isinstance(v := getattr(obj, f.name), tuple) else v
+        for f in dataclasses.fields(obj)
+    }
+
+
+def from_json_fields(cls: type, fields: dict[str, Any]) -> Any:
+    """``cls(**fields)`` with lists back to tuples.
+
+    Raises:
+        ConfigError: a field ``cls`` does not have (e.g. written by another fsad version).
+    """
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ConfigError(f"{cls.__name__} has no setting(s) {', '.join(unknown)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
 
 
 def engine_key(engine: ResidualEngine) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fsad.blocks import Inputs, engine_key, require_files
+from fsad.blocks import Inputs, engine_key, register_block, require_files
 from fsad.cache import DiskCache, files_fingerprint
 from fsad.data import CategoryData, Sample, read_image
 from fsad.engine import ResidualEngine
@@ -34,6 +34,7 @@ DESCRIPTORS_VERSION = 1
 SOURCES = ("engine", "random_bank")
 
 
+@register_block
 @dataclass(frozen=True)
 class DescriptorConfig:
     """Which blocks make an image descriptor.

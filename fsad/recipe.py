@@ -6,7 +6,8 @@ goes through the two functions here, so the order of the groups is known in one 
 
 - :func:`sample_rows`: rows of dataset samples, from each category's cached tables (the
   grid's methods, the research wing's real rows);
-- :func:`image_rows`: rows of in-memory images (the research wing's synthetic tasks);
+- :func:`image_rows` / :func:`inputs_rows`: rows of in-memory images (the research wing's
+  synthetic tasks, :class:`fsad.inspector.Inspector` on new images);
 
 and :func:`layout` gives each group's column slice in the concatenated rows (from the
 groups' widths).
@@ -24,10 +25,20 @@ from typing import Any
 
 import numpy as np
 
-from fsad.blocks import Block, Inputs, block_rows, engine_key
+from fsad.blocks import (
+    Block,
+    Inputs,
+    block_from_json,
+    block_rows,
+    block_to_json,
+    engine_key,
+    from_json_fields,
+    json_fields,
+)
 from fsad.data import Sample
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.errors import ConfigError
+from fsad.features import FeatureConfig
 from fsad.heads import (
     cosine_prototypes,
     logistic_regression,
@@ -136,7 +147,13 @@ def image_rows(
     Block for block what :func:`sample_rows` gives for files; each engine computes the
     images' features and residuals once for all its groups.
     """
-    inputs = [Inputs(e, images=images) for e in recipe_engines(engine, recipe)]
+    return inputs_rows(recipe, [Inputs(e, images=images) for e in recipe_engines(engine, recipe)])
+
+
+def inputs_rows(recipe: Recipe, inputs: Sequence[Inputs]) -> list[np.ndarray]:
+    """Rows ``(N, D_g)`` of every group for the same images seen through each engine
+    (``inputs[k]`` on engine k); the inputs keep their features, residuals and maps, so a
+    caller can read the anomaly maps afterwards at no cost."""
     return [g.weight * g.block.describe(inputs[g.engine]).numpy() for g in recipe.groups]
 
 
@@ -179,3 +196,66 @@ def recipe_proba(
     if recipe.head == "cosine":
         return cosine_prototypes(xs, labels, xq, n_classes)
     return logistic_regression(xs, labels, xq, n_classes, c=recipe.c)
+
+
+def leave_one_out(
+    recipe: Recipe, rows: Sequence[np.ndarray], labels: np.ndarray, n_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each support image whose class keeps another image, scored by the recipe's head
+    fitted on all the others (the label-free estimate of how well the head generalises).
+
+    Args:
+        rows: per group, support rows ``(S, D_g)``; labels ``(S,)``.
+
+    Returns:
+        the indices ``(K,)`` of the images left out (``K = 0`` when every class has one
+        image) and their class scores ``(K, C)``.
+    """
+    counts = np.bincount(labels, minlength=n_classes)
+    index = np.flatnonzero(counts[labels] >= 2)
+    scores = np.zeros((len(index), n_classes))
+    for k, i in enumerate(index):
+        keep = np.arange(len(labels)) != i
+        scores[k] = recipe_proba(
+            recipe, [x[keep] for x in rows], labels[keep], [x[i : i + 1] for x in rows], n_classes
+        )[0]
+    return index, scores
+
+
+def engine_config_to_json(config: EngineConfig) -> dict[str, Any]:
+    """An :class:`~fsad.engine.EngineConfig` as JSON-able fields."""
+    return {**json_fields(config), "features": json_fields(config.features)}
+
+
+def engine_config_from_json(blob: dict[str, Any]) -> EngineConfig:
+    """The :class:`~fsad.engine.EngineConfig` :func:`engine_config_to_json` wrote."""
+    fields = dict(blob)
+    features = from_json_fields(FeatureConfig, fields.pop("features"))
+    return from_json_fields(EngineConfig, {**fields, "features": features})
+
+
+def recipe_to_json(recipe: Recipe) -> dict[str, Any]:
+    """A recipe as JSON (stored in a model, so it keeps its meaning when defaults change)."""
+    return {
+        **{k: v for k, v in json_fields(recipe).items() if k not in ("groups", "engines")},
+        "groups": [
+            {"block": block_to_json(g.block), "engine": g.engine, "weight": g.weight}
+            for g in recipe.groups
+        ],
+        "engines": [engine_config_to_json(e) for e in recipe.engines],
+    }
+
+
+def recipe_from_json(blob: dict[str, Any]) -> Recipe:
+    """The recipe :func:`recipe_to_json` wrote.
+
+    Raises:
+        ConfigError: a block kind or setting this fsad version does not have.
+    """
+    fields = dict(blob)
+    groups = tuple(
+        Group(block_from_json(g["block"]), int(g["engine"]), float(g["weight"]))
+        for g in fields.pop("groups")
+    )
+    engines = tuple(engine_config_from_json(e) for e in fields.pop("engines"))
+    return from_json_fields(Recipe, {**fields, "groups": groups, "engines": engines})

@@ -9,7 +9,7 @@ import random
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -107,3 +107,13 @@ def progress(iterable: Iterable[T], **kwargs) -> Iterator[T]:
     if disable is None:
         disable = bool(os.environ.get("FSAD_NO_PROGRESS"))
     return iter(tqdm(iterable, disable=disable, dynamic_ncols=True, **kwargs))
+
+
+def progress_bar(total: int, **kwargs) -> Any:
+    """A tqdm bar of ``total`` steps advanced with ``.update(n)``; silent as :func:`progress`."""
+    from tqdm.auto import tqdm
+
+    disable = kwargs.pop("disable", None)
+    if disable is None:
+        disable = bool(os.environ.get("FSAD_NO_PROGRESS"))
+    return tqdm(total=total, disable=disable, dynamic_ncols=True, **kwargs)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fsad.blocks import Inputs, engine_key
+from fsad.blocks import Inputs, engine_key, register_block
 from fsad.cache import files_fingerprint
 from fsad.engine import ResidualEngine
 from fsad.errors import ConfigError
@@ -39,6 +39,7 @@ from fsad.utils import get_device
 ZOOM_VERSION = 1
 
 
+@register_block
 @dataclass(frozen=True)
 class ZoomConfig:
     """Settings of the zoom views.

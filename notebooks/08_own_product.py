@@ -23,23 +23,28 @@
 # fsad classify new/ --model model/ --out verdicts/ --explain
 # ```
 #
-# `fit` builds the PatchCore memory bank of the normal images (chapter 2), a normal-vs-defect
-# **threshold** on the anomaly score (a high quantile of the scores of normal images left out
-# of the bank, so it reflects unseen normals), and a defect-type classifier of chapter 7 on
-# the support images (by default chapter 7's `anomaly_lr`: anomaly-guided descriptors and
-# logistic regression; the zoom views, which would add two backbone passes per image, are not
-# used here). `classify` gives every image its anomaly score, whether it is normal
-# and, if not, its most likely defect type with a probability and the runner-up, plus a
-# heat-map overlay. This chapter walks through it with the Python API,
-# `fsad.inspector.Inspector`, which follows scikit-learn: settings in the constructor,
-# `fit(normal, support)`, `predict` and `predict_proba`.
+# `fit` builds the PatchCore memory banks of the normal images (chapter 2), a
+# normal-vs-defect **threshold** on the anomaly score (a high quantile of the scores of normal
+# images left out of the bank, so it reflects unseen normals), and the defect-type classifier
+# the book recommends (chapter 7's `hires_poe_proto`: anomaly-guided descriptors of a 224 and
+# a 448 px engine, zoom views through two encoders, one logistic regression and one
+# prototype expert per block group), computed by **the same code as the grid** (`fsad run`):
+# a model fitted on a category's files gives every query the grid's prediction
+# (`tests/test_inspector_grid.py` checks it on bottle). `residual_proto` is the fast option.
+# `fit` also says **how far to trust it**, from the support images alone: each one is
+# classified by the model fitted on the others (leave-one-out). `classify` gives every image
+# its anomaly score, whether it is normal and, if not, its most likely defect type with the
+# probability of every type, a low-confidence flag and a heat map over the whole image. This
+# chapter walks through it with the Python API, `fsad.inspector.Inspector`, which follows
+# scikit-learn: settings in the constructor, `fit(normal, support)`, `predict` and
+# `predict_proba`.
 
 # %% tags=["parameters"]
 config: str = ""  # run configuration name; empty: ci on the embedded data, quick on real data
 data_root: str = ""  # empty: $FSAD_DATA if set, else the embedded dataset; embedded forces it
 category: str = ""  # empty: the first category of the configuration
 shots: int = 5  # example images per defect type in the support folder
-method: str = "anomaly_lr"  # defect-type classifier: anomaly_lr (chapter 7) or residual_proto
+method: str = "hires_poe_proto"  # a grid method (fsad.inspector.METHODS); residual_proto: fast
 folds: int = 3  # leave-out folds of the threshold estimate (fsad default 10)
 n_overlays: int = 8  # heat-map overlays shown
 
@@ -55,7 +60,8 @@ from sklearn.metrics import classification_report, roc_auc_score
 
 from fsad.chapter import chapter_setup
 from fsad.data import few_shot_split, load_category
-from fsad.inspector import Inspector
+from fsad.inspector import Inspector, trust_text
+from fsad.report import find_results_dir
 from fsad.viz.figures import image_grid, show
 
 # %% [markdown]
@@ -100,9 +106,10 @@ print(
 # %% [markdown]
 # ## Fit, save, load
 #
-# The model is one folder: the bank and support descriptors as safetensors, everything else
-# (class names, threshold, settings, fsad version, checksums) as JSON. Loading refuses a
-# model from an incompatible version or one that was tampered with; nothing is unpickled.
+# The model is one folder: each engine's bank and the support rows as safetensors,
+# everything else (the recipe, class names, threshold, settings, the leave-one-out estimate,
+# fsad version, checksums) as JSON. Loading refuses a model from an incompatible version or
+# one that was tampered with; nothing is unpickled.
 
 # %%
 start = time.perf_counter()
@@ -111,12 +118,13 @@ fit_seconds = time.perf_counter() - start
 model_dir = inspector.save(work / "model")
 inspector = Inspector.load(model_dir)
 files = {p.name: f"{p.stat().st_size / 1e6:.2f} MB" for p in sorted(Path(model_dir).iterdir())}
+banks = " + ".join(str(n) for n in inspector.info["bank_sizes"])
 print(
-    f"fitted in {fit_seconds:.1f} s: classes {inspector.classes}, method {inspector.method}, "
-    f"threshold {inspector.threshold:.3f}, bank of {len(inspector.bank)} patches"
+    f"fitted in {fit_seconds:.1f} s: classes {inspector.classes}, method "
+    f"{inspector.config.method}, threshold {inspector.threshold:.3f}, banks of {banks} patches"
 )
+print(trust_text(inspector.trust))
 print("model folder:", files)
-print("parameters:", inspector.get_params())
 
 # %% [markdown]
 # ## Classify the new images
@@ -147,12 +155,16 @@ is_defect = table["truth"] != "good"
 auroc = roc_auc_score(is_defect, table["score"]) if (~is_defect).any() else float("nan")
 accuracy = float((table["prediction"] == table["truth"]).mean())
 defect_acc = float((table.loc[is_defect, "defect_type"] == table.loc[is_defect, "truth"]).mean())
+trust = inspector.trust
+estimate = "not available" if trust["accuracy"] is None else f"{trust['accuracy']:.1%}"
 display(
     Markdown(
         f"- normal vs defect AUROC: **{auroc:.3f}**\n"
         f"- final prediction correct (good or the right type): **{accuracy:.1%}**\n"
-        f"- defect type correct on the defective images (ignoring the threshold): "
-        f"**{defect_acc:.1%}**"
+        f"- defect type correct on the {int(is_defect.sum())} defective images (ignoring the "
+        f"threshold): **{defect_acc:.1%}**; the leave-one-out estimate `fit` gave without "
+        f"these labels: **{estimate}** (on {trust['n_images']} support images; chance "
+        f"{trust['chance']:.0%})"
     )
 )
 report = classification_report(
@@ -169,19 +181,49 @@ display(pd.DataFrame(report).T.style.format(precision=2))
 # centre crop (`framing="crop"`) what lies outside the crop is dimmed.
 
 # %%
-picks = [r for r in results if r.ok][:n_overlays]
+defects = [r for r in results if r.ok and truth[r.path] != "good"]
+right = [r for r in defects if r.defect_type == truth[r.path]][: n_overlays // 2]
+wrong = [r for r in defects if r.defect_type != truth[r.path]][: n_overlays // 2]
+picks = right + wrong
 show(
     image_grid(
         [inspector.overlay(r) for r in picks],
-        [f"true type: {truth[r.path]}" for r in picks],
+        [f"{'right' if r in right else 'WRONG'}: true {truth[r.path]}" for r in picks],
         ncols=4,
-        suptitle=f"{category}: verdicts on new images",
+        suptitle=f"{category}: right and wrong defect-type calls",
     )
 )
 
 # %%
-defective = next(r for r in results if r.ok and not r.is_normal)
+defective = (wrong or right)[0]
 print(inspector.explain(defective).replace(str(work), "WORK"))  # no machine path
+
+# %% [markdown]
+# ## How far the leave-one-out estimate can be trusted
+#
+# The estimate rests on few images (3 defect types x 5 shots = 15 at most here) and each of
+# its fits has one image fewer than the model, so it is rough and tends to be pessimistic.
+# `scripts/trust_vs_grid.py` fitted the recommended model on each real category's grid
+# support (the paper's centre crop, seed 1) and put its estimate next to the accuracy the
+# grid measured on the queries of the same cell (`results/trust/trust.csv`; with one image
+# per type there is nothing to leave out).
+
+# %%
+trust_csv = find_results_dir() / "trust" / "trust.csv"
+if trust_csv.exists():
+    frame = pd.read_csv(trust_csv)
+    frame["estimate (LOO)"] = [
+        "n/a" if pd.isna(a) else f"{100 * a:.0f} +- {100 * e:.0f} (n={n})"
+        for a, e, n in zip(frame.loo_accuracy, frame.loo_stderr, frame.loo_images)
+    ]
+    frame["grid accuracy"] = [
+        f"{100 * a:.1f} (n={q})" for a, q in zip(frame.grid_accuracy, frame.grid_queries)
+    ]
+    frame["chance"] = (100 * frame.uniform_chance).round(0)
+    cols = ["category", "shots", "estimate (LOO)", "grid accuracy", "chance"]
+    display(frame[cols].style.hide(axis="index"))
+else:
+    print("no results/trust/trust.csv yet: run scripts/trust_vs_grid.py")
 
 # %% [markdown]
 # ## The scikit-learn view
@@ -193,6 +235,7 @@ print(inspector.explain(defective).replace(str(work), "WORK"))  # no machine pat
 # %%
 few = [r.path for r in picks[:4]]
 proba = pd.DataFrame(inspector.predict_proba(few), columns=inspector.classes)
+# -- with adapt=True the class proportions are re-estimated over the batch (transductive)
 proba.insert(0, "prediction", inspector.predict(few))
 proba.insert(0, "image", [Path(p).name for p in few])
 display(proba.style.format(precision=2).hide(axis="index"))

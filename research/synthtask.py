@@ -30,7 +30,9 @@ from fsad.recipe import Recipe, image_rows, layout, recipe_key
 from fsad.synth import PseudoClassDataset, TextureSource
 
 # bump when synthetic rows are computed differently: cached ones then miss
-SYNTHTASK_VERSION = 2  # 2: rows stored with their group widths
+# 2: rows stored with their group widths; 3: in-memory residuals rounded to float16, as the
+# engine's cache stores them
+SYNTHTASK_VERSION = 3
 #: a head: (support rows per group, labels (S,), query rows per group, n_classes) -> (Q, C)
 Head = Callable[[list[np.ndarray], np.ndarray, list[np.ndarray], int], np.ndarray]
 

@@ -17,19 +17,38 @@ import numpy as np
 import pytest
 
 from fsad.artifact import MANIFEST, ModelError, _manifest_digest
+from fsad.descriptors import DescriptorConfig
+from fsad.engine import EngineConfig
 from fsad.errors import ConfigError, DataError
+from fsad.features import FeatureConfig
+from fsad.heads import softmax
 from fsad.inspector import (
-    Classifier,
+    DEFAULT_METHOD,
+    METHODS,
     Inspector,
     NotFittedError,
     collect_inputs,
-    fit_temperature,
-    get_classifier,
-    softmax,
     support_folders,
 )
+from fsad.inspector.classifier import fit_temperature, trust_text
+from fsad.recipe import Group, Recipe
+from fsad.zoom import ZoomConfig
 
-TINY = {"resize": 64, "crop": 64, "folds": 3, "coreset_ratio": 0.25, "batch_size": 32}
+_BLOCKS = DescriptorConfig(residual_fracs=(0.25,), feature_fracs=(0.5,), feature_centred=True)
+#: the shape of the recommended recipe (two engines, zoom views, experts with prototype
+#: experts) at 64 px, so a fit takes seconds
+TINY_RECIPE = Recipe(
+    (
+        Group(_BLOCKS),
+        Group(_BLOCKS, engine=1),
+        Group(ZoomConfig(windows=(0.5,), size=64), weight=2.0),
+    ),
+    engines=(EngineConfig(features=FeatureConfig(resize=80, crop=72, dim=32), coreset_ratio=0.25),),
+    experts=True,
+    prototypes=True,
+)
+SETTINGS = {"resize": 64, "crop": 64, "folds": 3, "coreset_ratio": 0.25, "batch_size": 32}
+TINY = {**SETTINGS, "method": TINY_RECIPE}
 TYPES = ("hole", "scratch", "stain")
 SHOTS = 3
 
@@ -83,9 +102,20 @@ def _write(path: Path, img: np.ndarray) -> Path:
 
 def test_fit_builds_a_consistent_model(fitted: Inspector) -> None:
     assert fitted.classes == list(TYPES)
-    assert fitted.method == "anomaly_lr" and fitted.classifier.head == "logistic"
-    assert fitted.support.shape[0] == len(TYPES) * SHOTS
+    assert (
+        fitted.config.method == "custom"
+        and fitted.recipe.engines[0].features.framing == "letterbox"
+    )
+    rows = fitted.model_.support
+    n = len(TYPES) * SHOTS
+    assert [x.shape for x in rows] == [(n, 384 * 2), (n, 32 * 2), (n, rows[2].shape[1])]
     assert fitted.info["n_normal"] == 30 and fitted.skipped == []
+    assert len(fitted.info["bank_sizes"]) == 2 and set(fitted.info["weights_sha256"]) == {
+        "tf_efficientnet_lite0"
+    }
+    trust = fitted.trust
+    assert trust["n_images"] == len(TYPES) * SHOTS and trust["chance"] == pytest.approx(1 / 3)
+    assert 0 <= trust["accuracy"] <= 1 and "leave-one-out estimate" in trust_text(trust)
     lo = fitted.info["leave_out_scores"]
     assert lo["min"] <= lo["median"] <= fitted.threshold <= lo["max"]
 
@@ -131,15 +161,27 @@ def test_save_load_round_trip_gives_same_results(fitted: Inspector, folders, tmp
 
 
 def test_temperature_is_fitted_by_leave_one_out() -> None:
-    def head(s, y, q, c):
-        return np.stack([-np.abs(q[:, 0] - s[y == k, 0].mean()) for k in range(c)], 1)
-
-    sup = np.array([[0.0], [0.1], [1.0], [1.1]])
+    cosine = Recipe((Group(_BLOCKS),), head="cosine")
+    sup = [np.array([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0]])]
     lab = np.array([0, 0, 1, 1])
-    t = fit_temperature(head, sup, lab, 2)
+    t = fit_temperature(cosine, sup, lab, 2)
     assert t <= 0.05  # perfectly separable: sharp probabilities
-    assert fit_temperature(head, sup[[0, 2]], lab[[0, 2]], 2) == 0.05  # 1-shot: default
+    assert fit_temperature(cosine, [sup[0][[0, 2]]], lab[[0, 2]], 2) == 0.05  # 1-shot: default
+    assert fit_temperature(TINY_RECIPE, sup * 3, lab, 2) == 0.05  # probabilistic head: unused
     np.testing.assert_allclose(softmax(np.array([[0.0, 0.0]])), [[0.5, 0.5]])
+
+
+def test_trust_estimate_says_when_it_rests_on_nothing() -> None:
+    from fsad.inspector.classifier import trust_estimate
+
+    logistic = Recipe((Group(_BLOCKS),))
+    rows = [np.array([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0], [0.7, 0.7]])]
+    lab = np.array([0, 0, 1, 1, 2])
+    trust = trust_estimate(logistic, rows, lab, ["a", "b", "c"], 0.05)
+    assert trust["n_images"] == 4 and trust["accuracy"] == 1.0
+    assert trust["types_without_estimate"] == ["c"] and "not covered" in trust_text(trust)
+    alone = trust_estimate(logistic, [rows[0][[0, 2, 4]]], lab[[0, 2, 4]], ["a", "b", "c"], 0.05)
+    assert alone["accuracy"] is None and "not available" in trust_text(alone)
 
 
 # --- scikit-learn style API ------------------------------------------------------------------
@@ -152,8 +194,9 @@ def test_fit_returns_self_and_takes_lists_and_a_mapping(fitted: Inspector, folde
     insp = Inspector(**TINY)
     assert insp.fit(normal, support) is insp
     assert insp.classes == fitted.classes and insp.threshold == fitted.threshold
-    np.testing.assert_array_equal(insp.support, fitted.support)
-    assert insp.support_names == fitted.support_names
+    for a, b in zip(insp.model_.support, fitted.model_.support, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert insp.model_.support_names == fitted.model_.support_names
 
 
 def test_predict_proba_rows_sum_to_one_and_argmax_is_predict(fitted: Inspector, folders) -> None:
@@ -181,18 +224,20 @@ def test_predict_refuses_unreadable_images(fitted: Inspector, tmp_path: Path) ->
 
 def test_get_params_round_trips_into_a_new_inspector(fitted: Inspector, tmp_path: Path) -> None:
     params = fitted.get_params()
-    assert params["method"] == "anomaly_lr" and params["crop"] == TINY["crop"]
+    assert params["method"] == TINY_RECIPE and params["crop"] == TINY["crop"]
     clone = Inspector(**params)
     assert clone.get_params() == params and clone.model_ is None
-    assert "crop=64" in repr(clone) and "backbone" not in repr(clone)
+    assert "crop=64" in repr(clone) and "seed" not in repr(clone)
+    assert Inspector().method == DEFAULT_METHOD == "hires_poe_proto" and "residual_proto" in METHODS
     with pytest.raises(NotFittedError, match="not fitted"):
         clone.threshold  # noqa: B018
     assert clone.set_params(seed=3) is clone and clone.seed == 3
     with pytest.raises(ConfigError, match="unknown Inspector parameter 'sead'"):
         clone.set_params(sead=3)
     loaded = Inspector.load(fitted.save(tmp_path / "m"))
-    keys = set(params) - {"batch_size", "cache"}
+    keys = set(params) - {"batch_size", "cache", "method"}
     assert {k: loaded.get_params()[k] for k in keys} == {k: params[k] for k in keys}
+    assert loaded.get_params()["method"] == fitted.recipe  # the recipe as fitted (framing set)
 
 
 # --- bad input ---------------------------------------------------------------------------------
@@ -232,14 +277,14 @@ def test_corrupt_files_are_skipped_at_fit(tmp_path: Path, folders) -> None:
     for t in TYPES[:2]:
         _link_folder(sup / t, sorted((folders["support"] / t).iterdir())[:1])
     (sup / TYPES[0] / "zero.jpg").write_bytes(b"")
-    insp = Inspector(method="residual_proto", **TINY).fit(normal, sup)
+    insp = Inspector(method="residual_proto", **SETTINGS).fit(normal, sup)
     assert sorted(Path(p).name for p, _ in insp.skipped) == ["broken.png", "zero.jpg"]
     assert insp.info["n_normal"] == 4
     # a defect type whose only file is unreadable
     (sup / "ghost").mkdir()
     (sup / "ghost" / "bad.png").write_bytes(b"garbage")
     with pytest.raises(DataError, match="defect type 'ghost' has no readable images"):
-        Inspector(method="residual_proto", **TINY).fit(normal, sup)
+        Inspector(method="residual_proto", **SETTINGS).fit(normal, sup)
 
 
 def test_too_few_readable_normals(tmp_path: Path, folders) -> None:
@@ -287,7 +332,7 @@ def test_tampered_incompatible_or_foreign_models(
     fitted: Inspector, tmp_path: Path, monkeypatch
 ) -> None:
     model = fitted.save(tmp_path / "m")
-    (model / "bank.safetensors").write_bytes((model / "bank.safetensors").read_bytes()[:-4])
+    (model / "banks.safetensors").write_bytes((model / "banks.safetensors").read_bytes()[:-4])
     with pytest.raises(ModelError, match="tampered or corrupt"):
         Inspector.load(model)
 
@@ -308,7 +353,10 @@ def test_tampered_incompatible_or_foreign_models(
         Inspector.load(model)
 
     model = fitted.save(tmp_path / "m4")
-    monkeypatch.setattr("fsad.inspector.model.weights_digest", lambda config, weights: "0" * 64)
+    monkeypatch.setattr(
+        "fsad.inspector.model.weights_digests",
+        lambda config, recipe, weights: {"tf_efficientnet_lite0": "0" * 64},
+    )
     with pytest.raises(ModelError, match="weights on this machine differ"):
         Inspector.load(model)
 
@@ -316,45 +364,39 @@ def test_tampered_incompatible_or_foreign_models(
 def test_no_pickle_in_the_model(fitted: Inspector, tmp_path: Path) -> None:
     model = fitted.save(tmp_path / "m")
     names = sorted(os.listdir(model))
-    assert names == ["bank.safetensors", "model.json", "support.safetensors"]
+    assert names == ["banks.safetensors", "model.json", "support.safetensors"]
     assert all(b"\x80\x04" not in (model / n).read_bytes()[:16] for n in names)
 
 
 def test_residual_proto_method(folders, tmp_path: Path) -> None:
     normal = _link_folder(tmp_path / "normal", sorted(folders["normal"].iterdir())[:6])
-    insp = Inspector(method="residual_proto", **TINY).fit(normal, folders["support"])
-    assert insp.method == "residual_proto" and insp.classifier.head == "cosine"
-    assert insp.support.shape == (len(TYPES) * SHOTS, 384)  # one block: D = 384
-    assert 0 < insp.temperature <= 1
+    insp = Inspector(method="residual_proto", **SETTINGS).fit(normal, folders["support"])
+    assert insp.config.method == "residual_proto" and insp.recipe.head == "cosine"
+    assert [x.shape for x in insp.model_.support] == [(len(TYPES) * SHOTS, 384)]  # one block
+    assert 0 < insp.model_.temperature <= 1
     files = sorted((folders["query"] / "stain").iterdir())[:2]
     loaded = Inspector.load(insp.save(tmp_path / "m"))
-    assert loaded.temperature == insp.temperature
+    assert (
+        loaded.model_.temperature == insp.model_.temperature and loaded.method == "residual_proto"
+    )
     for a, b in zip(insp.classify(files, progress=False), loaded.classify(files, progress=False)):
         assert sum(a.probabilities.values()) == pytest.approx(1.0)
         assert a.probabilities == pytest.approx(b.probabilities, abs=1e-6)
 
 
-def test_classifier_json_round_trip_and_unsupported_source() -> None:
-    clf = get_classifier("anomaly_lr")
-    assert Classifier.from_json(json.loads(json.dumps(clf.to_json()))) == clf
-    blob = clf.to_json()
-    blob["descriptor"]["source"] = "random_bank"
-    with pytest.raises(ConfigError, match="source 'random_bank'"):
-        Classifier.from_json(blob)
-
-
-def test_descriptor_of_a_model_written_before_the_profile_block_was_removed() -> None:
-    """Old model.json files store profile: 0 (no block): they load; profile > 0 is refused."""
-    from dataclasses import replace
-
-    from fsad.errors import ConfigError
-    from fsad.inspector.classifier import get_classifier
-
-    clf = get_classifier("anomaly_lr")
-    old = replace(clf, descriptor={**clf.descriptor, "profile": 0})
-    assert old.descriptor_config() == clf.descriptor_config()
-    with pytest.raises(ConfigError, match="anomaly-profile block"):
-        replace(clf, descriptor={**clf.descriptor, "profile": 4}).descriptor_config()
+def test_the_recipe_is_stored_as_json_and_a_model_of_another_version_is_refused(
+    fitted: Inspector, tmp_path: Path
+) -> None:
+    model = fitted.save(tmp_path / "m")
+    meta = json.loads((model / MANIFEST).read_text())["meta"]
+    assert meta["recipe"]["groups"][2]["block"]["kind"] == "ZoomConfig"
+    assert Inspector.load(model).recipe == fitted.recipe
+    manifest = json.loads((model / MANIFEST).read_text())
+    manifest["meta"]["recipe"]["groups"][0]["block"]["kind"] = "Hologram"
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    (model / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="unknown block kind 'Hologram'"):
+        Inspector.load(model)
 
 
 def test_array_inputs_are_checked_and_a_single_array_is_one_image(
@@ -380,17 +422,34 @@ def test_batch_size_must_be_a_positive_integer(bad) -> None:
         Inspector().set_params(batch_size=bad)
 
 
-def test_whole_image_framing_is_the_default_and_older_models_load_as_crop(
-    fitted: Inspector, tmp_path: Path
-) -> None:
-    """fit frames the whole image (letterbox) by default; a model saved before the setting
-    existed has no framing in its config and was fitted on the centre crop."""
-    from fsad.artifact import Artifact, load_artifact, save_artifact
-
+def test_whole_image_framing_is_the_default(fitted: Inspector) -> None:
+    """fit frames the whole image (letterbox) by default, every engine of the recipe."""
     assert Inspector().framing == "letterbox" and fitted.config.framing == "letterbox"
     assert fitted.config.feature_config().framing == "letterbox"
-    art = load_artifact(fitted.save(tmp_path / "new"))
-    meta = dict(art.meta)
-    meta["config"] = {k: v for k, v in meta["config"].items() if k != "framing"}
-    old = Inspector.load(save_artifact(tmp_path / "old", Artifact(meta=meta, tensors=art.tensors)))
-    assert old.config.framing == "crop" and old.get_params()["framing"] == "crop"
+    assert all(e.features.framing == "letterbox" for e in fitted.recipe.engines)
+
+
+def test_low_confidence_flag_and_adapt(fitted: Inspector, folders) -> None:
+    files = collect_inputs([folders["query"]])[::3]
+    scores = [r.score for r in fitted.classify(files, progress=False)]
+    thr = float(np.median(scores))  # half the images defective
+    plain = fitted.classify(files, threshold=thr, progress=False, min_confidence=1.01)
+    assert all(r.low_confidence == (not r.is_normal) for r in plain)  # nothing reaches 1.01
+    assert all(r.adapted is False for r in plain)
+    adapted = fitted.classify(files, threshold=thr, progress=False, adapt=True)
+    defective = [i for i, r in enumerate(plain) if not r.is_normal]
+    assert len(defective) >= 2
+    assert [r.adapted for r in adapted] == [not r.is_normal for r in plain]
+    assert [a.score for a in adapted] == [p.score for p in plain]
+    assert not all(
+        adapted[i].probabilities == pytest.approx(plain[i].probabilities) for i in defective
+    )
+    # the EM of fsad.heads over the defective ones; normal images keep their probabilities
+    from fsad.inspector.classifier import adapt
+
+    for i in set(range(len(files))) - set(defective):
+        assert adapted[i].probabilities == pytest.approx(plain[i].probabilities, abs=1e-9)
+    proba = np.array([[r.probabilities[c] for c in fitted.classes] for r in plain])
+    want = adapt(proba[defective], fitted.support_labels, 3)
+    got = np.array([[adapted[i].probabilities[c] for c in fitted.classes] for i in defective])
+    np.testing.assert_allclose(got, want, atol=1e-6)

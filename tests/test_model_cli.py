@@ -11,7 +11,10 @@ import pytest
 
 from fsad.cli import main
 
+#: one engine at 64 px (the default hires_poe_proto adds a 448 px engine and two encoders;
+#: tests/test_inspector.py fits a recipe of that shape at 64 px)
 TINY = ["--resize", "64", "--crop", "64", "--folds", "3", "--coreset-ratio", "0.25"]
+TINY += ["--method", "anomaly_lr"]
 TYPES = ("hole", "stain")
 
 
@@ -55,6 +58,15 @@ def model(arranged: Path) -> Path:
     return out
 
 
+def test_fit_prints_the_leave_one_out_estimate(arranged: Path, tmp_path, capsys) -> None:
+    argv = ["fit", "--normal", str(arranged / "normal"), "--support", str(arranged / "support")]
+    assert main([*argv, "--out", str(tmp_path / "m"), *TINY]) == 0
+    out = capsys.readouterr().out
+    assert "leave-one-out estimate:" in out and "/4 support images; chance 50 %)" in out
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())["meta"]
+    assert meta["info"]["trust"]["n_images"] == 4 and meta["method"] == "anomaly_lr"
+
+
 def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
@@ -63,7 +75,7 @@ def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
 
 def test_fit_writes_a_model_folder(model: Path) -> None:
     assert sorted(p.name for p in model.iterdir()) == [
-        "bank.safetensors",
+        "banks.safetensors",
         "model.json",
         "support.safetensors",
     ]
@@ -81,6 +93,11 @@ def test_classify_writes_csv_and_overlays(model: Path, arranged: Path, tmp_path,
     assert len(frame) == 9 and frame["error"].isna().all()
     assert set(frame["defect_type"]) <= set(TYPES)
     assert (frame["prediction"] == "good").eq(frame["is_normal"]).all()
+    probs = frame[[f"p_{t}" for t in TYPES]]
+    assert (probs.sum(axis=1) - 1).abs().max() < 1e-6
+    assert (probs.max(axis=1) == frame["probability"]).all()
+    assert (frame["low_confidence"] == (~frame["is_normal"] & (frame["probability"] < 0.5))).all()
+    assert not frame["adapted"].any()
     for rel in frame["overlay"]:
         assert (out / rel).is_file()
     assert "9 images" in capsys.readouterr().out
@@ -93,6 +110,11 @@ def test_classify_writes_csv_and_overlays(model: Path, arranged: Path, tmp_path,
     frame = pd.read_csv(out / "results.csv")
     assert len(frame) == 3 and not frame["is_normal"].any()
     assert not [p for p in out.rglob(".*")]  # no temporary files left behind
+    # --adapt is transductive and says so
+    code = main(["classify", "--model", str(model), str(arranged / "query"), "--out", str(out),
+                 "--adapt", "--no-overlays", "--threshold", "-1"])  # fmt: skip
+    assert code == 0 and "transductive" in capsys.readouterr().out
+    assert pd.read_csv(out / "results.csv")["adapted"].all()
 
 
 def test_corrupt_inputs_are_reported_and_skipped(

@@ -5,8 +5,11 @@
     fsad fit --normal normal/ --support support/ --out models/bottle
     fsad classify --model models/bottle new_images/ more.png --out sorted/ [--explain]
 
-``classify`` writes ``OUT/results.csv`` (one row per input image, skipped ones included with
-their error) and ``OUT/overlays/<name>.png`` heat maps; every file is written atomically.
+``fit`` prints the leave-one-out estimate of the defect-type accuracy (from the support
+images alone). ``classify`` writes ``OUT/results.csv`` (one row per input image, skipped ones
+included with their error; the probability of every defect type, a low-confidence flag) and
+``OUT/overlays/<name>.png`` heat maps over the whole image; every file is written
+atomically. ``--adapt`` is transductive (the batch's proportions; marked in the output).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 from fsad.artifact import folder_size
 from fsad.cache import DiskCache
 from fsad.errors import DataError
-from fsad.inspector import CLASSIFIERS, Inspector, Result
+from fsad.inspector import DEFAULT_METHOD, METHODS, Inspector, Result, trust_text
 from fsad.utils import atomic_write_csv
 from fsad.viz.overlay import save_png
 
@@ -38,11 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--out", type=Path, required=True, help="model folder to write")
     fit.add_argument(
         "--method",
-        default="anomaly_lr",
-        choices=sorted(CLASSIFIERS),
-        help="classifier: anomaly_lr = anomaly-guided descriptors + logistic regression (fsad run's "
-        "grid method of the same name; no zoom views here); residual_proto = "
-        "cosine prototypes on the top-2 %% residual mean",
+        default=DEFAULT_METHOD,
+        choices=list(METHODS),
+        help=f"defect-type classifier: one of the grid's inductive methods, computed by the "
+        f"same code as 'fsad run' (default {DEFAULT_METHOD}, the book's recommended one; "
+        "residual_proto is the fast, training-free option)",
     )
     fit.add_argument("--backbone", default="tf_efficientnet_lite0", help="timm name or lite0/1/2")
     fit.add_argument("--weights", default=None, help="local weights file (other backbones)")
@@ -79,6 +82,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     cls.add_argument("--explain", action="store_true", help="print per-class support distances")
     cls.add_argument("--no-overlays", action="store_true", help="skip the heat-map PNGs")
     cls.add_argument("--batch-size", type=int, default=8)
+    cls.add_argument(
+        "--min-confidence",
+        type=float,
+        default=0.5,
+        help="flag a defect-type call whose probability is below this (default 0.5)",
+    )
+    cls.add_argument(
+        "--adapt",
+        action="store_true",
+        help="TRANSDUCTIVE: re-estimate the defect-type proportions over the defective images "
+        "of this batch (never any label; as the grid's hires_poe_em); marked in the output",
+    )
     cls.set_defaults(func=cmd_classify)
 
 
@@ -99,11 +114,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
     for path, reason in insp.skipped:
         print(f"fsad: skipped {path}: {reason}", file=sys.stderr)
     out = insp.save(args.out)
-    counts = ", ".join(f"{c} {n}" for c, n in insp.info["n_support"].items())
+    info = insp.info
+    counts = ", ".join(f"{c} {n}" for c, n in info["n_support"].items())
+    banks = " + ".join(str(n) for n in info["bank_sizes"])
     print(f"model written to {out} ({folder_size(out) / 1e6:.1f} MB)")
-    print(f"  normal images {insp.info['n_normal']}, bank {insp.info['bank_size']} patches")
-    print(f"  defect types: {counts}; classifier {insp.method}")
+    print(f"  normal images {info['n_normal']}, banks of {banks} patches")
+    print(f"  defect types: {counts}; method {insp.config.method}")
     print(f"  threshold {insp.threshold:.4f} (quantile {args.quantile} of leave-out scores)")
+    print(f"  {trust_text(insp.trust)}")
     return 0
 
 
@@ -126,8 +144,15 @@ def cmd_classify(args: argparse.Namespace) -> int:
     insp = Inspector.load(args.model)
     rows, used = [], set()
     n_err = 0
-    for res, image in insp.iter_classify(args.inputs, args.threshold, args.batch_size):
-        row = res.row()
+    results = insp.iter_classify(
+        args.inputs,
+        args.threshold,
+        args.batch_size,
+        min_confidence=args.min_confidence,
+        adapt=args.adapt,
+    )
+    for res, image in results:
+        row = {**res.row(), **{f"p_{c}": res.probabilities.get(c) for c in insp.classes}}
         row["overlay"] = ""
         if res.ok and not args.no_overlays:
             name = _overlay_name(Path(res.path), used)
@@ -139,12 +164,16 @@ def cmd_classify(args: argparse.Namespace) -> int:
         elif args.explain:
             print(insp.explain(res))
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=[*Result(path="").row().keys(), "overlay"])
+    probs = [f"p_{c}" for c in insp.classes]
+    frame = pd.DataFrame(rows, columns=[*Result(path="").row().keys(), *probs, "overlay"])
     csv = atomic_write_csv(args.out / "results.csv", frame)
     ok = frame[frame["error"].isna()]
     n_def = int((~ok["is_normal"].astype(bool)).sum())
+    n_low = int(ok["low_confidence"].astype(bool).sum())
+    mode = " [transductive: proportions adapted to this batch]" if args.adapt else ""
     print(
-        f"{len(frame)} images: {len(ok) - n_def} normal, {n_def} defective, {n_err} skipped "
+        f"{len(frame)} images: {len(ok) - n_def} normal, {n_def} defective ({n_low} "
+        f"low-confidence), {n_err} skipped{mode} "
         f"(threshold {insp.threshold if args.threshold is None else args.threshold:.4f}); "
         f"results in {csv}"
     )

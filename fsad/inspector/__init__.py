@@ -6,11 +6,12 @@ examples each, and new images to sort::
     from fsad.inspector import Inspector
 
     insp = Inspector(seed=1).fit("normal/", "support/")   # support/<defect type>/*.png
+    print(insp.trust)                                     # leave-one-out estimate
     insp.predict(["new/"])                                # "good" or a defect type each
     insp.save("models/bottle")                            # safe folder: JSON + safetensors
     insp = Inspector.load("models/bottle")
     for res in insp.classify(["new/"]):                   # files or folders (recursive)
-        print(res.path, res.score, res.prediction, res.probability)
+        print(res.path, res.score, res.prediction, res.probability, res.low_confidence)
         print(insp.explain(res))                          # per-class support distances
 
 ``Inspector`` follows scikit-learn: settings go to the constructor (:meth:`get_params`,
@@ -18,30 +19,28 @@ examples each, and new images to sort::
 a defect type per image and :meth:`predict_proba` the ``(N, C)`` defect-type probabilities
 (columns: :attr:`classes`).
 
-What ``fit`` builds (paper sections 3.2-3.4 plus a threshold), one module each:
+The defect-type classifier is one of the grid's inductive methods (``method``, default
+``hires_poe_proto``, the book's recommended one; ``residual_proto`` is the fast option),
+computed by the same block and recipe code as ``fsad run`` (:mod:`fsad.recipe`), so a model
+fitted on a category's files answers as the grid does. What ``fit`` builds:
 
-1. :mod:`~fsad.inspector.bank`: PatchCore patch features f ``(N, D, h, w)`` of the normal
-   images and a coreset memory bank of them (:mod:`fsad.engine`, cached).
-2. For any image: residuals r = f - m* (Eq. 2) against the bank, the anomaly map ``||r||``
-   ``(h, w)`` and the anomaly score = its maximum (the PatchCore image score).
+1. :mod:`~fsad.inspector.bank`: the PatchCore residual engines of the recipe on the normal
+   images (features f, coreset memory banks; :mod:`fsad.engine`, cached), by default on the
+   whole image (``framing="letterbox"``).
+2. For any image: residuals r = f - m* (Eq. 2) against each bank, the anomaly map ``||r||``
+   of engine 0 and the anomaly score = its maximum (the PatchCore image score).
 3. :mod:`~fsad.inspector.threshold`: the normal-vs-defect threshold, the ``quantile``
    (default 0.99) of leave-out scores of the normal images over ``folds`` folds (default
    10). ``classify(threshold=...)`` overrides it.
-4. :mod:`~fsad.inspector.classifier`: a defect-type classifier on image descriptors of the
-   support images, chosen by ``method``: ``"anomaly_lr"`` (default: anomaly-guided
-   multi-block descriptors + logistic regression, whose probabilities are reported; this is
-   ``fsad run``'s ``anomaly_lr`` without its zoom views, which would add two backbone passes
-   per image) or ``"residual_proto"`` (the training-free reference: mean residual of the 2 % most
-   anomalous patches, cosine class prototypes, probability = softmax of cosine / T with T
-   fitted by leave-one-out on the support set).
+4. :mod:`~fsad.inspector.classifier`: the recipe's rows of the support images, its head,
+   and the leave-one-out estimate of the defect-type accuracy (:attr:`trust`).
 
-:mod:`~fsad.inspector.model` saves and loads the model folder (the support descriptors and
-the descriptor/head settings as JSON, so a model keeps its meaning when library defaults
-change), :mod:`~fsad.inspector.inputs` finds and reads images, and
-:mod:`~fsad.inspector.result` holds the per-image :class:`Result` with its explanation and
-heat-map overlay. Unreadable images are skipped and reported (:attr:`Inspector.skipped`
-after ``fit``; a :class:`Result` with ``error`` set from ``classify``); they never stop a
-batch.
+:mod:`~fsad.inspector.model` saves and loads the model folder (banks and support rows as
+safetensors, the recipe and settings as JSON), :mod:`~fsad.inspector.inputs` finds and reads
+images, and :mod:`~fsad.inspector.result` holds the per-image :class:`Result` with its
+explanation and heat-map overlay. Unreadable images are skipped and reported
+(:attr:`Inspector.skipped` after ``fit``; a :class:`Result` with ``error`` set from
+``classify``); they never stop a batch.
 """
 
 from __future__ import annotations
@@ -55,16 +54,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from fsad.blocks import Inputs
 from fsad.errors import ConfigError, FsadError
-from fsad.features import PatchFeatureExtractor
-from fsad.inspector.bank import heatmap_floor, normal_features
+from fsad.inspector.bank import ModelEngine, heatmap_floor, normal_engine
 from fsad.inspector.classifier import (
-    CLASSIFIERS,
+    DEFAULT_METHOD,
     DEFAULT_TEMPERATURE,
-    Classifier,
+    METHODS,
+    adapt,
     fit_temperature,
-    get_classifier,
-    softmax,
+    method_name,
+    method_recipe,
+    probabilities,
+    trust_estimate,
+    trust_text,
 )
 from fsad.inspector.config import InspectorConfig
 from fsad.inspector.inputs import (
@@ -75,11 +78,17 @@ from fsad.inspector.inputs import (
     images_in,
     load_images,
     read_images,
-    read_support,
     support_files,
     support_folders,
+    support_samples,
 )
-from fsad.inspector.model import FittedModel, load_model, save_model, weights_digest
+from fsad.inspector.model import (
+    FittedModel,
+    engine_configs,
+    load_model,
+    save_model,
+    weights_digests,
+)
 from fsad.inspector.result import Result, explain_text, overlay_image, support_distances, verdict
 from fsad.inspector.threshold import (
     anomaly_threshold,
@@ -87,28 +96,27 @@ from fsad.inspector.threshold import (
     member_images,
     score_summary,
 )
-from fsad.memory import MemoryBank, residuals
-from fsad.utils import progress as progress_bar
-from fsad.utils import seed_everything
+from fsad.recipe import Recipe, inputs_rows, recipe_engines, sample_rows
+from fsad.utils import progress_bar, seed_everything
 
 __all__ = [
-    "CLASSIFIERS",
+    "DEFAULT_METHOD",
     "DEFAULT_TEMPERATURE",
-    "Classifier",
+    "METHODS",
     "Inspector",
     "InspectorConfig",
     "NotFittedError",
     "Result",
     "collect_inputs",
-    "fit_temperature",
-    "get_classifier",
     "images_in",
     "leave_out_scores",
-    "softmax",
     "support_folders",
+    "trust_text",
 ]
 
 _DEFAULTS = InspectorConfig()
+#: a defect-type call below this probability is flagged as low-confidence
+DEFAULT_MIN_CONFIDENCE = 0.5
 
 
 def _positive(value: int, name: str) -> int:
@@ -126,43 +134,36 @@ class NotFittedError(FsadError, AttributeError):
     """The inspector has no model yet: call :meth:`Inspector.fit` or :meth:`Inspector.load`."""
 
 
-def _describe(
-    f: torch.Tensor, bank: MemoryBank, classifier: Classifier
-) -> tuple[torch.Tensor, np.ndarray]:
-    """Anomaly maps ``(N, h, w)`` and descriptors ``(N, D')`` of features f ``(N, D, h, w)``."""
-    r, amap = residuals(f, bank)  # r = f - m* (Eq. 2), amap = ||r||
-    return amap, classifier.describe(r, f, amap)
-
-
 class Inspector:
-    """A normal bank + anomaly threshold + defect-type classifier for one product.
+    """Normal banks + anomaly threshold + defect-type classifier for one product.
 
     Args:
-        method: defect-type classifier (:data:`CLASSIFIERS`).
-        backbone: timm name or alias (``lite0``); ``weights`` for non-packaged ones.
-        resize, crop, dim, layers: feature resolution, dimension and backbone blocks.
-        fit: ``"letterbox"`` (default: the whole image in the backbone's square, any aspect
-            ratio) or ``"crop"`` (the paper's centre crop); see :class:`InspectorConfig`.
-        coreset_ratio: share of normal patches kept in the memory bank.
+        method: a grid method name (:data:`METHODS`; default ``hires_poe_proto``) or a
+            :class:`fsad.recipe.Recipe`.
+        backbone: timm name or alias (``lite0``) of engine 0; ``weights`` for non-packaged.
+        resize, crop, dim, layers: engine 0's feature resolution, dimension and blocks.
+        framing: ``"letterbox"`` (default: the whole image in the backbone's square, any
+            aspect ratio; every engine of the recipe) or ``"crop"`` (the paper's centre
+            crop); see :class:`InspectorConfig`.
+        coreset_ratio: share of normal patches kept in engine 0's memory bank.
         seed: coreset and fold seed.
         folds, quantile: the leave-out threshold (:mod:`fsad.inspector.threshold`).
-        weights: local backbone weights file (None: packaged weights).
-        batch_size: images per backbone pass in ``fit``, ``predict`` and ``predict_proba``.
-        cache: :class:`fsad.cache.DiskCache` for the normal features and the bank (shared
-            with :class:`fsad.engine.ResidualEngine`, so a refit with other support images
-            or another method reuses them); None = ``DiskCache()`` (``$FSAD_CACHE``),
-            ``DiskCache(enabled=False)`` disables it.
+        weights: local backbone weights file of engine 0 (None: packaged weights).
+        batch_size: images per pass in ``predict`` and ``predict_proba``.
+        cache: :class:`fsad.cache.DiskCache` for features, banks and support rows (shared
+            with ``fsad run``, so a refit reuses them); None = ``DiskCache()``
+            (``$FSAD_CACHE``), ``DiskCache(enabled=False)`` disables it.
 
     Attributes:
         model_: the fitted :class:`~fsad.inspector.model.FittedModel` (None before ``fit``);
-            its fields read as attributes: ``config``, ``classes``, ``threshold``, ...
+            its fields read as attributes: ``config``, ``recipe``, ``classes``, ...
         skipped: ``(path, reason)`` of images ``fit`` could not read.
     """
 
     def __init__(
         self,
         *,
-        method: str = _DEFAULTS.method,
+        method: str | Recipe = DEFAULT_METHOD,
         backbone: str = _DEFAULTS.backbone,
         resize: int = _DEFAULTS.resize,
         crop: int = _DEFAULTS.crop,
@@ -193,7 +194,7 @@ class Inspector:
         self.cache = cache
         self.model_: FittedModel | None = None
         self.skipped: list[Skipped] = []
-        self._extractor: PatchFeatureExtractor | None = None
+        self._engines: list[Any] | None = None
 
     # -- parameters --------------------------------------------------------------------------
 
@@ -225,7 +226,8 @@ class Inspector:
 
     def _config(self) -> InspectorConfig:
         """The parameters as a validated :class:`InspectorConfig`."""
-        return InspectorConfig(**{f.name: getattr(self, f.name) for f in fields(InspectorConfig)})
+        values = {f.name: getattr(self, f.name) for f in fields(InspectorConfig)}
+        return InspectorConfig(**{**values, "method": method_name(self.method)})
 
     # -- fitted state ------------------------------------------------------------------------
 
@@ -240,9 +242,9 @@ class Inspector:
         return self._fitted().config
 
     @property
-    def classifier(self) -> Classifier:
-        """Descriptor recipe + head of the model."""
-        return self._fitted().classifier
+    def recipe(self) -> Recipe:
+        """The classifier's recipe (groups of blocks, engines, head)."""
+        return self._fitted().recipe
 
     @property
     def classes(self) -> list[str]:
@@ -250,34 +252,14 @@ class Inspector:
         return self._fitted().classes
 
     @property
-    def bank(self) -> MemoryBank:
-        """The normal coreset memory bank ``(M, D)``."""
-        return self._fitted().bank
-
-    @property
-    def support(self) -> np.ndarray:
-        """``(S, D')`` support descriptors."""
-        return self._fitted().support
-
-    @property
     def support_labels(self) -> np.ndarray:
-        """``(S,)`` class index of each support descriptor."""
+        """``(S,)`` class index of each support image."""
         return self._fitted().support_labels
-
-    @property
-    def support_names(self) -> list[str]:
-        """``(S,)`` support file names."""
-        return self._fitted().support_names
 
     @property
     def threshold(self) -> float:
         """Normal-vs-defect threshold on the anomaly score."""
         return self._fitted().threshold
-
-    @property
-    def temperature(self) -> float:
-        """Softmax temperature of a similarity head."""
-        return self._fitted().temperature
 
     @property
     def map_range(self) -> tuple[float, float]:
@@ -286,16 +268,22 @@ class Inspector:
 
     @property
     def info(self) -> dict[str, Any]:
-        """JSON-able facts of the fit (counts, leave-out score summary, weights hash)."""
+        """JSON-able facts of the fit (counts, leave-out scores, trust, weights hashes)."""
         return self._fitted().info
 
     @property
-    def extractor(self) -> PatchFeatureExtractor:
-        """The backbone (loaded on first use)."""
-        if self._extractor is None:
-            model = self._fitted()
-            self._extractor = PatchFeatureExtractor(model.config.feature_config(model.weights))
-        return self._extractor
+    def trust(self) -> dict[str, Any]:
+        """The leave-one-out estimate of the defect-type accuracy on the support images
+        (:func:`fsad.inspector.classifier.trust_estimate`)."""
+        return self._fitted().info["trust"]
+
+    def engines(self) -> list[Any]:
+        """The model's engines for new images (:class:`~fsad.inspector.bank.ModelEngine`;
+        backbones loaded on first use)."""
+        if self._engines is None:
+            m = self._fitted()
+            self._engines = [ModelEngine(c, b) for c, b in zip(m.engine_configs, m.banks)]
+        return self._engines
 
     # -- fit ---------------------------------------------------------------------------------
 
@@ -307,7 +295,8 @@ class Inspector:
         """Fit on normal images and a few examples per defect type; returns self.
 
         Args:
-            normal: a folder of normal images or a list of image files (at least 2 readable).
+            normal: a folder of normal images (searched recursively) or a list of files
+                (at least 2 readable).
             support: a folder with one sub-folder of example images per defect type, or a
                 mapping defect type -> folder or list of image files.
 
@@ -319,97 +308,118 @@ class Inspector:
         normal_files = image_files(normal, "normal")
         support_sets = support_files(support)
         config = self._config()
-        classifier = get_classifier(config.method)
+        recipe = method_recipe(self.method, config.framing)
         seed_everything(config.seed)
         weights = None if self.weights is None else str(Path(self.weights).expanduser())
         skipped: list[Skipped] = []
-        engine, f_normal, kept = normal_features(normal_files, config, weights, self.cache, skipped)
+        classes, samples, labels = support_samples(support_sets, skipped)
+        first = engine_configs(config, recipe, weights)[0]
+        engine, f_normal = normal_engine(
+            normal_files, samples, first, config.seed, self.cache, skipped
+        )
         members = member_images(engine.bank_indices, f_normal)
         loo = leave_out_scores(f_normal, engine.bank, members, config.folds, config.seed)
         threshold = anomaly_threshold(loo, config.quantile)
-        classes, images, labels, names = read_support(support_sets, skipped)
-        bank = MemoryBank(engine.bank.features)
-        f_sup = engine.extractor.embed_images(images, self.batch_size, desc="support features")
-        amap_sup, support_desc = _describe(f_sup, bank, classifier)
+        rows = sample_rows(engine, recipe, samples)  # the grid's code (fsad.recipe)
+        temperature = fit_temperature(recipe, rows, labels, len(classes))
         info = {
-            "n_normal": len(kept),
+            "n_normal": len(engine.category.train),
             "n_support": {c: int((labels == i).sum()) for i, c in enumerate(classes)},
-            "bank_size": len(bank),
+            "bank_sizes": [len(e.bank) for e in recipe_engines(engine, recipe)],
             "leave_out_scores": score_summary(loo),
-            "support_scores": [float(s) for s in amap_sup.amax((1, 2))],
+            "support_scores": [float(s) for s in engine.scores(samples)],
+            "trust": trust_estimate(recipe, rows, labels, classes, temperature),
             "skipped": [p for p, _ in skipped],
-            "weights_sha256": weights_digest(config, weights),
+            "weights_sha256": weights_digests(config, recipe, weights),
         }
+        engines = recipe_engines(engine, recipe)
         self.model_ = FittedModel(
             config=config,
-            classifier=classifier,
+            recipe=recipe,
             classes=classes,
-            bank=bank,
-            support=support_desc,
+            banks=[e.bank for e in engines],
+            support=rows,
             support_labels=labels,
-            support_names=names,
+            support_names=[s.path.name for s in samples],
             threshold=threshold,
-            temperature=classifier.temperature(support_desc, labels, len(classes)),
-            map_range=(heatmap_floor(f_normal, bank), threshold),
+            temperature=temperature,
+            map_range=(heatmap_floor(f_normal, engine.bank), threshold),
             info=info,
             weights=weights,
         )
-        self._extractor, self.skipped = engine.extractor, skipped
+        self._engines = [ModelEngine(e.config, e.bank, e.extractor) for e in engines]
+        self.skipped = skipped
         return self
 
     # -- predict -----------------------------------------------------------------------------
 
-    def _analyse(self, images: Sequence[np.ndarray]) -> tuple[torch.Tensor, np.ndarray]:
-        """Anomaly maps ``(N, h, w)`` and descriptors ``(N, D')`` of RGB images (one pass)."""
-        f = self.extractor.embed_images(list(images), batch_size=len(images))
-        return _describe(f, self.bank, self.classifier)
+    def _analyse(self, images: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[np.ndarray]]:
+        """Anomaly maps ``(N, h, w)`` of engine 0 and the recipe's rows (per group
+        ``(N, D_g)``) of RGB images: one backbone pass per engine."""
+        inputs = [Inputs(e, images=list(images)) for e in self.engines()]
+        rows = inputs_rows(self.recipe, inputs)
+        return inputs[0].anomaly_maps(), rows
 
-    def probabilities(self, desc: np.ndarray) -> np.ndarray:
-        """Class probabilities ``(Q, C)`` of query descriptors ``(Q, D')``: the head's own
-        probabilities, or a softmax of its similarities divided by :attr:`temperature`."""
+    def probabilities(self, rows: Sequence[np.ndarray]) -> np.ndarray:
+        """Class probabilities ``(Q, C)`` of query rows (per group ``(Q, D_g)``)."""
         m = self._fitted()
-        return m.classifier.probabilities(
-            m.support, m.support_labels, desc, len(m.classes), m.temperature
+        return probabilities(
+            m.recipe, m.support, m.support_labels, rows, len(m.classes), m.temperature
         )
 
     def _score(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Anomaly scores ``(N,)`` and class probabilities ``(N, C)`` of RGB images."""
         scores, probs = [], []
         for start in range(0, len(images), self.batch_size):
-            amap, desc = self._analyse(images[start : start + self.batch_size])
+            amap, rows = self._analyse(images[start : start + self.batch_size])
             scores.append(amap.amax((1, 2)).numpy())
-            probs.append(self.probabilities(desc))
+            probs.append(self.probabilities(rows))
         return np.concatenate(scores), np.concatenate(probs)
 
-    def predict_proba(self, images: PathLike | Sequence[PathLike | np.ndarray]) -> np.ndarray:
+    def _adapted(self, probs: np.ndarray) -> np.ndarray:
+        """``probs`` ``(Q, C)`` with the class prior re-estimated over them (transductive)."""
+        return adapt(probs, self.support_labels, len(self.classes)) if len(probs) else probs
+
+    def predict_proba(
+        self, images: PathLike | Sequence[PathLike | np.ndarray], adapt: bool = False
+    ) -> np.ndarray:
         """Defect-type probabilities ``(N, C)`` (columns: :attr:`classes`; rows sum to 1).
 
         Args:
             images: a file or folder, or a sequence of files, folders (searched
                 recursively) and RGB ``(H, W, 3)`` uint8 arrays.
+            adapt: transductive: re-estimate the class proportions over these images (all
+                taken as defective; never any label), as the grid's ``hires_poe_em``.
 
         Raises:
             DataError: a missing path, an empty folder or unreadable images.
         """
-        return self._score(load_images(images))[1]
+        probs = self._score(load_images(images))[1]
+        return self._adapted(probs) if adapt else probs
 
     def predict(
         self,
         images: PathLike | Sequence[PathLike | np.ndarray],
         threshold: float | None = None,
+        adapt: bool = False,
     ) -> np.ndarray:
         """``"good"`` or the most likely defect type per image ``(N,)`` str.
 
         Args:
             images: as for :meth:`predict_proba`.
             threshold: overrides the fitted threshold.
+            adapt: transductive: class proportions re-estimated over the images found
+                defective (see :meth:`classify`).
 
         Raises:
             DataError: a missing path, an empty folder or unreadable images.
         """
         scores, probs = self._score(load_images(images))
         thr = self.threshold if threshold is None else float(threshold)
-        return np.where(scores <= thr, "good", np.asarray(self.classes)[probs.argmax(1)])
+        defective = scores > thr
+        if adapt:
+            probs[defective] = self._adapted(probs[defective])
+        return np.where(defective, np.asarray(self.classes)[probs.argmax(1)], "good")
 
     # -- save / load -------------------------------------------------------------------------
 
@@ -426,7 +436,10 @@ class Inspector:
                 or backbone weights on this machine that differ from those it was fitted with.
         """
         model = load_model(path)
-        insp = cls(**asdict(model.config), weights=model.weights)
+        params = asdict(model.config)
+        if params["method"] not in METHODS:  # a recipe given directly: keep the recipe
+            params["method"] = model.recipe
+        insp = cls(**params, weights=model.weights)
         insp.model_ = model
         return insp
 
@@ -438,14 +451,21 @@ class Inspector:
         threshold: float | None = None,
         batch_size: int = 8,
         progress: bool = True,
+        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+        adapt: bool = False,
     ) -> Iterator[tuple[Result, np.ndarray | None]]:
-        """Classify images lazily; yields ``(result, RGB image or None on error)``.
+        """Classify images; yields ``(result, RGB image or None on error)``.
 
         Args:
             inputs: image files and/or folders (searched recursively).
             threshold: overrides the fitted threshold.
             batch_size: images per backbone pass.
             progress: show a progress bar (silenced by ``FSAD_NO_PROGRESS``).
+            min_confidence: a defect-type probability below it sets ``low_confidence``.
+            adapt: transductive: the class proportions are re-estimated by EM over the
+                images of this call found defective (never any label), as the grid's
+                ``hires_poe_em``; every result says so (``adapted``). All images are
+                analysed before the first result is yielded.
 
         Raises:
             DataError: a missing input path or an input folder without images (checked
@@ -455,14 +475,17 @@ class Inspector:
         paths = collect_inputs(inputs)
         thr = self.threshold if threshold is None else float(threshold)
         bar = progress_bar(
-            range(len(paths)), desc="classify", unit="img", disable=None if progress else True
+            total=len(paths), desc="classify", unit="img", disable=None if progress else True
         )
-        for start in range(0, len(paths), batch_size):
-            chunk = paths[start : start + batch_size]
-            yield from self._classify_chunk(chunk, thr)
-            for _ in chunk:
-                next(bar, None)
-        next(bar, None)  # exhaust: closes the bar
+        chunks = (
+            self._analyse_chunk(paths[start : start + batch_size], bar)
+            for start in range(0, len(paths), batch_size)
+        )
+        if adapt:
+            chunks = iter(self._adapt_chunks(list(chunks), thr))
+        for chunk in chunks:
+            yield from self._results(chunk, thr, min_confidence, adapt)
+        bar.close()
 
     def classify(
         self,
@@ -470,39 +493,65 @@ class Inspector:
         threshold: float | None = None,
         batch_size: int = 8,
         progress: bool = True,
+        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+        adapt: bool = False,
     ) -> list[Result]:
         """Classify image files and/or folders; see :meth:`iter_classify`."""
-        return [r for r, _ in self.iter_classify(inputs, threshold, batch_size, progress)]
+        return [
+            r
+            for r, _ in self.iter_classify(
+                inputs, threshold, batch_size, progress, min_confidence, adapt
+            )
+        ]
 
-    def _classify_chunk(
-        self, paths: list[Path], threshold: float
-    ) -> Iterator[tuple[Result, np.ndarray | None]]:
-        """``(result, image)`` per path of one backbone batch; unreadable ones as errors."""
+    def _analyse_chunk(self, paths: list[Path], bar: Any) -> dict[str, Any]:
+        """Read and analyse one batch: paths, errors, images, maps, rows, probabilities."""
         skipped: list[Skipped] = []
         images, kept = read_images(paths, skipped)
-        errors = dict(skipped)
-        results = dict(zip(map(str, kept), self._classify_images(images, kept, threshold)))
-        for p in paths:
-            key = str(p)
-            if key in errors:
-                yield Result(path=key, error=errors[key]), None
-            else:
-                yield results[key], images[kept.index(p)]
+        chunk: dict[str, Any] = {"paths": paths, "errors": dict(skipped), "kept": kept}
+        chunk["images"] = images
+        if images:
+            chunk["amap"], chunk["rows"] = self._analyse(images)
+            chunk["probs"] = self.probabilities(chunk["rows"])
+        bar.update(len(paths))
+        return chunk
 
-    def _classify_images(
-        self, images: list[np.ndarray], paths: list[Path], threshold: float
-    ) -> list[Result]:
-        """The :class:`Result` of each readable image (one backbone pass)."""
-        if not images:
-            return []
+    def _adapt_chunks(self, chunks: list[dict[str, Any]], threshold: float) -> list[dict]:
+        """Re-estimate the class prior over every defective image of all ``chunks``."""
+        done = [c for c in chunks if c["images"]]
+        if not done:
+            return chunks
+        probs = np.concatenate([c["probs"] for c in done])
+        scores = np.concatenate([c["amap"].amax((1, 2)).numpy() for c in done])
+        defective = scores > threshold
+        probs[defective] = self._adapted(probs[defective])
+        ends = np.cumsum([len(c["probs"]) for c in done])
+        for c, part in zip(done, np.split(probs, ends[:-1]), strict=True):
+            c["probs"] = part
+        return chunks
+
+    def _results(
+        self, chunk: dict[str, Any], threshold: float, min_confidence: float, adapted: bool
+    ) -> Iterator[tuple[Result, np.ndarray | None]]:
+        """``(result, image)`` per path of one analysed batch; unreadable ones as errors."""
         m = self._fitted()
-        amap, desc = self._analyse(images)
-        probs = self.probabilities(desc)
-        dists = support_distances(desc, m.support, m.support_labels, m.support_names, m.classes)
-        return [
-            verdict(str(p), amap[i].numpy(), probs[i], m.classes, threshold, dists[i])
-            for i, p in enumerate(paths)
-        ]
+        kept = [str(p) for p in chunk["kept"]]
+        if kept:
+            desc = np.concatenate(chunk["rows"], axis=1)
+            support = np.concatenate(m.support, axis=1)
+            dists = support_distances(desc, support, m.support_labels, m.support_names, m.classes)
+        for p in chunk["paths"]:
+            key = str(p)
+            if key in chunk["errors"]:
+                yield Result(path=key, error=chunk["errors"][key]), None
+                continue
+            i = kept.index(key)
+            res = verdict(
+                key, chunk["amap"][i].numpy(), chunk["probs"][i], m.classes, threshold, dists[i]
+            )
+            res.low_confidence = not res.is_normal and res.probability < min_confidence
+            res.adapted = adapted and not res.is_normal
+            yield res, chunk["images"][i]
 
     # -- explain / overlay -------------------------------------------------------------------
 
@@ -512,7 +561,7 @@ class Inspector:
         return explain_text(result, self.classes)
 
     def overlay(self, result: Result, image: np.ndarray | None = None) -> np.ndarray:
-        """The heat-map overlay ``(H, W, 3)`` uint8 of a classified image (``image``: its
-        RGB pixels; None reads ``result.path``)."""
+        """The heat-map overlay ``(H, W, 3)`` uint8 of a classified image, over the whole
+        original image (``image``: its RGB pixels; None reads ``result.path``)."""
         cfg = self.config
         return overlay_image(result, image, self.map_range, cfg.resize, cfg.crop, cfg.framing)

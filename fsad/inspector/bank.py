@@ -1,5 +1,12 @@
-"""The normal side of the inspector: PatchCore features of the normal images and their
-coreset memory bank, both from :class:`fsad.engine.ResidualEngine` (so they are cached).
+"""The normal side of the inspector: residual engines on the normal images (at fit time) and
+the engines of a saved model (at classify time).
+
+At fit time the normal images and the support images form a ``folder`` category (normals =
+``train``, support = ``test``), so :class:`fsad.engine.ResidualEngine` builds and caches
+the features and coreset banks, and the support rows come from the grid's own code
+(:func:`fsad.recipe.sample_rows`). A saved model keeps each engine's bank;
+:class:`ModelEngine` is what :class:`fsad.blocks.Inputs` needs of an engine to describe new
+images against it.
 """
 
 from __future__ import annotations
@@ -13,65 +20,90 @@ from fsad.data import CategoryData, Sample
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.errors import DataError
 from fsad.features import PatchFeatureExtractor
-from fsad.inspector.config import InspectorConfig
 from fsad.inspector.inputs import Skipped, readable
 from fsad.memory import MemoryBank, residuals
 
 
 def _engine(
-    paths: list[Path],
-    root: Path,
-    config: InspectorConfig,
-    weights: str | None,
+    normal: list[Path],
+    support: list[Sample],
+    config: EngineConfig,
+    seed: int,
     cache: Any,
     extractor: PatchFeatureExtractor | None = None,
 ) -> ResidualEngine:
-    """A residual engine whose train images are ``paths`` (a ``folder`` category at ``root``).
+    """A residual engine whose train images are ``normal`` and test images ``support``.
 
     Raises:
-        DataError: fewer than 2 paths.
+        DataError: fewer than 2 normal images.
     """
-    if len(paths) < 2:
-        raise DataError(f"need at least 2 readable normal images, got {len(paths)}: {root}")
-    samples = [Sample(p, "normal", "train", "good") for p in paths]
-    category = CategoryData("normal", "folder", root, samples, [])
-    ecfg = EngineConfig(features=config.feature_config(weights), coreset_ratio=config.coreset_ratio)
-    return ResidualEngine(category, ecfg, config.seed, cache, extractor=extractor)
+    root = normal[0].parent if normal else Path(".")
+    if len(normal) < 2:
+        raise DataError(f"need at least 2 readable normal images, got {len(normal)}: {root}")
+    train = [Sample(p, "normal", "train", "good") for p in normal]
+    category = CategoryData("normal", "folder", root, train, list(support))
+    return ResidualEngine(category, config, seed, cache, extractor=extractor)
 
 
-def normal_features(
+def normal_engine(
     files: list[Path],
-    config: InspectorConfig,
-    weights: str | None,
+    support: list[Sample],
+    config: EngineConfig,
+    seed: int,
     cache: Any,
     skipped: list[Skipped],
-) -> tuple[ResidualEngine, torch.Tensor, list[Path]]:
-    """A residual engine on the normal images, their features and the files used.
+) -> tuple[ResidualEngine, torch.Tensor]:
+    """The residual engine of the normal images and their features f ``(N, D, h, w)``.
 
-    Unreadable files are dropped (and added to ``skipped``) only when the engine hits one,
-    so the common case decodes every image once (or never, on a cache hit).
-
-    Args:
-        files: normal image files.
-        config: feature, coreset and seed settings.
-        weights: local backbone weights file (None: packaged).
-        cache: :class:`fsad.cache.DiskCache` or None (the default cache).
-        skipped: receives ``(path, reason)`` for each unreadable file.
-
-    Returns:
-        The engine, features f ``(N, D, h, w)`` and the ``N`` files used.
+    Unreadable normal files are dropped (and added to ``skipped``) only when the engine hits
+    one, so the common case decodes every image once (or never, on a cache hit).
 
     Raises:
         DataError: fewer than 2 readable normal images.
     """
-    root = files[0].parent
-    engine = _engine(files, root, config, weights, cache)
+    engine = _engine(files, support, config, seed, cache)
     try:
-        return engine, engine.features(engine.category.train), files
+        return engine, engine.features(engine.category.train)
     except DataError:  # a corrupt file: check them all, keep the readable ones
         kept = readable(files, skipped)
-        engine = _engine(kept, root, config, weights, cache, extractor=engine.extractor)
-        return engine, engine.features(engine.category.train), kept
+        engine = _engine(kept, support, config, seed, cache, extractor=engine.extractor)
+        return engine, engine.features(engine.category.train)
+
+
+class ModelEngine:
+    """A fitted engine: its settings, its stored coreset bank and the backbone.
+
+    Has what :class:`fsad.blocks.Inputs` reads of an engine for in-memory images
+    (``config``, ``device``, :meth:`features_of_images`, :meth:`residuals_of`).
+
+    Args:
+        config: the engine's settings.
+        bank: its normal coreset memory bank ``(M, D)``.
+        extractor: an already loaded backbone to share (None: loaded on first use).
+    """
+
+    def __init__(
+        self, config: EngineConfig, bank: MemoryBank, extractor: PatchFeatureExtractor | None = None
+    ) -> None:
+        self.config = config
+        self.bank = bank
+        self.device = None
+        self._extractor = extractor
+
+    @property
+    def extractor(self) -> PatchFeatureExtractor:
+        """The backbone + patch feature module (built on first use)."""
+        if self._extractor is None:
+            self._extractor = PatchFeatureExtractor(self.config.features)
+        return self._extractor
+
+    def features_of_images(self, images: list[Any]) -> torch.Tensor:
+        """Patch features f ``(N, D, h, w)`` of RGB images."""
+        return self.extractor.embed_images(images, batch_size=max(1, len(images)))
+
+    def residuals_of(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """r = f - m* (Eq. 2) against the bank and the map ||r||, ``(N, D, h, w)``, ``(N, h, w)``."""
+        return residuals(features, self.bank)
 
 
 def heatmap_floor(f: torch.Tensor, bank: MemoryBank, n: int = 8) -> float:

@@ -1,188 +1,156 @@
-"""The defect-type classifier: an image descriptor, a head on the support descriptors and,
-for similarity heads, a softmax temperature.
+"""The defect-type classifier of an inspector: a grid method's recipe, its head on the
+support rows, and the leave-one-out estimate of how far to trust it.
 
-A :class:`Classifier` (descriptor settings + head name + head parameters) is stored
-in the model as JSON, so the head is re-applied at classify time (never pickled) and a model
-keeps its meaning when library defaults change. :data:`CLASSIFIERS` names the classifiers
-``fsad fit --method`` offers (settings from :mod:`fsad.methods.anomaly_guided`).
+The inspector offers the grid's inductive methods by name (:data:`METHODS`); each is a
+:class:`fsad.recipe.Recipe` of :mod:`fsad.methods.anomaly_guided` and goes through the same
+block and recipe code as ``fsad run``, so a fitted model answers as the grid does. The
+recipe is stored in the model as JSON (:func:`fsad.recipe.recipe_to_json`), so a model keeps
+its meaning when the library's defaults change.
+
+Probabilities: logistic heads give them; the cosine head's similarities go through a softmax
+whose temperature T is fitted by leave-one-out on the support set (:func:`fit_temperature`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
-import torch
 
-from fsad.descriptors import DescriptorConfig, describe
 from fsad.errors import ConfigError
-from fsad.heads import cosine_prototypes, logistic_regression, softmax
-from fsad.methods.anomaly_guided import ANOMALY_BLOCKS, LR_C, REFERENCE_DESCRIPTOR
+from fsad.heads import em_prior, softmax
+from fsad.methods.anomaly_guided import DESCRIPTIONS, RECIPES
+from fsad.recipe import Recipe, leave_one_out, recipe_proba
 
-DEFAULT_TEMPERATURE = 0.05  # softmax temperature on cosine similarities when it cannot be fitted
-Head = Callable[..., np.ndarray]
-
-#: head name -> (function of :mod:`fsad.heads`, whether it returns probabilities)
-HEADS: dict[str, tuple[Head, bool]] = {
-    "cosine": (cosine_prototypes, False),
-    "logistic": (logistic_regression, True),
+#: the recipe ``fsad fit`` ships by default: the selection rule's pick (book, appendix)
+DEFAULT_METHOD = "hires_poe_proto"
+#: the grid's inductive methods an inspector can fit (``residual_proto_rb`` needs the random
+#: bank of a dataset's files, which a fitted model does not keep)
+METHODS: dict[str, str] = {
+    name: DESCRIPTIONS[name] for name in RECIPES if name != "residual_proto_rb"
 }
+#: softmax temperature on cosine similarities when it cannot be fitted (one image per type)
+DEFAULT_TEMPERATURE = 0.05
 
 
-def fit_temperature(head: Head, support: np.ndarray, labels: np.ndarray, n_classes: int) -> float:
-    """Softmax temperature T minimising the leave-one-out log-loss on the support set.
+def method_recipe(method: str | Recipe, framing: str) -> Recipe:
+    """The recipe of a method name (or a recipe as is), every engine seeing ``framing``.
 
-    Each support descriptor whose class keeps another support image is scored by
-    ``head(support, labels, query, n_classes)`` fitted on the others; T is chosen on a log
-    grid. With one shot per class nothing can be left out: :data:`DEFAULT_TEMPERATURE`.
+    Raises:
+        ConfigError: an unknown method (the message lists the known ones).
+    """
+    if isinstance(method, Recipe):
+        recipe = method
+    elif method in METHODS:
+        recipe = RECIPES[method]
+    else:
+        raise ConfigError(f"unknown method '{method}' (choose from {', '.join(METHODS)})")
+    engines = tuple(
+        replace(e, features=replace(e.features, framing=framing)) for e in recipe.engines
+    )
+    return replace(recipe, engines=engines)
+
+
+def method_name(method: str | Recipe) -> str:
+    """The method's name, or ``"custom"`` for a recipe given directly."""
+    return method if isinstance(method, str) else "custom"
+
+
+def fit_temperature(
+    recipe: Recipe, rows: Sequence[np.ndarray], labels: np.ndarray, n_classes: int
+) -> float:
+    """Softmax temperature T of a cosine head: minimises the leave-one-out log-loss on the
+    support set (a grid of T); :data:`DEFAULT_TEMPERATURE` for a probabilistic head or when
+    no class has two images.
 
     Args:
-        head: a head of :mod:`fsad.heads` returning ``(Q, C)`` similarities.
-        support: ``(S, D')`` support descriptors.
-        labels: ``(S,)`` class index of each support descriptor.
-        n_classes: number of classes C.
+        rows: per group, support rows ``(S, D_g)``; labels ``(S,)``.
     """
-    counts = np.bincount(labels, minlength=n_classes)
-    rows, targets = [], []
-    for i in range(len(labels)):
-        if counts[labels[i]] < 2:
-            continue
-        keep = np.arange(len(labels)) != i
-        rows.append(head(support[keep], labels[keep], support[i : i + 1], n_classes)[0])
-        targets.append(labels[i])
-    if not rows:
+    if recipe.head != "cosine":
         return DEFAULT_TEMPERATURE
-    sims, y = np.stack(rows), np.asarray(targets)
+    index, sims = leave_one_out(recipe, rows, labels, n_classes)
+    if not len(index):
+        return DEFAULT_TEMPERATURE
+    y = labels[index]
     grid = np.geomspace(0.005, 1.0, 40)
     nll = [-np.log(softmax(sims / t)[np.arange(len(y)), y] + 1e-12).mean() for t in grid]
     return float(grid[int(np.argmin(nll))])
 
 
-@dataclass(frozen=True)
-class Classifier:
-    """A pluggable defect-type classifier: descriptor settings and a head, both stored in
-    the model as JSON (so a model keeps working when the library's defaults change).
+def probabilities(
+    recipe: Recipe,
+    support: Sequence[np.ndarray],
+    labels: np.ndarray,
+    query: Sequence[np.ndarray],
+    n_classes: int,
+    temperature: float,
+) -> np.ndarray:
+    """Class probabilities ``(Q, C)``: the recipe's head (:func:`fsad.recipe.recipe_proba`),
+    a softmax of cosine similarities divided by ``temperature`` for the cosine head."""
+    scores = recipe_proba(recipe, support, labels, query, n_classes)
+    return softmax(scores / temperature) if recipe.head == "cosine" else scores
 
-    Attributes:
-        name: method name (:data:`CLASSIFIERS`).
-        descriptor: :class:`fsad.descriptors.DescriptorConfig` fields (top-k pooling of
-            residuals / features where the anomaly map is high).
-        head: ``"cosine"`` (class-mean prototypes; similarities -> softmax with a fitted
-            temperature) or ``"logistic"`` (logistic regression; probabilities).
-        head_params: keyword arguments of the head (e.g. ``{"c": 10.0}``).
+
+def adapt(proba: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Transductive: the class prior re-estimated by EM over a batch of unlabelled images
+    (:func:`fsad.heads.em_prior`, as the grid's ``hires_poe_em``), ``(Q, C)``.
+
+    Args:
+        proba: ``(Q, C)`` probabilities of the batch's defective images.
+        labels: ``(S,)`` support labels (their counts are the prior the head learnt).
     """
-
-    name: str
-    descriptor: dict[str, Any]
-    head: str
-    head_params: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.head not in HEADS:
-            raise ConfigError(f"unknown classifier head '{self.head}' (known: cosine, logistic)")
-        source = self.descriptor_config().source  # also validates the fields
-        if source != "engine":
-            raise ConfigError(
-                f"method '{self.name}' needs descriptors from source '{source}'; the "
-                "inspector computes them from its own bank residuals (source 'engine') only"
-            )
-
-    def descriptor_config(self) -> DescriptorConfig:
-        """The descriptor settings as a :class:`fsad.descriptors.DescriptorConfig`.
-
-        Models written before the anomaly-profile block was removed store ``profile: 0``
-        (no such block); that key is dropped. A model that used the block cannot be read.
-        """
-        fields = dict(self.descriptor)
-        if fields.get("profile", 0) != 0:
-            raise ConfigError(
-                f"this model uses an anomaly-profile block (profile={fields['profile']}), "
-                "which this fsad version no longer has: fit the model again"
-            )
-        fields.pop("profile", None)
-        return DescriptorConfig(**fields)
-
-    @property
-    def probabilistic(self) -> bool:
-        """True when the head returns probabilities (no temperature needed)."""
-        return HEADS[self.head][1]
-
-    def describe(self, r: torch.Tensor, f: torch.Tensor, amap: torch.Tensor) -> np.ndarray:
-        """Image descriptors: the one place the library's descriptor function is called.
-
-        Args:
-            r: ``(N, D, h, w)`` residuals against the normal bank.
-            f: ``(N, D, h, w)`` patch features.
-            amap: ``(N, h, w)`` anomaly maps.
-
-        Returns:
-            ``(N, D')`` float64 descriptors (:func:`fsad.descriptors.describe`).
-        """
-        return describe(r, f, amap, self.descriptor_config()).double().numpy()
-
-    def scores(
-        self, support: np.ndarray, labels: np.ndarray, query: np.ndarray, n_classes: int
-    ) -> np.ndarray:
-        """Head scores ``(Q, C)`` of query ``(Q, D')`` given support ``(S, D')``, ``(S,)``."""
-        fn = HEADS[self.head][0]
-        return np.asarray(fn(support, labels, query, n_classes, **self.head_params))
-
-    def temperature(self, support: np.ndarray, labels: np.ndarray, n_classes: int) -> float:
-        """Softmax temperature for this head: fitted on the support set ``(S, D')``,
-        ``(S,)`` for a similarity head, :data:`DEFAULT_TEMPERATURE` (unused) otherwise."""
-        if self.probabilistic:
-            return DEFAULT_TEMPERATURE
-        return fit_temperature(self.scores, support, labels, n_classes)
-
-    def probabilities(
-        self,
-        support: np.ndarray,
-        labels: np.ndarray,
-        query: np.ndarray,
-        n_classes: int,
-        temperature: float,
-    ) -> np.ndarray:
-        """Class probabilities ``(Q, C)`` of query descriptors ``(Q, D')``: the head's own
-        probabilities, or a softmax of its similarities divided by ``temperature``."""
-        s = self.scores(support, labels, query, n_classes)
-        return s if self.probabilistic else softmax(s / temperature)
-
-    def to_json(self) -> dict[str, Any]:
-        """The recipe as JSON-able dict (stored in the model)."""
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, blob: dict[str, Any]) -> Classifier:
-        """The recipe back from :meth:`to_json` (lists become tuples)."""
-        desc = {k: (tuple(v) if isinstance(v, list) else v) for k, v in blob["descriptor"].items()}
-        return cls(str(blob["name"]), desc, str(blob["head"]), dict(blob.get("head_params", {})))
+    return em_prior(proba, np.bincount(labels, minlength=n_classes))
 
 
-def _residual_proto() -> Classifier:
-    """Issue-7 reference: top-2 % residual mean, cosine class prototypes."""
-    return Classifier("residual_proto", asdict(REFERENCE_DESCRIPTOR), "cosine")
+def trust_estimate(
+    recipe: Recipe,
+    rows: Sequence[np.ndarray],
+    labels: np.ndarray,
+    classes: Sequence[str],
+    temperature: float,
+) -> dict[str, Any]:
+    """How far to trust the classifier, from the support images alone (no extra labels).
 
+    Every support image whose type keeps another image is classified by the head fitted on
+    all the others (leave-one-out). With few images this is a rough, usually pessimistic
+    estimate (each fit has one image fewer than the model); its binomial standard error is
+    given with it.
 
-def _anomaly_lr() -> Classifier:
-    """Multi-block anomaly-guided descriptors + logistic regression (``anomaly_lr``)."""
-    return Classifier("anomaly_lr", asdict(ANOMALY_BLOCKS), "logistic", {"c": LR_C})
-
-
-#: method name -> factory of its classifier
-CLASSIFIERS: dict[str, Callable[[], Classifier]] = {
-    "anomaly_lr": _anomaly_lr,
-    "residual_proto": _residual_proto,
-}
-
-
-def get_classifier(name: str) -> Classifier:
-    """The classifier registered as ``name``.
-
-    Raises:
-        ConfigError: unknown name (the message lists the known ones).
+    Returns:
+        JSON-able ``{"accuracy", "stderr", "n_images", "n_correct", "chance",
+        "types_without_estimate"}``; ``accuracy`` is None when every type has one image.
     """
-    if name not in CLASSIFIERS:
-        raise ConfigError(f"unknown method '{name}' (choose from {', '.join(CLASSIFIERS)})")
-    return CLASSIFIERS[name]()
+    n_classes = len(classes)
+    index, scores = leave_one_out(recipe, rows, labels, n_classes)
+    counts = np.bincount(labels, minlength=n_classes)
+    alone = [c for c, n in zip(classes, counts, strict=True) if n < 2]
+    n = len(index)
+    correct = int((scores.argmax(1) == labels[index]).sum()) if n else 0
+    acc = correct / n if n else None
+    return {
+        "accuracy": acc,
+        "stderr": None if acc is None else float(np.sqrt(acc * (1 - acc) / n)),
+        "n_images": n,
+        "n_correct": correct,
+        "chance": 1.0 / n_classes,
+        "types_without_estimate": alone,
+    }
+
+
+def trust_text(trust: dict[str, Any]) -> str:
+    """One line: the leave-one-out estimate, what it rests on, and chance level."""
+    chance = f"chance {100 * trust['chance']:.0f} %"
+    if trust["accuracy"] is None:
+        return (
+            f"leave-one-out estimate: not available (one support image per defect type; {chance})"
+        )
+    line = (
+        f"leave-one-out estimate: {100 * trust['accuracy']:.0f} % +- "
+        f"{100 * trust['stderr']:.0f} ({trust['n_correct']}/{trust['n_images']} support "
+        f"images; {chance})"
+    )
+    if trust["types_without_estimate"]:
+        line += f"; not covered (one image each): {', '.join(trust['types_without_estimate'])}"
+    return line

@@ -14,7 +14,9 @@ class InspectorConfig:
 
     Attributes:
         backbone, resize, crop, dim, layers: the patch features (:class:`FeatureConfig`).
-        method: classifier name (:data:`fsad.inspector.classifier.CLASSIFIERS`).
+        method: the grid method whose recipe classifies the defect types
+            (:data:`fsad.inspector.classifier.METHODS`; ``"custom"`` for a recipe given
+            directly).
         coreset_ratio: share of normal patches kept in the memory bank.
         seed: seeds the coreset (and the fold split).
         folds: folds of the leave-out threshold estimate.
@@ -30,7 +32,7 @@ class InspectorConfig:
     crop: int = 224
     dim: int = 384
     layers: tuple[int, ...] = (2, 3)
-    method: str = "anomaly_lr"
+    method: str = "hires_poe_proto"
     coreset_ratio: float = 0.1
     seed: int = 1
     folds: int = 10

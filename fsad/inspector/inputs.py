@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fsad.data import IMAGE_EXTENSIONS, list_images, natural_key, read_image
+from fsad.data import IMAGE_EXTENSIONS, Sample, natural_key, read_image
 from fsad.errors import DataError
 
 PathLike = str | os.PathLike
@@ -21,7 +21,8 @@ Skipped = tuple[str, str]
 
 
 def images_in(folder: PathLike, what: str) -> list[Path]:
-    """Image files directly inside ``folder`` (natural order).
+    """Image files inside ``folder`` and its sub-folders (hidden ones skipped; natural
+    order; upper-case extensions and symbolic links count).
 
     Raises:
         DataError: the folder is missing, not a folder, or holds no image files.
@@ -31,7 +32,7 @@ def images_in(folder: PathLike, what: str) -> list[Path]:
         raise DataError(f"{what} not found: {folder}")
     if not folder.is_dir():
         raise DataError(f"{what} is not a folder: {folder}")
-    files = list_images(folder)
+    files = _folder_images(folder)
     if not files:
         raise DataError(f"{what} has no images (png, jpg, bmp, tif): {folder}")
     return files
@@ -159,32 +160,30 @@ def readable(paths: Sequence[Path], skipped: list[Skipped]) -> list[Path]:
     return [p for p in paths if _read_or_skip(p, skipped) is not None]
 
 
-def read_support(
+def support_samples(
     files: Mapping[str, Sequence[Path]], skipped: list[Skipped]
-) -> tuple[list[str], list[np.ndarray], np.ndarray, list[str]]:
-    """Read the support images of every defect type.
+) -> tuple[list[str], list[Sample], np.ndarray]:
+    """The readable support images of every defect type, as samples labelled by type.
 
     Args:
         files: defect type -> image files (from :func:`support_files`).
         skipped: receives ``(path, reason)`` for each unreadable file.
 
     Returns:
-        classes ``(C,)``, images ``(S,)`` RGB, labels ``(S,)`` int64 class index, and the
-        file names ``(S,)``.
+        classes ``(C,)``, samples ``(S,)`` and labels ``(S,)`` int64 class index.
 
     Raises:
         DataError: a defect type without a readable image.
     """
-    classes, images, labels, names = [], [], [], []
+    classes, samples, labels = [], [], []
     for name, paths in files.items():
-        imgs, kept = read_images(paths, skipped)
-        if not imgs:
+        kept = readable(paths, skipped)
+        if not kept:
             raise DataError(f"defect type '{name}' has no readable images: {paths[0].parent}")
-        labels += [len(classes)] * len(imgs)
+        labels += [len(classes)] * len(kept)
+        samples += [Sample(p, "support", "test", name) for p in kept]
         classes.append(name)
-        images += imgs
-        names += [p.name for p in kept]
-    return classes, images, np.asarray(labels, dtype=np.int64), names
+    return classes, samples, np.asarray(labels, dtype=np.int64)
 
 
 def load_images(images: PathLike | Sequence[PathLike | np.ndarray]) -> list[np.ndarray]:

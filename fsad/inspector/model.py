@@ -1,10 +1,11 @@
 """The fitted inspector as data (:class:`FittedModel`) and its model folder.
 
 A model folder (:mod:`fsad.artifact`: JSON manifest + safetensors, no pickle) holds the
-normal bank (``bank.safetensors``), the support descriptors and labels
-(``support.safetensors``) and as JSON the config, the classifier recipe, class and support
-names, threshold, temperature, heat-map range, weights path and fit facts. Loading checks
-that the backbone weights on this machine are the ones the model was fitted with.
+normal coreset bank of each engine (``banks.safetensors``), the support rows of each recipe
+group and their labels (``support.safetensors``) and as JSON the config, the recipe
+(:func:`fsad.recipe.recipe_to_json`), class and support names, threshold, temperature,
+heat-map range, weights path and fit facts (with the leave-one-out trust estimate). Loading
+checks that every backbone's weights on this machine are the ones the model was fitted with.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ import numpy as np
 import torch
 
 from fsad.artifact import Artifact, ModelError, load_artifact, save_artifact
+from fsad.engine import EngineConfig
 from fsad.errors import ConfigError
 from fsad.features import resolve_weights
-from fsad.inspector.classifier import Classifier
 from fsad.inspector.config import InspectorConfig
 from fsad.memory import MemoryBank
+from fsad.recipe import Recipe, recipe_from_json, recipe_to_json
+from fsad.zoom import ZoomConfig
 
 
 @dataclass
@@ -32,24 +35,26 @@ class FittedModel:
 
     Attributes:
         config: the fit configuration.
-        classifier: descriptor recipe + head.
+        recipe: the classifier's recipe (groups of blocks, extra engines, head).
         classes: the C defect types (natural order of the support folders).
-        bank: the normal coreset memory bank ``(M, D)``.
-        support: ``(S, D')`` float64 support descriptors.
-        support_labels: ``(S,)`` int64 class index of each support descriptor.
+        banks: the normal coreset memory bank ``(M_k, D_k)`` of each engine (0 = the
+            engine of ``config``, k > 0 = ``recipe.engines[k - 1]``).
+        support: per group of the recipe, the support rows ``(S, D_g)`` float32.
+        support_labels: ``(S,)`` int64 class index of each support image.
         support_names: ``(S,)`` support file names.
-        threshold: normal-vs-defect threshold on the anomaly score.
-        temperature: softmax temperature of a similarity head.
+        threshold: normal-vs-defect threshold on the anomaly score (engine 0).
+        temperature: softmax temperature of a cosine head.
         map_range: anomaly values shown coldest and hottest in heat maps.
-        info: JSON-able facts of the fit (counts, leave-out score summary, ...).
-        weights: local backbone weights file (None: packaged weights).
+        info: JSON-able facts of the fit (counts, leave-out score summary, the
+            leave-one-out trust estimate, weights hashes, ...).
+        weights: local backbone weights file of engine 0 (None: packaged weights).
     """
 
     config: InspectorConfig
-    classifier: Classifier
+    recipe: Recipe
     classes: list[str]
-    bank: MemoryBank
-    support: np.ndarray
+    banks: list[MemoryBank]
+    support: list[np.ndarray]
     support_labels: np.ndarray
     support_names: list[str]
     threshold: float
@@ -59,17 +64,47 @@ class FittedModel:
     weights: str | None = None
 
     def __post_init__(self) -> None:
-        self.support = np.asarray(self.support, dtype=np.float64)
+        self.support = [np.asarray(x, dtype=np.float32) for x in self.support]
         self.support_labels = np.asarray(self.support_labels, dtype=np.int64)
         self.threshold = float(self.threshold)
         self.temperature = float(self.temperature)
         self.map_range = (float(self.map_range[0]), float(self.map_range[1]))
 
+    @property
+    def engine_configs(self) -> list[EngineConfig]:
+        """The settings of each engine (see ``banks``)."""
+        return engine_configs(self.config, self.recipe, self.weights)
 
-def weights_digest(config: InspectorConfig, weights: str | None) -> str:
-    """SHA-256 of the backbone weights file the features come from."""
-    path = resolve_weights(config.backbone, weights)
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+def engine_configs(
+    config: InspectorConfig, recipe: Recipe, weights: str | None
+) -> list[EngineConfig]:
+    """Engine 0 from the fit configuration, then the recipe's further engines."""
+    first = EngineConfig(
+        features=config.feature_config(weights), coreset_ratio=config.coreset_ratio
+    )
+    return [first, *recipe.engines]
+
+
+def backbone_files(config: InspectorConfig, recipe: Recipe, weights: str | None) -> dict[str, Path]:
+    """Every backbone weights file the model reads: its engines' and its zoom encoders'."""
+    files = {}
+    for i, e in enumerate(engine_configs(config, recipe, weights)):
+        files[e.features.backbone] = resolve_weights(
+            e.features.backbone, weights if i == 0 else None
+        )
+    for g in recipe.groups:
+        if isinstance(g.block, ZoomConfig):
+            files[g.block.backbone] = resolve_weights(g.block.backbone)
+    return files
+
+
+def weights_digests(config: InspectorConfig, recipe: Recipe, weights: str | None) -> dict[str, str]:
+    """SHA-256 of each backbone weights file the model reads, by backbone name."""
+    return {
+        name: hashlib.sha256(path.read_bytes()).hexdigest()
+        for name, path in backbone_files(config, recipe, weights).items()
+    }
 
 
 def save_model(path: str | os.PathLike, model: FittedModel) -> Path:
@@ -79,8 +114,8 @@ def save_model(path: str | os.PathLike, model: FittedModel) -> Path:
     meta = {
         "kind": "inspector",
         "config": cfg,
-        "method": model.classifier.name,
-        "classifier": model.classifier.to_json(),
+        "method": model.config.method,
+        "recipe": recipe_to_json(model.recipe),
         "classes": model.classes,
         "support_names": model.support_names,
         "threshold": model.threshold,
@@ -89,12 +124,10 @@ def save_model(path: str | os.PathLike, model: FittedModel) -> Path:
         "weights": model.weights,
         "info": model.info,
     }
+    support = {f"group{g}": torch.from_numpy(x) for g, x in enumerate(model.support)}
     tensors = {
-        "bank": {"features": model.bank.features},
-        "support": {
-            "descriptors": torch.from_numpy(model.support.astype(np.float32)),
-            "labels": torch.from_numpy(model.support_labels),
-        },
+        "banks": {f"engine{k}": b.features for k, b in enumerate(model.banks)},
+        "support": {**support, "labels": torch.from_numpy(model.support_labels)},
     }
     return save_artifact(path, Artifact(meta=meta, tensors=tensors))
 
@@ -104,26 +137,32 @@ def _from_artifact(art: Artifact) -> FittedModel:
 
     Raises:
         KeyError, TypeError, ValueError: missing or inconsistent fields.
-        ConfigError: a config or classifier this library cannot use.
+        ConfigError: a config or recipe this library cannot use.
     """
     meta = art.meta
     if meta.get("kind") != "inspector":
         raise KeyError("kind")
-    config = InspectorConfig(**{"framing": "crop", **meta["config"]})  # older models: crop
-    bank = art.tensors["bank"]["features"]
-    support = art.tensors["support"]["descriptors"].double().numpy()
+    config = InspectorConfig(**meta["config"])
+    recipe = recipe_from_json(meta["recipe"])
+    weights = meta.get("weights")
+    configs = engine_configs(config, recipe, weights)
+    stored = art.tensors["banks"]
+    banks = [
+        MemoryBank(stored[f"engine{k}"], exact=cfg.exact_search) for k, cfg in enumerate(configs)
+    ]
+    support = [art.tensors["support"][f"group{g}"].numpy() for g in range(len(recipe.groups))]
     labels = art.tensors["support"]["labels"].long().numpy()
     classes = list(meta["classes"])
-    ok = len(labels) == len(support) == len(meta["support_names"]) and (
-        labels.min() >= 0 and labels.max() < len(classes)
-    )
-    if not ok or bank.ndim != 2 or bank.shape[1] != config.dim:
+    ok = all(len(x) == len(labels) for x in support) and len(labels) == len(meta["support_names"])
+    ok = ok and labels.min() >= 0 and labels.max() < len(classes)
+    ok = ok and all(b.features.shape[1] == c.features.dim for b, c in zip(banks, configs))
+    if not ok:
         raise ValueError("tensor shapes do not match the metadata")
     return FittedModel(
         config=config,
-        classifier=Classifier.from_json(meta["classifier"]),
+        recipe=recipe,
         classes=classes,
-        bank=MemoryBank(bank),
+        banks=banks,
         support=support,
         support_labels=labels,
         support_names=list(meta["support_names"]),
@@ -131,7 +170,7 @@ def _from_artifact(art: Artifact) -> FittedModel:
         temperature=float(meta["temperature"]),
         map_range=tuple(meta["map_range"]),
         info=dict(meta.get("info", {})),
-        weights=meta.get("weights"),
+        weights=weights,
     )
 
 
@@ -157,17 +196,18 @@ def check_weights(model: FittedModel, path: str | os.PathLike) -> None:
     """Refuse a model whose backbone weights differ on this machine.
 
     Raises:
-        ModelError: the weights are missing here or their SHA-256 differs.
+        ModelError: weights missing here or a SHA-256 that differs (names the backbone).
     """
-    want = model.info.get("weights_sha256")
+    want = model.info.get("weights_sha256", {})
     try:
-        have = weights_digest(model.config, model.weights)
+        have = weights_digests(model.config, model.recipe, model.weights)
     except ConfigError as exc:
         raise ModelError(
             f"model needs backbone weights not available here ({exc}): {path}"
         ) from exc
-    if want and have != want:
-        raise ModelError(
-            f"backbone '{model.config.backbone}' weights on this machine differ from those the "
-            f"model was fitted with (SHA-256 mismatch): {path}"
-        )
+    for name, digest in want.items():
+        if have.get(name) != digest:
+            raise ModelError(
+                f"backbone '{name}' weights on this machine differ from those the model was "
+                f"fitted with (SHA-256 mismatch): {path}"
+            )

@@ -15,8 +15,8 @@ from fsad.viz.overlay import overlay_heatmap
 
 #: the :meth:`Result.row` columns (one CSV row per image)
 ROW_KEYS = (
-    "path score threshold is_normal prediction defect_type probability runner_up "
-    "runner_up_probability error"
+    "path score threshold is_normal prediction defect_type probability low_confidence "
+    "runner_up runner_up_probability adapted error"
 ).split()
 
 
@@ -32,13 +32,16 @@ class Result:
         prediction: ``"good"`` when normal, else the predicted defect type.
         defect_type / probability: the most likely defect type (given even for normal
             images, for a user who disagrees with the threshold) and its probability.
+        low_confidence: a defective image whose most likely type has a probability below
+            the ``min_confidence`` of the call (worth a human look).
         runner_up / runner_up_probability: the second most likely type (None with one type).
+        adapted: the probabilities were adapted to the batch (transductive ``adapt``).
         probabilities: defect type -> probability (all types).
         prototype_distance: defect type -> cosine distance of the image's descriptor to
             that type's prototype (mean of its normalised support descriptors).
         nearest_support: defect type -> (support file name, cosine distance) of the closest
             support image of that type.
-        anomaly_map: ``(h, w)`` patch distances on the centre-crop grid.
+        anomaly_map: ``(h, w)`` patch distances on engine 0's patch grid.
         error: why the image could not be classified (then the other fields are None).
     """
 
@@ -49,8 +52,10 @@ class Result:
     prediction: str | None = None
     defect_type: str | None = None
     probability: float | None = None
+    low_confidence: bool | None = None
     runner_up: str | None = None
     runner_up_probability: float | None = None
+    adapted: bool | None = None
     probabilities: dict[str, float] = field(default_factory=dict)
     prototype_distance: dict[str, float] = field(default_factory=dict)
     nearest_support: dict[str, tuple[str, float]] = field(default_factory=dict)
@@ -148,6 +153,8 @@ def explain_text(result: Result, classes: list[str]) -> str:
     lines = [
         f"{result.path}: score {result.score:.3f} vs threshold {result.threshold:.3f} "
         f"-> {state}; defect type {result.defect_type} (p={result.probability:.2f})"
+        + (" LOW CONFIDENCE" if result.low_confidence else "")
+        + (" [adapted to the batch: transductive]" if result.adapted else "")
     ]
     for c in sorted(classes, key=lambda c: -result.probabilities[c]):
         name, d = result.nearest_support[c]
