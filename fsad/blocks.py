@@ -31,6 +31,7 @@ from fsad.data import Sample, read_image
 from fsad.engine import ENGINE_VERSION, ResidualEngine
 from fsad.errors import ConfigError
 from fsad.memory import SEARCH_VERSION
+from fsad.utils import progress
 
 
 class Inputs:
@@ -211,11 +212,10 @@ def engine_key(engine: ResidualEngine) -> dict[str, Any]:
 
 def describe_all(block: Block, inputs: Inputs) -> torch.Tensor:
     """``block.describe`` over ``inputs`` in batches of ``block.batch``, ``(N, D)``."""
-    parts = [
-        block.describe(inputs.part(start, start + block.batch))
-        for start in range(0, len(inputs), block.batch)
-    ]
-    return torch.cat(parts)
+    starts = range(0, len(inputs), block.batch)
+    if len(starts) > 1:
+        starts = progress(starts, desc=f"{block.namespace} rows", unit="batch", leave=False)
+    return torch.cat([block.describe(inputs.part(start, start + block.batch)) for start in starts])
 
 
 def block_table(block: Block, engine: ResidualEngine) -> dict[str, np.ndarray]:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from fsad.errors import ConfigError
+from fsad.utils import progress
 
 # bump when the selection can change (cache keys of banks include it); 2: compiled fixed-order
 # distances (version 1 summed with numpy, whose rounding can reorder near-tied picks)
@@ -169,7 +170,7 @@ def greedy_coreset(
     limit = 4.0 * (1.0 + _SLACK)  # dist(c, a) < 2 sqrt(d)  <=>  dist^2 < 4 d
     out = np.empty(m, dtype=np.int64)
     i = int(np.argmax(dmin))
-    for t in range(m):
+    for t in progress(range(m), desc=f"coreset {m}/{n} patches", unit="pick", leave=False):
         out[t] = i
         centres[t], cn[t] = z[i], norms[i]
         if t:  # squared distances of the new centre to the previous ones, lowered safely

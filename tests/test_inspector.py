@@ -453,3 +453,44 @@ def test_low_confidence_flag_and_adapt(fitted: Inspector, folders) -> None:
     want = adapt(proba[defective], fitted.support_labels, 3)
     got = np.array([[adapted[i].probabilities[c] for c in fitted.classes] for i in defective])
     np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_inputs_a_factory_has(folders, tmp_path: Path) -> None:
+    """Grey, RGBA and 16-bit PNG/TIFF images of mixed sizes, upper-case extensions, nested
+    folders and symbolic links are read; a corrupt file is skipped with one line naming it;
+    a defect type with a single image is accepted (the trust estimate says it is not
+    covered); a failed fit leaves no model folder behind."""
+    real = sorted(folders["normal"].iterdir())
+    normal = tmp_path / "normal"
+    for i, f in enumerate(real[:6]):
+        rgb = cv2.imread(str(f))
+        if i == 0:
+            _write(normal / "line1" / "A.PNG", cv2.cvtColor(rgb, cv2.COLOR_BGR2GRAY))
+        elif i == 1:
+            _write(normal / "line1" / "deep" / "B.TIF", rgb.astype(np.uint16) * 257)
+        elif i == 2:
+            _write(normal / "C.png", cv2.cvtColor(rgb, cv2.COLOR_BGR2BGRA))
+        elif i == 3:
+            _write(normal / "wide.JPG", cv2.resize(rgb, (rgb.shape[1] * 2, rgb.shape[0])))
+        else:
+            (normal / f"link{i}.png").symlink_to(f)
+    (normal / "line1" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n cut")
+    support = {t: sorted((folders["support"] / t).iterdir()) for t in TYPES}
+    support[TYPES[2]] = support[TYPES[2]][:1]  # one image only
+    insp = Inspector(method="residual_proto", **SETTINGS).fit(normal, support)
+    assert insp.info["n_normal"] == 6
+    assert [Path(p).name for p, _ in insp.skipped] == ["corrupt.png"]
+    assert "corrupt.png" in insp.skipped[0][1] and "\n" not in insp.skipped[0][1]
+    assert insp.trust["types_without_estimate"] == [TYPES[2]]
+    assert insp.trust["n_images"] == 2 * SHOTS
+    query = tmp_path / "q"
+    _write(query / "tall.TIFF", np.full((200, 60), 40000, np.uint16))
+    (query / "x.png").symlink_to(sorted((folders["query"] / "hole").iterdir())[0])
+    results = insp.classify([query], progress=False)
+    assert [Path(r.path).name for r in results] == ["tall.TIFF", "x.png"]
+    assert all(r.ok and r.anomaly_map.shape == (8, 8) for r in results)
+    # a fit that fails writes nothing
+    out = tmp_path / "model"
+    with pytest.raises(DataError, match="at least 2 readable normal images"):
+        Inspector(**SETTINGS).fit([normal / "line1" / "corrupt.png"], support).save(out)
+    assert not out.exists()
