@@ -864,8 +864,8 @@ def suite_table(
         suite: result rows of one suite (``results/suite/<suite>``).
         baseline: result rows of the untransformed suite (``results/suite/none``).
         methods: methods to show, in this order (default: those of ``suite``).
-        reference: optional rows of the MVTec protocol (centre crop) on the same categories,
-            shown as a third column over the seeds it has.
+        reference: optional rows of the MVTec protocol (centre crop), shown as a third
+            column on the same categories per method and shot count, over the seeds it has.
 
     Returns:
         One row per (method, shots) with ``suite`` and ``untransformed`` (mean ± sample std
@@ -887,9 +887,9 @@ def suite_table(
         queries=("queries", "sum"), chance=("chance", "mean")
     )
     ref = None
-    if reference is not None:
-        cats = sorted(suite["category"].unique())
-        sel = reference[reference["category"].isin(cats) & reference["method"].isin(methods)]
+    if reference is not None:  # the (category, method, shots) cells the suite holds
+        cells = suite[["category", "method", "shots"]].drop_duplicates()
+        sel = reference.merge(cells, on=["category", "method", "shots"])
         ref = average_over_categories(sel).set_index(["method", "shots"]) if len(sel) else None
     out = []
     for (method, shots), s in avg_s.iterrows():
