@@ -91,7 +91,7 @@ def committed_predictions(folder: str, method: str, category: str, shots: int) -
 
 @pytest.mark.rows
 @pytest.mark.realdata
-@pytest.mark.usefixtures("one_torch_thread")  # as the committed rows (--jobs 2: 1 thread each)
+@pytest.mark.usefixtures("one_torch_thread")  # as the committed rows (2 workers: 1 thread each)
 @pytest.mark.parametrize("method", sorted(CELLS))
 def test_committed_cell_is_reproduced_query_by_query(
     real_data: Path, tmp_path: Path, method: str
