@@ -44,7 +44,9 @@ from fsad.errors import ConfigError, DataError
 
 # bump when the images a suite writes change for the same settings: finished folders of an
 # older generator are then rewritten, never read as fresh
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: windows one pixel off square at the engines' sides made square
+#: input sides of the engines the registered methods use (224 px, and 448 px for hires_*)
+ENGINE_SIDES = (224, 448)
 TRANSFORMS = ("grey", "elongated", "border", "pose", "illumination")
 #: ``none`` copies the images unchanged (the untransformed baseline); ``all`` combines all
 SUITES = ("none", *TRANSFORMS, "all")
@@ -208,6 +210,20 @@ def _uniform_int(rng: np.random.Generator, lo: float, hi: float) -> int:
     return int(rng.integers(a, b + 1)) if a <= b else round(lo)
 
 
+def _near_square(h: int, w: int) -> tuple[int, int]:
+    """``(h, w)``, made square (the longer side) when the engine's letterbox would frame it
+    one pixel off square at one of :data:`ENGINE_SIDES`.
+
+    Such a frame pads by less than one pixel a side, which the engine's preprocessing
+    (``fsad.features.preprocess``, at this generator's version) takes for a centre crop and
+    fails on; every other window keeps its drawn shape.
+    """
+    short, long = min(h, w), max(h, w)
+    if any(round(side * short / long) == side - 1 for side in ENGINE_SIDES):
+        return long, long
+    return h, w
+
+
 def _crop(image: np.ndarray, top: int, left: int, h: int, w: int, fill: np.ndarray) -> np.ndarray:
     """The ``h x w`` window at ``(top, left)``; parts outside the image get ``fill``."""
     out = np.empty((h, w, *image.shape[2:]), dtype=image.dtype)
@@ -257,7 +273,7 @@ def window(
     fill = corner_colour(image)
     if box is None:
         h = max(1, round(h_target))
-        w = max(1, min(iw, round(h * aspect)))
+        h, w = _near_square(h, max(1, min(iw, round(h * aspect))))
         top, left = _uniform_int(rng, 0, ih - h), _uniform_int(rng, 0, iw - w)
         cut = None if region is None else _crop(region, top, left, h, w, fill) > 0
         return _crop(image, top, left, h, w, fill), cut
@@ -277,7 +293,7 @@ def window(
         edge = ""
         h = float(np.clip(h_target, h_min, max(h_min, h_max)))
     h = max(by1 - by0, round(h))
-    w = max(bx1 - bx0, round(h * aspect))
+    h, w = _near_square(h, max(bx1 - bx0, round(h * aspect)))
     top = _uniform_int(rng, max(0, by1 - h), min(by0, ih - h))
     left = _uniform_int(rng, max(0, bx1 - w), min(bx0, iw - w))
     top = {"top": by0, "bottom": by1 - h}.get(edge, top)

@@ -288,3 +288,17 @@ def test_suite_table_compares_like_for_like() -> None:
     assert row["suite"] == "61.50 ± 0.71" and row["change"] == -18.5
     assert (row["seeds"], row["categories"], row["queries"], row["chance"]) == (2, 2, 20, 30.0)
     assert suite_table(suite.assign(category="z"), base).empty
+
+
+def test_windows_one_pixel_off_square_are_made_square() -> None:
+    from fsad.suite import ENGINE_SIDES, _near_square
+
+    assert _near_square(316, 314) == (316, 316)  # letterboxed to 224 x 223
+    assert _near_square(449, 448) == (449, 449)  # 448 x 447 at 448 px
+    assert _near_square(200, 202) == (200, 202) and _near_square(300, 300) == (300, 300)
+    img, mask = part(300, 300, (140, 140, 160, 160))
+    for seed in range(60):
+        for region in (mask, None):
+            out, _ = draw("elongated", img, region, seed)
+            short, long = sorted(out.shape[:2])
+            assert all(round(s * short / long) != s - 1 for s in ENGINE_SIDES)
