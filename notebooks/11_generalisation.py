@@ -193,7 +193,8 @@ if "all" in suite_rows and base_rows is not None:
     def pair(rows: pd.DataFrame) -> pd.DataFrame:
         return rows[rows["method"].isin([TARGET, REFERENCE])].merge(cells, on=keys)
 
-    t = suite_table(pair(a), pair(base_rows), [REFERENCE, TARGET]).set_index(["method", "shots"])
+    t = suite_table(pair(a), pair(base_rows), [REFERENCE, TARGET])
+    t = t.set_index(["method", "shots"]) if not t.empty else t
     if (TARGET, 5) in t.index and (REFERENCE, 5) in t.index:
         rec, ref = t.loc[(TARGET, 5)], t.loc[(REFERENCE, 5)]
         above = float(rec["suite"].split(" ")[0]) > float(ref["suite"].split(" ")[0])
