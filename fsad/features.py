@@ -297,9 +297,9 @@ def preprocess(images: np.ndarray | Sequence[np.ndarray], config: FeatureConfig)
         p = placement(img.shape[:2], config)
         interp = cv2.INTER_AREA if p.scale < 1 else cv2.INTER_LINEAR
         img = cv2.resize(img, (p.nw, p.nh), interpolation=interp)
-        if p.dy <= 0 and p.dx <= 0:  # crop
+        if config.framing == "crop":
             out[i] = img[-p.dy : -p.dy + config.crop, -p.dx : -p.dx + config.crop]
-        else:  # letterbox: the image inside a canvas of the mean colour
+        else:  # letterbox: the image inside a canvas of the mean colour (even 1 px of it)
             out[i] = pad
             out[i, p.dy : p.dy + p.nh, p.dx : p.dx + p.nw] = img
     x = torch.from_numpy(out).permute(0, 3, 1, 2).div_(255.0)

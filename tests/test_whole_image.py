@@ -50,6 +50,16 @@ def test_letterbox_keeps_the_whole_image_and_pads_with_the_mean_colour() -> None
     assert crop_box(50, 125, 256, 224) != (0, 0, 50, 125)  # the crop loses the sides
 
 
+def test_a_nearly_square_image_is_letterboxed_with_a_one_pixel_margin() -> None:
+    """A letterboxed side one pixel short of the square (padding 0 before, 1 after) is
+    still padded, never cropped (it used to fail to broadcast)."""
+    img = np.full((127, 128, 3), 200, dtype=np.uint8)
+    p = placement(img.shape[:2], LETTERBOX)
+    assert (p.nh, p.nw, p.dy, p.dx) == (127, 128, 0, 0)
+    x = preprocess([img], LETTERBOX)[0]
+    assert torch.all(x[:, :127] > 0.5) and torch.all(x[:, 127] == 0)
+
+
 def test_cells_map_back_into_the_image_and_padding_to_its_border() -> None:
     shape, grid = (50, 125), (16, 16)
     y, x = cell_to_image((8, 8), grid, shape, LETTERBOX)  # input pixel (68, 68)
