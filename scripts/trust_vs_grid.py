@@ -87,12 +87,14 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=os.environ.get("FSAD_DATA"))
     ap.add_argument("--out", type=Path, required=True, help="results folder, e.g. results/trust")
     ap.add_argument("--shots", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    ap.add_argument("--categories", nargs="+", default=None, help="default: every category")
     args = ap.parse_args()
     if args.data is None:
         raise SystemExit("give --data or set FSAD_DATA")
     csv = args.out / "trust.csv"
     frame = pd.read_csv(csv) if csv.exists() else pd.DataFrame()
-    for dataset, category, folder in CELLS:
+    cells = [c for c in CELLS if args.categories is None or c[1] in args.categories]
+    for dataset, category, folder in cells:
         for shots in args.shots:
             done = not frame.empty and ((frame.category == category) & (frame.shots == shots)).any()
             if done:

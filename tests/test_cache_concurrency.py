@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,21 +16,26 @@ from fsad.cache import DiskCache
 
 KEY = {"what": "race", "n": 1}
 
-#: a process that waits for the go file, then computes the key (1 s) unless it is cached
+#: a process that waits for the go file, then computes the key unless it is cached; a
+#: computing racer waits (up to 60 s) until the other has missed the cache too, so both
+#: write the same key at once however the machine schedules them
 RACER = """
 import sys, time
 from pathlib import Path
 import torch
 from fsad.cache import DiskCache
 
-root, go = Path(sys.argv[1]), Path(sys.argv[2])
+root, go, me = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 while not go.exists():
     time.sleep(0.01)
 computed = []
 
 def compute():
     computed.append(1)
-    time.sleep(1.0)
+    (go.parent / f"missed{me}").touch()
+    deadline = time.time() + 60
+    while len(list(go.parent.glob("missed*"))) < 2 and time.time() < deadline:
+        time.sleep(0.01)
     return {"x": torch.arange(1_000_000, dtype=torch.float32), "tag": "same"}
 
 value = DiskCache(root).load_or_compute("ns", {"what": "race", "n": 1}, compute)
@@ -72,8 +76,7 @@ def _entries(root: Path) -> list[Path]:
 @pytest.mark.slow
 def test_two_processes_racing_on_one_key_both_succeed_and_leave_one_file(tmp_path: Path):
     root, go = tmp_path / "cache", tmp_path / "go"
-    racers = [_start(RACER, str(root), str(go)) for _ in range(2)]
-    time.sleep(3.0)  # both imported torch and are polling for the go file
+    racers = [_start(RACER, str(root), str(go), str(i)) for i in range(2)]
     go.touch()
     outcomes = [_finish(p) for p in racers]
     assert outcomes == ["computed", "computed"]  # both missed, both computed, both returned
