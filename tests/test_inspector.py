@@ -177,10 +177,10 @@ def test_trust_estimate_says_when_it_rests_on_nothing() -> None:
     logistic = Recipe((Group(_BLOCKS),))
     rows = [np.array([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0], [0.7, 0.7]])]
     lab = np.array([0, 0, 1, 1, 2])
-    trust = trust_estimate(logistic, rows, lab, ["a", "b", "c"], 0.05)
+    trust = trust_estimate(logistic, rows, lab, ["a", "b", "c"])
     assert trust["n_images"] == 4 and trust["accuracy"] == 1.0
     assert trust["types_without_estimate"] == ["c"] and "not covered" in trust_text(trust)
-    alone = trust_estimate(logistic, [rows[0][[0, 2, 4]]], lab[[0, 2, 4]], ["a", "b", "c"], 0.05)
+    alone = trust_estimate(logistic, [rows[0][[0, 2, 4]]], lab[[0, 2, 4]], ["a", "b", "c"])
     assert alone["accuracy"] is None and "not available" in trust_text(alone)
 
 

@@ -328,7 +328,7 @@ class Inspector:
             "bank_sizes": [len(e.bank) for e in recipe_engines(engine, recipe)],
             "leave_out_scores": score_summary(loo),
             "support_scores": [float(s) for s in engine.scores(samples)],
-            "trust": trust_estimate(recipe, rows, labels, classes, temperature),
+            "trust": trust_estimate(recipe, rows, labels, classes),
             "skipped": [p for p, _ in skipped],
             "weights_sha256": weights_digests(config, recipe, weights),
         }

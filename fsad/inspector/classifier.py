@@ -109,7 +109,6 @@ def trust_estimate(
     rows: Sequence[np.ndarray],
     labels: np.ndarray,
     classes: Sequence[str],
-    temperature: float,
 ) -> dict[str, Any]:
     """How far to trust the classifier, from the support images alone (no extra labels).
 
