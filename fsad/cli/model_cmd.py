@@ -31,8 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     fit = sub.add_parser(
         "fit",
         help="fit a model from a normal folder and a folder per defect type",
-        description="Build the normal memory bank, the anomaly threshold (leave-out "
-        "scores of the normal images) and the defect-type classifier; save one model folder.",
+        description="Build the normal memory banks, the anomaly threshold (leave-out "
+        "scores of the normal images) and the defect-type classifier (a grid method's recipe, "
+        "computed as fsad run does), estimate its accuracy by leave-one-out over the support "
+        "images, and save one model folder.",
     )
     fit.add_argument("--normal", type=Path, required=True, help="folder of normal images")
     fit.add_argument(
