@@ -40,7 +40,9 @@ import numpy as np
 
 from fsad.cache import files_fingerprint
 from fsad.data import GOOD, CategoryData, Sample, load_category, read_image, read_mask
+from fsad.engine import EngineConfig, ResidualEngine
 from fsad.errors import ConfigError, DataError
+from fsad.features import FeatureConfig, placement
 
 # bump when the images a suite writes change for the same settings: finished folders of an
 # older generator are then rewritten, never read as fresh
@@ -391,8 +393,6 @@ def map_region(
     """
     import cv2
 
-    from fsad.features import FeatureConfig, placement
-
     p = placement(shape, FeatureConfig(crop=framing_crop, resize=framing_crop, framing="letterbox"))
     square = cv2.resize(
         amap.astype(np.float32), (framing_crop, framing_crop), interpolation=cv2.INTER_LINEAR
@@ -414,9 +414,6 @@ def engine_regions(settings: SuiteSettings) -> RegionFn:
     seed 1, default cache): they place the window only; the labels are never read."""
 
     def regions(category: CategoryData, samples: Sequence[Sample]) -> dict[Path, np.ndarray]:
-        from fsad.engine import EngineConfig, ResidualEngine
-        from fsad.features import FeatureConfig
-
         config = EngineConfig(features=FeatureConfig(framing="letterbox"))
         engine = ResidualEngine(category, config, seed=1)
         maps = engine.anomaly_maps(list(samples)).numpy()

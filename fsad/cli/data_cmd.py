@@ -18,7 +18,7 @@ from fsad.data import (
 )
 from fsad.embedded import generate
 from fsad.errors import DataError
-from fsad.suite import SUITES
+from fsad.suite import SUITES, SuiteSettings, steps, write_suite
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -125,8 +125,6 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
-    from fsad.suite import SuiteSettings, steps, write_suite
-
     data = default_data_root(args.data)
     if data is None:
         raise DataError("no data root: pass --data or set FSAD_DATA")
