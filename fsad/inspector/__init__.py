@@ -322,17 +322,17 @@ class Inspector:
         threshold = anomaly_threshold(loo, config.quantile)
         rows = sample_rows(engine, recipe, samples)  # the grid's code (fsad.recipe)
         temperature = fit_temperature(recipe, rows, labels, len(classes))
+        engines = recipe_engines(engine, recipe)
         info = {
             "n_normal": len(engine.category.train),
             "n_support": {c: int((labels == i).sum()) for i, c in enumerate(classes)},
-            "bank_sizes": [len(e.bank) for e in recipe_engines(engine, recipe)],
+            "bank_sizes": [len(e.bank) for e in engines],
             "leave_out_scores": score_summary(loo),
             "support_scores": [float(s) for s in engine.scores(samples)],
             "trust": trust_estimate(recipe, rows, labels, classes),
             "skipped": [p for p, _ in skipped],
             "weights_sha256": weights_digests(config, recipe, weights),
         }
-        engines = recipe_engines(engine, recipe)
         self.model_ = FittedModel(
             config=config,
             recipe=recipe,
