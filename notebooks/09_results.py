@@ -32,6 +32,8 @@ results_dir: str = ""  # empty: the results folder of this repository
 main_folders: list = ["main", "main_3d"]  # the main grid of the paper (Tables 1 and 2)
 ablation_folder: str = "ablation"  # Table 4 of the paper (2-shot) and appendix variants
 beyond_folders: list = ["beyond", "beyond_3d"]  # the methods of chapter 7 (beyond the paper)
+suite_baseline: str = "suite/none"  # chapter 11: the shared images, whole image (letterbox)
+suite_combined: str = "suite/all"  # chapter 11: every transform of the suite combined
 
 # %% tags=["hide-input"]
 import pandas as pd
@@ -54,6 +56,7 @@ from fsad.report import (
     paper_table,
     read_folders,
     side_by_side,
+    suite_table,
     summarize,
     support_by_seed,
     targets_table,
@@ -512,6 +515,32 @@ if beyond is not None and "hires_poe" in set(beyond["method"]) and transductive:
         table = summarize(tire).pivot_table(index="method", columns="shots", values="mean")
         display(Markdown("Tire, mean accuracy over seeds (%):"))
         display(table.rename(columns=lambda n: f"{n}-shot").style.format("{:.1f}"))
+
+# %% [markdown]
+# ## Which methods transfer: MVTec protocol against the generalisation suite
+#
+# Chapter 11 re-shoots the four MVTec AD categories the way factories shoot (grey, any pose
+# and scale, elongated windows, defects at the border, uneven light: the suite `all`) and runs
+# the same protocol on them. Per method and shot count: *MVTec protocol* is the paper's
+# centre-cropped images (`results/beyond`, every seed it has); *untransformed* the same images
+# seen whole (letterbox, `results/suite/none`) and *suite* the re-shot ones
+# (`results/suite/all`), both over exactly the (category, seed) cells that both folders hold
+# (`fsad.report.suite_table`); *change*: suite minus untransformed, in points; *queries*:
+# per seed, summed over categories; *chance*: the majority class's share. A method whose
+# MVTec number is high and whose suite number falls is one that learnt the MVTec framing.
+
+# %% tags=["hide-input", "full-width"]
+combined, untransformed = read([suite_combined]), read([suite_baseline])
+if combined is None or untransformed is None or beyond is None:
+    display(Markdown("*No generalisation-suite results (chapter 11) in this results folder.*"))
+else:
+    transfer = suite_table(combined, untransformed, CHAIN[1:], beyond)
+    order = {m: k for k, m in enumerate(CHAIN)}
+    transfer = transfer[transfer["shots"].isin([1, 5])]
+    transfer = transfer.sort_values(["shots", "method"], key=lambda c: c.map(order).fillna(c))
+    cols = ["method", "shots", "MVTec protocol", "untransformed", "suite", "change"]
+    cols += ["seeds", "categories", "queries", "chance"]
+    display(Markdown(to_markdown(transfer[cols].set_index(["shots", "method"]))))
 
 # %% [markdown]
 # **How every setting was chosen.** The appendix chapter *Selection rounds* lists every
