@@ -1,0 +1,39 @@
+"""The research wing's support-augmentation rounds: the poses of a support image, and a
+leave-one-out in which an image leaves with every row made from it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fsad.descriptors import DescriptorConfig
+from fsad.recipe import Group, Recipe
+from research.robust import VARIANTS, dihedral, loo, rotations
+
+LOGISTIC = Recipe((Group(DescriptorConfig()),), c=100.0)
+
+
+def test_rotations_and_dihedral_are_the_other_poses() -> None:
+    img = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    turned = rotations(img)
+    assert [t.shape for t in turned] == [(3, 2, 3), (2, 3, 3), (3, 2, 3)]
+    assert np.array_equal(turned[1], img[::-1, ::-1])  # 180 degrees
+    poses = dihedral(img)
+    assert len(poses) == 7 and all(p.flags["C_CONTIGUOUS"] for p in poses)
+    keys = {p.tobytes() + bytes(p.shape) for p in [img, *poses]}
+    assert len(keys) == 8  # an asymmetric image has 8 distinct poses
+    # rot4 takes the rotations, which come first
+    assert VARIANTS == {"baseline": 0, "rot4": 3, "dihedral8": 7}
+
+
+def test_loo_removes_the_left_out_image_with_its_copies() -> None:
+    # two classes of two images; every image joins the support with a copy of itself (as a
+    # turned pose would). A logistic head that kept the left-out image's copy would
+    # recognise it; leaving the image out with its copy gives the honest estimate.
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.8, 0.6]])
+    labels = np.array([0, 0, 1, 1])
+    rows = [np.concatenate([x, x])]
+    source = np.tile(np.arange(4), 2)
+    y = labels[source]
+    alone = loo(LOGISTIC, [x], labels, np.arange(4), 2)
+    assert loo(LOGISTIC, rows, y, source, 2) == alone == 0.5
+    assert loo(LOGISTIC, rows, y, np.arange(8), 2) == 1.0  # the copy counted apart: a leak
