@@ -10,7 +10,8 @@ the paper (:func:`paper_gaps`, :func:`paper_subset_average`, :func:`ablation_tab
 :func:`ingredient_gains`, :func:`side_by_side`), methods against each other
 (:func:`average_wide`, :func:`chain_gains`, :func:`compare_cells`, :func:`targets_table`),
 and the selection records of ``results/explore/`` (:func:`support_by_seed`,
-:func:`heldout_picks`, :func:`choice_ceiling`).
+:func:`heldout_picks`, :func:`choice_ceiling`, and the support-augmentation rounds'
+:func:`augmentation_round`, :func:`augmentation_verdicts`).
 """
 
 from __future__ import annotations
@@ -916,3 +917,80 @@ def suite_table(
         return frame
     frame["order"] = frame["method"].map({m: i for i, m in enumerate(methods)})
     return frame.sort_values(["order", "shots"]).drop(columns="order").reset_index(drop=True)
+
+
+def augmentation_round(records: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
+    """Support leave-one-out and query accuracy (%) of a support-augmentation round.
+
+    Like for like: only the cells (``category``, ``seed`` and the ``by`` columns) that every
+    variant of a probe holds are averaged; per seed the mean over categories, then mean and
+    sample std over seeds.
+
+    Args:
+        records: rows of ``results/explore/robust.csv`` or ``transplant_heads.csv``
+            (``probe, variant, category, seed, support_loo, query_acc`` and ``by``).
+        by: further columns a row is keyed by (e.g. ``["protocol"]``).
+
+    Returns:
+        One row per (``probe``, ``*by``, ``variant``), in the records' order, with ``loo``,
+        ``loo_std``, ``query``, ``query_std``, ``seeds``, ``categories``.
+    """
+    keys = ["category", "seed", *by]
+    out = []
+    for probe, rows in records.groupby("probe", sort=False):
+        n_var = rows["variant"].nunique()
+        full = rows.groupby(keys)["variant"].nunique()
+        cells = full[full == n_var].index.to_frame(index=False)
+        rows = rows.merge(cells, on=keys)
+        per_seed = rows.groupby([*by, "variant", "seed"], sort=False)[["support_loo", "query_acc"]]
+        per_seed = per_seed.mean().mul(100).reset_index()
+        counts = rows.groupby([*by, "variant"], sort=False).agg(
+            seeds=("seed", "nunique"), categories=("category", "nunique")
+        )
+        stats = per_seed.groupby([*by, "variant"], sort=False).agg(
+            loo=("support_loo", "mean"), loo_std=("support_loo", "std"),
+            query=("query_acc", "mean"), query_std=("query_acc", "std"),
+        )  # fmt: skip
+        out.append(stats.join(counts).reset_index().assign(probe=probe))
+    if not out:
+        return pd.DataFrame()
+    frame = pd.concat(out, ignore_index=True)
+    return frame[["probe", *by, "variant", "loo", "loo_std", "query", "query_std", "seeds",
+                  "categories"]]  # fmt: skip
+
+
+def augmentation_verdicts(
+    table: pd.DataFrame,
+    margin: float = 1.0,
+    guard: Mapping[str, str] | None = None,
+    baseline: str = "baseline",
+) -> pd.DataFrame:
+    """The fixed rule of a support-augmentation round, on :func:`augmentation_round`'s table.
+
+    A variant is adopted for a probe when its support leave-one-out, averaged over the
+    table's rows of that probe and variant (e.g. the two protocols), beats the baseline's by at least ``margin``
+    points and, for each ``guard`` group (e.g. ``{"protocol": "mvtec"}``), it is not below
+    the baseline's there by more than the baseline's sample std over seeds.
+
+    Returns:
+        One row per (probe, variant other than the baseline): ``loo``, ``baseline_loo``,
+        ``gain`` (points), ``guard_ok`` and ``adopted``; query columns for the record only.
+    """
+    out = []
+    for (probe, variant), rows in table.groupby(["probe", "variant"], sort=False):
+        if variant == baseline:
+            continue
+        base = table[(table["probe"] == probe) & (table["variant"] == baseline)]
+        gain = float(rows["loo"].mean() - base["loo"].mean())
+        ok = True
+        for col, value in (guard or {}).items():
+            mine, ref = rows[rows[col] == value], base[base[col] == value]
+            if len(mine) and len(ref):
+                ok &= bool(mine["loo"].iloc[0] >= ref["loo"].iloc[0] - ref["loo_std"].iloc[0])
+        out.append({
+            "probe": probe, "variant": variant, "loo": rows["loo"].mean(),
+            "baseline_loo": base["loo"].mean(), "gain": round(gain, 2), "guard_ok": ok,
+            "adopted": bool(gain >= margin and ok),
+            "query": rows["query"].mean(), "baseline_query": base["query"].mean(),
+        })  # fmt: skip
+    return pd.DataFrame(out)

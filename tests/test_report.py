@@ -12,6 +12,8 @@ from fsad.cli import main
 from fsad.errors import FsadError
 from fsad.report import (
     PAPER_AVERAGES_FILE,
+    augmentation_round,
+    augmentation_verdicts,
     average_over_categories,
     format_report,
     latest_config,
@@ -488,3 +490,49 @@ def test_shown_path_hides_machine_folders(tmp_path: Path, monkeypatch):
     monkeypatch.delenv("FSAD_DATA")
     elsewhere = Path("/nonexistent-root-for-test") / "some" / "folder"
     assert shown_path(elsewhere) == ".../folder"
+
+
+def _round_records() -> pd.DataFrame:
+    """A tiny support-augmentation round: 2 protocols x 2 categories x 2 seeds."""
+    rows = []
+    for protocol in ("mvtec", "suite"):
+        for category in ("a", "b"):
+            for seed in (1, 2):
+                for variant, loo in (("baseline", 0.50), ("turned", 0.53), ("worse", 0.40)):
+                    bump = 0.02 * (seed - 1)  # seed 2 two points higher
+                    rows.append({"probe": "p", "protocol": protocol, "category": category,
+                                 "seed": seed, "variant": variant, "support_loo": loo + bump,
+                                 "query_acc": 0.6})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_augmentation_round_means_over_seeds_of_category_means() -> None:
+    table = augmentation_round(_round_records(), by=["protocol"])
+    assert len(table) == 6  # 2 protocols x 3 variants
+    row = table[(table["protocol"] == "mvtec") & (table["variant"] == "turned")].iloc[0]
+    assert row["loo"] == pytest.approx(54.0)  # seeds 53 and 55
+    assert row["loo_std"] == pytest.approx(np.std([53.0, 55.0], ddof=1))
+    assert (row["seeds"], row["categories"]) == (2, 2)
+
+
+def test_augmentation_round_compares_only_cells_every_variant_holds() -> None:
+    records = _round_records()
+    # the baseline's cell (suite, b, seed 2) is missing: that cell leaves every variant
+    drop = (records["variant"] == "baseline") & (records["protocol"] == "suite")
+    drop &= (records["category"] == "b") & (records["seed"] == 2)
+    table = augmentation_round(records[~drop], by=["protocol"])
+    suite = table[table["protocol"] == "suite"].set_index("variant")
+    assert (suite["categories"] == 2).all()  # seed 1 still has both categories
+    # seed 2 keeps category a only: 52 (baseline) in it, 50 in seed 1
+    assert suite.loc["baseline", "loo"] == pytest.approx(51.0)
+
+
+def test_augmentation_verdicts_follow_the_rule() -> None:
+    table = augmentation_round(_round_records(), by=["protocol"])
+    verdicts = augmentation_verdicts(table, margin=1.0, guard={"protocol": "mvtec"})
+    v = verdicts.set_index("variant")
+    assert v.loc["turned", "gain"] == pytest.approx(3.0) and bool(v.loc["turned", "adopted"])
+    assert not v.loc["worse", "guard_ok"] and not v.loc["worse", "adopted"]
+    # a margin above the gain rejects it
+    strict = augmentation_verdicts(table, margin=5.0).set_index("variant")
+    assert not strict.loc["turned", "adopted"]
