@@ -446,3 +446,55 @@ if synth_file.exists():
 # what ran here: a stronger encoder than the ones reachable offline (rounds 19 and 20's
 # ViT-S/14, the only other one found, is among the candidates above), the defects' masks
 # (which MVREC is given and the paper's protocol is not), or more support images.
+
+# %% [markdown]
+# ## Support augmentation: turned copies (robustness round 1) and defect transplants
+#
+# Two rounds after the ceiling above add rows to the support set instead of changing the
+# descriptor; the bank, the queries and the cached tables stay the grid's. Each probes with
+# `anomaly_lr` (the block set inside every recommended recipe) and `residual_proto`, 5 shots
+# (tire 4), seeds 1-5, and scores support leave-one-out, where an image leaves the support
+# together with every row made from it. Their rules were committed before they ran (the
+# docstrings of `research/robust.py` and `research/transplant_heads.py`):
+#
+# - **Robustness round 1** (issue 21): each support image also joins turned by 90, 180 and
+#   270 degrees (`rot4`) or in all 8 poses of its dihedral group (`dihedral8`). Scored on the
+#   MVTec protocol (centre crop) and the generalisation suite `all` (whole image, chapter
+#   11), four MVTec AD categories. Adopted when the leave-one-out averaged over the two
+#   protocols gains at least 1 point and, on the MVTec protocol alone, falls by no more
+#   than the baseline's std over seeds.
+# - **Transplant heads** (issue 23, learner a): each support image's defect, cut by its
+#   anomaly map and GrabCut (never its mask), is pasted into 6 normal training images
+#   (Poisson or alpha blending, placed where the surroundings look alike), and the
+#   transplants join the support with its label. MVTec protocol, five categories (tire
+#   included). Adopted when the leave-one-out over the categories gains at least 1 point.
+#
+# *loo* and *query*: accuracy (%), mean ± sample std over seeds of the mean over
+# categories, on exactly the cells that every variant of a probe holds; query accuracy is
+# the record the rules never read.
+
+# %% tags=["hide-input"]
+from fsad.report import augmentation_round, augmentation_verdicts
+
+
+def show_round(path, by: list, guard: dict | None) -> None:
+    """The table and the rule's verdicts of one augmentation round's record."""
+    if not path.exists():
+        display(Markdown(f"*{shown_path(path)} not found.*"))
+        return
+    table = augmentation_round(pd.read_csv(path), by=by)
+    shown = table.assign(
+        loo=[f"{m:.1f} ± {s:.1f}" for m, s in zip(table["loo"], table["loo_std"], strict=True)],
+        query=[
+            f"{m:.1f} ± {s:.1f}" for m, s in zip(table["query"], table["query_std"], strict=True)
+        ],
+    ).drop(columns=["loo_std", "query_std"])
+    display(Markdown(f"From `{path.name}`:"))
+    display(Markdown(to_markdown(shown.set_index(["probe", *by, "variant"]))))
+    verdicts = augmentation_verdicts(table, margin=1.0, guard=guard)
+    display(Markdown("The rule's verdicts (gain: points of leave-one-out over the baseline):"))
+    display(Markdown(to_markdown(verdicts.round(2).set_index(["probe", "variant"]))))
+
+
+show_round(RESULTS / "explore" / "robust.csv", ["protocol"], {"protocol": "mvtec"})
+show_round(RESULTS / "explore" / "transplant_heads.csv", [], None)
