@@ -37,16 +37,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-from fsad.data import default_data_root, few_shot_split, load_category
+from fsad.data import few_shot_split, load_category
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.heads import cosine_prototypes, logistic_regression, predict
 from fsad.methods.anomaly_guided import ANOMALY_BLOCKS, LR_C
 from fsad.recipe import Group, Recipe, sample_rows
 from fsad.utils import atomic_write_csv
+from research.records import data_root, merged
 
 CATEGORIES = ("bottle", "transistor", "screw", "metal_nut")
 SHOTS = (1, 3, 5)
@@ -105,25 +105,13 @@ def evaluate(target: ResidualEngine, pool: list, shots: int) -> list[dict]:
     return out
 
 
-def merged(path: Path, rows: list[dict]) -> pd.DataFrame:
-    """Earlier rows of ``path`` with the cells of ``rows`` replaced."""
-    new = pd.DataFrame(rows)
-    if not path.exists():
-        return new
-    old = pd.read_csv(path, dtype={"git_commit": str})
-    done = old.set_index(CELL).index.isin(new.set_index(CELL).index)
-    return pd.concat([old[~done], new], ignore_index=True)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
     ap.add_argument("--out", required=True, help="results CSV (results/lopo/results.csv)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     args = ap.parse_args(argv)
-    root = default_data_root(args.data)
-    if root is None:
-        raise SystemExit("set FSAD_DATA or pass --data")
+    root = data_root(args.data)
     out, commit = Path(args.out), git_commit(Path(__file__).resolve().parents[1])
     out.parent.mkdir(parents=True, exist_ok=True)
     cats = {c: load_category(Path(root) / "mvtec_ad", "mvtec_ad", c) for c in CATEGORIES}
@@ -140,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                          seconds=round(time.time() - t0, 1), timestamp=stamp)  # fmt: skip
                 print(f"{name} seed {seed} {r['method']} {r['shots']}-shot: "
                       f"{r['accuracy']:.3f}", flush=True)  # fmt: skip
-            atomic_write_csv(out, merged(out, rows))
+            atomic_write_csv(out, merged(out, rows, CELL))
 
 
 if __name__ == "__main__":

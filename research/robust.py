@@ -36,10 +36,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from fsad.blocks import Inputs
-from fsad.data import CategoryData, default_data_root, few_shot_split, load_category, read_image
+from fsad.data import CategoryData, few_shot_split, load_category, read_image
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.features import FeatureConfig
@@ -47,6 +46,7 @@ from fsad.heads import predict
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import Recipe, inputs_rows, recipe_proba, sample_rows
 from fsad.utils import atomic_write_csv
+from research.records import data_root, done_cells, merged
 
 CATEGORIES = ("bottle", "transistor", "screw", "metal_nut")
 PROBES = ("anomaly_lr", "residual_proto")
@@ -122,16 +122,6 @@ def category_of(protocol: str, data: Path, suite: Path, name: str) -> CategoryDa
     return load_category(suite / name, "folder")
 
 
-def merged(path: Path, rows: list[dict]) -> pd.DataFrame:
-    """Earlier rows of ``path`` with the cells of ``rows`` replaced."""
-    new = pd.DataFrame(rows)
-    if not path.exists():
-        return new
-    old = pd.read_csv(path, dtype={"git_commit": str})
-    done = old.set_index(CELL).index.isin(new.set_index(CELL).index)
-    return pd.concat([old[~done], new], ignore_index=True)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
@@ -141,14 +131,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
     ap.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS))
     args = ap.parse_args(argv)
-    root = default_data_root(args.data)
-    if root is None:
-        raise SystemExit("set FSAD_DATA or pass --data")
+    root = data_root(args.data)
     out, commit = Path(args.out), git_commit(Path(__file__).resolve().parents[1])
-    done = set()
-    if out.exists():
-        old = pd.read_csv(out)
-        done = set(zip(old["protocol"], old["category"], old["seed"], strict=True))
+    done = done_cells(out, ["protocol", "category", "seed"])
     for protocol in args.protocols:
         framing = PROTOCOLS[protocol][1]
         config = EngineConfig(features=FeatureConfig(framing=framing))
@@ -165,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                cell_seconds=round(time.time() - t0, 1), timestamp=stamp)  # fmt: skip
                     print(f"{protocol} {name} seed {seed} {row['probe']} {row['variant']}: loo "
                           f"{row['support_loo']:.3f} query {row['query_acc']:.3f}", flush=True)  # fmt: skip
-                atomic_write_csv(out, merged(out, rows))
+                atomic_write_csv(out, merged(out, rows, CELL))
 
 
 if __name__ == "__main__":

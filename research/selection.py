@@ -29,10 +29,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from fsad.cache import fingerprint
-from fsad.data import default_data_root, few_shot_split, load_category
+from fsad.data import few_shot_split, load_category
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.heads import predict
@@ -40,6 +39,7 @@ from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import Recipe, recipe_proba, sample_rows
 from fsad.synth import TextureSource
 from fsad.utils import atomic_write_csv
+from research.records import data_root, merged
 from research.synthtask import SynthTaskConfig, draw_tasks, synthetic_rows, task_accuracy
 
 #: (dataset, category, shot counts) of the paper's protocol on the shared data
@@ -107,16 +107,6 @@ def score_candidate(
     return row
 
 
-def merged(path: Path, rows: list[dict]) -> pd.DataFrame:
-    """Earlier rows of ``path`` with the cells of ``rows`` replaced."""
-    new = pd.DataFrame(rows)
-    if not path.exists():
-        return new
-    old = pd.read_csv(path, dtype={"git_commit": str})
-    done = old.set_index(CELL).index.isin(new.set_index(CELL).index)
-    return pd.concat([old[~done], new], ignore_index=True)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
@@ -128,9 +118,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--candidates", nargs="+", default=None, choices=sorted(CANDIDATES))
     ap.add_argument("--loo-only", action="store_true", help="no synthetic tasks")
     args = ap.parse_args(argv)
-    root = default_data_root(args.data)
-    if root is None:
-        raise SystemExit("set FSAD_DATA or pass --data")
+    root = data_root(args.data)
     textures = None if args.loo_only else TextureSource.from_dtd(Path(root) / "dtd")
     out, commit = Path(args.out), git_commit(Path(__file__).resolve().parents[1])
     synth_key = (
@@ -152,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 rows.append(row)
                 print(f"{name} seed {seed} {variant}: synth {row['synth_1shot']:.3f}/"
                       f"{row['synth_5shot']:.3f} loo {row['support_loo']:.3f}", flush=True)  # fmt: skip
-            atomic_write_csv(out, merged(out, rows))
+            atomic_write_csv(out, merged(out, rows, CELL))
 
 
 if __name__ == "__main__":

@@ -36,10 +36,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from fsad.blocks import Inputs
-from fsad.data import default_data_root, few_shot_split, load_category, read_image
+from fsad.data import few_shot_split, load_category, read_image
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.errors import ConfigError
 from fsad.evaluate import git_commit
@@ -49,6 +48,7 @@ from fsad.recipe import inputs_rows, recipe_proba, sample_rows
 from fsad.synth.foreground import foreground_mask
 from fsad.synth.transplant import TransplantConfig, cut_support, normal_level, transplants
 from fsad.utils import atomic_write_csv
+from research.records import data_root, done_cells, merged
 from research.robust import loo
 
 #: (dataset, category, shots of the signal)
@@ -126,16 +126,6 @@ def score_engine(engine: ResidualEngine, dataset: str, shots: int, seed: int) ->
     return out
 
 
-def merged(path: Path, rows: list[dict]) -> pd.DataFrame:
-    """Earlier rows of ``path`` with the cells of ``rows`` replaced."""
-    new = pd.DataFrame(rows)
-    if not path.exists():
-        return new
-    old = pd.read_csv(path, dtype={"git_commit": str})
-    done = old.set_index(CELL).index.isin(new.set_index(CELL).index)
-    return pd.concat([old[~done], new], ignore_index=True)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
@@ -143,14 +133,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     ap.add_argument("--categories", nargs="+", default=[c for _, c, _ in GRID])
     args = ap.parse_args(argv)
-    root = default_data_root(args.data)
-    if root is None:
-        raise SystemExit("set FSAD_DATA or pass --data")
+    root = data_root(args.data)
     out, commit = Path(args.out), git_commit(Path(__file__).resolve().parents[1])
-    done = set()
-    if out.exists():
-        old = pd.read_csv(out)
-        done = set(zip(old["category"], old["seed"], strict=True))
+    done = done_cells(out, ["category", "seed"])
     for dataset, name, shots in GRID:
         if name not in args.categories:
             continue
@@ -166,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                            cell_seconds=round(time.time() - t0, 1), timestamp=stamp)  # fmt: skip
                 print(f"{name} seed {seed} {row['probe']} {row['variant']}: loo "
                       f"{row['support_loo']:.3f} query {row['query_acc']:.3f}", flush=True)  # fmt: skip
-            atomic_write_csv(out, merged(out, rows))
+            atomic_write_csv(out, merged(out, rows, CELL))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ import pytest
 from fsad.descriptors import DescriptorConfig
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import Group, Recipe
-from research.selection import CANDIDATES, head_of, loo_accuracy, merged
+from research.records import done_cells, merged
+from research.selection import CANDIDATES, CELL, head_of, loo_accuracy
 
 COSINE = Recipe((Group(DescriptorConfig()),), head="cosine")
 
@@ -42,6 +43,8 @@ def test_merged_replaces_only_the_rerun_cells(tmp_path: Path) -> None:
         {"variant": "b", "category": "bottle", "seed": 1, "support_loo": 0.6},
     ]
     pd.DataFrame(old).to_csv(out, index=False)
-    new = merged(out, [{"variant": "a", "category": "bottle", "seed": 1, "support_loo": 0.9}])
+    new = merged(out, [{"variant": "a", "category": "bottle", "seed": 1, "support_loo": 0.9}], CELL)
     got = new.set_index("variant")["support_loo"].to_dict()
     assert got == {"a": 0.9, "b": 0.6} and len(new) == 2
+    assert done_cells(out, CELL) == {("a", "bottle", 1), ("b", "bottle", 1)}
+    assert done_cells(tmp_path / "none.csv", CELL) == set()

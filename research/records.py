@@ -1,0 +1,37 @@
+"""The research wing's records: CSV files of rounds, one row per cell, rerun cells replaced."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from fsad.data import default_data_root
+
+
+def merged(path: Path, rows: list[dict], cell: Sequence[str]) -> pd.DataFrame:
+    """Earlier rows of ``path`` with the cells (keyed by the ``cell`` columns) of ``rows``
+    replaced; every other earlier row is kept."""
+    new = pd.DataFrame(rows)
+    if not path.exists():
+        return new
+    old = pd.read_csv(path, dtype={"git_commit": str})
+    done = old.set_index(list(cell)).index.isin(new.set_index(list(cell)).index)
+    return pd.concat([old[~done], new], ignore_index=True)
+
+
+def done_cells(path: Path, cell: Sequence[str]) -> set[tuple]:
+    """The cells ``path`` already holds (a rerun skips them); empty when it does not exist."""
+    if not path.exists():
+        return set()
+    old = pd.read_csv(path)
+    return set(old[list(cell)].itertuples(index=False, name=None))
+
+
+def data_root(explicit: str | None) -> Path:
+    """The shared data (``--data`` or ``$FSAD_DATA``), or exit with the way to give it."""
+    root = default_data_root(explicit)
+    if root is None:
+        raise SystemExit("set FSAD_DATA or pass --data")
+    return Path(root)
