@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from research.lopo import fit_metric, heads
+from research.lopo import fit_metric, fit_whitening, heads
 
 
 def product(rng: np.random.Generator, offset: float, n: int = 40) -> tuple[np.ndarray, np.ndarray]:
@@ -41,3 +41,19 @@ def test_metric_ignores_which_product_a_row_comes_from() -> None:
     lda = fit_metric([product(rng, 10.0), product(rng, -10.0)])
     direction = np.abs(lda.scalings_[:, 0])
     assert direction.argmax() == 0
+
+
+def test_whitening_damps_the_within_type_spread_of_other_products() -> None:
+    rng = np.random.default_rng(2)
+    w = fit_whitening([product(rng, 10.0), product(rng, -10.0)])
+    assert w.shape == (3, 3) and np.allclose(w, w.T)
+    xt, yt = product(rng, 3.0, n=200)
+
+    def contrast(x: np.ndarray) -> float:
+        """Distance of the two type means over the largest within-type spread."""
+        gap = np.linalg.norm(x[yt == 1].mean(axis=0) - x[yt == 0].mean(axis=0))
+        residual = np.concatenate([x[yt == t] - x[yt == t].mean(axis=0) for t in (0, 1)])
+        return float(gap / residual.std(axis=0).max())
+
+    assert contrast(xt) < 0.25  # the nuisance axis (std 5) swamps the type gap (1)
+    assert contrast(xt @ w) > 4 * contrast(xt)  # learnt on other products, it carries over
