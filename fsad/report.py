@@ -11,7 +11,7 @@ the paper (:func:`paper_gaps`, :func:`paper_subset_average`, :func:`ablation_tab
 (:func:`average_wide`, :func:`chain_gains`, :func:`compare_cells`, :func:`targets_table`),
 and the selection records of ``results/explore/`` (:func:`support_by_seed`,
 :func:`heldout_picks`, :func:`choice_ceiling`, and the support-augmentation rounds'
-:func:`augmentation_round`, :func:`augmentation_verdicts`).
+:func:`augmentation_round`, :func:`augmentation_verdicts`, :func:`loo_gated`).
 """
 
 from __future__ import annotations
@@ -994,3 +994,32 @@ def augmentation_verdicts(
             "query": rows["query"].mean(), "baseline_query": base["query"].mean(),
         })  # fmt: skip
     return pd.DataFrame(out)
+
+
+def loo_gated(
+    records: pd.DataFrame,
+    variants: Sequence[str],
+    by: Sequence[str] = (),
+    baseline: str = "baseline",
+) -> pd.DataFrame:
+    """Each product choosing for itself: per cell (category, seed, ``by``) and probe, the
+    variant among ``variants`` with the highest support leave-one-out (the baseline on
+    ties), scored by its query accuracy. Label-free: the choice reads the support only.
+
+    Returns:
+        One row per (probe, ``*by``): ``gated`` query accuracy (%, mean over seeds of the
+        category mean), the ``baseline``'s on the same cells, and ``chosen``, the share of
+        cells (%) that chose a variant other than the baseline.
+    """
+    keys = ["probe", "category", "seed", *by]
+    rows = records[records["variant"].isin([baseline, *variants])].copy()
+    rows["rank"] = rows["support_loo"] + 1e-9 * (rows["variant"] == baseline)
+    best = rows.loc[rows.groupby(keys)["rank"].idxmax()]
+    base = rows[rows["variant"] == baseline].set_index(keys)["query_acc"]
+    best = best.assign(baseline_acc=base.reindex(best.set_index(keys).index).to_numpy())
+    best["moved"] = best["variant"] != baseline
+    per_seed = best.groupby(["probe", *by, "seed"]).agg(
+        gated=("query_acc", "mean"), base=("baseline_acc", "mean"), moved=("moved", "mean")
+    )
+    out = per_seed.groupby(["probe", *by]).mean().mul(100).round(2)
+    return out.rename(columns={"base": baseline, "moved": "chosen"}).reset_index()

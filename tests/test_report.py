@@ -18,6 +18,7 @@ from fsad.report import (
     format_report,
     latest_config,
     load_paper_numbers,
+    loo_gated,
     paper_dir,
     paper_table,
     summarize,
@@ -536,3 +537,20 @@ def test_augmentation_verdicts_follow_the_rule() -> None:
     # a margin above the gain rejects it
     strict = augmentation_verdicts(table, margin=5.0).set_index("variant")
     assert not strict.loc["turned", "adopted"]
+
+
+def test_loo_gated_chooses_per_cell_on_the_support_only() -> None:
+    rows = []
+    for seed in (1, 2):
+        # seed 1: the variant has the better support score and the better queries;
+        # seed 2: a tie on the support keeps the baseline, whatever the queries say
+        for variant, loo, acc in (
+            ("baseline", 0.5, 0.6),
+            ("turned", 0.7 if seed == 1 else 0.5, 0.8),
+        ):
+            rows.append({"probe": "p", "category": "a", "seed": seed, "variant": variant,
+                         "support_loo": loo, "query_acc": acc})  # fmt: skip
+    gated = loo_gated(pd.DataFrame(rows), ["turned"]).iloc[0]
+    assert gated["gated"] == pytest.approx(70.0)  # seed 1: 80, seed 2: 60
+    assert gated["baseline"] == pytest.approx(60.0)
+    assert gated["chosen"] == pytest.approx(50.0)
