@@ -923,8 +923,10 @@ def augmentation_round(records: pd.DataFrame, by: Sequence[str] = ()) -> pd.Data
     """Support leave-one-out and query accuracy (%) of a support-augmentation round.
 
     Like for like: only the cells (``category``, ``seed`` and the ``by`` columns) that every
-    variant of a probe holds are averaged; per seed the mean over categories, then mean and
-    sample std over seeds.
+    variant of a probe holds are averaged, and within each ``by`` group only the categories
+    that hold every seed of the group (a run stopped halfway through a category's seeds
+    leaves that category out, so every seed averages the same categories); per seed the
+    mean over categories, then mean and sample std over seeds.
 
     Args:
         records: rows of ``results/explore/robust.csv`` or ``transplant_heads.csv``
@@ -941,7 +943,11 @@ def augmentation_round(records: pd.DataFrame, by: Sequence[str] = ()) -> pd.Data
         n_var = rows["variant"].nunique()
         full = rows.groupby(keys)["variant"].nunique()
         cells = full[full == n_var].index.to_frame(index=False)
-        rows = rows.merge(cells, on=keys)
+        seeds = (
+            cells.groupby(list(by))["seed"].transform("nunique") if by else cells["seed"].nunique()
+        )
+        held = cells.groupby([*by, "category"])["seed"].transform("nunique")
+        rows = rows.merge(cells[held == seeds], on=keys)
         per_seed = rows.groupby([*by, "variant", "seed"], sort=False)[["support_loo", "query_acc"]]
         per_seed = per_seed.mean().mul(100).reset_index()
         counts = rows.groupby([*by, "variant"], sort=False).agg(

@@ -518,14 +518,16 @@ def test_augmentation_round_means_over_seeds_of_category_means() -> None:
 
 def test_augmentation_round_compares_only_cells_every_variant_holds() -> None:
     records = _round_records()
-    # the baseline's cell (suite, b, seed 2) is missing: that cell leaves every variant
+    # the baseline's cell (suite, b, seed 2) is missing: that cell leaves every variant, and
+    # category b, now short of a seed in `suite`, leaves that protocol's averages
     drop = (records["variant"] == "baseline") & (records["protocol"] == "suite")
     drop &= (records["category"] == "b") & (records["seed"] == 2)
     table = augmentation_round(records[~drop], by=["protocol"])
     suite = table[table["protocol"] == "suite"].set_index("variant")
-    assert (suite["categories"] == 2).all()  # seed 1 still has both categories
-    # seed 2 keeps category a only: 52 (baseline) in it, 50 in seed 1
-    assert suite.loc["baseline", "loo"] == pytest.approx(51.0)
+    assert (suite["categories"] == 1).all() and (suite["seeds"] == 2).all()
+    assert suite.loc["baseline", "loo"] == pytest.approx(51.0)  # category a: 50 and 52
+    mvtec = table[table["protocol"] == "mvtec"].set_index("variant")
+    assert (mvtec["categories"] == 2).all()  # the other protocol keeps both
 
 
 def test_augmentation_verdicts_follow_the_rule() -> None:
