@@ -569,6 +569,11 @@ if lopo_file.exists():
     seeds, cats = int(avg["n_seeds"].min()), int(avg["n_categories"].max())
     display(Markdown(f"Leave-one-product-out, {cats} categories, {seeds} seeds:"))
     display(Markdown(to_markdown(table)))
+    one = lopo[(lopo["seed"] == lopo["seed"].min()) & (lopo["method"] == lopo["method"].iloc[0])]
+    shape = one.groupby("shots").agg(queries=("n_query", "sum"), chance=("chance", "mean"))
+    display(Markdown("Queries per seed (summed over categories) and chance (majority class, %): "
+                     + ", ".join(f"{k}-shot {int(r.queries)} / {100 * r.chance:.1f} %"
+                                 for k, r in shape.iterrows())))  # fmt: skip
 else:
     display(Markdown("*No leave-one-product-out results (`results/lopo`) here.*"))
 

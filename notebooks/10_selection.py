@@ -500,9 +500,9 @@ show_round(RESULTS / "explore" / "robust.csv", ["protocol"], {"protocol": "mvtec
 show_round(RESULTS / "explore" / "transplant_heads.csv", [], None)
 
 # %% [markdown]
-# **Each product choosing for itself.** Robustness round 1 splits by protocol: the turned
-# copies cost points on MVTec's fixed poses and gain many on the suite's free ones, so one
-# global verdict must lose on one of them. A product can choose for itself, label-free: in
+# **Each product choosing for itself.** Robustness round 1 splits by protocol: in the
+# query record the turned copies cost up to a few points on MVTec's fixed poses and gain many
+# on the suite's free ones, so one global verdict gives up something on one of them. A product can choose for itself, label-free: in
 # each cell (category, seed), the variant with the higher support leave-one-out is kept, the
 # baseline on ties (`fsad.report.loo_gated`). This rule was written after the round's first
 # rows showed the split, so its numbers below are a lead to confirm on data it has not seen,
