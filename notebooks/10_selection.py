@@ -44,9 +44,12 @@ from IPython.display import Markdown, display
 
 from fsad.chapter import shown_path
 from fsad.report import (
+    augmentation_round,
+    augmentation_verdicts,
     choice_ceiling,
     find_results_dir,
     heldout_picks,
+    loo_gated,
     support_by_seed,
     to_markdown,
     widen_last_column,
@@ -474,7 +477,6 @@ if synth_file.exists():
 # the record the rules never read.
 
 # %% tags=["hide-input"]
-from fsad.report import augmentation_round, augmentation_verdicts, loo_gated
 
 
 def show_round(path, by: list, guard: dict | None) -> None:

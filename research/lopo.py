@@ -61,13 +61,13 @@ RECIPE = Recipe((Group(ANOMALY_BLOCKS),), c=LR_C)
 CELL = ["category", "seed"]
 
 
-def defect_rows(engine: ResidualEngine) -> tuple[np.ndarray, np.ndarray, list]:
-    """Rows ``(N, D)`` of every defective test image of the engine's category, their type
-    labels ``(N,)`` and the samples."""
+def defect_rows(engine: ResidualEngine) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``(N, D)`` of every defective test image of the engine's category and their type
+    labels ``(N,)``."""
     defects = [s for s in engine.category.test if not s.is_good]
     types = sorted({s.label for s in defects})
     x = sample_rows(engine, RECIPE, defects)[0]
-    return x, np.asarray([types.index(s.label) for s in defects]), defects
+    return x, np.asarray([types.index(s.label) for s in defects])
 
 
 def fit_metric(pool: Sequence[tuple[np.ndarray, np.ndarray]]) -> LinearDiscriminantAnalysis:
@@ -101,14 +101,16 @@ def heads(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, n: int) -> dict[str, n
     }
 
 
-def evaluate(target: ResidualEngine, pool: list, shots: int) -> list[dict]:
-    """Rows of every method at one shot count for the target engine."""
+def evaluate(
+    target: ResidualEngine, lda: LinearDiscriminantAnalysis, white: np.ndarray, shots: int
+) -> list[dict]:
+    """Rows of every method at one shot count for the target engine, in the metrics learnt
+    on the other products (:func:`fit_metric`, :func:`fit_whitening`)."""
     split = few_shot_split(target.category.test, shots)
     xs = sample_rows(target, RECIPE, split.support)[0]
     xq = sample_rows(target, RECIPE, split.query)[0]
     centre = xs.mean(axis=0)  # the support's mean: no query is read
     xs, xq = xs - centre, xq - centre
-    lda, white = fit_metric(pool), fit_whitening(pool)
     spaces = {
         "lda": (lda.transform(xs), lda.transform(xq)),
         "white": (xs @ white, xq @ white),
@@ -141,10 +143,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     for seed in args.seeds:
         t0 = time.time()
         engines = {c: ResidualEngine(d, EngineConfig(), seed=seed) for c, d in cats.items()}
-        rows_of = {c: defect_rows(e)[:2] for c, e in engines.items()}
+        rows_of = {c: defect_rows(e) for c, e in engines.items()}
         for name, engine in engines.items():
             pool = [rows_of[c] for c in CATEGORIES if c != name]  # never the evaluated one
-            rows = [r for k in SHOTS for r in evaluate(engine, pool, k)]
+            lda, white = fit_metric(pool), fit_whitening(pool)  # once per evaluated product
+            rows = [r for k in SHOTS for r in evaluate(engine, lda, white, k)]
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
             for r in rows:
                 r.update(dataset="lopo", category=name, seed=seed, git_commit=commit,
