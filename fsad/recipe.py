@@ -8,6 +8,8 @@ goes through the two functions here, so the order of the groups is known in one 
   grid's methods, the research wing's real rows);
 - :func:`image_rows` / :func:`inputs_rows`: rows of in-memory images (the research wing's
   synthetic tasks, :class:`fsad.inspector.Inspector` on new images);
+- :func:`support_rows`: a support set's rows, with its turned copies when the recipe asks
+  for support poses (:mod:`fsad.poses`; the grid's methods and ``fsad fit`` alike);
 
 and :func:`layout` gives each group's column slice in the concatenated rows (from the
 groups' widths).
@@ -35,7 +37,8 @@ from fsad.blocks import (
     from_json_fields,
     json_fields,
 )
-from fsad.data import Sample
+from fsad.cache import files_fingerprint
+from fsad.data import Sample, read_image
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.errors import ConfigError
 from fsad.features import FeatureConfig
@@ -46,6 +49,7 @@ from fsad.heads import (
     product_of_experts,
     prototype_expert,
 )
+from fsad.poses import check_poses, posed_images, with_poses
 
 HEADS = ("logistic", "cosine")
 
@@ -87,6 +91,8 @@ class Recipe:
         prototypes: a cosine-prototype expert (softmax scale ``proto_scale``) next to each
             group's regression; needs ``experts``.
         proto_scale: softmax scale of the prototype experts.
+        support_poses: each support image is seen in this many poses (1, 4 or 8; see
+            :mod:`fsad.poses`), all with its label; the queries are seen as shot.
     """
 
     groups: tuple[Group, ...]
@@ -96,8 +102,10 @@ class Recipe:
     experts: bool = False
     prototypes: bool = False
     proto_scale: float = 20.0
+    support_poses: int = 1
 
     def __post_init__(self) -> None:
+        check_poses(self.support_poses)
         if not self.groups:
             raise ConfigError("a recipe needs at least one group of blocks")
         if self.head not in HEADS:
@@ -157,6 +165,44 @@ def inputs_rows(recipe: Recipe, inputs: Sequence[Inputs]) -> list[np.ndarray]:
     return [g.weight * g.block.describe(inputs[g.engine]).numpy() for g in recipe.groups]
 
 
+def posed_sample_rows(
+    engine: ResidualEngine, recipe: Recipe, samples: Sequence[Sample]
+) -> list[np.ndarray]:
+    """Rows ``(S * (P - 1), D_g)`` of every group for the other ``P - 1`` poses of each
+    sample (``P = recipe.support_poses``; :func:`fsad.poses.posed_images` order), computed
+    as in-memory images and cached per support set (keyed by the recipe's tables, the
+    number of poses and the samples' content)."""
+    n = recipe.support_poses
+    key = {
+        "recipe": recipe_key(engine, recipe),
+        "poses": n,
+        "samples": files_fingerprint([s.path for s in samples]),
+    }
+
+    def compute() -> dict[str, np.ndarray]:
+        images = posed_images([read_image(s.path) for s in samples], n)
+        return {f"group{g}": x for g, x in enumerate(image_rows(engine, recipe, images))}
+
+    value = engine.cache.load_or_compute("posed_rows", key, compute)
+    return [np.asarray(value[f"group{g}"]) for g in range(len(recipe.groups))]
+
+
+def support_rows(
+    engine: ResidualEngine, recipe: Recipe, samples: Sequence[Sample]
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """A support set's rows: the samples' rows (:func:`sample_rows`), followed, when
+    ``recipe.support_poses > 1``, by those of their other poses (:func:`posed_sample_rows`).
+
+    Returns:
+        per group rows ``(S * P, D_g)`` and ``source`` ``(S * P,)``: the index of each row's
+        sample (the first S rows are the samples as shot).
+    """
+    rows = sample_rows(engine, recipe, samples)
+    if recipe.support_poses == 1:
+        return rows, np.arange(len(samples))
+    return with_poses(rows, posed_sample_rows(engine, recipe, samples), recipe.support_poses)
+
+
 def layout(widths: Sequence[int]) -> list[slice]:
     """Column slice of each group in concatenated rows, from the groups' widths ``D_g``."""
     ends = np.cumsum(widths, dtype=int)
@@ -199,23 +245,32 @@ def recipe_proba(
 
 
 def leave_one_out(
-    recipe: Recipe, rows: Sequence[np.ndarray], labels: np.ndarray, n_classes: int
+    recipe: Recipe,
+    rows: Sequence[np.ndarray],
+    labels: np.ndarray,
+    n_classes: int,
+    source: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each support image whose class keeps another image, scored by the recipe's head
     fitted on all the others (the label-free estimate of how well the head generalises).
 
     Args:
-        rows: per group, support rows ``(S, D_g)``; labels ``(S,)``.
+        rows: per group, support rows ``(R, D_g)``; labels ``(R,)``.
+        source: ``(R,)`` the image each row comes from (:func:`support_rows`; the first
+            rows are the images as shot); an image leaves with all its rows. None: one
+            row per image.
 
     Returns:
         the indices ``(K,)`` of the images left out (``K = 0`` when every class has one
-        image) and their class scores ``(K, C)``.
+        image) and their class scores ``(K, C)`` (of the image as shot).
     """
-    counts = np.bincount(labels, minlength=n_classes)
-    index = np.flatnonzero(counts[labels] >= 2)
+    source = np.arange(len(labels)) if source is None else np.asarray(source)
+    shot = labels[: int(source.max()) + 1]  # one label per image
+    counts = np.bincount(shot, minlength=n_classes)
+    index = np.flatnonzero(counts[shot] >= 2)
     scores = np.zeros((len(index), n_classes))
     for k, i in enumerate(index):
-        keep = np.arange(len(labels)) != i
+        keep = source != i
         scores[k] = recipe_proba(
             recipe, [x[keep] for x in rows], labels[keep], [x[i : i + 1] for x in rows], n_classes
         )[0]

@@ -44,6 +44,7 @@ from fsad.evaluate import git_commit
 from fsad.features import FeatureConfig
 from fsad.heads import predict
 from fsad.methods.anomaly_guided import RECIPES
+from fsad.poses import other_poses
 from fsad.recipe import Recipe, inputs_rows, recipe_proba, sample_rows
 from fsad.utils import atomic_write_csv
 from research.records import data_root, done_cells, merged
@@ -56,15 +57,10 @@ PROTOCOLS = {"mvtec": ("mvtec_ad", "crop"), "suite_all": ("folder", "letterbox")
 CELL = ["protocol", "category", "seed", "probe", "variant"]
 
 
-def rotations(image: np.ndarray) -> list[np.ndarray]:
-    """The image turned by 90, 180 and 270 degrees, ``[(W, H, 3) | (H, W, 3)]``."""
-    return [np.ascontiguousarray(np.rot90(image, k)) for k in (1, 2, 3)]
-
-
 def dihedral(image: np.ndarray) -> list[np.ndarray]:
-    """The other 7 elements of the image's dihedral group (rotations, mirror images)."""
-    mirror = np.ascontiguousarray(image[:, ::-1])
-    return rotations(image) + [mirror] + rotations(mirror)
+    """The other 7 elements of the image's dihedral group: rotations, then mirror images
+    (:func:`fsad.poses.other_poses`, which the shipped ``*_rot4`` methods use)."""
+    return other_poses(image, 8)
 
 
 #: candidate -> how many of :func:`dihedral`'s poses join each support image (the first k:

@@ -53,7 +53,9 @@ GRID = (
 #: synthetic tasks at these shot counts (8 sources per class: 7 and 3 queries per class)
 SYNTH_SHOTS = (1, 5)
 #: the candidates: every registered inductive recipe (a new round adds its own)
-CANDIDATES: dict[str, Recipe] = dict(RECIPES)
+#: (the recipes fitted on support poses are scored by ``research.robust``: this script's
+#: signals see each support image once)
+CANDIDATES: dict[str, Recipe] = {n: r for n, r in RECIPES.items() if r.support_poses == 1}
 #: the cells a row is keyed by
 CELL = ["variant", "category", "seed"]
 

@@ -384,6 +384,22 @@ def test_residual_proto_method(folders, tmp_path: Path) -> None:
         assert a.probabilities == pytest.approx(b.probabilities, abs=1e-6)
 
 
+def test_a_method_with_support_poses_keeps_the_turned_rows(folders, tmp_path: Path) -> None:
+    normal = _link_folder(tmp_path / "normal", sorted(folders["normal"].iterdir())[:6])
+    insp = Inspector(method="residual_proto_rot4", **SETTINGS).fit(normal, folders["support"])
+    n = len(TYPES) * SHOTS
+    assert insp.recipe.support_poses == 4 and insp.model_.support[0].shape[0] == 4 * n
+    assert insp.info["n_support"] == {t: SHOTS for t in TYPES}  # images, not rows
+    assert insp.trust["n_images"] == n  # leave-one-out over images (with their poses)
+    names = insp.model_.support_names
+    assert len(names) == 4 * n and names[n].endswith("@rot90") and "@" not in names[n - 1]
+    np.testing.assert_array_equal(insp.support_labels[n : n + 3], [insp.support_labels[0]] * 3)
+    loaded = Inspector.load(insp.save(tmp_path / "m"))
+    assert loaded.recipe.support_poses == 4 and loaded.model_.support_names == names
+    files = sorted((folders["query"] / "stain").iterdir())[:2]
+    np.testing.assert_allclose(loaded.predict_proba(files), insp.predict_proba(files), atol=1e-6)
+
+
 def test_the_recipe_is_stored_as_json_and_a_model_of_another_version_is_refused(
     fitted: Inspector, tmp_path: Path
 ) -> None:

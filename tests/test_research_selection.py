@@ -17,8 +17,9 @@ from research.selection import CANDIDATES, CELL, head_of, loo_accuracy
 COSINE = Recipe((Group(DescriptorConfig()),), head="cosine")
 
 
-def test_candidates_are_the_registered_recipes() -> None:
-    assert CANDIDATES == RECIPES
+def test_candidates_are_the_registered_recipes_without_support_poses() -> None:
+    assert CANDIDATES == {n: r for n, r in RECIPES.items() if r.support_poses == 1}
+    assert "hires_poe_proto" in CANDIDATES and "hires_poe_proto_rot4" not in CANDIDATES
 
 
 def test_loo_accuracy_on_separable_and_shuffled_rows() -> None:

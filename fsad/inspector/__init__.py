@@ -96,7 +96,8 @@ from fsad.inspector.threshold import (
     member_images,
     score_summary,
 )
-from fsad.recipe import Recipe, inputs_rows, recipe_engines, sample_rows
+from fsad.poses import posed_names
+from fsad.recipe import Recipe, inputs_rows, recipe_engines, support_rows
 from fsad.utils import progress_bar, seed_everything
 
 __all__ = [
@@ -253,7 +254,7 @@ class Inspector:
 
     @property
     def support_labels(self) -> np.ndarray:
-        """``(S,)`` class index of each support image."""
+        """``(S,)`` class index of each support row (images, then their poses)."""
         return self._fitted().support_labels
 
     @property
@@ -320,8 +321,8 @@ class Inspector:
         members = member_images(engine.bank_indices, f_normal)
         loo = leave_out_scores(f_normal, engine.bank, members, config.folds, config.seed)
         threshold = anomaly_threshold(loo, config.quantile)
-        rows = sample_rows(engine, recipe, samples)  # the grid's code (fsad.recipe)
-        temperature = fit_temperature(recipe, rows, labels, len(classes))
+        rows, source = support_rows(engine, recipe, samples)  # the grid's code (fsad.recipe)
+        temperature = fit_temperature(recipe, rows, labels[source], len(classes), source)
         engines = recipe_engines(engine, recipe)
         info = {
             "n_normal": len(engine.category.train),
@@ -329,7 +330,7 @@ class Inspector:
             "bank_sizes": [len(e.bank) for e in engines],
             "leave_out_scores": score_summary(loo),
             "support_scores": [float(s) for s in engine.scores(samples)],
-            "trust": trust_estimate(recipe, rows, labels, classes),
+            "trust": trust_estimate(recipe, rows, labels[source], classes, source),
             "skipped": [p for p, _ in skipped],
             "weights_sha256": weights_digests(config, recipe, weights),
         }
@@ -339,8 +340,8 @@ class Inspector:
             classes=classes,
             banks=[e.bank for e in engines],
             support=rows,
-            support_labels=labels,
-            support_names=[s.path.name for s in samples],
+            support_labels=labels[source],
+            support_names=posed_names([s.path.name for s in samples], recipe.support_poses),
             threshold=threshold,
             temperature=temperature,
             map_range=(heatmap_floor(f_normal, engine.bank), threshold),

@@ -59,18 +59,23 @@ def method_name(method: str | Recipe) -> str:
 
 
 def fit_temperature(
-    recipe: Recipe, rows: Sequence[np.ndarray], labels: np.ndarray, n_classes: int
+    recipe: Recipe,
+    rows: Sequence[np.ndarray],
+    labels: np.ndarray,
+    n_classes: int,
+    source: np.ndarray | None = None,
 ) -> float:
     """Softmax temperature T of a cosine head: minimises the leave-one-out log-loss on the
     support set (a grid of T); :data:`DEFAULT_TEMPERATURE` for a probabilistic head or when
     no class has two images.
 
     Args:
-        rows: per group, support rows ``(S, D_g)``; labels ``(S,)``.
+        rows: per group, support rows ``(R, D_g)``; labels ``(R,)``.
+        source: ``(R,)`` each row's support image (:func:`fsad.recipe.support_rows`).
     """
     if recipe.head != "cosine":
         return DEFAULT_TEMPERATURE
-    index, sims = leave_one_out(recipe, rows, labels, n_classes)
+    index, sims = leave_one_out(recipe, rows, labels, n_classes, source)
     if not len(index):
         return DEFAULT_TEMPERATURE
     y = labels[index]
@@ -109,11 +114,13 @@ def trust_estimate(
     rows: Sequence[np.ndarray],
     labels: np.ndarray,
     classes: Sequence[str],
+    source: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """How far to trust the classifier, from the support images alone (no extra labels).
 
     Every support image whose type keeps another image is classified by the head fitted on
-    all the others (leave-one-out). With few images this is a rough, usually pessimistic
+    all the others (leave-one-out; an image leaves with its poses, ``source`` as for
+    :func:`fit_temperature`). With few images this is a rough, usually pessimistic
     estimate (each fit has one image fewer than the model); its binomial standard error is
     given with it.
 
@@ -122,8 +129,9 @@ def trust_estimate(
         "types_without_estimate"}``; ``accuracy`` is None when every type has one image.
     """
     n_classes = len(classes)
-    index, scores = leave_one_out(recipe, rows, labels, n_classes)
-    counts = np.bincount(labels, minlength=n_classes)
+    index, scores = leave_one_out(recipe, rows, labels, n_classes, source)
+    shot = labels if source is None else labels[: int(np.max(source)) + 1]  # as shot
+    counts = np.bincount(shot, minlength=n_classes)
     alone = [c for c, n in zip(classes, counts, strict=True) if n < 2]
     n = len(index)
     correct = int((scores.argmax(1) == labels[index]).sum()) if n else 0

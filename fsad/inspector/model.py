@@ -40,8 +40,9 @@ class FittedModel:
         banks: the normal coreset memory bank ``(M_k, D_k)`` of each engine (0 = the
             engine of ``config``, k > 0 = ``recipe.engines[k - 1]``).
         support: per group of the recipe, the support rows ``(S, D_g)`` float32.
-        support_labels: ``(S,)`` int64 class index of each support image.
-        support_names: ``(S,)`` support file names.
+        support_labels: ``(S,)`` int64 class index of each support row (the images as
+            shot, then their poses, :mod:`fsad.poses`).
+        support_names: ``(S,)`` support file names (``name@pose`` for a turned copy).
         threshold: normal-vs-defect threshold on the anomaly score (engine 0).
         temperature: softmax temperature of a cosine head.
         map_range: anomaly values shown coldest and hottest in heat maps.

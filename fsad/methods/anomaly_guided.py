@@ -16,6 +16,9 @@ applied to a task; the recipes build on one another:
 ``hires_lr``        + the anomaly blocks of a 448 px engine (:data:`HIRES_ENGINE`)
 ``hires_poe``       ``hires_lr``'s groups, one regression each, probabilities multiplied
 ``hires_poe_proto`` + a cosine-prototype expert per group
+``*_rot4``          the same recipe, its head fitted on every support image in 4 poses
+                    (turned by 0/90/180/270 degrees, :mod:`fsad.poses`): robustness
+                    round 1's pick for products shot in any pose
 ==================  ===================================================================
 
 Transductive variants use the unlabelled query set, never its labels: ``zoom2_rot_skm``
@@ -40,7 +43,7 @@ from fsad.engine import EngineConfig
 from fsad.features import FeatureConfig
 from fsad.heads import em_prior, predict, self_trained_experts, soft_kmeans
 from fsad.methods import register
-from fsad.recipe import Group, Recipe, recipe_proba, sample_rows
+from fsad.recipe import Group, Recipe, recipe_proba, sample_rows, support_rows
 from fsad.task import FewShotTask, Prediction
 from fsad.zoom import ZoomConfig
 
@@ -103,6 +106,10 @@ HIRES_LR = replace(
 HIRES_POE = replace(HIRES_LR, experts=True)
 #: + a prototype expert per group: the label-free rule's pick of round 18
 HIRES_POE_PROTO = replace(HIRES_POE, prototypes=True)
+#: support images in 4 poses: robustness round 1 adopted them for both of its probes
+#: (``residual_proto``, ``anomaly_lr``) by support leave-one-out on the MVTec protocol and the
+#: generalisation suite together (appendix)
+ROT4 = 4
 
 #: the registered inductive recipes, by method name
 RECIPES: dict[str, Recipe] = {
@@ -115,6 +122,9 @@ RECIPES: dict[str, Recipe] = {
     "hires_lr": HIRES_LR,
     "hires_poe": HIRES_POE,
     "hires_poe_proto": HIRES_POE_PROTO,
+    "residual_proto_rot4": replace(RESIDUAL_PROTO, support_poses=ROT4),
+    "anomaly_lr_rot4": replace(ANOMALY_LR, support_poses=ROT4),
+    "hires_poe_proto_rot4": replace(HIRES_POE_PROTO, support_poses=ROT4),
 }
 DESCRIPTIONS = {
     "residual_proto": "training-free reference: top-2 % residual mean, cosine prototypes",
@@ -130,6 +140,11 @@ DESCRIPTIONS = {
     "hires_poe": "hires_lr's block groups, one logistic regression each, probabilities multiplied",
     "hires_poe_proto": "hires_poe with a cosine-prototype expert next to each block group's "
     "regression",
+    "residual_proto_rot4": "residual_proto fitted on each support image in 4 poses (turned by "
+    "90 degrees)",
+    "anomaly_lr_rot4": "anomaly_lr fitted on each support image in 4 poses (turned by 90 degrees)",
+    "hires_poe_proto_rot4": "hires_poe_proto fitted on each support image in 4 poses (turned "
+    "by 90 degrees)",
 }
 
 
@@ -142,13 +157,15 @@ def task_rows(task: FewShotTask, recipe: Recipe) -> tuple[list[np.ndarray], list
 
 
 def predict_with(task: FewShotTask, recipe: Recipe) -> Prediction:
-    """The recipe's head fitted on the support, applied to the queries.
+    """The recipe's head fitted on the support (in the recipe's support poses), applied to
+    the queries.
 
     Returns:
         Prediction with ``labels`` ``(Q,)`` and class scores ``(Q, C)``.
     """
-    xs, xq = task_rows(task, recipe)
-    scores = recipe_proba(recipe, xs, task.support_labels, xq, task.n_classes)
+    xs, source = support_rows(task.engine, recipe, task.support)
+    xq = sample_rows(task.engine, recipe, task.query)
+    scores = recipe_proba(recipe, xs, task.support_labels[source], xq, task.n_classes)
     dim = sum(x.shape[1] for x in xs)
     return Prediction(labels=predict(scores), scores=scores, info={"dim": int(dim)})
 

@@ -1,0 +1,86 @@
+"""Support poses: each support image also seen turned (and mirrored), with the same label.
+
+A product shot in any pose shows the few support images in few of its poses. A head fitted
+on every support image in several poses learns what a defect type looks like, not the pose
+it happened to be shot in. The poses are the symmetries of the square, rotations first:
+
+==  ==================================================================
+1   the image as shot (the default: no extra rows)
+4   + its 90, 180 and 270 degree rotations (``rot4``)
+8   + its mirror image and the mirror's three rotations (``dihedral8``)
+==  ==================================================================
+
+Only the support grows: the memory bank, the queries and the cached test tables are
+unchanged, and a support image leaves a leave-one-out fold together with its poses
+(:func:`fsad.recipe.leave_one_out`). Robustness round 1 (book appendix) chose ``rot4`` by
+support leave-one-out on the MVTec protocol and the generalisation suite together.
+
+Rows of a support set's poses are computed through the recipe's blocks, as for any
+in-memory image (:func:`fsad.recipe.image_rows`), and cached per support set
+(:func:`fsad.recipe.posed_sample_rows`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fsad.errors import ConfigError
+
+#: the allowed numbers of poses per support image
+POSES = (1, 4, 8)
+#: names of the poses after the first, in :func:`other_poses` order
+POSE_NAMES = ("rot90", "rot180", "rot270", "mirror", "mirror_rot90", "mirror_rot180",
+              "mirror_rot270")  # fmt: skip
+
+
+def check_poses(n: int) -> int:
+    """``n`` if it is an allowed number of poses.
+
+    Raises:
+        ConfigError: ``n`` is not one of :data:`POSES` (the message names it).
+    """
+    if isinstance(n, bool) or n not in POSES:
+        raise ConfigError(f"support_poses must be one of {POSES}, got {n!r}")
+    return int(n)
+
+
+def other_poses(image: np.ndarray, n: int) -> list[np.ndarray]:
+    """The ``n - 1`` poses of ``image`` besides itself, ``[(H, W, 3) | (W, H, 3)]``.
+
+    Rotations by 90, 180, 270 degrees counter-clockwise (:func:`numpy.rot90`), then the
+    left-right mirror image and its three rotations; contiguous copies.
+    """
+    check_poses(n)
+    mirror = image[:, ::-1]
+    turns = [np.rot90(image, k) for k in (1, 2, 3)]
+    poses = [*turns, mirror, *(np.rot90(mirror, k) for k in (1, 2, 3))]
+    return [np.ascontiguousarray(p) for p in poses[: n - 1]]
+
+
+def posed_images(images: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """The other poses of every image, image by image: pose ``j`` of image ``i`` at
+    ``i * (n - 1) + j``."""
+    return [p for image in images for p in other_poses(image, n)]
+
+
+def with_poses(
+    rows: list[np.ndarray], posed: list[np.ndarray], n: int
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Support rows followed by their poses' rows, and the image each row comes from.
+
+    Args:
+        rows: per group, rows ``(S, D_g)`` of the S images as shot.
+        posed: per group, rows ``(S * (n - 1), D_g)`` in :func:`posed_images` order.
+
+    Returns:
+        per group rows ``(S * n, D_g)`` and ``source`` ``(S * n,)``: the index in
+        ``0..S-1`` of each row's image (the first S rows are the images as shot).
+    """
+    s = len(rows[0])
+    source = np.concatenate([np.arange(s), np.repeat(np.arange(s), n - 1)])
+    return [np.concatenate([r, p]) for r, p in zip(rows, posed, strict=True)], source
+
+
+def posed_names(names: list[str], n: int) -> list[str]:
+    """Names of the rows :func:`with_poses` gives: the names, then ``name@pose``."""
+    return [*names, *(f"{name}@{pose}" for name in names for pose in POSE_NAMES[: n - 1])]
