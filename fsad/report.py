@@ -1029,3 +1029,41 @@ def loo_gated(
     )
     out = per_seed.groupby(["probe", *by]).mean().mul(100).round(2)
     return out.rename(columns={"base": baseline, "moved": "chosen"}).reset_index()
+
+
+def poses_round_records(
+    loo: pd.DataFrame,
+    grids: Mapping[str, pd.DataFrame],
+    pairs: Sequence[tuple[str, str]],
+    variant: str = "rot4",
+) -> pd.DataFrame:
+    """A round of shipped methods with and without support poses, in the shape of
+    :func:`augmentation_round`'s records.
+
+    Args:
+        loo: support leave-one-out rows (``protocol, category, seed, method, shots,
+            support_loo``; ``results/explore/poses_loo.csv``).
+        grids: per protocol, the grid rows (``category, method, shots, seed, accuracy``)
+            that hold both methods of each pair at the same shot count (the record).
+        pairs: ``(method, method with poses)``; the first names the probe.
+
+    Returns:
+        ``probe, variant ("baseline" or variant), protocol, category, seed, support_loo,
+        query_acc``; a cell without a grid row is left out.
+    """
+    names = {base: (base, "baseline") for base, _ in pairs}
+    names |= {posed: (base, variant) for base, posed in pairs}
+    out = []
+    for protocol, grid in grids.items():
+        keys = ["category", "method", "shots", "seed"]
+        acc = (
+            grid[keys + ["accuracy"]]
+            .drop_duplicates(keys)
+            .rename(columns={"accuracy": "query_acc"})
+        )
+        rows = loo[(loo["protocol"] == protocol) & loo["method"].isin(list(names))]
+        out.append(rows.merge(acc, on=keys))
+    rows = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=[*loo, "query_acc"])
+    probe_variant = rows["method"].map(names)
+    rows = rows.assign(probe=[p for p, _ in probe_variant], variant=[v for _, v in probe_variant])
+    return rows[["probe", "variant", "protocol", "category", "seed", "support_loo", "query_acc"]]

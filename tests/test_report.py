@@ -21,6 +21,7 @@ from fsad.report import (
     loo_gated,
     paper_dir,
     paper_table,
+    poses_round_records,
     summarize,
 )
 from fsad.utils import atomic_write_csv
@@ -556,3 +557,30 @@ def test_loo_gated_chooses_per_cell_on_the_support_only() -> None:
     assert gated["gated"] == pytest.approx(70.0)  # seed 1: 80, seed 2: 60
     assert gated["baseline"] == pytest.approx(60.0)
     assert gated["chosen"] == pytest.approx(50.0)
+
+
+def test_poses_round_records_pair_each_method_with_its_posed_twin_and_its_grid_row() -> None:
+    loo = pd.DataFrame({
+        "protocol": ["mvtec", "mvtec", "suite_all", "suite_all", "mvtec"],
+        "category": ["bottle"] * 5,
+        "seed": [1, 1, 1, 1, 2],
+        "method": ["anomaly_lr", "anomaly_lr_rot4", "anomaly_lr", "anomaly_lr_rot4", "anomaly_lr"],
+        "shots": [5] * 5,
+        "support_loo": [0.6, 0.7, 0.4, 0.5, 0.65],
+    })  # fmt: skip
+    grid = pd.DataFrame({
+        "category": ["bottle"] * 4, "method": ["anomaly_lr", "anomaly_lr_rot4"] * 2,
+        "shots": [5, 5, 1, 1], "seed": [1] * 4, "accuracy": [0.8, 0.75, 0.5, 0.55],
+    })  # fmt: skip
+    suite = grid.assign(accuracy=[0.45, 0.55, 0.3, 0.35])
+    rows = poses_round_records(
+        loo, {"mvtec": grid, "suite_all": suite}, [("anomaly_lr", "anomaly_lr_rot4")]
+    )
+    # the 5-shot grid rows join; seed 2 has no grid row and is left out
+    assert len(rows) == 4 and set(rows["probe"]) == {"anomaly_lr"}
+    got = rows.set_index(["protocol", "variant"])
+    assert got.loc[("mvtec", "rot4"), "query_acc"] == 0.75
+    assert got.loc[("suite_all", "baseline"), "support_loo"] == 0.4
+    assert got.loc[("suite_all", "rot4"), "query_acc"] == 0.55
+    table = augmentation_round(rows, by=["protocol"])
+    assert set(table["variant"]) == {"baseline", "rot4"}
