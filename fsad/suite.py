@@ -457,10 +457,16 @@ def _out_name(sample: Sample, suite: str) -> str:
 
 
 def _stamp(suite: str, category: CategoryData, settings: SuiteSettings) -> dict[str, object]:
+    """What determines a suite folder's files. OpenCV is part of it: another OpenCV build
+    (warp rounding, JPEG encoder) writes pixels a grey level or two apart, so its files
+    differ and the grids' data hash tells its rows apart."""
+    import cv2
+
     sources = [s.path for s in category.train + category.test]
     sources += [s.mask_path for s in category.test if s.mask_path is not None]
     return {
         "generator_version": GENERATOR_VERSION,
+        "opencv": cv2.__version__,
         "suite": suite,
         "category": category.name,
         "dataset": category.dataset,

@@ -200,6 +200,7 @@ def test_write_suite_is_a_folder_dataset_and_deterministic(tmp_path: Path) -> No
     assert np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2])
     stamp = json.loads((folder / STAMP).read_text())
     assert stamp["generator_version"] >= 1 and stamp["settings"]["aspect"] == [0.4, 2.7]
+    assert stamp["opencv"] == cv2.__version__  # another OpenCV writes other pixels
     # the same command gives the same bytes; a finished folder is kept on rerun
     other, _ = write_suite(data, tmp_path / "b", "all", "widget")
     assert _files(folder) == _files(other)
