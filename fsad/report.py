@@ -1067,3 +1067,49 @@ def poses_round_records(
     probe_variant = rows["method"].map(names)
     rows = rows.assign(probe=[p for p, _ in probe_variant], variant=[v for _, v in probe_variant])
     return rows[["probe", "variant", "protocol", "category", "seed", "support_loo", "query_acc"]]
+
+
+def poses_table(
+    grids: Mapping[str, pd.DataFrame], pairs: Sequence[tuple[str, str]]
+) -> pd.DataFrame:
+    """Query accuracy with and without support poses, per protocol, like for like.
+
+    Args:
+        grids: per protocol (e.g. ``"MVTec protocol"``, ``"suite all"``), grid rows holding
+            both methods of each pair.
+        pairs: ``(method, the method with support poses)``.
+
+    Returns:
+        One row per (method, protocol, shots), over the (category, seed) cells that both
+        methods of the pair hold: ``without`` and ``with`` (``"mean ± std"``, %, over seeds of
+        the category mean), ``change`` (points), ``seeds``, ``categories``, ``queries`` (per
+        seed, summed over categories) and ``chance`` (%, mean over categories).
+    """
+    keys = ["category", "shots", "seed"]
+    out = []
+    for protocol, grid in grids.items():
+        for base, posed in pairs:
+            a, b = (grid[grid["method"] == m] for m in (base, posed))
+            common = a[keys].merge(b[keys], on=keys).drop_duplicates()
+            a, b = a.merge(common, on=keys), b.merge(common, on=keys)
+            if a.empty:
+                continue
+            avg = {
+                m: average_over_categories(f).set_index("shots") for m, f in ((base, a), (posed, b))
+            }
+            shape = a.groupby(["shots", "category"]).agg(
+                q=("n_query", "first"), c=("chance", "first")
+            )
+            shape = shape.groupby("shots").agg(queries=("q", "sum"), chance=("c", "mean"))
+            for shots, row in avg[base].iterrows():
+                other = avg[posed].loc[shots]
+                out.append({
+                    "method": base, "protocol": protocol, "shots": int(shots),
+                    "without": _cell(row["mean"], row["std"]),
+                    "with": _cell(other["mean"], other["std"]),
+                    "change": round(float(other["mean"] - row["mean"]), 2),
+                    "seeds": int(row["n_seeds"]), "categories": int(row["n_categories"]),
+                    "queries": int(shape.loc[shots, "queries"]),
+                    "chance": round(100 * float(shape.loc[shots, "chance"]), 1),
+                })  # fmt: skip
+    return pd.DataFrame(out)

@@ -43,6 +43,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from fsad.chapter import shown_path
+from fsad.evaluate import read_results
 from fsad.report import (
     augmentation_round,
     augmentation_verdicts,
@@ -50,6 +51,7 @@ from fsad.report import (
     find_results_dir,
     heldout_picks,
     loo_gated,
+    poses_round_records,
     support_by_seed,
     to_markdown,
     widen_last_column,
@@ -479,12 +481,13 @@ if synth_file.exists():
 # %% tags=["hide-input"]
 
 
-def show_round(path, by: list, guard: dict | None) -> None:
-    """The table and the rule's verdicts of one augmentation round's record."""
-    if not path.exists():
+def show_round(path, by: list, guard: dict | None, records=None) -> None:
+    """The table and the rule's verdicts of one augmentation round's record (read from
+    ``path``, or ``records`` already read)."""
+    if records is None and not path.exists():
         display(Markdown(f"*{shown_path(path)} not found.*"))
         return
-    table = augmentation_round(pd.read_csv(path), by=by)
+    table = augmentation_round(pd.read_csv(path) if records is None else records, by=by)
     shown = table.assign(
         loo=[f"{m:.1f} ± {s:.1f}" for m, s in zip(table["loo"], table["loo_std"], strict=True)],
         query=[
@@ -518,3 +521,34 @@ if robust_file.exists():
     gated = loo_gated(pd.read_csv(robust_file), ["rot4"], by=["protocol"])
     display(Markdown("Turned copies (`rot4`) or not, chosen per cell by the support:"))
     display(Markdown(to_markdown(gated.set_index(["probe", "protocol"]))))
+
+# %% [markdown]
+# **Robustness round 2: the shipped poses on the recommended recipe** (issue 21). Round 1's
+# pick is now a recipe setting (`support_poses`, `fsad.poses`): `hires_poe_proto_rot4`,
+# `anomaly_lr_rot4` and `residual_proto_rot4` are registered methods, computed by the code
+# `fsad fit` uses. The round scores them against their recipes without poses by support
+# leave-one-out at 5 shots, seeds 1-3, the four MVTec AD categories, on the MVTec protocol
+# and the suite `all`; its rule, committed before it ran (`research/poses_round.py`), is
+# round 1's: `hires_poe_proto_rot4` becomes the recommended method only if its leave-one-out,
+# averaged over the two protocols, gains at least 1 point, and on the MVTec protocol it falls
+# by no more than `hires_poe_proto`'s std over seeds. The query record comes from the grids
+# `results/poses/mvtec` and `results/poses/suite_all` (the 5-shot cells; every method of a
+# pair on the same images).
+
+# %% tags=["hide-input"]
+poses_file = RESULTS / "explore" / "poses_loo.csv"
+pose_grids = {
+    "mvtec": RESULTS / "poses" / "mvtec",
+    "suite_all": RESULTS / "poses" / "suite_all",
+}
+if poses_file.exists() and all((p / "results.csv").exists() for p in pose_grids.values()):
+    pairs = [
+        ("hires_poe_proto", "hires_poe_proto_rot4"),
+        ("anomaly_lr", "anomaly_lr_rot4"),
+        ("residual_proto", "residual_proto_rot4"),
+    ]
+    grids = {k: read_results(p) for k, p in pose_grids.items()}
+    records = poses_round_records(pd.read_csv(poses_file), grids, pairs)
+    show_round(poses_file, ["protocol"], {"protocol": "mvtec"}, records=records)
+else:
+    display(Markdown(f"*{shown_path(poses_file)} or its grids not found.*"))

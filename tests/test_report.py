@@ -22,6 +22,7 @@ from fsad.report import (
     paper_dir,
     paper_table,
     poses_round_records,
+    poses_table,
     summarize,
 )
 from fsad.utils import atomic_write_csv
@@ -584,3 +585,19 @@ def test_poses_round_records_pair_each_method_with_its_posed_twin_and_its_grid_r
     assert got.loc[("suite_all", "rot4"), "query_acc"] == 0.55
     table = augmentation_round(rows, by=["protocol"])
     assert set(table["variant"]) == {"baseline", "rot4"}
+
+
+def test_poses_table_compares_a_method_with_its_posed_twin_on_shared_cells() -> None:
+    rows = []
+    for cat, seed, base, posed in [("a", 1, 0.5, 0.7), ("a", 2, 0.6, 0.6), ("b", 1, 0.4, 0.6)]:
+        for method, acc in (("m", base), ("m_rot4", posed)):
+            rows.append({"dataset": "folder", "category": cat, "method": method, "shots": 5,
+                         "seed": seed, "accuracy": acc, "n_query": 10, "chance": 0.5})  # fmt: skip
+    rows.append({**rows[0], "seed": 3})  # a seed the posed method lacks: left out
+    table = poses_table({"suite": pd.DataFrame(rows)}, [("m", "m_rot4")])
+    assert len(table) == 1
+    row = table.iloc[0]
+    # per category means over seeds: a 55 / 65, b 40 / 60; averaged: 47.5 / 62.5
+    assert row["without"].startswith("47.50") and row["with"].startswith("62.50")
+    assert row["change"] == 15.0 and row["queries"] == 20 and row["chance"] == 50.0
+    assert row["categories"] == 2 and row["seeds"] == 1  # only seed 1 has both categories
