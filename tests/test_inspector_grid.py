@@ -5,7 +5,8 @@ The grid's n-shot support is the first n files of each defect type and its queri
 others (:func:`fsad.data.few_shot_split`); the inspector is fitted on ``train/good`` and
 those support files with the paper's centre crop (the grid's framing on MVTec), seed 1, and
 classifies the queries as in-memory images, through the same recipe code as ``fsad run``.
-``--adapt`` is checked against the grid's transductive ``hires_poe_em``.
+``--adapt`` is checked against the grid's transductive ``hires_poe_em``, and a method with
+support poses (``anomaly_lr_rot4``) against ``results/poses/mvtec``.
 
 Real data and minutes (bottle's 224 and 448 px engines and both zoom encoders, shared with
 ``test_rows_reproduced.py``'s caches): these carry the ``rows`` marker (``make test-rows``).
@@ -23,7 +24,7 @@ from fsad.data import load_category
 from fsad.evaluate import read_predictions
 from fsad.inspector import Inspector
 
-RESULTS = Path(__file__).resolve().parents[1] / "results" / "beyond"
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 pytestmark = pytest.mark.rows
 
 
@@ -41,9 +42,12 @@ def bottle() -> tuple[Path, dict[str, list[Path]]]:
     return root, files
 
 
-def _grid_labels(root: Path, method: str, shots: int, queries: list[Path]) -> list[str]:
-    """The committed grid predictions of ``queries`` for the bottle cell, seed 1."""
-    pred = read_predictions(RESULTS)
+def _grid_labels(
+    root: Path, method: str, shots: int, queries: list[Path], folder: str = "beyond"
+) -> list[str]:
+    """The committed grid predictions (``results/<folder>``) of ``queries`` for the bottle
+    cell, seed 1."""
+    pred = read_predictions(RESULTS / folder)
     cell = pred[
         (pred.category == "bottle")
         & (pred.method == method)
@@ -86,3 +90,15 @@ def test_adapt_gives_the_grid_transductive_predictions(bottle) -> None:
     got = [insp.classes[i] for i in proba.argmax(1)]
     assert got == _grid_labels(root, "hires_poe_em", shots, queries)
     assert np.allclose(proba.sum(1), 1.0)
+
+
+def test_support_poses_give_the_grid_predictions(bottle) -> None:
+    """A method with support poses: the turned support images' rows are computed by the same
+    code (``fsad.recipe.support_rows``) in the grid and in ``fit``."""
+    root, files = bottle
+    shots = 3
+    insp = _fit(root, files, "anomaly_lr_rot4", shots)
+    assert insp.model_.support[0].shape[0] == 4 * 3 * shots
+    queries = [f for fs in files.values() for f in fs[shots:]]
+    got = [insp.classes[i] for i in insp.predict_proba(queries).argmax(1)]
+    assert got == _grid_labels(root, "anomaly_lr_rot4", shots, queries, folder="poses/mvtec")
