@@ -22,7 +22,7 @@ Engine 0 is the task's engine; engine ``k > 0`` is ``engine.sibling(recipe.engin
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -122,9 +122,17 @@ class Recipe:
             raise ConfigError("prototype experts join a product of experts: set experts=True")
 
 
+def framed(config: EngineConfig, framing: str) -> EngineConfig:
+    """``config`` with its images framed as ``framing`` (:attr:`FeatureConfig.framing`)."""
+    return replace(config, features=replace(config.features, framing=framing))
+
+
 def recipe_engines(engine: ResidualEngine, recipe: Recipe) -> tuple[ResidualEngine, ...]:
-    """The task's engine and each of ``recipe.engines`` as its sibling (memoised)."""
-    return (engine, *(engine.sibling(cfg) for cfg in recipe.engines))
+    """The task's engine and each of ``recipe.engines`` as its sibling (memoised), framed as
+    the task's engine frames the images (the whole image for folder data, the centre crop
+    under the paper's protocol), so every engine sees the same pixels."""
+    framing = engine.config.features.framing
+    return (engine, *(engine.sibling(framed(cfg, framing)) for cfg in recipe.engines))
 
 
 def recipe_key(engine: ResidualEngine, recipe: Recipe) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from fsad.descriptors import DescriptorConfig
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.errors import ConfigError
 from fsad.features import FeatureConfig
-from fsad.recipe import Group, Recipe, image_rows, recipe_key, sample_rows
+from fsad.recipe import Group, Recipe, image_rows, recipe_engines, recipe_key, sample_rows
 from fsad.zoom import ZoomConfig
 
 SMALL = EngineConfig(features=FeatureConfig(resize=72, crop=64, dim=32), coreset_ratio=0.25)
@@ -40,6 +40,22 @@ def test_image_rows_equal_the_sample_rows_of_the_same_files(tiny_category, tmp_p
         np.testing.assert_allclose(g, e, atol=1e-4)
     # the zoom group around the second engine's own peak differs from the first's
     assert not np.allclose(expected[2] / 2, expected[3], atol=1e-3)
+
+
+def test_every_engine_of_a_recipe_frames_the_images_as_the_tasks_engine(
+    tiny_category, tmp_path: Path
+) -> None:
+    """A second engine on folder data sees the whole image too (not a centre crop of it)."""
+    recipe = Recipe(
+        (Group(DescriptorConfig()), Group(DescriptorConfig(), engine=1)), engines=(OTHER,)
+    )
+    for framing in ("letterbox", "crop"):
+        config = replace(SMALL, features=replace(SMALL.features, framing=framing))
+        eng = ResidualEngine(tiny_category, config, seed=1, cache=DiskCache(tmp_path))
+        second = recipe_engines(eng, recipe)[1]
+        assert second.config.features.framing == framing
+        assert second.config.features.crop == OTHER.features.crop  # its own resolution
+    assert OTHER.features.framing == "crop"  # the recipe's own setting is overridden
 
 
 def test_recipe_key_changes_with_any_group_setting(tiny_category, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 from fsad.errors import ConfigError
 from fsad.heads import em_prior, softmax
 from fsad.methods.anomaly_guided import DESCRIPTIONS, RECIPES
-from fsad.recipe import Recipe, leave_one_out, recipe_proba
+from fsad.recipe import Recipe, framed, leave_one_out, recipe_proba
 
 #: the recipe ``fsad fit`` ships by default: the selection rule's pick (book, appendix)
 DEFAULT_METHOD = "hires_poe_proto"
@@ -47,10 +47,7 @@ def method_recipe(method: str | Recipe, framing: str) -> Recipe:
         recipe = RECIPES[method]
     else:
         raise ConfigError(f"unknown method '{method}' (choose from {', '.join(METHODS)})")
-    engines = tuple(
-        replace(e, features=replace(e.features, framing=framing)) for e in recipe.engines
-    )
-    return replace(recipe, engines=engines)
+    return replace(recipe, engines=tuple(framed(e, framing) for e in recipe.engines))
 
 
 def method_name(method: str | Recipe) -> str:
