@@ -531,6 +531,9 @@ if beyond is not None and "hires_poe" in set(beyond["method"]) and transductive:
 # (`fsad.report.suite_table`); *change*: suite minus untransformed, in points; *queries*:
 # per seed, summed over categories; *chance*: the majority class's share. A method whose
 # MVTec number is high and whose suite number falls is one that learnt the MVTec framing.
+# The `hires_*` rows of these two folders were computed before a fix (commit 603b987): their
+# 448 px engine still centre-cropped the whole-image data (`results/suite/README.md`); the
+# next section's suite rows have every engine see the whole image.
 
 # %% tags=["hide-input", "full-width"]
 combined, untransformed = read([suite_combined]), read([suite_baseline])
