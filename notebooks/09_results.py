@@ -116,7 +116,7 @@ ablation = read([ablation_folder])
 # %% tags=["hide-input"]
 HEADLINE = {
     "reproduction (contrastive)": "contrastive",
-    "ours: hires_poe_proto (rule's pick)": "hires_poe_proto",
+    "ours: hires_poe_proto (round 18's pick)": "hires_poe_proto",
     "ours: hires_poe": "hires_poe",
 }
 if main is not None and beyond is not None:

@@ -49,6 +49,11 @@ RUN_SECONDS: dict[str, tuple[float, float]] = {
     "hires_poe_em": (0.18, 0.14),
     "hires_poe_st": (0.30, 0.25),
     "hires_poe_proto": (0.50, 0.27),
+    # the turned support images' rows (results/poses, cold); warm: the twin's figure (cached
+    # posed rows are read, not measured apart)
+    "residual_proto_rot4": (3.76, 0.03),
+    "anomaly_lr_rot4": (3.85, 0.05),
+    "hires_poe_proto_rot4": (127.5, 0.27),
     "direct": (6.46, 2.82),
     "contrastive": (46.0, 35.3),
     "contrastive_nopretrain": (43.46, 31.83),

@@ -20,8 +20,8 @@ a defect type per image and :meth:`predict_proba` the ``(N, C)`` defect-type pro
 (columns: :attr:`classes`).
 
 The defect-type classifier is one of the grid's inductive methods (``method``, default
-``hires_poe_proto``, the book's recommended one; ``residual_proto`` is the fast option),
-computed by the same block and recipe code as ``fsad run`` (:mod:`fsad.recipe`), so a model
+``hires_poe_proto_rot4``, the last selection round's pick; ``residual_proto`` is the fast
+option), computed by the same block and recipe code as ``fsad run`` (:mod:`fsad.recipe`), so a model
 fitted on a category's files answers as the grid does. What ``fit`` builds:
 
 1. :mod:`~fsad.inspector.bank`: the PatchCore residual engines of the recipe on the normal
@@ -139,7 +139,7 @@ class Inspector:
     """Normal banks + anomaly threshold + defect-type classifier for one product.
 
     Args:
-        method: a grid method name (:data:`METHODS`; default ``hires_poe_proto``) or a
+        method: a grid method name (:data:`METHODS`; default ``hires_poe_proto_rot4``) or a
             :class:`fsad.recipe.Recipe`.
         backbone: timm name or alias (``lite0``) of engine 0; ``weights`` for non-packaged.
         resize, crop, dim, layers: engine 0's feature resolution, dimension and blocks.

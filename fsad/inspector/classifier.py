@@ -24,8 +24,9 @@ from fsad.heads import em_prior, softmax
 from fsad.methods.anomaly_guided import DESCRIPTIONS, RECIPES
 from fsad.recipe import Recipe, framed, leave_one_out, recipe_proba
 
-#: the recipe ``fsad fit`` ships by default: the selection rule's pick (book, appendix)
-DEFAULT_METHOD = "hires_poe_proto"
+#: the recipe ``fsad fit`` ships by default: the last selection rule's pick (robustness round 2,
+#: book appendix): ``hires_poe_proto`` fitted on every support image in 4 poses
+DEFAULT_METHOD = "hires_poe_proto_rot4"
 #: the grid's inductive methods an inspector can fit (``residual_proto_rb`` needs the random
 #: bank of a dataset's files, which a fitted model does not keep)
 METHODS: dict[str, str] = {

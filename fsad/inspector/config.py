@@ -32,7 +32,7 @@ class InspectorConfig:
     crop: int = 224
     dim: int = 384
     layers: tuple[int, ...] = (2, 3)
-    method: str = "hires_poe_proto"
+    method: str = "hires_poe_proto_rot4"
     coreset_ratio: float = 0.1
     seed: int = 1
     folds: int = 10
