@@ -552,3 +552,15 @@ if poses_file.exists() and all((p / "results.csv").exists() for p in pose_grids.
     show_round(poses_file, ["protocol"], {"protocol": "mvtec"}, records=records)
 else:
     display(Markdown(f"*{shown_path(poses_file)} or its grids not found.*"))
+
+# %% [markdown]
+# Read plainly: the rule adopts the poses for all three recipes, and the record agrees on the
+# suite, where the normal images come in every pose. On the MVTec protocol the two signals
+# part ways for `hires_poe_proto`: its leave-one-out rises with the poses while its query
+# accuracy falls, most on transistor and screw. A fixed-pose product's bank has seen only
+# upright parts, so a turned support image is anomalous all over, and its rows describe the
+# pose as much as the defect; the leave-one-out cannot see this, because every seed draws the
+# same first five support images per type. `fsad fit` follows the rule (its default is
+# `hires_poe_proto_rot4`), and the README tells the user whose parts always come in one pose
+# to choose `hires_poe_proto`. A label-free test of whether a product's poses vary (e.g. the
+# anomaly scores of turned normal images against the bank) is the next round's candidate.
