@@ -403,6 +403,19 @@ def test_a_method_with_support_poses_keeps_the_turned_rows(folders, tmp_path: Pa
     np.testing.assert_allclose(loaded.predict_proba(files), insp.predict_proba(files), atol=1e-6)
 
 
+def test_support_poses_through_two_engines_and_zoom_views(folders) -> None:
+    """The default's shape (two engines, zoom views, experts) in four poses, at 64 px."""
+    from dataclasses import replace
+
+    recipe = replace(TINY_RECIPE, support_poses=4)
+    insp = Inspector(**{**SETTINGS, "method": recipe}).fit(folders["normal"], folders["support"])
+    n = len(TYPES) * SHOTS
+    assert [x.shape[0] for x in insp.model_.support] == [4 * n] * len(recipe.groups)
+    assert insp.recipe.engines[0].features.framing == "letterbox"  # every engine: whole image
+    files = sorted((folders["query"] / "hole").iterdir())[:2]
+    assert np.allclose(insp.predict_proba(files).sum(1), 1.0)
+
+
 def test_the_recipe_is_stored_as_json_and_a_model_of_another_version_is_refused(
     fitted: Inspector, tmp_path: Path
 ) -> None:
