@@ -81,6 +81,12 @@ def with_poses(
     return [np.concatenate([r, p]) for r, p in zip(rows, posed, strict=True)], source
 
 
+def image_labels(labels: np.ndarray, source: np.ndarray | None) -> np.ndarray:
+    """One label per image ``(S,)`` from per-row labels ``(R,)``: the first rows are the
+    images as shot (:func:`with_poses`); ``source`` None means one row per image."""
+    return labels if source is None else labels[: int(np.max(source)) + 1]
+
+
 def posed_names(names: list[str], n: int) -> list[str]:
     """Names of the rows :func:`with_poses` gives: the names, then ``name@pose``."""
     return [*names, *(f"{name}@{pose}" for name in names for pose in POSE_NAMES[: n - 1])]

@@ -49,7 +49,7 @@ from fsad.heads import (
     product_of_experts,
     prototype_expert,
 )
-from fsad.poses import check_poses, posed_images, with_poses
+from fsad.poses import check_poses, image_labels, posed_images, with_poses
 
 HEADS = ("logistic", "cosine")
 
@@ -272,8 +272,8 @@ def leave_one_out(
         the indices ``(K,)`` of the images left out (``K = 0`` when every class has one
         image) and their class scores ``(K, C)`` (of the image as shot).
     """
+    shot = image_labels(labels, source)
     source = np.arange(len(labels)) if source is None else np.asarray(source)
-    shot = labels[: int(source.max()) + 1]  # one label per image
     counts = np.bincount(shot, minlength=n_classes)
     index = np.flatnonzero(counts[shot] >= 2)
     scores = np.zeros((len(index), n_classes))

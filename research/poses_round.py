@@ -11,8 +11,8 @@ the code of the grid's ``*_rot4`` methods and of ``fsad fit``), on the recommend
 Signal: leave-one-out accuracy inside the 5-shot support set (an image leaves with its poses:
 :func:`fsad.recipe.leave_one_out`), seeds 1-3, the four MVTec AD categories, on the MVTec
 protocol (centre crop) and on the suite ``all`` (whole image). The query accuracy of the same
-cells is in the grids (``results/poses``, ``results/beyond``, ``results/suite/all``): a record
-for the report, never a signal.
+cells is in the grids ``results/poses/mvtec`` and ``results/poses/suite_all``: a record for
+the report, never a signal.
 
 The rule, fixed before the run (as round 1's): ``hires_poe_proto_rot4`` becomes the
 recommended method (``fsad fit``'s default) when its support leave-one-out averaged over the

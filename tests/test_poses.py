@@ -14,7 +14,14 @@ from fsad.descriptors import DescriptorConfig
 from fsad.engine import ResidualEngine
 from fsad.errors import ConfigError
 from fsad.methods.anomaly_guided import RECIPES
-from fsad.poses import check_poses, other_poses, posed_images, posed_names, with_poses
+from fsad.poses import (
+    check_poses,
+    image_labels,
+    other_poses,
+    posed_images,
+    posed_names,
+    with_poses,
+)
 from fsad.recipe import Group, Recipe, image_rows, leave_one_out, sample_rows, support_rows
 from tests.test_recipe import SMALL
 
@@ -50,6 +57,7 @@ def test_with_poses_keeps_the_images_first_and_records_each_rows_image() -> None
     out, source = with_poses(rows, posed, 4)
     np.testing.assert_array_equal(out[0][:, 0], [0, 1, 10, 11, 12, 20, 21, 22])
     np.testing.assert_array_equal(source, [0, 1, 0, 0, 0, 1, 1, 1])
+    np.testing.assert_array_equal(image_labels(np.array([5, 6, 5, 5, 5, 6, 6, 6]), source), [5, 6])
     assert posed_names(["a.png", "b.png"], 4)[2:5] == [
         "a.png@rot90",
         "a.png@rot180",

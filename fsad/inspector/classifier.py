@@ -22,6 +22,7 @@ import numpy as np
 from fsad.errors import ConfigError
 from fsad.heads import em_prior, softmax
 from fsad.methods.anomaly_guided import DESCRIPTIONS, RECIPES
+from fsad.poses import image_labels
 from fsad.recipe import Recipe, framed, leave_one_out, recipe_proba
 
 #: the recipe ``fsad fit`` ships by default: the last selection rule's pick (robustness round 2,
@@ -128,8 +129,7 @@ def trust_estimate(
     """
     n_classes = len(classes)
     index, scores = leave_one_out(recipe, rows, labels, n_classes, source)
-    shot = labels if source is None else labels[: int(np.max(source)) + 1]  # as shot
-    counts = np.bincount(shot, minlength=n_classes)
+    counts = np.bincount(image_labels(labels, source), minlength=n_classes)
     alone = [c for c, n in zip(classes, counts, strict=True) if n < 2]
     n = len(index)
     correct = int((scores.argmax(1) == labels[index]).sum()) if n else 0

@@ -17,8 +17,8 @@ applied to a task; the recipes build on one another:
 ``hires_poe``       ``hires_lr``'s groups, one regression each, probabilities multiplied
 ``hires_poe_proto`` + a cosine-prototype expert per group
 ``*_rot4``          the same recipe, its head fitted on every support image in 4 poses
-                    (turned by 0/90/180/270 degrees, :mod:`fsad.poses`): robustness
-                    round 1's pick for products shot in any pose
+                    (turned by 0/90/180/270 degrees, :mod:`fsad.poses`): adopted by
+                    robustness rounds 1 and 2 for products shot in any pose
 ==================  ===================================================================
 
 Transductive variants use the unlabelled query set, never its labels: ``zoom2_rot_skm``
@@ -149,7 +149,9 @@ DESCRIPTIONS = {
 
 
 def task_rows(task: FewShotTask, recipe: Recipe) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Per group, support rows ``(S, D_g)`` and query rows ``(Q, D_g)`` of a task."""
+    """Per group, support rows ``(S, D_g)`` and query rows ``(Q, D_g)`` of a task, each
+    support image as shot (the transductive methods' recipes have no support poses;
+    :func:`predict_with` adds them through :func:`fsad.recipe.support_rows`)."""
     return (
         sample_rows(task.engine, recipe, task.support),
         sample_rows(task.engine, recipe, task.query),
