@@ -3,11 +3,14 @@
 Each case runs one grid cell (category, shots, seed 1) through the same grid runner as
 ``fsad run`` and compares every query's predicted label with the committed
 ``predictions.csv.gz`` of that folder. The training-free methods must give the same answer
-for every image. The paper's trained methods may flip a few near-ties (:data:`TRAINED_FLIPS`):
-their committed rows are not bit-reproducible even by the code that wrote them (rerun from an
-empty cache at the tag ``selection-rounds-1-20``, relationnet's bottle 2-shot cell differs in
-3 of 57 queries and contrastive_shapes' in 2, the same 2 this code flips), the order of
-floating-point sums in training depending on the threads and the cache history.
+for every image. The paper's trained methods are held to a looser rule
+(:data:`TRAINED_AGREE`, :data:`TRAINED_ACCURACY`): their committed rows are not bit-reproducible
+even by the code that wrote them (rerun from an empty cache at the tag
+``selection-rounds-1-20``, relationnet's bottle 2-shot cell differs in 3 of 57 queries and
+contrastive_shapes' in 2), the order of floating-point sums in training depending on the
+threads, the cache history and the CPU: on a 2-core AMD EPYC (the committed rows come from
+Intel machines) relationnet's cell flips 8 of 57 queries, the other trained cells at most 3.
+Same seed, same numbers on one machine is tested apart (``test_methods_paper.py``).
 
 The anomaly-guided methods share bottle's caches (the 224 px engine, two zoom encoders, the
 448 px engine: about 6 minutes from an empty cache on 2 cores, seconds warm); the paper's
@@ -55,8 +58,11 @@ CELLS = {
     "direct": ("ablation", "ablation", "screw", 2),
     "relationnet": ("ablation", "ablation", "bottle", 2),
 }
-#: the paper's trained methods: at most this many queries of a cell may differ (see above)
-TRAINED_FLIPS = 3
+#: the paper's trained methods: this share of a cell's predictions must agree with the committed
+#: ones, and the cell's accuracy stay this close (see above: training is not bit-reproducible
+#: across CPUs)
+TRAINED_AGREE = 0.80
+TRAINED_ACCURACY = 0.10
 TRAINED = {
     "contrastive",
     "contrastive_nopretrain",
@@ -111,8 +117,14 @@ def test_committed_cell_is_reproduced_query_by_query(
     assert len(both) == len(want) == len(got)
     assert (both["true_label_committed"] == both["true_label_now"]).all()
     differ = both[both["predicted_label_committed"] != both["predicted_label_now"]]
-    allowed = TRAINED_FLIPS if method in TRAINED else 0
-    assert len(differ) <= allowed, (
-        f"{len(differ)} of {len(both)} queries changed (allowed {allowed}): "
-        f"{differ[['query', 'predicted_label_committed', 'predicted_label_now']].to_dict('records')}"
-    )
+    shown = differ[["query", "predicted_label_committed", "predicted_label_now"]]
+    changed = f"{len(differ)} of {len(both)} queries changed: {shown.to_dict('records')}"
+    if method not in TRAINED:
+        assert differ.empty, changed
+        return
+    assert len(differ) <= (1 - TRAINED_AGREE) * len(both), changed
+    right = {
+        when: (both[f"true_label_{when}"] == both[f"predicted_label_{when}"]).mean()
+        for when in ("committed", "now")
+    }
+    assert abs(right["now"] - right["committed"]) <= TRAINED_ACCURACY, (right, changed)
