@@ -9,6 +9,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.fsad-installed
 SHOTS  ?= 1 2 3 4 5
 CONFIG ?=
+# test processes (pytest-xdist, one torch thread each); the row reproductions stay serial
+TEST_WORKERS ?= 2
 
 .PHONY: setup test test-rows test-fast book runs lint clean-book help
 
@@ -30,7 +32,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 test: setup
-	$(BIN)/python -m pytest -q -m "not rows"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not rows"
 
 # The committed results, one cell per registered method, query by query (minutes; CI runs it).
 test-rows: setup
@@ -38,7 +40,7 @@ test-rows: setup
 	$(BIN)/python -m pytest -q -m rows
 
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not slow and not rows"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not slow and not rows"
 
 book: setup
 	$(BIN)/python scripts/build_book.py

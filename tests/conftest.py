@@ -9,6 +9,11 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("FSAD_NO_PROGRESS", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs 2 workers: one thread each
+    os.environ["OMP_NUM_THREADS"] = "1"  # inherited by notebook kernels and Dask workers
+    import torch
+
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
