@@ -1,0 +1,115 @@
+"""Robustness round 3 (issue #21, item 3): turn the support only where turned normals look normal.
+
+Round 2 (:mod:`research.poses_round`) made ``hires_poe_proto_rot4`` the recommended method:
+turned support copies lift it on the suite (products shot in any pose) but cost it on the
+MVTec protocol, whose parts are shot in one pose (transistor, metal_nut). Its label-free
+signal, the support leave-one-out, rose on both protocols, so it cannot tell the two kinds of
+product apart. This round asks the product's *normal* images instead.
+
+**The pose test** (label-free: it reads only normal training images). Hold out
+``min(20, N // 4)`` normal training images (chosen at random, seed 0) and build the recipe's
+first engine's bank (224 px, the protocol's framing, coreset seed 0) from the others. Score the
+held-out images as they are (``s0``: the largest patch distance of each anomaly map) and
+turned by 90, 180 and 270 degrees (``s_turned``). ``turned_anomalous`` is the share of turned
+images scoring above every unturned held-out image. The product **poses freely** when
+``turned_anomalous <= 0.5``: most turned normals look as normal as the normals themselves.
+
+**The gated method** of a pair (``m``, ``m_rot4``) uses ``m_rot4`` for a product that poses
+freely and ``m`` otherwise (one decision per product, shared by every seed and shot count).
+
+**The rule, fixed before the run.** The gate becomes the default of the recommended recipe
+(``support_poses="auto"``) when, for ``hires_poe_proto``, its 5-shot support leave-one-out
+(``results/explore/poses_loo.csv``, round 2's signal, seeds 1-3) averaged over the two
+protocols is not more than 1 point below always-``rot4``'s; otherwise ``rot4`` stays and the
+gate is recorded as lost. The query accuracy of the gated choices (read from the committed
+grids ``results/poses/*``) is a record for the report, never a signal. Usage::
+
+    python -m research.pose_gate --data "$FSAD_DATA" --suite "$OUT/all" \\
+        --out results/explore/pose_gate.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fsad.data import CategoryData, read_image
+from fsad.engine import EngineConfig, ResidualEngine
+from fsad.evaluate import git_commit
+from fsad.features import FeatureConfig
+from fsad.poses import other_poses
+from fsad.utils import atomic_write_csv
+from research.records import data_root, done_cells, merged
+from research.robust import CATEGORIES, PROTOCOLS, category_of
+
+HELD_OUT = 20
+#: a product poses freely when at most this share of turned normals scores above every normal
+FREE = 0.5
+CELL = ["protocol", "category"]
+
+
+def image_scores(engine: ResidualEngine, images: Sequence[np.ndarray]) -> torch.Tensor:
+    """The largest patch distance ||r|| of each in-memory image against the bank, ``(N,)``."""
+    scores = []
+    for start in range(0, len(images), 8):
+        f = engine.features_of_images(list(images[start : start + 8]))
+        scores.append(engine.residuals_of(f)[1].flatten(1).max(dim=1).values)
+    return torch.cat(scores)
+
+
+def pose_test(category: CategoryData, config: EngineConfig, seed: int = 0) -> dict:
+    """The pose test of ``category``'s normal images (see the module docstring)."""
+    t0 = time.time()
+    normals = list(category.train)
+    n_held = min(HELD_OUT, len(normals) // 4)
+    held = set(np.random.default_rng(seed).choice(len(normals), size=n_held, replace=False))
+    rest = [s for i, s in enumerate(normals) if i not in held]
+    engine = ResidualEngine(dataclasses.replace(category, train=rest), config, seed=seed)
+    images = [read_image(normals[i].path) for i in sorted(held)]
+    s0 = image_scores(engine, images)
+    turned = image_scores(engine, [t for img in images for t in other_poses(img, 4)])
+    share = float((turned > s0.max()).float().mean())
+    return {
+        "n_held_out": n_held,
+        "n_bank_images": len(rest),
+        "s0_median": round(float(s0.median()), 4),
+        "s0_max": round(float(s0.max()), 4),
+        "turned_median": round(float(turned.median()), 4),
+        "turned_anomalous": round(share, 4),
+        "poses_freely": share <= FREE,
+        "seconds": round(time.time() - t0, 1),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
+    ap.add_argument("--suite", required=True, help="the suite `all` folder (fsad data suite)")
+    ap.add_argument("--out", required=True, help="CSV to add rows to")
+    ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
+    ap.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS))
+    args = ap.parse_args(argv)
+    root, out = data_root(args.data), Path(args.out)
+    commit = git_commit(Path(__file__).resolve().parents[1])
+    done = done_cells(out, CELL)
+    for protocol in args.protocols:
+        config = EngineConfig(features=FeatureConfig(framing=PROTOCOLS[protocol][1]))
+        for name in args.categories:
+            if (protocol, name) in done:
+                continue
+            row = pose_test(category_of(protocol, root, Path(args.suite), name), config)
+            row.update(protocol=protocol, category=name, git_commit=commit,
+                       timestamp=datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
+            print(f"{protocol} {name}: {row}", flush=True)
+            atomic_write_csv(out, merged(out, [row], CELL))
+
+
+if __name__ == "__main__":
+    main()
