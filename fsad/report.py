@@ -1113,3 +1113,74 @@ def poses_table(
                     "chance": round(100 * float(shape.loc[shots, "chance"]), 1),
                 })  # fmt: skip
     return pd.DataFrame(out)
+
+
+def pose_gated(
+    rows: pd.DataFrame, free: Mapping[str, bool], pairs: Sequence[tuple[str, str]]
+) -> pd.DataFrame:
+    """``rows`` plus, per pair ``(method, method with support poses)``, the gated method
+    ``<method>_gated``: the posed method's rows for the categories whose ``free`` is True (the
+    product poses freely), the plain method's elsewhere. Works on grid results and on support
+    leave-one-out rows alike (any frame with ``method`` and ``category`` columns)."""
+    pick = rows["category"].map(dict(free)).fillna(False).astype(bool)
+    out = [rows]
+    for base, posed in pairs:
+        chosen = rows[((rows["method"] == posed) & pick) | ((rows["method"] == base) & ~pick)]
+        out.append(chosen.assign(method=f"{base}_gated"))
+    return pd.concat(out, ignore_index=True)
+
+
+def pose_gate_record(
+    loo: pd.DataFrame,
+    grids: Mapping[str, pd.DataFrame],
+    gate: pd.DataFrame,
+    pairs: Sequence[tuple[str, str]],
+    seeds: Sequence[int],
+) -> pd.DataFrame:
+    """Robustness round 3's record: per probe, protocol and variant (``plain``, ``rot4``,
+    ``gated``), the support leave-one-out (``what="loo"``, the signal) and the query accuracy
+    (``what="query"``, the record), mean and sample std (%) over ``seeds`` of the category mean.
+
+    Args:
+        loo: support leave-one-out rows (``protocol, category, seed, method, shots,
+            support_loo``); grids: per protocol, grid rows of both methods of each pair;
+        gate: the pose test per (``protocol``, ``category``) with a ``poses_freely`` column.
+    """
+    out = []
+    for protocol, grid in grids.items():
+        g = gate[gate["protocol"] == protocol]
+        free = dict(zip(g["category"], g["poses_freely"].astype(bool), strict=True))
+        signal = loo[loo["protocol"] == protocol].rename(columns={"support_loo": "accuracy"})
+        for what, frame in (("loo", signal.assign(dataset=protocol)), ("query", grid)):
+            frame = pose_gated(frame[frame["seed"].isin(seeds)], free, pairs)
+            for _, r in average_over_categories(frame).iterrows():
+                probe = next(b for b, p in pairs if r["method"] in (b, p, f"{b}_gated"))
+                variant = {probe: "plain", f"{probe}_gated": "gated"}.get(r["method"], "rot4")
+                out.append({"probe": probe, "protocol": protocol, "variant": variant,
+                            "what": what, "shots": int(r["shots"]), "mean": r["mean"],
+                            "std": r["std"]})  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def pose_gate_table(record: pd.DataFrame) -> pd.DataFrame:
+    """:func:`pose_gate_record` as a table: a row per (probe, protocol, what, shots), the
+    variants as ``"mean ± std"`` columns."""
+    cells = record.assign(value=[_cell(m, s) for m, s in zip(record["mean"], record["std"])])
+    table = cells.pivot_table(
+        index=["probe", "protocol", "what", "shots"],
+        columns="variant",
+        values="value",
+        aggfunc="first",
+    )
+    return table[["plain", "rot4", "gated"]]
+
+
+def pose_gate_verdict(record: pd.DataFrame, probe: str, margin: float = 1.0) -> dict[str, Any]:
+    """Round 3's rule: the gate is adopted when ``probe``'s gated support leave-one-out,
+    averaged over the protocols, is not more than ``margin`` points below always-``rot4``'s."""
+    loo = record[(record["probe"] == probe) & (record["what"] == "loo")]
+    mean = loo.groupby("variant")["mean"].mean()
+    gap = float(mean["gated"] - mean["rot4"])
+    return {"probe": probe, "gated_loo": round(float(mean["gated"]), 2),
+            "rot4_loo": round(float(mean["rot4"]), 2), "gap": round(gap, 2),
+            "adopted": gap >= -margin}  # fmt: skip

@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from fsad.data import CategoryData, read_image
@@ -45,10 +46,17 @@ from fsad.engine import EngineConfig, ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.features import FeatureConfig
 from fsad.poses import other_poses
+from fsad.report import pose_gate_record, pose_gate_table, pose_gate_verdict
 from fsad.utils import atomic_write_csv
 from research.records import data_root, done_cells, merged
 from research.robust import CATEGORIES, PROTOCOLS, category_of
 
+#: (method, the method with support poses): the decision pair first (round 2's pairs)
+PAIRS = (
+    ("hires_poe_proto", "hires_poe_proto_rot4"),
+    ("anomaly_lr", "anomaly_lr_rot4"),
+    ("residual_proto", "residual_proto_rot4"),
+)
 HELD_OUT = 20
 #: a product poses freely when at most this share of turned normals scores above every normal
 FREE = 0.5
@@ -88,6 +96,15 @@ def pose_test(category: CategoryData, config: EngineConfig, seed: int = 0) -> di
     }
 
 
+def report(root: Path, gate: pd.DataFrame, seeds: Sequence[int]) -> str:
+    """The round's table (:func:`fsad.report.pose_gate_table`) and the rule's verdict."""
+    grids = {p: pd.read_csv(root / "results/poses" / p / "results.csv") for p in PROTOCOLS}
+    loo = pd.read_csv(root / "results/explore/poses_loo.csv")
+    record = pose_gate_record(loo, grids, gate, PAIRS, seeds)
+    verdict = pose_gate_verdict(record, PAIRS[0][0])
+    return f"{pose_gate_table(record).to_string()}\n\nverdict: {verdict}"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
@@ -95,7 +112,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--out", required=True, help="CSV to add rows to")
     ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
     ap.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS))
+    ap.add_argument("--report", action="store_true", help="print the round's table and stop")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="of the table")
     args = ap.parse_args(argv)
+    if args.report:
+        print(report(Path(__file__).resolve().parents[1], pd.read_csv(args.out), args.seeds))
+        return
     root, out = data_root(args.data), Path(args.out)
     commit = git_commit(Path(__file__).resolve().parents[1])
     done = done_cells(out, CELL)

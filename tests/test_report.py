@@ -21,6 +21,10 @@ from fsad.report import (
     loo_gated,
     paper_dir,
     paper_table,
+    pose_gate_record,
+    pose_gate_table,
+    pose_gate_verdict,
+    pose_gated,
     poses_round_records,
     poses_table,
     summarize,
@@ -601,3 +605,35 @@ def test_poses_table_compares_a_method_with_its_posed_twin_on_shared_cells() -> 
     assert row["without"].startswith("47.50") and row["with"].startswith("62.50")
     assert row["change"] == 15.0 and row["queries"] == 20 and row["chance"] == 50.0
     assert row["categories"] == 2 and row["seeds"] == 1  # only seed 1 has both categories
+
+
+def test_pose_gate_takes_the_posed_rows_only_where_the_product_poses_freely() -> None:
+    acc = {("a", "m"): 0.5, ("a", "m_rot4"): 0.7, ("b", "m"): 0.8, ("b", "m_rot4"): 0.6}
+    grid = pd.DataFrame([
+        {"dataset": "x", "category": c, "method": m, "shots": 5, "seed": seed,
+         "accuracy": a + 0.01 * seed}
+        for (c, m), a in acc.items() for seed in (1, 2, 3)
+    ])  # fmt: skip
+    gated = pose_gated(grid, {"a": True, "b": False}, [("m", "m_rot4")])
+    mine = gated[gated["method"] == "m_gated"].set_index(["category", "seed"])["accuracy"]
+    assert mine[("a", 1)] == pytest.approx(0.71) and mine[("b", 1)] == pytest.approx(0.81)
+    assert len(mine) == 6  # one row per (category, seed): never both variants
+    # an unknown category is not free: the plain rows
+    assert (
+        pose_gated(grid, {}, [("m", "m_rot4")]).query("method == 'm_gated'")["accuracy"].tolist()
+        == grid.query("method == 'm'")["accuracy"].tolist()
+    )
+
+    loo = grid.rename(columns={"accuracy": "support_loo"}).assign(protocol="p")
+    loo["support_loo"] = loo["support_loo"] + 0.1 * (loo["method"] == "m_rot4")  # rot4 +10
+    gate = pd.DataFrame({"protocol": ["p", "p"], "category": ["a", "b"],
+                         "poses_freely": [True, False]})  # fmt: skip
+    record = pose_gate_record(loo, {"p": grid}, gate, [("m", "m_rot4")], seeds=[1, 2])
+    query = record[record["what"] == "query"].set_index("variant")["mean"]
+    # seeds 1-2: a 51.5 / 71.5, b 81.5 / 61.5 -> plain 66.5, rot4 66.5, gated (71.5 + 81.5) / 2
+    assert query.to_dict() == pytest.approx({"plain": 66.5, "rot4": 66.5, "gated": 76.5})
+    verdict = pose_gate_verdict(record, "m")
+    # loo: rot4 (81.5 + 71.5) / 2 = 76.5; gated: a rot4 81.5, b plain 81.5: adopted
+    assert verdict["gap"] == pytest.approx(5.0) and verdict["adopted"]
+    assert not pose_gate_verdict(record, "m", margin=-6.0)["adopted"]
+    assert list(pose_gate_table(record).columns) == ["plain", "rot4", "gated"]
