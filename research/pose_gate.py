@@ -30,7 +30,6 @@ grids ``results/poses/*``) is a record for the report, never a signal. Usage::
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import time
 from collections.abc import Sequence
@@ -44,12 +43,11 @@ import torch
 from fsad.data import CategoryData, read_image
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.evaluate import git_commit
-from fsad.features import FeatureConfig
 from fsad.poses import other_poses
 from fsad.report import pose_gate_record, pose_gate_table, pose_gate_verdict
 from fsad.utils import atomic_write_csv
 from research.records import data_root, done_cells, merged
-from research.robust import CATEGORIES, PROTOCOLS, category_of
+from research.robust import PROTOCOLS, category_of, protocol_cells, round_parser
 
 #: (method, the method with support poses): the decision pair first (round 2's pairs)
 PAIRS = (
@@ -106,12 +104,7 @@ def report(root: Path, gate: pd.DataFrame, seeds: Sequence[int]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
-    ap.add_argument("--suite", required=True, help="the suite `all` folder (fsad data suite)")
-    ap.add_argument("--out", required=True, help="CSV to add rows to")
-    ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
-    ap.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS))
+    ap = round_parser(__doc__)
     ap.add_argument("--report", action="store_true", help="print the round's table and stop")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="of the table")
     args = ap.parse_args(argv)
@@ -121,16 +114,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     root, out = data_root(args.data), Path(args.out)
     commit = git_commit(Path(__file__).resolve().parents[1])
     done = done_cells(out, CELL)
-    for protocol in args.protocols:
-        config = EngineConfig(features=FeatureConfig(framing=PROTOCOLS[protocol][1]))
-        for name in args.categories:
-            if (protocol, name) in done:
-                continue
-            row = pose_test(category_of(protocol, root, Path(args.suite), name), config)
-            row.update(protocol=protocol, category=name, git_commit=commit,
-                       timestamp=datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
-            print(f"{protocol} {name}: {row}", flush=True)
-            atomic_write_csv(out, merged(out, [row], CELL))
+    for protocol, name, config in protocol_cells(args):
+        if (protocol, name) in done:
+            continue
+        row = pose_test(category_of(protocol, root, Path(args.suite), name), config)
+        row.update(protocol=protocol, category=name, git_commit=commit,
+                   timestamp=datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
+        print(f"{protocol} {name}: {row}", flush=True)
+        atomic_write_csv(out, merged(out, [row], CELL))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ the default and ``hires_poe_proto_rot4`` is offered by name. Usage::
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -36,14 +35,13 @@ from pathlib import Path
 import numpy as np
 
 from fsad.data import few_shot_split
-from fsad.engine import EngineConfig, ResidualEngine
+from fsad.engine import ResidualEngine
 from fsad.evaluate import git_commit
-from fsad.features import FeatureConfig
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import leave_one_out, support_rows
 from fsad.utils import atomic_write_csv
 from research.records import data_root, done_cells, merged
-from research.robust import CATEGORIES, PROTOCOLS, category_of
+from research.robust import category_of, protocol_cells, round_parser
 
 SHOTS = 5
 #: (method without poses, with poses): the decision pair first
@@ -75,36 +73,29 @@ def support_loo(engine: ResidualEngine, method: str) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
-    ap.add_argument("--suite", required=True, help="the suite `all` folder (fsad data suite)")
-    ap.add_argument("--out", required=True, help="CSV to add rows to")
+    ap = round_parser(__doc__)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
-    ap.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS))
     ap.add_argument("--methods", nargs="+", default=[m for p in PAIRS for m in p])
     args = ap.parse_args(argv)
     root, out = data_root(args.data), Path(args.out)
     commit = git_commit(Path(__file__).resolve().parents[1])
     done = done_cells(out, CELL)
-    for protocol in args.protocols:
-        config = EngineConfig(features=FeatureConfig(framing=PROTOCOLS[protocol][1]))
-        for name in args.categories:
-            category = category_of(protocol, root, Path(args.suite), name)
-            for seed in args.seeds:
-                engine = ResidualEngine(category, config, seed=seed)
-                rows = []
-                for method in args.methods:
-                    if (protocol, name, seed, method) in done:
-                        continue
-                    row = support_loo(engine, method)
-                    row.update(protocol=protocol, category=name, seed=seed, git_commit=commit,
-                               timestamp=datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
-                    print(f"{protocol} {name} seed {seed} {method}: loo {row['support_loo']:.3f}",
-                          flush=True)  # fmt: skip
-                    rows.append(row)
-                if rows:
-                    atomic_write_csv(out, merged(out, rows, CELL))
+    for protocol, name, config in protocol_cells(args):
+        category = category_of(protocol, root, Path(args.suite), name)
+        for seed in args.seeds:
+            engine = ResidualEngine(category, config, seed=seed)
+            rows = []
+            for method in args.methods:
+                if (protocol, name, seed, method) in done:
+                    continue
+                row = support_loo(engine, method)
+                row.update(protocol=protocol, category=name, seed=seed, git_commit=commit,
+                           timestamp=datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
+                print(f"{protocol} {name} seed {seed} {method}: loo {row['support_loo']:.3f}",
+                      flush=True)  # fmt: skip
+                rows.append(row)
+            if rows:
+                atomic_write_csv(out, merged(out, rows, CELL))
 
 
 if __name__ == "__main__":

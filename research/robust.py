@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -118,35 +118,48 @@ def category_of(protocol: str, data: Path, suite: Path, name: str) -> CategoryDa
     return load_category(suite / name, "folder")
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def round_parser(doc: str) -> argparse.ArgumentParser:
+    """The arguments every robustness round takes: data, suite, output CSV, categories and
+    protocols (``doc``'s first line describes the round)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
     ap.add_argument("--suite", required=True, help="the suite `all` folder (fsad data suite)")
     ap.add_argument("--out", required=True, help="CSV to add rows to")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
     ap.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS))
+    return ap
+
+
+def protocol_cells(args: argparse.Namespace) -> Iterator[tuple[str, str, EngineConfig]]:
+    """``(protocol, category, the protocol's engine settings)`` of every cell ``args`` (from
+    :func:`round_parser`) names, protocol by protocol."""
+    for protocol in args.protocols:
+        config = EngineConfig(features=FeatureConfig(framing=PROTOCOLS[protocol][1]))
+        for name in args.categories:
+            yield protocol, name, config
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = round_parser(__doc__)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     args = ap.parse_args(argv)
     root = data_root(args.data)
     out, commit = Path(args.out), git_commit(Path(__file__).resolve().parents[1])
     done = done_cells(out, ["protocol", "category", "seed"])
-    for protocol in args.protocols:
-        framing = PROTOCOLS[protocol][1]
-        config = EngineConfig(features=FeatureConfig(framing=framing))
-        for name in args.categories:
-            category = category_of(protocol, Path(root), Path(args.suite), name)
-            for seed in args.seeds:
-                if (protocol, name, seed) in done:
-                    continue
-                t0, engine = time.time(), ResidualEngine(category, config, seed=seed)
-                rows = score_engine(engine)
-                stamp = datetime.now(UTC).isoformat(timespec="seconds")
-                for row in rows:
-                    row.update(protocol=protocol, category=name, seed=seed, git_commit=commit,
-                               cell_seconds=round(time.time() - t0, 1), timestamp=stamp)  # fmt: skip
-                    print(f"{protocol} {name} seed {seed} {row['probe']} {row['variant']}: loo "
-                          f"{row['support_loo']:.3f} query {row['query_acc']:.3f}", flush=True)  # fmt: skip
-                atomic_write_csv(out, merged(out, rows, CELL))
+    for protocol, name, config in protocol_cells(args):
+        category = category_of(protocol, Path(root), Path(args.suite), name)
+        for seed in args.seeds:
+            if (protocol, name, seed) in done:
+                continue
+            t0, engine = time.time(), ResidualEngine(category, config, seed=seed)
+            rows = score_engine(engine)
+            stamp = datetime.now(UTC).isoformat(timespec="seconds")
+            for row in rows:
+                row.update(protocol=protocol, category=name, seed=seed, git_commit=commit,
+                           cell_seconds=round(time.time() - t0, 1), timestamp=stamp)  # fmt: skip
+                print(f"{protocol} {name} seed {seed} {row['probe']} {row['variant']}: loo "
+                      f"{row['support_loo']:.3f} query {row['query_acc']:.3f}", flush=True)  # fmt: skip
+            atomic_write_csv(out, merged(out, rows, CELL))
 
 
 if __name__ == "__main__":
