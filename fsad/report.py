@@ -1122,7 +1122,7 @@ def pose_gated(
     ``<method>_gated``: the posed method's rows for the categories whose ``free`` is True (the
     product poses freely), the plain method's elsewhere. Works on grid results and on support
     leave-one-out rows alike (any frame with ``method`` and ``category`` columns)."""
-    pick = rows["category"].map(dict(free)).fillna(False).astype(bool)
+    pick = rows["category"].isin([c for c, f in free.items() if f])
     out = [rows]
     for base, posed in pairs:
         chosen = rows[((rows["method"] == posed) & pick) | ((rows["method"] == base) & ~pick)]
@@ -1143,17 +1143,27 @@ def pose_gate_record(
 
     Args:
         loo: support leave-one-out rows (``protocol, category, seed, method, shots,
-            support_loo``); grids: per protocol, grid rows of both methods of each pair;
-        gate: the pose test per (``protocol``, ``category``) with a ``poses_freely`` column.
+            support_loo``).
+        grids: per protocol, grid rows holding both methods of each pair.
+        gate: the pose test per (``protocol``, ``category``), with a ``poses_freely`` column.
+        pairs: ``(method, the method with support poses)``.
+        seeds: the seeds to average over.
+
+    Raises:
+        FsadError: a grid category that the gate does not cover.
     """
+    methods = {m for pair in pairs for m in pair}
     out = []
     for protocol, grid in grids.items():
         g = gate[gate["protocol"] == protocol]
         free = dict(zip(g["category"], g["poses_freely"].astype(bool), strict=True))
+        missing = sorted(set(grid["category"]) - set(free))
+        if missing:
+            raise FsadError(f"the pose test has no row for {protocol} {missing}")
         signal = loo[loo["protocol"] == protocol].rename(columns={"support_loo": "accuracy"})
         for what, frame in (("loo", signal.assign(dataset=protocol)), ("query", grid)):
-            frame = pose_gated(frame[frame["seed"].isin(seeds)], free, pairs)
-            for _, r in average_over_categories(frame).iterrows():
+            frame = frame[frame["seed"].isin(seeds) & frame["method"].isin(methods)]
+            for _, r in average_over_categories(pose_gated(frame, free, pairs)).iterrows():
                 probe = next(b for b, p in pairs if r["method"] in (b, p, f"{b}_gated"))
                 variant = {probe: "plain", f"{probe}_gated": "gated"}.get(r["method"], "rot4")
                 out.append({"probe": probe, "protocol": protocol, "variant": variant,
@@ -1175,12 +1185,23 @@ def pose_gate_table(record: pd.DataFrame) -> pd.DataFrame:
     return table[["plain", "rot4", "gated"]]
 
 
-def pose_gate_verdict(record: pd.DataFrame, probe: str, margin: float = 1.0) -> dict[str, Any]:
-    """Round 3's rule: the gate is adopted when ``probe``'s gated support leave-one-out,
-    averaged over the protocols, is not more than ``margin`` points below always-``rot4``'s."""
-    loo = record[(record["probe"] == probe) & (record["what"] == "loo")]
-    mean = loo.groupby("variant")["mean"].mean()
-    gap = float(mean["gated"] - mean["rot4"])
-    return {"probe": probe, "gated_loo": round(float(mean["gated"]), 2),
-            "rot4_loo": round(float(mean["rot4"]), 2), "gap": round(gap, 2),
-            "adopted": gap >= -margin}  # fmt: skip
+def pose_gate_verdict(
+    record: pd.DataFrame, probe: str, margin: float = 1.0, shots: int = 5
+) -> dict[str, Any]:
+    """Robustness round 3's rule on :func:`pose_gate_record`: the gate is adopted when
+    ``probe``'s gated support leave-one-out at ``shots``, averaged over the protocols, is not
+    more than ``margin`` points below always-``rot4``'s (means rounded to 2 decimals first).
+
+    Raises:
+        FsadError: the gated and ``rot4`` leave-one-out do not cover the same protocols.
+    """
+    loo = record[
+        (record["probe"] == probe) & (record["what"] == "loo") & (record["shots"] == shots)
+    ]
+    seen = {v: set(loo.loc[loo["variant"] == v, "protocol"]) for v in ("gated", "rot4")}
+    if not seen["gated"] or seen["gated"] != seen["rot4"]:
+        raise FsadError(f"{probe}: leave-one-out of the gated and rot4 variants by protocol {seen}")
+    mean = loo.groupby("variant")["mean"].mean().round(2)
+    gap = round(float(mean["gated"] - mean["rot4"]), 2)
+    return {"probe": probe, "gated_loo": float(mean["gated"]), "rot4_loo": float(mean["rot4"]),
+            "gap": gap, "adopted": gap >= -margin}  # fmt: skip

@@ -118,12 +118,14 @@ def category_of(protocol: str, data: Path, suite: Path, name: str) -> CategoryDa
     return load_category(suite / name, "folder")
 
 
-def round_parser(doc: str) -> argparse.ArgumentParser:
+def round_parser(doc: str, suite_required: bool = True) -> argparse.ArgumentParser:
     """The arguments every robustness round takes: data, suite, output CSV, categories and
     protocols (``doc``'s first line describes the round)."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
-    ap.add_argument("--suite", required=True, help="the suite `all` folder (fsad data suite)")
+    ap.add_argument(
+        "--suite", required=suite_required, help="the suite `all` folder (fsad data suite)"
+    )
     ap.add_argument("--out", required=True, help="CSV to add rows to")
     ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
     ap.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS))

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("FSAD_NO_PROGRESS", "1")
-if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs 2 workers: one thread each
-    os.environ["OMP_NUM_THREADS"] = "1"  # inherited by notebook kernels and Dask workers
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs workers: the cores shared out
+    _threads = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("OMP_NUM_THREADS", str(_threads))  # notebook kernels, Dask workers
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture(scope="session")

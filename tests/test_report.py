@@ -637,3 +637,22 @@ def test_pose_gate_takes_the_posed_rows_only_where_the_product_poses_freely() ->
     assert verdict["gap"] == pytest.approx(5.0) and verdict["adopted"]
     assert not pose_gate_verdict(record, "m", margin=-6.0)["adopted"]
     assert list(pose_gate_table(record).columns) == ["plain", "rot4", "gated"]
+    with pytest.raises(FsadError, match=r"no row for p \['b'\]"):
+        pose_gate_record(loo, {"p": grid}, gate.iloc[:1], [("m", "m_rot4")], seeds=[1])
+
+
+@pytest.mark.parametrize(("mvtec_rot4", "adopted"), [(81.64, True), (84.84, False)])
+def test_pose_gate_verdict_averages_the_two_protocols(mvtec_rot4: float, adopted: bool) -> None:
+    # round 3's shape: the gate keeps MVTec upright (plain) and turns the suite (rot4)
+    rows = [("mvtec", "plain", 80.14), ("mvtec", "rot4", mvtec_rot4), ("mvtec", "gated", 80.14),
+            ("suite", "plain", 43.83), ("suite", "rot4", 50.06), ("suite", "gated", 50.06)]  # fmt: skip
+    record = pd.DataFrame(
+        [{"probe": "m", "protocol": p, "variant": v, "what": "loo", "shots": 5, "mean": x,
+          "std": 1.0} for p, v, x in rows]
+    )  # fmt: skip
+    verdict = pose_gate_verdict(record, "m")
+    # gap = (80.14 - rot4) / 2: -0.75 is within the 1-point margin, -2.35 is not
+    assert verdict["gap"] == pytest.approx((80.14 - mvtec_rot4) / 2, abs=0.006)
+    assert verdict["adopted"] is adopted
+    with pytest.raises(FsadError, match="by protocol"):
+        pose_gate_verdict(record[record["protocol"] == "mvtec"].iloc[:2], "m")

@@ -4,11 +4,12 @@ leave-one-out in which an image leaves with every row made from it."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from fsad.descriptors import DescriptorConfig
 from fsad.poses import other_poses
 from fsad.recipe import Group, Recipe
-from research.robust import VARIANTS, dihedral, loo
+from research.robust import VARIANTS, dihedral, loo, protocol_cells, round_parser
 
 LOGISTIC = Recipe((Group(DescriptorConfig()),), c=100.0)
 
@@ -35,3 +36,19 @@ def test_loo_removes_the_left_out_image_with_its_copies() -> None:
     alone = loo(LOGISTIC, [x], labels, np.arange(4), 2)
     assert loo(LOGISTIC, rows, y, source, 2) == alone == 0.5
     assert loo(LOGISTIC, rows, y, np.arange(8), 2) == 1.0  # the copy counted apart: a leak
+
+
+def test_a_round_walks_the_cells_its_arguments_name_with_each_protocols_framing() -> None:
+    args = round_parser("round\n").parse_args(
+        ["--suite", "s", "--out", "o.csv", "--categories", "screw", "bottle"]
+    )
+    cells = [(p, name, c.features.framing) for p, name, c in protocol_cells(args)]
+    assert cells == [
+        ("mvtec", "screw", "crop"),
+        ("mvtec", "bottle", "crop"),
+        ("suite_all", "screw", "letterbox"),
+        ("suite_all", "bottle", "letterbox"),
+    ]
+    with pytest.raises(SystemExit):  # the suite is required unless the round says otherwise
+        round_parser("round\n").parse_args(["--out", "o.csv"])
+    assert round_parser("round\n", suite_required=False).parse_args(["--out", "o"]).suite is None

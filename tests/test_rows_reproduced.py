@@ -3,14 +3,17 @@
 Each case runs one grid cell (category, shots, seed 1) through the same grid runner as
 ``fsad run`` and compares every query's predicted label with the committed
 ``predictions.csv.gz`` of that folder. The training-free methods must give the same answer
-for every image. The paper's trained methods are held to a looser rule
-(:data:`TRAINED_AGREE`, :data:`TRAINED_ACCURACY`): their committed rows are not bit-reproducible
-even by the code that wrote them (rerun from an empty cache at the tag
-``selection-rounds-1-20``, relationnet's bottle 2-shot cell differs in 3 of 57 queries and
-contrastive_shapes' in 2), the order of floating-point sums in training depending on the
-threads, the cache history and the CPU: on a 2-core AMD EPYC (the committed rows come from
-Intel machines) relationnet's cell flips 8 of 57 queries, the other trained cells at most 3.
-Same seed, same numbers on one machine is tested apart (``test_methods_paper.py``).
+for every image. The paper's trained methods may change a few answers
+(:data:`TRAINED_FLIPS`): their committed rows are not bit-reproducible even by the code that
+wrote them (rerun from an empty cache at the tag ``selection-rounds-1-20``, relationnet's
+bottle 2-shot cell differs in 3 of 57 queries and contrastive_shapes' in 2), the order of
+floating-point sums in training depending on the threads, the cache history and the CPU. On
+a 2-core AMD EPYC (the committed rows come from Intel machines) relationnet's cell changes 8
+of 57 answers and its accuracy from 52.6 to 61.4 %, the other trained cells at most 3
+answers; relationnet alone is therefore held to :data:`LOOSE`: 80 % of the answers agree and
+the accuracy stays within 10 points (its seed-to-seed spread on this cell: 33-53 % over
+seeds 1-5). Same seed, same numbers on one machine is tested for ``contrastive`` apart
+(``test_methods_paper.py``).
 
 The anomaly-guided methods share bottle's caches (the 224 px engine, two zoom encoders, the
 448 px engine: about 6 minutes from an empty cache on 2 cores, seconds warm); the paper's
@@ -58,11 +61,11 @@ CELLS = {
     "direct": ("ablation", "ablation", "screw", 2),
     "relationnet": ("ablation", "ablation", "bottle", 2),
 }
-#: the paper's trained methods: this share of a cell's predictions must agree with the committed
-#: ones, and the cell's accuracy stay this close (see above: training is not bit-reproducible
-#: across CPUs)
-TRAINED_AGREE = 0.80
-TRAINED_ACCURACY = 0.10
+#: the paper's trained methods: at most this many answers of a cell may change (see above)
+TRAINED_FLIPS = 3
+#: trained methods whose training diverges further across CPUs: (share of answers that must
+#: agree, largest change of the cell's accuracy)
+LOOSE = {"relationnet": (0.80, 0.10)}
 TRAINED = {
     "contrastive",
     "contrastive_nopretrain",
@@ -80,6 +83,7 @@ NO_ROW = {
 
 
 def test_every_registered_method_has_a_committed_cell() -> None:
+    assert set(LOOSE) <= TRAINED
     assert set(CELLS) | set(NO_ROW) == set(available_methods())
     assert not set(CELLS) & set(NO_ROW)
     assert TRAINED <= set(CELLS)
@@ -122,9 +126,13 @@ def test_committed_cell_is_reproduced_query_by_query(
     if method not in TRAINED:
         assert differ.empty, changed
         return
-    assert len(differ) <= (1 - TRAINED_AGREE) * len(both), changed
+    if method not in LOOSE:
+        assert len(differ) <= TRAINED_FLIPS, changed
+        return
+    agree, accuracy = LOOSE[method]
+    assert len(both) - len(differ) >= agree * len(both), changed
     right = {
         when: (both[f"true_label_{when}"] == both[f"predicted_label_{when}"]).mean()
         for when in ("committed", "now")
     }
-    assert abs(right["now"] - right["committed"]) <= TRAINED_ACCURACY, (right, changed)
+    assert abs(right["now"] - right["committed"]) <= accuracy, (right, changed)
