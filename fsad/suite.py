@@ -1,7 +1,7 @@
 """The generalisation suite: the shared categories re-shot the way factories shoot.
 
-MVTec images are square, colour, one part centred on a plain background in a fixed pose,
-defects well inside the frame. A factory's images often are not. The suite re-shoots every
+MVTec images are square, colour, one part centred on a plain background under a camera and
+light that never turn (the part itself may: screw, metal_nut), defects well inside the frame. A factory's images often are not. The suite re-shoots every
 image of a category with one transform (or all of them) and writes the result as a
 ``folder`` dataset (``good/`` for the bank, one folder per defect type, the MVTec file
 stems kept so supports and queries stay traceable) that ``fsad run --dataset folder`` reads.

@@ -30,7 +30,7 @@
 # anomaly-guided descriptors of a 224 and a 448 px engine, zoom views through two encoders,
 # one logistic regression and one prototype expert per block group, fitted on every support
 # image in 4 poses; the results chapter's *Support images in four poses* shows what the poses
-# cost on fixed-pose products), computed by **the same code as the grid** (`fsad run`):
+# cost where the camera and light never turn, as on MVTec), computed by **the same code as the grid** (`fsad run`):
 # a model fitted on a category's files gives every query the grid's prediction
 # (`tests/test_inspector_grid.py` checks it on bottle). `residual_proto` is the fast option.
 # `fit` also says **how far to trust it**, from the support images alone: each one is

@@ -509,8 +509,8 @@ show_round(RESULTS / "explore" / "transplant_heads.csv", [], None)
 
 # %% [markdown]
 # **Each product choosing for itself.** Robustness round 1 splits by protocol: in the
-# query record the turned copies cost up to a few points on MVTec's fixed poses and gain many
-# on the suite's free ones, so one global verdict gives up something on one of them. A product can choose for itself, label-free: in
+# query record the turned copies cost up to a few points on MVTec's fixed frames (camera,
+# light and background never turn) and gain many on the suite's turned ones, so one global verdict gives up something on one of them. A product can choose for itself, label-free: in
 # each cell (category, seed), the variant with the higher support leave-one-out is kept, the
 # baseline on ties (`fsad.report.loo_gated`). This rule was written after the round's first
 # rows showed the split, so its numbers below are a lead to confirm on data it has not seen,
@@ -560,12 +560,13 @@ else:
 # Read plainly: the rule adopts the poses for all three recipes, and the record agrees on the
 # suite, where the normal images come in every pose. On the MVTec protocol the two signals
 # part ways for `hires_poe_proto`: its leave-one-out rises with the poses while its query
-# accuracy falls, most on transistor and screw. A fixed-pose product's bank has seen only
-# upright parts, so a turned support image is anomalous all over, and its rows describe the
-# pose as much as the defect; the leave-one-out cannot see this, because every seed draws the
-# same first five support images per type. `fsad fit` follows the rule (its default is
-# `hires_poe_proto_rot4`), and the README tells the user whose parts always come in one pose
-# to choose `hires_poe_proto`. A label-free test of whether a product's poses vary is round
+# accuracy falls, most on transistor and screw. MVTec's camera, light and background never
+# turn (even where the part does: screw, metal_nut), so the bank has seen only upright frames,
+# a turned support image is anomalous all over, and its rows describe the turn as much as
+# the defect; the leave-one-out cannot see this, because every seed draws the same first five
+# support images per type. `fsad fit` follows the rule (its default is
+# `hires_poe_proto_rot4`), and the README tells the user whose camera and light never turn to
+# choose `hires_poe_proto`. A label-free test of whether a product's poses vary is round
 # 3's candidate.
 
 # %% [markdown]

@@ -14,7 +14,8 @@
 # # Generalisation: products that don't look like MVTec
 #
 # Every setting so far was chosen on MVTec-shaped images: square, colour, one part centred
-# on a plain background, fixed pose and scale, defects well inside the frame. A factory's
+# on a plain background, one camera and light that never turn, fixed scale, defects well
+# inside the frame (the part itself may turn: screw, metal_nut). A factory's
 # camera often sees otherwise. This chapter re-shoots the shared categories the way
 # factories shoot and runs the same few-shot protocol on them: the *generalisation suite*
 # (`fsad.suite`, written by `fsad data suite`; the images are generated, never committed).
