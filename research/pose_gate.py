@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from fsad.blocks import Inputs
 from fsad.data import CategoryData, read_image
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.evaluate import git_commit, read_results
@@ -79,11 +80,9 @@ CELL = ["protocol", "category"]
 
 def image_scores(engine: ResidualEngine, images: Sequence[np.ndarray]) -> torch.Tensor:
     """The largest patch distance ||r|| of each in-memory image against the bank, ``(N,)``."""
-    scores = []
-    for start in range(0, len(images), 8):
-        f = engine.features_of_images(list(images[start : start + 8]))
-        scores.append(engine.residuals_of(f)[1].flatten(1).max(dim=1).values)
-    return torch.cat(scores)
+    inputs = Inputs(engine, images=images)
+    batches = (inputs.part(i, i + 8).anomaly_maps() for i in range(0, len(inputs), 8))
+    return torch.cat([amap.amax(dim=(1, 2)) for amap in batches])
 
 
 def pose_test(category: CategoryData, config: EngineConfig, seed: int = 0) -> dict:
