@@ -67,8 +67,11 @@ VARIANTS = {"poisson": TransplantConfig(), "alpha": TransplantConfig(blend="alph
 CELL = ["category", "seed", "probe", "variant"]
 
 
-def transplant_images(engine: ResidualEngine, dataset: str, split, seed: int) -> dict:
-    """Per variant, the transplant images and their support image's index ``(T,)``."""
+def transplant_images(
+    engine: ResidualEngine, dataset: str, split, seed: int, variants: Sequence[str] = tuple(VARIANTS)
+) -> dict:
+    """Per variant (of :data:`VARIANTS`), the transplant images and their support image's
+    index ``(T,)``."""
     data, name = engine.category, engine.category.name
     rng = np.random.default_rng(seed)
     pick = sorted(rng.choice(len(data.train), min(TARGETS, len(data.train)), replace=False))
@@ -82,8 +85,8 @@ def transplant_images(engine: ResidualEngine, dataset: str, split, seed: int) ->
         fg = foreground_mask(img, name, dataset)
         cuts.append(cut_support(img, amap.numpy(), split.classes[y], engine.config.features, level, fg))  # fmt: skip
     out = {}
-    for variant, config in VARIANTS.items():
-        images, source = [], []
+    for variant in variants:
+        config, images, source = VARIANTS[variant], [], []
         for i, cut in enumerate(cuts):
             try:  # a cut-out as large as the product (a bent nut) fits nowhere: none of it
                 made = transplants([cut], targets, PER_CUTOUT, seed * 1000 + i, target_fg, config)
