@@ -1205,3 +1205,79 @@ def pose_gate_verdict(
     gap = round(float(mean["gated"] - mean["rot4"]), 2)
     return {"probe": probe, "gated_loo": float(mean["gated"]), "rot4_loo": float(mean["rot4"]),
             "gap": gap, "adopted": gap >= -margin}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------
+# Learning on synthetic defects (results/explore/meta_proto.csv, issue 23's learner b)
+# ---------------------------------------------------------------------------------------
+
+#: each learned variant of ``research/meta_proto.py`` and the reference its rule compares
+#: it with (the references' own rows are in the same record)
+LEARNER_REFERENCES = {
+    "meta_tp": "anomaly_lr",
+    "meta_no_tp": "anomaly_lr",
+    "scratch_tp": "anomaly_lr",
+    "frozen_tp": "anomaly_lr",
+    "hires_poe_proto_meta": "hires_poe_proto",
+}
+
+
+def learner_round(records: pd.DataFrame) -> pd.DataFrame:
+    """The signal rows of a learner record (each category's largest shot count) in
+    :func:`augmentation_round`'s form: ``probe`` is the reference, whose own rows become
+    the ``baseline`` variant.
+
+    Raises:
+        FsadError: a record without a reference's rows.
+    """
+    largest = records.groupby("category")["shots"].transform("max")
+    signal = records[records["shots"] == largest]
+    parts = []
+    for ref in dict.fromkeys(LEARNER_REFERENCES.values()):
+        mine = [v for v, r in LEARNER_REFERENCES.items() if r == ref]
+        rows = signal[signal["variant"].isin([ref, *mine])]
+        if not (rows["variant"] == ref).any():
+            raise FsadError(f"the learner record has no rows of its reference '{ref}'")
+        parts.append(rows.assign(probe=ref, variant=rows["variant"].replace({ref: "baseline"})))
+    return pd.concat(parts, ignore_index=True)
+
+
+def learner_accuracy(
+    records: pd.DataFrame, grid: pd.DataFrame | None = None, grid_methods: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Query accuracy (%) per variant, dataset and shot count: ``"mean ± std"`` over seeds
+    of the category mean (:func:`average_over_categories`), the grid's ``grid_methods``
+    (rows of ``grid``) added on the record's categories, shot counts and seeds.
+
+    Returns:
+        Index ``method`` (variants in the record's order, then ``grid_methods``); one column
+        per ``"<dataset> <n>-shot"``.
+    """
+    rows = records.rename(columns={"variant": "method", "query_acc": "accuracy"})
+    if grid is not None and len(grid_methods):
+        cells = rows[["dataset", "category", "shots", "seed"]].drop_duplicates()
+        rows = pd.concat([rows, grid[grid["method"].isin(grid_methods)].merge(cells)])
+    avg = average_over_categories(rows)
+    avg["column"] = [f"{d} {n}-shot" for d, n in zip(avg["dataset"], avg["shots"], strict=True)]
+    avg["value"] = [_cell(m, s) for m, s in zip(avg["mean"], avg["std"], strict=True)]
+    order = list(dict.fromkeys([*rows["method"], *grid_methods]))
+    table = avg.pivot(index="method", columns="column", values="value")
+    return table.loc[[m for m in order if m in table.index]]
+
+
+def lopo_table(lopo: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The leave-one-product-out protocol's table (``results/lopo``): per method, accuracy
+    (%) ``"mean ± std"`` over seeds of the category mean, one column per shot count; and a
+    line giving the queries per seed (summed over categories) and chance per shot count."""
+    avg = average_over_categories(lopo)
+    avg["cell"] = [_cell(m, s) for m, s in zip(avg["mean"], avg["std"], strict=True)]
+    table = avg.pivot_table(index="method", columns="shots", values="cell", aggfunc="first")
+    table.columns = [f"{n}-shot" for n in table.columns]
+    one = lopo[(lopo["seed"] == lopo["seed"].min()) & (lopo["method"] == lopo["method"].iloc[0])]
+    shape = one.groupby("shots").agg(queries=("n_query", "sum"), chance=("chance", "mean"))
+    line = ", ".join(
+        f"{k}-shot {int(r.queries)} queries / chance {100 * r.chance:.1f} %"
+        for k, r in shape.iterrows()
+    )
+    seeds, cats = int(avg["n_seeds"].min()), int(avg["n_categories"].max())
+    return table, f"{cats} categories, {seeds} seeds; per seed: {line}"

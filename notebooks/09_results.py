@@ -44,7 +44,6 @@ from fsad.chapter import shown_path
 from fsad.evaluate import read_predictions
 from fsad.report import (
     ablation_table,
-    average_over_categories,
     average_wide,
     chain_gains,
     compare_cells,
@@ -54,6 +53,7 @@ from fsad.report import (
     headline_table,
     ingredient_gains,
     load_paper_numbers,
+    lopo_table,
     paper_gaps,
     paper_table,
     poses_table,
@@ -595,19 +595,9 @@ else:
 # %% tags=["hide-input"]
 lopo_file = RESULTS / "lopo" / "results.csv"
 if lopo_file.exists():
-    lopo = pd.read_csv(lopo_file)
-    avg = average_over_categories(lopo)
-    avg["cell"] = [f"{m:.2f} ± {s:.2f}" for m, s in zip(avg["mean"], avg["std"], strict=True)]
-    table = avg.pivot_table(index="method", columns="shots", values="cell", aggfunc="first")
-    table.columns = [f"{n}-shot" for n in table.columns]
-    seeds, cats = int(avg["n_seeds"].min()), int(avg["n_categories"].max())
-    display(Markdown(f"Leave-one-product-out, {cats} categories, {seeds} seeds:"))
-    display(Markdown(to_markdown(table)))
-    one = lopo[(lopo["seed"] == lopo["seed"].min()) & (lopo["method"] == lopo["method"].iloc[0])]
-    shape = one.groupby("shots").agg(queries=("n_query", "sum"), chance=("chance", "mean"))
-    display(Markdown("Queries per seed (summed over categories) and chance (majority class, %): "
-                     + ", ".join(f"{k}-shot {int(r.queries)} / {100 * r.chance:.1f} %"
-                                 for k, r in shape.iterrows())))  # fmt: skip
+    lopo_shown, lopo_shape = lopo_table(pd.read_csv(lopo_file))
+    display(Markdown(f"Leave-one-product-out ({lopo_shape}):"))
+    display(Markdown(to_markdown(lopo_shown)))
 else:
     display(Markdown("*No leave-one-product-out results (`results/lopo`) here.*"))
 

@@ -17,8 +17,11 @@ from fsad.report import (
     average_over_categories,
     format_report,
     latest_config,
+    learner_accuracy,
+    learner_round,
     load_paper_numbers,
     loo_gated,
+    lopo_table,
     paper_dir,
     paper_table,
     pose_gate_record,
@@ -656,3 +659,64 @@ def test_pose_gate_verdict_averages_the_two_protocols(mvtec_rot4: float, adopted
     assert verdict["adopted"] is adopted
     with pytest.raises(FsadError, match="by protocol"):
         pose_gate_verdict(record[record["protocol"] == "mvtec"].iloc[:2], "m")
+
+
+def _learner_records() -> pd.DataFrame:
+    """A learner record: 2 categories (tire's largest shot count is 4), seeds 1-2; the
+    query accuracy and leave-one-out are ``base + seed`` per variant."""
+    base = {"anomaly_lr": 0.50, "hires_poe_proto": 0.70, "meta_tp": 0.40,
+            "hires_poe_proto_meta": 0.72}  # fmt: skip
+    rows = []
+    for dataset, cat, shots in (("mvtec_ad", "bottle", (1, 5)), ("mvtec_3d", "tire", (1, 4))):
+        for n in shots:
+            for seed in (1, 2):
+                for variant, b in base.items():
+                    value = b + seed / 100
+                    rows.append({"dataset": dataset, "category": cat, "shots": n, "seed": seed,
+                                 "variant": variant, "query_acc": value, "n_query": 10,
+                                 "chance": 0.3,
+                                 "support_loo": value if n > 1 else float("nan")})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_learner_round_judges_each_variant_against_its_reference() -> None:
+    table = augmentation_round(learner_round(_learner_records()))
+    verdicts = augmentation_verdicts(table, margin=1.0).set_index("variant")
+    assert verdicts.loc["meta_tp", "probe"] == "anomaly_lr"
+    assert verdicts.loc["meta_tp", "gain"] == pytest.approx(-10.0)
+    assert verdicts.loc["hires_poe_proto_meta", "probe"] == "hires_poe_proto"
+    assert verdicts.loc["hires_poe_proto_meta", "gain"] == pytest.approx(2.0)
+    assert bool(verdicts.loc["hires_poe_proto_meta", "adopted"])
+    assert (table["categories"] == 2).all()  # 5 shots for bottle, 4 for tire: both signal
+
+
+def test_learner_round_needs_its_reference() -> None:
+    records = _learner_records()
+    with pytest.raises(FsadError, match="hires_poe_proto"):
+        learner_round(records[records["variant"] != "hires_poe_proto"])
+
+
+def test_learner_accuracy_adds_grid_methods_on_the_same_cells() -> None:
+    records = _learner_records()
+    grid = records[records["variant"] == "anomaly_lr"].rename(
+        columns={"variant": "method", "query_acc": "accuracy"}
+    )
+    grid = pd.concat([grid.assign(method="hires_poe", accuracy=0.9),
+                      grid.assign(method="hires_poe", accuracy=0.0, seed=7)])  # fmt: skip
+    table = learner_accuracy(records, grid, ["hires_poe"])
+    assert list(table.index) == ["anomaly_lr", "hires_poe_proto", "meta_tp",
+                                 "hires_poe_proto_meta", "hires_poe"]  # fmt: skip
+    assert table.loc["meta_tp", "mvtec_ad 5-shot"] == "41.50 ± 0.71"  # seeds: 41 and 42
+    assert table.loc["hires_poe", "mvtec_3d 4-shot"] == "90.00 ± 0.00"  # seed 7 left out
+
+
+def test_lopo_table_gives_each_shot_count_and_the_queries() -> None:
+    rows = _frame().assign(method="lopo_lda_proto", n_query=10, chance=0.4)
+    table, line = lopo_table(rows)
+    assert list(table.columns) == ["1-shot", "2-shot"]
+    # bottle 60 and screw 30 at 1 shot: per seed 35, 40, 60 -> 45 ± 13.23
+    assert table.loc["lopo_lda_proto", "1-shot"] == "45.00 ± 13.23"
+    assert line == (
+        "2 categories, 3 seeds; per seed: 1-shot 20 queries / chance 40.0 %, "
+        "2-shot 20 queries / chance 40.0 %"
+    )
