@@ -1220,6 +1220,8 @@ LEARNER_REFERENCES = {
     "frozen_tp": "anomaly_lr",
     "hires_poe_proto_meta": "hires_poe_proto",
 }
+#: the variants the rule may adopt; the others are ablations, reported and never chosen
+LEARNER_CANDIDATES = ("meta_tp", "hires_poe_proto_meta")
 
 
 def learner_round(records: pd.DataFrame) -> pd.DataFrame:
@@ -1240,6 +1242,16 @@ def learner_round(records: pd.DataFrame) -> pd.DataFrame:
             raise FsadError(f"the learner record has no rows of its reference '{ref}'")
         parts.append(rows.assign(probe=ref, variant=rows["variant"].replace({ref: "baseline"})))
     return pd.concat(parts, ignore_index=True)
+
+
+def learner_verdicts(table: pd.DataFrame, margin: float = 1.0) -> pd.DataFrame:
+    """:func:`augmentation_verdicts` on a learner round (:func:`learner_round`), where only
+    :data:`LEARNER_CANDIDATES` may be adopted: an ablation's ``adopted`` is always False,
+    whatever its gain, and ``candidate`` says which is which."""
+    verdicts = augmentation_verdicts(table, margin=margin)
+    verdicts.insert(2, "candidate", verdicts["variant"].isin(LEARNER_CANDIDATES))
+    verdicts["adopted"] = verdicts["adopted"] & verdicts["candidate"]
+    return verdicts.drop(columns=["guard_ok"])
 
 
 def learner_accuracy(

@@ -19,6 +19,7 @@ from fsad.report import (
     latest_config,
     learner_accuracy,
     learner_round,
+    learner_verdicts,
     load_paper_numbers,
     loo_gated,
     lopo_table,
@@ -720,3 +721,14 @@ def test_lopo_table_gives_each_shot_count_and_the_queries() -> None:
         "2 categories, 3 seeds; per seed: 1-shot 20 queries / chance 40.0 %, "
         "2-shot 20 queries / chance 40.0 %"
     )
+
+
+def test_learner_verdicts_never_adopt_an_ablation() -> None:
+    records = _learner_records()
+    ablation = records[records["variant"] == "anomaly_lr"].assign(variant="meta_no_tp")
+    ablation["support_loo"] += 0.20  # 20 points above its reference
+    table = augmentation_round(learner_round(pd.concat([records, ablation])))
+    v = learner_verdicts(table).set_index("variant")
+    assert v.loc["meta_no_tp", "gain"] == pytest.approx(20.0)
+    assert not v.loc["meta_no_tp", "candidate"] and not v.loc["meta_no_tp", "adopted"]
+    assert v.loc["hires_poe_proto_meta", "candidate"] and v.loc["hires_poe_proto_meta", "adopted"]
