@@ -214,7 +214,7 @@ if meta is not None:
     bars.plot.bar(yerr=spread, ax=ax, rot=0, capsize=2, width=0.85)
     ax.set(ylabel="query accuracy (%)", xlabel="", ylim=(0, 100),
            title="Largest shot count (MVTec AD 5, tire 4): mean and std over seeds")  # fmt: skip
-    ax.legend(fontsize=7, ncols=4, loc="lower right")
+    ax.legend(fontsize=7, ncols=4, loc="upper center", bbox_to_anchor=(0.5, -0.1))
     show(fig)
 
 # %% [markdown]
