@@ -3,8 +3,8 @@
 A product arranged as an inspection engineer has it (``scripts/mvtec_as_folders.py``
 layout: ``normal/``, ``support/<defect type>/``): the first ``--normals`` normal images and
 the first ``--shots`` images of each defect type. The fit runs with a fresh, empty
-``FSAD_CACHE`` (nothing reused), the given method (default: the recommended
-``hires_poe_proto``) and whole-image framing (``fsad fit``'s defaults), on ``--threads``
+``FSAD_CACHE`` (nothing reused), the given method (default: ``fsad fit``'s,
+:data:`fsad.inspector.DEFAULT_METHOD`) and whole-image framing (``fsad fit``'s defaults), on ``--threads``
 threads. Prints one JSON line: wall and CPU seconds of the fit and of the save, the model
 size, the bank sizes and the leave-one-out estimate.
 

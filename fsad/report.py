@@ -1222,18 +1222,20 @@ LEARNER_REFERENCES = {
 }
 #: the variants the rule may adopt; the others are ablations, reported and never chosen
 LEARNER_CANDIDATES = ("meta_tp", "hires_poe_proto_meta")
+#: issue 23's targets for a learner (paper's protocol, inductive, seeds 1-5): its 1-shot
+#: bar (75 %) is above :data:`TARGETS`' (72 %, set earlier for the training-free methods)
+LEARNING_TARGETS = (("mvtec_ad", 5, 85.0), ("mvtec_ad", 1, 75.0), ("mvtec_3d", 4, 65.0))
 
 
 def learner_round(records: pd.DataFrame) -> pd.DataFrame:
-    """The signal rows of a learner record (each category's largest shot count) in
-    :func:`augmentation_round`'s form: ``probe`` is the reference, whose own rows become
-    the ``baseline`` variant.
+    """The signal rows of a learner record (those with a support leave-one-out: each
+    category's largest shot count) in :func:`augmentation_round`'s form: ``probe`` is the
+    reference, whose own rows become the ``baseline`` variant.
 
     Raises:
         FsadError: a record without a reference's rows.
     """
-    largest = records.groupby("category")["shots"].transform("max")
-    signal = records[records["shots"] == largest]
+    signal = records[records["support_loo"].notna()]
     parts = []
     for ref in dict.fromkeys(LEARNER_REFERENCES.values()):
         mine = [v for v, r in LEARNER_REFERENCES.items() if r == ref]
@@ -1254,27 +1256,74 @@ def learner_verdicts(table: pd.DataFrame, margin: float = 1.0) -> pd.DataFrame:
     return verdicts.drop(columns=["guard_ok"])
 
 
+def loo_sample(signal: pd.DataFrame) -> str:
+    """What a round's support leave-one-out rests on, from its signal rows (``category``,
+    ``seed``, ``shots``, ``n_support``): the left-out images per seed (every image of a
+    class that keeps another; the paper's split makes them the same images every seed) and
+    chance, ``1 / C`` averaged over categories."""
+    one = signal[signal["seed"] == signal["seed"].min()].drop_duplicates("category")
+    chance = float((one["shots"] / one["n_support"]).mean())
+    return (
+        f"{int(one['n_support'].sum())} left-out support images per seed over "
+        f"{len(one)} categories (the same images every seed); chance {100 * chance:.1f} %"
+    )
+
+
+def learner_rows(
+    records: pd.DataFrame, grid: pd.DataFrame | None = None, grid_methods: Sequence[str] = ()
+) -> pd.DataFrame:
+    """A learner record as result rows (``method``, ``accuracy`` = query accuracy), with the
+    grid's ``grid_methods`` (rows of ``grid``) added on the record's cells (dataset,
+    category, shots, seed); a grid method that the record already holds is not added twice."""
+    rows = records.rename(columns={"variant": "method", "query_acc": "accuracy"})
+    extra = [m for m in grid_methods if m not in set(rows["method"])]
+    if grid is None or not extra:
+        return rows
+    cells = rows[["dataset", "category", "shots", "seed"]].drop_duplicates()
+    return pd.concat([rows, grid[grid["method"].isin(extra)].merge(cells)], ignore_index=True)
+
+
 def learner_accuracy(
     records: pd.DataFrame, grid: pd.DataFrame | None = None, grid_methods: Sequence[str] = ()
 ) -> pd.DataFrame:
     """Query accuracy (%) per variant, dataset and shot count: ``"mean ± std"`` over seeds
-    of the category mean (:func:`average_over_categories`), the grid's ``grid_methods``
-    (rows of ``grid``) added on the record's categories, shot counts and seeds.
+    of the category mean (:func:`average_over_categories`), with the grid's ``grid_methods``
+    on the same cells (:func:`learner_rows`).
 
     Returns:
         Index ``method`` (variants in the record's order, then ``grid_methods``); one column
         per ``"<dataset> <n>-shot"``.
     """
-    rows = records.rename(columns={"variant": "method", "query_acc": "accuracy"})
-    if grid is not None and len(grid_methods):
-        cells = rows[["dataset", "category", "shots", "seed"]].drop_duplicates()
-        rows = pd.concat([rows, grid[grid["method"].isin(grid_methods)].merge(cells)])
+    rows = learner_rows(records, grid, grid_methods)
     avg = average_over_categories(rows)
     avg["column"] = [f"{d} {n}-shot" for d, n in zip(avg["dataset"], avg["shots"], strict=True)]
     avg["value"] = [_cell(m, s) for m, s in zip(avg["mean"], avg["std"], strict=True)]
     order = list(dict.fromkeys([*rows["method"], *grid_methods]))
     table = avg.pivot(index="method", columns="column", values="value")
     return table.loc[[m for m in order if m in table.index]]
+
+
+def seed_differences(
+    rows: pd.DataFrame, pairs: Mapping[str, tuple[str, str]], metric: str = "accuracy"
+) -> pd.DataFrame:
+    """Paired differences (points) between methods: per seed, the category mean of ``a``
+    minus that of ``b``, then ``"mean ± std"`` over seeds, per dataset and shot count.
+
+    Args:
+        rows: result rows holding both methods of every pair on the same cells.
+        pairs: label -> ``(a, b)``.
+
+    Returns:
+        Index: the labels; one column per ``"<dataset> <n>-shot"``.
+    """
+    frame = rows.assign(value=100.0 * rows[metric].astype(float))
+    keys = ["dataset", "shots", "seed"]
+    per_seed = frame.groupby([*keys, "method"])["value"].mean().unstack("method")
+    out = {}
+    for label, (a, b) in pairs.items():
+        diff = (per_seed[a] - per_seed[b]).groupby(level=["dataset", "shots"])
+        out[label] = {f"{d} {n}-shot": _cell(v.mean(), v.std(ddof=1)) for (d, n), v in diff}
+    return pd.DataFrame(out).T
 
 
 def lopo_table(lopo: pd.DataFrame) -> tuple[pd.DataFrame, str]:

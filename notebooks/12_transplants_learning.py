@@ -14,8 +14,8 @@
 # # Learning from synthetic defects that look like the real ones
 #
 # Twenty selection rounds on frozen descriptors (appendix, *Selection rounds*) reached a
-# ceiling: even the oracle choice among their candidates, made on the queries' own labels,
-# stays below 85 % at 5 shots on MVTec AD. The paper names its own limitation: its synthetic
+# ceiling: the appendix shows that only an oracle choice among their candidates, made on
+# the queries' own labels, would reach the 5-shot target on MVTec AD. The paper names its own limitation: its synthetic
 # defects (textures under Perlin masks) differ too much from real ones, which is why its
 # pretraining stops helping at 4 shots. This chapter tries to learn past the ceiling in two
 # ways, and reports a third, separately named protocol:
@@ -46,7 +46,7 @@
 config: str = ""  # unused here: the results files record their own settings
 data_root: str = ""  # unused here: results come from the committed results folders
 results_dir: str = ""  # empty: the results folder of this repository
-grid_methods: list = ["hires_poe", "hires_poe_proto"]  # the grid's methods shown alongside
+grid_methods: list = ["hires_poe"]  # the grid's methods shown alongside the record's
 
 # %% tags=["hide-input"]
 import pandas as pd
@@ -56,15 +56,18 @@ from matplotlib.figure import Figure
 from fsad.chapter import shown_path
 from fsad.report import (
     LEARNER_REFERENCES,
+    LEARNING_TARGETS,
     augmentation_round,
     augmentation_verdicts,
-    average_over_categories,
     find_results_dir,
     learner_accuracy,
     learner_round,
+    learner_rows,
     learner_verdicts,
+    loo_sample,
     lopo_table,
     read_folders,
+    seed_differences,
     summarize,
     targets_table,
     to_markdown,
@@ -132,6 +135,7 @@ def show_round(table: pd.DataFrame, verdicts: pd.DataFrame) -> None:
 
 heads = record("explore/transplant_heads.csv")
 if heads is not None:
+    print("support leave-one-out:", loo_sample(heads[heads["variant"] == "baseline"]))
     heads_round = augmentation_round(heads)
     show_round(heads_round, augmentation_verdicts(heads_round, margin=1.0))
 
@@ -164,15 +168,17 @@ if heads is not None:
 meta = record("explore/meta_proto.csv")
 if meta is not None:
     print("variants and their references:", LEARNER_REFERENCES)
-    meta_round = augmentation_round(learner_round(meta))
+    meta_signal = learner_round(meta)
+    print("support leave-one-out:", loo_sample(meta_signal[meta_signal["variant"] == "baseline"]))
+    meta_round = augmentation_round(meta_signal)
     show_round(meta_round, learner_verdicts(meta_round, margin=1.0))
 
 # %% [markdown]
 # **Query accuracy, for the record** (the rule never reads it): mean ± sample std over seeds
 # of the category mean (%), MVTec AD over its four categories, MVTec 3D-AD tire alone. The
-# grid's `hires_poe` and `hires_poe_proto` rows (`results/beyond*`) are added on the same
-# cells; the record's own `hires_poe_proto` is the same method recomputed in the run, so
-# the two must agree.
+# grid's `hires_poe` rows (`results/beyond*`) are added on the same cells; the record's own
+# `hires_poe_proto` is the same method recomputed in the run, so it must agree with the
+# grid's `hires_poe_proto` cell by cell (checked below).
 
 # %% tags=["hide-input"]
 if meta is not None:
@@ -198,9 +204,7 @@ if meta is not None:
 
 # %% tags=["hide-input"]
 if meta is not None:
-    rows = meta.rename(columns={"variant": "method", "query_acc": "accuracy"})
-    cells = rows[["dataset", "category", "shots", "seed"]].drop_duplicates()
-    rows = pd.concat([rows, grid[grid["method"].isin(grid_methods)].merge(cells)])
+    rows = learner_rows(meta, grid, grid_methods)
     per_cat = summarize(rows)
     wide = per_cat.pivot_table(index="method", columns=["category", "shots"], values="mean")
     wide.columns = [f"{c} {n}-shot" for c, n in wide.columns]
@@ -221,13 +225,14 @@ if meta is not None:
 # ## The issue's targets
 #
 # Issue 23 asks, on the paper's protocol (inductive, seeds 1-5), for at least 85 % on MVTec
-# AD at 5 shots, 75 % at 1 shot and 65 % on tire at 4 shots. Each variant's average over
-# categories, with the grid's methods on the same cells:
+# AD at 5 shots, 75 % at 1 shot and 65 % on tire at 4 shots (`fsad.report.LEARNING_TARGETS`;
+# its 1-shot bar is above the 72 % that the results chapter's targets set for the
+# training-free methods, which `hires_poe` meets). Each variant's average over categories,
+# with the grid's methods on the same cells:
 
 # %% tags=["hide-input"]
 if meta is not None:
-    goals = (("mvtec_ad", 5, 85.0), ("mvtec_ad", 1, 75.0), ("mvtec_3d", 4, 65.0))
-    display(Markdown(to_markdown(targets_table(rows, order, goals))))
+    display(Markdown(to_markdown(targets_table(rows, order, LEARNING_TARGETS))))
 
 # %% [markdown]
 # ## Speed of each step
@@ -267,54 +272,58 @@ if lopo is not None:
 # ## What this shows
 #
 # Each part of learner (b), switched off in turn, on the query record (the rule never read
-# it): points of query accuracy that the full learner `meta_tp` gains over each ablation,
-# and each candidate against its reference, per dataset and shot count.
+# it): the points of query accuracy that the first method gains over the second, paired by
+# seed (the per-seed category means subtracted), mean ± sample std over the five seeds.
 
 # %% tags=["hide-input"]
 if meta is not None:
-    avg = average_over_categories(rows[rows["method"].isin(list(LEARNER_REFERENCES) +
-                                                            list(dict.fromkeys(LEARNER_REFERENCES.values())))])  # fmt: skip
-    mean = avg.pivot_table(index="method", columns=["dataset", "shots"], values="mean")
-    effects = {
-        "meta-training (meta_tp - scratch_tp)": mean.loc["meta_tp"] - mean.loc["scratch_tp"],
-        "transplants (meta_tp - meta_no_tp)": mean.loc["meta_tp"] - mean.loc["meta_no_tp"],
-        "fine-tuning (meta_tp - frozen_tp)": mean.loc["meta_tp"] - mean.loc["frozen_tp"],
-        "learner b (meta_tp - anomaly_lr)": mean.loc["meta_tp"] - mean.loc["anomaly_lr"],
-        "as an expert (hires_poe_proto_meta - hires_poe_proto)": (
-            mean.loc["hires_poe_proto_meta"] - mean.loc["hires_poe_proto"]
-        ),
-    }
-    effect_table = pd.DataFrame(effects).T
-    effect_table.columns = [f"{d} {n}-shot" for d, n in effect_table.columns]
+    effect_table = seed_differences(rows, {
+        "meta-training: meta_tp - scratch_tp": ("meta_tp", "scratch_tp"),
+        "transplants: meta_tp - meta_no_tp": ("meta_tp", "meta_no_tp"),
+        "fine-tuning: meta_tp - frozen_tp": ("meta_tp", "frozen_tp"),
+        "learner b: meta_tp - anomaly_lr": ("meta_tp", "anomaly_lr"),
+        "as an expert: hires_poe_proto_meta - hires_poe_proto": (
+            "hires_poe_proto_meta", "hires_poe_proto"),
+    })  # fmt: skip
     effect_table.index.name = "what is compared"
-    display(Markdown(to_markdown(effect_table.round(1))))
+    display(Markdown(to_markdown(effect_table)))
 
 # %% [markdown]
-# Neither learner passes its rule, and no variant comes near the issue's targets; the
+# Neither learner passes its rule, and no variant reaches the issue's targets; the
 # recommended inductive method stays `hires_poe_proto`, and neither learner becomes a
 # registered method: their code stays in the research wing (`research/transplant_heads.py`,
-# `research/meta_proto.py`) with their records. What the record says about why:
+# `research/meta_proto.py`) with their records. What the record suggests about why (the
+# causes are readings of these tables, not tested separately):
 #
 # - **The texture meta-training teaches nothing that transfers.** Started from a random
-#   projection instead (`scratch_tp`), the same fine-tuning ends about where the
-#   meta-trained one does. Separating pasted textures on the product's own images is a task
-#   the projection learns, but real defect types differ in shape, extent and what is
-#   missing, not in texture, which is the paper's own limitation seen again.
+#   projection instead (`scratch_tp`), the same fine-tuning ends close to the meta-trained
+#   one (a few points either way, of the size of their spread over seeds), and so does its
+#   support leave-one-out. Separating pasted textures
+#   on the product's own images is a task the projection learns; real defect types differ
+#   in shape, extent and what is missing, not in texture, which is the paper's own
+#   limitation seen again.
+# - **Fine-tuning on the support is the one part that helps**, on MVTec AD; on tire it
+#   changes nothing beyond the seeds' spread.
 # - **The transplants hurt both learners.** With them the projection and the refitted heads
-#   are worse on the queries than without. The closeness table shows part of why: for the
-#   types defined by shape or absence (transistor's leads, a misplaced part) a pasted
-#   piece's nearest real type is most often another one. Even where a transplant resembles
-#   its type, it copies the support image's own defect and adds no new variation of it.
-# - **A learnt metric loses to a regularised linear head.** Every variant of the
-#   projection, with or without each part, stays below `anomaly_lr` on the queries; the
-#   likeliest cause is that a 64-d metric fitted on a handful of images throws away more
-#   than it learns, where the logistic regression keeps all 1920 columns. As an extra
-#   expert, the learnt metric pulls `hires_poe_proto` down.
+#   are worse on the queries than without. The closeness table shows part of why: for
+#   transistor's bent and cut leads and for most of screw's types, a transplant's nearest
+#   real type is most often another one, and screw is where the projection loses most to
+#   its ablation without transplants. A second possible cause: the transplants are pasted
+#   into training images, whose backgrounds are in the engine's memory bank and so leave
+#   smaller residuals than a test image's would. Even where a transplant resembles its
+#   type, it copies the support image's own defect and adds no new variation of it.
+# - **A learnt metric loses to a regularised linear head.** On the average over categories
+#   every variant of the projection stays below `anomaly_lr` or level with it; a single
+#   category at one shot can go the other way. A 64-d metric fitted on a handful of images
+#   may throw away more than it learns where the logistic regression keeps all 1920
+#   columns (no run varied the width). As an extra expert, the learnt metric pulls
+#   `hires_poe_proto` down at the largest shot count and leaves it level at one shot.
 # - **The support signal is noisy where it has few images.** The ablation without
-#   transplants gains on the support leave-one-out and loses on the queries; only the two
+#   transplants gains on the support leave-one-out and loses on the queries. Only the two
 #   candidates named before the run could be adopted, so the noise could not pick it.
 #
 # The leave-one-product-out protocol, which reads the other products' real labels, helps
-# at most a little: whitening by the other products' within-type spread gains at one shot
-# and nothing at five over the same head without transfer, and the LDA metric loses badly.
-# Real defects of other products differ from this product's as much as textures do.
+# little: whitening by the other products' within-type spread gains a point or two at one
+# shot, within about one seed's spread, and loses about a point at three and five shots,
+# against the same head without transfer; the LDA metric loses badly. A likely reading is
+# that real defects of other products differ from this product's much as textures do.

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,6 +83,10 @@ LEARNED = ("meta_tp", "meta_no_tp", "scratch_tp", "frozen_tp")
 #: the variants that never see a transplant
 UNTRANSPLANTED = (PROBE, REFERENCE, "meta_no_tp")
 CELL = ["category", "seed", "shots", "variant"]
+#: draws one episode: ``rng`` -> (prototype row indices ``(P,)``, query row indices ``(Q,)``)
+Episode = Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]
+#: scores a left-out image: (rows kept ``(R,)`` bool, image index) -> probabilities ``(1, C)``
+LeftOut = Callable[[np.ndarray, int], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,7 @@ def halves(y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
 
 
 def train(w: torch.Tensor, x: np.ndarray, y: np.ndarray, steps: int, config: MetaConfig,
-          episode, seed: int) -> torch.Tensor:  # fmt: skip
+          episode: Episode, seed: int) -> torch.Tensor:  # fmt: skip
     """``steps`` Adam steps of the prototypical loss from ``w``; ``episode(rng)`` draws
     ``(prototype rows, query rows)`` indices of ``x`` ``(N, D)`` (labels ``y`` ``(N,)``)."""
     w = w.clone().requires_grad_(True)
@@ -203,17 +207,32 @@ def learned_proba(variant: str, w_meta: torch.Tensor, xs: np.ndarray, ys: np.nda
     return meta_proba(w, xs, ys, xq, n, config)
 
 
-def loo_hits(proba_of, source: np.ndarray, labels: np.ndarray, n: int) -> list[int]:
-    """Leave-one-out hits over the support images as shot: ``proba_of(keep, i)`` scores
-    image ``i`` from the rows ``keep``; an image leaves with its transplants; an image
-    whose class would be left empty is skipped."""
-    hits = []
+def loo_probas(proba_of: LeftOut, source: np.ndarray, labels: np.ndarray,
+               n: int) -> dict[int, np.ndarray]:  # fmt: skip
+    """Leave-one-out over the support images as shot: image ``i`` scored by
+    ``proba_of(keep, i)`` from the rows ``keep`` (``source != i``: it leaves with its
+    transplants); an image whose class would be left empty is skipped.
+
+    Args:
+        source: ``(R,)`` each row's support image (images as shot are rows ``0..S-1``).
+        labels: ``(R,)`` each row's class.
+
+    Returns:
+        image index -> its probabilities ``(1, n)``.
+    """
+    out = {}
     for i in range(int(source.max()) + 1):
         keep = source != i
         if len(set(labels[keep].tolist())) < n:
             continue
-        hits.append(int(predict(proba_of(keep, i))[0] == labels[i]))
-    return hits
+        out[i] = proba_of(keep, i)
+    return out
+
+
+def loo_hits(proba_of: LeftOut, source: np.ndarray, labels: np.ndarray, n: int) -> list[int]:
+    """1 or 0 per left-out image of :func:`loo_probas`: its top class is its label."""
+    probas = loo_probas(proba_of, source, labels, n)
+    return [int(predict(p)[0] == labels[i]) for i, p in probas.items()]
 
 
 def score_cell(engine: ResidualEngine, dataset: str, shots: int, seed: int,
@@ -264,9 +283,21 @@ def score_cell(engine: ResidualEngine, dataset: str, shots: int, seed: int,
     return out
 
 
-def signal_loo(xs, labels, source, y, n, ref_s, learned) -> dict[str, float]:
-    """Support leave-one-out of every variant (each image as shot leaves with its
-    transplants); ``hires_poe_proto_meta`` multiplies the two left-out probabilities."""
+def signal_loo(xs: np.ndarray, labels: np.ndarray, source: np.ndarray, y: np.ndarray, n: int,
+               ref_s: list[np.ndarray],
+               learned: Callable[[str, np.ndarray, np.ndarray], np.ndarray]) -> dict[str, float]:  # fmt: skip
+    """Support leave-one-out accuracy of every variant.
+
+    Args:
+        xs: ``(R, D)`` probe rows: the ``S`` support images as shot, then their transplants;
+            ``labels``, ``source`` ``(R,)``: each row's class and support image.
+        y: ``(S,)`` the support images' classes; ``ref_s``: the reference recipe's support
+            rows per group ``(S, D_g)``.
+        learned: ``(variant, rows kept (R,) bool, query rows (Q, D))`` -> ``(Q, n)``.
+
+    ``hires_poe_proto_meta`` multiplies the reference's and ``meta_tp``'s probabilities of
+    the same left-out image.
+    """
     probe, ref, s = RECIPES[PROBE], RECIPES[REFERENCE], len(y)
     first = xs[:s]
 
@@ -276,17 +307,13 @@ def signal_loo(xs, labels, source, y, n, ref_s, learned) -> dict[str, float]:
     out = {PROBE: float(np.mean(loo_hits(probe_of, source[:s], y, n)))}
     index, ref_scores = leave_one_out(ref, ref_s, y, n)
     out[REFERENCE] = float(np.mean(predict(ref_scores) == y[index]))
-    left_out: dict[int, np.ndarray] = {}
+    meta_left_out: dict[int, np.ndarray] = {}
     for v in LEARNED:
-
-        def learned_of(keep: np.ndarray, i: int, v: str = v) -> np.ndarray:
-            p = learned(v, keep, xs[i : i + 1])
-            if v == "meta_tp":
-                left_out[i] = p
-            return p
-
-        out[v] = float(np.mean(loo_hits(learned_of, source, labels, n)))
-    both = [multiply_proba([ref_scores[k : k + 1], left_out[i]]) for k, i in enumerate(index)]
+        probas = loo_probas(lambda keep, i, v=v: learned(v, keep, xs[i : i + 1]), source, labels, n)
+        out[v] = float(np.mean([predict(p)[0] == labels[i] for i, p in probas.items()]))
+        if v == "meta_tp":
+            meta_left_out = probas
+    both = [multiply_proba([ref_scores[k : k + 1], meta_left_out[i]]) for k, i in enumerate(index)]
     out["hires_poe_proto_meta"] = float(
         np.mean([predict(p)[0] == y[i] for p, i in zip(both, index, strict=True)])
     )

@@ -19,9 +19,11 @@ from fsad.report import (
     latest_config,
     learner_accuracy,
     learner_round,
+    learner_rows,
     learner_verdicts,
     load_paper_numbers,
     loo_gated,
+    loo_sample,
     lopo_table,
     paper_dir,
     paper_table,
@@ -31,6 +33,7 @@ from fsad.report import (
     pose_gated,
     poses_round_records,
     poses_table,
+    seed_differences,
     summarize,
 )
 from fsad.utils import atomic_write_csv
@@ -664,7 +667,8 @@ def test_pose_gate_verdict_averages_the_two_protocols(mvtec_rot4: float, adopted
 
 def _learner_records() -> pd.DataFrame:
     """A learner record: 2 categories (tire's largest shot count is 4), seeds 1-2; the
-    query accuracy and leave-one-out are ``base + seed`` per variant."""
+    query accuracy is ``base + seed / 100`` per variant, 10 points lower at 1 shot; the
+    leave-one-out exists at the largest shot count only."""
     base = {"anomaly_lr": 0.50, "hires_poe_proto": 0.70, "meta_tp": 0.40,
             "hires_poe_proto_meta": 0.72}  # fmt: skip
     rows = []
@@ -672,7 +676,7 @@ def _learner_records() -> pd.DataFrame:
         for n in shots:
             for seed in (1, 2):
                 for variant, b in base.items():
-                    value = b + seed / 100
+                    value = b + seed / 100 - (0.10 if n == 1 else 0.0)
                     rows.append({"dataset": dataset, "category": cat, "shots": n, "seed": seed,
                                  "variant": variant, "query_acc": value, "n_query": 10,
                                  "chance": 0.3,
@@ -708,6 +712,7 @@ def test_learner_accuracy_adds_grid_methods_on_the_same_cells() -> None:
     assert list(table.index) == ["anomaly_lr", "hires_poe_proto", "meta_tp",
                                  "hires_poe_proto_meta", "hires_poe"]  # fmt: skip
     assert table.loc["meta_tp", "mvtec_ad 5-shot"] == "41.50 ± 0.71"  # seeds: 41 and 42
+    assert table.loc["meta_tp", "mvtec_ad 1-shot"] == "31.50 ± 0.71"
     assert table.loc["hires_poe", "mvtec_3d 4-shot"] == "90.00 ± 0.00"  # seed 7 left out
 
 
@@ -732,3 +737,39 @@ def test_learner_verdicts_never_adopt_an_ablation() -> None:
     assert v.loc["meta_no_tp", "gain"] == pytest.approx(20.0)
     assert not v.loc["meta_no_tp", "candidate"] and not v.loc["meta_no_tp", "adopted"]
     assert v.loc["hires_poe_proto_meta", "candidate"] and v.loc["hires_poe_proto_meta", "adopted"]
+
+
+def test_learner_round_reads_only_the_rows_with_a_signal() -> None:
+    records = _learner_records()
+    table = augmentation_round(learner_round(records)).set_index(["probe", "variant"])
+    # at the signal's shot counts meta_tp's leave-one-out is 41 and 42 (1-shot rows have none)
+    assert table.loc[("anomaly_lr", "meta_tp"), "loo"] == pytest.approx(41.5)
+    # a run stopped before the largest shot count: its 1-shot rows never enter the signal
+    partial = records[~((records["category"] == "tire") & (records["shots"] == 4))]
+    assert set(learner_round(partial)["category"]) == {"bottle"}
+
+
+def test_learner_rows_never_add_a_grid_method_twice() -> None:
+    records = _learner_records()
+    grid = records.rename(columns={"variant": "method", "query_acc": "accuracy"})
+    rows = learner_rows(records, grid, ["hires_poe_proto"])
+    assert len(rows) == len(records)
+
+
+def test_seed_differences_pair_the_seeds() -> None:
+    rows = _learner_records().rename(columns={"variant": "method", "query_acc": "accuracy"})
+    rows.loc[(rows["method"] == "meta_tp") & (rows["seed"] == 2), "accuracy"] += 0.04
+    table = seed_differences(rows, {"b vs a": ("meta_tp", "anomaly_lr")})
+    # per seed: 40 + s - (50 + s) = -10, and -10 + 4 for seed 2: mean -8, std 2.83
+    assert table.loc["b vs a", "mvtec_ad 5-shot"] == "-8.00 ± 2.83"
+    assert table.loc["b vs a", "mvtec_3d 1-shot"] == "-8.00 ± 2.83"
+
+
+def test_loo_sample_counts_images_and_chance() -> None:
+    signal = pd.DataFrame({"category": ["a", "a", "b", "b"], "seed": [1, 2, 1, 2],
+                           "shots": [5, 5, 4, 4], "n_support": [15, 15, 8, 8]})  # fmt: skip
+    # a: 3 types x 5 images, chance 1/3; b: 2 types x 4, chance 1/2 -> 41.7 %
+    assert loo_sample(signal) == (
+        "23 left-out support images per seed over 2 categories (the same images every "
+        "seed); chance 41.7 %"
+    )

@@ -107,3 +107,15 @@ def test_loo_leaves_an_image_with_its_transplants():
     assert loo_hits(proba_of, source, labels, 2) == [1, 1, 1, 1]
     assert seen[0] == (0, {1, 2, 3, 6})
     assert seen[3] == (3, {0, 1, 2, 4, 5})
+
+
+def test_frozen_uses_the_meta_trained_map_and_scratch_ignores_it():
+    x, y = rows(3, 6, seed=6)
+    shot = np.ones(len(y), bool)
+    w_meta = meta_train(*rows(6, 8, seed=7), SMALL, seed=0)
+    frozen = learned_proba("frozen_tp", w_meta, x, y, shot, x[:4], 3, SMALL, seed=0)
+    assert np.array_equal(frozen, meta_proba(w_meta, x, y, x[:4], 3, SMALL))
+    other = init_projection(40, SMALL, seed=9)
+    a = learned_proba("scratch_tp", w_meta, x, y, shot, x[:4], 3, SMALL, seed=0)
+    b = learned_proba("scratch_tp", other, x, y, shot, x[:4], 3, SMALL, seed=0)
+    assert np.array_equal(a, b)
