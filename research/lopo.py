@@ -36,7 +36,6 @@ finished (category, seed) replacing its earlier rows. Usage::
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -53,7 +52,7 @@ from fsad.heads import cosine_prototypes, logistic_regression, predict
 from fsad.methods.anomaly_guided import ANOMALY_BLOCKS, LR_C
 from fsad.recipe import Group, Recipe, sample_rows
 from fsad.utils import atomic_write_csv
-from research.records import data_root, merged
+from research.records import data_root, merged, record_parser
 
 CATEGORIES = ("bottle", "transistor", "screw", "metal_nut")
 SHOTS = (1, 3, 5)
@@ -131,11 +130,7 @@ def evaluate(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
-    ap.add_argument("--out", required=True, help="results CSV (results/lopo/results.csv)")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
-    args = ap.parse_args(argv)
+    args = record_parser(__doc__).parse_args(argv)
     root = data_root(args.data)
     out, commit = Path(args.out), git_commit(Path(__file__).resolve().parents[1])
     out.parent.mkdir(parents=True, exist_ok=True)

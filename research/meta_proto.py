@@ -44,7 +44,6 @@ ablations are reported, never chosen among. Usage::
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -65,7 +64,7 @@ from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import inputs_rows, leave_one_out, recipe_proba, sample_rows
 from fsad.synth import TextureSource
 from fsad.utils import atomic_write_csv
-from research.records import data_root, done_cells, merged
+from research.records import data_root, done_cells, merged, record_parser
 from research.synthtask import SynthTaskConfig, synthetic_rows
 from research.transplant_heads import transplant_images
 
@@ -321,12 +320,7 @@ def signal_loo(xs: np.ndarray, labels: np.ndarray, source: np.ndarray, y: np.nda
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
-    ap.add_argument("--out", required=True, help="CSV to add rows to")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
-    ap.add_argument("--categories", nargs="+", default=[c for _, c, _ in GRID])
-    args = ap.parse_args(argv)
+    args = record_parser(__doc__, [c for _, c, _ in GRID]).parse_args(argv)
     root, config = data_root(args.data), MetaConfig()
     out, commit = Path(args.out), git_commit(Path(__file__).resolve().parents[1])
     done = {c[:3] for c in done_cells(out, CELL)}

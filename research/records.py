@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,3 +36,16 @@ def data_root(explicit: str | None) -> Path:
     if root is None:
         raise SystemExit("set FSAD_DATA or pass --data")
     return Path(root)
+
+
+def record_parser(doc: str, categories: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The arguments of a round that writes one record over seeds: ``--data``, ``--out``,
+    ``--seeds`` (1-5) and, when ``categories`` are given, ``--categories`` (default all of
+    them); ``doc``'s first line describes the round."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
+    ap.add_argument("--out", required=True, help="CSV to add rows to")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    if categories:
+        ap.add_argument("--categories", nargs="+", default=list(categories), choices=categories)
+    return ap

@@ -29,7 +29,6 @@ five categories and seeds 1-5 beats the baseline's by at least 1 point. Usage::
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -48,7 +47,7 @@ from fsad.recipe import inputs_rows, recipe_proba, sample_rows
 from fsad.synth.foreground import foreground_mask
 from fsad.synth.transplant import TransplantConfig, cut_support, normal_level, transplants
 from fsad.utils import atomic_write_csv
-from research.records import data_root, done_cells, merged
+from research.records import data_root, done_cells, merged, record_parser
 from research.robust import loo
 
 #: (dataset, category, shots of the signal)
@@ -68,7 +67,11 @@ CELL = ["category", "seed", "probe", "variant"]
 
 
 def transplant_images(
-    engine: ResidualEngine, dataset: str, split, seed: int, variants: Sequence[str] = tuple(VARIANTS)
+    engine: ResidualEngine,
+    dataset: str,
+    split,
+    seed: int,
+    variants: Sequence[str] = tuple(VARIANTS),
 ) -> dict:
     """Per variant (of :data:`VARIANTS`), the transplant images and their support image's
     index ``(T,)``."""
@@ -130,12 +133,7 @@ def score_engine(engine: ResidualEngine, dataset: str, shots: int, seed: int) ->
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
-    ap.add_argument("--out", required=True, help="CSV to add rows to")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
-    ap.add_argument("--categories", nargs="+", default=[c for _, c, _ in GRID])
-    args = ap.parse_args(argv)
+    args = record_parser(__doc__, [c for _, c, _ in GRID]).parse_args(argv)
     root = data_root(args.data)
     out, commit = Path(args.out), git_commit(Path(__file__).resolve().parents[1])
     done = done_cells(out, ["category", "seed"])

@@ -119,3 +119,13 @@ def test_frozen_uses_the_meta_trained_map_and_scratch_ignores_it():
     a = learned_proba("scratch_tp", w_meta, x, y, shot, x[:4], 3, SMALL, seed=0)
     b = learned_proba("scratch_tp", other, x, y, shot, x[:4], 3, SMALL, seed=0)
     assert np.array_equal(a, b)
+
+
+def test_record_parser_defaults_and_refuses_an_unknown_category():
+    from research.records import record_parser
+
+    args = record_parser("A round.\nmore", ["bottle", "tire"]).parse_args(["--out", "x.csv"])
+    assert (args.seeds, args.categories, args.out) == ([1, 2, 3, 4, 5], ["bottle", "tire"], "x.csv")
+    with pytest.raises(SystemExit):
+        record_parser("A round.", ["bottle"]).parse_args(["--out", "x", "--categories", "cable"])
+    assert not hasattr(record_parser("A round.").parse_args(["--out", "x"]), "categories")
