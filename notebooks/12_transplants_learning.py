@@ -15,9 +15,9 @@
 #
 # Twenty selection rounds on frozen descriptors (appendix, *Selection rounds*) reached a
 # ceiling: the appendix shows that only an oracle choice among their candidates, made on
-# the queries' own labels, would reach the 5-shot target on MVTec AD. The paper names its own limitation: its synthetic
-# defects (textures under Perlin masks) differ too much from real ones, which is why its
-# pretraining stops helping at 4 shots. This chapter tries to learn past the ceiling in two
+# the queries' own labels, would reach the 5-shot target on MVTec AD (seed 1). The paper
+# names its own limitation: its synthetic defects (textures under Perlin masks) differ too
+# much from real ones, which is why its pretraining stops helping at 4 shots. This chapter tries to learn past the ceiling in two
 # ways, and reports a third, separately named protocol:
 #
 # 1. **Defect transplants** (`fsad.synth.transplant`, chapter 1 shows them): each support
