@@ -129,3 +129,43 @@ def test_record_parser_defaults_and_refuses_an_unknown_category():
     with pytest.raises(SystemExit):
         record_parser("A round.", ["bottle"]).parse_args(["--out", "x", "--categories", "cable"])
     assert not hasattr(record_parser("A round.").parse_args(["--out", "x"]), "categories")
+
+
+def test_signal_loo_matches_the_library_leave_one_out_and_pairs_the_expert():
+    """The probe's and the reference's leave-one-out equal fsad.recipe.leave_one_out on
+    the images as shot, and the expert multiplies the two probabilities of the same image."""
+    from fsad.heads import multiply_proba, predict
+    from fsad.methods.anomaly_guided import RECIPES
+    from fsad.recipe import leave_one_out
+    from research.meta_proto import signal_loo
+
+    x, y = rows(3, 4, seed=8)
+    x, y = x[[0, *range(4, 12)]], y[[0, *range(4, 12)]]  # 9 images; class 0 has one
+    extra = x[:6] + 0.1  # 6 transplants of images 0-5
+    xs = np.concatenate([x, extra])
+    source = np.concatenate([np.arange(9), np.arange(6)])
+    labels = y[source]
+    rng = np.random.default_rng(0)
+    ref_s = [rng.normal(size=(9, 5)) + y[:, None] for _ in range(4)]  # 4 groups, as hires
+    calls = []
+
+    def learned(variant, keep, xq):
+        calls.append((variant, int(keep.sum())))
+        w = init_projection(40, SMALL, seed=0)
+        return learned_proba("frozen_tp", w, xs[keep], labels[keep], keep[keep], xq, 3, SMALL, 0)
+
+    out = signal_loo(xs, labels, source, y, 3, ref_s, learned)
+    idx, scores = leave_one_out(RECIPES["anomaly_lr"], [x], y, 3)
+    assert out["anomaly_lr"] == pytest.approx(float(np.mean(predict(scores) == y[idx])))
+    idx, ref_scores = leave_one_out(RECIPES["hires_poe_proto"], ref_s, y, 3)
+    assert out["hires_poe_proto"] == pytest.approx(float(np.mean(predict(ref_scores) == y[idx])))
+    # image 0 (alone in its class) is never left out, so the k-th left-out image is i = k + 1;
+    # image 1 leaves with its transplant (15 rows - 2), image 6 alone (15 - 1)
+    assert list(idx) == list(range(1, 9))
+    assert ("meta_tp", 13) in calls and ("meta_tp", 14) in calls
+    hits = []
+    for k, i in enumerate(idx):
+        keep = source != i
+        mine = learned("meta_tp", keep, xs[i : i + 1])
+        hits.append(predict(multiply_proba([ref_scores[k : k + 1], mine]))[0] == y[i])
+    assert out["hires_poe_proto_meta"] == pytest.approx(float(np.mean(hits)))
