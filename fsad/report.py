@@ -965,6 +965,16 @@ def augmentation_round(records: pd.DataFrame, by: Sequence[str] = ()) -> pd.Data
                   "categories"]]  # fmt: skip
 
 
+def round_shown(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`augmentation_round`'s table for display: ``loo`` and ``query`` as
+    ``"mean ± std"`` (one decimal), their std columns dropped."""
+    cells = {
+        col: [f"{m:.1f} ± {s:.1f}" for m, s in zip(table[col], table[f"{col}_std"], strict=True)]
+        for col in ("loo", "query")
+    }
+    return table.assign(**cells).drop(columns=["loo_std", "query_std"])
+
+
 def augmentation_verdicts(
     table: pd.DataFrame,
     margin: float = 1.0,

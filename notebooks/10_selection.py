@@ -55,6 +55,7 @@ from fsad.report import (
     pose_gate_table,
     pose_gate_verdict,
     poses_round_records,
+    round_shown,
     support_by_seed,
     to_markdown,
     widen_last_column,
@@ -491,12 +492,7 @@ def show_round(path, by: list, guard: dict | None, records=None) -> None:
         display(Markdown(f"*{shown_path(path)} not found.*"))
         return
     table = augmentation_round(pd.read_csv(path) if records is None else records, by=by)
-    shown = table.assign(
-        loo=[f"{m:.1f} ± {s:.1f}" for m, s in zip(table["loo"], table["loo_std"], strict=True)],
-        query=[
-            f"{m:.1f} ± {s:.1f}" for m, s in zip(table["query"], table["query_std"], strict=True)
-        ],
-    ).drop(columns=["loo_std", "query_std"])
+    shown = round_shown(table)
     display(Markdown(f"From `{path.name}`:"))
     display(Markdown(to_markdown(shown.set_index(["probe", *by, "variant"]))))
     verdicts = augmentation_verdicts(table, margin=1.0, guard=guard)

@@ -67,6 +67,7 @@ from fsad.report import (
     loo_sample,
     lopo_table,
     read_folders,
+    round_shown,
     seed_differences,
     summarize,
     targets_table,
@@ -122,12 +123,7 @@ if closeness is not None:
 
 def show_round(table: pd.DataFrame, verdicts: pd.DataFrame) -> None:
     """A round's table (:func:`fsad.report.augmentation_round`) and its rule's verdicts."""
-    shown = table.assign(
-        loo=[f"{m:.1f} ± {s:.1f}" for m, s in zip(table["loo"], table["loo_std"], strict=True)],
-        query=[
-            f"{m:.1f} ± {s:.1f}" for m, s in zip(table["query"], table["query_std"], strict=True)
-        ],  # fmt: skip
-    ).drop(columns=["loo_std", "query_std"])
+    shown = round_shown(table)
     display(Markdown(to_markdown(shown.set_index(["probe", "variant"]))))
     display(Markdown("The rule's verdicts (gain: points of leave-one-out over the baseline):"))
     display(Markdown(to_markdown(verdicts.round(2).set_index(["probe", "variant"]))))

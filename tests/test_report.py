@@ -33,6 +33,7 @@ from fsad.report import (
     pose_gated,
     poses_round_records,
     poses_table,
+    round_shown,
     seed_differences,
     summarize,
 )
@@ -773,3 +774,10 @@ def test_loo_sample_counts_images_and_chance() -> None:
         "23 left-out support images per seed over 2 categories (the same images every "
         "seed); chance 41.7 %"
     )
+
+
+def test_round_shown_formats_mean_and_std() -> None:
+    shown = round_shown(augmentation_round(_round_records(), by=["protocol"]))
+    row = shown[(shown["protocol"] == "mvtec") & (shown["variant"] == "turned")].iloc[0]
+    assert row["loo"] == "54.0 ± 1.4"  # seeds 53 and 55
+    assert "loo_std" not in shown and "query_std" not in shown
