@@ -11,7 +11,8 @@ the paper (:func:`paper_gaps`, :func:`paper_subset_average`, :func:`ablation_tab
 (:func:`average_wide`, :func:`chain_gains`, :func:`compare_cells`, :func:`targets_table`),
 and the selection records of ``results/explore/`` (:func:`support_by_seed`,
 :func:`heldout_picks`, :func:`choice_ceiling`, and the support-augmentation rounds'
-:func:`augmentation_round`, :func:`augmentation_verdicts`, :func:`loo_gated`).
+:func:`augmentation_round`, :func:`augmentation_verdicts`, :func:`cheapest_noninferior`,
+:func:`loo_gated`).
 """
 
 from __future__ import annotations
@@ -1010,6 +1011,29 @@ def augmentation_verdicts(
             "query": rows["query"].mean(), "baseline_query": base["query"].mean(),
         })  # fmt: skip
     return pd.DataFrame(out)
+
+
+def cheapest_noninferior(verdicts: pd.DataFrame, costs: Mapping[str, float]) -> str | None:
+    """The pick of a non-inferiority round: of the variants that pass
+    (:func:`augmentation_verdicts` with a negative ``margin``: ``adopted`` means *at most
+    -margin points below the baseline*, and within the guard), the one with the lowest cost.
+
+    Args:
+        verdicts: :func:`augmentation_verdicts`' rows (one probe).
+        costs: per variant, its measured cost (e.g. CPU seconds per image); a passing
+            variant without a cost is an error.
+
+    Returns:
+        The variant's name, or None when none passes.
+
+    Raises:
+        FsadError: a passing variant has no cost.
+    """
+    passing = verdicts.loc[verdicts["adopted"], "variant"].tolist()
+    missing = [v for v in passing if v not in costs]
+    if missing:
+        raise FsadError(f"no cost measured for {', '.join(missing)}")
+    return min(passing, key=lambda v: costs[v]) if passing else None
 
 
 def loo_gated(

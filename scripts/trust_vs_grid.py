@@ -2,12 +2,13 @@
 accuracy the grid measured on the queries of the same cell.
 
 For each category and shot count (seed 1), a model is fitted as ``fsad fit`` does
-(:class:`fsad.inspector.Inspector`, the recommended method, the paper's centre crop so
-the model is the grid's), on ``train/good`` and the grid's support (the first n files of
-each defect type). Its leave-one-out estimate uses the support images only; the measured
+(:class:`fsad.inspector.Inspector`, ``--method``, by default ``fsad fit``'s; the paper's
+centre crop, so the model is the grid's), on ``train/good`` and the grid's support (the
+first n files of each defect type). Its leave-one-out estimate uses the support images only; the measured
 accuracy is read from the committed grid results of that cell (its queries' labels are used
 for this report only, never by the fit). Rows are appended to ``OUT/trust.csv`` as they come
-(atomic rewrite; a rerun skips the cells already there), with the git commit.
+(atomic rewrite; a rerun skips the (category, shots, method) cells already there), with the
+git commit.
 
 Usage (warm caches: seconds per fit; from an empty cache each category first builds its
 engines)::
@@ -29,31 +30,34 @@ from fsad.inspector import DEFAULT_METHOD, Inspector
 from fsad.utils import atomic_write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
-#: (dataset, category, committed grid folder)
+#: (dataset, category, the committed grid folders that may hold the method's cell)
 CELLS = [
-    ("mvtec_ad", "bottle", "beyond"),
-    ("mvtec_ad", "transistor", "beyond"),
-    ("mvtec_ad", "screw", "beyond"),
-    ("mvtec_ad", "metal_nut", "beyond"),
-    ("mvtec_3d", "tire", "beyond_3d"),
+    ("mvtec_ad", "bottle", ("beyond", "poses/mvtec")),
+    ("mvtec_ad", "transistor", ("beyond", "poses/mvtec")),
+    ("mvtec_ad", "screw", ("beyond", "poses/mvtec")),
+    ("mvtec_ad", "metal_nut", ("beyond", "poses/mvtec")),
+    ("mvtec_3d", "tire", ("beyond_3d", "poses/mvtec_3d")),
 ]
 
 
-def _grid_row(folder: str, category: str, method: str, shots: int) -> pd.Series:
-    """The committed grid row of the cell (seed 1)."""
-    frame = pd.read_csv(ROOT / "results" / folder / "results.csv")
-    rows = frame[
-        (frame.category == category)
-        & (frame.method == method)
-        & (frame.shots == shots)
-        & (frame.seed == 1)
-    ]
-    if len(rows) != 1:
-        raise SystemExit(f"no single grid row for {category} {method} {shots}-shot in {folder}")
-    return rows.iloc[0]
+def _grid_row(folders: tuple[str, ...], category: str, method: str, shots: int) -> pd.Series:
+    """The committed grid row of the cell (seed 1), from the first folder that holds it."""
+    for folder in folders:
+        frame = pd.read_csv(ROOT / "results" / folder / "results.csv")
+        rows = frame[
+            (frame.category == category)
+            & (frame.method == method)
+            & (frame.shots == shots)
+            & (frame.seed == 1)
+        ]
+        if len(rows) == 1:
+            return rows.iloc[0]
+    raise SystemExit(f"no single grid row for {category} {method} {shots}-shot in {folders}")
 
 
-def trust_row(data: Path, dataset: str, category: str, folder: str, shots: int) -> dict:
+def trust_row(
+    data: Path, dataset: str, category: str, folders: tuple[str, ...], shots: int, method: str
+) -> dict:
     """Fit one cell's model and return its estimate next to the grid's measured accuracy."""
     cat = load_category(data / dataset, dataset, category)
     support: dict[str, list[Path]] = {}
@@ -61,13 +65,13 @@ def trust_row(data: Path, dataset: str, category: str, folder: str, shots: int) 
         if not s.is_good:
             support.setdefault(s.label, []).append(s.path)
     support = {t: files[:shots] for t, files in support.items()}
-    insp = Inspector(method=DEFAULT_METHOD, framing="crop", seed=1)
+    insp = Inspector(method=method, framing="crop", seed=1)
     insp.fit([s.path for s in cat.train], support)
-    trust, grid = insp.trust, _grid_row(folder, category, DEFAULT_METHOD, shots)
+    trust, grid = insp.trust, _grid_row(folders, category, method, shots)
     return {
         "dataset": dataset,
         "category": category,
-        "method": DEFAULT_METHOD,
+        "method": method,
         "shots": shots,
         "seed": 1,
         "n_classes": len(insp.classes),
@@ -88,18 +92,25 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True, help="results folder, e.g. results/trust")
     ap.add_argument("--shots", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     ap.add_argument("--categories", nargs="+", default=None, help="default: every category")
+    ap.add_argument("--method", default=DEFAULT_METHOD, help="default: fsad fit's default")
     args = ap.parse_args()
     if args.data is None:
         raise SystemExit("give --data or set FSAD_DATA")
     csv = args.out / "trust.csv"
     frame = pd.read_csv(csv) if csv.exists() else pd.DataFrame()
     cells = [c for c in CELLS if args.categories is None or c[1] in args.categories]
-    for dataset, category, folder in cells:
+    for dataset, category, folders in cells:
         for shots in args.shots:
-            done = not frame.empty and ((frame.category == category) & (frame.shots == shots)).any()
-            if done:
+            if (
+                not frame.empty
+                and (
+                    (frame.category == category)
+                    & (frame.shots == shots)
+                    & (frame.method == args.method)
+                ).any()
+            ):
                 continue
-            row = trust_row(args.data, dataset, category, folder, shots)
+            row = trust_row(args.data, dataset, category, folders, shots, args.method)
             frame = pd.concat([frame, pd.DataFrame([row])], ignore_index=True)
             atomic_write_csv(csv, frame)
             print(f"{category} {shots}-shot: {row}", flush=True)

@@ -5,8 +5,9 @@ The grid's n-shot support is the first n files of each defect type and its queri
 others (:func:`fsad.data.few_shot_split`); the inspector is fitted on ``train/good`` and
 those support files with the paper's centre crop (the grid's framing on MVTec), seed 1, and
 classifies the queries as in-memory images, through the same recipe code as ``fsad run``.
-``--adapt`` is checked against the grid's transductive ``hires_poe_em``, and a method with
-support poses (``anomaly_lr_rot4``) against ``results/poses/mvtec``.
+The default method (support poses) is checked against ``results/poses/mvtec`` at 1 and 5
+shots, ``hires_poe_proto`` against ``results/beyond`` and ``--adapt`` against the grid's
+transductive ``hires_poe_em``.
 
 Real data and minutes (bottle's 224 and 448 px engines and both zoom encoders, shared with
 ``test_rows_reproduced.py``'s caches): these carry the ``rows`` marker (``make test-rows``).
@@ -22,7 +23,7 @@ import pytest
 
 from fsad.data import load_category
 from fsad.evaluate import read_predictions
-from fsad.inspector import Inspector
+from fsad.inspector import DEFAULT_METHOD, Inspector
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 pytestmark = pytest.mark.rows
@@ -65,14 +66,27 @@ def _fit(root: Path, files: dict[str, list[Path]], method: str, shots: int) -> I
     return Inspector(method=method, framing="crop", seed=1).fit(normal, support)
 
 
-@pytest.mark.parametrize("shots", [1, 5])
-def test_fit_from_folders_gives_the_grid_predictions(bottle, shots: int) -> None:
+@pytest.mark.parametrize(
+    ("method", "shots", "folder"),
+    [
+        (DEFAULT_METHOD, 1, "poses/mvtec"),
+        (DEFAULT_METHOD, 5, "poses/mvtec"),
+        ("hires_poe_proto", 5, "beyond"),
+    ],
+)
+def test_fit_from_folders_gives_the_grid_predictions(
+    bottle, method: str, shots: int, folder: str
+) -> None:
+    """``fsad fit``'s default (its support in 4 poses, whose rows the grid and ``fit``
+    compute by the same :func:`fsad.recipe.support_rows`) and a recipe without poses."""
     root, files = bottle
-    insp = _fit(root, files, "hires_poe_proto", shots)
+    insp = _fit(root, files, method, shots)
+    poses = insp.recipe.support_poses
+    assert insp.model_.support[0].shape[0] == poses * 3 * shots
     queries = [f for fs in files.values() for f in fs[shots:]]
     proba = insp.predict_proba(queries)
     got = [insp.classes[i] for i in proba.argmax(1)]
-    assert got == _grid_labels(root, "hires_poe_proto", shots, queries)
+    assert got == _grid_labels(root, method, shots, queries, folder=folder)
     trust = insp.trust
     assert trust["chance"] == pytest.approx(1 / 3)
     if shots == 1:  # nothing to leave out: the estimate says so
@@ -90,15 +104,3 @@ def test_adapt_gives_the_grid_transductive_predictions(bottle) -> None:
     got = [insp.classes[i] for i in proba.argmax(1)]
     assert got == _grid_labels(root, "hires_poe_em", shots, queries)
     assert np.allclose(proba.sum(1), 1.0)
-
-
-def test_support_poses_give_the_grid_predictions(bottle) -> None:
-    """A method with support poses: the turned support images' rows are computed by the same
-    code (``fsad.recipe.support_rows``) in the grid and in ``fit``."""
-    root, files = bottle
-    shots = 3
-    insp = _fit(root, files, "anomaly_lr_rot4", shots)
-    assert insp.model_.support[0].shape[0] == 4 * 3 * shots
-    queries = [f for fs in files.values() for f in fs[shots:]]
-    got = [insp.classes[i] for i in insp.predict_proba(queries).argmax(1)]
-    assert got == _grid_labels(root, "anomaly_lr_rot4", shots, queries, folder="poses/mvtec")

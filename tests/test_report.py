@@ -15,6 +15,7 @@ from fsad.report import (
     augmentation_round,
     augmentation_verdicts,
     average_over_categories,
+    cheapest_noninferior,
     format_report,
     latest_config,
     learner_accuracy,
@@ -553,6 +554,21 @@ def test_augmentation_verdicts_follow_the_rule() -> None:
     # a margin above the gain rejects it
     strict = augmentation_verdicts(table, margin=5.0).set_index("variant")
     assert not strict.loc["turned", "adopted"]
+
+
+def test_cheapest_noninferior_picks_the_cheapest_variant_within_the_margin() -> None:
+    table = augmentation_round(_round_records(), by=["protocol"])
+    # non-inferiority: at most 1 point below the baseline (gain >= -1) and within the guard
+    verdicts = augmentation_verdicts(table, margin=-1.0, guard={"protocol": "mvtec"})
+    v = verdicts.set_index("variant")
+    assert bool(v.loc["turned", "adopted"]) and not v.loc["worse", "adopted"]
+    costs = {"turned": 2.0, "worse": 0.1}
+    assert cheapest_noninferior(verdicts, costs) == "turned"  # "worse" is cheaper but fails
+    both = verdicts.assign(adopted=True)
+    assert cheapest_noninferior(both, costs) == "worse"
+    assert cheapest_noninferior(verdicts.assign(adopted=False), costs) is None
+    with pytest.raises(FsadError, match="no cost measured for turned"):
+        cheapest_noninferior(verdicts, {"worse": 0.1})
 
 
 def test_loo_gated_chooses_per_cell_on_the_support_only() -> None:

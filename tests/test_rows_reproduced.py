@@ -54,6 +54,7 @@ CELLS = {
     "residual_proto_rot4": ("poses/mvtec", "paper", "bottle", 5),
     "anomaly_lr_rot4": ("poses/mvtec", "paper", "bottle", 3),
     "hires_poe_proto_rot4": ("poses/mvtec", "paper", "bottle", 1),
+    "hires_lite0_poe_proto_rot4": ("poses/mvtec", "paper", "bottle", 3),
     "contrastive": ("main", "paper", "metal_nut", 2),
     "contrastive_nopretrain": ("ablation", "ablation", "transistor", 2),
     "contrastive_raw": ("ablation", "ablation", "bottle", 2),

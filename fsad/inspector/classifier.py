@@ -25,9 +25,10 @@ from fsad.methods.anomaly_guided import DESCRIPTIONS, RECIPES
 from fsad.poses import image_labels
 from fsad.recipe import Recipe, framed, leave_one_out, recipe_proba
 
-#: the recipe ``fsad fit`` ships by default: the last selection rule's pick (robustness round 2,
-#: book appendix): ``hires_poe_proto`` fitted on every support image in 4 poses
-DEFAULT_METHOD = "hires_poe_proto_rot4"
+#: the recipe ``fsad fit`` ships by default: the last selection rule's pick (speed round 1,
+#: book appendix): ``hires_poe_proto`` without the Lite2 zoom views, fitted on every support
+#: image in 4 poses
+DEFAULT_METHOD = "hires_lite0_poe_proto_rot4"
 #: the grid's inductive methods an inspector can fit (``residual_proto_rb`` needs the random
 #: bank of a dataset's files, which a fitted model does not keep)
 METHODS: dict[str, str] = {

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from fsad.errors import ConfigError
 from fsad.features import FeatureConfig
+from fsad.inspector.classifier import DEFAULT_METHOD
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class InspectorConfig:
     crop: int = 224
     dim: int = 384
     layers: tuple[int, ...] = (2, 3)
-    method: str = "hires_poe_proto_rot4"
+    method: str = DEFAULT_METHOD
     coreset_ratio: float = 0.1
     seed: int = 1
     folds: int = 10
