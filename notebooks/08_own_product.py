@@ -207,15 +207,17 @@ print(inspector.explain(defective).replace(str(work), "WORK"))  # no machine pat
 #
 # The estimate rests on few images (3 defect types x 5 shots = 15 at most here) and each of
 # its fits has one image fewer than the model, so it is rough and tends to be pessimistic.
-# `scripts/trust_vs_grid.py` fitted the recommended model on each real category's grid
-# support (the paper's centre crop, seed 1) and put its estimate next to the accuracy the
-# grid measured on the queries of the same cell (`results/trust/trust.csv`; with one image
-# per type there is nothing to leave out).
+# `scripts/trust_vs_grid.py` fitted this chapter's method (when the file has its rows, else
+# every method it holds) on each real category's grid support (the paper's centre crop,
+# seed 1) and put its estimate next to the accuracy the grid measured on the queries of the
+# same cell (`results/trust/trust.csv`; with one image per type there is nothing to leave
+# out).
 
 # %%
 trust_csv = find_results_dir() / "trust" / "trust.csv"
 if trust_csv.exists():
     frame = pd.read_csv(trust_csv)
+    frame = frame[frame["method"] == method] if (frame["method"] == method).any() else frame
     frame["estimate (LOO)"] = [
         "n/a" if pd.isna(a) else f"{100 * a:.0f} +- {100 * e:.0f} (n={n})"
         for a, e, n in zip(frame.loo_accuracy, frame.loo_stderr, frame.loo_images)
@@ -224,7 +226,7 @@ if trust_csv.exists():
         f"{100 * a:.1f} (n={q})" for a, q in zip(frame.grid_accuracy, frame.grid_queries)
     ]
     frame["chance"] = (100 * frame.uniform_chance).round(0)
-    cols = ["category", "shots", "estimate (LOO)", "grid accuracy", "chance"]
+    cols = ["category", "method", "shots", "estimate (LOO)", "grid accuracy", "chance"]
     display(frame[cols].style.hide(axis="index"))
 else:
     print("no results/trust/trust.csv yet: run scripts/trust_vs_grid.py")
