@@ -1,0 +1,35 @@
+"""Speed round 1: its candidates are the default's groups, and its pick is the shipped method."""
+
+from __future__ import annotations
+
+import pytest
+
+from fsad.inspector import DEFAULT_METHOD
+from fsad.methods.anomaly_guided import RECIPES
+from research.speed_round import CANDIDATES, DEFAULT, GROUP_NAMES, candidate_cost, candidate_recipe
+
+
+def test_the_round_default_keeps_every_group_and_is_the_old_registered_default() -> None:
+    assert DEFAULT == RECIPES["hires_poe_proto_rot4"]
+    assert candidate_recipe(CANDIDATES["default"]) == DEFAULT
+    assert len(GROUP_NAMES) == len(DEFAULT.groups)
+
+
+def test_the_adopted_candidate_is_the_registered_method_fsad_fit_ships() -> None:
+    """The grid and ``fsad fit`` run the recipe the round scored, not a second copy."""
+    assert candidate_recipe(CANDIDATES["drop_lite2"]) == RECIPES["hires_lite0_poe_proto_rot4"]
+    assert DEFAULT_METHOD == "hires_lite0_poe_proto_rot4"
+
+
+def test_a_candidate_without_the_448_px_groups_has_no_second_engine() -> None:
+    recipe = candidate_recipe(CANDIDATES["drop_hires"])
+    assert recipe.engines == () and all(g.engine == 0 for g in recipe.groups)
+    assert recipe.support_poses == DEFAULT.support_poses and recipe.prototypes
+    assert candidate_recipe(CANDIDATES["drop_zoom"]).engines == DEFAULT.engines
+
+
+def test_candidate_cost_adds_engine_0_to_the_kept_groups() -> None:
+    costs = {"engine0": 0.1, "A0": 0.01, "A1": 0.5, "Z0": 0.3, "Z2": 0.7}
+    assert candidate_cost(costs, CANDIDATES["anomaly_only"]) == pytest.approx(0.11)
+    assert candidate_cost(costs, CANDIDATES["default"]) == pytest.approx(1.61)
+    assert candidate_cost(costs, CANDIDATES["drop_lite2"]) == pytest.approx(0.91)
