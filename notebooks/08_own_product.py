@@ -206,7 +206,9 @@ print(inspector.explain(defective).replace(str(work), "WORK"))  # no machine pat
 # ## How far the leave-one-out estimate can be trusted
 #
 # The estimate rests on few images (3 defect types x 5 shots = 15 at most here) and each of
-# its fits has one image fewer than the model, so it is rough and tends to be pessimistic.
+# its fits has one image fewer than the model, so it is rough, and it can miss either way:
+# where the camera and light never turn (as on MVTec), turned support images look alike in
+# the leave-one-out and unlike the queries, and the estimate runs high.
 # `scripts/trust_vs_grid.py` fitted this chapter's method (when the file has its rows, else
 # every method it holds) on each real category's grid support (the paper's centre crop,
 # seed 1) and put its estimate next to the accuracy the grid measured on the queries of the

@@ -215,3 +215,5 @@ if pose_all is not None and pose_none is not None:
         display(Markdown("\n".join(lines)))
     else:
         print(f"{TARGET} has no 5-shot rows on both suites yet")
+else:
+    print("results/poses/suite_all or results/poses/suite_none not found: no target check")

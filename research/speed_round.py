@@ -168,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         atomic_write_csv(out, merged(out, rows, ["candidate"]))
         print("\n".join(f"{r['candidate']}: {r['cpu_s_per_image']:.3f} CPU s/image" for r in rows))
         return
+    if args.suite is None and "suite_all" in args.protocols:
+        ap.error("--suite (the suite `all` folder) is needed for the suite_all protocol")
     done = done_cells(out, ["protocol", "category", "seed"])
     for protocol, name, config in protocol_cells(args):
         category = category_of(protocol, Path(root), Path(args.suite), name)

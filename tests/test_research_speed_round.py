@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
 import pytest
 
 from fsad.inspector import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
-from research.speed_round import CANDIDATES, DEFAULT, GROUP_NAMES, candidate_cost, candidate_recipe
+from fsad.report import augmentation_round, augmentation_verdicts, cheapest_noninferior
+from research.speed_round import (
+    CANDIDATES,
+    DEFAULT,
+    GROUP_NAMES,
+    MARGIN,
+    candidate_cost,
+    candidate_recipe,
+)
 
 
 def test_the_round_default_keeps_every_group_and_is_the_old_registered_default() -> None:
@@ -33,3 +44,18 @@ def test_candidate_cost_adds_engine_0_to_the_kept_groups() -> None:
     assert candidate_cost(costs, CANDIDATES["anomaly_only"]) == pytest.approx(0.11)
     assert candidate_cost(costs, CANDIDATES["default"]) == pytest.approx(1.61)
     assert candidate_cost(costs, CANDIDATES["drop_lite2"]) == pytest.approx(0.91)
+
+
+def test_the_committed_round_records_give_the_shipped_pick() -> None:
+    """The rule of the docstring (non-inferiority margin, MVTec guard, cheapest), applied by
+    the book's functions to the committed records, picks the candidate that was shipped."""
+    explore = Path(__file__).resolve().parents[1] / "results" / "explore"
+    records = pd.read_csv(explore / "speed_loo.csv").rename(columns={"candidate": "variant"})
+    costs = pd.read_csv(explore / "speed_costs.csv").set_index("candidate")["cpu_s_per_image"]
+    assert set(records["variant"]) == set(CANDIDATES) == set(costs.index)
+    table = augmentation_round(records.assign(probe="p"), by=["protocol"])
+    assert (table["seeds"] == 5).all() and (table["categories"] == 4).all()
+    verdicts = augmentation_verdicts(
+        table, margin=-MARGIN, guard={"protocol": "mvtec"}, baseline="default"
+    )
+    assert cheapest_noninferior(verdicts, costs) == "drop_lite2"

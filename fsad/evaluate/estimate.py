@@ -54,6 +54,7 @@ RUN_SECONDS: dict[str, tuple[float, float]] = {
     "residual_proto_rot4": (3.76, 0.03),
     "anomaly_lr_rot4": (3.85, 0.05),
     "hires_poe_proto_rot4": (127.5, 0.27),
+    # measured on one core with every engine warm (its twin's 1-shot cells built engines)
     "hires_lite0_poe_proto_rot4": (24.5, 0.27),
     "direct": (6.46, 2.82),
     "contrastive": (46.0, 35.3),

@@ -139,7 +139,7 @@ class Inspector:
     """Normal banks + anomaly threshold + defect-type classifier for one product.
 
     Args:
-        method: a grid method name (:data:`METHODS`; default ``hires_poe_proto_rot4``) or a
+        method: a grid method name (:data:`METHODS`; default :data:`DEFAULT_METHOD`) or a
             :class:`fsad.recipe.Recipe`.
         backbone: timm name or alias (``lite0``) of engine 0; ``weights`` for non-packaged.
         resize, crop, dim, layers: engine 0's feature resolution, dimension and blocks.

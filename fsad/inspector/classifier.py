@@ -120,9 +120,10 @@ def trust_estimate(
 
     Every support image whose type keeps another image is classified by the head fitted on
     all the others (leave-one-out; an image leaves with its poses, ``source`` as for
-    :func:`fit_temperature`). With few images this is a rough, usually pessimistic
-    estimate (each fit has one image fewer than the model); its binomial standard error is
-    given with it.
+    :func:`fit_temperature`). With few images this is a rough estimate, off by up to 30
+    points either way on the shared data (``results/trust``: above the grid's accuracy where
+    turned support images do not match a fixed camera); its binomial standard error is given
+    with it.
 
     Returns:
         JSON-able ``{"accuracy", "stderr", "n_images", "n_correct", "chance",
