@@ -4,9 +4,9 @@ accuracy the grid measured on the queries of the same cell.
 For each category and shot count (seed 1), a model is fitted as ``fsad fit`` does
 (:class:`fsad.inspector.Inspector`, ``--method``, by default ``fsad fit``'s; the paper's
 centre crop, so the model is the grid's), on ``train/good`` and the grid's support (the
-first n files of each defect type). Its leave-one-out estimate uses the support images only; the measured
-accuracy is read from the committed grid results of that cell (its queries' labels are used
-for this report only, never by the fit). Rows are appended to ``OUT/trust.csv`` as they come
+first n files of each defect type). Its leave-one-out estimate uses the support images
+only; the measured accuracy is read from the committed grid results of that cell (its
+queries' labels are used for this report only, never by the fit). Rows are appended to ``OUT/trust.csv`` as they come
 (atomic rewrite; a rerun skips the (category, shots, method) cells already there), with the
 git commit.
 
