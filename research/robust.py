@@ -111,10 +111,13 @@ def score_engine(engine: ResidualEngine) -> list[dict]:
     return out
 
 
-def category_of(protocol: str, data: Path, suite: Path, name: str) -> CategoryData:
-    """The category as the protocol reads it."""
+def category_of(protocol: str, data: Path, suite: Path | None, name: str) -> CategoryData:
+    """The category as the protocol reads it (``suite``: the suite `all` folder, needed by
+    the suite protocol only)."""
     if protocol == "mvtec":
         return load_category(data / "mvtec_ad", "mvtec_ad", name)
+    if suite is None:
+        raise SystemExit(f"the {protocol} protocol needs --suite (the suite `all` folder)")
     return load_category(suite / name, "folder")
 
 
@@ -141,6 +144,19 @@ def protocol_cells(args: argparse.Namespace) -> Iterator[tuple[str, str, EngineC
             yield protocol, name, config
 
 
+def pending_cells(
+    args: argparse.Namespace, root: Path, done: set[tuple]
+) -> Iterator[tuple[str, str, int, ResidualEngine]]:
+    """``(protocol, category, seed, engine)`` of every cell ``args`` names (with ``seeds``)
+    that is not in ``done``, protocol by protocol: how each round resumes."""
+    for protocol, name, config in protocol_cells(args):
+        suite = Path(args.suite) if args.suite else None
+        category = category_of(protocol, root, suite, name)
+        for seed in args.seeds:
+            if (protocol, name, seed) not in done:
+                yield protocol, name, seed, ResidualEngine(category, config, seed=seed)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = round_parser(__doc__)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
@@ -148,20 +164,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     root = data_root(args.data)
     out, commit = Path(args.out), git_commit(Path(__file__).resolve().parents[1])
     done = done_cells(out, ["protocol", "category", "seed"])
-    for protocol, name, config in protocol_cells(args):
-        category = category_of(protocol, Path(root), Path(args.suite), name)
-        for seed in args.seeds:
-            if (protocol, name, seed) in done:
-                continue
-            t0, engine = time.time(), ResidualEngine(category, config, seed=seed)
-            rows = score_engine(engine)
-            stamp = datetime.now(UTC).isoformat(timespec="seconds")
-            for row in rows:
-                row.update(protocol=protocol, category=name, seed=seed, git_commit=commit,
-                           cell_seconds=round(time.time() - t0, 1), timestamp=stamp)  # fmt: skip
-                print(f"{protocol} {name} seed {seed} {row['probe']} {row['variant']}: loo "
-                      f"{row['support_loo']:.3f} query {row['query_acc']:.3f}", flush=True)  # fmt: skip
-            atomic_write_csv(out, merged(out, rows, CELL))
+    for protocol, name, seed, engine in pending_cells(args, Path(root), done):
+        t0 = time.time()
+        rows = score_engine(engine)
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        for row in rows:
+            row.update(protocol=protocol, category=name, seed=seed, git_commit=commit,
+                       cell_seconds=round(time.time() - t0, 1), timestamp=stamp)  # fmt: skip
+            print(f"{protocol} {name} seed {seed} {row['probe']} {row['variant']}: loo "
+                  f"{row['support_loo']:.3f} query {row['query_acc']:.3f}", flush=True)  # fmt: skip
+        atomic_write_csv(out, merged(out, rows, CELL))
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ from fsad.recipe import Recipe, leave_one_out, recipe_proba, sample_rows
 from fsad.recipe import support_rows as recipe_support_rows
 from fsad.utils import atomic_write_csv
 from research.records import data_root, done_cells, merged
-from research.robust import category_of, protocol_cells, round_parser
+from research.robust import pending_cells, round_parser
 
 SHOTS = 5
 DEFAULT = RECIPES["hires_poe_proto_rot4"]
@@ -171,17 +171,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.suite is None and "suite_all" in args.protocols:
         ap.error("--suite (the suite `all` folder) is needed for the suite_all protocol")
     done = done_cells(out, ["protocol", "category", "seed"])
-    for protocol, name, config in protocol_cells(args):
-        category = category_of(protocol, Path(root), Path(args.suite), name)
-        for seed in args.seeds:
-            if (protocol, name, seed) in done:
-                continue
-            rows = score_engine(ResidualEngine(category, config, seed=seed))
-            for row in rows:
-                row.update(protocol=protocol, category=name, seed=seed, **stamp)
-                print(f"{protocol} {name} seed {seed} {row['candidate']}: loo "
-                      f"{row['support_loo']:.3f} query {row['query_acc']:.3f}", flush=True)  # fmt: skip
-            atomic_write_csv(out, merged(out, rows, CELL))
+    for protocol, name, seed, engine in pending_cells(args, Path(root), done):
+        rows = score_engine(engine)
+        for row in rows:
+            row.update(protocol=protocol, category=name, seed=seed, **stamp)
+            print(f"{protocol} {name} seed {seed} {row['candidate']}: loo "
+                  f"{row['support_loo']:.3f} query {row['query_acc']:.3f}", flush=True)  # fmt: skip
+        atomic_write_csv(out, merged(out, rows, CELL))
 
 
 if __name__ == "__main__":
