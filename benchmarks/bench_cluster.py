@@ -1,8 +1,8 @@
 """The grid on Dask: 1 vs 2 local workers from an empty cache, and the per-task overhead of a
 simulated cluster (several 1-thread workers sharing one cache folder).
 
-Part 1 runs the committed grid of ``hires_poe_proto`` (the descriptor rounds' pick; the paper config's
-engine) on a slice of the shared data, each time from a new, empty ``FSAD_CACHE``: in this
+Part 1 runs the committed grid of ``hires_poe_proto`` (the descriptor rounds' pick; the paper
+config's engine) on a slice of the shared data, each time from a new, empty ``FSAD_CACHE``: in this
 process (``--workers 1``), then on a LocalCluster of 2 workers. It reports wall seconds and
 CPU seconds (this process and its reaped children, i.e. the worker processes), and checks
 that the two runs gave the same rows.
