@@ -562,8 +562,8 @@ else:
 # a turned support image is anomalous all over, and its rows describe the turn as much as
 # the defect; the leave-one-out cannot see this, because every seed draws the same first five
 # support images per type. `fsad fit` followed the rule (its default was
-# `hires_poe_proto_rot4` until speed round 1, below), and the README tells the user whose camera and light never turn to
-# choose `hires_poe_proto`. A label-free test of whether a product's poses vary is round
+# `hires_poe_proto_rot4` until speed round 1, below), and the README tells the user whose
+# camera and light never turn to choose `hires_poe_proto`. A label-free test of whether a product's poses vary is round
 # 3's candidate.
 
 # %% [markdown]

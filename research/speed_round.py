@@ -1,10 +1,12 @@
 """Speed round 1 (issue #22, item 8): a cheaper recommended recipe, non-inferior on the
 label-free signal.
 
-``fsad fit``'s default, ``hires_poe_proto_rot4``, classifies 1.2-1.5 images/s on 2 cores
-(target 5): per image, the rotated zoom views through EfficientNet-Lite2 and Lite0 (16
-encoder passes) take about half the time, the 448 px engine (features + exact search) a
-third. Its fit misses 3 minutes on tire by 20 s (the 448 px coreset bank dominates). The
+When this round was written, ``fsad fit``'s default, ``hires_poe_proto_rot4``, classified
+1.2-1.5 images/s on 2 cores (target 5): per image, the rotated zoom views through
+EfficientNet-Lite2 and Lite0 (16 encoder passes) took about half the time, the 448 px engine
+(features + exact search) a third. Its fit missed 3 minutes on tire by 20 s (the 448 px
+coreset bank dominates). The round adopted ``drop_lite2``, registered as
+``hires_lite0_poe_proto_rot4`` (now the default). The
 candidates drop groups of the default recipe; everything else stays (the heads: one
 regression and one cosine prototype expert per group, probabilities multiplied; the support
 in 4 poses):

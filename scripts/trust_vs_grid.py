@@ -6,9 +6,9 @@ For each category and shot count (seed 1), a model is fitted as ``fsad fit`` doe
 centre crop, so the model is the grid's), on ``train/good`` and the grid's support (the
 first n files of each defect type). Its leave-one-out estimate uses the support images
 only; the measured accuracy is read from the committed grid results of that cell (its
-queries' labels are used for this report only, never by the fit). Rows are appended to ``OUT/trust.csv`` as they come
-(atomic rewrite; a rerun skips the (category, shots, method) cells already there), with the
-git commit.
+queries' labels are used for this report only, never by the fit). Rows are appended to
+``OUT/trust.csv`` as they come (atomic rewrite; a rerun skips the (category, shots, method)
+cells already there), with the git commit.
 
 Usage (warm caches: seconds per fit; from an empty cache each category first builds its
 engines)::
