@@ -1,0 +1,139 @@
+"""Photometric round 1 (issue #21, item 3): per-image histogram equalisation, chosen without
+query labels on the MVTec protocol and the generalisation suite together.
+
+The suite's illumination step changes each image by a gamma, a gain, a colour temperature
+(all monotonic per channel) and a linear brightness gradient. Equalising each channel's
+histogram (``cv2.equalizeHist``) maps any per-channel monotonic change of an image to the
+same output (up to quantisation), so bank, support and queries would agree on their
+brightness; the gradient is not undone. The candidate is the one equalisation, applied to
+every image before anything else (bank normals, support, queries alike):
+
+- ``baseline``: ``fsad fit``'s default (:data:`fsad.inspector.classifier.DEFAULT_METHOD`) on
+  the images as they are;
+- ``equalize``: the same method on copies of the same images with every channel equalised,
+  written losslessly (PNG) under the same names by ``--copy`` (so the few-shot splits, which
+  follow the sorted names, are the same).
+
+Signal: support leave-one-out at 5 shots, seeds 1-5, the four MVTec AD categories, on the
+MVTec protocol (centre crop) and on the suite ``all`` (whole image). Query accuracy is
+recorded for the appendix, never used.
+
+**The rule, fixed before the run** (as robustness round 1's): ``equalize`` is *adopted*
+(implemented as a library option and measured with a grid next) when its leave-one-out
+averaged over the two protocols beats the baseline's by at least 1 point, and on the MVTec
+protocol alone it is not below the baseline by more than one sample standard deviation over
+seeds (of the baseline's category-averaged leave-one-out). Otherwise it is recorded as lost.
+Usage::
+
+    python -m research.photometric_round --copy "$FSAD_DATA/mvtec_ad" EQ/mvtec_ad
+    python -m research.photometric_round --copy "$SUITE/all" EQ_SUITE/all
+    python -m research.photometric_round --variant baseline --suite "$SUITE/all" --out CSV
+    python -m research.photometric_round --variant equalize --data EQ --suite EQ_SUITE/all \\
+        --out CSV
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from fsad.data import IMAGE_EXTENSIONS, few_shot_split, read_image
+from fsad.engine import ResidualEngine
+from fsad.evaluate import git_commit
+from fsad.heads import predict
+from fsad.inspector.classifier import DEFAULT_METHOD
+from fsad.methods.anomaly_guided import RECIPES
+from fsad.recipe import leave_one_out, recipe_proba, sample_rows, support_rows
+from fsad.utils import atomic_write_bytes, atomic_write_csv
+from research.records import data_root, done_cells, merged
+from research.robust import pending_cells, round_parser
+
+SHOTS = 5
+VARIANTS = ("baseline", "equalize")
+CELL = ["protocol", "category", "seed", "variant"]
+#: folders whose images are masks (copied as they are, never equalised)
+MASK_FOLDERS = ("ground_truth",)
+
+
+def equalize(image: np.ndarray) -> np.ndarray:
+    """Each channel's histogram equalised: ``(H, W, 3) uint8 -> (H, W, 3) uint8``."""
+    import cv2
+
+    return np.stack([cv2.equalizeHist(image[..., c]) for c in range(3)], axis=-1)
+
+
+def copy_equalized(src: Path, dst: Path) -> int:
+    """Copy a dataset folder, every image equalised and written as PNG under the same stem
+    (masks and other files as they are); returns the number of images equalised."""
+    import cv2
+
+    n = 0
+    for path in sorted(p for p in src.rglob("*") if p.is_file()):
+        rel = path.relative_to(src)
+        is_image = path.suffix.lower() in IMAGE_EXTENSIONS
+        if not is_image or any(part in MASK_FOLDERS for part in rel.parts):
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, dst / rel)
+            continue
+        image = equalize(read_image(path))
+        ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise RuntimeError(f"could not encode {path} as PNG")
+        atomic_write_bytes(dst / rel.with_suffix(".png"), png.tobytes())
+        n += 1
+    return n
+
+
+def score_engine(engine: ResidualEngine, variant: str) -> dict:
+    """Support leave-one-out and (recorded) query accuracy of the default on one cell."""
+    recipe = RECIPES[DEFAULT_METHOD]
+    split = few_shot_split(engine.category.test, SHOTS)
+    labels, truth = np.asarray(split.support_labels), np.asarray(split.query_labels)
+    t0 = time.time()
+    xs, source = support_rows(engine, recipe, split.support)
+    xq = sample_rows(engine, recipe, split.query)
+    index, scores = leave_one_out(recipe, xs, labels[source], split.n_classes, source)
+    p = recipe_proba(recipe, xs, labels[source], xq, split.n_classes)
+    return {
+        "variant": variant, "method": DEFAULT_METHOD, "shots": SHOTS,
+        "support_loo": float((scores.argmax(1) == labels[index]).mean()),
+        "n_left_out": len(index),
+        "query_acc": float((predict(p) == truth).mean()), "n_query": len(truth),
+        "seconds": round(time.time() - t0, 1),
+    }  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "--copy":
+        if len(argv) != 3:
+            raise SystemExit("usage: --copy SRC DST")
+        print(f"{copy_equalized(Path(argv[1]), Path(argv[2]))} images equalised")
+        return
+    ap = round_parser(__doc__, suite_required=False)
+    ap.add_argument("--variant", required=True, choices=VARIANTS)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    args = ap.parse_args(argv)
+    if args.suite is None and "suite_all" in args.protocols:
+        ap.error("--suite (the suite `all` folder) is needed for the suite_all protocol")
+    root, out = data_root(args.data), Path(args.out)
+    commit = git_commit(Path(__file__).resolve().parents[1])
+    done = {c[:3] for c in done_cells(out, CELL) if c[3] == args.variant}
+    for protocol, name, seed, engine in pending_cells(args, Path(root), done):
+        row = score_engine(engine, args.variant)
+        row.update(protocol=protocol, category=name, seed=seed, git_commit=commit,
+                   timestamp=datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
+        print(f"{protocol} {name} seed {seed} {args.variant}: loo {row['support_loo']:.3f} "
+              f"query {row['query_acc']:.3f} ({row['seconds']} s)", flush=True)  # fmt: skip
+        atomic_write_csv(out, merged(out, [row], CELL))
+
+
+if __name__ == "__main__":
+    main()
