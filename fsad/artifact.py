@@ -24,8 +24,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ import torch
 
 from fsad import __version__
 from fsad.errors import FsadError
+from fsad.utils import atomic_folder
 
 FORMAT = "fsad-model"
 #: Bumped whenever the meaning of the stored tensors or metadata changes.
@@ -102,9 +101,7 @@ def save_artifact(path: str | os.PathLike, artifact: Artifact) -> Path:
     """
     path = Path(path).expanduser()
     _check_replaceable(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    try:
+    with atomic_folder(path) as tmp:
         files: dict[str, str] = {}
         for group, tensors in sorted(artifact.tensors.items()):
             data = _tensor_bytes(group, tensors)
@@ -121,10 +118,6 @@ def save_artifact(path: str | os.PathLike, artifact: Artifact) -> Path:
         manifest["manifest_sha256"] = _manifest_digest(manifest)
         text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
         _write_file(tmp / MANIFEST, text.encode("utf-8"))
-        _swap_in(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 
@@ -135,17 +128,6 @@ def _check_replaceable(path: Path) -> None:
         raise ModelError(f"model output exists and is not a folder: {path}")
     if any(path.iterdir()) and not (path / MANIFEST).is_file():
         raise ModelError(f"model output is a non-empty folder without {MANIFEST}: {path}")
-
-
-def _swap_in(tmp: Path, path: Path) -> None:
-    """Rename ``tmp`` to ``path``; an old model there is moved aside first, then deleted."""
-    old = None
-    if path.exists():
-        old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
-        os.replace(path, old / "model")
-    os.replace(tmp, path)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def read_manifest(path: str | os.PathLike) -> dict[str, Any]:

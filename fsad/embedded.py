@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +27,7 @@ import numpy as np
 
 from fsad.cache import default_cache_dir
 from fsad.errors import DataError
+from fsad.utils import atomic_folder
 
 VERSION = 1
 MARKER = "fsad_embedded.json"
@@ -570,15 +569,10 @@ def generate(
     if _read_marker(out) == wanted:
         return out
     _check_replaceable(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        tmp.mkdir()
+    with atomic_folder(out, done=lambda: _read_marker(out) == wanted) as tmp:
         _write_all(tmp, seed, counts, size)
         (tmp / MARKER).write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")
-        _swap_in(tmp, out, wanted)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _check_replaceable(out)  # again: ``out`` may have changed while rendering
     return out
 
 
@@ -589,22 +583,6 @@ def _check_replaceable(out: Path) -> None:
         raise DataError(
             f"refusing to overwrite a non-empty folder that is not an embedded dataset: {out}"
         )
-
-
-def _swap_in(tmp: Path, out: Path, wanted: dict[str, object]) -> None:
-    """Rename ``tmp`` to ``out``, replacing an empty folder or an outdated embedded dataset."""
-    if _read_marker(out) == wanted:  # another process finished first
-        return
-    if out.is_dir():
-        _check_replaceable(out)
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        os.rename(out, old)
-        shutil.rmtree(old, ignore_errors=True)
-    try:
-        os.rename(tmp, out)
-    except OSError:
-        if _read_marker(out) != wanted:  # not a concurrent writer of the same dataset
-            raise
 
 
 def default_embedded_root(seed: int = 0) -> Path:

@@ -43,6 +43,7 @@ from fsad.data import GOOD, CategoryData, Sample, load_category, read_image, rea
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.errors import ConfigError, DataError
 from fsad.features import FeatureConfig, placement
+from fsad.utils import atomic_folder
 
 # bump when the images a suite writes change for the same settings: finished folders of an
 # older generator are then rewritten, never read as fresh
@@ -524,9 +525,7 @@ def write_suite(
         return dest, False
     defects = [s for s in source.test if not s.is_good]
     region_of = _regions(source, defects, todo, settings, regions)
-    tmp = out / suite / f".{source.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_folder(dest) as tmp:
         for s in source.train + defects:
             label = GOOD if s.is_good else s.label
             name = _out_name(s, suite)
@@ -541,13 +540,6 @@ def write_suite(
         (tmp / STAMP).write_text(
             json.dumps(stamp, indent=1, sort_keys=True) + "\n", encoding="utf-8"
         )
-        old = out / suite / f".{source.name}.old-{os.getpid()}"
-        if dest.exists():
-            dest.rename(old)
-        tmp.rename(dest)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return dest, True
 
 

@@ -1,4 +1,5 @@
-"""Small shared helpers: seeding, device choice, atomic writes, progress bars."""
+"""Small shared helpers: seeding, device choice, atomic writes (files and folders), progress
+bars."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import contextlib
 import gzip
 import os
 import random
+import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -81,6 +83,65 @@ def atomic_write_csv(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
     if str(path).endswith(".gz"):
         data = gzip.compress(data, compresslevel=9, mtime=0)
     return atomic_write_bytes(path, data)
+
+
+@contextlib.contextmanager
+def atomic_folder(
+    dest: str | os.PathLike, *, done: Callable[[], bool] | None = None
+) -> Iterator[Path]:
+    """Build a folder in a temporary sibling of ``dest``, then swap it in.
+
+    ``with atomic_folder(dest) as tmp:`` yields a new, empty, hidden folder next to ``dest``
+    (``.<name>.XXXXXXXX.tmp``: the same file system, the usual folder permissions; the
+    parent is created). When the block ends without error, ``tmp`` is renamed to ``dest``:
+    an existing ``dest`` is first moved aside, then deleted once the new folder is in place
+    (or put back if that rename fails). When the block raises, ``tmp`` is deleted and
+    ``dest`` is untouched. Either way no temporary folder is left behind, and ``dest`` is
+    the old folder or the new complete one, never a half-written one.
+
+    Args:
+        dest: the folder to write.
+        done: for writers racing to write the same content: True when ``dest`` already
+            holds what the block wrote (another process finished first). It is asked before
+            the swap, and again when the swap fails; if True, ``tmp`` is dropped and
+            ``dest`` kept.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _hidden_sibling(dest, ".tmp")
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700; use the usual folder mode
+        yield tmp
+        if done is None or not done():
+            try:
+                _swap_folder(tmp, dest)
+            except OSError:
+                if done is None or not done():
+                    raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _hidden_sibling(dest: Path, suffix: str) -> Path:
+    """A new, empty folder ``.<name>.XXXXXXXX<suffix>`` next to ``dest``."""
+    return Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=suffix))
+
+
+def _swap_folder(tmp: Path, dest: Path) -> None:
+    """Rename ``tmp`` to ``dest``. An existing ``dest`` is moved into a hidden sibling first
+    and deleted after the rename, or moved back when the rename fails."""
+    if not dest.exists():
+        os.replace(tmp, dest)
+        return
+    old = _hidden_sibling(dest, ".old")
+    os.replace(dest, old / dest.name)
+    try:
+        os.replace(tmp, dest)
+    except BaseException:
+        os.replace(old / dest.name, dest)
+        old.rmdir()
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager

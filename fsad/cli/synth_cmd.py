@@ -6,8 +6,6 @@ import argparse
 import csv
 import io
 import json
-import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,7 @@ from fsad.data import available_datasets, default_data_root, load_category
 from fsad.errors import DataError
 from fsad.synth.pseudo import DEFAULT_N_PER_CLASS, GENERATORS, PseudoClassDataset
 from fsad.synth.textures import TextureSource
-from fsad.utils import progress
+from fsad.utils import atomic_folder, progress
 
 CSV_COLUMNS = ("image", "mask", "label", "class", "texture", "source", "beta", "mask_area")
 
@@ -84,10 +82,8 @@ def write_synthetic(dataset: PseudoClassDataset, out: Path, overwrite: bool = Fa
     out = out.expanduser()
     if out.exists() and not overwrite:
         raise DataError(f"output folder exists (use --overwrite): {out}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        (tmp / "images").mkdir(parents=True)
+    with atomic_folder(out) as tmp:
+        (tmp / "images").mkdir()
         (tmp / "masks").mkdir()
         rows = []
         for i in progress(range(len(dataset)), desc="synth", unit="img"):
@@ -103,16 +99,6 @@ def write_synthetic(dataset: PseudoClassDataset, out: Path, overwrite: bool = Fa
         writer.writerows(rows)
         (tmp / "labels.csv").write_text(buf.getvalue(), encoding="utf-8")
         (tmp / "synth.json").write_text(json.dumps(_info(dataset), indent=2) + "\n", "utf-8")
-        if out.exists():
-            trash = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-            out.rename(trash)
-            tmp.rename(out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
