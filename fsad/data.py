@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -243,6 +243,27 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if img.shape[2] == 4:
         return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def encode_image(image: np.ndarray, ext: str = ".png", params: Sequence[int] = ()) -> bytes:
+    """The file bytes of an image, the inverse of :func:`read_image`.
+
+    Args:
+        image: RGB ``(H, W, 3)`` or grey ``(H, W)`` uint8 (RGB is stored as OpenCV's BGR).
+        ext: the format, by file extension as OpenCV names it (``".png"``, ``".jpg"``).
+        params: OpenCV ``imwrite`` flags and values, e.g.
+            ``(cv2.IMWRITE_PNG_COMPRESSION, 1)``; empty: OpenCV's defaults.
+
+    Raises:
+        DataError: OpenCV cannot encode the image (the message names its shape and type).
+    """
+    import cv2
+
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    ok, buf = cv2.imencode(ext, bgr, list(params))
+    if not ok:  # pragma: no cover - OpenCV encodes any uint8 image
+        raise DataError(f"cannot encode a {image.dtype} image of shape {image.shape} as {ext}")
+    return buf.tobytes()
 
 
 def read_mask(path: str | os.PathLike | None, shape: tuple[int, int]) -> np.ndarray:

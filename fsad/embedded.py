@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from fsad.cache import default_cache_dir
+from fsad.data import encode_image
 from fsad.errors import DataError
 from fsad.utils import atomic_folder
 
@@ -467,15 +468,10 @@ def _render(
 
 
 def _png(path: Path, rgb_or_grey: np.ndarray) -> None:
+    """Write an RGB ``(H, W, 3)`` or grey ``(H, W)`` uint8 image as a fast-compressed PNG."""
     import cv2
 
-    arr = rgb_or_grey
-    if arr.ndim == 3:
-        arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise DataError(f"cannot encode PNG for {path}")
-    path.write_bytes(buf.tobytes())
+    path.write_bytes(encode_image(rgb_or_grey, ".png", (cv2.IMWRITE_PNG_COMPRESSION, 1)))
 
 
 def _write_one(root: Path, job: tuple[str, str, int], seed: int, size: int) -> None:

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from fsad.cache import files_fingerprint
-from fsad.data import GOOD, CategoryData, Sample, load_category, read_image, read_mask
+from fsad.data import GOOD, CategoryData, Sample, encode_image, load_category, read_image, read_mask
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.errors import ConfigError, DataError
 from fsad.features import FeatureConfig, placement
@@ -514,6 +514,8 @@ def write_suite(
         ConfigError: unknown suite.
         DataError: missing category, unreadable image or mask, ``out`` not a folder.
     """
+    import cv2
+
     todo = steps(suite)
     source = find_category(data, category)
     out = Path(out).expanduser()
@@ -525,6 +527,7 @@ def write_suite(
         return dest, False
     defects = [s for s in source.test if not s.is_good]
     region_of = _regions(source, defects, todo, settings, regions)
+    jpeg = (cv2.IMWRITE_JPEG_QUALITY, int(settings.quality))
     with atomic_folder(dest) as tmp:
         for s in source.train + defects:
             label = GOOD if s.is_good else s.label
@@ -536,7 +539,7 @@ def write_suite(
                 continue
             rng = file_rng(settings, suite, source.name, label, name)
             image, _ = transform(read_image(s.path), region_of(s), suite, rng, settings)
-            target.write_bytes(_encode(image, settings.quality, target))
+            target.write_bytes(encode_image(image, ".jpg", jpeg))
         (tmp / STAMP).write_text(
             json.dumps(stamp, indent=1, sort_keys=True) + "\n", encoding="utf-8"
         )
@@ -565,14 +568,3 @@ def _regions(
     if missing:
         masks.update((regions or engine_regions(settings))(source, missing))
     return lambda s: None if s.is_good else masks[s.path]
-
-
-def _encode(image: np.ndarray, quality: int, path: Path) -> bytes:
-    """JPEG bytes of an RGB ``(H, W, 3)`` or grey ``(H, W)`` uint8 image."""
-    import cv2
-
-    bgr = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise DataError(f"cannot encode image for {path}")
-    return buf.tobytes()

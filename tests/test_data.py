@@ -17,6 +17,7 @@ from fsad.data import (
     CategoryData,
     Sample,
     available_datasets,
+    encode_image,
     few_shot_split,
     guess_dataset,
     list_categories,
@@ -145,6 +146,24 @@ def test_every_common_extension_is_read(tmp_path: Path) -> None:
     _img(root / "widget" / "train" / "good" / "0.png")
     data = load_category(root, "mvtec_ad", "widget")
     assert len(data.test) == 6
+
+
+def test_encode_image_is_the_inverse_of_read_image(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    grey = rng.integers(0, 256, (20, 30), dtype=np.uint8)
+    path = tmp_path / "x.png"
+    path.write_bytes(encode_image(rgb))
+    np.testing.assert_array_equal(read_image(path), rgb)  # RGB order survives
+    path.write_bytes(encode_image(grey))
+    assert cv2.imread(str(path), cv2.IMREAD_UNCHANGED).ndim == 2  # stored as one channel
+    np.testing.assert_array_equal(read_image(path), np.repeat(grey[..., None], 3, axis=2))
+    fast = encode_image(rgb, ".png", (cv2.IMWRITE_PNG_COMPRESSION, 1))
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    _, direct = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    assert fast == direct.tobytes() and fast != encode_image(rgb)  # params reach OpenCV
+    jpeg = encode_image(rgb, ".jpg", (cv2.IMWRITE_JPEG_QUALITY, 50))
+    assert jpeg[:2] == b"\xff\xd8" and jpeg != encode_image(rgb, ".jpg")
 
 
 def test_masks_are_paired_by_stem(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from fsad.cache import DiskCache
-from fsad.data import available_datasets, default_data_root, load_category
+from fsad.data import available_datasets, default_data_root, encode_image, load_category
 from fsad.errors import DataError
 from fsad.synth.pseudo import DEFAULT_N_PER_CLASS, GENERATORS, PseudoClassDataset
 from fsad.synth.textures import TextureSource
@@ -63,16 +63,6 @@ def _dataset_root(data: Path | None, dataset: str, category: str) -> Path:
     return root
 
 
-def _png(array: np.ndarray) -> bytes:
-    import cv2
-
-    img = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 else array
-    ok, buf = cv2.imencode(".png", img)
-    if not ok:  # pragma: no cover - OpenCV failure
-        raise RuntimeError("PNG encoding failed")
-    return buf.tobytes()
-
-
 def write_synthetic(dataset: PseudoClassDataset, out: Path, overwrite: bool = False) -> Path:
     """Write every item of ``dataset`` under ``out`` atomically (temp folder, then rename).
 
@@ -89,8 +79,8 @@ def write_synthetic(dataset: PseudoClassDataset, out: Path, overwrite: bool = Fa
         for i in progress(range(len(dataset)), desc="synth", unit="img"):
             s = dataset[i]
             name = f"{i:05d}.png"
-            (tmp / "images" / name).write_bytes(_png(s.image))
-            (tmp / "masks" / name).write_bytes(_png(s.mask.astype(np.uint8) * 255))
+            (tmp / "images" / name).write_bytes(encode_image(s.image))
+            (tmp / "masks" / name).write_bytes(encode_image(s.mask.astype(np.uint8) * 255))
             rows.append((f"images/{name}", f"masks/{name}", s.label, s.class_name, s.texture,
                          str(s.source.path), f"{s.beta:.6f}", f"{s.mask.mean():.6f}"))  # fmt: skip
         buf = io.StringIO()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fsad.data import encode_image
 from fsad.features import FeatureConfig, placement
 from fsad.utils import atomic_write_bytes
 
@@ -127,9 +128,4 @@ def _caption(img: np.ndarray, text: str) -> None:
 
 def save_png(path: str | os.PathLike, rgb: np.ndarray) -> Path:
     """Write an RGB ``(H, W, 3)`` uint8 image as PNG, atomically."""
-    import cv2
-
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB array
-        raise OSError(f"cannot encode PNG for {path}")
-    return atomic_write_bytes(path, buf.tobytes())
+    return atomic_write_bytes(path, encode_image(rgb))
