@@ -851,61 +851,63 @@ def widen_last_column(styler: Any, width: str = "22em") -> Any:
     return styler.set_properties(subset=[styler.data.columns[-1]], **{"min-width": width})
 
 
-def suite_table(
-    suite: pd.DataFrame,
-    baseline: pd.DataFrame,
+def paired_table(
+    after: pd.DataFrame,
+    before: pd.DataFrame,
+    labels: tuple[str, str],
     methods: Sequence[str] | None = None,
     reference: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """A generalisation suite against the untransformed images, like for like.
+    """Two sets of result rows of the same methods side by side, like for like.
 
-    Only the (category, method, shots, seed) cells present in both ``suite`` and
-    ``baseline`` are compared, so both columns average the same categories and seeds.
+    Only the (category, method, shots, seed) cells present in both ``after`` and ``before``
+    are compared, so both columns average the same categories and seeds.
 
     Args:
-        suite: result rows of one suite (``results/suite/<suite>``).
-        baseline: result rows of the untransformed suite (``results/suite/none``).
-        methods: methods to show, in this order (default: those of ``suite``).
+        after: result rows of the changed setting (a suite, a method with support poses).
+        before: result rows to compare with (the untransformed images, the plain method).
+        labels: the column names of ``after`` and of ``before``.
+        methods: methods to show, in this order (default: those of ``after``).
         reference: optional rows of the MVTec protocol (centre crop), shown as a third
             column on the same categories per method and shot count, over the seeds it has.
 
     Returns:
-        One row per (method, shots) with ``suite`` and ``untransformed`` (mean ± sample std
-        over seeds of the average over categories, %), ``change`` (points), ``seeds``,
-        ``categories``, ``queries`` (per seed, summed over categories), ``chance`` (mean
-        over categories of the majority-class rate, %) and, with ``reference``,
-        ``MVTec protocol``; empty when nothing is shared.
+        One row per (method, shots) with ``labels[0]`` and ``labels[1]`` (mean ± sample std
+        over seeds of the average over categories, %), ``change`` (points, after minus
+        before), ``seeds``, ``categories``, ``queries`` (per seed, summed over categories),
+        ``chance`` (mean over categories of the majority-class rate, %; both from ``after``)
+        and, with ``reference``, ``MVTec protocol``; empty when nothing is shared.
     """
     keys = ["category", "method", "shots", "seed"]
-    common = suite[keys].merge(baseline[keys], on=keys).drop_duplicates()
-    suite, baseline = (f.merge(common, on=keys) for f in (suite, baseline))
-    methods = list(methods or dict.fromkeys(suite["method"]))
-    avg_s = average_over_categories(suite).set_index(["method", "shots"])
-    avg_b = average_over_categories(baseline).set_index(["method", "shots"])
-    per_cat = suite.groupby(["method", "shots", "category"]).agg(
+    common = after[keys].merge(before[keys], on=keys).drop_duplicates()
+    after, before = (f.merge(common, on=keys) for f in (after, before))
+    methods = list(methods or dict.fromkeys(after["method"]))
+    avg_a = average_over_categories(after).set_index(["method", "shots"])
+    avg_b = average_over_categories(before).set_index(["method", "shots"])
+    per_cat = after.groupby(["method", "shots", "category"]).agg(
         queries=("n_query", "first"), chance=("chance", "first")
     )
     shape = per_cat.groupby(["method", "shots"]).agg(
         queries=("queries", "sum"), chance=("chance", "mean")
     )
     ref = None
-    if reference is not None:  # the (category, method, shots) cells the suite holds
-        cells = suite[["category", "method", "shots"]].drop_duplicates()
+    if reference is not None:  # the (category, method, shots) cells ``after`` holds
+        cells = after[["category", "method", "shots"]].drop_duplicates()
         sel = reference.merge(cells, on=["category", "method", "shots"])
         ref = average_over_categories(sel).set_index(["method", "shots"]) if len(sel) else None
     out = []
-    for (method, shots), s in avg_s.iterrows():
+    for (method, shots), a in avg_a.iterrows():
         if method not in methods:
             continue
         b = avg_b.loc[(method, shots)]
         row = {
             "method": method,
             "shots": int(shots),
-            "suite": _cell(s["mean"], s["std"]),
-            "untransformed": _cell(b["mean"], b["std"]),
-            "change": round(float(s["mean"] - b["mean"]), 2),
-            "seeds": int(s["n_seeds"]),
-            "categories": int(s["n_categories"]),
+            labels[0]: _cell(a["mean"], a["std"]),
+            labels[1]: _cell(b["mean"], b["std"]),
+            "change": round(float(a["mean"] - b["mean"]), 2),
+            "seeds": int(a["n_seeds"]),
+            "categories": int(a["n_categories"]),
             "queries": int(shape.loc[(method, shots), "queries"]),
             "chance": round(100.0 * float(shape.loc[(method, shots), "chance"]), 1),
         }
@@ -918,6 +920,18 @@ def suite_table(
         return frame
     frame["order"] = frame["method"].map({m: i for i, m in enumerate(methods)})
     return frame.sort_values(["order", "shots"]).drop(columns="order").reset_index(drop=True)
+
+
+def suite_table(
+    suite: pd.DataFrame,
+    baseline: pd.DataFrame,
+    methods: Sequence[str] | None = None,
+    reference: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """A generalisation suite against the untransformed images, like for like: the
+    :func:`paired_table` of ``suite`` (``results/suite/<suite>``, column ``suite``) and
+    ``baseline`` (``results/suite/none``, column ``untransformed``)."""
+    return paired_table(suite, baseline, ("suite", "untransformed"), methods, reference)
 
 
 def augmentation_round(records: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
@@ -1115,38 +1129,22 @@ def poses_table(
 
     Returns:
         One row per (method, protocol, shots), over the (category, seed) cells that both
-        methods of the pair hold: ``without`` and ``with`` (``"mean ± std"``, %, over seeds of
-        the category mean), ``change`` (points), ``seeds``, ``categories``, ``queries`` (per
-        seed, summed over categories) and ``chance`` (%, mean over categories).
+        methods of the pair hold: ``without`` and ``with`` (:func:`paired_table`'s columns
+        ``before`` and ``after``), ``change`` (points), ``seeds``, ``categories``,
+        ``queries`` and ``chance``.
     """
-    keys = ["category", "shots", "seed"]
-    out = []
+    parts = []
     for protocol, grid in grids.items():
         for base, posed in pairs:
-            a, b = (grid[grid["method"] == m] for m in (base, posed))
-            common = a[keys].merge(b[keys], on=keys).drop_duplicates()
-            a, b = a.merge(common, on=keys), b.merge(common, on=keys)
-            if a.empty:
-                continue
-            avg = {
-                m: average_over_categories(f).set_index("shots") for m, f in ((base, a), (posed, b))
-            }
-            shape = a.groupby(["shots", "category"]).agg(
-                q=("n_query", "first"), c=("chance", "first")
-            )
-            shape = shape.groupby("shots").agg(queries=("q", "sum"), chance=("c", "mean"))
-            for shots, row in avg[base].iterrows():
-                other = avg[posed].loc[shots]
-                out.append({
-                    "method": base, "protocol": protocol, "shots": int(shots),
-                    "without": _cell(row["mean"], row["std"]),
-                    "with": _cell(other["mean"], other["std"]),
-                    "change": round(float(other["mean"] - row["mean"]), 2),
-                    "seeds": int(row["n_seeds"]), "categories": int(row["n_categories"]),
-                    "queries": int(shape.loc[shots, "queries"]),
-                    "chance": round(100 * float(shape.loc[shots, "chance"]), 1),
-                })  # fmt: skip
-    return pd.DataFrame(out)
+            posed_rows = grid[grid["method"] == posed].assign(method=base)
+            table = paired_table(posed_rows, grid[grid["method"] == base], ("with", "without"))
+            if not table.empty:
+                parts.append(table.assign(protocol=protocol))
+    if not parts:
+        return pd.DataFrame()
+    columns = ["method", "protocol", "shots", "without", "with", "change"]
+    columns += ["seeds", "categories", "queries", "chance"]
+    return pd.concat(parts, ignore_index=True)[columns]
 
 
 def pose_gated(

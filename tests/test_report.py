@@ -623,7 +623,9 @@ def test_poses_table_compares_a_method_with_its_posed_twin_on_shared_cells() -> 
                          "seed": seed, "accuracy": acc, "n_query": 10, "chance": 0.5})  # fmt: skip
     rows.append({**rows[0], "seed": 3})  # a seed the posed method lacks: left out
     table = poses_table({"suite": pd.DataFrame(rows)}, [("m", "m_rot4")])
-    assert len(table) == 1
+    assert list(table.columns) == ["method", "protocol", "shots", "without", "with", "change",
+                                   "seeds", "categories", "queries", "chance"]  # fmt: skip
+    assert len(table) == 1 and poses_table({"suite": pd.DataFrame(rows)}, [("x", "y")]).empty
     row = table.iloc[0]
     # per category means over seeds: a 55 / 65, b 40 / 60; averaged: 47.5 / 62.5
     assert row["without"].startswith("47.50") and row["with"].startswith("62.50")
