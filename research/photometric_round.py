@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fsad.data import IMAGE_EXTENSIONS, few_shot_split, read_image
+from fsad.data import IMAGE_EXTENSIONS, encode_image, few_shot_split, read_image
 from fsad.engine import ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.heads import predict
@@ -71,8 +71,6 @@ def equalize(image: np.ndarray) -> np.ndarray:
 def copy_equalized(src: Path, dst: Path) -> int:
     """Copy a dataset folder, every image equalised and written as PNG under the same stem
     (masks and other files as they are); returns the number of images equalised."""
-    import cv2
-
     n = 0
     for path in sorted(p for p in src.rglob("*") if p.is_file()):
         rel = path.relative_to(src)
@@ -81,11 +79,8 @@ def copy_equalized(src: Path, dst: Path) -> int:
             (dst / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, dst / rel)
             continue
-        image = equalize(read_image(path))
-        ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        if not ok:
-            raise RuntimeError(f"could not encode {path} as PNG")
-        atomic_write_bytes(dst / rel.with_suffix(".png"), png.tobytes())
+        png = encode_image(equalize(read_image(path)))
+        atomic_write_bytes(dst / rel.with_suffix(".png"), png)
         n += 1
     return n
 
