@@ -23,10 +23,15 @@ recorded for the appendix, never used.
 averaged over the two protocols beats the baseline's by at least 1 point, and on the MVTec
 protocol alone it is not below the baseline by more than one sample standard deviation over
 seeds (of the baseline's category-averaged leave-one-out). Otherwise it is recorded as lost.
-Usage::
+
+The baseline's rows are speed round 1's (``results/explore/speed_loo.csv``, candidate
+``drop_lite2``, registered since as the default): ``--baseline-from`` copies them, with their
+commit and time, into the round's record; ``--variant baseline`` recomputes them (a check that
+this harness and the speed round's agree, cell for cell). Usage::
 
     python -m research.photometric_round --copy "$FSAD_DATA/mvtec_ad" EQ/mvtec_ad
     python -m research.photometric_round --copy "$SUITE/all" EQ_SUITE/all
+    python -m research.photometric_round --baseline-from results/explore/speed_loo.csv CSV
     python -m research.photometric_round --variant baseline --suite "$SUITE/all" --out CSV
     python -m research.photometric_round --variant equalize --data EQ --suite EQ_SUITE/all \\
         --out CSV
@@ -57,6 +62,8 @@ from research.robust import pending_cells, round_parser
 SHOTS = 5
 VARIANTS = ("baseline", "equalize")
 CELL = ["protocol", "category", "seed", "variant"]
+#: speed round 1's candidate that became :data:`DEFAULT_METHOD` (its rows are the baseline's)
+SPEED_BASELINE = "drop_lite2"
 #: folders whose images are masks (copied as they are, never equalised)
 MASK_FOLDERS = ("ground_truth",)
 
@@ -85,6 +92,23 @@ def copy_equalized(src: Path, dst: Path) -> int:
     return n
 
 
+def baseline_from(speed_csv: Path, out: Path) -> int:
+    """Copy speed round 1's rows of :data:`SPEED_BASELINE` into ``out`` as this round's
+    ``baseline`` (their commit and time kept, ``source`` naming where they come from);
+    returns how many."""
+    import pandas as pd
+
+    rows = pd.read_csv(speed_csv, dtype={"git_commit": str})
+    rows = rows[(rows["candidate"] == SPEED_BASELINE) & (rows["shots"] == SHOTS)]
+    if rows.empty:
+        raise SystemExit(f"{speed_csv} holds no {SPEED_BASELINE} rows at {SHOTS} shots")
+    rows = rows.drop(columns=["candidate", "groups"]).assign(
+        variant="baseline", method=DEFAULT_METHOD, source=f"{speed_csv.name}:{SPEED_BASELINE}"
+    )
+    atomic_write_csv(out, merged(out, rows.to_dict("records"), CELL))
+    return len(rows)
+
+
 def score_engine(engine: ResidualEngine, variant: str) -> dict:
     """Support leave-one-out and (recorded) query accuracy of the default on one cell."""
     recipe = RECIPES[DEFAULT_METHOD]
@@ -111,6 +135,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         if len(argv) != 3:
             raise SystemExit("usage: --copy SRC DST")
         print(f"{copy_equalized(Path(argv[1]), Path(argv[2]))} images equalised")
+        return
+    if argv and argv[0] == "--baseline-from":
+        if len(argv) != 3:
+            raise SystemExit("usage: --baseline-from SPEED_LOO_CSV CSV")
+        print(f"{baseline_from(Path(argv[1]), Path(argv[2]))} baseline rows copied")
         return
     ap = round_parser(__doc__, suite_required=False)
     ap.add_argument("--variant", required=True, choices=VARIANTS)
