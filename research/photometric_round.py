@@ -24,13 +24,24 @@ averaged over the two protocols beats the baseline's by at least 1 point, and on
 protocol alone it is not below the baseline by more than one sample standard deviation over
 seeds (of the baseline's category-averaged leave-one-out). Otherwise it is recorded as lost.
 
-**What ran.** Seeds 1-3, not 1-5: with every cache cold a cell took 400-600 s on one core
+**What ran.** Seeds 1-3, not 1-5: with every cache cold a cell took 130-1000 s on one core
 (each seed builds its own coreset bank and the 448 px engine's rows), so the equalised runs
 were resumed with ``--seeds 1 2 3`` to fit the session, a decision taken for time after
 bottle's first two seeds (and the baseline's bottle rows) had been seen, before any other
 row; the baseline's seeds 4-5 stay in the record and the comparison takes the cells both
 variants hold. Every seed draws the same support images, so seeds differ only by the bank's
 coreset.
+
+**What the round found** (``results/explore/photometric.csv``, seeds 1-3, four categories):
+*lost*. Support leave-one-out, mean ± std over seeds of the category mean: MVTec protocol
+85.2 ± 1.0 % (baseline) against 67.3 ± 2.8 % (equalised), suite ``all`` 48.8 ± 3.6 % against
+49.5 ± 2.1 %; averaged over the two, -8.6 points, and the MVTec guard fails. Screw drives it
+(84.0 -> 29.3 % on the MVTec protocol): a likely reason, not measured: equalising its grey,
+low-contrast frames stretches the background's texture, so the bank and the support differ
+by more than the defects. The query record, never read by the rule, agrees on the suite
+(57.4 -> 50.5 %) and is level on the MVTec protocol (71.8 -> 72.9 %, transistor +21.7
+points, screw and metal_nut about -10). The harness reproduces speed round 1's rows exactly
+on the two cells checked (metal_nut, seed 1, both protocols).
 
 The baseline's rows are speed round 1's (``results/explore/speed_loo.csv``, candidate
 ``drop_lite2``, registered since as the default): ``--baseline-from`` copies them, with their
