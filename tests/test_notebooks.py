@@ -45,7 +45,7 @@ SMOKE_BY_NOTEBOOK = {
     "04_contrastive": {"shots": 1},
     "05_ablations": {"methods": ["direct", "contrastive"], "appendix": ["polygon"], "shots": [1]},
     "06_representations": {"shots": 1},
-    "07_beyond_the_paper": {"methods": ["contrastive", "zoom2_rot_lr"], "shots": [1]},
+    "07_beyond_the_paper": {"methods": ["contrastive", "anomaly_lr"], "shots": [1]},
     "08_own_product": {"shots": 2, "folds": 2, "method": "residual_proto"},
 }
 
