@@ -30,13 +30,13 @@ def real_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def embedded_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The embedded procedural dataset (MVTec AD layout), generated once per session."""
-    from fsad.embedded import generate
+def embedded_root() -> Path:
+    """The embedded procedural dataset (MVTec AD layout) where the quick start and the book
+    keep it (``$FSAD_CACHE/embedded-v<VERSION>-seed0``): generated once for every test process
+    and notebook of a run (about 15 s), not once per test process. Tests only read it."""
+    from fsad.embedded import ensure_embedded
 
-    out = tmp_path_factory.mktemp("embedded")
-    generate(out, seed=0)
-    return out
+    return ensure_embedded()
 
 
 @pytest.fixture(scope="session")

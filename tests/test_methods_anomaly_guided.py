@@ -50,6 +50,9 @@ NAMES = (
 # cut windows there, so each image carries a class-coloured blob at that spot
 DEFAULT_ENGINE = EngineConfig()
 COLOURS = ((220, 40, 40), (40, 200, 60), (50, 60, 230))
+#: images per class of the shared fake category (2 queries per class at 3 shots; each image
+#: costs the zoom tables 8 encodings through Lite0 and Lite2)
+PER_CLASS = 5
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -142,10 +145,11 @@ def test_anomaly_guided_methods_are_registered() -> None:
 
 @pytest.fixture(scope="module")
 def fake_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[CategoryData, Path]:
-    """One fake category and one cache for the tests that do not count computations (the
-    zoom tables, two backbones x 4 rotations, are then encoded once, not once per test)."""
+    """One fake category (:data:`PER_CLASS` images per class) and one cache for the tests that
+    do not count computations (the zoom tables, two backbones x 4 rotations, are then encoded
+    once, not once per test)."""
     root = tmp_path_factory.mktemp("fake")
-    return make_category(root), root / "cache"
+    return make_category(root, PER_CLASS), root / "cache"
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -155,15 +159,16 @@ def test_methods_classify_separable_fake_data(fake_data, name: str, shots: int) 
     engine = FakeEngine(cat, DiskCache(cache))
     task = make_task(cat, engine, shots)
     pred = get_method(name)(task)
-    truth = np.repeat(np.arange(C), 8 - shots)
+    truth = np.repeat(np.arange(C), PER_CLASS - shots)
     assert pred.labels.shape == truth.shape and pred.labels.dtype == np.int64
     assert pred.scores is not None and pred.scores.shape == (len(truth), C)
     assert (pred.labels == truth).all()
 
 
 def test_descriptors_computed_once_per_category_and_seed(tmp_path: Path) -> None:
-    """Base descriptors and a zoom table (zoom_rot_lr: one backbone, the cheaper test)."""
-    cat = make_category(tmp_path)
+    """Base descriptors and a zoom table (zoom_rot_lr: one backbone, the cheaper test; four
+    images per class, the fewest that leave a query at 3 shots)."""
+    cat = make_category(tmp_path, per_class=4)
     engine = FakeEngine(cat, DiskCache(tmp_path / "cache"))
     first = get_method("zoom_rot_lr")(make_task(cat, engine, 1))
     calls = engine.calls
