@@ -39,7 +39,19 @@ this harness reproduces exactly): the baseline's sample std over seeds of its
 category-averaged leave-one-out on the MVTec protocol. Bottle's seed-2 rows stay in the
 record; the comparison takes the seeds every category holds. The baseline's leave-one-out
 must equal speed round 1's rows of the same recipe (``drop_lite2``), a check of the harness
-that ``--check`` runs. Usage::
+that ``--check`` runs.
+
+**What the round found** (``results/explore/query_poses.csv``, seed 1, four categories):
+*lost*. Support leave-one-out, the category mean: MVTec protocol 84.2 % (baseline) against
+79.2 % (``query_rot4``; screw 80 -> 60 %, transistor 80 -> 75 %, metal_nut 90 -> 95 %),
+suite ``all`` 48.6 % against 45.9 %; averaged over the two, -3.8 points, and the MVTec guard
+(the baseline's std over speed round 1's seeds: 1.4 points) fails. The query record agrees
+on the MVTec protocol (69.5 -> 65.7 %) and is a point lower on the suite (57.4 -> 56.2 %).
+``--check``: the MVTec protocol's five baseline cells equal speed round 1's; on the suite
+only metal_nut's does (bottle's and screw's leave-one-out, transistor's and screw's query
+accuracy differ), most likely because the suite's images were regenerated since with
+another OpenCV build (``results/suite/README.md``); both variants read the same images.
+Usage::
 
     python -m research.query_poses_round --suite "$SUITE/all" --seeds 1 --out CSV
     python -m research.query_poses_round --check results/explore/speed_loo.csv CSV
