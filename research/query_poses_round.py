@@ -34,8 +34,8 @@ cell of bottle took 1134 s on one core (the 448 px engine's coreset of 209 norma
 MVTec protocol alone would not have finished within the session; the run was restarted with
 ``--seeds 1`` after bottle's seeds 1 and 2 (MVTec protocol) had been seen, before any other
 row (both seeds: leave-one-out 86.7 % for both variants). With one seed the guard's standard
-deviation comes from speed round 1's rows of the same recipe (seeds 1-5, whose seed-1 cells
-this harness reproduces exactly): the baseline's sample std over seeds of its
+deviation comes from speed round 1's rows of the same recipe (seeds 1-5; the harness
+reproduces its MVTec seed-1 cells exactly, see below): the baseline's sample std over seeds of its
 category-averaged leave-one-out on the MVTec protocol. Bottle's seed-2 rows stay in the
 record; the comparison takes the seeds every category holds. The baseline's leave-one-out
 must equal speed round 1's rows of the same recipe (``drop_lite2``), a check of the harness
@@ -46,7 +46,7 @@ that ``--check`` runs.
 79.2 % (``query_rot4``; screw 80 -> 60 %, transistor 80 -> 75 %, metal_nut 90 -> 95 %),
 suite ``all`` 48.6 % against 45.9 %; averaged over the two, -3.8 points, and the MVTec guard
 (the baseline's std over speed round 1's seeds: 1.4 points) fails. The query record agrees
-on the MVTec protocol (69.5 -> 65.7 %) and is a point lower on the suite (57.4 -> 56.2 %).
+on the MVTec protocol (69.5 -> 65.7 %) and is a point lower on the suite (57.4 -> 56.3 %).
 ``--check``: the MVTec protocol's five baseline cells equal speed round 1's; on the suite
 only metal_nut's does (bottle's and screw's leave-one-out, transistor's and screw's query
 accuracy differ), most likely because the suite's images were regenerated since with
