@@ -753,15 +753,14 @@ else:
 # left out per protocol and seed; chance 26 %; 166 queries in the record), the MVTec
 # protocol and the suite `all`; adopted when the leave-one-out averaged over the two
 # protocols gains at least 1 point and, on the MVTec protocol, falls by no more than the
-# baseline's std over seeds. The baseline's cells are recomputed here and equal speed round
-# 1's rows of the same recipe.
+# baseline's std over seeds. The baseline's cells are recomputed here and compared with
+# speed round 1's rows of the same recipe (below).
 #
 # The round planned seeds 1-3 and ran seed 1 only: with the caches cold one bottle cell took
 # 19 minutes on one core, so it was restarted with one seed after bottle's seeds 1 and 2 had
 # been seen on the MVTec protocol (both variants 86.7 % on both), before any other row. The
 # table compares the seeds every category holds; with one seed, the guard's std is the
-# baseline's over speed round 1's five seeds of the same recipe (its seed-1 cells are the
-# ones recomputed here).
+# baseline's over speed round 1's five seeds of the same recipe.
 
 # %% tags=["hide-input"]
 query_poses_file = RESULTS / "explore" / "query_poses.csv"
@@ -805,13 +804,13 @@ else:
 # %% [markdown]
 # Read plainly: lost on both protocols; the query record, which decides nothing, mostly
 # agrees. On the MVTec protocol the leave-one-out falls on screw (80 -> 60 %) and transistor
-# (80 -> 75 %), is level on bottle and rises on metal_nut (90 -> 95 %), the one product
-# whose parts lie at any angle in the bank too. A likely reason, not measured: where every
-# frame has one orientation (screw's light and thread direction, transistor's upright
-# part), a turned query is an image the bank has never seen, and its residuals describe
-# the turn more than the defect. On the suite, whose bank holds every pose, the four poses
-# move the leave-one-out by -7 to +5 points per category and lose on average: the support's
-# own turned copies (robustness round 2) had already given the head the poses. The
+# (80 -> 75 %), is level on bottle and rises on metal_nut (90 -> 95 %). A likely reason,
+# not measured: MVTec's frames never turn (camera, light and background), even where the
+# part lies at any angle, so a turned query frame is new to the bank (the pose gate round
+# saw turned screw frames score as anomalies) and its residuals describe the turn more than
+# the defect. On the suite, whose bank holds every pose, the four poses move the
+# leave-one-out by -7 to +5 points per category and lose on average, perhaps because the
+# support's own turned copies (robustness round 2) had already shown the head the poses. The
 # baseline's MVTec cells equal speed round 1's exactly; three of its four suite cells do not
 # (bottle's and screw's leave-one-out, transistor's and screw's query record), most likely
 # because the suite's images were regenerated since with another OpenCV build (their data
