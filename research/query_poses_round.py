@@ -76,14 +76,13 @@ from fsad.methods.anomaly_guided import RECIPES
 from fsad.poses import image_labels, with_poses
 from fsad.recipe import Recipe, posed_sample_rows, recipe_proba, sample_rows, support_rows
 from fsad.utils import atomic_write_csv
+from research.photometric_round import SPEED_BASELINE
 from research.records import data_root, done_cells, merged
 from research.robust import pending_cells, round_parser
 
 SHOTS = 5
 VARIANTS = ("baseline", "query_rot4")
 CELL = ["protocol", "category", "seed", "variant"]
-#: speed round 1's candidate that became :data:`DEFAULT_METHOD`
-SPEED_BASELINE = "drop_lite2"
 
 
 def pooled(proba: np.ndarray, source: np.ndarray, n_images: int) -> np.ndarray:
@@ -157,7 +156,7 @@ def score_engine(engine: ResidualEngine) -> list[dict]:
             "n_query": len(truth),
             "loo_seconds": round(t_loo, 1),
             "seconds": round(time.time() - t0, 1),
-        }  # fmt: skip
+        }
         for v in VARIANTS
     ]
 

@@ -32,8 +32,9 @@ def real_data() -> Path:
 @pytest.fixture(scope="session")
 def embedded_root() -> Path:
     """The embedded procedural dataset (MVTec AD layout) where the quick start and the book
-    keep it (``$FSAD_CACHE/embedded-v<VERSION>-seed0``): generated once for every test process
-    and notebook of a run (about 15 s), not once per test process. Tests only read it."""
+    keep it (``$FSAD_CACHE/embedded-v<VERSION>-seed0``, as ``$FSAD_CACHE`` stands when a test
+    process first asks): test processes and notebooks share one generation (about 15 s)
+    instead of one per process. Tests only read it."""
     from fsad.embedded import ensure_embedded
 
     return ensure_embedded()
