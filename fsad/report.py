@@ -12,7 +12,8 @@ the paper (:func:`paper_gaps`, :func:`paper_subset_average`, :func:`ablation_tab
 and the selection records of ``results/explore/`` (:func:`support_by_seed`,
 :func:`heldout_picks`, :func:`choice_ceiling`, and the support-augmentation rounds'
 :func:`augmentation_round`, :func:`augmentation_verdicts`, :func:`cheapest_noninferior`,
-:func:`loo_gated`).
+:func:`loo_gated`), and what each transform of the generalisation suite costs
+(:func:`transform_costs`).
 """
 
 from __future__ import annotations
@@ -932,6 +933,96 @@ def suite_table(
     :func:`paired_table` of ``suite`` (``results/suite/<suite>``, column ``suite``) and
     ``baseline`` (``results/suite/none``, column ``untransformed``)."""
     return paired_table(suite, baseline, ("suite", "untransformed"), methods, reference)
+
+
+#: the row of :func:`transform_costs` that pools every category of a suite
+ALL_CATEGORIES = "all categories"
+
+
+def _query_hits(preds: pd.DataFrame) -> pd.Series:
+    """``True`` where a query was classified right, indexed by ``(category, query)``."""
+    index = pd.MultiIndex.from_frame(preds[["category", "query"]])
+    if index.has_duplicates:
+        twice = index[index.duplicated()][0]
+        raise FsadError(f"query {twice[1]!r} of {twice[0]} appears twice in one cell")
+    hits = preds["true_label"] == preds["predicted_label"]
+    return pd.Series(hits.to_numpy(), index=index)
+
+
+def transform_costs(
+    suites: Mapping[str, pd.DataFrame],
+    baseline: pd.DataFrame,
+    method: str,
+    shots: int,
+    seed: int,
+) -> pd.DataFrame:
+    """What each transform of the suite costs one method, query by query.
+
+    The suite keeps each image's file name, so every query of a transformed folder is the
+    same image as a query of the untransformed one: the comparison is paired. ``lost``
+    counts the queries right on the untransformed image and wrong on the transformed one,
+    ``gained`` the reverse; ``p`` is the exact two-sided sign test on those discordant pairs
+    (McNemar's exact test), the chance of a split at least this uneven if the transform
+    changed nothing.
+
+    Args:
+        suites: suite name -> per-query predictions (``predictions.csv.gz`` rows) of that
+            suite's folder, every category it holds.
+        baseline: the per-query predictions of the untransformed images (suite ``none``).
+        method, shots, seed: the cell compared (one seed: the support draw is the same in
+            every seed, seeds differ by the bank's coreset only).
+
+    Returns:
+        One row per suite (column ``transform``) and category that both hold, then one per
+        suite pooling its categories (``category`` :data:`ALL_CATEGORIES`, when it has more
+        than one): ``queries``, ``untransformed`` and ``transformed`` (accuracy, %),
+        ``change`` (points), ``lost``, ``gained`` and ``p``.
+
+    Raises:
+        FsadError: when a suite's queries of a category are not the baseline's (not paired).
+    """
+    from scipy.stats import binomtest
+
+    def cell(frame: pd.DataFrame) -> pd.DataFrame:
+        keep = (frame["method"] == method) & (frame["shots"] == shots) & (frame["seed"] == seed)
+        return frame[keep]
+
+    base = _query_hits(cell(baseline))
+    out = []
+    for name, preds in suites.items():
+        hits = _query_hits(cell(preds))
+        pairs = []
+        for category in dict.fromkeys(hits.index.get_level_values(0)):
+            after = hits.loc[[category]]
+            if category not in base.index.get_level_values(0):
+                continue
+            before = base.loc[[category]]
+            if set(after.index) != set(before.index):
+                raise FsadError(
+                    f"suite {name!r}, {category}: its {len(after)} queries are not the "
+                    f"untransformed folder's {len(before)}; the comparison needs the same images"
+                )
+            pairs.append((category, after, before.reindex(after.index)))
+        if len(pairs) > 1:
+            pooled = [pd.concat([p[i] for p in pairs]) for i in (1, 2)]
+            pairs.append((ALL_CATEGORIES, *pooled))
+        for category, after, before in pairs:
+            lost, gained = int((before & ~after).sum()), int((after & ~before).sum())
+            test = binomtest(lost, lost + gained, 0.5).pvalue if lost + gained else 1.0
+            out.append(
+                {
+                    "transform": name,
+                    "category": category,
+                    "queries": len(after),
+                    "untransformed": round(100.0 * float(before.mean()), 1),
+                    "transformed": round(100.0 * float(after.mean()), 1),
+                    "change": round(100.0 * float(after.mean() - before.mean()), 1),
+                    "lost": lost,
+                    "gained": gained,
+                    "p": float(test),
+                }
+            )
+    return pd.DataFrame(out)
 
 
 def augmentation_round(records: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:

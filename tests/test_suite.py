@@ -291,6 +291,57 @@ def test_suite_table_compares_like_for_like() -> None:
     assert suite_table(suite.assign(category="z"), base).empty
 
 
+def _preds(category: str, hits: list[bool], method: str = "m", prefix: str = "x") -> list[dict]:
+    """Per-query prediction rows: query i right when ``hits[i]``."""
+    return [
+        {"category": category, "method": method, "shots": 5, "seed": 1,
+         "query": f"{prefix}/{i:03d}.jpg", "true_label": "t", "predicted_label": "t" if h else "f"}
+        for i, h in enumerate(hits)
+    ]  # fmt: skip
+
+
+def test_transform_costs_pair_each_query_with_its_untransformed_self() -> None:
+    import pandas as pd
+
+    from fsad.report import ALL_CATEGORIES, transform_costs
+
+    base = pd.DataFrame(
+        _preds("a", [True, True, False, True]) + _preds("b", [False, False])
+        + _preds("a", [False] * 4, method="other")
+    )  # fmt: skip
+    pose = pd.DataFrame(_preds("a", [True, False, False, False]) + _preds("b", [True, False]))
+    t = transform_costs({"pose": pose}, base, "m", 5, 1).set_index("category")
+    a, b, both = t.loc["a"], t.loc["b"], t.loc[ALL_CATEGORIES]
+    assert (a["queries"], a["untransformed"], a["transformed"], a["change"]) == (
+        4,
+        75.0,
+        25.0,
+        -50.0,
+    )
+    assert (a["lost"], a["gained"], a["p"]) == (2, 0, 0.5)  # two of two discordant pairs
+    assert (b["lost"], b["gained"], b["p"]) == (0, 1, 1.0)
+    assert (both["queries"], both["lost"], both["gained"]) == (6, 2, 1)
+    assert both["untransformed"] == 50.0 and both["transformed"] == 33.3  # 3 of 6, 2 of 6
+    # a category only one side holds is left out, and one suite category gives no pooled row
+    only_a = transform_costs({"grey": pose[pose["category"] == "a"]}, base, "m", 5, 1)
+    assert list(only_a["category"]) == ["a"]
+
+
+def test_transform_costs_refuse_queries_that_are_not_the_same_images() -> None:
+    import pandas as pd
+
+    from fsad.errors import FsadError
+    from fsad.report import transform_costs
+
+    base = pd.DataFrame(_preds("a", [True, True]))
+    other = pd.DataFrame(_preds("a", [True, True], prefix="y"))
+    with pytest.raises(FsadError, match="suite 'pose', a: its 2 queries are not"):
+        transform_costs({"pose": other}, base, "m", 5, 1)
+    twice = pd.DataFrame(_preds("a", [True]) * 2)
+    with pytest.raises(FsadError, match="'x/000.jpg' of a appears twice"):
+        transform_costs({"pose": twice}, base, "m", 5, 1)
+
+
 def test_windows_one_pixel_off_square_are_made_square() -> None:
     from fsad.suite import ENGINE_SIDES, _near_square
 
