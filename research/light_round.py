@@ -53,17 +53,15 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from fsad.data import IMAGE_EXTENSIONS, encode_image, read_image
-from fsad.evaluate import git_commit
 from fsad.utils import atomic_write_bytes, atomic_write_csv
-from research.photometric_round import CELL, MASK_FOLDERS, SHOTS, score_engine
-from research.records import data_root, done_cells, merged
-from research.robust import pending_cells, round_parser
+from research.photometric_round import CELL, MASK_FOLDERS, SHOTS, run_variant
+from research.records import merged
+from research.robust import round_parser
 
 VARIANT = "channel_means"
 NORMAL_FOLDER = "good"
@@ -148,16 +146,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.suite is None and "suite_all" in args.protocols:
         ap.error("--suite (the rescaled suite `all` folder) is needed for the suite_all protocol")
-    root, out = data_root(args.data), Path(args.out)
-    commit = git_commit(Path(__file__).resolve().parents[1])
-    done = {c[:3] for c in done_cells(out, CELL) if c[3] == VARIANT}
-    for protocol, name, seed, engine in pending_cells(args, Path(root), done):
-        row = score_engine(engine, VARIANT)
-        row.update(protocol=protocol, category=name, seed=seed, git_commit=commit,
-                   timestamp=datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
-        print(f"{protocol} {name} seed {seed} {VARIANT}: loo {row['support_loo']:.3f} "
-              f"query {row['query_acc']:.3f} ({row['seconds']} s)", flush=True)  # fmt: skip
-        atomic_write_csv(out, merged(out, [row], CELL))
+    run_variant(args, VARIANT)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ this harness and the speed round's agree, cell for cell). Usage::
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 import time
@@ -166,14 +167,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.suite is None and "suite_all" in args.protocols:
         ap.error("--suite (the suite `all` folder) is needed for the suite_all protocol")
+    run_variant(args, args.variant)
+
+
+def run_variant(args: argparse.Namespace, variant: str) -> None:
+    """Score every cell ``args`` names (:func:`research.robust.round_parser`, ``seeds``) that
+    ``args.out`` does not hold for ``variant``, writing each row as it is done."""
     root, out = data_root(args.data), Path(args.out)
     commit = git_commit(Path(__file__).resolve().parents[1])
-    done = {c[:3] for c in done_cells(out, CELL) if c[3] == args.variant}
+    done = {c[:3] for c in done_cells(out, CELL) if c[3] == variant}
     for protocol, name, seed, engine in pending_cells(args, Path(root), done):
-        row = score_engine(engine, args.variant)
+        row = score_engine(engine, variant)
         row.update(protocol=protocol, category=name, seed=seed, git_commit=commit,
                    timestamp=datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
-        print(f"{protocol} {name} seed {seed} {args.variant}: loo {row['support_loo']:.3f} "
+        print(f"{protocol} {name} seed {seed} {variant}: loo {row['support_loo']:.3f} "
               f"query {row['query_acc']:.3f} ({row['seconds']} s)", flush=True)  # fmt: skip
         atomic_write_csv(out, merged(out, [row], CELL))
 
