@@ -5,7 +5,9 @@ file name *and* stored inside the file, and checked on read, so a stale or forei
 never be returned as fresh. Inputs on disk enter the key through
 :func:`files_fingerprint`: a hash of every file's *content*, in order. A dataset copied
 afresh (new modification times), another clone's virtual environment or a moved folder
-therefore hits the same entries, while a changed byte misses them.
+therefore hits the same entries, while a changed byte misses them. A hit marks the entry as
+used now (its modification time), so ``fsad cache prune`` (:mod:`fsad.cache_prune`) can
+remove the least recently used entries first.
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ class DiskCache:
             return None
         if not isinstance(blob, dict) or blob.get("key") != _normalise(key):
             return None
+        _touch(path)
         return blob["value"]
 
     def save(self, namespace: str, key: dict[str, Any], value: dict[str, Any]) -> Path:
@@ -120,6 +123,15 @@ class DiskCache:
         value = compute()
         self.save(namespace, key, value)
         return value
+
+
+def _touch(path: Path) -> None:
+    """Mark an entry as used now (its modification time), which :mod:`fsad.cache_prune`
+    reads as its last use; a read-only or vanished file is left as it is."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
 
 
 def _normalise(key: dict[str, Any]) -> Any:

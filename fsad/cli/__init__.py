@@ -13,7 +13,7 @@ from fsad import __version__
 from fsad.errors import FsadError
 
 # module name in fsad.cli -> registers these sub-commands
-COMMAND_MODULES = ("data_cmd", "detect_cmd", "synth_cmd", "run_cmd", "model_cmd")
+COMMAND_MODULES = ("data_cmd", "detect_cmd", "synth_cmd", "run_cmd", "model_cmd", "cache_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:
