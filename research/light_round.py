@@ -39,6 +39,17 @@ The baseline's rows are round 4's (``results/explore/query_poses.csv``, variant
 ``baseline``, seed 1): the same images, today's suite folders included (``--baseline-from``
 copies them with their commit and time).
 
+**What the round found** (``results/explore/light.csv``, seed 1, four categories): *lost* by
+the guard. Support leave-one-out, the category mean: MVTec protocol 84.2 % (baseline) against
+81.9 % (metal_nut 90 -> 85 %, screw 80 -> 76 %, bottle and transistor level), suite ``all``
+48.6 % against 54.0 % (bottle 73.3 -> 80 %, metal_nut 30 -> 45 %, screw and transistor
+level); averaged over the two, +1.58 points (the margin is met), but the MVTec protocol
+falls by 2.3 points against a std of 1.4. The query record, never read by the rule, moves the
+other way: MVTec 69.5 -> 75.1 %, suite 57.4 -> 53.8 %. Every candidate row ran at
+f44628d (a clean checkout); the MVTec protocol's transistor and screw cells were resumed after the disk filled (the cache
+had reached 64 GB; ``fsad cache prune`` exists since), with nothing lost: each row is
+written when its cell is done.
+
 Usage::
 
     python -m research.light_round --copy "$FSAD_DATA/mvtec_ad" CM/mvtec_ad
