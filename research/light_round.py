@@ -46,9 +46,9 @@ the guard. Support leave-one-out, the category mean: MVTec protocol 84.2 % (base
 level); averaged over the two, +1.58 points (the margin is met), but the MVTec protocol
 falls by 2.3 points against a std of 1.4. The query record, never read by the rule, moves the
 other way: MVTec 69.5 -> 75.1 %, suite 57.4 -> 53.8 %. Every candidate row ran at
-f44628d (a clean checkout); the MVTec protocol's transistor and screw cells were resumed after the disk filled (the cache
-had reached 64 GB; ``fsad cache prune`` exists since), with nothing lost: each row is
-written when its cell is done.
+f44628d (a clean checkout); the MVTec protocol's transistor and screw cells were resumed
+after the disk filled (the cache had reached 64 GB; ``fsad cache prune`` exists since), with
+nothing lost: each row is written when its cell is done.
 
 Usage::
 
