@@ -82,11 +82,12 @@ def select(
     if unused_days is not None:
         drop = [e for e in found if now - e.last_used > unused_days * 86400.0]
     if max_bytes is not None:
-        total = sum(e.size for e in found) - sum(e.size for e in drop)
+        gone = {e.path for e in drop}
+        total = sum(e.size for e in found if e.path not in gone)
         for e in found:
             if total <= max_bytes:
                 break
-            if e not in drop:
+            if e.path not in gone:
                 drop.append(e)
                 total -= e.size
     return drop

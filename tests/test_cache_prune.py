@@ -97,4 +97,4 @@ def test_cli_names_a_missing_cache_folder(tmp_path: Path, capsys) -> None:
     assert main(["cache", "info", "--cache", str(tmp_path / "nope")]) == 2
     assert f"no cache folder at {tmp_path / 'nope'}" in capsys.readouterr().err
     assert main(["cache", "prune", "--cache", str(tmp_path)]) == 2
-    assert "size limit or a number of days" in capsys.readouterr().err
+    assert "needs --max-size GB and/or --unused-days N" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from typing import Any
 
 from fsad.cache import default_cache_dir
 from fsad.cache_prune import entries, leftovers, remove, select
-from fsad.errors import DataError
+from fsad.errors import ConfigError, DataError
 
 GB = 1e9
 
@@ -60,6 +60,8 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_prune(args: argparse.Namespace) -> int:
+    if args.max_size is None and args.unused_days is None:
+        raise ConfigError("fsad cache prune needs --max-size GB and/or --unused-days N")
     root = _root(args)
     found = entries(root)
     max_bytes = None if args.max_size is None else int(args.max_size * GB)
