@@ -333,14 +333,16 @@ if preds and len(base_preds):
 #
 # - **Light and framing, not pose or colour, are where the default loses.** The turned
 #   support images (robustness round 2) did their job: `pose` is no longer a significant
-#   cost, and `grey` never was. The single costs add up to more than `all` costs: the
+#   cost, and `grey` is not one either. The single costs add up to more than `all` costs: the
 #   transforms overlap in the queries they break.
 # - **Light changes look like defects.** Under `illumination`, metal_nut's bent and
 #   scratched nuts are read as `color`, most likely because a colour-temperature shift of
 #   the whole image leaves residuals like a colour defect's (metal_nut's bank holds only 10
 #   normal nuts, each lit its own way; not measured further). Screw loses most here.
-#   Equalising every image (photometric round 1, appendix) removed the shift but also the
-#   MVTec protocol's accuracy; a fix must leave upright, evenly lit products as they are.
+#   Equalising every image (photometric round 1, appendix) removed the shift but cost the
+#   MVTec protocol's leave-one-out far more; bringing each image's channel means to its
+#   product's (photometric round 2, appendix), a milder correction, still lost by its MVTec
+#   guard. A fix must leave upright, evenly lit products as they are.
 # - **The window hides size.** A window of 0.55-1 times the frame, letterboxed to the
 #   engine's 224 px, magnifies the part by up to 1.8 times, so bottle's `broken_large` and
 #   `broken_small` swap under `elongated` and `border`. Part of that loss is information the
