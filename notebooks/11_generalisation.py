@@ -260,9 +260,8 @@ if preds and len(base_preds):
     by_cat = costs[costs["category"] != ALL_CATEGORIES]
     queries = by_cat.groupby("category")["queries"].first()
     change = by_cat.pivot(index="transform", columns="category", values="change")
-    none_rows = read("poses/suite_none")
-    chance = (
-        none_rows[(none_rows["method"] == DEFAULT_METHOD) & (none_rows["seed"] == 1)]
+    chance = (  # the untransformed rows the target check read (their predictions: base_preds)
+        pose_none[(pose_none["method"] == DEFAULT_METHOD) & (pose_none["seed"] == 1)]
         .groupby("category")["chance"]
         .first()
     )
