@@ -1118,6 +1118,75 @@ def augmentation_verdicts(
     return pd.DataFrame(out)
 
 
+def signal_and_record(records: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
+    """Each candidate's change over its round's baseline, cell by cell, in the selection
+    signal (support leave-one-out) and in the query record.
+
+    Args:
+        records: rows of several rounds: ``round, probe, variant, protocol, category, seed,
+            support_loo, query_acc`` (accuracies as fractions); each (``round``, ``probe``)
+            holds ``baseline`` rows.
+
+    Returns:
+        One row per (round, probe, variant, protocol, category) of a candidate, over the
+        seeds that it and the baseline both hold: ``loo_change`` and ``query_change``
+        (points, mean over those seeds) and ``seeds``.
+
+    Raises:
+        FsadError: a round (and probe) has no ``baseline`` rows (the message names it).
+    """
+    keys = ["round", "probe", "protocol", "category", "seed"]
+    is_base = records["variant"] == baseline
+    missing = set(map(tuple, records[["round", "probe"]].drop_duplicates().to_numpy()))
+    missing -= set(map(tuple, records.loc[is_base, ["round", "probe"]].to_numpy()))
+    if missing:
+        raise FsadError(f"no {baseline!r} rows for round/probe {sorted(missing)[0]}")
+    base = records.loc[is_base, [*keys, "support_loo", "query_acc"]]
+    both = records[~is_base].merge(base, on=keys, suffixes=("", "_base"))
+    both = both.assign(
+        loo_change=100.0 * (both["support_loo"] - both["support_loo_base"]),
+        query_change=100.0 * (both["query_acc"] - both["query_acc_base"]),
+    )
+    cells = ["round", "probe", "variant", "protocol", "category"]
+    return (
+        both.groupby(cells, sort=False)
+        .agg(
+            loo_change=("loo_change", "mean"),
+            query_change=("query_change", "mean"),
+            seeds=("seed", "nunique"),
+        )
+        .reset_index()
+    )
+
+
+def sign_agreement(loo_change: pd.Series, query_change: pd.Series) -> dict[str, float]:
+    """How often a change in the signal and a change in the record point the same way.
+
+    Args:
+        loo_change, query_change: paired changes ``(N,)`` (points), e.g. the columns of
+            :func:`signal_and_record`.
+
+    Returns:
+        ``pairs`` N; ``agree`` (both up or both down), ``disagree`` (opposite ways) and
+        ``level`` (either unchanged, to 1e-6 points) counts; ``spearman``: the rank
+        correlation of the two (NaN when either is constant).
+    """
+    from scipy.stats import spearmanr
+
+    a, b = np.asarray(loo_change, dtype=float), np.asarray(query_change, dtype=float)
+    if a.shape != b.shape:
+        raise FsadError(f"{a.shape[0]} signal changes against {b.shape[0]} record changes")
+    product = np.sign(np.round(a, 6)) * np.sign(np.round(b, 6))
+    constant = len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0
+    return {
+        "pairs": len(a),
+        "agree": int((product > 0).sum()),
+        "disagree": int((product < 0).sum()),
+        "level": int((product == 0).sum()),
+        "spearman": float("nan") if constant else float(spearmanr(a, b).statistic),
+    }
+
+
 def cheapest_noninferior(verdicts: pd.DataFrame, costs: Mapping[str, float]) -> str | None:
     """The pick of a non-inferiority round: of the variants that pass
     (:func:`augmentation_verdicts` with a negative ``margin``: ``adopted`` means *at most

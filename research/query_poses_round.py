@@ -62,7 +62,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -75,10 +74,8 @@ from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.poses import image_labels, with_poses
 from fsad.recipe import Recipe, posed_sample_rows, recipe_proba, sample_rows, support_rows
-from fsad.utils import atomic_write_csv
 from research.photometric_round import SPEED_BASELINE
-from research.records import data_root, done_cells, merged
-from research.robust import pending_cells, round_parser
+from research.robust import round_parser, run_paired_cells
 
 SHOTS = 5
 VARIANTS = ("baseline", "query_rot4")
@@ -190,18 +187,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = round_parser(__doc__)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     args = ap.parse_args(argv)
-    root, out = data_root(args.data), Path(args.out)
-    commit = git_commit(Path(__file__).resolve().parents[1])
-    done = {c[:3] for c in done_cells(out, CELL)}
-    for protocol, name, seed, engine in pending_cells(args, Path(root), done):
-        rows = score_engine(engine)
-        stamp = datetime.now(UTC).isoformat(timespec="seconds")
-        for row in rows:
-            row.update(protocol=protocol, category=name, seed=seed, git_commit=commit,
-                       timestamp=stamp)  # fmt: skip
-            print(f"{protocol} {name} seed {seed} {row['variant']}: loo {row['support_loo']:.3f}"
-                  f" query {row['query_acc']:.3f} ({row['seconds']} s)", flush=True)  # fmt: skip
-        atomic_write_csv(out, merged(out, rows, CELL))
+    run_paired_cells(args, score_engine, CELL, git_commit(Path(__file__).resolve().parents[1]))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -155,6 +155,36 @@ def pending_cells(
         for seed in args.seeds:
             if (protocol, name, seed) not in done:
                 yield protocol, name, seed, ResidualEngine(category, config, seed=seed)
+
+
+def run_paired_cells(
+    args: argparse.Namespace,
+    score: Callable[[ResidualEngine], list[dict]],
+    cell: Sequence[str],
+    commit: str,
+) -> None:
+    """Score every pending cell of a one-seed-at-a-time round and add its rows to
+    ``args.out`` as soon as the cell is done (how the query-poses and support-views rounds
+    run and resume).
+
+    Args:
+        args: :func:`round_parser`'s arguments with ``seeds``.
+        score: the rows of one cell, each with ``variant``, ``support_loo``, ``query_acc``
+            and ``seconds``.
+        cell: the columns a row is keyed by; its first three are protocol, category, seed.
+        commit: the code's git commit, written on every row.
+    """
+    out = Path(args.out)
+    done = {c[:3] for c in done_cells(out, cell)}
+    for protocol, name, seed, engine in pending_cells(args, data_root(args.data), done):
+        rows = score(engine)
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        for row in rows:
+            row.update(protocol=protocol, category=name, seed=seed, git_commit=commit,
+                       timestamp=stamp)  # fmt: skip
+            print(f"{protocol} {name} seed {seed} {row['variant']}: loo {row['support_loo']:.3f}"
+                  f" query {row['query_acc']:.3f} ({row['seconds']} s)", flush=True)  # fmt: skip
+        atomic_write_csv(out, merged(out, rows, cell))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -36,6 +36,8 @@ from fsad.report import (
     poses_table,
     round_shown,
     seed_differences,
+    sign_agreement,
+    signal_and_record,
     summarize,
 )
 from fsad.utils import atomic_write_csv
@@ -554,6 +556,51 @@ def test_augmentation_verdicts_follow_the_rule() -> None:
     # a margin above the gain rejects it
     strict = augmentation_verdicts(table, margin=5.0).set_index("variant")
     assert not strict.loc["turned", "adopted"]
+
+
+def _two_rounds() -> pd.DataFrame:
+    """Round r1 (seeds 1, 2) and r2 (seed 1): a candidate ``c`` against the baseline on one
+    protocol, categories a and b; support_loo and query_acc as fractions."""
+    rows = []
+    for rnd, seeds in (("r1", (1, 2)), ("r2", (1,))):
+        for cat in ("a", "b"):
+            for seed in seeds:
+                for variant, loo, query in (("baseline", 0.5, 0.6), ("c", 0.5, 0.6)):
+                    if variant == "c":  # r1: c gains 10 / 5 points; r2: c loses loo on b
+                        loo += {"r1": 0.1, "r2": -0.04 if cat == "b" else 0.0}[rnd]
+                        query += {"r1": 0.05, "r2": 0.02}[rnd] + 0.01 * seed
+                    rows.append({"round": rnd, "probe": "p", "variant": variant,
+                                 "protocol": "mvtec", "category": cat, "seed": seed,
+                                 "support_loo": loo, "query_acc": query})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_signal_and_record_pairs_each_candidate_cell_with_its_baseline() -> None:
+    changes = signal_and_record(_two_rounds()).set_index(["round", "category"])
+    assert len(changes) == 4 and (changes["variant"] == "c").all()
+    assert changes.loc[("r1", "a"), "loo_change"] == pytest.approx(10.0)
+    assert changes.loc[("r1", "a"), "query_change"] == pytest.approx(6.5)  # 6 and 7 over seeds
+    assert changes.loc[("r1", "a"), "seeds"] == 2
+    assert changes.loc[("r2", "b"), "loo_change"] == pytest.approx(-4.0)
+    assert changes.loc[("r2", "a"), "loo_change"] == pytest.approx(0.0)
+
+
+def test_signal_and_record_names_a_round_without_its_baseline() -> None:
+    records = _two_rounds()
+    records = records[~((records["round"] == "r2") & (records["variant"] == "baseline"))]
+    with pytest.raises(FsadError, match="no 'baseline' rows for round/probe \\('r2', 'p'\\)"):
+        signal_and_record(records)
+
+
+def test_sign_agreement_counts_agree_disagree_and_level() -> None:
+    out = sign_agreement(pd.Series([10.0, 10.0, 0.0, -4.0]), pd.Series([6.5, -3.0, 3.0, 3.0]))
+    assert (out["pairs"], out["agree"], out["disagree"], out["level"]) == (4, 1, 2, 1)
+    assert np.isnan(sign_agreement(pd.Series([1.0, 1.0]), pd.Series([2.0, 3.0]))["spearman"])
+    assert sign_agreement(pd.Series([1.0, 2.0, 3.0]), pd.Series([5.0, 6.0, 9.0]))[
+        "spearman"
+    ] == pytest.approx(1.0)
+    with pytest.raises(FsadError, match="2 signal changes against 3 record changes"):
+        sign_agreement(pd.Series([1.0, 2.0]), pd.Series([1.0, 2.0, 3.0]))
 
 
 def test_cheapest_noninferior_picks_the_cheapest_variant_within_the_margin() -> None:
