@@ -1123,31 +1123,37 @@ def signal_and_record(records: pd.DataFrame, baseline: str = "baseline") -> pd.D
     signal (support leave-one-out) and in the query record.
 
     Args:
-        records: rows of several rounds: ``round, probe, variant, protocol, category, seed,
-            support_loo, query_acc`` (accuracies as fractions); each (``round``, ``probe``)
-            holds ``baseline`` rows.
+        records: rows of several rounds: ``round, probe, variant, protocol, category, shots,
+            seed, support_loo, query_acc`` (accuracies as fractions); each (``round``,
+            ``probe``) holds ``baseline`` rows.
 
     Returns:
-        One row per (round, probe, variant, protocol, category) of a candidate, over the
-        seeds that it and the baseline both hold: ``loo_change`` and ``query_change``
+        One row per (round, probe, variant, protocol, category, shots) of a candidate, over
+        the seeds that it and the baseline both hold: ``loo_change`` and ``query_change``
         (points, mean over those seeds) and ``seeds``.
 
     Raises:
-        FsadError: a round (and probe) has no ``baseline`` rows (the message names it).
+        FsadError: a round (and probe) has no ``baseline`` rows, or two baseline rows share
+            a cell (the message names them).
     """
-    keys = ["round", "probe", "protocol", "category", "seed"]
+    keys = ["round", "probe", "protocol", "category", "shots", "seed"]
     is_base = records["variant"] == baseline
     missing = set(map(tuple, records[["round", "probe"]].drop_duplicates().to_numpy()))
     missing -= set(map(tuple, records.loc[is_base, ["round", "probe"]].to_numpy()))
     if missing:
         raise FsadError(f"no {baseline!r} rows for round/probe {sorted(missing)[0]}")
     base = records.loc[is_base, [*keys, "support_loo", "query_acc"]]
-    both = records[~is_base].merge(base, on=keys, suffixes=("", "_base"))
+    twice = base.duplicated(keys)
+    if twice.any():
+        raise FsadError(
+            f"two {baseline!r} rows for the cell {tuple(base.loc[twice, keys].iloc[0])}"
+        )
+    both = records[~is_base].merge(base, on=keys, suffixes=("", "_base"), validate="many_to_one")
     both = both.assign(
         loo_change=100.0 * (both["support_loo"] - both["support_loo_base"]),
         query_change=100.0 * (both["query_acc"] - both["query_acc_base"]),
     )
-    cells = ["round", "probe", "variant", "protocol", "category"]
+    cells = ["round", "probe", "variant", "protocol", "category", "shots"]
     return (
         both.groupby(cells, sort=False)
         .agg(
@@ -1170,12 +1176,17 @@ def sign_agreement(loo_change: pd.Series, query_change: pd.Series) -> dict[str, 
         ``pairs`` N; ``agree`` (both up or both down), ``disagree`` (opposite ways) and
         ``level`` (either unchanged, to 1e-6 points) counts; ``spearman``: the rank
         correlation of the two (NaN when either is constant).
+
+    Raises:
+        FsadError: the two differ in length, or a change is missing (NaN).
     """
     from scipy.stats import spearmanr
 
     a, b = np.asarray(loo_change, dtype=float), np.asarray(query_change, dtype=float)
     if a.shape != b.shape:
         raise FsadError(f"{a.shape[0]} signal changes against {b.shape[0]} record changes")
+    if np.isnan(a).any() or np.isnan(b).any():
+        raise FsadError("a change is missing (NaN); compare only cells both numbers hold")
     product = np.sign(np.round(a, 6)) * np.sign(np.round(b, 6))
     constant = len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0
     return {

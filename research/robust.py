@@ -162,20 +162,23 @@ def run_paired_cells(
     score: Callable[[ResidualEngine], list[dict]],
     cell: Sequence[str],
     commit: str,
+    variant: str | None = None,
 ) -> None:
-    """Score every pending cell of a one-seed-at-a-time round and add its rows to
-    ``args.out`` as soon as the cell is done (how the query-poses and support-views rounds
-    run and resume).
+    """Score every pending cell of a round whose variants come from one pass over the cell,
+    cell by cell, and add its rows to ``args.out`` as soon as the cell is done (how the
+    query-poses and support-views rounds run and resume).
 
     Args:
         args: :func:`round_parser`'s arguments with ``seeds``.
         score: the rows of one cell, each with ``variant``, ``support_loo``, ``query_acc``
             and ``seconds``.
-        cell: the columns a row is keyed by; its first three are protocol, category, seed.
+        cell: the columns a row is keyed by: protocol, category, seed, variant.
         commit: the code's git commit, written on every row.
+        variant: a cell is done only when it holds this variant's row (None: any row), so
+            a record shared by several candidates resumes each of them.
     """
     out = Path(args.out)
-    done = {c[:3] for c in done_cells(out, cell)}
+    done = {c[:3] for c in done_cells(out, cell) if variant is None or c[3] == variant}
     for protocol, name, seed, engine in pending_cells(args, data_root(args.data), done):
         rows = score(engine)
         stamp = datetime.now(UTC).isoformat(timespec="seconds")

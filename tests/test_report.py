@@ -570,7 +570,7 @@ def _two_rounds() -> pd.DataFrame:
                         loo += {"r1": 0.1, "r2": -0.04 if cat == "b" else 0.0}[rnd]
                         query += {"r1": 0.05, "r2": 0.02}[rnd] + 0.01 * seed
                     rows.append({"round": rnd, "probe": "p", "variant": variant,
-                                 "protocol": "mvtec", "category": cat, "seed": seed,
+                                 "protocol": "mvtec", "category": cat, "shots": 5, "seed": seed,
                                  "support_loo": loo, "query_acc": query})  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -592,6 +592,16 @@ def test_signal_and_record_names_a_round_without_its_baseline() -> None:
         signal_and_record(records)
 
 
+def test_signal_and_record_refuses_two_baseline_rows_for_one_cell() -> None:
+    records = _two_rounds()
+    again = records[(records["variant"] == "baseline") & (records["round"] == "r2")].head(1)
+    with pytest.raises(FsadError, match="two 'baseline' rows for the cell \\('r2', 'p', 'mvtec'"):
+        signal_and_record(pd.concat([records, again]))
+    # other shot counts are other cells, not duplicates
+    other = records.assign(shots=3)
+    assert len(signal_and_record(pd.concat([records, other]))) == 8
+
+
 def test_sign_agreement_counts_agree_disagree_and_level() -> None:
     out = sign_agreement(pd.Series([10.0, 10.0, 0.0, -4.0]), pd.Series([6.5, -3.0, 3.0, 3.0]))
     assert (out["pairs"], out["agree"], out["disagree"], out["level"]) == (4, 1, 2, 1)
@@ -599,6 +609,8 @@ def test_sign_agreement_counts_agree_disagree_and_level() -> None:
     assert sign_agreement(pd.Series([1.0, 2.0, 3.0]), pd.Series([5.0, 6.0, 9.0]))[
         "spearman"
     ] == pytest.approx(1.0)
+    with pytest.raises(FsadError, match="missing"):
+        sign_agreement(pd.Series([1.0, np.nan]), pd.Series([1.0, 2.0]))
     with pytest.raises(FsadError, match="2 signal changes against 3 record changes"):
         sign_agreement(pd.Series([1.0, 2.0]), pd.Series([1.0, 2.0, 3.0]))
 
