@@ -1025,6 +1025,71 @@ def transform_costs(
     return pd.DataFrame(out)
 
 
+def bootstrap_change(
+    after: pd.DataFrame,
+    before: pd.DataFrame,
+    draws: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, float]:
+    """How far a change in accuracy could move with other query images: a percentile
+    interval from resampling the queries.
+
+    The statistic is the one the results tables report: per seed the mean over categories
+    of the accuracy, then the mean over seeds; the change is ``after`` minus ``before``. Each
+    draw resamples every category's queries with replacement, and uses the same draw for
+    every seed and for both sides, so the pairing (the same image, by file name) stays. The
+    support images and the bank stay as they were: the interval measures which images
+    happened to be the queries, not the choice of the support (which the paper's protocol
+    fixes) nor the bank's coreset (which the seeds vary).
+
+    Args:
+        after, before: per-query predictions (``predictions.csv.gz`` rows: ``category, seed,
+            query, true_label, predicted_label``) of one method and shot count each.
+        draws: bootstrap draws; ``level``: the interval's coverage; ``seed``: the draws' seed.
+
+    Returns:
+        ``change`` (points, the point estimate), ``low`` and ``high`` (the interval's
+        bounds), ``queries`` (per seed, summed over categories) and ``draws``.
+
+    Raises:
+        FsadError: the two sides do not hold the same (category, seed, query) rows, or one
+            holds a row twice (the message names it).
+    """
+    hits = {}
+    for name, frame in (("after", after), ("before", before)):
+        keyed = frame.set_index(["category", "seed", "query"])
+        if keyed.index.has_duplicates:
+            raise FsadError(f"{name}: row {keyed.index[keyed.index.duplicated()][0]} twice")
+        hits[name] = (keyed["true_label"] == keyed["predicted_label"]).astype(float)
+    if set(hits["after"].index) != set(hits["before"].index):
+        raise FsadError(
+            f"the two sides differ: {len(hits['after'])} rows against {len(hits['before'])}; "
+            "the change needs the same categories, seeds and queries"
+        )
+    diff = (hits["after"] - hits["before"].reindex(hits["after"].index)).unstack("seed")
+    if diff.isna().to_numpy().any():
+        short = diff.index[diff.isna().any(axis=1)][0][0]
+        raise FsadError(f"{short} lacks a seed the other categories hold; compare like for like")
+    rng = np.random.default_rng(seed)
+    point, boot = [], []
+    for _, d in diff.groupby(level="category", sort=True):
+        per_query = d.to_numpy().mean(axis=1)  # (Q_c,): the change of each image, mean over seeds
+        point.append(per_query.mean())
+        picks = rng.integers(0, len(per_query), size=(draws, len(per_query)))
+        boot.append(per_query[picks].mean(axis=1))
+    boot_mean = 100.0 * np.mean(boot, axis=0)
+    tail = 100.0 * (1 - level) / 2
+    low, high = np.percentile(boot_mean, [tail, 100.0 - tail])
+    return {
+        "change": 100.0 * float(np.mean(point)),
+        "low": float(low),
+        "high": float(high),
+        "queries": int(diff.shape[0]),
+        "draws": draws,
+    }
+
+
 def augmentation_round(records: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
     """Support leave-one-out and query accuracy (%) of a support-augmentation round.
 

@@ -15,6 +15,7 @@ from fsad.report import (
     augmentation_round,
     augmentation_verdicts,
     average_over_categories,
+    bootstrap_change,
     cheapest_noninferior,
     format_report,
     latest_config,
@@ -573,6 +574,51 @@ def _two_rounds() -> pd.DataFrame:
                                  "protocol": "mvtec", "category": cat, "shots": 5, "seed": seed,
                                  "support_loo": loo, "query_acc": query})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _preds(right: dict[tuple[str, int], list[bool]]) -> pd.DataFrame:
+    """Per-query predictions: for each (category, seed), one row per query, right or wrong."""
+    rows = [
+        {"category": cat, "seed": seed, "query": f"{cat}/{i:03d}.png", "true_label": "a",
+         "predicted_label": "a" if ok else "b"}
+        for (cat, seed), hits in right.items()
+        for i, ok in enumerate(hits)
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_bootstrap_change_point_estimate_is_the_tables_statistic() -> None:
+    # category x: 4 queries, y: 2; seeds 1 and 2
+    after = _preds({("x", 1): [1, 1, 1, 0], ("x", 2): [1, 1, 0, 0], ("y", 1): [1, 1],
+                    ("y", 2): [1, 0]})  # fmt: skip
+    before = _preds({("x", 1): [0, 0, 0, 0], ("x", 2): [1, 0, 0, 0], ("y", 1): [1, 1],
+                     ("y", 2): [1, 1]})  # fmt: skip
+    out = bootstrap_change(after, before, draws=500)
+    # per seed, mean over categories: after (87.5, 50), before (50, 62.5) -> change -> 12.5
+    assert out["change"] == pytest.approx(12.5)
+    assert out["low"] <= out["change"] <= out["high"]
+    assert (out["queries"], out["draws"]) == (6, 500)
+    assert bootstrap_change(after, before, draws=500) == out  # the same seed, the same draws
+
+
+def test_bootstrap_change_is_exact_when_every_query_changes_alike() -> None:
+    after = _preds({("x", 1): [1, 1, 1], ("x", 2): [1, 1, 1]})
+    before = _preds({("x", 1): [0, 0, 0], ("x", 2): [0, 0, 0]})
+    out = bootstrap_change(after, before, draws=200)
+    assert out["change"] == out["low"] == out["high"] == pytest.approx(100.0)
+    same = bootstrap_change(after, after, draws=200)
+    assert same["change"] == same["low"] == same["high"] == 0.0
+
+
+def test_bootstrap_change_refuses_unpaired_rows() -> None:
+    after = _preds({("x", 1): [1, 0], ("y", 1): [1, 1], ("y", 2): [1, 1], ("x", 2): [1, 1]})
+    with pytest.raises(FsadError, match="the two sides differ: 8 rows against 7"):
+        bootstrap_change(after, after.iloc[:-1])
+    with pytest.raises(FsadError, match="after: row .* twice"):
+        bootstrap_change(pd.concat([after, after.iloc[:1]]), after)
+    short = after[~((after["category"] == "y") & (after["seed"] == 2))]
+    with pytest.raises(FsadError, match="y lacks a seed"):
+        bootstrap_change(short, short)
 
 
 def test_signal_and_record_pairs_each_candidate_cell_with_its_baseline() -> None:
