@@ -1,0 +1,136 @@
+"""Which five images: the default's suite gap when the support images are drawn at random
+(issue #21, the target's spread).
+
+The paper's protocol takes the *first* ``shots`` files of every defect type as the support
+(:func:`fsad.data.few_shot_split`), so the five seeds of every grid share their support images
+and differ by the bank's coreset only: the ``±`` next to the target's figures says nothing of
+which images a user happened to label. This study measures that. Nothing is chosen here; it
+reads query labels to evaluate the shipped default (``fsad fit``'s
+:data:`fsad.inspector.classifier.DEFAULT_METHOD`), as the results chapters do.
+
+- Draw 0 is the paper's split (a check: it must equal ``results/poses``' seed-1 rows).
+- Draw ``d >= 1`` takes ``shots`` images of every defect type at random (seeded by ``d`` and
+  the type's index among the sorted types), the others of that type are its queries.
+- The draws index each type's files in natural order, so the suite ``all`` and the suite
+  ``none`` (the same file names) get the same support images: per draw, the gap between them
+  is paired image by image.
+- The memory bank is seed 1's in every cell (its coreset cached); only the support changes.
+
+Rows go to a CSV (one per protocol, category and draw), with the commit; a rerun resumes.
+Usage::
+
+    python -m research.support_draws --suite-root "$SUITE" --draws 0 1 2 3 4 5 \\
+        --protocols suite_all --out results/explore/support_draws.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from fsad.data import FewShotSplit, Sample, few_shot_split, load_category, natural_key
+from fsad.engine import EngineConfig, ResidualEngine
+from fsad.evaluate import git_commit
+from fsad.features import FeatureConfig
+from fsad.heads import predict
+from fsad.inspector.classifier import DEFAULT_METHOD
+from fsad.methods.anomaly_guided import RECIPES
+from fsad.recipe import recipe_proba, sample_rows, support_rows
+from fsad.utils import atomic_write_csv
+from research.records import done_cells, merged
+from research.robust import CATEGORIES
+
+SHOTS = 5
+#: the bank's seed in every cell
+BANK_SEED = 1
+#: protocol -> the suite's folder under ``--suite-root``
+PROTOCOLS = {"suite_all": "all", "suite_none": "none"}
+CELL = ["protocol", "category", "draw"]
+
+
+def drawn_split(test: Sequence[Sample], shots: int, draw: int) -> FewShotSplit:
+    """The paper's split (``draw == 0``) or one with ``shots`` support images per defect type
+    drawn at random.
+
+    Args:
+        test: the category's test samples.
+        draw: 0 for the first ``shots`` files; otherwise the draw's seed.
+
+    Returns:
+        a :class:`fsad.data.FewShotSplit` with the paper's classes and class order; per
+        type, the support in natural file order and the rest as queries.
+    """
+    paper = few_shot_split(list(test), shots)
+    if draw == 0:
+        return paper
+    split = FewShotSplit(classes=paper.classes, shots=shots)
+    sup, sup_y, qry, qry_y = [], [], [], []
+    for idx, label in enumerate(paper.classes):
+        files = sorted((s for s in test if s.label == label), key=lambda s: natural_key(s.path))
+        rng = np.random.default_rng([draw, idx])
+        chosen = set(rng.choice(len(files), size=shots, replace=False).tolist())
+        sup += [f for i, f in enumerate(files) if i in chosen]
+        qry += [f for i, f in enumerate(files) if i not in chosen]
+        sup_y += [idx] * shots
+        qry_y += [idx] * (len(files) - shots)
+    split.support, split.query = sup, qry
+    split.support_labels = np.asarray(sup_y, dtype=np.int64)
+    split.query_labels = np.asarray(qry_y, dtype=np.int64)
+    return split
+
+
+def score(engine: ResidualEngine, draw: int) -> dict:
+    """The default's query accuracy on one draw of the engine's category."""
+    t0 = time.time()
+    recipe = RECIPES[DEFAULT_METHOD]
+    split = drawn_split(engine.category.test, SHOTS, draw)
+    labels, truth = np.asarray(split.support_labels), np.asarray(split.query_labels)
+    xs, source = support_rows(engine, recipe, split.support)
+    proba = recipe_proba(recipe, xs, labels[source], sample_rows(engine, recipe, split.query),
+                         split.n_classes)  # fmt: skip
+    return {
+        "method": DEFAULT_METHOD,
+        "shots": SHOTS,
+        "bank_seed": BANK_SEED,
+        "query_acc": float((predict(proba) == truth).mean()),
+        "n_query": len(truth),
+        "chance": split.chance,
+        "support": " ".join(Path(s.path).stem for s in split.support),
+        "seconds": round(time.time() - t0, 1),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--suite-root", required=True, help="folder holding the suites (all/, none/)")
+    ap.add_argument("--out", required=True, help="CSV to add rows to")
+    ap.add_argument("--draws", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
+    ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
+    ap.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS))
+    args = ap.parse_args(argv)
+    out, root = Path(args.out), Path(args.suite_root)
+    commit = git_commit(Path(__file__).resolve().parents[1])
+    done = done_cells(out, CELL)
+    config = EngineConfig(features=FeatureConfig(framing="letterbox"))
+    for protocol in args.protocols:
+        for name in args.categories:
+            category = load_category(root / PROTOCOLS[protocol] / name, "folder")
+            engine = ResidualEngine(category, config, seed=BANK_SEED)
+            for draw in args.draws:
+                if (protocol, name, draw) in done:
+                    continue
+                row = score(engine, draw)
+                row.update(protocol=protocol, category=name, draw=draw, git_commit=commit,
+                           timestamp=datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
+                print(f"{protocol} {name} draw {draw}: query {row['query_acc']:.3f} "
+                      f"({row['seconds']} s)", flush=True)  # fmt: skip
+                atomic_write_csv(out, merged(out, [row], CELL))
+
+
+if __name__ == "__main__":
+    main()
