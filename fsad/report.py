@@ -1090,6 +1090,48 @@ def bootstrap_change(
     }
 
 
+def support_draws_table(
+    rows: pd.DataFrame, after: str = "suite_all", before: str = "suite_none"
+) -> pd.DataFrame:
+    """Accuracy under other support images: per draw, the mean over categories of two
+    protocols' query accuracy and the change between them, then mean and sample std over the
+    random draws (``draw >= 1``; draw 0, the paper's first files, is shown on its own).
+
+    Args:
+        rows: ``protocol, category, draw, query_acc`` (fractions); only the (category, draw)
+            cells both protocols hold are used, so both average the same categories.
+
+    Returns:
+        One row per protocol and one for the change (index ``after``, ``before``,
+        ``"change"``), columns ``paper's support`` (draw 0), ``random draws`` (``"mean ±
+        std"``, %), ``low`` and ``high`` (the smallest and largest draw), ``draws``.
+
+    Raises:
+        FsadError: no random draw is held by both protocols.
+    """
+    keys = ["category", "draw"]
+    wide = rows.pivot_table(index=keys, columns="protocol", values="query_acc")
+    wide = wide[[after, before]].dropna().mul(100.0)
+    wide["change"] = wide[after] - wide[before]
+    per_draw = wide.groupby(level="draw").mean()
+    drawn = per_draw[per_draw.index >= 1]
+    if drawn.empty:
+        raise FsadError(f"no random support draw holds both {after} and {before}")
+    out = pd.DataFrame(
+        {
+            "paper's support": per_draw.loc[0] if 0 in per_draw.index else np.nan,
+            "random draws": [
+                _cell(drawn[c].mean(), drawn[c].std()) for c in (after, before, "change")
+            ],
+            "low": drawn.min(),
+            "high": drawn.max(),
+            "draws": len(drawn),
+        },
+        index=[after, before, "change"],
+    )
+    return out.round(2)
+
+
 def augmentation_round(records: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
     """Support leave-one-out and query accuracy (%) of a support-augmentation round.
 

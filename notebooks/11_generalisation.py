@@ -71,6 +71,7 @@ from fsad.report import (
     find_results_dir,
     read_folders,
     suite_table,
+    support_draws_table,
     to_markdown,
 )
 
@@ -246,6 +247,70 @@ if pose_all is not None and pose_none is not None:
         print(f"{TARGET} has no 5-shot rows on both suites yet")
 else:
     print("results/poses/suite_all or results/poses/suite_none not found: no target check")
+
+# %% [markdown]
+# ### Which five images?
+#
+# The paper's protocol takes the first five files of each defect type as the support, so the
+# five seeds above share their support images, and their ± measures the bank's coreset only.
+# `research/support_draws.py` asks what the choice of images does: the default with its
+# support drawn at random, five draws per category, the same images in `all` and `none`
+# (which keep the file names, so each draw's change is paired image by image), the bank of
+# seed 1 in every cell. Draw 0 is the paper's support: on `none` it repeats the target
+# check's seed-1 rows exactly; on `all` transistor's and screw's differ a little, most likely
+# because today's `all` images were written by another OpenCV build (chapter 10, robustness
+# round 4), so this section compares its own rows only. The study evaluates the shipped
+# method and chooses nothing.
+
+# %% tags=["hide-input"]
+draws_file = RESULTS / "explore" / "support_draws.csv"
+if draws_file.exists():
+    draws = pd.read_csv(draws_file)
+    held = draws.groupby("category")["protocol"].nunique()
+    both = sorted(held[held == 2].index)
+    display(
+        Markdown(
+            f"From `{shown_path(draws_file)}`: `{DEFAULT_METHOD}`, 5 shots, bank seed 1; "
+            f"query accuracy (%), mean over {len(both)} categories ({', '.join(both)}), "
+            "then over the random draws:"
+        )
+    )
+    draws_t = support_draws_table(draws)
+    display(Markdown(to_markdown(draws_t.rename_axis("protocol"))))
+    wide = draws.pivot_table(index=["category", "draw"], columns="protocol", values="query_acc")
+    gap = wide["suite_all"].sub(wide["suite_none"]).mul(100).unstack("draw")
+    per_cat = pd.DataFrame(
+        {
+            "change, paper's support": gap[0],
+            "change, random draws": gap.loc[:, gap.columns >= 1].mean(axis=1),
+            "std over draws": gap.loc[:, gap.columns >= 1].std(axis=1),
+        }
+    )
+    display(Markdown("The change (`all` minus `none`, points) per category:"))
+    display(Markdown(to_markdown(per_cat.round(1))))
+    change = draws_t.loc["change"]
+    paper_change = change["paper's support"]
+    display(
+        Markdown(
+            f"With the paper's support the change is {paper_change:+.1f} points; "
+            f"over {change['draws']} random draws it is {change['random draws']} (from "
+            f"{change['low']:+.1f} to {change['high']:+.1f})."
+        )
+    )
+else:
+    display(Markdown(f"*{shown_path(draws_file)} not found.*"))
+
+# %% [markdown]
+# Read plainly: the target's gap does not come from an unlucky choice of support images.
+# Drawn at random, the support does about as well on `all` as the paper's first files and
+# better on the untransformed images, so the change is no smaller. What moves is where the
+# loss falls: per category the change shifts by tens of points between the paper's support
+# and random ones (bottle loses far less with random supports, metal_nut and transistor far
+# more), and the category mean moves by several points from draw to draw, against about one
+# point over the seeds of the target check. That is the spread a user should expect from
+# labelling five other images of their product, and the spread the paper's protocol, by
+# fixing the support, cannot show. One bank seed and five draws: an estimate of the spread,
+# not a new target figure.
 
 # %% [markdown]
 # ## Where the default loses: one transform at a time

@@ -17,6 +17,18 @@ reads query labels to evaluate the shipped default (``fsad fit``'s
 - The memory bank is seed 1's in every cell (its coreset cached); only the support changes.
 
 Rows go to a CSV (one per protocol, category and draw), with the commit; a rerun resumes.
+
+**What it found** (``results/explore/support_draws.csv``, draws 0-5, four categories, 166
+queries per protocol and draw; every row at 8d993ae, a fresh clone; a random draw took
+61-156 s per cell on one core, the banks of ``none`` were built cold, 380-520 s): the change
+from ``none`` to ``all``, mean over categories, is -18.2 points with the paper's support and
+-21.7 +- 4.0 over the five random draws (-25.7 to -17.0); ``all`` 58.9 +- 4.2 %, ``none``
+80.6 +- 1.0 % (paper's support: 57.4 and 75.6 %). Per category the change moves by tens of
+points: bottle -27.1 (paper's) against -5.0 (draws), metal_nut -17.8 against -37.8, screw
+-28.0 against -20.0, transistor 0.0 against -24.0. Draw 0 on ``none`` equals the target
+check's seed-1 rows; on ``all`` transistor (65 against 60 %) and screw (48 against 52 %)
+differ, most likely because today's ``all`` images were written by another OpenCV build
+(as robustness round 4 found), so the study compares its own rows only.
 Usage::
 
     python -m research.support_draws --suite-root "$SUITE" --draws 0 1 2 3 4 5 \\

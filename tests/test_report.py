@@ -40,6 +40,7 @@ from fsad.report import (
     sign_agreement,
     signal_and_record,
     summarize,
+    support_draws_table,
 )
 from fsad.utils import atomic_write_csv
 
@@ -619,6 +620,31 @@ def test_bootstrap_change_refuses_unpaired_rows() -> None:
     short = after[~((after["category"] == "y") & (after["seed"] == 2))]
     with pytest.raises(FsadError, match="y lacks a seed"):
         bootstrap_change(short, short)
+
+
+def test_support_draws_table_pairs_draws_and_keeps_the_papers_apart() -> None:
+    acc = {  # (protocol, category, draw) -> accuracy
+        ("suite_all", "a", 0): 0.5, ("suite_all", "b", 0): 0.7,
+        ("suite_none", "a", 0): 0.9, ("suite_none", "b", 0): 0.9,
+        ("suite_all", "a", 1): 0.4, ("suite_all", "b", 1): 0.6,
+        ("suite_none", "a", 1): 0.8, ("suite_none", "b", 1): 0.8,
+        ("suite_all", "a", 2): 0.6, ("suite_all", "b", 2): 0.6,
+        ("suite_none", "a", 2): 0.7, ("suite_none", "b", 2): 0.9,
+        ("suite_all", "a", 3): 0.1,  # draw 3: one protocol only, left out
+    }  # fmt: skip
+    rows = pd.DataFrame(
+        [{"protocol": p, "category": c, "draw": d, "query_acc": v} for (p, c, d), v in acc.items()]
+    )
+    t = support_draws_table(rows)
+    assert t.loc["suite_all", "paper's support"] == pytest.approx(60.0)
+    assert t.loc["change", "paper's support"] == pytest.approx(-30.0)
+    # draws 1 and 2: all 50, 60; none 80, 80; change -30, -20
+    assert t.loc["suite_all", "random draws"] == "55.00 ± 7.07"
+    assert t.loc["change", "random draws"] == "-25.00 ± 7.07"
+    assert (t.loc["change", "low"], t.loc["change", "high"]) == (-30.0, -20.0)
+    assert (t["draws"] == 2).all()
+    with pytest.raises(FsadError, match="no random support draw holds both"):
+        support_draws_table(rows[rows["draw"] == 0])
 
 
 def test_signal_and_record_pairs_each_candidate_cell_with_its_baseline() -> None:
