@@ -54,14 +54,15 @@ from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import recipe_proba, sample_rows, support_rows
 from fsad.utils import atomic_write_csv
-from research.records import done_cells, merged
+from research.records import data_root, done_cells, merged
 from research.robust import CATEGORIES
 
 SHOTS = 5
 #: the bank's seed in every cell
 BANK_SEED = 1
-#: protocol -> the suite's folder under ``--suite-root``
-PROTOCOLS = {"suite_all": "all", "suite_none": "none"}
+#: protocol -> the suite's folder under ``--suite-root`` (``mvtec``: the MVTec protocol,
+#: centre crop, ``$FSAD_DATA/mvtec_ad``)
+PROTOCOLS = {"suite_all": "all", "suite_none": "none", "mvtec": None}
 CELL = ["protocol", "category", "draw"]
 
 
@@ -117,9 +118,22 @@ def score(engine: ResidualEngine, draw: int) -> dict:
     }
 
 
+def protocol_engine(protocol: str, name: str, suite_root: Path, data: Path) -> ResidualEngine:
+    """The engine (bank seed :data:`BANK_SEED`) of one category as the protocol reads it:
+    the suite's folder with the whole image, or MVTec AD with the paper's centre crop."""
+    if PROTOCOLS[protocol] is None:
+        category = load_category(data / "mvtec_ad", "mvtec_ad", name)
+        config = EngineConfig(features=FeatureConfig(framing="crop"))
+    else:
+        category = load_category(suite_root / PROTOCOLS[protocol] / name, "folder")
+        config = EngineConfig(features=FeatureConfig(framing="letterbox"))
+    return ResidualEngine(category, config, seed=BANK_SEED)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--suite-root", required=True, help="folder holding the suites (all/, none/)")
+    ap.add_argument("--data", default=None, help="data root for mvtec (default: $FSAD_DATA)")
     ap.add_argument("--out", required=True, help="CSV to add rows to")
     ap.add_argument("--draws", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
     ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
@@ -128,11 +142,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     out, root = Path(args.out), Path(args.suite_root)
     commit = git_commit(Path(__file__).resolve().parents[1])
     done = done_cells(out, CELL)
-    config = EngineConfig(features=FeatureConfig(framing="letterbox"))
     for protocol in args.protocols:
         for name in args.categories:
-            category = load_category(root / PROTOCOLS[protocol] / name, "folder")
-            engine = ResidualEngine(category, config, seed=BANK_SEED)
+            data = data_root(args.data) if PROTOCOLS[protocol] is None else root
+            engine = protocol_engine(protocol, name, root, data)
             for draw in args.draws:
                 if (protocol, name, draw) in done:
                     continue
