@@ -266,8 +266,8 @@ else:
 draws_file = RESULTS / "explore" / "support_draws.csv"
 if draws_file.exists():
     draws = pd.read_csv(draws_file)
-    held = draws.groupby("category")["protocol"].nunique()
-    both = sorted(held[held == 2].index)
+    held = draws.groupby("category")["protocol"].agg(set)
+    both = sorted(c for c, ps in held.items() if {"suite_all", "suite_none"} <= ps)
     display(
         Markdown(
             f"From `{shown_path(draws_file)}`: `{DEFAULT_METHOD}`, 5 shots, bank seed 1; "
@@ -297,6 +297,18 @@ if draws_file.exists():
             f"{change['low']:+.1f} to {change['high']:+.1f})."
         )
     )
+    mvtec = draws[(draws["protocol"] == "mvtec") & draws["category"].isin(both)]
+    if both and mvtec["category"].nunique() == len(both):
+        per_draw = mvtec.groupby("draw")["query_acc"].mean().mul(100)
+        drawn = per_draw[per_draw.index >= 1]
+        display(
+            Markdown(
+                "The same draws on the MVTec protocol (centre crop, the same categories): "
+                f"{per_draw.get(0, float('nan')):.1f} % with the paper's support, "
+                f"{drawn.mean():.1f} ± {drawn.std():.1f} % over {len(drawn)} random draws "
+                f"(from {drawn.min():.1f} to {drawn.max():.1f})."
+            )
+        )
 else:
     display(Markdown(f"*{shown_path(draws_file)} not found.*"))
 
@@ -311,6 +323,14 @@ else:
 # labelling five other images of their product, and the spread the paper's protocol, by
 # fixing the support, cannot show. One bank seed and five draws: an estimate of the spread,
 # not a new target figure.
+#
+# The MVTec protocol shows the same spread and more: every random draw scores well above the
+# paper's first five files (the last line above). Perhaps the first files of a type are more
+# alike than five drawn at random (neighbouring captures), which would make them a narrower
+# support; that is a guess, not measured, and it was measured for the default only. The
+# paper's protocol keeps its first files everywhere in this book, so every comparison with
+# the paper stays like for like; a user's own five images are a random draw, not the
+# paper's.
 
 # %% [markdown]
 # ## Where the default loses: one transform at a time
