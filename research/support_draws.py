@@ -1,5 +1,5 @@
-"""Which five images: the default's suite gap when the support images are drawn at random
-(issue #21, the target's spread).
+"""Which five images: the default's accuracy when the support images are drawn at random, on
+the suite (the target's gap) and on the MVTec protocol (issue #21, the target's spread).
 
 The paper's protocol takes the *first* ``shots`` files of every defect type as the support
 (:func:`fsad.data.few_shot_split`), so the five seeds of every grid share their support images
@@ -8,7 +8,7 @@ which images a user happened to label. This study measures that. Nothing is chos
 reads query labels to evaluate the shipped default (``fsad fit``'s
 :data:`fsad.inspector.classifier.DEFAULT_METHOD`), as the results chapters do.
 
-- Draw 0 is the paper's split (a check: it must equal ``results/poses``' seed-1 rows).
+- Draw 0 is the paper's split (a check against the grids' seed-1 rows; see below).
 - Draw ``d >= 1`` takes ``shots`` images of every defect type at random (seeded by ``d`` and
   the type's index among the sorted types), the others of that type are its queries.
 - The draws index each type's files in natural order, so the suite ``all`` and the suite
@@ -36,6 +36,7 @@ rows), 79.8 +- 1.7 % over the five random draws (77.9 to 82.0); per category the
 support against the draws' range: bottle 79.2 (75.0-83.3), metal_nut 76.7 (82.2-91.8), screw
 72.0 (72.0-88.0), transistor 50.0 (70.0-80.0). The cached support rows of draw 0 were
 checked against rows computed afresh (equal up to the cache's float16 rounding).
+
 Usage::
 
     python -m research.support_draws --suite-root "$SUITE" --draws 0 1 2 3 4 5 \\
