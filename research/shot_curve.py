@@ -1,0 +1,169 @@
+"""How many labelled images: the default's accuracy against the number of support images per
+defect type, on the suite ``all``, on its untransformed images and on the MVTec protocol
+(issue #21: does labelling more images close the suite's gap?).
+
+The target compares ``all`` with the untransformed images at 5 shots. If the gap shrank as the
+support grew, the transforms would mostly make each defect type *vary more* (more examples
+cover it); if it stayed, they would *hide* what tells the types apart from the default's
+descriptor. Nothing is chosen here: it reads query labels to evaluate the shipped default
+(``fsad fit``'s :data:`fsad.inspector.classifier.DEFAULT_METHOD`), as the results chapters do.
+
+- Every defect image of a category is described once (its rows as shot and those of its
+  turned copies, :func:`fsad.recipe.support_rows`; both cached), with the bank of seed 1.
+  A split only selects rows, in the order :func:`fsad.recipe.support_rows` would give them
+  for that support, so each cell equals a run of the default on that split (checked:
+  5 shots, draws 1-5, against ``support_draws.csv``).
+- ``shots`` in :data:`SHOTS`: draws 1-:data:`DRAWS` of
+  :func:`research.support_draws.drawn_split` (``shots`` images per type at random, the rest
+  its queries); the same images in ``all`` and ``none`` (same file names), so each draw's
+  gap is paired image by image.
+- ``shots = -1`` (*rest*): every defect image scored with *all* the others as support
+  (:func:`fsad.recipe.leave_one_out`: an image leaves with its turned copies), 9-24 images
+  per type: the most labels the data holds.
+
+Rows go to a CSV (one per protocol, category, shots and draw), with the commit; a rerun
+resumes.
+
+Usage::
+
+    python -m research.shot_curve --suite-root "$SUITE" --protocols suite_all \\
+        --out results/explore/shot_curve.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from fsad.data import GOOD, Sample, natural_key
+from fsad.evaluate import git_commit
+from fsad.heads import predict
+from fsad.inspector.classifier import DEFAULT_METHOD
+from fsad.methods.anomaly_guided import RECIPES
+from fsad.recipe import leave_one_out, recipe_proba, support_rows
+from fsad.utils import atomic_write_csv
+from research.records import data_root, done_cells, merged
+from research.robust import CATEGORIES
+from research.support_draws import BANK_SEED, PROTOCOLS, drawn_split, protocol_engine
+
+#: support images per defect type (screw and transistor hold 10 per type in the shared data,
+#: so 8 leaves two queries per type); -1: every other image (leave-one-out)
+SHOTS = (1, 2, 3, 5, 8, -1)
+#: random support draws per shot count
+DRAWS = 20
+CELL = ["protocol", "category", "shots", "draw"]
+
+
+class DescribedDefects:
+    """Every defect image of a category with its rows (as shot and turned), described once.
+
+    Attributes:
+        samples: the defect images, natural file order.
+        rows: per group, ``(N * P, D_g)``: the N images as shot, then their ``P - 1`` turned
+            copies image by image (:func:`fsad.poses.with_poses`).
+        source: ``(N * P,)`` each row's image index.
+    """
+
+    def __init__(self, samples: Sequence[Sample], rows: list[np.ndarray], source: np.ndarray):
+        self.samples = list(samples)
+        self.rows, self.source = rows, np.asarray(source)
+        self.index = {s.path: i for i, s in enumerate(self.samples)}
+
+    def support(self, chosen: Sequence[Sample]) -> tuple[list[np.ndarray], np.ndarray]:
+        """The rows :func:`fsad.recipe.support_rows` gives for ``chosen``: the images as shot
+        in the given order, then each one's turned copies; and each row's index in
+        ``chosen``."""
+        per_image = [np.flatnonzero(self.source == self.index[s.path]) for s in chosen]
+        order = np.concatenate([[r[0] for r in per_image], *(r[1:] for r in per_image)])
+        where = np.concatenate(
+            [np.arange(len(chosen)), *(np.full(len(r) - 1, k) for k, r in enumerate(per_image))]
+        )
+        return [x[order] for x in self.rows], where
+
+    def query(self, chosen: Sequence[Sample]) -> list[np.ndarray]:
+        """Rows ``(Q, D_g)`` of ``chosen`` as shot."""
+        first = [int(np.flatnonzero(self.source == self.index[s.path])[0]) for s in chosen]
+        return [x[first] for x in self.rows]
+
+
+def describe(engine) -> DescribedDefects:
+    """Rows of every defect image of the engine's category, with the default recipe."""
+    samples = sorted(
+        (s for s in engine.category.test if s.label != GOOD), key=lambda s: natural_key(s.path)
+    )
+    rows, source = support_rows(engine, RECIPES[DEFAULT_METHOD], samples)
+    return DescribedDefects(samples, rows, source)
+
+
+def score_draw(engine, described: DescribedDefects, shots: int, draw: int) -> dict:
+    """Query accuracy of the default on draw ``draw`` with ``shots`` images per type."""
+    split = drawn_split(engine.category.test, shots, draw)
+    xs, where = described.support(split.support)
+    proba = recipe_proba(RECIPES[DEFAULT_METHOD], xs, split.support_labels[where],
+                         described.query(split.query), split.n_classes)  # fmt: skip
+    truth = np.asarray(split.query_labels)
+    return {"query_acc": float((predict(proba) == truth).mean()), "n_query": len(truth),
+            "chance": split.chance}  # fmt: skip
+
+
+def score_rest(engine, described: DescribedDefects) -> dict:
+    """Each defect image scored with every other one as support (leave-one-out)."""
+    classes = drawn_split(engine.category.test, 1, 0).classes
+    labels = np.asarray([classes.index(s.label) for s in described.samples])
+    index, scores = leave_one_out(RECIPES[DEFAULT_METHOD], described.rows,
+                                  labels[described.source], len(classes), described.source)  # fmt: skip
+    counts = np.bincount(labels, minlength=len(classes))
+    return {"query_acc": float((predict(scores) == labels[index]).mean()),
+            "n_query": len(index), "chance": float(counts.max() / counts.sum())}  # fmt: skip
+
+
+def cells(shots: Sequence[int], draws: int) -> list[tuple[int, int]]:
+    """(shots, draw) of every cell: draws 1..draws per shot count, one cell (draw 0) for -1."""
+    return [(k, 0) if k == -1 else (k, d) for k in shots for d in range(1, draws + 1)
+            if k != -1 or d == 1]  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--suite-root", required=True, help="folder holding the suites (all/, none/)")
+    ap.add_argument("--data", default=None, help="data root for mvtec (default: $FSAD_DATA)")
+    ap.add_argument("--out", required=True, help="CSV to add rows to")
+    ap.add_argument("--shots", type=int, nargs="+", default=list(SHOTS))
+    ap.add_argument("--draws", type=int, default=DRAWS)
+    ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
+    ap.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS))
+    args = ap.parse_args(argv)
+    out, root = Path(args.out), Path(args.suite_root)
+    commit = git_commit(Path(__file__).resolve().parents[1])
+    done = done_cells(out, CELL)
+    for protocol in args.protocols:
+        for name in args.categories:
+            todo = [c for c in cells(args.shots, args.draws) if (protocol, name, *c) not in done]
+            if not todo:
+                continue
+            data = data_root(args.data) if PROTOCOLS[protocol] is None else root
+            engine = protocol_engine(protocol, name, root, data)
+            t0 = time.time()
+            described = describe(engine)
+            print(f"{protocol} {name}: described in {time.time() - t0:.0f} s", flush=True)
+            rows = []
+            for shots, draw in todo:
+                t0 = time.time()
+                row = (score_rest(engine, described) if shots == -1
+                       else score_draw(engine, described, shots, draw))  # fmt: skip
+                row.update(protocol=protocol, category=name, shots=shots, draw=draw,
+                           method=DEFAULT_METHOD, bank_seed=BANK_SEED,
+                           seconds=round(time.time() - t0, 2), git_commit=commit,
+                           timestamp=datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
+                rows.append(row)
+            atomic_write_csv(out, merged(out, rows, CELL))
+            print(f"{protocol} {name}: {len(rows)} cells written", flush=True)
+
+
+if __name__ == "__main__":
+    main()
