@@ -1652,3 +1652,53 @@ def lopo_table(lopo: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     )
     seeds, cats = int(avg["n_seeds"].min()), int(avg["n_categories"].max())
     return table, f"{cats} categories, {seeds} seeds; per seed: {line}"
+
+
+#: the ``shots`` value of a cell scored with every other image of the category as support
+EVERY_OTHER = -1
+
+
+def shot_curve_table(
+    rows: pd.DataFrame, after: str = "suite_all", before: str = "suite_none"
+) -> pd.DataFrame:
+    """Accuracy against the number of support images per type: per (shots, draw), the mean
+    over categories of every protocol's query accuracy and the change ``after - before``
+    (paired: the same draw holds the same images in both), then mean ± sample std over the
+    draws.
+
+    Args:
+        rows: ``protocol, category, shots, draw, query_acc, chance`` (fractions); only the
+            (category, shots, draw) cells every protocol holds are used, so every column
+            averages the same categories and draws. ``shots ==``
+            :data:`EVERY_OTHER` marks leave-one-out over every image (one draw, no std).
+
+    Returns:
+        One row per shot count (index ``shots``, ascending, :data:`EVERY_OTHER` last), a
+        ``"mean ± std"`` column (%) per protocol and for ``"change"`` (points), ``chance``
+        (the majority class's share of the queries, %) and ``draws``.
+
+    Raises:
+        FsadError: ``after`` or ``before`` has no row, or no cell is held by every protocol.
+    """
+    missing = {after, before} - set(rows["protocol"])
+    if missing:
+        raise FsadError(f"no rows for protocol(s) {sorted(missing)}")
+    keys = ["shots", "draw", "category"]
+    wide = rows.pivot_table(index=keys, columns="protocol", values="query_acc").dropna()
+    if wide.empty:
+        raise FsadError("no (category, shots, draw) cell is held by every protocol")
+    protocols = [after, before, *sorted(set(wide.columns) - {after, before})]
+    wide = wide[protocols].mul(100.0)
+    wide["change"] = wide[after] - wide[before]
+    wide["chance"] = rows.groupby(keys)["chance"].mean().mul(100.0).reindex(wide.index)
+    per_draw = wide.groupby(level=["shots", "draw"]).mean()
+    grouped = per_draw.groupby(level="shots")
+    out = pd.DataFrame(
+        {c: [_cell(m, s) for m, s in zip(grouped[c].mean(), grouped[c].std(), strict=True)]
+         for c in [*protocols, "change"]},
+        index=grouped[after].mean().index,
+    )  # fmt: skip
+    out["chance"] = grouped["chance"].mean().round(1)
+    out["draws"] = grouped.size()
+    order = sorted(out.index, key=lambda k: (k == EVERY_OTHER, k))
+    return out.loc[order]

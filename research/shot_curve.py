@@ -20,6 +20,9 @@ descriptor. Nothing is chosen here: it reads query labels to evaluate the shippe
 - ``shots = -1`` (*rest*): every defect image scored with *all* the others as support
   (:func:`fsad.recipe.leave_one_out`: an image leaves with its turned copies), 9-24 images
   per type: the most labels the data holds.
+- ``--protocols suite_<transform>`` reads one transform's folder alone (``border``,
+  ``illumination``, ...; :data:`PROTOCOLS`), to see which transforms still cost when every
+  other image is labelled (``--shots -1``).
 
 Rows go to a CSV (one per protocol, category, shots and draw), with the commit; a rerun
 resumes.
@@ -46,10 +49,12 @@ from fsad.heads import predict
 from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import leave_one_out, recipe_proba, support_rows
+from fsad.suite import TRANSFORMS
 from fsad.utils import atomic_write_csv
 from research.records import data_root, done_cells, merged
 from research.robust import CATEGORIES
-from research.support_draws import BANK_SEED, PROTOCOLS, drawn_split, protocol_engine
+from research.support_draws import BANK_SEED, drawn_split, protocol_engine
+from research.support_draws import PROTOCOLS as DRAW_PROTOCOLS
 
 #: support images per defect type (screw and transistor hold 10 per type in the shared data,
 #: so 8 leaves two queries per type); -1: every other image (leave-one-out)
@@ -57,6 +62,9 @@ SHOTS = (1, 2, 3, 5, 8, -1)
 #: random support draws per shot count
 DRAWS = 20
 CELL = ["protocol", "category", "shots", "draw"]
+#: protocol -> the suite's folder (None: the MVTec protocol); ``suite_<transform>``: one
+#: transform alone (the suite's single-transform folders)
+PROTOCOLS = {**DRAW_PROTOCOLS, **{f"suite_{t}": t for t in TRANSFORMS}}
 
 
 class DescribedDefects:
@@ -136,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--shots", type=int, nargs="+", default=list(SHOTS))
     ap.add_argument("--draws", type=int, default=DRAWS)
     ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
-    ap.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS))
+    ap.add_argument("--protocols", nargs="+", default=list(DRAW_PROTOCOLS), choices=list(PROTOCOLS))
     args = ap.parse_args(argv)
     out, root = Path(args.out), Path(args.suite_root)
     commit = git_commit(Path(__file__).resolve().parents[1])
@@ -147,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             if not todo:
                 continue
             data = data_root(args.data) if PROTOCOLS[protocol] is None else root
-            engine = protocol_engine(protocol, name, root, data)
+            engine = protocol_engine(PROTOCOLS[protocol], name, root, data)
             t0 = time.time()
             described = describe(engine)
             print(f"{protocol} {name}: described in {time.time() - t0:.0f} s", flush=True)

@@ -128,14 +128,15 @@ def score(engine: ResidualEngine, draw: int) -> dict:
     }
 
 
-def protocol_engine(protocol: str, name: str, suite_root: Path, data: Path) -> ResidualEngine:
-    """The engine (bank seed :data:`BANK_SEED`) of one category as the protocol reads it:
-    the suite's folder with the whole image, or MVTec AD with the paper's centre crop."""
-    if PROTOCOLS[protocol] is None:
+def protocol_engine(folder: str | None, name: str, suite_root: Path, data: Path) -> ResidualEngine:
+    """The engine (bank seed :data:`BANK_SEED`) of one category as a protocol reads it: the
+    suite's ``folder`` under ``suite_root`` with the whole image, or (``folder`` None) MVTec
+    AD under ``data`` with the paper's centre crop."""
+    if folder is None:
         category = load_category(data / "mvtec_ad", "mvtec_ad", name)
         config = EngineConfig(features=FeatureConfig(framing="crop"))
     else:
-        category = load_category(suite_root / PROTOCOLS[protocol] / name, "folder")
+        category = load_category(suite_root / folder / name, "folder")
         config = EngineConfig(features=FeatureConfig(framing="letterbox"))
     return ResidualEngine(category, config, seed=BANK_SEED)
 
@@ -155,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for protocol in args.protocols:
         for name in args.categories:
             data = data_root(args.data) if PROTOCOLS[protocol] is None else root
-            engine = protocol_engine(protocol, name, root, data)
+            engine = protocol_engine(PROTOCOLS[protocol], name, root, data)
             for draw in args.draws:
                 if (protocol, name, draw) in done:
                     continue

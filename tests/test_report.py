@@ -37,6 +37,7 @@ from fsad.report import (
     poses_table,
     round_shown,
     seed_differences,
+    shot_curve_table,
     sign_agreement,
     signal_and_record,
     summarize,
@@ -930,3 +931,29 @@ def test_round_shown_formats_mean_and_std() -> None:
     row = shown[(shown["protocol"] == "mvtec") & (shown["variant"] == "turned")].iloc[0]
     assert row["loo"] == "54.0 ± 1.4"  # seeds 53 and 55
     assert "loo_std" not in shown and "query_std" not in shown
+
+
+def test_shot_curve_table_pairs_draws_keeps_common_cells_and_puts_every_other_last() -> None:
+    acc = {  # (shots, draw, category) -> accuracy in suite_all, suite_none, mvtec
+        (1, 1, "a"): (0.4, 0.6, 0.5), (1, 1, "b"): (0.6, 0.8, 0.7),  # draw means 50, 70, 60
+        (1, 2, "a"): (0.5, 0.9, 0.6), (1, 2, "b"): (0.5, 0.9, 0.6),  # 50, 90, 60
+        (-1, 0, "a"): (0.8, 0.9, 0.9), (-1, 0, "b"): (0.8, 0.7, 0.9),  # 80, 80, 90
+        (3, 1, "a"): (0.9, 0.9, None),  # no mvtec row: left out
+    }  # fmt: skip
+    rows = pd.DataFrame(
+        [
+            {"protocol": p, "category": c, "shots": k, "draw": d, "query_acc": v, "chance": 0.4}
+            for (k, d, c), values in acc.items()
+            for p, v in zip(("suite_all", "suite_none", "mvtec"), values, strict=True)
+            if v is not None
+        ]
+    )
+    table = shot_curve_table(rows)
+    assert list(table.index) == [1, -1]
+    assert list(table.columns) == ["suite_all", "suite_none", "mvtec", "change", "chance", "draws"]
+    assert table.loc[1, "suite_none"] == "80.00 ± 14.14"
+    assert table.loc[1, "change"] == "-30.00 ± 14.14"  # -20 and -40: paired per draw
+    assert table.loc[-1, "change"] == "0.00" and table.loc[-1, "draws"] == 1
+    assert table.loc[1, "chance"] == 40.0
+    with pytest.raises(FsadError, match="suite_none"):
+        shot_curve_table(rows[rows["protocol"] != "suite_none"])
