@@ -35,7 +35,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -51,9 +50,8 @@ from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import leave_one_out, recipe_proba, support_rows
 from fsad.suite import TRANSFORMS
 from fsad.utils import atomic_write_csv
-from research.records import data_root, done_cells, merged
-from research.robust import CATEGORIES
-from research.support_draws import BANK_SEED, drawn_split, protocol_engine
+from research.records import done_cells, merged
+from research.support_draws import BANK_SEED, drawn_split, study_engine, study_parser
 from research.support_draws import PROTOCOLS as DRAW_PROTOCOLS
 
 #: support images per defect type (screw and transistor hold 10 per type in the shared data,
@@ -137,16 +135,11 @@ def cells(shots: Sequence[int], draws: int) -> list[tuple[int, int]]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--suite-root", required=True, help="folder holding the suites (all/, none/)")
-    ap.add_argument("--data", default=None, help="data root for mvtec (default: $FSAD_DATA)")
-    ap.add_argument("--out", required=True, help="CSV to add rows to")
+    ap = study_parser(__doc__, PROTOCOLS, DRAW_PROTOCOLS)
     ap.add_argument("--shots", type=int, nargs="+", default=list(SHOTS))
     ap.add_argument("--draws", type=int, default=DRAWS)
-    ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
-    ap.add_argument("--protocols", nargs="+", default=list(DRAW_PROTOCOLS), choices=list(PROTOCOLS))
     args = ap.parse_args(argv)
-    out, root = Path(args.out), Path(args.suite_root)
+    out = Path(args.out)
     commit = git_commit(Path(__file__).resolve().parents[1])
     done = done_cells(out, CELL)
     for protocol in args.protocols:
@@ -154,8 +147,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             todo = [c for c in cells(args.shots, args.draws) if (protocol, name, *c) not in done]
             if not todo:
                 continue
-            data = data_root(args.data) if PROTOCOLS[protocol] is None else root
-            engine = protocol_engine(PROTOCOLS[protocol], name, root, data)
+            engine = study_engine(PROTOCOLS[protocol], name, args)
             t0 = time.time()
             described = describe(engine)
             print(f"{protocol} {name}: described in {time.time() - t0:.0f} s", flush=True)

@@ -141,22 +141,37 @@ def protocol_engine(folder: str | None, name: str, suite_root: Path, data: Path)
     return ResidualEngine(category, config, seed=BANK_SEED)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def study_parser(
+    doc: str, protocols: Sequence[str], default: Sequence[str]
+) -> argparse.ArgumentParser:
+    """The arguments every study over support draws takes: ``--suite-root``, ``--data``,
+    ``--out``, ``--categories`` and ``--protocols`` (``default`` of ``protocols``); ``doc``'s
+    first line describes the study."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--suite-root", required=True, help="folder holding the suites (all/, none/)")
     ap.add_argument("--data", default=None, help="data root for mvtec (default: $FSAD_DATA)")
     ap.add_argument("--out", required=True, help="CSV to add rows to")
-    ap.add_argument("--draws", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
     ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
-    ap.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS))
+    ap.add_argument("--protocols", nargs="+", default=list(default), choices=list(protocols))
+    return ap
+
+
+def study_engine(folder: str | None, name: str, args: argparse.Namespace) -> ResidualEngine:
+    """:func:`protocol_engine` for a study's parsed arguments (:func:`study_parser`)."""
+    data = data_root(args.data) if folder is None else Path(args.suite_root)
+    return protocol_engine(folder, name, Path(args.suite_root), data)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = study_parser(__doc__, PROTOCOLS, PROTOCOLS)
+    ap.add_argument("--draws", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
     args = ap.parse_args(argv)
-    out, root = Path(args.out), Path(args.suite_root)
+    out = Path(args.out)
     commit = git_commit(Path(__file__).resolve().parents[1])
     done = done_cells(out, CELL)
     for protocol in args.protocols:
         for name in args.categories:
-            data = data_root(args.data) if PROTOCOLS[protocol] is None else root
-            engine = protocol_engine(PROTOCOLS[protocol], name, root, data)
+            engine = study_engine(PROTOCOLS[protocol], name, args)
             for draw in args.draws:
                 if (protocol, name, draw) in done:
                     continue
