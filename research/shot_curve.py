@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from fsad.data import GOOD, Sample, natural_key
 from fsad.evaluate import git_commit
@@ -48,6 +49,7 @@ from fsad.heads import predict
 from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import leave_one_out, recipe_proba, support_rows
+from fsad.report import EVERY_OTHER
 from fsad.suite import TRANSFORMS
 from fsad.utils import atomic_write_csv
 from research.records import done_cells, merged
@@ -55,11 +57,13 @@ from research.support_draws import BANK_SEED, drawn_split, study_engine, study_p
 from research.support_draws import PROTOCOLS as DRAW_PROTOCOLS
 
 #: support images per defect type (screw and transistor hold 10 per type in the shared data,
-#: so 8 leaves two queries per type); -1: every other image (leave-one-out)
-SHOTS = (1, 2, 3, 5, 8, -1)
+#: so 8 leaves two queries per type); EVERY_OTHER: every other image (leave-one-out)
+SHOTS = (1, 2, 3, 5, 8, EVERY_OTHER)
 #: random support draws per shot count
 DRAWS = 20
 CELL = ["protocol", "category", "shots", "draw"]
+#: a cell of the predictions file (every-other-image cells only)
+PRED_CELL = ["protocol", "category"]
 #: protocol -> the suite's folder (None: the MVTec protocol); ``suite_<transform>``: one
 #: transform alone (the suite's single-transform folders)
 PROTOCOLS = {**DRAW_PROTOCOLS, **{f"suite_{t}": t for t in TRANSFORMS}}
@@ -117,51 +121,82 @@ def score_draw(engine, described: DescribedDefects, shots: int, draw: int) -> di
             "chance": split.chance}  # fmt: skip
 
 
-def score_rest(engine, described: DescribedDefects) -> dict:
-    """Each defect image scored with every other one as support (leave-one-out)."""
+def score_rest(engine, described: DescribedDefects) -> tuple[dict, pd.DataFrame]:
+    """Each defect image scored with every other one as support (leave-one-out).
+
+    Returns:
+        the cell's row and its per-image predictions (``category, query, true_label,
+        predicted_label``; ``query`` is ``<type>/<file name>``, the same in every suite).
+    """
     classes = drawn_split(engine.category.test, 1, 0).classes
     labels = np.asarray([classes.index(s.label) for s in described.samples])
     index, scores = leave_one_out(RECIPES[DEFAULT_METHOD], described.rows,
                                   labels[described.source], len(classes), described.source)  # fmt: skip
+    predicted = predict(scores)
     counts = np.bincount(labels, minlength=len(classes))
-    return {"query_acc": float((predict(scores) == labels[index]).mean()),
-            "n_query": len(index), "chance": float(counts.max() / counts.sum())}  # fmt: skip
+    row = {"query_acc": float((predicted == labels[index]).mean()), "n_query": len(index),
+           "chance": float(counts.max() / counts.sum())}  # fmt: skip
+    images = [described.samples[i] for i in index]
+    preds = pd.DataFrame(
+        {
+            "category": engine.category.name,
+            "query": [f"{s.label}/{Path(s.path).name}" for s in images],
+            "true_label": [s.label for s in images],
+            "predicted_label": [classes[k] for k in predicted],
+        }
+    )
+    return row, preds
 
 
 def cells(shots: Sequence[int], draws: int) -> list[tuple[int, int]]:
-    """(shots, draw) of every cell: draws 1..draws per shot count, one cell (draw 0) for -1."""
-    return [(k, 0) if k == -1 else (k, d) for k in shots for d in range(1, draws + 1)
-            if k != -1 or d == 1]  # fmt: skip
+    """(shots, draw) of every cell: draws 1..draws per shot count, one cell (draw 0) for
+    :data:`fsad.report.EVERY_OTHER`."""
+    return [(k, 0) if k == EVERY_OTHER else (k, d) for k in shots for d in range(1, draws + 1)
+            if k != EVERY_OTHER or d == 1]  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = study_parser(__doc__, PROTOCOLS, DRAW_PROTOCOLS)
     ap.add_argument("--shots", type=int, nargs="+", default=list(SHOTS))
     ap.add_argument("--draws", type=int, default=DRAWS)
+    ap.add_argument("--predictions", default=None,
+                    help="CSV for the per-image predictions of the every-other-image cells "
+                         "(a cell without them there is scored again)")  # fmt: skip
     args = ap.parse_args(argv)
     out = Path(args.out)
+    preds_out = Path(args.predictions) if args.predictions else None
     commit = git_commit(Path(__file__).resolve().parents[1])
     done = done_cells(out, CELL)
+    with_preds = done_cells(preds_out, PRED_CELL) if preds_out else None
     for protocol in args.protocols:
         for name in args.categories:
-            todo = [c for c in cells(args.shots, args.draws) if (protocol, name, *c) not in done]
+            todo = [c for c in cells(args.shots, args.draws) if (protocol, name, *c) not in done
+                    or (c[0] == EVERY_OTHER and with_preds is not None
+                        and (protocol, name) not in with_preds)]  # fmt: skip
             if not todo:
                 continue
             engine = study_engine(PROTOCOLS[protocol], name, args)
             t0 = time.time()
             described = describe(engine)
             print(f"{protocol} {name}: described in {time.time() - t0:.0f} s", flush=True)
-            rows = []
+            rows, preds = [], []
+            stamp = {"protocol": protocol, "method": DEFAULT_METHOD, "bank_seed": BANK_SEED,
+                     "git_commit": commit}  # fmt: skip
             for shots, draw in todo:
                 t0 = time.time()
-                row = (score_rest(engine, described) if shots == -1
-                       else score_draw(engine, described, shots, draw))  # fmt: skip
-                row.update(protocol=protocol, category=name, shots=shots, draw=draw,
-                           method=DEFAULT_METHOD, bank_seed=BANK_SEED,
-                           seconds=round(time.time() - t0, 2), git_commit=commit,
+                if shots == EVERY_OTHER:
+                    row, pred = score_rest(engine, described)
+                    preds.append(pred.assign(shots=shots, **stamp))
+                else:
+                    row = score_draw(engine, described, shots, draw)
+                row.update(category=name, shots=shots, draw=draw, **stamp,
+                           seconds=round(time.time() - t0, 2),
                            timestamp=datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
                 rows.append(row)
             atomic_write_csv(out, merged(out, rows, CELL))
+            if preds and preds_out:
+                atomic_write_csv(preds_out, merged(preds_out, pd.concat(preds).to_dict("records"),
+                                                   PRED_CELL))  # fmt: skip
             print(f"{protocol} {name}: {len(rows)} cells written", flush=True)
 
 
