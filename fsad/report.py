@@ -1654,8 +1654,32 @@ def lopo_table(lopo: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return table, f"{cats} categories, {seeds} seeds; per seed: {line}"
 
 
-#: the ``shots`` value of a cell scored with every other image of the category as support
-EVERY_OTHER = -1
+#: the ``shots`` value of a cell scored with all the other images of the category as support
+#: (leave-one-out)
+ALL_OTHERS = -1
+
+
+def shot_curve_cells(rows: pd.DataFrame) -> pd.DataFrame:
+    """The (shots, draw, category) cells that every protocol holds, one column per protocol.
+
+    Args:
+        rows: ``protocol, category, shots, draw, query_acc, chance`` (fractions).
+
+    Returns:
+        query accuracy (%) indexed by ``shots, draw, category``, a column per protocol, and
+        ``chance`` (the majority class's share of the cell's queries, %, averaged over the
+        protocols: they score the same images).
+
+    Raises:
+        FsadError: no cell is held by every protocol.
+    """
+    keys = ["shots", "draw", "category"]
+    wide = rows.pivot_table(index=keys, columns="protocol", values="query_acc").dropna()
+    if wide.empty:
+        raise FsadError("no (category, shots, draw) cell is held by every protocol")
+    wide = wide.mul(100.0)
+    wide["chance"] = rows.groupby(keys)["chance"].mean().mul(100.0).reindex(wide.index)
+    return wide
 
 
 def shot_curve_table(
@@ -1668,14 +1692,14 @@ def shot_curve_table(
 
     Args:
         rows: ``protocol, category, shots, draw, query_acc, chance`` (fractions); only the
-            (category, shots, draw) cells every protocol holds are used, so every column
-            averages the same categories and draws. ``shots ==``
-            :data:`EVERY_OTHER` marks leave-one-out over every image (one draw, no std).
+            cells every protocol holds are used (:func:`shot_curve_cells`), so every column
+            averages the same categories and draws. ``shots ==`` :data:`ALL_OTHERS` marks
+            leave-one-out over every image (one draw, no std).
 
     Returns:
-        One row per shot count (index ``shots``, ascending, :data:`EVERY_OTHER` last), a
+        One row per shot count (index ``shots``, ascending, :data:`ALL_OTHERS` last), a
         ``"mean ± std"`` column (%) per protocol and for ``"change"`` (points), ``chance``
-        (the majority class's share of the queries, %) and ``draws``.
+        (%) and ``draws``.
 
     Raises:
         FsadError: ``after`` or ``before`` has no row, or no cell is held by every protocol.
@@ -1683,14 +1707,9 @@ def shot_curve_table(
     missing = {after, before} - set(rows["protocol"])
     if missing:
         raise FsadError(f"no rows for protocol(s) {sorted(missing)}")
-    keys = ["shots", "draw", "category"]
-    wide = rows.pivot_table(index=keys, columns="protocol", values="query_acc").dropna()
-    if wide.empty:
-        raise FsadError("no (category, shots, draw) cell is held by every protocol")
-    protocols = [after, before, *sorted(set(wide.columns) - {after, before})]
-    wide = wide[protocols].mul(100.0)
+    wide = shot_curve_cells(rows)
+    protocols = [after, before, *sorted(set(wide.columns) - {after, before, "chance"})]
     wide["change"] = wide[after] - wide[before]
-    wide["chance"] = rows.groupby(keys)["chance"].mean().mul(100.0).reindex(wide.index)
     per_draw = wide.groupby(level=["shots", "draw"]).mean()
     grouped = per_draw.groupby(level="shots")
     out = pd.DataFrame(
@@ -1700,5 +1719,5 @@ def shot_curve_table(
     )  # fmt: skip
     out["chance"] = grouped["chance"].mean().round(1)
     out["draws"] = grouped.size()
-    order = sorted(out.index, key=lambda k: (k == EVERY_OTHER, k))
+    order = sorted(out.index, key=lambda k: (k == ALL_OTHERS, k))
     return out.loc[order]

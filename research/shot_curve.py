@@ -4,8 +4,8 @@ defect type, on the suite ``all``, on its untransformed images and on the MVTec 
 
 The target compares ``all`` with the untransformed images at 5 shots. If the gap shrank as the
 support grew, the transforms would mostly make each defect type *vary more* (more examples
-cover it); if it stayed, they would *hide* what tells the types apart from the default's
-descriptor. Nothing is chosen here: it reads query labels to evaluate the shipped default
+cover it); a gap that stays is consistent with their *hiding* what tells the types apart from
+the default's descriptor (or with a variety that needs far more images than the data holds). Nothing is chosen here: it reads query labels to evaluate the shipped default
 (``fsad fit``'s :data:`fsad.inspector.classifier.DEFAULT_METHOD`), as the results chapters do.
 
 - Every defect image of a category is described once (its rows as shot and those of its
@@ -17,20 +17,24 @@ descriptor. Nothing is chosen here: it reads query labels to evaluate the shippe
   :func:`research.support_draws.drawn_split` (``shots`` images per type at random, the rest
   its queries); the same images in ``all`` and ``none`` (same file names), so each draw's
   gap is paired image by image.
-- ``shots = -1`` (*rest*): every defect image scored with *all* the others as support
-  (:func:`fsad.recipe.leave_one_out`: an image leaves with its turned copies), 9-24 images
-  per type: the most labels the data holds.
+- ``shots = -1`` (:data:`fsad.report.ALL_OTHERS`): every defect image scored with *all the
+  other* defect images of its category as support (:func:`fsad.recipe.leave_one_out`: an
+  image leaves with its turned copies), 9 (screw, transistor) to 24 (metal_nut's ``bent``)
+  per type: the most labels the data holds. Its per-image predictions go to
+  ``--predictions`` (one row per image, ``query`` = ``<type>/<file name>``).
 - ``--protocols suite_<transform>`` reads one transform's folder alone (``border``,
-  ``illumination``, ...; :data:`PROTOCOLS`), to see which transforms still cost when every
-  other image is labelled (``--shots -1``).
+  ``illumination``, ...; :data:`PROTOCOLS`), to see which transforms still cost when all the
+  other images are labelled (``--shots -1``), paired image by image with ``suite_none``.
 
 Rows go to a CSV (one per protocol, category, shots and draw), with the commit; a rerun
-resumes.
+resumes (an all-others cell without predictions in ``--predictions`` is scored again).
 
 Usage::
 
     python -m research.shot_curve --suite-root "$SUITE" --protocols suite_all \\
-        --out results/explore/shot_curve.csv
+        --out results/explore/shot_curve.csv --predictions results/explore/shot_curve_predictions.csv
+    python -m research.shot_curve --suite-root "$SUITE" --protocols suite_grey suite_pose \\
+        --shots -1 --categories bottle screw metal_nut --out CSV --predictions CSV
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ from fsad.heads import predict
 from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import leave_one_out, recipe_proba, support_rows
-from fsad.report import EVERY_OTHER
+from fsad.report import ALL_OTHERS
 from fsad.suite import TRANSFORMS
 from fsad.utils import atomic_write_csv
 from research.records import done_cells, merged
@@ -57,12 +61,12 @@ from research.support_draws import BANK_SEED, drawn_split, study_engine, study_p
 from research.support_draws import PROTOCOLS as DRAW_PROTOCOLS
 
 #: support images per defect type (screw and transistor hold 10 per type in the shared data,
-#: so 8 leaves two queries per type); EVERY_OTHER: every other image (leave-one-out)
-SHOTS = (1, 2, 3, 5, 8, EVERY_OTHER)
+#: so 8 leaves two queries per type); ALL_OTHERS: all the other images (leave-one-out)
+SHOTS = (1, 2, 3, 5, 8, ALL_OTHERS)
 #: random support draws per shot count
 DRAWS = 20
 CELL = ["protocol", "category", "shots", "draw"]
-#: a cell of the predictions file (every-other-image cells only)
+#: a cell of the predictions file (the all-others cells only)
 PRED_CELL = ["protocol", "category"]
 #: protocol -> the suite's folder (None: the MVTec protocol); ``suite_<transform>``: one
 #: transform alone (the suite's single-transform folders)
@@ -121,8 +125,8 @@ def score_draw(engine, described: DescribedDefects, shots: int, draw: int) -> di
             "chance": split.chance}  # fmt: skip
 
 
-def score_rest(engine, described: DescribedDefects) -> tuple[dict, pd.DataFrame]:
-    """Each defect image scored with every other one as support (leave-one-out).
+def score_all_others(engine, described: DescribedDefects) -> tuple[dict, pd.DataFrame]:
+    """Each defect image scored with all the other ones as support (leave-one-out).
 
     Returns:
         the cell's row and its per-image predictions (``category, query, true_label,
@@ -150,9 +154,9 @@ def score_rest(engine, described: DescribedDefects) -> tuple[dict, pd.DataFrame]
 
 def cells(shots: Sequence[int], draws: int) -> list[tuple[int, int]]:
     """(shots, draw) of every cell: draws 1..draws per shot count, one cell (draw 0) for
-    :data:`fsad.report.EVERY_OTHER`."""
-    return [(k, 0) if k == EVERY_OTHER else (k, d) for k in shots for d in range(1, draws + 1)
-            if k != EVERY_OTHER or d == 1]  # fmt: skip
+    :data:`fsad.report.ALL_OTHERS`."""
+    return [(k, 0) if k == ALL_OTHERS else (k, d) for k in shots for d in range(1, draws + 1)
+            if k != ALL_OTHERS or d == 1]  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -160,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--shots", type=int, nargs="+", default=list(SHOTS))
     ap.add_argument("--draws", type=int, default=DRAWS)
     ap.add_argument("--predictions", default=None,
-                    help="CSV for the per-image predictions of the every-other-image cells "
+                    help="CSV for the per-image predictions of the all-others cells "
                          "(a cell without them there is scored again)")  # fmt: skip
     args = ap.parse_args(argv)
     out = Path(args.out)
@@ -171,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for protocol in args.protocols:
         for name in args.categories:
             todo = [c for c in cells(args.shots, args.draws) if (protocol, name, *c) not in done
-                    or (c[0] == EVERY_OTHER and with_preds is not None
+                    or (c[0] == ALL_OTHERS and with_preds is not None
                         and (protocol, name) not in with_preds)]  # fmt: skip
             if not todo:
                 continue
@@ -184,8 +188,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                      "git_commit": commit}  # fmt: skip
             for shots, draw in todo:
                 t0 = time.time()
-                if shots == EVERY_OTHER:
-                    row, pred = score_rest(engine, described)
+                if shots == ALL_OTHERS:
+                    row, pred = score_all_others(engine, described)
                     preds.append(pred.assign(shots=shots, **stamp))
                 else:
                     row = score_draw(engine, described, shots, draw)

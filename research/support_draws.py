@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -128,11 +128,15 @@ def score(engine: ResidualEngine, draw: int) -> dict:
     }
 
 
-def protocol_engine(folder: str | None, name: str, suite_root: Path, data: Path) -> ResidualEngine:
+def protocol_engine(
+    folder: str | None, name: str, suite_root: Path, data: Path | None
+) -> ResidualEngine:
     """The engine (bank seed :data:`BANK_SEED`) of one category as a protocol reads it: the
     suite's ``folder`` under ``suite_root`` with the whole image, or (``folder`` None) MVTec
     AD under ``data`` with the paper's centre crop."""
     if folder is None:
+        if data is None:
+            raise SystemExit("the MVTec protocol needs the data: set FSAD_DATA or pass --data")
         category = load_category(data / "mvtec_ad", "mvtec_ad", name)
         config = EngineConfig(features=FeatureConfig(framing="crop"))
     else:
@@ -142,23 +146,26 @@ def protocol_engine(folder: str | None, name: str, suite_root: Path, data: Path)
 
 
 def study_parser(
-    doc: str, protocols: Sequence[str], default: Sequence[str]
+    doc: str, protocols: Iterable[str], default_protocols: Iterable[str]
 ) -> argparse.ArgumentParser:
     """The arguments every study over support draws takes: ``--suite-root``, ``--data``,
-    ``--out``, ``--categories`` and ``--protocols`` (``default`` of ``protocols``); ``doc``'s
-    first line describes the study."""
+    ``--out``, ``--categories`` and ``--protocols`` (one or more of ``protocols``, by default
+    ``default_protocols``; mappings give their keys); ``doc``'s first line describes the
+    study."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--suite-root", required=True, help="folder holding the suites (all/, none/)")
     ap.add_argument("--data", default=None, help="data root for mvtec (default: $FSAD_DATA)")
     ap.add_argument("--out", required=True, help="CSV to add rows to")
     ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
-    ap.add_argument("--protocols", nargs="+", default=list(default), choices=list(protocols))
+    ap.add_argument(
+        "--protocols", nargs="+", default=list(default_protocols), choices=list(protocols)
+    )
     return ap
 
 
 def study_engine(folder: str | None, name: str, args: argparse.Namespace) -> ResidualEngine:
     """:func:`protocol_engine` for a study's parsed arguments (:func:`study_parser`)."""
-    data = data_root(args.data) if folder is None else Path(args.suite_root)
+    data = data_root(args.data) if folder is None else None
     return protocol_engine(folder, name, Path(args.suite_root), data)
 
 

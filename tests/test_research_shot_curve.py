@@ -50,31 +50,38 @@ def test_cells_cover_every_draw_once_and_the_rest_once() -> None:
     assert got == [(1, 1), (1, 2), (1, 3), (5, 1), (5, 2), (5, 3), (-1, 0)]
 
 
-def test_score_rest_scores_every_image_once_with_names_shared_by_every_suite() -> None:
-    """Two well-separated types of 4 images: every image is right with the others as
-    support, and each prediction is named ``<type>/<file>`` (the suites keep file names)."""
+def test_all_others_leaves_each_image_out_with_its_turned_copies() -> None:
+    """Two well-separated types of 4 images, and one more ``crack`` image that looks like a
+    ``dent``: scored without its own turned copies in the support it is read as a ``dent``
+    (with them, the copies labelled ``crack`` would pull it back); the others are right, and
+    each prediction is named ``<type>/<file>`` (the suites keep file names)."""
     from types import SimpleNamespace
 
     from fsad.inspector.classifier import DEFAULT_METHOD
     from fsad.methods.anomaly_guided import RECIPES
-    from research.shot_curve import score_rest
+    from research.shot_curve import score_all_others
 
     samples = [
         Sample(path=Path("/s") / label / f"{i:03d}.png", category="part", split="test",
                label=label)
-        for label in ("crack", "dent")
-        for i in range(4)
+        for label, n in (("crack", 5), ("dent", 4))
+        for i in range(n)
     ]  # fmt: skip
     good = Sample(path=Path("/s/good/000.png"), category="part", split="test", label="good")
     rng = np.random.default_rng(0)
     centre = {"crack": np.array([5.0, 0.0, 0.0]), "dent": np.array([0.0, 5.0, 0.0])}
-    shot = np.stack([centre[s.label] + 0.1 * rng.standard_normal(3) for s in samples])
+    odd = samples[4]  # crack/004.png, placed among the dents
+    shot = np.stack(
+        [centre["dent" if s is odd else s.label] + 0.1 * rng.standard_normal(3) for s in samples]
+    )
     groups = len(RECIPES[DEFAULT_METHOD].groups)
     posed = np.repeat(shot, POSES - 1, axis=0)
     described = DescribedDefects(samples, *with_poses([shot] * groups, [posed] * groups, POSES))
     engine = SimpleNamespace(category=SimpleNamespace(name="part", test=[good, *samples]))
-    row, preds = score_rest(engine, described)
-    assert row["query_acc"] == 1.0 and row["n_query"] == 8 and row["chance"] == 0.5
-    assert preds["query"].tolist()[:2] == ["crack/000.png", "crack/001.png"]
-    assert (preds["true_label"] == preds["predicted_label"]).all()
+    row, preds = score_all_others(engine, described)
+    assert row["n_query"] == 9 and row["query_acc"] == 8 / 9 and row["chance"] == 5 / 9
+    predicted = dict(zip(preds["query"], preds["predicted_label"], strict=True))
+    assert predicted["crack/004.png"] == "dent"
+    assert all(predicted[f"crack/{i:03d}.png"] == "crack" for i in range(4))
+    assert all(predicted[f"dent/{i:03d}.png"] == "dent" for i in range(4))
     assert set(preds["category"]) == {"part"}
