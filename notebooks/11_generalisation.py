@@ -537,7 +537,29 @@ if len(rest_preds):
                 .style.format("{:+.1f}", na_rep="-")
                 .set_caption("change per category (points)")
             )
+            singles = pooled_rest[pooled_rest["transform"] != "all"]
+            sums = per_cat_rest.drop(index="all").sum()
+            costly_rest = singles[(singles["p"] < 0.05) & (singles["change"] < 0)]
+            rest_lines = [
+                "- Cost significantly (p < 0.05, pooled, uncorrected): "
+                + (
+                    ", ".join(
+                        f"`{r.transform}` {r.change:+.1f}"
+                        for r in costly_rest.sort_values("change").itertuples()
+                    )
+                    or "none"
+                )
+                + ".",
+                "- Per category, `all` against the sum of the single changes: "
+                + "; ".join(
+                    f"{c} {per_cat_rest.loc['all', c]:+.1f} against {sums[c]:+.1f}"
+                    for c in per_cat_rest.columns
+                )
+                + ".",
+            ]
+            display(Markdown("\n".join(rest_lines)))
 
+# %% [markdown]
 # ## Where the default loses: one transform at a time
 #
 # The target compares `all` (every transform at once) with the untransformed images. To see
