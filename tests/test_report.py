@@ -933,7 +933,7 @@ def test_round_shown_formats_mean_and_std() -> None:
     assert "loo_std" not in shown and "query_std" not in shown
 
 
-def test_shot_curve_table_pairs_draws_keeps_common_cells_and_puts_every_other_last() -> None:
+def test_shot_curve_table_pairs_draws_keeps_common_cells_and_puts_all_others_last() -> None:
     acc = {  # (shots, draw, category) -> accuracy in suite_all, suite_none, mvtec
         (1, 1, "a"): (0.4, 0.6, 0.5), (1, 1, "b"): (0.6, 0.8, 0.7),  # draw means 50, 70, 60
         (1, 2, "a"): (0.5, 0.9, 0.6), (1, 2, "b"): (0.5, 0.9, 0.6),  # 50, 90, 60
