@@ -949,6 +949,12 @@ def _query_hits(preds: pd.DataFrame) -> pd.Series:
     return pd.Series(hits.to_numpy(), index=index)
 
 
+def _one_cell(preds: pd.DataFrame, method: str, shots: int, seed: int) -> pd.DataFrame:
+    """The rows of one (method, shots, seed) cell of per-query predictions."""
+    keep = (preds["method"] == method) & (preds["shots"] == shots) & (preds["seed"] == seed)
+    return preds[keep]
+
+
 def transform_costs(
     suites: Mapping[str, pd.DataFrame],
     baseline: pd.DataFrame,
@@ -983,14 +989,10 @@ def transform_costs(
     """
     from scipy.stats import binomtest
 
-    def cell(frame: pd.DataFrame) -> pd.DataFrame:
-        keep = (frame["method"] == method) & (frame["shots"] == shots) & (frame["seed"] == seed)
-        return frame[keep]
-
-    base = _query_hits(cell(baseline))
+    base = _query_hits(_one_cell(baseline, method, shots, seed))
     out = []
     for name, preds in suites.items():
-        hits = _query_hits(cell(preds))
+        hits = _query_hits(_one_cell(preds, method, shots, seed))
         pairs = []
         for category in dict.fromkeys(hits.index.get_level_values(0)):
             after = hits.loc[[category]]
@@ -1023,6 +1025,78 @@ def transform_costs(
                 }
             )
     return pd.DataFrame(out)
+
+
+def holm_adjusted(p: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values (family-wise error), in the input's order.
+
+    The k-th smallest of m p-values is multiplied by ``m - k + 1`` (k from 1), then made
+    non-decreasing along that order and capped at 1; a test is significant at level alpha
+    after the correction when its adjusted p is below alpha.
+
+    Raises:
+        FsadError: a p-value outside [0, 1] or NaN.
+    """
+    values = np.asarray(p, dtype=float)
+    if values.size and not ((values >= 0) & (values <= 1)).all():
+        raise FsadError(f"p-values must lie in [0, 1], got {values.tolist()}")
+    order = np.argsort(values, kind="stable")
+    scaled = values[order] * (values.size - np.arange(values.size))
+    adjusted = np.empty_like(values)
+    adjusted[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    return adjusted
+
+
+def lost_overlap(
+    suites: Mapping[str, pd.DataFrame],
+    baseline: pd.DataFrame,
+    method: str,
+    shots: int,
+    seed: int,
+    combined: str = "all",
+) -> pd.DataFrame:
+    """Do the single transforms break the images that all of them together break?
+
+    Query by query, as :func:`transform_costs` pairs them: the queries ``combined`` *loses*
+    (right untransformed, wrong transformed) and how many of them at least one single
+    transform (every other suite of ``suites``) loses too. Sums of the single changes cannot
+    tell this: a single transform may lose images that ``combined`` keeps.
+
+    Args:
+        suites: suite name -> per-query predictions, ``combined`` among them.
+        baseline, method, shots, seed: as :func:`transform_costs`.
+        combined: the suite holding every transform at once.
+
+    Returns:
+        One row per category that ``combined`` and the baseline hold (index ``category``):
+        ``lost_combined``, ``also_lost_alone`` (of those, lost by some single transform too)
+        and ``lost_alone`` (the queries some single transform loses, union).
+
+    Raises:
+        FsadError: ``combined`` or every single suite is missing.
+    """
+    if combined not in suites or len(suites) < 2:
+        raise FsadError(f"needs the suite {combined!r} and at least one single transform")
+
+    base = _query_hits(_one_cell(baseline, method, shots, seed))
+
+    def lost(preds: pd.DataFrame) -> set[tuple[str, str]]:
+        after = _query_hits(_one_cell(preds, method, shots, seed))
+        before = base.reindex(after.index, fill_value=False)  # unpaired: not lost
+        return set(after.index[before & ~after])
+
+    together = lost(suites[combined])
+    alone = set().union(*(lost(p) for name, p in suites.items() if name != combined))
+    held = set(_one_cell(suites[combined], method, shots, seed)["category"])
+    rows = {}
+    for category in sorted(held & set(base.index.get_level_values(0))):
+        mine = {k for k in together if k[0] == category}
+        rows[category] = {
+            "lost_combined": len(mine),
+            "also_lost_alone": len(mine & alone),
+            "lost_alone": sum(k[0] == category for k in alone),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("category")
 
 
 def bootstrap_change(

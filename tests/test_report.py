@@ -18,6 +18,7 @@ from fsad.report import (
     bootstrap_change,
     cheapest_noninferior,
     format_report,
+    holm_adjusted,
     latest_config,
     learner_accuracy,
     learner_round,
@@ -942,7 +943,14 @@ def test_shot_curve_table_pairs_draws_keeps_common_cells_and_puts_all_others_las
     }  # fmt: skip
     rows = pd.DataFrame(
         [
-            {"protocol": p, "category": c, "shots": k, "draw": d, "query_acc": v, "chance": 0.4}
+            {
+                "protocol": p,
+                "category": c,
+                "shots": k,
+                "draw": d,
+                "query_acc": v,
+                "chance": 0.3 + 0.2 * (c == "b") + 0.1 * (d == 2),
+            }
             for (k, d, c), values in acc.items()
             for p, v in zip(("suite_all", "suite_none", "mvtec"), values, strict=True)
             if v is not None
@@ -954,6 +962,17 @@ def test_shot_curve_table_pairs_draws_keeps_common_cells_and_puts_all_others_las
     assert table.loc[1, "suite_none"] == "80.00 ± 14.14"
     assert table.loc[1, "change"] == "-30.00 ± 14.14"  # -20 and -40: paired per draw
     assert table.loc[-1, "change"] == "0.00" and table.loc[-1, "draws"] == 1
-    assert table.loc[1, "chance"] == 40.0
+    assert table.loc[1, "chance"] == 45.0  # draws 1 and 2: means 40 and 50 over a and b
     with pytest.raises(FsadError, match="suite_none"):
         shot_curve_table(rows[rows["protocol"] != "suite_none"])
+
+
+def test_holm_adjusted_steps_down_keeps_order_and_refuses_bad_p() -> None:
+    # sorted 0.01, 0.02, 0.04, 0.5 times 4, 3, 2, 1: 0.04, 0.06, 0.08, 0.5
+    got = holm_adjusted([0.04, 0.5, 0.01, 0.02])
+    assert np.allclose(got, [0.08, 0.5, 0.04, 0.06])
+    # monotone: 0.03 * 2 = 0.06 would fall below the first step's 0.09 (0.03 * 3)
+    assert np.allclose(holm_adjusted([0.03, 0.03, 0.9]), [0.09, 0.09, 0.9])
+    assert holm_adjusted([0.6, 0.7]).max() == 1.0  # capped
+    with pytest.raises(FsadError, match="in \\[0, 1\\]"):
+        holm_adjusted([0.1, float("nan")])

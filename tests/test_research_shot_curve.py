@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from fsad.data import Sample
 from fsad.poses import with_poses
@@ -50,16 +51,13 @@ def test_cells_cover_every_draw_once_and_the_rest_once() -> None:
     assert got == [(1, 1), (1, 2), (1, 3), (5, 1), (5, 2), (5, 3), (-1, 0)]
 
 
-def test_all_others_leaves_each_image_out_with_its_turned_copies() -> None:
+def _odd_category():
     """Two well-separated types of 4 images, and one more ``crack`` image that looks like a
-    ``dent``: scored without its own turned copies in the support it is read as a ``dent``
-    (with them, the copies labelled ``crack`` would pull it back); the others are right, and
-    each prediction is named ``<type>/<file>`` (the suites keep file names)."""
+    ``dent``: a stand-in engine (its category only) and its described defects."""
     from types import SimpleNamespace
 
     from fsad.inspector.classifier import DEFAULT_METHOD
     from fsad.methods.anomaly_guided import RECIPES
-    from research.shot_curve import score_all_others
 
     samples = [
         Sample(path=Path("/s") / label / f"{i:03d}.png", category="part", split="test",
@@ -78,10 +76,56 @@ def test_all_others_leaves_each_image_out_with_its_turned_copies() -> None:
     posed = np.repeat(shot, POSES - 1, axis=0)
     described = DescribedDefects(samples, *with_poses([shot] * groups, [posed] * groups, POSES))
     engine = SimpleNamespace(category=SimpleNamespace(name="part", test=[good, *samples]))
-    row, preds = score_all_others(engine, described)
+    return engine, described
+
+
+def test_all_others_leaves_each_image_out_with_its_turned_copies() -> None:
+    """Scored without its own turned copies in the support, the odd ``crack`` is read as a
+    ``dent`` (with them, the copies labelled ``crack`` would pull it back); the others are
+    right, and each prediction is named ``<type>/<file>`` (the suites keep file names)."""
+    from research.shot_curve import score_all_others
+
+    row, preds = score_all_others(*_odd_category())
     assert row["n_query"] == 9 and row["query_acc"] == 8 / 9 and row["chance"] == 5 / 9
     predicted = dict(zip(preds["query"], preds["predicted_label"], strict=True))
     assert predicted["crack/004.png"] == "dent"
     assert all(predicted[f"crack/{i:03d}.png"] == "crack" for i in range(4))
     assert all(predicted[f"dent/{i:03d}.png"] == "dent" for i in range(4))
     assert set(preds["category"]) == {"part"}
+
+
+def test_main_resumes_by_cell_and_rescores_an_all_others_cell_without_predictions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first run without ``--predictions`` writes every cell; a second run with it scores
+    the all-others cell alone again (the drawn cells are done) and keeps one row per cell."""
+    import pandas as pd
+
+    from research import shot_curve
+
+    engine, described = _odd_category()
+    scored: list[tuple[int, int]] = []
+
+    def fake_draw(_engine, _described, shots: int, draw: int) -> dict:
+        scored.append((shots, draw))
+        return {"query_acc": 0.5, "n_query": 2, "chance": 0.5}
+
+    monkeypatch.setattr(shot_curve, "study_engine", lambda *_: engine)
+    monkeypatch.setattr(shot_curve, "describe", lambda _engine: described)
+    monkeypatch.setattr(shot_curve, "score_draw", fake_draw)
+    out, preds = tmp_path / "curve.csv", tmp_path / "preds.csv"
+    common = ["--suite-root", str(tmp_path), "--out", str(out), "--protocols", "suite_all",
+              "--categories", "bottle", "--shots", "1", "-1", "--draws", "2"]  # fmt: skip
+    shot_curve.main(common)
+    assert scored == [(1, 1), (1, 2)] and not preds.exists()
+    first = pd.read_csv(out)
+    assert sorted(zip(first["shots"], first["draw"])) == [(-1, 0), (1, 1), (1, 2)]
+    shot_curve.main([*common, "--predictions", str(preds)])
+    assert scored == [(1, 1), (1, 2)]  # no drawn cell scored twice
+    again = pd.read_csv(out)
+    assert len(again) == 3 and not again.duplicated(["shots", "draw"]).any()
+    assert len(pd.read_csv(preds)) == 9  # every defect image once
+    shot_curve.main([*common, "--predictions", str(preds)])  # all done: nothing rewritten
+    assert len(pd.read_csv(preds)) == 9
+    with pytest.raises(SystemExit):
+        shot_curve.main([*common[:-1], "0"])  # --draws 0

@@ -342,6 +342,30 @@ def test_transform_costs_refuse_queries_that_are_not_the_same_images() -> None:
         transform_costs({"pose": twice}, base, "m", 5, 1)
 
 
+def test_lost_overlap_counts_the_images_all_loses_that_a_single_transform_loses_too() -> None:
+    import pandas as pd
+
+    from fsad.errors import FsadError
+    from fsad.report import lost_overlap
+
+    # queries 0-4 of a: right untransformed but 4; `all` loses 0 and 1; `pose` loses 1 and 2
+    # (2 is kept by `all`); `grey` loses nothing; 4 is wrong everywhere, so never lost
+    base = pd.DataFrame(_preds("a", [True, True, True, True, False]) + _preds("b", [True]))
+    every = pd.DataFrame(
+        _preds("a", [False, False, True, True, False])
+        + _preds("a", [True] * 5, method="other")  # another method's cell: ignored
+    )  # fmt: skip
+    pose = pd.DataFrame(_preds("a", [True, False, False, True, False]))
+    grey = pd.DataFrame(_preds("a", [True, True, True, True, False]))
+    t = lost_overlap({"all": every, "pose": pose, "grey": grey}, base, "m", 5, 1)
+    assert list(t.index) == ["a"]  # b: `all` holds no query of it
+    assert t.loc["a"].to_dict() == {"lost_combined": 2, "also_lost_alone": 1, "lost_alone": 2}
+    alone = lost_overlap({"all": every, "grey": grey}, base, "m", 5, 1).loc["a"]
+    assert (alone["also_lost_alone"], alone["lost_alone"]) == (0, 0)
+    with pytest.raises(FsadError, match="'all' and at least one single transform"):
+        lost_overlap({"pose": pose}, base, "m", 5, 1)
+
+
 def test_windows_one_pixel_off_square_are_made_square() -> None:
     from fsad.suite import ENGINE_SIDES, _near_square
 
