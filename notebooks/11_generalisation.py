@@ -410,7 +410,7 @@ if curve_file.exists():
     top = by_shots.loc[ALL_OTHERS, "suite_all"] if has_rest else float("nan")
     per_cat = cells.groupby(level=["category", "shots"]).mean()
     cat_change = (per_cat["suite_all"] - per_cat["suite_none"]).unstack("shots")
-    lo, hi = drawn_k[0], drawn_k[-1]
+    lo, hi = (drawn_k[0], drawn_k[-1]) if drawn_k else (None, None)
 
     def placed(value: float, curve_none: pd.Series) -> str:
         """Where ``value`` falls on the untransformed images' curve (shots -> accuracy)."""
@@ -517,8 +517,9 @@ else:
 # the next section; the categories that every one of them holds are named above the table),
 # paired image by image with the untransformed images
 # (`fsad.report.transform_costs`: *lost*, right untransformed and wrong transformed;
-# *gained*, the reverse; *p*, the exact sign test on those pairs, one test per row, not
-# corrected for the six rows). Every defect image is scored, so these samples are larger
+# *gained*, the reverse; *p*, the exact sign test on those pairs, one test per row,
+# uncorrected; the lines below the table also apply Holm's correction over the single
+# transforms). Every defect image is scored, so these samples are larger
 # than the five-shot queries of the breakdown below.
 
 # %% tags=["hide-input"]
