@@ -34,9 +34,9 @@ resumes (an all-others cell without predictions in ``--predictions`` is scored a
 rows at 82d4180 (suites) and 260eec2 (MVTec), the all-others rows and their predictions at
 24e7c2b, ``suite_elongated``'s at 8845ee5; scoring is the same code in all of them;
 describing a category took 234-420 s on one core for ``all``, ``none`` and MVTec and
-370-1025 s for a single transform, a draw about 0.1 s): the change from ``none`` to ``all`` is -20.6 +- 4.9 points at 1 image per type,
--24.9 +- 4.4 at 5, -22.6 +- 6.8 at 8 and -21.0 with all the others (mean +- std over 20
-draws); ``all`` with all the others labelled scores 65.1 %, between ``none`` with 1 (61.1 %)
+370-1025 s for a single transform, a draw about 0.1 s): the change from ``none`` to ``all``
+is -20.6 +- 4.9 points at 1 image per type, -24.9 +- 4.4 at 5, -22.6 +- 6.8 at 8 and -21.0
+with all the others (mean +- std over 20 draws); ``all`` with all the others labelled scores 65.1 %, between ``none`` with 1 (61.1 %)
 and 2 (70.5 %) per type. Only bottle's gap shrinks by more than a point (-12.9 at 1, -7.9
 with all the others); those figures are means over the four categories.
 The MVTec protocol: 81.2 +- 3.5 % at 5 shots over the 20 draws, 90.2 % with all the others.

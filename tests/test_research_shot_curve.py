@@ -51,7 +51,7 @@ def test_cells_cover_every_draw_once_and_the_rest_once() -> None:
     assert got == [(1, 1), (1, 2), (1, 3), (5, 1), (5, 2), (5, 3), (-1, 0)]
 
 
-def _odd_category():
+def _odd_category() -> tuple[object, DescribedDefects]:
     """Two well-separated types of 4 images, and one more ``crack`` image that looks like a
     ``dent``: a stand-in engine (its category only) and its described defects."""
     from types import SimpleNamespace
