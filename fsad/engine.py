@@ -27,9 +27,10 @@ import numpy as np
 import torch
 
 from fsad.cache import DiskCache, files_fingerprint
-from fsad.data import CategoryData, Sample
+from fsad.data import CategoryData, Sample, read_image
 from fsad.errors import ConfigError
 from fsad.features import FeatureConfig, PatchFeatureExtractor
+from fsad.light import LIGHT_VERSION, relit
 from fsad.memory import CORESET_VERSION, SEARCH_VERSION, MemoryBank, build_bank, residuals
 
 # bump when the way features, banks or residuals are computed changes: old entries then miss
@@ -46,21 +47,28 @@ class EngineConfig:
         exact_search: exact search (True) or faiss HNSW (approximate).
         half_residuals: store residuals as float16 on disk (returned as float32; the
             anomaly map is computed before rounding).
+        relit_bank: the bank is built from every normal image followed by one relit copy of
+            it (:func:`fsad.light.relit`, the three lights taking turns), so the coreset
+            also covers the normals under other light (photometric round 4).
     """
 
     features: FeatureConfig = FeatureConfig()
     coreset_ratio: float = 0.1
     exact_search: bool = True
     half_residuals: bool = True
+    relit_bank: bool = False
 
     def bank_key(self) -> dict[str, Any]:
-        return {
+        key = {
             "ratio": float(self.coreset_ratio),
             # the removed settings proj_dim and n_starts keep their (only) values in the key
             "proj_dim": 128,
             "n_starts": 10,
             "coreset_version": CORESET_VERSION,
         }
+        if self.relit_bank:  # added later: absent when off, so earlier keys stay valid
+            key["relit"] = LIGHT_VERSION
+        return key
 
 
 class ResidualEngine:
@@ -149,7 +157,7 @@ class ResidualEngine:
             def compute() -> dict[str, Any]:
                 cfg = self.config
                 bank, idx = build_bank(
-                    self.features(self._groups["train"]),
+                    self.bank_features(),
                     cfg.coreset_ratio,
                     self.seed,
                     exact=cfg.exact_search,
@@ -163,9 +171,39 @@ class ResidualEngine:
 
     @property
     def bank_indices(self) -> torch.Tensor:
-        """``(M,)`` index of each bank member among the flattened train patches."""
+        """``(M,)`` index of each bank member among the flattened patches of
+        :meth:`bank_features`."""
         self.bank  # noqa: B018  (loads or builds the bank)
         return self._bank_indices
+
+    @property
+    def bank_images_per_normal(self) -> int:
+        """How many of :meth:`bank_features`' images each normal image gives (2 when the
+        bank is relit: the image, then its relit copy)."""
+        return 2 if self.config.relit_bank else 1
+
+    def bank_features(self) -> torch.Tensor:
+        """The features the coreset is drawn from, ``(N * k, D, h, w)`` with ``k`` =
+        :attr:`bank_images_per_normal`: the normal images' f, each followed by its relit
+        copy's when ``config.relit_bank`` (image ``i`` at ``k * i``, its copy at ``k * i + 1``)."""
+        train = self._groups["train"]
+        f = self.features(train)
+        if not self.config.relit_bank:
+            return f
+        key = self._features_key(train)
+        key.update(relit=LIGHT_VERSION, kind="relit")
+        lit = self.cache.load_or_compute("features", key, lambda: {"f": self._relit_features()})
+        return torch.stack([f, lit["f"]], dim=1).flatten(0, 1)
+
+    def _relit_features(self, batch: int = 16) -> torch.Tensor:
+        """f of each normal image's relit copy (:func:`fsad.light.relit`), ``(N, D, h, w)``."""
+        train = self._groups["train"]
+        out = []
+        for start in range(0, len(train), batch):
+            chunk = train[start : start + batch]
+            images = [relit(read_image(s.path), start + i) for i, s in enumerate(chunk)]
+            out.append(self.extractor.embed_images(images))
+        return torch.cat(out)
 
     # ----------------------------------------------------------------- grouping
     def _locate(self, samples: Sequence[Sample]) -> tuple[str, list[Sample], torch.Tensor]:

@@ -93,6 +93,8 @@ class Recipe:
         proto_scale: softmax scale of the prototype experts.
         support_poses: each support image is seen in this many poses (1, 4 or 8; see
             :mod:`fsad.poses`), all with its label; the queries are seen as shot.
+        relit_bank: every engine's bank also holds a relit copy of each normal image
+            (:attr:`fsad.engine.EngineConfig.relit_bank`), the task's engine included.
     """
 
     groups: tuple[Group, ...]
@@ -103,6 +105,7 @@ class Recipe:
     prototypes: bool = False
     proto_scale: float = 20.0
     support_poses: int = 1
+    relit_bank: bool = False
 
     def __post_init__(self) -> None:
         check_poses(self.support_poses)
@@ -130,9 +133,23 @@ def framed(config: EngineConfig, framing: str) -> EngineConfig:
 def recipe_engines(engine: ResidualEngine, recipe: Recipe) -> tuple[ResidualEngine, ...]:
     """The task's engine and each of ``recipe.engines`` as its sibling (memoised), framed as
     the task's engine frames the images (the whole image for folder data, the centre crop
-    under the paper's protocol), so every engine sees the same pixels."""
-    framing = engine.config.features.framing
-    return (engine, *(engine.sibling(framed(cfg, framing)) for cfg in recipe.engines))
+    under the paper's protocol), so every engine sees the same pixels; with
+    ``recipe.relit_bank`` every engine (the task's as a sibling) has a relit bank."""
+    framing, lit = engine.config.features.framing, recipe.relit_bank
+    first = (
+        engine
+        if engine.config.relit_bank == lit
+        else engine.sibling(relit_banked(engine.config, lit))
+    )
+    return (
+        first,
+        *(first.sibling(relit_banked(framed(cfg, framing), lit)) for cfg in recipe.engines),
+    )
+
+
+def relit_banked(config: EngineConfig, relit_bank: bool) -> EngineConfig:
+    """``config`` with :attr:`~fsad.engine.EngineConfig.relit_bank` set as the recipe says."""
+    return replace(config, relit_bank=relit_bank)
 
 
 def recipe_key(engine: ResidualEngine, recipe: Recipe) -> dict[str, Any]:

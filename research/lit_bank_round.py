@@ -48,6 +48,13 @@ Usage::
     python -m research.lit_bank_round --baseline-from results/explore/query_poses.csv CSV
     python -m research.lit_bank_round --data LB --suite LB_SUITE/all --protocols mvtec \\
         --categories bottle --out CSV
+    python -m research.lit_bank_round --via-library --suite "$SUITE/all" --out CSV
+
+``--via-library`` scores the same candidate through the library instead of a data copy: the
+default's recipe with :attr:`fsad.recipe.Recipe.relit_bank` (:attr:`fsad.engine.EngineConfig.
+relit_bank`: the bank draws from each normal image followed by its relit copy, the order the
+copy's sorted folder gives), on the data as it is; its rows (variant ``lit_bank_library``)
+check that what a grid of that recipe measures is what the round chose.
 """
 
 from __future__ import annotations
@@ -55,16 +62,21 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from fsad.data import IMAGE_EXTENSIONS, encode_image, read_image
+from fsad.inspector.classifier import DEFAULT_METHOD
+from fsad.light import lit_views
+from fsad.methods.anomaly_guided import RECIPES
 from fsad.utils import atomic_write_bytes
 from research.light_round import baseline_from
 from research.photometric_round import run_variant
 from research.robust import round_parser
-from research.support_views_round import lit_views
 
 VARIANT = "lit_bank"
+#: the same candidate through the library (:attr:`fsad.recipe.Recipe.relit_bank`)
+LIBRARY_VARIANT = "lit_bank_library"
 #: the relit copies' stem suffix: ``<stem>_lit<k>.png``, ``k`` the view's index
 LIT_SUFFIX = "_lit"
 
@@ -125,10 +137,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     ap = round_parser(__doc__, suite_required=False)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1])
+    ap.add_argument(
+        "--via-library",
+        action="store_true",
+        help=f"score {LIBRARY_VARIANT}: the recipe's relit_bank on the data as it is",
+    )
     args = ap.parse_args(argv)
     if args.suite is None and "suite_all" in args.protocols:
-        ap.error("--suite (the lit-bank suite `all` folder) is needed for the suite_all protocol")
-    run_variant(args, VARIANT)
+        ap.error("--suite (the suite `all` folder) is needed for the suite_all protocol")
+    if args.via_library:
+        run_variant(args, LIBRARY_VARIANT, replace(RECIPES[DEFAULT_METHOD], relit_bank=True))
+    else:
+        run_variant(args, VARIANT)
 
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ from fsad.evaluate import git_commit
 from fsad.heads import predict
 from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
-from fsad.recipe import leave_one_out, recipe_proba, sample_rows, support_rows
+from fsad.recipe import Recipe, leave_one_out, recipe_proba, sample_rows, support_rows
 from fsad.utils import atomic_write_bytes, atomic_write_csv
 from research.records import data_root, done_cells, merged
 from research.robust import pending_cells, round_parser
@@ -129,9 +129,10 @@ def baseline_from(speed_csv: Path, out: Path) -> int:
     return len(rows)
 
 
-def score_engine(engine: ResidualEngine, variant: str) -> dict:
-    """Support leave-one-out and (recorded) query accuracy of the default on one cell."""
-    recipe = RECIPES[DEFAULT_METHOD]
+def score_engine(engine: ResidualEngine, variant: str, recipe: Recipe | None = None) -> dict:
+    """Support leave-one-out and (recorded) query accuracy of ``recipe`` (default: the
+    default method's) on one cell."""
+    recipe = recipe or RECIPES[DEFAULT_METHOD]
     split = few_shot_split(engine.category.test, SHOTS)
     labels, truth = np.asarray(split.support_labels), np.asarray(split.query_labels)
     t0 = time.time()
@@ -170,14 +171,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     run_variant(args, args.variant)
 
 
-def run_variant(args: argparse.Namespace, variant: str) -> None:
+def run_variant(args: argparse.Namespace, variant: str, recipe: Recipe | None = None) -> None:
     """Score every cell ``args`` names (:func:`research.robust.round_parser`, ``seeds``) that
-    ``args.out`` does not hold for ``variant``, writing each row as it is done."""
+    ``args.out`` does not hold for ``variant`` (with ``recipe``, default: the default
+    method's), writing each row as it is done."""
     root, out = data_root(args.data), Path(args.out)
     commit = git_commit(Path(__file__).resolve().parents[1])
     done = {c[:3] for c in done_cells(out, CELL) if c[3] == variant}
     for protocol, name, seed, engine in pending_cells(args, Path(root), done):
-        row = score_engine(engine, variant)
+        row = score_engine(engine, variant, recipe)
         row.update(protocol=protocol, category=name, seed=seed, git_commit=commit,
                    timestamp=datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
         print(f"{protocol} {name} seed {seed} {variant}: loo {row['support_loo']:.3f} "

@@ -108,6 +108,7 @@ from fsad.engine import ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.heads import predict
 from fsad.inspector.classifier import DEFAULT_METHOD
+from fsad.light import GAMMA, RAMP, lit_views
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import (
     Recipe,
@@ -123,31 +124,10 @@ from research.robust import round_parser, run_paired_cells
 
 SHOTS = 5
 CELL = ["protocol", "category", "seed", "variant"]
-#: gamma of the darker view; the brighter view uses its inverse
-GAMMA = 1.4
-#: the ramp's relative brightness change at the corners (0.75 .. 1.25)
-RAMP = 0.25
 #: the shrunk views' sides, as fractions of the image's
 SHRINK = (0.8, 0.64)
 #: bump when a candidate's views change, so cached rows of the old views are never read
 VIEWS_VERSION = 1
-
-
-def lit_views(image: np.ndarray) -> list[np.ndarray]:
-    """The three lit views of ``image``: darker, brighter, ramp.
-
-    Args:
-        image: ``(H, W, 3)`` uint8 RGB.
-
-    Returns:
-        three ``(H, W, 3)`` uint8 images; each channel gets the same change.
-    """
-    h, w = image.shape[:2]
-    x = image.astype(np.float32) / 255.0
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    diagonal = (xx / max(w - 1, 1) + yy / max(h - 1, 1)) / 2 - 0.5  # -0.5 .. 0.5
-    views = [x**GAMMA, x ** (1 / GAMMA), x * (1 + 2 * RAMP * diagonal)[..., None]]
-    return [np.clip(np.rint(v * 255.0), 0, 255).astype(np.uint8) for v in views]
 
 
 def shrink_views(image: np.ndarray) -> list[np.ndarray]:

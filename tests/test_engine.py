@@ -129,3 +129,31 @@ def test_sibling_shares_category_seed_and_cache(tiny_category, tmp_path: Path) -
     direct = ResidualEngine(tiny_category, other, seed=3, cache=DiskCache(tmp_path))
     assert sib.anomaly_maps(tiny_category.test).shape == (5, 4, 4)
     assert torch.equal(sib.residuals(tiny_category.test), direct.residuals(tiny_category.test))
+
+
+def test_relit_bank_interleaves_each_normal_with_its_relit_copy(
+    tiny_category, tmp_path: Path
+) -> None:
+    """A relit bank draws from every normal image followed by its relit copy, is keyed apart
+    from the plain bank, and scores a normal image seen under one of its lights as normal."""
+    from fsad.data import read_image
+    from fsad.light import relit
+
+    cache = DiskCache(tmp_path)
+    lit_cfg = replace(SMALL, relit_bank=True, coreset_ratio=1.0)
+    plain = ResidualEngine(tiny_category, replace(lit_cfg, relit_bank=False), 1, cache)
+    lit = ResidualEngine(tiny_category, lit_cfg, seed=1, cache=cache)
+    train = tiny_category.train
+    f, fb = plain.features(train), lit.bank_features()
+    assert fb.shape == (8, 32, 8, 8) and lit.bank_images_per_normal == 2
+    assert torch.equal(fb[0::2], f)  # image i at 2 i
+    copies = lit.features_of_images([relit(read_image(s.path), i) for i, s in enumerate(train)])
+    assert torch.allclose(fb[1::2], copies, atol=1e-5)  # its relit copy at 2 i + 1
+    assert len(lit.bank) == 2 * len(plain.bank)
+    assert plain.config.bank_key() != lit.config.bank_key()
+    darker = [relit(read_image(train[0].path), 0)]  # image 0's copy is the darker view
+    seen_lit = float(lit.residuals_of(lit.features_of_images(darker))[1].max())
+    seen_plain = float(plain.residuals_of(plain.features_of_images(darker))[1].max())
+    assert seen_lit < 1e-4 < 100 * seen_lit < seen_plain  # 0 up to the batch's rounding
+    warm = ResidualEngine(tiny_category, lit_cfg, seed=1, cache=cache)
+    assert torch.equal(warm.bank.features, lit.bank.features) and warm._extractor is None

@@ -526,3 +526,15 @@ def test_inputs_a_factory_has(folders, tmp_path: Path) -> None:
     with pytest.raises(DataError, match="at least 2 readable normal images"):
         Inspector(**SETTINGS).fit([normal / "line1" / "corrupt.png"], support).save(out)
     assert not out.exists()
+
+
+def test_member_images_counts_a_relit_copy_as_its_image() -> None:
+    import torch
+
+    from fsad.inspector.threshold import member_images
+
+    f = torch.zeros(3, 2, 2, 2)  # 3 normal images of 4 patches
+    idx = torch.tensor([0, 3, 4, 9, 23])
+    assert member_images(idx, f).tolist() == [0, 0, 1, 2, 5]
+    # a relit bank draws from 2 images per normal (image i at 2 i, its copy at 2 i + 1)
+    assert member_images(idx, f, per_image=2).tolist() == [0, 0, 0, 1, 2]

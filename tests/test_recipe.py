@@ -58,6 +58,26 @@ def test_every_engine_of_a_recipe_frames_the_images_as_the_tasks_engine(
     assert OTHER.features.framing == "crop"  # the recipe's own setting is overridden
 
 
+def test_a_relit_recipe_relights_every_engines_bank(tiny_category, tmp_path: Path) -> None:
+    """``relit_bank`` gives the task's engine (as a sibling) and every further engine a relit
+    bank; their rows and keys differ from the plain recipe's; the setting survives JSON."""
+    from fsad.recipe import recipe_from_json, recipe_to_json
+
+    eng = ResidualEngine(tiny_category, SMALL, seed=1, cache=DiskCache(tmp_path))
+    lit = replace(RECIPE, relit_bank=True)
+    engines = recipe_engines(eng, lit)
+    assert [e.config.relit_bank for e in engines] == [True, True]
+    assert engines[0] is not eng and engines[0] is eng.sibling(engines[0].config)  # memoised
+    assert recipe_engines(eng, RECIPE)[0] is eng  # the plain recipe keeps the task's engine
+    assert recipe_key(eng, lit) != recipe_key(eng, RECIPE)
+    test = list(tiny_category.test)
+    plain_rows, lit_rows = sample_rows(eng, RECIPE, test), sample_rows(eng, lit, test)
+    assert not np.allclose(plain_rows[0], lit_rows[0])
+    assert recipe_from_json(recipe_to_json(lit)) == lit
+    old = {k: v for k, v in recipe_to_json(RECIPE).items() if k != "relit_bank"}
+    assert recipe_from_json(old).relit_bank is False  # a model saved before the setting
+
+
 def test_recipe_key_changes_with_any_group_setting(tiny_category, tmp_path: Path) -> None:
     eng = ResidualEngine(tiny_category, SMALL, seed=1, cache=DiskCache(tmp_path))
     key = recipe_key(eng, RECIPE)

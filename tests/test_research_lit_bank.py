@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from fsad.data import load_category, read_image
+from fsad.light import lit_views
 from research.lit_bank_round import bank_folder, copy_with_lit_bank
-from research.support_views_round import lit_views
 
 
 def _write(path: Path, value: int) -> None:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from fsad.inspector import DEFAULT_METHOD
+from fsad.light import GAMMA, RAMP, lit_views
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import leave_one_out
-from research.support_views_round import GAMMA, RAMP, SHRINK, lit_views, shrink_views, with_views
+from research.support_views_round import SHRINK, shrink_views, with_views
 
 
 def test_three_views_of_the_same_shape_and_dtype() -> None:

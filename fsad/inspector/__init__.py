@@ -318,7 +318,7 @@ class Inspector:
         engine, f_normal = normal_engine(
             normal_files, samples, first, config.seed, self.cache, skipped
         )
-        members = member_images(engine.bank_indices, f_normal)
+        members = member_images(engine.bank_indices, f_normal, engine.bank_images_per_normal)
         loo = leave_out_scores(f_normal, engine.bank, members, config.folds, config.seed)
         threshold = anomaly_threshold(loo, config.quantile)
         rows, source = support_rows(engine, recipe, samples)  # the grid's code (fsad.recipe)

@@ -25,7 +25,7 @@ from fsad.errors import ConfigError
 from fsad.features import resolve_weights
 from fsad.inspector.config import InspectorConfig
 from fsad.memory import MemoryBank
-from fsad.recipe import Recipe, recipe_from_json, recipe_to_json
+from fsad.recipe import Recipe, recipe_from_json, recipe_to_json, relit_banked
 from fsad.zoom import ZoomConfig
 
 
@@ -80,11 +80,14 @@ class FittedModel:
 def engine_configs(
     config: InspectorConfig, recipe: Recipe, weights: str | None
 ) -> list[EngineConfig]:
-    """Engine 0 from the fit configuration, then the recipe's further engines."""
+    """Engine 0 from the fit configuration, then the recipe's further engines, each with a
+    relit bank when the recipe asks for one (as :func:`fsad.recipe.recipe_engines`)."""
     first = EngineConfig(
-        features=config.feature_config(weights), coreset_ratio=config.coreset_ratio
+        features=config.feature_config(weights),
+        coreset_ratio=config.coreset_ratio,
+        relit_bank=recipe.relit_bank,
     )
-    return [first, *recipe.engines]
+    return [first, *(relit_banked(e, recipe.relit_bank) for e in recipe.engines)]
 
 
 def backbone_files(config: InspectorConfig, recipe: Recipe, weights: str | None) -> dict[str, Path]:

@@ -17,14 +17,17 @@ import torch
 from fsad.memory import MemoryBank, residuals
 
 
-def member_images(bank_indices: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+def member_images(bank_indices: torch.Tensor, f: torch.Tensor, per_image: int = 1) -> torch.Tensor:
     """Source image index ``(M,)`` of each bank member.
 
     Args:
-        bank_indices: ``(M,)`` index of each member among the flattened patches of ``f``.
-        f: ``(N, D, h, w)`` the normal patch features the bank was built from.
+        bank_indices: ``(M,)`` index of each member among the flattened patches the bank
+            was drawn from: ``per_image`` images per normal image, in the order of ``f``
+            (:meth:`fsad.engine.ResidualEngine.bank_features`; a relit bank's copy of an
+            image counts as that image, so leaving the image out leaves its copy out too).
+        f: ``(N, D, h, w)`` the normal patch features.
     """
-    return bank_indices // (f.shape[2] * f.shape[3])
+    return bank_indices // (f.shape[2] * f.shape[3] * per_image)
 
 
 def leave_out_scores(
