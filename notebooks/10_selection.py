@@ -919,6 +919,41 @@ one_seed_round(RESULTS / "explore" / "shrink_support.csv")
 # measured. Nothing ships; the candidate stays in `research/`.
 
 # %% [markdown]
+# ## Photometric round 4: a memory bank that also holds relit normals
+#
+# Chapter 11's shot curve found that labelling more images does not close the suite's gap,
+# and that with every other image labelled light is still the largest single cost. So the
+# cost is in what the descriptor sees, and the descriptor starts from the residual
+# r = f - m* against the bank of normal patches: a patch that differs from the normals only
+# by its light has no close m*, stands out in the anomaly map, and draws the top-k blocks
+# and the zoom windows away from the defect. Rounds 1-3 changed the images or the support;
+# this one changes the bank. The candidate `lit_bank` puts each normal image into the bank
+# twice: as shot, and relit by one of round 3's three fixed lights (darker, brighter, ramp),
+# the lights taking turns over the sorted images; support, queries, head and coreset ratio
+# are the baseline's, and the bank doubles. One light per image, not all three, was decided
+# before the run from the cost (the 448 px engine's train features and coreset would have
+# grown four- and sixteen-fold). Signal, rule and seed as photometric rounds 2 and 3,
+# committed before the run (`research/lit_bank_round.py`); the baseline's rows are round
+# 4's, as round 2's.
+
+# %% tags=["hide-input"]
+one_seed_round(RESULTS / "explore" / "lit_bank.csv")
+
+# %% [markdown]
+# Read plainly: adopted by the rule, the first photometric candidate that gains on both
+# protocols' leave-one-out. On the suite it gains on transistor and metal_nut and is level
+# on bottle and screw; on the MVTec protocol it gains on screw and metal_nut and is level on
+# the others, so the guard is never near. The query record, which decides nothing, rises on
+# the MVTec protocol (screw most) and falls a little on the suite (transistor, metal_nut),
+# where the leave-one-out rose: the two signals disagree again on the suite, and one seed of
+# 80 left-out images per protocol is a coarse signal (the last section). Adopted means
+# measured next, not shipped: the recipe is registered as
+# `hires_lite0_poe_proto_rot4_relit` (the default's recipe with `relit_bank`, the same code
+# the round's library check ran), and a grid over seeds 1-5 on the MVTec protocol and the
+# suites decides whether it replaces the default. Its price: the bank doubles, so `fsad fit`
+# takes about twice as long and the saved model is twice the size.
+
+# %% [markdown]
 # ## Do the signal and the query record agree?
 #
 # Every round since robustness round 1 was decided by support leave-one-out, and each also
@@ -943,6 +978,7 @@ SIGNAL_ROUNDS = {
     "light.csv": ("photometric 2", "method", "variant", "baseline"),
     "lit_support.csv": ("photometric 3", "method", "variant", "baseline"),
     "shrink_support.csv": ("robustness 5", "method", "variant", "baseline"),
+    "lit_bank.csv": ("photometric 4", "method", "variant", "baseline"),
 }
 COLUMNS = ["protocol", "category", "shots", "seed", "support_loo", "query_acc"]
 
@@ -998,9 +1034,10 @@ else:
 # and not about small ones, and no more than suggest it. Where a protocol's leave-one-out
 # moved by 3 points or more, the query record mostly moved the same way (robustness round
 # 1's turned support on the suite, the speed round's dropped zoom views and anomaly-only
-# descriptors, test-time poses); the exceptions are photometric rounds 1 and 2, which
-# changed the images themselves. Where it moved by less, the two split evenly or worse. The
-# pairs are few and not independent: the speed round's share one baseline, the four one-seed
+# descriptors, test-time poses, the relit bank on the MVTec protocol); the exceptions are
+# photometric rounds 1 and 2, which changed the images themselves, and the relit bank on the
+# suite (photometric round 4). Where it moved by less, the two split evenly or worse. The
+# pairs are few and not independent: the speed round's share one baseline, the five one-seed
 # rounds share the very same seed-1 baseline cells, `rot4` and `dihedral8` are near twins;
 # and the bins were drawn after seeing the table. So this is a description, not a test, and
 # no rule, margin or threshold is taken from it.
@@ -1009,7 +1046,8 @@ else:
 # agree. With one seed, 80 left-out images per protocol and the same support images in
 # every seed, a change of a few points is a few images, and one seed's query record is not
 # much firmer. So the last rounds' verdicts are best read as "no candidate moved the signal
-# by much", not as evidence that each candidate hurts or helps; and the record's larger
+# by much" (photometric round 4 is the exception: 3 points or more on both protocols), not
+# as evidence that each candidate hurts or helps; and the record's larger
 # moves (photometric rounds 2 and 3 on the MVTec protocol) cannot be used to choose either,
 # being the query labels themselves. A rule able to see one-to-three-point differences
 # would need more left-out images: more support draws (today every seed draws the same

@@ -63,7 +63,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -141,16 +141,25 @@ def baseline_from(round4_csv: Path, out: Path) -> int:
     return len(rows)
 
 
+def copy_or_baseline(argv: Sequence[str], copy: Callable[[Path, Path], int], what: str) -> bool:
+    """Run ``--copy SRC DST`` (``copy``, printing how many ``what``) or ``--baseline-from
+    SRC DST`` (:func:`baseline_from`) when ``argv`` asks for one; False when it asks for
+    neither (the round's scoring arguments)."""
+    if not argv or argv[0] not in ("--copy", "--baseline-from"):
+        return False
+    if len(argv) != 3:
+        raise SystemExit(f"usage: {argv[0]} SRC DST")
+    if argv[0] == "--copy":
+        print(f"{copy(Path(argv[1]), Path(argv[2]))} {what}")
+    else:
+        print(f"{baseline_from(Path(argv[1]), Path(argv[2]))} baseline rows copied")
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     if argv is None:
         argv = sys.argv[1:]
-    if argv and argv[0] in ("--copy", "--baseline-from"):
-        if len(argv) != 3:
-            raise SystemExit(f"usage: {argv[0]} SRC DST")
-        if argv[0] == "--copy":
-            print(f"{copy_to_means(Path(argv[1]), Path(argv[2]))} images rescaled")
-        else:
-            print(f"{baseline_from(Path(argv[1]), Path(argv[2]))} baseline rows copied")
+    if copy_or_baseline(argv, copy_to_means, "images rescaled"):
         return
     ap = round_parser(__doc__, suite_required=False)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1])

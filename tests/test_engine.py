@@ -154,6 +154,6 @@ def test_relit_bank_interleaves_each_normal_with_its_relit_copy(
     darker = [relit(read_image(train[0].path), 0)]  # image 0's copy is the darker view
     seen_lit = float(lit.residuals_of(lit.features_of_images(darker))[1].max())
     seen_plain = float(plain.residuals_of(plain.features_of_images(darker))[1].max())
-    assert seen_lit < 1e-4 < 100 * seen_lit < seen_plain  # 0 up to the batch's rounding
+    assert seen_lit < 1e-4 < seen_plain  # 0 up to the batch's rounding
     warm = ResidualEngine(tiny_category, lit_cfg, seed=1, cache=cache)
     assert torch.equal(warm.bank.features, lit.bank.features) and warm._extractor is None

@@ -538,3 +538,24 @@ def test_member_images_counts_a_relit_copy_as_its_image() -> None:
     assert member_images(idx, f).tolist() == [0, 0, 1, 2, 5]
     # a relit bank draws from 2 images per normal (image i at 2 i, its copy at 2 i + 1)
     assert member_images(idx, f, per_image=2).tolist() == [0, 0, 0, 1, 2]
+
+
+def test_a_relit_recipe_fits_relit_banks_and_keeps_them(
+    fitted: Inspector, folders, tmp_path: Path
+) -> None:
+    """With ``relit_bank`` every engine's bank draws from twice the images (each normal and
+    its relit copy), the model records it, and a saved model classifies as the fitted one."""
+    from dataclasses import replace
+
+    insp = Inspector(**{**TINY, "method": replace(TINY_RECIPE, relit_bank=True)})
+    insp.fit(folders["normal"], folders["support"])
+    assert [c.relit_bank for c in insp.model_.engine_configs] == [True, True]
+    plain, lit = fitted.info["bank_sizes"], insp.info["bank_sizes"]
+    assert all(abs(b - 2 * a) <= 1 for a, b in zip(plain, lit, strict=True))  # ratio x 2 N
+    assert insp.info["n_normal"] == 30  # the copies are not normal images of their own
+    loaded = Inspector.load(insp.save(tmp_path / "relit"))
+    assert loaded.recipe.relit_bank
+    a = insp.classify([folders["query"]], progress=False)
+    b = loaded.classify([folders["query"]], progress=False)
+    assert [r.defect_type for r in a] == [r.defect_type for r in b]
+    assert np.allclose([r.score for r in a], [r.score for r in b], atol=1e-5)

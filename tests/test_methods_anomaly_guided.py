@@ -292,3 +292,6 @@ def test_registered_recipes_keep_their_group_order() -> None:
     assert hires.engines == (HIRES_ENGINE,) and hires.c == 100.0 and hires.experts
     assert RECIPES["residual_proto"].head == "cosine"
     assert RECIPES["hires_poe_proto"] == replace(hires, prototypes=True)
+    default = RECIPES["hires_lite0_poe_proto_rot4"]
+    assert not default.relit_bank  # the relit bank is a candidate, not the default yet
+    assert RECIPES["hires_lite0_poe_proto_rot4_relit"] == replace(default, relit_bank=True)

@@ -80,6 +80,9 @@ NO_ROW = {
     "contrastive_maml": "the paper's Appendix G variant: its first-order MAML pretraining runs "
     "up to 1000 episodes at 2-5 s each on 2 cores, so no grid was committed and a test cell "
     "would take about an hour",
+    "hires_lite0_poe_proto_rot4_relit": "adopted by photometric round 4 for a grid over seeds "
+    "1-5 that has not run yet (its cells build relit banks: about twice the default's fit "
+    "time); its first committed grid cell joins CELLS",
 }
 
 
