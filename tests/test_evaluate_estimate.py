@@ -12,7 +12,12 @@ import pytest
 from fsad.cli import main
 from fsad.config import RunConfig, load_config
 from fsad.evaluate import RESULT_COLUMNS, read_results, run_grid
-from fsad.evaluate.estimate import ENGINE_COLD_PER_IMAGE, OTHER_RUN, RUN_SECONDS
+from fsad.evaluate.estimate import (
+    ENGINE_COLD_PER_IMAGE,
+    OTHER_RUN,
+    RELIT_ENGINE_FACTOR,
+    RUN_SECONDS,
+)
 from fsad.task import Prediction
 
 MVTEC_AD = ("bottle cable capsule carpet grid hazelnut leather metal_nut pill screw tile "
@@ -56,6 +61,9 @@ def test_dry_run_counts_discovers_all_and_estimates(root: Path, tmp_path: Path) 
     assert est.cold == pytest.approx(runs + engines)
     assert est.warm == pytest.approx(12 * RUN_SECONDS["hires_poe_proto"][1])
     assert "worker-hours" in est.describe() and not (tmp_path / "out").exists()
+    relit = run_grid(config.replace(methods=("hires_lite0_poe_proto_rot4_relit",)), root,
+                     tmp_path / "r", dry_run=True).estimate  # fmt: skip
+    assert relit.cold - 12 * OTHER_RUN[0] == pytest.approx(engines * RELIT_ENGINE_FACTOR)
     unknown = run_grid(config.replace(methods=("random", "nope_not_timed")), root,
                        tmp_path / "o", methods={"nope_not_timed": _zero}, dry_run=True)  # fmt: skip
     assert unknown.estimate.warm == pytest.approx(12 * OTHER_RUN[1])

@@ -34,6 +34,11 @@ from fsad.evaluate.plan import Plan, group_jobs
 ENGINE_COLD_PER_IMAGE = {224: 0.13, 448: 1.0}
 #: methods whose names start with this also build the 448 px engine
 HIRES_PREFIX = "hires"
+#: methods whose names end with this build relit banks (:attr:`fsad.recipe.Recipe.relit_bank`)
+RELIT_SUFFIX = "_relit"
+#: a relit engine's cold cost over a plain one's: ``benchmarks/bench_fit.py`` on bottle (200
+#: normal images, one thread, same machine and hour), the relit default 850 s against 458 s
+RELIT_ENGINE_FACTOR = 1.9
 #: (cold mean, warm median) seconds per run of the committed results
 RUN_SECONDS: dict[str, tuple[float, float]] = {
     "random": (0.0, 0.0),
@@ -105,7 +110,8 @@ def estimate(config: RunConfig, plan: Plan) -> Estimate:
 
 
 def _engine_seconds(config: RunConfig, plan: Plan, category: str, group: list) -> float:
-    """Cold engine seconds of one group: the config's engine, plus 448 px for hires methods."""
+    """Cold engine seconds of one group: the config's engine, plus 448 px for hires methods,
+    times :data:`RELIT_ENGINE_FACTOR` when a method builds relit banks."""
     methods = {job.method for job in group}
     if methods <= {"random"}:
         return 0.0
@@ -114,4 +120,6 @@ def _engine_seconds(config: RunConfig, plan: Plan, category: str, group: list) -
     seconds = ENGINE_COLD_PER_IMAGE.get(crop, ENGINE_COLD_PER_IMAGE[224]) * n_train
     if any(m.startswith(HIRES_PREFIX) for m in methods):
         seconds += ENGINE_COLD_PER_IMAGE[448] * n_train
+    if any(m.endswith(RELIT_SUFFIX) for m in methods):
+        seconds *= RELIT_ENGINE_FACTOR
     return seconds
