@@ -30,7 +30,7 @@ from fsad.cache import DiskCache, files_fingerprint
 from fsad.data import CategoryData, Sample, read_image
 from fsad.errors import ConfigError
 from fsad.features import FeatureConfig, PatchFeatureExtractor
-from fsad.light import LIGHT_VERSION, relit
+from fsad.light import light_key, relit
 from fsad.memory import CORESET_VERSION, SEARCH_VERSION, MemoryBank, build_bank, residuals
 
 # bump when the way features, banks or residuals are computed changes: old entries then miss
@@ -67,7 +67,7 @@ class EngineConfig:
             "coreset_version": CORESET_VERSION,
         }
         if self.relit_bank:  # added later: absent when off, so earlier keys stay valid
-            key["relit"] = LIGHT_VERSION
+            key["relit"] = light_key()
         return key
 
 
@@ -191,7 +191,7 @@ class ResidualEngine:
         if not self.config.relit_bank:
             return f
         key = self._features_key(train)
-        key.update(relit=LIGHT_VERSION, kind="relit")
+        key.update(relit=light_key(), kind="relit")
         lit = self.cache.load_or_compute("features", key, lambda: {"f": self._relit_features()})
         return torch.stack([f, lit["f"]], dim=1).flatten(0, 1)
 

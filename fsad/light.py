@@ -23,8 +23,14 @@ GAMMA = 1.4
 RAMP = 0.25
 #: how many views :func:`lit_views` gives
 N_VIEWS = 3
-#: bump when the views change: relit banks of older views are then never read as fresh
+#: bump when the views change in a way :func:`light_key` does not show
 LIGHT_VERSION = 1
+
+
+def light_key() -> dict[str, float | int]:
+    """What determines the relit copies (in the cache keys of relit features and banks, so
+    a change of the lights never serves an older entry)."""
+    return {"version": LIGHT_VERSION, "gamma": GAMMA, "ramp": RAMP, "views": N_VIEWS}
 
 
 def lit_views(image: np.ndarray) -> list[np.ndarray]:

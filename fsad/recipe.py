@@ -133,9 +133,11 @@ def framed(config: EngineConfig, framing: str) -> EngineConfig:
 def recipe_engines(engine: ResidualEngine, recipe: Recipe) -> tuple[ResidualEngine, ...]:
     """The task's engine and each of ``recipe.engines`` as its sibling (memoised), framed as
     the task's engine frames the images (the whole image for folder data, the centre crop
-    under the paper's protocol), so every engine sees the same pixels; with
-    ``recipe.relit_bank`` every engine (the task's as a sibling) has a relit bank."""
-    framing, lit = engine.config.features.framing, recipe.relit_bank
+    under the paper's protocol), so every engine sees the same pixels. Every engine has a
+    relit bank when the recipe or the task's engine asks for one (the task's engine then
+    as its relit sibling); neither setting is ever dropped."""
+    framing = engine.config.features.framing
+    lit = recipe.relit_bank or engine.config.relit_bank
     first = (
         engine
         if engine.config.relit_bank == lit
@@ -143,7 +145,7 @@ def recipe_engines(engine: ResidualEngine, recipe: Recipe) -> tuple[ResidualEngi
     )
     return (
         first,
-        *(first.sibling(relit_banked(framed(cfg, framing), lit)) for cfg in recipe.engines),
+        *(engine.sibling(relit_banked(framed(cfg, framing), lit)) for cfg in recipe.engines),
     )
 
 

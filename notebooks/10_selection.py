@@ -933,8 +933,8 @@ one_seed_round(RESULTS / "explore" / "shrink_support.csv")
 # are the baseline's, and the bank doubles. One light per image, not all three, was decided
 # before the run from the cost (the 448 px engine's train features and coreset would have
 # grown four- and sixteen-fold). Signal, rule and seed as photometric rounds 2 and 3,
-# committed before the run (`research/lit_bank_round.py`); the baseline's rows are
-# robustness round 4's, as photometric round 2's.
+# committed before the run (`research/lit_bank_round.py`); the baseline's rows are the
+# seed-1 `baseline` rows of `query_poses.csv` (robustness round 4), as photometric round 2's.
 
 # %% tags=["hide-input"]
 one_seed_round(RESULTS / "explore" / "lit_bank.csv")

@@ -18,16 +18,15 @@ nuisance into the bank.
 - ``lit_bank``: the same method on a copy of the data in which the bank's folder (``good/``
   of the suite's layout, ``train/good/`` of MVTec's, ``test/good/`` for metal_nut, which has
   no train normals) also holds one relit copy of every normal image, the light cycling
-  through photometric round 3's three fixed views (:func:`research.support_views_round.
-  lit_views`: gamma 1.4, gamma 1 / 1.4, a brightness ramp of 0.75-1.25) by the image's place
-  in the sorted folder. Support, queries, every
-  setting and the coreset ratio are the baseline's; the bank doubles. One view per image
-  rather than all three: with all three the 448 px engine's cached train features would take
-  about 4 GB per category and protocol and its greedy coreset about 16 times the baseline's
-  time, which did not fit the session; decided before any run, from the cache's sizes and
-  ``fsad fit``'s timing (README), not from a result. The views are brightness only, so a grey
-  suite image stays grey; their strength is round 3's, set before its run from the usual
-  augmentation magnitudes, not from the suite's settings.
+  through photometric round 3's three fixed views (:func:`fsad.light.lit_views`: gamma 1.4,
+  gamma 1 / 1.4, a brightness ramp of 0.75-1.25) by the image's place in the sorted folder.
+  Support, queries, every setting and the coreset ratio are the baseline's; the bank doubles.
+  One view per image rather than all three: with all three the 448 px engine's cached train
+  features would take about 4 GB per category and protocol and its greedy coreset about 16
+  times the baseline's time, which did not fit the session; decided before any run, from the
+  cache's sizes and ``fsad fit``'s timing (README), not from a result. The views are
+  brightness only, so a grey suite image stays grey; their strength is round 3's, set before
+  its run from the usual augmentation magnitudes, not from the suite's settings.
 
 Signal: support leave-one-out at 5 shots, the four MVTec AD categories, on the MVTec protocol
 (centre crop) and on the suite ``all`` (whole image). Query accuracy is recorded for the
@@ -69,7 +68,8 @@ Usage::
 ``--via-library`` scores the same candidate through the library instead of a data copy: the
 default's recipe with :attr:`fsad.recipe.Recipe.relit_bank` (:attr:`fsad.engine.EngineConfig.
 relit_bank`: the bank draws from each normal image followed by its relit copy, the order the
-copy's sorted folder gives), on the data as it is; its rows (variant ``lit_bank_library``)
+copy's sorted folder gives for names of one length, as MVTec's and the suite's), on the data
+as it is; its rows (variant ``lit_bank_library``)
 check that what a grid of that recipe measures is what the round chose.
 """
 

@@ -69,6 +69,9 @@ def test_a_relit_recipe_relights_every_engines_bank(tiny_category, tmp_path: Pat
     assert [e.config.relit_bank for e in engines] == [True, True]
     assert engines[0] is not eng and engines[0] is eng.sibling(engines[0].config)  # memoised
     assert recipe_engines(eng, RECIPE)[0] is eng  # the plain recipe keeps the task's engine
+    lit_eng = eng.sibling(replace(SMALL, relit_bank=True))
+    kept = recipe_engines(lit_eng, RECIPE)  # a relit task engine is never made plain
+    assert kept[0] is lit_eng and kept[1].config.relit_bank
     assert recipe_key(eng, lit) != recipe_key(eng, RECIPE)
     test = list(tiny_category.test)
     plain_rows, lit_rows = sample_rows(eng, RECIPE, test), sample_rows(eng, lit, test)

@@ -87,7 +87,7 @@ def engine_configs(
         coreset_ratio=config.coreset_ratio,
         relit_bank=recipe.relit_bank,
     )
-    return [first, *(relit_banked(e, recipe.relit_bank) for e in recipe.engines)]
+    return [first, *(relit_banked(e, recipe.relit_bank or e.relit_bank) for e in recipe.engines)]
 
 
 def backbone_files(config: InspectorConfig, recipe: Recipe, weights: str | None) -> dict[str, Path]:
