@@ -80,8 +80,9 @@ class FittedModel:
 def engine_configs(
     config: InspectorConfig, recipe: Recipe, weights: str | None
 ) -> list[EngineConfig]:
-    """Engine 0 from the fit configuration, then the recipe's further engines, each with a
-    relit bank when the recipe asks for one (as :func:`fsad.recipe.recipe_engines`)."""
+    """Engine 0 from the fit configuration, then the recipe's further engines; an engine has
+    a relit bank when the recipe or its own settings ask for one (as
+    :func:`fsad.recipe.recipe_engines`)."""
     first = EngineConfig(
         features=config.feature_config(weights),
         coreset_ratio=config.coreset_ratio,
