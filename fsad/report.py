@@ -1795,3 +1795,54 @@ def shot_curve_table(
     out["draws"] = grouped.size()
     order = sorted(out.index, key=lambda k: (k == ALL_OTHERS, k))
     return out.loc[order]
+
+
+def guarded_grid(
+    rows: pd.DataFrame, candidate: str, default: str, shots: int, n_categories: int
+) -> dict[str, Any]:
+    """A candidate method's grid against the default's, as an adoption guard reads it.
+
+    Only the (category, seed) cells at ``shots`` that both methods hold are compared, so
+    both means average the same categories and seeds. The guard is one sample standard
+    deviation over seeds of the default's category mean on *its whole grid* at ``shots``
+    (the spread of the figure the candidate would replace).
+
+    Args:
+        rows: result rows holding both methods (one protocol).
+        candidate, default: the two methods.
+        shots: the shot count compared.
+        n_categories: categories a complete grid has (for ``complete``).
+
+    Returns:
+        ``candidate`` and ``default`` (mean ± std over the paired complete seeds, %, as
+        :func:`average_over_categories`), ``change`` (points), ``guard`` (points), ``cells``
+        (paired (category, seed) cells), ``seeds`` (paired seeds that hold every paired
+        category), ``categories``, ``complete`` (every category at every seed the default
+        has) and ``below_guard`` (change < -guard); NaN figures when nothing is paired.
+    """
+    at = rows[rows["shots"] == shots]
+    cand, base = (at[at["method"] == m] for m in (candidate, default))
+    keys = ["category", "seed"]
+    common = cand[keys].drop_duplicates().merge(base[keys].drop_duplicates(), on=keys)
+    guard = average_over_categories(base)["std"]
+    guard_value = float(guard.iloc[0]) if len(guard) else math.nan
+    out: dict[str, Any] = {
+        "cells": len(common),
+        "categories": int(common["category"].nunique()),
+        "guard": round(guard_value, 2),
+        "complete": len(common) == n_categories * base["seed"].nunique() and len(common) > 0,
+    }
+    if common.empty:
+        return {**out, candidate: "-", default: "-", "change": math.nan, "seeds": 0,
+                "below_guard": False}  # fmt: skip
+    avg = average_over_categories(pd.concat([cand, base]).merge(common, on=keys))
+    avg = avg.set_index("method")
+    change = float(avg.loc[candidate, "mean"] - avg.loc[default, "mean"])
+    return {
+        **out,
+        candidate: _cell(avg.loc[candidate, "mean"], avg.loc[candidate, "std"]),
+        default: _cell(avg.loc[default, "mean"], avg.loc[default, "std"]),
+        "change": round(change, 2),
+        "seeds": int(avg.loc[candidate, "n_seeds"]),
+        "below_guard": bool(change < -guard_value),
+    }

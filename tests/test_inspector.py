@@ -559,3 +559,31 @@ def test_a_relit_recipe_fits_relit_banks_and_keeps_them(
     b = loaded.classify([folders["query"]], progress=False)
     assert [r.defect_type for r in a] == [r.defect_type for r in b]
     assert np.allclose([r.score for r in a], [r.score for r in b], atol=1e-5)
+
+
+def test_a_relit_threshold_leaves_each_images_copy_out_with_it(
+    folders, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End to end: black-and-white normals are their own relit copies under both gammas (0
+    and 255 stay put), and a full bank (coreset ratio 1) keeps every patch. If leaving an
+    image out kept its copy in the bank, that image would score 0 against its own twin; so
+    every leave-out score stays clearly above 0 only when the copy goes with its image."""
+    from dataclasses import replace
+
+    import fsad.inspector
+    from fsad.inspector.threshold import member_images
+
+    rng = np.random.default_rng(0)
+    normal = tmp_path / "bw"
+    normal.mkdir()
+    for i in range(6):  # random 8x8 blocks of black and white: six different parts
+        blocks = rng.integers(0, 2, (8, 8), dtype=np.uint8) * 255
+        cv2.imwrite(str(normal / f"{i}.png"), np.kron(blocks, np.ones((8, 8), np.uint8)))
+    lit = replace(TINY_RECIPE, relit_bank=True)
+    settings = {**TINY, "coreset_ratio": 1.0, "folds": 6, "method": lit}
+    scores = Inspector(**settings).fit(normal, folders["support"]).info["leave_out_scores"]
+    assert scores["min"] > 1e-2
+    # the same fit with the copy counted as an image of its own: some image meets its twin
+    monkeypatch.setattr(fsad.inspector, "member_images", lambda idx, f, per: member_images(idx, f))
+    broken = Inspector(**settings).fit(normal, folders["support"]).info["leave_out_scores"]
+    assert broken["min"] < 1e-3 < scores["min"]

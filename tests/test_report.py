@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from fsad.report import (
     bootstrap_change,
     cheapest_noninferior,
     format_report,
+    guarded_grid,
     holm_adjusted,
     latest_config,
     learner_accuracy,
@@ -976,3 +978,47 @@ def test_holm_adjusted_steps_down_keeps_order_and_refuses_bad_p() -> None:
     assert holm_adjusted([0.6, 0.7]).max() == 1.0  # capped
     with pytest.raises(FsadError, match="in \\[0, 1\\]"):
         holm_adjusted([0.1, float("nan")])
+
+
+def _grid_rows(method: str, cells: dict) -> pd.DataFrame:
+    """Rows of ``method`` at 5 shots: ``cells`` maps (category, seed) to accuracy."""
+    return pd.DataFrame(
+        [
+            dict(
+                dataset="mvtec_ad",
+                category=c,
+                method=method,
+                shots=5,
+                seed=s,
+                accuracy=a,
+                n_query=10,
+                chance=0.4,
+            )
+            for (c, s), a in cells.items()
+        ]
+    )
+
+
+def test_guarded_grid_pairs_cells_and_guards_with_the_defaults_whole_spread():
+    # default: category means per seed 0.6, 0.7, 0.8 -> 70 +- 10 (the guard)
+    default = {("a", 1): 0.5, ("b", 1): 0.7, ("a", 2): 0.6, ("b", 2): 0.8, ("a", 3): 0.7,
+               ("b", 3): 0.9}  # fmt: skip
+    # the candidate holds seeds 1-2 only, and category b of seed 3: seed 3 is not complete
+    cand = {("a", 1): 0.4, ("b", 1): 0.6, ("a", 2): 0.5, ("b", 2): 0.7, ("b", 3): 0.1}
+    rows = pd.concat([_grid_rows("new", cand), _grid_rows("old", default)])
+    g = guarded_grid(rows, "new", "old", 5, n_categories=2)
+    assert g["cells"] == 5 and g["categories"] == 2 and g["complete"] is False
+    assert g["guard"] == pytest.approx(10.0)
+    # means over the paired cells, category first: old a (50+60)/2 = 55, b (70+80+90)/3 = 80
+    # -> 67.5; new a (40+50)/2 = 45, b (60+70+10)/3 = 46.67 -> 45.83
+    assert g["change"] == pytest.approx(45.83 - 67.5, abs=0.01)
+    assert g["below_guard"] is True and g["seeds"] == 2
+    assert g["new"].startswith("45.83 ± ") and g["old"].startswith("67.50 ± ")
+    # a candidate level with the default on its whole grid is complete and not below
+    same = pd.concat([_grid_rows("new", default), _grid_rows("old", default)])
+    g = guarded_grid(same, "new", "old", 5, n_categories=2)
+    assert g["complete"] is True and g["change"] == 0 and g["below_guard"] is False
+    assert g["new"] == g["old"] == "70.00 ± 10.00"
+    # nothing paired: no figures, not below
+    g = guarded_grid(_grid_rows("old", default), "new", "old", 5, n_categories=2)
+    assert g["cells"] == 0 and g["new"] == "-" and math.isnan(g["change"])

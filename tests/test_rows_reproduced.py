@@ -16,8 +16,10 @@ seeds 1-5). Same seed, same numbers on one machine is tested for ``contrastive``
 (``test_methods_paper.py``).
 
 The anomaly-guided methods share bottle's caches (the 224 px engine, two zoom encoders, the
-448 px engine: about 6 minutes from an empty cache on 2 cores, seconds warm); the paper's
-trained methods each pretrain on synthetic classes (1-2 minutes each).
+448 px engine: about 6 minutes from an empty cache on 2 cores, seconds warm), except the
+relit bank's method, whose banks are its own (about 17 minutes of one core from an empty cache,
+15 with its features cached: the greedy coreset of a doubled bank); the paper's trained methods
+each pretrain on synthetic classes (1-2 minutes each).
 
 These tests carry the ``rows`` marker: ``make test`` leaves them out, ``make test-rows``
 (and CI, through ``.ci/run``) runs them; it refuses to start without ``FSAD_DATA``.
@@ -55,6 +57,7 @@ CELLS = {
     "anomaly_lr_rot4": ("poses/mvtec", "paper", "bottle", 3),
     "hires_poe_proto_rot4": ("poses/mvtec", "paper", "bottle", 1),
     "hires_lite0_poe_proto_rot4": ("poses/mvtec", "paper", "bottle", 3),
+    "hires_lite0_poe_proto_rot4_relit": ("poses/mvtec", "paper", "bottle", 5),
     "contrastive": ("main", "paper", "metal_nut", 2),
     "contrastive_nopretrain": ("ablation", "ablation", "transistor", 2),
     "contrastive_raw": ("ablation", "ablation", "bottle", 2),
@@ -80,9 +83,6 @@ NO_ROW = {
     "contrastive_maml": "the paper's Appendix G variant: its first-order MAML pretraining runs "
     "up to 1000 episodes at 2-5 s each on 2 cores, so no grid was committed and a test cell "
     "would take about an hour",
-    "hires_lite0_poe_proto_rot4_relit": "adopted by photometric round 4 for a grid over seeds "
-    "1-5 that has not run yet (its cells build relit banks: about twice the default's fit "
-    "time); its first committed grid cell joins CELLS",
 }
 
 
