@@ -568,8 +568,6 @@ def test_a_relit_threshold_leaves_each_images_copy_out_with_it(
     and 255 stay put), and a full bank (coreset ratio 1) keeps every patch. If leaving an
     image out kept its copy in the bank, that image would score 0 against its own twin; so
     every leave-out score stays clearly above 0 only when the copy goes with its image."""
-    from dataclasses import replace
-
     import fsad.inspector
     from fsad.inspector.threshold import member_images
 
@@ -579,8 +577,8 @@ def test_a_relit_threshold_leaves_each_images_copy_out_with_it(
     for i in range(6):  # random 8x8 blocks of black and white: six different parts
         blocks = rng.integers(0, 2, (8, 8), dtype=np.uint8) * 255
         cv2.imwrite(str(normal / f"{i}.png"), np.kron(blocks, np.ones((8, 8), np.uint8)))
-    lit = replace(TINY_RECIPE, relit_bank=True)
-    settings = {**TINY, "coreset_ratio": 1.0, "folds": 6, "method": lit}
+    lit = Recipe((Group(_BLOCKS),), relit_bank=True)  # one engine: the threshold's
+    settings = {**SETTINGS, "coreset_ratio": 1.0, "folds": 6, "method": lit}
     scores = Inspector(**settings).fit(normal, folders["support"]).info["leave_out_scores"]
     assert scores["min"] > 1e-2
     # the same fit with the copy counted as an image of its own: some image meets its twin
