@@ -93,10 +93,6 @@ from research.robust import round_parser
 VARIANT = "lit_bank"
 #: the same candidate through the library (:attr:`fsad.recipe.Recipe.relit_bank`)
 LIBRARY_VARIANT = "lit_bank_library"
-#: the baseline scored on the data as given (``--baseline-here``): the suite's images of this
-#: session, the bytes the candidate saw (``baseline``'s rows are robustness round 4's, on suite
-#: images written by an earlier environment whose bytes differ: see the note below)
-HERE_VARIANT = "baseline_here"
 #: the relit copies' stem suffix: ``<stem>_lit<k>.png``, ``k`` the view's index
 LIT_SUFFIX = "_lit"
 
@@ -156,20 +152,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help=f"score {LIBRARY_VARIANT}: the recipe's relit_bank on the data as it is",
     )
-    ap.add_argument(
-        "--baseline-here",
-        action="store_true",
-        help=f"score {HERE_VARIANT}: the default as it is, on the data as given",
-    )
     args = ap.parse_args(argv)
-    if args.via_library and args.baseline_here:
-        ap.error("--via-library and --baseline-here score different variants: give one")
     if args.suite is None and "suite_all" in args.protocols:
         ap.error("--suite (the suite `all` folder) is needed for the suite_all protocol")
     if args.via_library:
         run_variant(args, LIBRARY_VARIANT, replace(RECIPES[DEFAULT_METHOD], relit_bank=True))
-    elif args.baseline_here:
-        run_variant(args, HERE_VARIANT)
     else:
         run_variant(args, VARIANT)
 

@@ -53,13 +53,3 @@ def test_copy_relights_only_the_bank_one_view_per_image_cycling(tmp_path: Path) 
 def test_copy_refuses_a_folder_without_categories(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="not a folder of categories"):
         copy_with_lit_bank(tmp_path / "missing", tmp_path / "dst")
-
-
-def test_variants_are_asked_one_at_a_time(tmp_path: Path) -> None:
-    from research.lit_bank_round import main
-
-    with pytest.raises(SystemExit) as err:  # argparse's error: exit status 2
-        main(["--via-library", "--baseline-here", "--out", str(tmp_path / "r.csv"),
-              "--protocols", "mvtec"])  # fmt: skip
-    assert err.value.code == 2
-    assert not (tmp_path / "r.csv").exists()  # nothing scored
