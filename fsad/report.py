@@ -1797,6 +1797,33 @@ def shot_curve_table(
     return out.loc[order]
 
 
+def grid_verdict(halves: pd.DataFrame, total_cells: int) -> str:
+    """The adoption guard's verdict over a grid's halves (one :func:`guarded_grid` row each).
+
+    The rule fails on either half, so one *complete* half below its guard decides at once;
+    a half below its guard while incomplete is progress and decides nothing.
+
+    Args:
+        halves: rows with ``complete``, ``below_guard`` and ``cells``, indexed by protocol.
+        total_cells: the cells of the whole grid (all halves complete).
+
+    Returns:
+        ``"below the guard on <protocols> (complete): the default stays..."``,
+        ``"incomplete (k of total_cells cells): no verdict yet..."`` or ``"within the
+        guard on every protocol: the candidate becomes the default."``.
+    """
+    below = halves.index[halves["below_guard"] & halves["complete"]].tolist()
+    if below:
+        return (
+            f"below the guard on {', '.join(map(str, below))} (complete): the default stays, "
+            "and the candidate stays an option."
+        )
+    cells = int(halves["cells"].sum())
+    if cells < total_cells or not bool(halves["complete"].all()):
+        return f"incomplete ({cells} of {total_cells} cells): no verdict yet; the default stays."
+    return "within the guard on every protocol: the candidate becomes the default."
+
+
 def guarded_grid(
     rows: pd.DataFrame, candidate: str, default: str, shots: int, n_categories: int
 ) -> dict[str, Any]:

@@ -51,6 +51,7 @@ from fsad.report import (
     cheapest_noninferior,
     choice_ceiling,
     find_results_dir,
+    grid_verdict,
     guarded_grid,
     heldout_picks,
     loo_gated,
@@ -991,22 +992,7 @@ if relit_grid:
     order = [RELIT, PLAIN, "change", "guard", "below_guard", "cells", "seeds", "categories"]
     relit_table = pd.DataFrame(relit_grid).set_index("protocol")
     display(Markdown(to_markdown(relit_table[[*order, "complete"]])))
-    counted = relit_table[relit_table["counted"]]
-    done = bool(counted["complete"].all()) and len(counted) == 2
-    # the rule fails on either protocol, so one complete half below its guard decides
-    below = counted.index[counted["below_guard"] & counted["complete"]].tolist()
-    if below:
-        verdict = (
-            f"below the guard on {', '.join(below)} (complete): the default stays, and the "
-            "relit method stays an option."
-        )
-    elif not done:
-        verdict = (
-            f"incomplete ({int(counted['cells'].sum())} of 40 cells): no verdict yet; "
-            "the default stays."
-        )
-    else:
-        verdict = "within the guard on both protocols: the relit method becomes the default."
+    verdict = grid_verdict(relit_table[relit_table["counted"]], total_cells=40)
     display(Markdown(f"Accuracy on the queries (%, 5 shots). The grid's verdict: {verdict}"))
 
 # %% [markdown]
@@ -1015,8 +1001,8 @@ if relit_grid:
 
 # %% tags=["hide-input"]
 per_category = []
-for protocol, (folder, counted) in GRID_HALVES.items():
-    if counted and (RESULTS / folder / "results.csv").exists():
+for protocol, (folder, counts) in GRID_HALVES.items():
+    if counts and (RESULTS / folder / "results.csv").exists():
         at = read_results(RESULTS / folder)
         at = at[(at["shots"] == 5) & at["method"].isin([RELIT, PLAIN])]
         wide = at.pivot_table(index=["category", "seed"], columns="method", values="accuracy")

@@ -19,6 +19,7 @@ from fsad.report import (
     bootstrap_change,
     cheapest_noninferior,
     format_report,
+    grid_verdict,
     guarded_grid,
     holm_adjusted,
     latest_config,
@@ -1022,3 +1023,20 @@ def test_guarded_grid_pairs_cells_and_guards_with_the_defaults_whole_spread():
     # nothing paired: no figures, not below
     g = guarded_grid(_grid_rows("old", default), "new", "old", 5, n_categories=2)
     assert g["cells"] == 0 and g["new"] == "-" and math.isnan(g["change"])
+
+
+def test_grid_verdict_decides_on_one_complete_half_below_its_guard():
+    def halves(*rows: tuple[str, bool, bool, int]) -> pd.DataFrame:
+        cols = ["protocol", "complete", "below_guard", "cells"]
+        return pd.DataFrame(rows, columns=cols).set_index("protocol")
+
+    # a complete half below its guard decides, whatever the other half holds
+    v = grid_verdict(halves(("mvtec", False, False, 7), ("suite", True, True, 20)), 40)
+    assert v.startswith("below the guard on suite (complete): the default stays")
+    # below while incomplete is progress only
+    v = grid_verdict(halves(("mvtec", False, True, 7), ("suite", True, False, 20)), 40)
+    assert v == "incomplete (27 of 40 cells): no verdict yet; the default stays."
+    # a missing half is incomplete even when the present ones are complete
+    assert grid_verdict(halves(("suite", True, False, 20)), 40).startswith("incomplete (20 of")
+    v = grid_verdict(halves(("mvtec", True, False, 20), ("suite", True, False, 20)), 40)
+    assert v == "within the guard on every protocol: the candidate becomes the default."
