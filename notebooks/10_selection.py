@@ -1001,8 +1001,8 @@ if relit_grid:
 
 # %% tags=["hide-input"]
 per_category = []
-for protocol, (folder, counts) in GRID_HALVES.items():
-    if counts and (RESULTS / folder / "results.csv").exists():
+for protocol, (folder, counted) in GRID_HALVES.items():
+    if counted and (RESULTS / folder / "results.csv").exists():
         at = read_results(RESULTS / folder)
         at = at[(at["shots"] == 5) & at["method"].isin([RELIT, PLAIN])]
         wide = at.pivot_table(index=["category", "seed"], columns="method", values="accuracy")
