@@ -1265,15 +1265,16 @@ def round_shown(table: pd.DataFrame) -> pd.DataFrame:
 def augmentation_verdicts(
     table: pd.DataFrame,
     margin: float = 1.0,
-    guard: Mapping[str, str] | None = None,
+    guard: Mapping[str, str | Sequence[str]] | None = None,
     baseline: str = "baseline",
 ) -> pd.DataFrame:
     """The fixed rule of a support-augmentation round, on :func:`augmentation_round`'s table.
 
     A variant is adopted for a probe when its support leave-one-out, averaged over the
-    table's rows of that probe and variant (e.g. the two protocols), beats the baseline's by at least ``margin``
-    points and, for each ``guard`` group (e.g. ``{"protocol": "mvtec"}``), it is not below
-    the baseline's there by more than the baseline's sample std over seeds.
+    table's rows of that probe and variant (e.g. the two protocols), beats the baseline's by
+    at least ``margin`` points and, for each ``guard`` group (e.g. ``{"protocol": "mvtec"}``,
+    or ``{"protocol": ("mvtec", "suite_all")}`` for a guard on each), it is not below the
+    baseline's there by more than the baseline's sample std over seeds.
 
     Returns:
         One row per (probe, variant other than the baseline): ``loo``, ``baseline_loo``,
@@ -1286,10 +1287,11 @@ def augmentation_verdicts(
         base = table[(table["probe"] == probe) & (table["variant"] == baseline)]
         gain = float(rows["loo"].mean() - base["loo"].mean())
         ok = True
-        for col, value in (guard or {}).items():
-            mine, ref = rows[rows[col] == value], base[base[col] == value]
-            if len(mine) and len(ref):
-                ok &= bool(mine["loo"].iloc[0] >= ref["loo"].iloc[0] - ref["loo_std"].iloc[0])
+        for col, values in (guard or {}).items():
+            for value in [values] if isinstance(values, str) else values:
+                mine, ref = rows[rows[col] == value], base[base[col] == value]
+                if len(mine) and len(ref):
+                    ok &= bool(mine["loo"].iloc[0] >= ref["loo"].iloc[0] - ref["loo_std"].iloc[0])
         out.append({
             "probe": probe, "variant": variant, "loo": rows["loo"].mean(),
             "baseline_loo": base["loo"].mean(), "gain": round(gain, 2), "guard_ok": ok,

@@ -39,85 +39,25 @@ is recorded as lost. Usage::
     python -m research.pose_classes_round --suite "$OUT/all" \\
         --out results/explore/pose_classes.csv
     python -m research.pose_classes_round --report --out results/explore/pose_classes.csv
+
+The harness and the rule's code are :mod:`research.recipe_round` (shared with photometric
+round 5); the round ran from the first version of this module (4833a70), which scored both
+variants from the default's rows, as the shared harness does for recipes whose blocks agree.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
-from fsad.data import few_shot_split
-from fsad.engine import ResidualEngine
-from fsad.evaluate import git_commit
-from fsad.heads import predict
 from fsad.inspector.classifier import DEFAULT_METHOD
-from fsad.methods.anomaly_guided import RECIPES
-from fsad.recipe import leave_one_out, recipe_proba, sample_rows, support_rows
-from fsad.report import augmentation_round, augmentation_verdicts, round_shown
-from research.robust import PROTOCOLS, round_parser, run_paired_cells
+from research import recipe_round
 
-SHOTS = 5
 CANDIDATE = "hires_lite0_poe_proto_rot4_poseclasses"
 VARIANTS = {"baseline": DEFAULT_METHOD, "pose_classes": CANDIDATE}
-CELL = ["protocol", "category", "seed", "variant"]
-MARGIN = 1.0
-
-
-def score_engine(engine: ResidualEngine) -> list[dict]:
-    """Both variants' support leave-one-out and (recorded) query accuracy on one cell, from
-    the default's rows (the candidate's rows are the same: only its head differs)."""
-    split = few_shot_split(engine.category.test, SHOTS)
-    labels, truth = np.asarray(split.support_labels), np.asarray(split.query_labels)
-    t0 = time.time()
-    xs, source = support_rows(engine, RECIPES[DEFAULT_METHOD], split.support)
-    xq = sample_rows(engine, RECIPES[DEFAULT_METHOD], split.query)
-    t_rows = time.time() - t0
-    out = []
-    for variant, method in VARIANTS.items():
-        t1, recipe = time.time(), RECIPES[method]
-        index, scores = leave_one_out(recipe, xs, labels[source], split.n_classes, source)
-        p = recipe_proba(recipe, xs, labels[source], xq, split.n_classes, source)
-        out.append({
-            "variant": variant, "method": method, "shots": SHOTS,
-            "support_loo": float((predict(scores) == labels[index]).mean()),
-            "n_left_out": len(index),
-            "query_acc": float((predict(p) == truth).mean()), "n_query": len(truth),
-            "rows_seconds": round(t_rows, 1), "seconds": round(time.time() - t1, 1),
-        })  # fmt: skip
-    return out
-
-
-def verdict(records: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
-    """The round's table (:func:`fsad.report.augmentation_round` by protocol) and the rule:
-    the averaged gain and the guard of each protocol (:func:`augmentation_verdicts`)."""
-    table = augmentation_round(records.assign(probe=DEFAULT_METHOD), by=["protocol"])
-    checks = [augmentation_verdicts(table, MARGIN, {"protocol": p}) for p in PROTOCOLS]
-    adopted = bool(checks[0]["adopted"].iloc[0]) and all(c["guard_ok"].iloc[0] for c in checks)
-    return table, adopted
-
-
-def report(out: Path) -> str:
-    """The round's table and verdict, as text."""
-    table, adopted = verdict(pd.read_csv(out))
-    shown = round_shown(table).drop(columns=["probe"]).to_string(index=False)
-    return f"{shown}\n\nverdict: pose_classes {'adopted' if adopted else 'lost'}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = round_parser(__doc__, suite_required=False)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
-    ap.add_argument("--report", action="store_true", help="print the table and the verdict")
-    args = ap.parse_args(argv)
-    if args.report:
-        print(report(Path(args.out)))
-        return
-    if args.suite is None and "suite_all" in args.protocols:
-        ap.error("--suite (the suite `all` folder) is needed for the suite_all protocol")
-    run_paired_cells(args, score_engine, CELL, git_commit(Path(__file__).resolve().parents[1]))
+    recipe_round.main(__doc__, VARIANTS, argv)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from fsad.inspector import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.poses import pose_of, row_source, with_poses
 from fsad.recipe import leave_one_out, recipe_proba
-from research.pose_classes_round import CANDIDATE, verdict
+from research.pose_classes_round import CANDIDATE
+from research.recipe_round import verdict
 
 COSINE = replace(RECIPES["residual_proto_rot4"], pose_classes=True)
 
@@ -95,9 +96,10 @@ def test_the_rule_needs_the_average_gain_and_both_guards() -> None:
     base = {("mvtec", "baseline"): [0.80, 0.82, 0.84], ("suite_all", "baseline"): [0.5, 0.52, 0.54]}
     win = {("mvtec", "pose_classes"): [0.86, 0.88, 0.90],
            ("suite_all", "pose_classes"): [0.5, 0.52, 0.54]}  # fmt: skip
-    assert verdict(_record({**base, **win}))[1]
+    assert verdict(_record({**base, **win}))[1]["adopted"].iloc[0]
     # +6 on MVTec, -4 on the suite: the average gains 1 point, the suite's guard (2) fails
     lose = {("mvtec", "pose_classes"): [0.86, 0.88, 0.90],
             ("suite_all", "pose_classes"): [0.46, 0.48, 0.50]}  # fmt: skip
-    table, adopted = verdict(_record({**base, **lose}))
-    assert not adopted and len(table) == 4
+    table, verdicts = verdict(_record({**base, **lose}))
+    assert len(table) == 4 and verdicts["gain"].iloc[0] == pytest.approx(1.0)
+    assert not verdicts["guard_ok"].iloc[0] and not verdicts["adopted"].iloc[0]

@@ -24,6 +24,8 @@ applied to a task; the recipes build on one another:
 ``*_poseclasses``   the same recipe, each (class, pose) of the support a sub-class of its
                     own, a class scoring the sum of its sub-classes (robustness round 6,
                     appendix)
+``*_centred``       the same recipe, its anomaly blocks on residuals minus the image's median
+                    residual (photometric round 5, appendix)
 ``*_relit``         the same recipe, every engine's bank also holding a relit copy of each
                     normal image (:mod:`fsad.light`): adopted by photometric round 4 for a
                     grid (appendix); not the default until that grid has run
@@ -132,6 +134,18 @@ HIRES_LITE0_POE_PROTO_ROT4_RELIT = replace(HIRES_LITE0_POE_PROTO_ROT4, relit_ban
 #: the default with each (class, pose) a sub-class of its own (``Recipe.pose_classes``): the
 #: candidate of robustness round 6 (appendix), an option
 HIRES_LITE0_POE_PROTO_ROT4_POSECLASSES = replace(HIRES_LITE0_POE_PROTO_ROT4, pose_classes=True)
+#: :data:`ANOMALY_BLOCKS` on residuals centred on each image's median residual
+#: (:func:`fsad.descriptors.centred_residuals`)
+CENTRED_BLOCKS = replace(ANOMALY_BLOCKS, residual_centred=True)
+#: the default with centred anomaly blocks on both engines: the candidate of photometric
+#: round 5 (appendix), an option
+HIRES_LITE0_POE_PROTO_ROT4_CENTRED = replace(
+    HIRES_LITE0_POE_PROTO_ROT4,
+    groups=tuple(
+        replace(g, block=CENTRED_BLOCKS) if g.block == ANOMALY_BLOCKS else g
+        for g in HIRES_LITE0_POE_PROTO_ROT4.groups
+    ),
+)
 #: the registered inductive recipes, by method name
 RECIPES: dict[str, Recipe] = {
     "residual_proto": RESIDUAL_PROTO,
@@ -149,6 +163,7 @@ RECIPES: dict[str, Recipe] = {
     "hires_lite0_poe_proto_rot4": HIRES_LITE0_POE_PROTO_ROT4,
     "hires_lite0_poe_proto_rot4_relit": HIRES_LITE0_POE_PROTO_ROT4_RELIT,
     "hires_lite0_poe_proto_rot4_poseclasses": HIRES_LITE0_POE_PROTO_ROT4_POSECLASSES,
+    "hires_lite0_poe_proto_rot4_centred": HIRES_LITE0_POE_PROTO_ROT4_CENTRED,
 }
 DESCRIPTIONS = {
     "residual_proto": "training-free reference: top-2 % residual mean, cosine prototypes",
@@ -175,6 +190,8 @@ DESCRIPTIONS = {
     "a relit copy of each normal image",
     "hires_lite0_poe_proto_rot4_poseclasses": "hires_lite0_poe_proto_rot4 with each (defect "
     "type, pose) a sub-class of its own, sub-class probabilities summed per type",
+    "hires_lite0_poe_proto_rot4_centred": "hires_lite0_poe_proto_rot4 with the anomaly blocks "
+    "on residuals centred on each image's median residual",
 }
 
 

@@ -1,0 +1,86 @@
+"""The harness of a round whose variants are registered recipes of the library (robustness
+round 6, photometric round 5): each variant's support leave-one-out and (recorded) query
+accuracy, cell by cell, through the code ``fsad run`` uses (:func:`fsad.recipe.support_rows`,
+:func:`fsad.recipe.sample_rows`, :func:`fsad.recipe.recipe_proba`), and the rule of both
+rounds: a candidate is adopted when its leave-one-out averaged over the MVTec protocol and
+the suite ``all`` beats the baseline's by at least 1 point and, on each protocol alone, is not
+below the baseline's by more than the baseline's sample std over seeds in the same record."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fsad.data import few_shot_split
+from fsad.engine import ResidualEngine
+from fsad.evaluate import git_commit
+from fsad.heads import predict
+from fsad.inspector.classifier import DEFAULT_METHOD
+from fsad.methods.anomaly_guided import RECIPES
+from fsad.recipe import leave_one_out, recipe_proba, sample_rows, support_rows
+from fsad.report import augmentation_round, augmentation_verdicts, round_shown
+from research.robust import PROTOCOLS, round_parser, run_paired_cells
+
+SHOTS = 5
+CELL = ["protocol", "category", "seed", "variant"]
+MARGIN = 1.0
+
+
+def score_variants(engine: ResidualEngine, variants: Mapping[str, str]) -> list[dict]:
+    """Each variant's (``name -> registered method``) support leave-one-out and query
+    accuracy on one cell; variants whose recipes share their blocks share the rows (and
+    their caches), so a head-only candidate costs its head alone."""
+    split = few_shot_split(engine.category.test, SHOTS)
+    labels, truth = np.asarray(split.support_labels), np.asarray(split.query_labels)
+    out = []
+    for variant, method in variants.items():
+        t0, recipe = time.time(), RECIPES[method]
+        xs, source = support_rows(engine, recipe, split.support)
+        xq = sample_rows(engine, recipe, split.query)
+        t_rows = time.time() - t0
+        index, scores = leave_one_out(recipe, xs, labels[source], split.n_classes, source)
+        p = recipe_proba(recipe, xs, labels[source], xq, split.n_classes, source)
+        out.append({
+            "variant": variant, "method": method, "shots": SHOTS,
+            "support_loo": float((predict(scores) == labels[index]).mean()),
+            "n_left_out": len(index),
+            "query_acc": float((predict(p) == truth).mean()), "n_query": len(truth),
+            "rows_seconds": round(t_rows, 1), "seconds": round(time.time() - t0, 1),
+        })  # fmt: skip
+    return out
+
+
+def verdict(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The round's table (:func:`fsad.report.augmentation_round` by protocol) and the rule's
+    verdict on each candidate (:func:`fsad.report.augmentation_verdicts`, a guard on each
+    protocol)."""
+    table = augmentation_round(records.assign(probe=DEFAULT_METHOD), by=["protocol"])
+    return table, augmentation_verdicts(table, MARGIN, {"protocol": tuple(PROTOCOLS)})
+
+
+def report(out: Path) -> str:
+    """A round's table and verdict, as text."""
+    table, verdicts = verdict(pd.read_csv(out))
+    shown = round_shown(table).drop(columns=["probe"]).to_string(index=False)
+    said = ", ".join(f"{v} {'adopted' if a else 'lost'}"
+                     for v, a in zip(verdicts["variant"], verdicts["adopted"], strict=True))  # fmt: skip
+    return f"{shown}\n\nverdict: {said}"
+
+
+def main(doc: str, variants: Mapping[str, str], argv: Sequence[str] | None = None) -> None:
+    """The command line of a round (``doc``: its docstring) over ``variants``."""
+    ap = round_parser(doc, suite_required=False)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    ap.add_argument("--report", action="store_true", help="print the table and the verdict")
+    args = ap.parse_args(argv)
+    if args.report:
+        print(report(Path(args.out)))
+        return
+    if args.suite is None and "suite_all" in args.protocols:
+        ap.error("--suite (the suite `all` folder) is needed for the suite_all protocol")
+    commit = git_commit(Path(__file__).resolve().parents[1])
+    run_paired_cells(args, lambda e: score_variants(e, variants), CELL, commit)
