@@ -40,6 +40,13 @@ is recorded as lost. Usage::
         --out results/explore/pose_classes.csv
     python -m research.pose_classes_round --report --out results/explore/pose_classes.csv
 
+**What ran: seeds 1-3.** Cold cells (the support poses' rows of a new seed's bank) took
+about 9 minutes on one core (MVTec transistor), so five seeds on both protocols would have
+left no time for photometric round 5 in the session. The runs were restarted with
+``--seeds 1 2 3`` after bottle's five seeds (both protocols) and transistor's seed 1 (MVTec
+protocol) had been seen; bottle's seeds 4-5 stay in the record, and the verdict takes the
+seeds every protocol and category hold (:func:`research.recipe_round.common_seeds`).
+
 The harness and the rule's code are :mod:`research.recipe_round` (shared with photometric
 round 5); the round ran from the first version of this module (4833a70), which scored both
 variants from the default's rows, as the shared harness does for recipes whose blocks agree.

@@ -55,11 +55,18 @@ def score_variants(engine: ResidualEngine, variants: Mapping[str, str]) -> list[
 
 
 def verdict(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The round's table (:func:`fsad.report.augmentation_round` by protocol) and the rule's
-    verdict on each candidate (:func:`fsad.report.augmentation_verdicts`, a guard on each
-    protocol)."""
+    """The round's table (:func:`fsad.report.augmentation_round` by protocol, on the seeds
+    that every protocol and category hold) and the rule's verdict on each candidate
+    (:func:`fsad.report.augmentation_verdicts`, a guard on each protocol)."""
+    records = records[records["seed"].isin(common_seeds(records))]
     table = augmentation_round(records.assign(probe=DEFAULT_METHOD), by=["protocol"])
     return table, augmentation_verdicts(table, MARGIN, {"protocol": tuple(PROTOCOLS)})
+
+
+def common_seeds(records: pd.DataFrame) -> list[int]:
+    """The seeds every (protocol, category) of a record holds, sorted."""
+    held = records.groupby(["protocol", "category"])["seed"].agg(set)
+    return sorted(set.intersection(*held)) if len(held) else []
 
 
 def report(out: Path) -> str:
@@ -68,7 +75,8 @@ def report(out: Path) -> str:
     shown = round_shown(table).drop(columns=["probe"]).to_string(index=False)
     said = ", ".join(f"{v} {'adopted' if a else 'lost'}"
                      for v, a in zip(verdicts["variant"], verdicts["adopted"], strict=True))  # fmt: skip
-    return f"{shown}\n\nverdict: {said}"
+    seeds = common_seeds(pd.read_csv(out))
+    return f"seeds {seeds}\n{shown}\n\nverdict: {said}"
 
 
 def main(doc: str, variants: Mapping[str, str], argv: Sequence[str] | None = None) -> None:

@@ -17,7 +17,7 @@ from fsad.methods.anomaly_guided import RECIPES
 from fsad.poses import pose_of, row_source, with_poses
 from fsad.recipe import leave_one_out, recipe_proba
 from research.pose_classes_round import CANDIDATE
-from research.recipe_round import verdict
+from research.recipe_round import common_seeds, verdict
 
 COSINE = replace(RECIPES["residual_proto_rot4"], pose_classes=True)
 
@@ -103,3 +103,14 @@ def test_the_rule_needs_the_average_gain_and_both_guards() -> None:
     table, verdicts = verdict(_record({**base, **lose}))
     assert len(table) == 4 and verdicts["gain"].iloc[0] == pytest.approx(1.0)
     assert not verdicts["guard_ok"].iloc[0] and not verdicts["adopted"].iloc[0]
+
+
+def test_the_verdict_takes_the_seeds_every_cell_holds() -> None:
+    base = {("mvtec", "baseline"): [0.80, 0.82, 0.84], ("suite_all", "baseline"): [0.5, 0.52, 0.54]}
+    win = {("mvtec", "pose_classes"): [0.86, 0.88, 0.90],
+           ("suite_all", "pose_classes"): [0.5, 0.52, 0.54]}  # fmt: skip
+    records = _record({**base, **win})
+    records = records[~((records["seed"] == 3) & (records["category"] == "a"))]
+    assert common_seeds(records) == [1, 2]
+    table, _ = verdict(records)
+    assert set(table["seeds"]) == {2} and set(table["categories"]) == {2}
