@@ -8,8 +8,8 @@ cost the evenly lit MVTec images as much as they gave the suite's, and the fourt
 its leave-one-out, lost its grid on the suite. This candidate changes what the descriptor
 reads from the residuals, and nothing else: where light (or anything else) shifts every patch
 of an image alike, the residuals r = f - m* (Eq. 2) of all its patches share that shift, which
-is not a defect. Each anomaly block of both engines (:data:`fsad.methods.anomaly_guided.ANOMALY_BLOCKS`:
-top-k residual and feature blocks) is pooled from ``r - median(r)``, the median taken per
+is not a defect. Each anomaly block of both engines
+(:data:`fsad.methods.anomaly_guided.ANOMALY_BLOCKS`: top-k residual and feature blocks) is pooled from ``r - median(r)``, the median taken per
 channel over the image's patches, and the patches are ranked by the norm of that
 (:func:`fsad.descriptors.centred_residuals`). On an evenly lit image the normal patches'
 residuals are small and scattered, so their median is near zero and the blocks move little;

@@ -73,8 +73,8 @@ def report(out: Path) -> str:
     """A round's table and verdict, as text."""
     table, verdicts = verdict(pd.read_csv(out))
     shown = round_shown(table).drop(columns=["probe"]).to_string(index=False)
-    said = ", ".join(f"{v} {'adopted' if a else 'lost'}"
-                     for v, a in zip(verdicts["variant"], verdicts["adopted"], strict=True))  # fmt: skip
+    pairs = zip(verdicts["variant"], verdicts["adopted"], strict=True)
+    said = ", ".join(f"{v} {'adopted' if a else 'lost'}" for v, a in pairs)
     seeds = common_seeds(pd.read_csv(out))
     return f"seeds {seeds}\n{shown}\n\nverdict: {said}"
 
