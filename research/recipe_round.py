@@ -21,7 +21,7 @@ from fsad.evaluate import git_commit
 from fsad.heads import predict
 from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
-from fsad.recipe import leave_one_out, recipe_proba, sample_rows, support_rows
+from fsad.recipe import Recipe, leave_one_out, recipe_proba, sample_rows, support_rows
 from fsad.report import augmentation_round, augmentation_verdicts, round_shown
 from research.robust import PROTOCOLS, round_parser, run_paired_cells
 
@@ -30,15 +30,18 @@ CELL = ["protocol", "category", "seed", "variant"]
 MARGIN = 1.0
 
 
-def score_variants(engine: ResidualEngine, variants: Mapping[str, str]) -> list[dict]:
-    """Each variant's (``name -> registered method``) support leave-one-out and query
-    accuracy on one cell; variants whose recipes share their blocks share the rows (and
-    their caches), so a head-only candidate costs its head alone."""
+def score_variants(engine: ResidualEngine, variants: Mapping[str, str | Recipe]) -> list[dict]:
+    """Each variant's (``name -> registered method``, or a recipe the library does not
+    register) support leave-one-out and query accuracy on one cell; variants whose recipes
+    share their blocks share the rows (and their caches), so a head-only candidate costs its
+    head alone."""
     split = few_shot_split(engine.category.test, SHOTS)
     labels, truth = np.asarray(split.support_labels), np.asarray(split.query_labels)
     out = []
     for variant, method in variants.items():
-        t0, recipe = time.time(), RECIPES[method]
+        t0 = time.time()
+        recipe = RECIPES[method] if isinstance(method, str) else method
+        method = method if isinstance(method, str) else variant
         xs, source = support_rows(engine, recipe, split.support)
         xq = sample_rows(engine, recipe, split.query)
         t_rows = time.time() - t0
@@ -79,7 +82,7 @@ def report(out: Path) -> str:
     return f"seeds {seeds}\n{shown}\n\nverdict: {said}"
 
 
-def main(doc: str, variants: Mapping[str, str], argv: Sequence[str] | None = None) -> None:
+def main(doc: str, variants: Mapping[str, str | Recipe], argv: Sequence[str] | None = None) -> None:
     """The command line of a round (``doc``: its docstring) over ``variants``."""
     ap = round_parser(doc, suite_required=False)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
