@@ -49,17 +49,12 @@ class DescriptorConfig:
             PatchCore engine: coreset bank, centre crop, pooled features) or
             ``"random_bank"`` (:class:`RandomBankResiduals`: whole image, both layers'
             3 x 3-averaged maps concatenated, a seeded random subset of normal patches).
-        residual_centred: subtract the image's median residual (per channel, over all its
-            patches) from every patch's r, and rank the patches by the norm of what is left
-            (:func:`centred_residuals`): a shift that every patch of the image shares, such
-            as light the bank has not seen, leaves the blocks and the ranking.
     """
 
     residual_fracs: tuple[float, ...] = (0.02,)
     feature_fracs: tuple[float, ...] = ()
     feature_centred: bool = False
     source: str = "engine"
-    residual_centred: bool = False
 
     def __post_init__(self) -> None:
         for name in ("residual_fracs", "feature_fracs"):
@@ -81,8 +76,6 @@ class DescriptorConfig:
         key = asdict(self)
         key.update(residual_fracs=list(self.residual_fracs), feature_fracs=list(self.feature_fracs))
         key["profile"] = 0  # a block kind since removed; kept so existing cache entries match
-        if not self.residual_centred:  # added later: absent when off, so existing entries match
-            key.pop("residual_centred")
         return key
 
     def origin(self, engine: ResidualEngine) -> Any:
@@ -107,27 +100,7 @@ class DescriptorConfig:
             require_files(inputs, "random-bank descriptors")
             inputs = inputs.on(src)
         feats = inputs.features() if self.feature_fracs else torch.zeros(0)
-        if self.residual_centred:
-            centred, amap = centred_residuals(inputs.residuals())
-            return describe(centred, feats, amap, self)
         return describe(inputs.residuals(), feats, inputs.anomaly_maps(), self)
-
-
-def centred_residuals(residuals: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Residuals minus each image's median residual, and their norms.
-
-    Args:
-        residuals: r = f - m* ``(N, D, h, w)``.
-
-    Returns:
-        ``r - median_patches(r)`` ``(N, D, h, w)`` (the median per image and channel over
-        the ``h * w`` patches) and its norm over channels ``(N, h, w)``: the anomaly map the
-        blocks are pooled by.
-    """
-    n, d = residuals.shape[:2]
-    median = residuals.float().reshape(n, d, -1).median(dim=2).values
-    centred = residuals.float() - median[:, :, None, None]
-    return centred, centred.norm(dim=1)
 
 
 def n_top(n_patches: int, frac: float) -> int:

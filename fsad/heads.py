@@ -113,21 +113,6 @@ def prototype_expert(
     return softmax(scale * cosine_prototypes(support, labels, query, n_classes))
 
 
-def fold_subclasses(scores: np.ndarray, n_classes: int, how: str = "sum") -> np.ndarray:
-    """Class scores ``(Q, C)`` from scores of sub-classes ``(Q, C * P)`` numbered
-    ``class * P + sub``: their sum (probabilities: a class is the union of its sub-classes)
-    or their maximum (similarities: the nearest sub-class speaks for its class)."""
-    q, width = scores.shape
-    if width % n_classes:
-        raise ValueError(f"{width} sub-class columns do not split into {n_classes} classes")
-    sub = scores.reshape(q, n_classes, width // n_classes)
-    if how == "sum":
-        return sub.sum(2)
-    if how == "max":
-        return sub.max(2)
-    raise ValueError(f"unknown fold '{how}' (choose 'sum' or 'max')")
-
-
 def multiply_proba(probas: list[np.ndarray]) -> np.ndarray:
     """The product of experts' class probabilities, each ``(Q, C)``, renormalised over
     classes ``(Q, C)``."""

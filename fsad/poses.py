@@ -76,34 +76,15 @@ def with_poses(
         per group rows ``(S * n, D_g)`` and ``source`` ``(S * n,)``: the index in
         ``0..S-1`` of each row's image (the first S rows are the images as shot).
     """
-    return [np.concatenate([r, p]) for r, p in zip(rows, posed, strict=True)], row_source(
-        len(rows[0]), n
-    )
-
-
-def row_source(s: int, n: int) -> np.ndarray:
-    """The image ``(S * n,)`` of each row of :func:`with_poses`' layout for ``s`` images in
-    ``n`` poses: ``0..s-1``, then each image repeated ``n - 1`` times."""
-    return np.concatenate([np.arange(s), np.repeat(np.arange(s), n - 1)])
+    s = len(rows[0])
+    source = np.concatenate([np.arange(s), np.repeat(np.arange(s), n - 1)])
+    return [np.concatenate([r, p]) for r, p in zip(rows, posed, strict=True)], source
 
 
 def image_labels(labels: np.ndarray, source: np.ndarray | None) -> np.ndarray:
     """One label per image ``(S,)`` from per-row labels ``(R,)``: the first rows are the
     images as shot (:func:`with_poses`); ``source`` None means one row per image."""
     return labels if source is None else labels[: int(np.max(source)) + 1]
-
-
-def pose_of(source: np.ndarray) -> np.ndarray:
-    """The pose index ``(R,)`` of each row of :func:`with_poses`' layout (or of any subset of
-    its rows kept in order): 0 for a row of an image as shot, ``j`` for its ``j``-th other
-    pose (:func:`other_poses` order), read from ``source`` ``(R,)`` (each row's image)."""
-    source = np.asarray(source)
-    pose = np.zeros(len(source), dtype=int)
-    seen: dict[int, int] = {}
-    for i, s in enumerate(source.tolist()):
-        pose[i] = seen.get(s, 0)
-        seen[s] = pose[i] + 1
-    return pose
 
 
 def posed_names(names: list[str], n: int) -> list[str]:

@@ -44,13 +44,12 @@ from fsad.errors import ConfigError
 from fsad.features import FeatureConfig
 from fsad.heads import (
     cosine_prototypes,
-    fold_subclasses,
     logistic_regression,
     multiply_proba,
     product_of_experts,
     prototype_expert,
 )
-from fsad.poses import check_poses, image_labels, pose_of, posed_images, with_poses
+from fsad.poses import check_poses, image_labels, posed_images, with_poses
 
 HEADS = ("logistic", "cosine")
 
@@ -96,11 +95,6 @@ class Recipe:
             :mod:`fsad.poses`), all with its label; the queries are seen as shot.
         relit_bank: every engine's bank also holds a relit copy of each normal image
             (:attr:`fsad.engine.EngineConfig.relit_bank`), the task's engine included.
-        pose_classes: with support poses, each (class, pose) is a sub-class of its own: every
-            head (each expert of a product) is fitted on ``C * P`` sub-classes and a class
-            scores the sum of its sub-classes' probabilities (the maximum of their
-            similarities for the cosine head), so turned copies widen a class without
-            blurring the rows of the pose it was shot in.
     """
 
     groups: tuple[Group, ...]
@@ -112,7 +106,6 @@ class Recipe:
     proto_scale: float = 20.0
     support_poses: int = 1
     relit_bank: bool = False
-    pose_classes: bool = False
 
     def __post_init__(self) -> None:
         check_poses(self.support_poses)
@@ -130,8 +123,6 @@ class Recipe:
             raise ConfigError("experts and prototype experts need the logistic head")
         if self.prototypes and not self.experts:
             raise ConfigError("prototype experts join a product of experts: set experts=True")
-        if self.pose_classes and self.support_poses == 1:
-            raise ConfigError("pose_classes needs support poses: set support_poses to 4 or 8")
 
 
 def framed(config: EngineConfig, framing: str) -> EngineConfig:
@@ -256,66 +247,28 @@ def recipe_proba(
     labels: np.ndarray,
     query: Sequence[np.ndarray],
     n_classes: int,
-    source: np.ndarray | None = None,
 ) -> np.ndarray:
     """Class scores ``(Q, C)`` of the recipe's head.
 
     Args:
         support: per group, support rows ``(S, D_g)``; labels ``(S,)``.
         query: per group, query rows ``(Q, D_g)``.
-        source: ``(S,)`` each support row's image (:func:`support_rows`, or a subset of its
-            rows in order); needed by a recipe with ``pose_classes``, which reads each row's
-            pose from it (:func:`fsad.poses.pose_of`).
 
     Returns:
         class probabilities (logistic heads) or cosine similarities (``"cosine"``).
-
-    Raises:
-        ConfigError: a ``pose_classes`` recipe without ``source``.
     """
-    if not recipe.pose_classes:
-        return _head_scores(recipe, support, labels, query, n_classes)
-    if source is None:
-        raise ConfigError("a recipe with pose_classes needs each support row's source image")
-    p = recipe.support_poses
-    sub = np.asarray(labels) * p + pose_of(source)  # sub-class of (class, pose)
-    return _head_scores(recipe, support, sub, query, n_classes, p)
-
-
-def _head_scores(
-    recipe: Recipe,
-    support: Sequence[np.ndarray],
-    labels: np.ndarray,
-    query: Sequence[np.ndarray],
-    n_classes: int,
-    poses: int = 1,
-) -> np.ndarray:
-    """:func:`recipe_proba` on ``labels`` numbered ``class * poses + pose`` (``poses = 1``:
-    plain classes): each head's sub-class scores are folded into class scores
-    (:func:`fsad.heads.fold_subclasses`) before the experts are multiplied, ``(Q, C)``."""
-    n_sub = n_classes * poses
-
-    def fold(scores: np.ndarray, how: str = "sum") -> np.ndarray:
-        return scores if poses == 1 else fold_subclasses(scores, n_classes, how)
-
     if recipe.experts:
         pairs = list(zip(support, query, strict=True))
-        if poses == 1:
-            probas = [product_of_experts(pairs, labels, n_classes, c=recipe.c)]
-        else:  # each expert folded to classes first: experts agree on a class, not a pose
-            probas = [
-                fold(logistic_regression(xs, labels, xq, n_sub, c=recipe.c)) for xs, xq in pairs
-            ]
+        probas = [product_of_experts(pairs, labels, n_classes, c=recipe.c)]
         if recipe.prototypes:
             probas += [
-                fold(prototype_expert(xs, labels, xq, n_sub, recipe.proto_scale))
-                for xs, xq in pairs
+                prototype_expert(xs, labels, xq, n_classes, recipe.proto_scale) for xs, xq in pairs
             ]
         return probas[0] if len(probas) == 1 else multiply_proba(probas)
     xs, xq = np.concatenate(support, axis=1), np.concatenate(query, axis=1)
     if recipe.head == "cosine":
-        return fold(cosine_prototypes(xs, labels, xq, n_sub), "max")
-    return fold(logistic_regression(xs, labels, xq, n_sub, c=recipe.c))
+        return cosine_prototypes(xs, labels, xq, n_classes)
+    return logistic_regression(xs, labels, xq, n_classes, c=recipe.c)
 
 
 def leave_one_out(
@@ -346,12 +299,7 @@ def leave_one_out(
     for k, i in enumerate(index):
         keep = source != i
         scores[k] = recipe_proba(
-            recipe,
-            [x[keep] for x in rows],
-            labels[keep],
-            [x[i : i + 1] for x in rows],
-            n_classes,
-            source[keep],
+            recipe, [x[keep] for x in rows], labels[keep], [x[i : i + 1] for x in rows], n_classes
         )[0]
     return index, scores
 

@@ -46,7 +46,7 @@ def score_variants(engine: ResidualEngine, variants: Mapping[str, str | Recipe])
         xq = sample_rows(engine, recipe, split.query)
         t_rows = time.time() - t0
         index, scores = leave_one_out(recipe, xs, labels[source], split.n_classes, source)
-        p = recipe_proba(recipe, xs, labels[source], xq, split.n_classes, source)
+        p = recipe_proba(recipe, xs, labels[source], xq, split.n_classes)
         out.append({
             "variant": variant, "method": method, "shots": SHOTS,
             "support_loo": float((predict(scores) == labels[index]).mean()),
@@ -82,8 +82,15 @@ def report(out: Path) -> str:
     return f"seeds {seeds}\n{shown}\n\nverdict: {said}"
 
 
-def main(doc: str, variants: Mapping[str, str | Recipe], argv: Sequence[str] | None = None) -> None:
-    """The command line of a round (``doc``: its docstring) over ``variants``."""
+def main(
+    doc: str,
+    variants: Mapping[str, str | Recipe],
+    argv: Sequence[str] | None = None,
+    retired: str | None = None,
+) -> None:
+    """The command line of a round (``doc``: its docstring) over ``variants``; a round whose
+    candidate has left the library (``retired``: the git tag that keeps its code) only
+    reports."""
     ap = round_parser(doc, suite_required=False)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     ap.add_argument("--report", action="store_true", help="print the table and the verdict")
@@ -91,6 +98,8 @@ def main(doc: str, variants: Mapping[str, str | Recipe], argv: Sequence[str] | N
     if args.report:
         print(report(Path(args.out)))
         return
+    if retired:
+        ap.error(f"the round's candidate left the library: rerun it from `git checkout {retired}`")
     if args.suite is None and "suite_all" in args.protocols:
         ap.error("--suite (the suite `all` folder) is needed for the suite_all protocol")
     commit = git_commit(Path(__file__).resolve().parents[1])

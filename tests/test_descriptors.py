@@ -107,25 +107,3 @@ def test_random_bank_residuals_zero_on_bank_images(tmp_path) -> None:
     assert f.shape == (2, 40 + 112, 8, 8)  # Lite0 stride-8 and stride-16 maps concatenated
     assert r.shape == (1, 152, 8, 8) and amap.shape == (1, 8, 8)
     assert float(amap.max()) < 1e-3
-
-
-def test_centred_residuals_drop_a_shift_every_patch_shares() -> None:
-    from fsad.descriptors import centred_residuals
-
-    r = torch.zeros(1, 2, 3, 3)
-    r[0, 0, 1, 1] = 4.0  # one anomalous patch
-    shift = torch.tensor([0.5, -2.0])[None, :, None, None]
-    centred, amap = centred_residuals(r + shift)
-    assert centred.shape == (1, 2, 3, 3) and amap.shape == (1, 3, 3)
-    assert torch.allclose(centred, r) and amap[0, 1, 1] == 4.0 and amap.sum() == 4.0
-    config = DescriptorConfig(residual_fracs=(1 / 9,), residual_centred=True)
-    a, _ = centred_residuals(r)
-    assert torch.allclose(describe(a, torch.zeros(0), amap, config), torch.tensor([[1.0, 0.0]]))
-
-
-def test_the_centred_setting_keys_the_cache_only_when_on() -> None:
-    plain = DescriptorConfig(residual_fracs=(0.02,))
-    assert "residual_centred" not in plain.cache_key()  # existing cache entries still match
-    assert DescriptorConfig(residual_fracs=(0.02,), residual_centred=True).cache_key()[
-        "residual_centred"
-    ]

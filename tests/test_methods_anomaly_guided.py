@@ -295,12 +295,3 @@ def test_registered_recipes_keep_their_group_order() -> None:
     default = RECIPES["hires_lite0_poe_proto_rot4"]
     assert not default.relit_bank  # the relit bank is a candidate, not the default yet
     assert RECIPES["hires_lite0_poe_proto_rot4_relit"] == replace(default, relit_bank=True)
-    centred = RECIPES["hires_lite0_poe_proto_rot4_centred"]
-    assert [g.block.residual_centred for g in centred.groups[:2]] == [True, True]
-    assert centred == replace(
-        default,
-        groups=tuple(
-            replace(g, block=replace(g.block, residual_centred=True)) if i < 2 else g
-            for i, g in enumerate(default.groups)
-        ),  # fmt: skip
-    )

@@ -107,21 +107,3 @@ def test_inputs_take_samples_or_images_not_both(tiny_category) -> None:
         Inputs(None)
     with pytest.raises(ValueError, match="either samples or images"):
         Inputs(None, samples=tiny_category.test, images=[])
-
-
-def test_centred_blocks_on_a_real_engine_agree_for_files_and_images(
-    tiny_category, tmp_path: Path
-) -> None:
-    """Centred residual blocks: one row per image, the same for files and in-memory images,
-    and not the plain blocks."""
-    centred = replace(BLOCKS, residual_centred=True)
-    recipe = Recipe((Group(centred), Group(centred, engine=1)), engines=(OTHER,))
-    plain = Recipe((Group(BLOCKS), Group(BLOCKS, engine=1)), engines=(OTHER,))
-    eng = ResidualEngine(tiny_category, SMALL, seed=1, cache=DiskCache(tmp_path))
-    test = list(tiny_category.test)
-    expected = sample_rows(eng, recipe, test)
-    got = image_rows(eng, recipe, [read_image(s.path) for s in test])
-    for g, e in zip(got, expected, strict=True):
-        assert g.shape == (len(test), 2 * 32)
-        np.testing.assert_allclose(g, e, atol=1e-4)
-    assert not np.allclose(expected[0], sample_rows(eng, plain, test)[0], atol=1e-3)

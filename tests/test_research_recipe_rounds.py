@@ -1,10 +1,16 @@
-"""Robustness round 7's candidate: the default with residual blocks alone; the shared harness
-takes a recipe the library does not register."""
+"""The rounds of registered recipes (``research.recipe_round``): the rule needs the average
+gain and a guard on each protocol, on the seeds every cell holds; robustness round 7's
+candidate is the default with residual blocks alone; retired rounds only report."""
 
 from __future__ import annotations
 
+import pandas as pd
+import pytest
+
 from fsad.inspector import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import ANOMALY_BLOCKS, RECIPES
+from research import centred_round, pose_classes_round
+from research.recipe_round import common_seeds, verdict
 from research.residual_blocks_round import CANDIDATE, RESIDUAL_BLOCKS
 
 
@@ -23,3 +29,52 @@ def test_the_candidate_drops_the_feature_block_of_both_anomaly_groups_only() -> 
         (g.engine, g.weight) for g in default.groups
     ]
     assert CANDIDATE.support_poses == default.support_poses and CANDIDATE.engines == default.engines
+
+
+def _record(loo: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
+    rows = []
+    for (protocol, variant), per_seed in loo.items():
+        for seed, value in enumerate(per_seed, start=1):
+            for category in ("a", "b"):
+                rows.append({"protocol": protocol, "variant": variant, "category": category,
+                             "seed": seed, "support_loo": value, "query_acc": 0.5})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_the_rule_needs_the_average_gain_and_both_guards() -> None:
+    base = {("mvtec", "baseline"): [0.80, 0.82, 0.84], ("suite_all", "baseline"): [0.5, 0.52, 0.54]}
+    win = {("mvtec", "pose_classes"): [0.86, 0.88, 0.90],
+           ("suite_all", "pose_classes"): [0.5, 0.52, 0.54]}  # fmt: skip
+    assert verdict(_record({**base, **win}))[1]["adopted"].iloc[0]
+    # +6 on MVTec, -4 on the suite: the average gains 1 point, the suite's guard (2) fails
+    lose = {("mvtec", "pose_classes"): [0.86, 0.88, 0.90],
+            ("suite_all", "pose_classes"): [0.46, 0.48, 0.50]}  # fmt: skip
+    table, verdicts = verdict(_record({**base, **lose}))
+    assert len(table) == 4 and verdicts["gain"].iloc[0] == pytest.approx(1.0)
+    assert not verdicts["guard_ok"].iloc[0] and not verdicts["adopted"].iloc[0]
+
+
+def test_the_verdict_takes_the_seeds_every_cell_holds() -> None:
+    base = {("mvtec", "baseline"): [0.80, 0.82, 0.84], ("suite_all", "baseline"): [0.5, 0.52, 0.54]}
+    win = {("mvtec", "pose_classes"): [0.86, 0.88, 0.90],
+           ("suite_all", "pose_classes"): [0.5, 0.52, 0.54]}  # fmt: skip
+    records = _record({**base, **win})
+    records = records[~((records["seed"] == 3) & (records["category"] == "a"))]
+    assert common_seeds(records) == [1, 2]
+    table, _ = verdict(records)
+    assert set(table["seeds"]) == {2} and set(table["categories"]) == {2}
+
+
+@pytest.mark.parametrize("round_", [pose_classes_round, centred_round])
+def test_a_retired_round_reports_and_names_the_tag_that_keeps_its_code(
+    round_, tmp_path, capsys
+) -> None:
+    base = {("mvtec", "baseline"): [0.8, 0.82], ("suite_all", "baseline"): [0.5, 0.52]}
+    cand = {("mvtec", "x"): [0.8, 0.82], ("suite_all", "x"): [0.5, 0.52]}
+    out = tmp_path / "record.csv"
+    _record({**base, **cand}).to_csv(out, index=False)
+    round_.main(["--report", "--out", str(out)])
+    assert "verdict: x lost" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        round_.main(["--out", str(out)])
+    assert round_.TAG in capsys.readouterr().err

@@ -83,12 +83,6 @@ NO_ROW = {
     "contrastive_maml": "the paper's Appendix G variant: its first-order MAML pretraining runs "
     "up to 1000 episodes at 2-5 s each on 2 cores, so no grid was committed and a test cell "
     "would take about an hour",
-    "hires_lite0_poe_proto_rot4_poseclasses": "robustness round 6's candidate "
-    "(research/pose_classes_round.py): registered so the round runs the library's code; a "
-    "committed cell comes with its grid, if the round adopts it",
-    "hires_lite0_poe_proto_rot4_centred": "photometric round 5's candidate "
-    "(research/centred_round.py): registered so the round runs the library's code; a "
-    "committed cell comes with its grid, if the round adopts it",
 }
 
 

@@ -96,7 +96,7 @@ from fsad.inspector.threshold import (
     member_images,
     score_summary,
 )
-from fsad.poses import posed_names, row_source
+from fsad.poses import posed_names
 from fsad.recipe import Recipe, inputs_rows, recipe_engines, support_rows
 from fsad.utils import progress_bar, seed_everything
 
@@ -364,10 +364,8 @@ class Inspector:
     def probabilities(self, rows: Sequence[np.ndarray]) -> np.ndarray:
         """Class probabilities ``(Q, C)`` of query rows (per group ``(Q, D_g)``)."""
         m = self._fitted()
-        n = m.recipe.support_poses  # the support's rows are in fsad.poses.with_poses' layout
-        source = row_source(len(m.support_labels) // n, n)
         return probabilities(
-            m.recipe, m.support, m.support_labels, rows, len(m.classes), m.temperature, source
+            m.recipe, m.support, m.support_labels, rows, len(m.classes), m.temperature
         )
 
     def _score(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

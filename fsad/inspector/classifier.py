@@ -91,12 +91,10 @@ def probabilities(
     query: Sequence[np.ndarray],
     n_classes: int,
     temperature: float,
-    source: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Class probabilities ``(Q, C)``: the recipe's head (:func:`fsad.recipe.recipe_proba`;
-    ``source`` ``(S,)``: each support row's image), a softmax of cosine similarities divided
-    by ``temperature`` for the cosine head."""
-    scores = recipe_proba(recipe, support, labels, query, n_classes, source)
+    """Class probabilities ``(Q, C)``: the recipe's head (:func:`fsad.recipe.recipe_proba`),
+    a softmax of cosine similarities divided by ``temperature`` for the cosine head."""
+    scores = recipe_proba(recipe, support, labels, query, n_classes)
     return softmax(scores / temperature) if recipe.head == "cosine" else scores
 
 

@@ -21,11 +21,6 @@ applied to a task; the recipes build on one another:
                     robustness rounds 1 and 2 for products shot in any pose
 ``hires_lite0_poe_proto_rot4``  ``hires_poe_proto_rot4`` without the Lite2 zoom views (1.7x
                     cheaper per image): speed round 1's non-inferior pick
-``*_poseclasses``   the same recipe, each (class, pose) of the support a sub-class of its
-                    own, a class scoring the sum of its sub-classes (robustness round 6,
-                    appendix)
-``*_centred``       the same recipe, its anomaly blocks on residuals minus the image's median
-                    residual (photometric round 5, appendix)
 ``*_relit``         the same recipe, every engine's bank also holding a relit copy of each
                     normal image (:mod:`fsad.light`): adopted by photometric round 4 for a
                     grid (appendix); not the default until that grid has run
@@ -131,21 +126,6 @@ HIRES_LITE0_POE_PROTO_ROT4 = replace(
 #: on the MVTec protocol and the suite together, seed 1, appendix) for a grid over seeds 1-5,
 #: whose suite half kept the default (below it by more than its guard): an option
 HIRES_LITE0_POE_PROTO_ROT4_RELIT = replace(HIRES_LITE0_POE_PROTO_ROT4, relit_bank=True)
-#: the default with each (class, pose) a sub-class of its own (``Recipe.pose_classes``): the
-#: candidate of robustness round 6 (appendix), an option
-HIRES_LITE0_POE_PROTO_ROT4_POSECLASSES = replace(HIRES_LITE0_POE_PROTO_ROT4, pose_classes=True)
-#: :data:`ANOMALY_BLOCKS` on residuals centred on each image's median residual
-#: (:func:`fsad.descriptors.centred_residuals`)
-CENTRED_BLOCKS = replace(ANOMALY_BLOCKS, residual_centred=True)
-#: the default with centred anomaly blocks on both engines: the candidate of photometric
-#: round 5 (appendix), an option
-HIRES_LITE0_POE_PROTO_ROT4_CENTRED = replace(
-    HIRES_LITE0_POE_PROTO_ROT4,
-    groups=tuple(
-        replace(g, block=CENTRED_BLOCKS) if g.block == ANOMALY_BLOCKS else g
-        for g in HIRES_LITE0_POE_PROTO_ROT4.groups
-    ),
-)
 #: the registered inductive recipes, by method name
 RECIPES: dict[str, Recipe] = {
     "residual_proto": RESIDUAL_PROTO,
@@ -162,8 +142,6 @@ RECIPES: dict[str, Recipe] = {
     "hires_poe_proto_rot4": replace(HIRES_POE_PROTO, support_poses=ROT4),
     "hires_lite0_poe_proto_rot4": HIRES_LITE0_POE_PROTO_ROT4,
     "hires_lite0_poe_proto_rot4_relit": HIRES_LITE0_POE_PROTO_ROT4_RELIT,
-    "hires_lite0_poe_proto_rot4_poseclasses": HIRES_LITE0_POE_PROTO_ROT4_POSECLASSES,
-    "hires_lite0_poe_proto_rot4_centred": HIRES_LITE0_POE_PROTO_ROT4_CENTRED,
 }
 DESCRIPTIONS = {
     "residual_proto": "training-free reference: top-2 % residual mean, cosine prototypes",
@@ -188,10 +166,6 @@ DESCRIPTIONS = {
     "EfficientNet-Lite2 (1.7x cheaper per image)",
     "hires_lite0_poe_proto_rot4_relit": "hires_lite0_poe_proto_rot4 with every bank also holding "
     "a relit copy of each normal image",
-    "hires_lite0_poe_proto_rot4_poseclasses": "hires_lite0_poe_proto_rot4 with each (defect "
-    "type, pose) a sub-class of its own, sub-class probabilities summed per type",
-    "hires_lite0_poe_proto_rot4_centred": "hires_lite0_poe_proto_rot4 with the anomaly blocks "
-    "on residuals centred on each image's median residual",
 }
 
 
@@ -214,7 +188,7 @@ def predict_with(task: FewShotTask, recipe: Recipe) -> Prediction:
     """
     xs, source = support_rows(task.engine, recipe, task.support)
     xq = sample_rows(task.engine, recipe, task.query)
-    scores = recipe_proba(recipe, xs, task.support_labels[source], xq, task.n_classes, source)
+    scores = recipe_proba(recipe, xs, task.support_labels[source], xq, task.n_classes)
     dim = sum(x.shape[1] for x in xs)
     return Prediction(labels=predict(scores), scores=scores, info={"dim": int(dim)})
 
