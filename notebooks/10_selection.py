@@ -1055,6 +1055,124 @@ if poses_file.exists() and (RESULTS / "suite" / "all" / "results.csv").exists():
         display(Markdown(to_markdown((100 * same.iloc[:, :2]).round(2).join(same["equal"]))))
 
 # %% [markdown]
+# ## Robustness round 6: each (type, pose) of the support a class of its own
+#
+# Support poses (`rot4`, robustness rounds 1-2) lifted every method on the suite, whose parts
+# lie at any angle, and cost the products shot in one pose: `hires_poe_proto` fell from 81.9
+# to 75.4 % on the MVTec protocol and from 82.4 to 77.0 % on the untransformed suite
+# (`results/poses`, 5 shots, seeds 1-5). One likely reason: the head fits one class on the
+# rows of all four poses, so the rows as shot, the only ones a fixed camera's query
+# resembles, are averaged with three turned copies no query shows. The candidate
+# `pose_classes` keeps the turned copies and gives each pose its own place: every expert of
+# the product (logistic and prototype) is fitted on (type, pose) sub-classes, and a type
+# scores the sum of its sub-classes' probabilities (`Recipe.pose_classes`, registered as
+# `hires_lite0_poe_proto_rot4_poseclasses`). Same rows, only the head differs. Signal and
+# rule as the photometric rounds, with a second guard, on the suite, committed before the
+# run (`research/pose_classes_round.py`): adopted when the support leave-one-out averaged
+# over the two protocols gains at least 1 point and, on each protocol alone, falls by no
+# more than the baseline's std over seeds in the same record. Five seeds were planned; the
+# runs were cut to seeds 1-3 for time after bottle's five seeds and transistor's first had
+# been seen (the module says so); the table takes the seeds every cell holds.
+
+
+# %% tags=["hide-input"]
+def recipe_round(path: Path) -> None:
+    """Show a round of registered recipes (`research.recipe_round`): its table, the rule's
+    verdict (a guard on each protocol, the baseline's std over seeds of the same record) and
+    the view per category."""
+    if not path.exists():
+        display(Markdown(f"*{shown_path(path)} not found.*"))
+        return
+    rows = pd.read_csv(path)
+    held = rows.groupby(["protocol", "category"])["seed"].agg(set)
+    seeds = sorted(set.intersection(*held))
+    rows = rows[rows["seed"].isin(seeds)].assign(probe=PLAIN)
+    table = augmentation_round(rows, by=["protocol"])
+    shown = round_shown(table).drop(columns="probe")
+    display(Markdown(f"From `{path.name}`, seeds {seeds} (%, mean ± std over seeds of the "
+                     "four categories' mean):"))  # fmt: skip
+    display(Markdown(to_markdown(shown.set_index(["protocol", "variant"]))))
+    verdicts = augmentation_verdicts(
+        table, margin=1.0, guard={"protocol": tuple(table["protocol"].unique())}
+    )
+    display(Markdown("The rule's verdict (gain: points of leave-one-out over the baseline):"))
+    display(Markdown(to_markdown(verdicts.drop(columns="probe").round(2).set_index("variant"))))
+    per_category = rows.pivot_table(
+        index=["protocol", "category"], columns="variant", values=["support_loo", "query_acc"]
+    )[["support_loo", "query_acc"]]
+    per_category.columns = [
+        f"{'loo' if v == 'support_loo' else 'query'} {k}" for v, k in per_category
+    ]
+    display(Markdown("Per category (%, mean over the seeds above; query columns: the record):"))
+    display(Markdown(to_markdown(per_category.mul(100).round(1))))
+
+
+recipe_round(RESULTS / "explore" / "pose_classes.csv")
+
+# %% [markdown]
+# Read plainly: lost, by the margin and by the suite's guard. The leave-one-out falls on both
+# protocols, most on the suite (bottle), where the sub-classes leave five or fewer rows each
+# and the parts lie at any angle anyway, so a pose's sub-class is no tighter than the pooled
+# class. The query record, which decides nothing, tells the other half of the story: on the
+# MVTec protocol it rises by several points, nearly all of it transistor (55 to 75 %), the
+# category that `rot4` had cost most, while the leave-one-out there is level; on the suite it
+# falls (transistor, bottle). So the record agrees with the diagnosis for fixed-pose
+# products, and with the rule's verdict for the suite: a head that wins on MVTec and loses
+# on the suite is not the recommended one, and the signal could not have chosen it anyway.
+# Nothing ships; the code leaves the library (tag `round6-pose-classes`).
+
+# %% [markdown]
+# ## Photometric round 5: anomaly blocks on residuals centred on the image's median
+#
+# Rounds 1-4 changed the images, the support or the bank. This one changes what the
+# descriptor reads from the residuals, and nothing else. Where light shifts every patch of
+# an image alike, the residuals r = f - m* of all its patches share the shift, which is not
+# a defect. The candidate `centred` pools each anomaly block of both engines from
+# r - median(r), the median taken per channel over the image's patches, and ranks the
+# patches by the norm of that. On an evenly lit image the normal patches' residuals are small
+# and scattered, so the blocks should move little: the guard the earlier rounds lacked, by
+# design (not measured before the run). Zoom views, bank, support poses and head are the
+# default's. Harness, signal and rule as robustness round 6, seeds 1-3, committed before the
+# run (`research/centred_round.py`).
+
+# %% tags=["hide-input"]
+recipe_round(RESULTS / "explore" / "centred.csv")
+
+# %% [markdown]
+# Read plainly: lost, by a wide margin on the suite: the leave-one-out falls on every suite
+# category (8 points on average), and the query record, which decides nothing, falls with
+# it (about 9 points). On the MVTec protocol both are nearly level, as designed. So the
+# design held where it was meant to do nothing, and the premise failed where it was meant to
+# help: what all of a suite image's patches share is not only light; it carries part of
+# what tells the defect types apart (why, the round did not measure). The baseline's cells
+# equal robustness round 6's, 24 of 24. Nothing ships; the code leaves the library (tag
+# `photometric-round-5`).
+
+# %% [markdown]
+# ## Robustness round 7: anomaly blocks of residuals alone
+#
+# Each engine's anomaly group holds four blocks of residuals and one of raw features f (the
+# top 2 % of patches, minus the image's mean feature). A residual is measured against the
+# product's own normals, which on the suite are re-shot like the defects, so a nuisance the
+# bank holds cancels in r; in f it stays. The candidate `residual_only` drops the raw-feature
+# block from both engines' groups; everything else is the default's. The feature block was
+# picked with the rest of the block set on MVTec query accuracy early on, so the MVTec
+# protocol may lose by it: the guard is there for that. Harness, signal, rule and seeds as
+# the two rounds above, committed before the run (`research/residual_blocks_round.py`; the
+# candidate was never registered in the library).
+
+# %% tags=["hide-input"]
+recipe_round(RESULTS / "explore" / "residual_blocks.csv")
+
+# %% [markdown]
+# Read plainly: lost by the MVTec guard (transistor and screw), with the suite's
+# leave-one-out level. The query record, which decides nothing, is nearly level on the
+# MVTec protocol and rises on the suite (bottle most); with three seeds of one support draw,
+# neither is beyond what the last section finds the signal can resolve. The raw-feature
+# block earns its place on the MVTec protocol, and the suite's leave-one-out sees no gain
+# from dropping it. Nothing ships.
+
+# %% [markdown]
 # ## Do the signal and the query record agree?
 #
 # Every round since robustness round 1 was decided by support leave-one-out, and each also
@@ -1070,7 +1188,8 @@ if poses_file.exists() and (RESULTS / "suite" / "all" / "results.csv").exists():
 # ran on the MVTec protocol alone.
 
 # %% tags=["hide-input"]
-#: the rounds: file -> (round, probe column or None, variant column, the baseline's name)
+#: the rounds: file -> (round, probe column, a probe's name, or None, variant column, the
+#: baseline's name)
 SIGNAL_ROUNDS = {
     "robust.csv": ("robustness 1", "probe", "variant", "baseline"),
     "speed_loo.csv": ("speed 1", None, "candidate", "default"),
@@ -1080,6 +1199,9 @@ SIGNAL_ROUNDS = {
     "lit_support.csv": ("photometric 3", "method", "variant", "baseline"),
     "shrink_support.csv": ("robustness 5", "method", "variant", "baseline"),
     "lit_bank.csv": ("photometric 4", "method", "variant", "baseline"),
+    "pose_classes.csv": ("robustness 6", PLAIN, "variant", "baseline"),
+    "centred.csv": ("photometric 5", PLAIN, "variant", "baseline"),
+    "residual_blocks.csv": ("robustness 7", PLAIN, "variant", "baseline"),
 }
 COLUMNS = ["protocol", "category", "shots", "seed", "support_loo", "query_acc"]
 
@@ -1093,7 +1215,7 @@ def round_records(name: str) -> pd.DataFrame | None:
     rows = pd.read_csv(path)
     return rows[COLUMNS].assign(
         round=label,
-        probe=rows[probe] if probe else "default",
+        probe=rows[probe] if probe in rows.columns else probe or "default",
         variant=rows[variant].replace({base: "baseline"}),
     )
 
@@ -1135,12 +1257,15 @@ else:
 # and not about small ones, and no more than suggest it. Where a protocol's leave-one-out
 # moved by 3 points or more, the query record mostly moved the same way (robustness round
 # 1's turned support on the suite, the speed round's dropped zoom views and anomaly-only
-# descriptors, test-time poses, the relit bank on the MVTec protocol); the exceptions are
-# photometric rounds 1 and 2, which changed the images themselves, and the relit bank on the
-# suite (photometric round 4). Where it moved by less, the two split evenly or worse. The
-# pairs are few and not independent: the speed round's share one baseline, the five one-seed
-# rounds share the very same seed-1 baseline cells, `rot4` and `dihedral8` are near twins;
-# and the bins were drawn after seeing the table. So this is a description, not a test, and
+# descriptors, test-time poses, the relit bank on the MVTec protocol, the centred residuals
+# and the pose sub-classes on the suite, the residual blocks alone on the MVTec protocol);
+# the exceptions are photometric rounds 1 and 2, which changed the images themselves, and
+# the relit bank on the suite (photometric round 4). Where it moved by less, the two split
+# evenly or worse; the pose sub-classes on the MVTec protocol are the plainest case, the
+# leave-one-out level and the record up 5 points. The pairs are few and not independent:
+# the speed round's share one baseline, the five one-seed rounds share the very same seed-1
+# baseline cells and the last three rounds theirs (seeds 1-3), `rot4` and `dihedral8` are
+# near twins; and the bins were drawn after seeing the table. So this is a description, not a test, and
 # no rule, margin or threshold is taken from it.
 #
 # What it does say: the rule's 1-point margin, and every guard, lies where the two did not
