@@ -565,6 +565,20 @@ def test_augmentation_verdicts_follow_the_rule() -> None:
     assert not strict.loc["turned", "adopted"]
 
 
+def test_augmentation_verdicts_can_guard_each_of_several_protocols() -> None:
+    records = _round_records()
+    # "turned" falls 5 points on the suite only: the MVTec guard passes, the suite's fails
+    suite = (records["variant"] == "turned") & (records["protocol"] == "suite")
+    records.loc[suite, "support_loo"] -= 0.08
+    records.loc[(records["variant"] == "turned") & ~suite, "support_loo"] += 0.08
+    table = augmentation_round(records, by=["protocol"])
+    one = augmentation_verdicts(table, margin=1.0, guard={"protocol": "mvtec"})
+    both = augmentation_verdicts(table, margin=1.0, guard={"protocol": ("mvtec", "suite")})
+    one, both = one.set_index("variant"), both.set_index("variant")
+    assert one.loc["turned", "gain"] == pytest.approx(3.0) and one.loc["turned", "adopted"]
+    assert not both.loc["turned", "guard_ok"] and not both.loc["turned", "adopted"]
+
+
 def _two_rounds() -> pd.DataFrame:
     """Round r1 (seeds 1, 2) and r2 (seed 1): a candidate ``c`` against the baseline on one
     protocol, categories a and b; support_loo and query_acc as fractions."""
