@@ -78,3 +78,20 @@ def test_a_retired_round_reports_and_names_the_tag_that_keeps_its_code(
     with pytest.raises(SystemExit):
         round_.main(["--out", str(out)])
     assert round_.TAG in capsys.readouterr().err
+
+
+def test_the_head_round_varies_the_two_strengths_around_the_default() -> None:
+    from research.head_round import changed, pick, variants
+
+    found = variants()
+    assert len(found) == 9 and found["baseline"] == DEFAULT_METHOD
+    default = RECIPES[DEFAULT_METHOD]
+    assert (default.c, default.proto_scale) == (100.0, 20.0) and "c100_s20" not in found
+    assert found["c10_s20"].c == 10.0 and found["c10_s20"].proto_scale == default.proto_scale
+    assert found["c10_s20"].groups == default.groups  # the rows are the default's
+    assert changed("c10_s20") == 1 and changed("c1000_s40") == 2
+    verdicts = pd.DataFrame({"variant": ["c10_s20", "c1000_s40", "c100_s10", "c10_s10"],
+                             "gain": [2.0, 2.0, 1.5, 3.0],
+                             "adopted": [True, True, True, False]})  # fmt: skip
+    assert pick(verdicts) == "c10_s20"  # the larger gain among the adopted; fewer changes
+    assert pick(verdicts.assign(adopted=False)) is None
