@@ -31,6 +31,15 @@ the head stays. Usage::
     python -m research.head_round --suite "$OUT/all" --seeds 1 2 3 \\
         --out results/explore/head.csv
     python -m research.head_round --report --out results/explore/head.csv
+
+**What the round found** (``results/explore/head.csv``, seeds 1-3, four categories, run at
+38ebbfe): no candidate adopted, the head stays. Support leave-one-out, mean ± std over seeds
+of the category mean, baseline MVTec 85.2 ± 1.0 % and suite ``all`` 48.8 ± 3.6 %; the eight
+candidates span 83.7-85.2 % and 44.5-50.5 %, none gains 1 point averaged over the two
+(the closest, ``c1000_s10``, +0.1: MVTec 83.7, suite 50.5). The query record, which decided
+nothing, moves as little: 71.2-73.8 % and 55.4-58.4 % against 71.8 and 57.4. The suite's gap
+is not in the head's two strengths. The baseline's rows equal robustness round 6's in 24 of
+24 cells.
 """
 
 from __future__ import annotations
