@@ -1065,8 +1065,8 @@ if poses_file.exists() and (RESULTS / "suite" / "all" / "results.csv").exists():
 # resembles, are averaged with three turned copies no query shows. The candidate
 # `pose_classes` keeps the turned copies and gives each pose its own place: every expert of
 # the product (logistic and prototype) is fitted on (type, pose) sub-classes, and a type
-# scores the sum of its sub-classes' probabilities (`Recipe.pose_classes`, registered as
-# `hires_lite0_poe_proto_rot4_poseclasses`). Same rows, only the head differs. Signal and
+# scores the sum of its sub-classes' probabilities (`Recipe.pose_classes`, registered for
+# the round as `hires_lite0_poe_proto_rot4_poseclasses`). Same rows, only the head differs. Signal and
 # rule as the photometric rounds, with a second guard, on the suite, committed before the
 # run (`research/pose_classes_round.py`): adopted when the support leave-one-out averaged
 # over the two protocols gains at least 1 point and, on each protocol alone, falls by no
@@ -1077,7 +1077,7 @@ if poses_file.exists() and (RESULTS / "suite" / "all" / "results.csv").exists():
 
 # %% tags=["hide-input"]
 def recipe_round(path: Path) -> None:
-    """Show a round of registered recipes (`research.recipe_round`): its table, the rule's
+    """Show a round of recipes (`research.recipe_round`): its table, the rule's
     verdict (a guard on each protocol, the baseline's std over seeds of the same record) and
     the view per category."""
     if not path.exists():
@@ -1111,15 +1111,15 @@ recipe_round(RESULTS / "explore" / "pose_classes.csv")
 
 # %% [markdown]
 # Read plainly: lost, by the margin and by the suite's guard. The leave-one-out falls on both
-# protocols, most on the suite (bottle), where the sub-classes leave five or fewer rows each
-# and the parts lie at any angle anyway, so a pose's sub-class is no tighter than the pooled
-# class. The query record, which decides nothing, tells the other half of the story: on the
+# protocols, most on the suite (bottle). A likely reason, not measured: there the parts lie
+# at any angle anyway, so a pose's sub-class, five rows or fewer, is no tighter than the
+# pooled class, only smaller. The query record, which decides nothing, tells the other half of the story: on the
 # MVTec protocol it rises by several points, nearly all of it transistor (55 to 75 %), the
 # category that `rot4` had cost most, while the leave-one-out there is level; on the suite it
 # falls (transistor, bottle). So the record agrees with the diagnosis for fixed-pose
 # products, and with the rule's verdict for the suite: a head that wins on MVTec and loses
 # on the suite is not the recommended one, and the signal could not have chosen it anyway.
-# Nothing ships; the code leaves the library (tag `round6-pose-classes`).
+# Nothing ships; the code leaves the library (tag `robustness-round-6`).
 
 # %% [markdown]
 # ## Photometric round 5: anomaly blocks on residuals centred on the image's median
