@@ -16,6 +16,7 @@ from research.image_pool_round import (
     CANDIDATE,
     ImagePooled,
     describe_image_pooled,
+    grid,
     image_cells,
     masked_topk_pool,
     verdict,
@@ -111,3 +112,14 @@ def test_the_rule_needs_two_points_on_the_suite() -> None:
     assert win["gain"].iloc[0] == 2.0 and win["adopted"].iloc[0]
     short = verdict(_record({"baseline": base, "image_pooled": [0.515, 0.535, 0.555]}))[1]
     assert short["gain"].iloc[0] == 1.5 and not short["adopted"].iloc[0]
+
+
+def test_the_verdict_reads_the_round_s_seeds_and_the_grid_all_of_them() -> None:
+    record = _record({"baseline": [0.50, 0.52, 0.54, 0.50, 0.52],
+                      "image_pooled": [0.52, 0.54, 0.56, 0.30, 0.30]})  # fmt: skip
+    assert verdict(record)[1]["adopted"].iloc[0]  # seeds 1-3 only
+    record["query_acc"] = record["support_loo"]  # the grid reads query accuracy
+    out = grid(record)
+    assert out["seeds"] == 5 and out["baseline"] == 51.6 and out["image_pooled"] == 44.4
+    assert out["change"] == -7.2 and out["below_guard"]
+    assert not grid(record[record["seed"] <= 3])["below_guard"]  # +2 points
