@@ -38,6 +38,7 @@ results_dir: str = ""  # empty: the results folder of this repository
 
 # %% tags=["hide-input"]
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -1078,14 +1079,21 @@ if poses_file.exists() and (RESULTS / "suite" / "all" / "results.csv").exists():
 
 
 # %% tags=["hide-input"]
-def recipe_round(path: Path) -> None:
+def recipe_round(
+    path: Path, margin: float = 1.0, protocols: Sequence[str] = (), seeds: Sequence[int] = ()
+) -> None:
     """Show a round of recipes (`research.recipe_round`): its table, the rule's
-    verdict (a guard on each protocol, the baseline's std over seeds of the same record) and
-    the view per category."""
+    verdict (leave-one-out gain of ``margin`` points averaged over the protocols, a guard on
+    each, the baseline's std over seeds of the same record) and the view per category;
+    ``protocols``, ``seeds``: only these (default: all the record holds)."""
     if not path.exists():
         display(Markdown(f"*{shown_path(path)} not found.*"))
         return
     rows = pd.read_csv(path)
+    if protocols:
+        rows = rows[rows["protocol"].isin(protocols)]
+    if seeds:
+        rows = rows[rows["seed"].isin(seeds)]
     held = rows.groupby(["protocol", "category"])["seed"].agg(set)
     seeds = sorted(set.intersection(*held))
     rows = rows[rows["seed"].isin(seeds)].assign(probe=PLAIN)
@@ -1095,7 +1103,7 @@ def recipe_round(path: Path) -> None:
                      "four categories' mean):"))  # fmt: skip
     display(Markdown(to_markdown(shown.set_index(["protocol", "variant"]))))
     verdicts = augmentation_verdicts(
-        table, margin=1.0, guard={"protocol": tuple(table["protocol"].unique())}
+        table, margin=margin, guard={"protocol": tuple(table["protocol"].unique())}
     )
     display(Markdown("The rule's verdict (gain: points of leave-one-out over the baseline):"))
     display(Markdown(to_markdown(verdicts.drop(columns="probe").round(2).set_index("variant"))))
@@ -1198,6 +1206,82 @@ recipe_round(RESULTS / "explore" / "head.csv")
 # rows it is given. Nothing ships.
 
 # %% [markdown]
+# ## Robustness round 9: anomaly blocks pooled over the image, not the frame
+#
+# Under the whole-image framing an image of aspect 0.4 fills 40 % of the engine's square;
+# the rest is the mean-colour canvas the bank also sees. The default's anomaly blocks are
+# sized on the frame: the top 2 % keeps 2 % of the frame's patches, 5 % of that image's, and
+# the raw-feature block is centred on the frame's mean feature, whose share of canvas grows
+# as the image narrows. On the suite the aspect varies with the window, not the defect. The
+# candidate `image_pooled` counts and centres on the image's own patches (a patch whose
+# centre lies on the image); everything else is the default's. Under the centre crop every
+# patch is the image's and its rows are the default's bit for bit (tested), so the MVTec
+# protocol's change is 0 by construction: the round ran the suite alone, with a margin of 2
+# points there (1 averaged over the two protocols), and checked the identity on MVTec's
+# metal_nut cells (`research/image_pool_round.py`, rule and grid committed before their
+# rows; seeds 1-3).
+
+# %% tags=["hide-input"]
+POOLED = RESULTS / "explore" / "image_pooled.csv"
+recipe_round(POOLED, margin=2.0, protocols=["suite_all"], seeds=[1, 2, 3])
+if POOLED.exists():
+    pooled_rows = pd.read_csv(POOLED)
+    same = pooled_rows[pooled_rows["protocol"] == "mvtec"].pivot_table(
+        index=["category", "seed"], columns="variant", values=["support_loo", "query_acc"]
+    )
+    equal = all(
+        (same[(col, "baseline")] == same[(col, "image_pooled")]).all()
+        for col in ("support_loo", "query_acc")
+    )
+    display(Markdown(f"MVTec protocol, metal_nut seeds 1-3: both numbers equal in "
+                     f"{len(same)} of {len(same)} cells: {equal}."))  # fmt: skip
+
+# %% [markdown]
+# ### The grid of image-relative pooling
+#
+# Adopted by the round's rule, the candidate is measured over seeds 1-5 at 5 shots on the
+# suite `all` (query accuracy, four categories; seeds 4-5 added by the same harness, whose
+# query accuracy equals `fsad run`'s rows of the default cell for cell). As for the relit
+# bank, it becomes the default unless the grid puts it below the default by more than one
+# standard deviation over seeds of the default's category mean.
+
+# %% tags=["hide-input"]
+if POOLED.exists():
+    suite_rows = pooled_rows[pooled_rows["protocol"] == "suite_all"].assign(probe=PLAIN)
+    pooled_grid = augmentation_round(suite_rows, by=["protocol"])
+    shown = round_shown(pooled_grid).drop(columns=["probe", "loo"])
+    display(Markdown(to_markdown(shown.set_index("variant"))))
+    pg = pooled_grid.set_index("variant")
+    change = pg.loc["image_pooled", "query"] - pg.loc["baseline", "query"]
+    guard = pg.loc["baseline", "query_std"]
+    said = "below the guard: the default stays" if change < -guard else "within the guard"
+    display(Markdown(f"Change {change:+.2f} points against a guard of {guard:.2f} over "
+                     f"{int(pg.loc['baseline', 'seeds'])} seeds: {said}."))  # fmt: skip
+    at = read_results(RESULTS / "poses" / "suite_all")
+    at = at[(at["method"] == PLAIN) & (at["shots"] == 5)][["category", "seed", "accuracy"]]
+    both = suite_rows[suite_rows["variant"] == "baseline"].merge(at, on=["category", "seed"])
+    n_equal = int((both["query_acc"] - both["accuracy"]).abs().lt(1e-9).sum())
+    display(
+        Markdown(
+            "The harness's baseline equals `fsad run`'s rows of the default "
+            f"(`results/poses/suite_all`) in {n_equal} of {len(both)} cells."
+        )
+    )
+
+# %% [markdown]
+# Read plainly: the rule adopted it and the grid stopped it. The leave-one-out rose on
+# bottle, metal_nut and transistor; the query record, which the rule never read, fell on
+# bottle in every seed and on metal_nut, rose a little on transistor, and over five seeds
+# lands below the default by more than the guard. The guard did its job: the default stays,
+# and the candidate, never registered in the library, stays in the research wing. A likely
+# reason for bottle, not measured: chapter 11 found `broken_large` and `broken_small`
+# swapping under the suite's windows, a matter of size; a count of patches fixed on the
+# frame keeps the defect's size relative to the frame, a count relative to the image does
+# not. And why the leave-one-out missed it: bottle's support is 15 images, the same 15 in
+# every seed (the seeds vary the bank), so its +6.7 points are one image; the round's
+# +4.25 is nine left-out images over its twelve cells, under one per cell.
+
+# %% [markdown]
 # ## Do the signal and the query record agree?
 #
 # Every round since robustness round 1 was decided by support leave-one-out, and each also
@@ -1228,7 +1312,11 @@ SIGNAL_ROUNDS = {
     "centred.csv": ("photometric 5", PLAIN, "variant", "baseline"),
     "residual_blocks.csv": ("robustness 7", PLAIN, "variant", "baseline"),
     "head.csv": ("robustness 8", PLAIN, "variant", "baseline"),
+    "image_pooled.csv": ("robustness 9", PLAIN, "variant", "baseline"),
 }
+#: rounds whose record holds a protocol only as a check (robustness 9: MVTec's metal_nut
+#: cells, equal by construction): the protocols that count
+COUNTED_PROTOCOLS = {"image_pooled.csv": ("suite_all",)}
 COLUMNS = ["protocol", "category", "shots", "seed", "support_loo", "query_acc"]
 
 
@@ -1239,6 +1327,8 @@ def round_records(name: str) -> pd.DataFrame | None:
         return None
     label, probe, variant, base = SIGNAL_ROUNDS[name]
     rows = pd.read_csv(path)
+    if name in COUNTED_PROTOCOLS:
+        rows = rows[rows["protocol"].isin(COUNTED_PROTOCOLS[name])]
     return rows[COLUMNS].assign(
         round=label,
         probe=rows[probe] if probe in rows.columns else probe or "default",
@@ -1286,7 +1376,9 @@ else:
 # descriptors, test-time poses, the relit bank on the MVTec protocol, the centred residuals
 # and the pose sub-classes on the suite, the residual blocks alone on the MVTec protocol);
 # the exceptions are photometric rounds 1 and 2, which changed the images themselves, and
-# the relit bank on the suite (photometric round 4). Where it moved by less, the two split
+# the relit bank on the suite (photometric round 4). Robustness round 9, adopted on a
+# 4.25-point gain over seeds 1-3, shows here over all five seeds of its record (+2.7) with
+# the record against it (-1.6). Where it moved by less, the two split
 # evenly or worse; the pose sub-classes on the MVTec protocol are the plainest case, the
 # leave-one-out level and the record up 5 points. The pairs are few and not independent:
 # the speed round's share one baseline, the five one-seed rounds share the very same seed-1

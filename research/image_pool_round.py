@@ -58,6 +58,14 @@ reproduces the grid's cells before it ships. Else it stays here, recorded. ::
 
     python -m research.image_pool_round --protocols suite_all --suite "$OUT/all" \\
         --seeds 4 5 --out results/explore/image_pooled.csv
+
+**What the grid found** (seeds 4-5 run at e620d70, one process per core): *the default
+stays*. Query accuracy on the suite ``all``, seeds 1-5, four categories: 55.52 ± 1.51 %
+against the baseline's 57.14 ± 1.09 (equal, cell for cell, to ``fsad run``'s rows of the
+default in ``results/poses/suite_all``, 20 of 20), a change of -1.62 points, beyond the
+guard of 1.09. Per category, mean change over seeds: bottle -5.0 (every seed), metal_nut
+-2.5, screw 0.0, transistor +1.0. Over seeds 1-5 the leave-one-out gain is +2.7. The
+candidate was never registered in the library; it stays here.
 """
 
 from __future__ import annotations
