@@ -1129,7 +1129,7 @@ recipe_round(RESULTS / "explore" / "pose_classes.csv")
 # falls (transistor, bottle). So the record agrees with the diagnosis for fixed-pose
 # products, and with the rule's verdict for the suite: a head that wins on MVTec and loses
 # on the suite is not the recommended one, and the signal could not have chosen it anyway.
-# Nothing ships; the code leaves the library (tag `robustness-round-6`).
+# Nothing ships; the code leaves the library (tag `robustness-round-6`, commit 51568d6).
 
 # %% [markdown]
 # ## Photometric round 5: anomaly blocks on residuals centred on the image's median
@@ -1156,7 +1156,7 @@ recipe_round(RESULTS / "explore" / "centred.csv")
 # help: what all of a suite image's patches share is not only light; it carries part of
 # what tells the defect types apart (why, the round did not measure). The baseline's cells
 # equal robustness round 6's, 24 of 24. Nothing ships; the code leaves the library (tag
-# `photometric-round-5`).
+# `photometric-round-5`, commit 51568d6).
 
 # %% [markdown]
 # ## Robustness round 7: anomaly blocks of residuals alone

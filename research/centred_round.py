@@ -9,12 +9,13 @@ its leave-one-out, lost its grid on the suite. This candidate changes what the d
 reads from the residuals, and nothing else: where light (or anything else) shifts every patch
 of an image alike, the residuals r = f - m* (Eq. 2) of all its patches share that shift, which
 is not a defect. Each anomaly block of both engines
-(:data:`fsad.methods.anomaly_guided.ANOMALY_BLOCKS`: top-k residual and feature blocks) is pooled from ``r - median(r)``, the median taken per
-channel over the image's patches, and the patches are ranked by the norm of that
-(``fsad.descriptors.centred_residuals`` at tag ``photometric-round-5``). On an evenly lit image the normal patches'
-residuals are small and scattered, so their median is near zero and the blocks move little;
-that is the guard the earlier rounds lacked, by design, not measured before the run. The
-zoom views, the bank, the support poses and the head are the default's.
+(:data:`fsad.methods.anomaly_guided.ANOMALY_BLOCKS`: top-k residual and feature blocks) is
+pooled from ``r - median(r)``, the median taken per channel over the image's patches, and
+the patches are ranked by the norm of that (``fsad.descriptors.centred_residuals`` at tag
+``photometric-round-5``). On an evenly lit image the normal patches' residuals are small and
+scattered, so their median is near zero and the blocks move little; that is the guard the
+earlier rounds lacked, by design, not measured before the run. The zoom views, the bank, the
+support poses and the head are the default's.
 
 - ``baseline``: ``fsad fit``'s default (:data:`fsad.inspector.classifier.DEFAULT_METHOD`);
 - ``centred``: ``hires_lite0_poe_proto_rot4_centred`` (the default with ``CENTRED_BLOCKS``,
@@ -47,7 +48,7 @@ The query record, which decided nothing, agrees: MVTec 71.8 -> 72.0 %, suite 57.
 the defect types apart. The baseline's rows equal robustness round 6's in 24 of 24 cells.
 The candidate's code (``DescriptorConfig.residual_centred``, ``centred_residuals`` and the
 registered ``hires_lite0_poe_proto_rot4_centred``) left the library; git tag
-``photometric-round-5`` keeps it, and this module now only reports (``--report``).
+``photometric-round-5`` (commit 51568d6) keeps it, and this module now only reports (``--report``).
 """
 
 from __future__ import annotations

@@ -5,10 +5,11 @@ The default's head (:data:`fsad.methods.anomaly_guided.HIRES_LITE0_POE_PROTO_ROT
 product of experts: per block group, a logistic regression of inverse L2 strength
 ``c = 100`` and a cosine-prototype expert of softmax scale ``proto_scale = 20``. Both were
 chosen on the MVTec protocol before the suite existed (``c`` by support leave-one-out in
-rounds 2-4, the prototype experts in round 18). On the suite five support images per type, each under its own pose, window
-and light, are far noisier rows: a stronger penalty (smaller ``c``) or softer prototypes
-(smaller scale) may generalise better there, and cost on MVTec. Nothing but the head
-changes, so every variant reads the very rows of the default (cached by rounds 6-7).
+rounds 2-4, the prototype experts in round 18). On the suite five support images per type,
+each under its own pose, window and light, are far noisier rows: a stronger penalty (smaller
+``c``) or softer prototypes (smaller scale) may generalise better there, and cost on MVTec.
+Nothing but the head changes, so every variant reads the very rows of the default (cached by
+rounds 6-7).
 
 Variants: ``c`` in (10, 100, 1000) times ``proto_scale`` in (10, 20, 40); ``baseline`` is
 (100, 20), the default; the others are named ``c{c}_s{scale}``.

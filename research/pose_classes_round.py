@@ -59,7 +59,7 @@ decided nothing: MVTec 71.8 -> 77.2 % (transistor 55 -> 75), suite 57.4 -> 55.6 
 diagnosis held for the fixed-pose products, the leave-one-out did not see it, and on the
 suite the head lost. The candidate's code (``Recipe.pose_classes``, the sub-class head and
 the registered ``hires_lite0_poe_proto_rot4_poseclasses``) left the library; git tag
-``robustness-round-6`` keeps it, and this module now only reports (``--report``).
+``robustness-round-6`` (commit 51568d6) keeps it, and this module now only reports (``--report``).
 """
 
 from __future__ import annotations
