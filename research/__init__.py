@@ -3,7 +3,12 @@
 - :mod:`research.synthtask`: synthetic few-shot tasks, a label-free selection signal;
 - :mod:`research.selection`: scores candidate recipes on the label-free signals
   (``python -m research.selection --help``);
-- :mod:`research.diagnose_prototypes`: a diagnosis of the paper method's prototypes.
+- :mod:`research.diagnose_prototypes`: a diagnosis of the paper method's prototypes;
+- the rounds of issue #21 (``*_round.py``, :mod:`research.robust`, :mod:`research.pose_gate`):
+  one module per round, its rule and what it found in its docstring, its record under
+  ``results/explore``; :mod:`research.recipe_round` is the harness of the rounds whose
+  variants are recipes (robustness rounds 6-9, photometric round 5), :mod:`research.records`
+  how every round resumes.
 
 The selection rounds 1-20 and the descriptor kinds they rejected are kept at the git tag
 ``selection-rounds-1-20`` (commit 3480f9b); the book's appendix reads their committed results.
