@@ -2,11 +2,11 @@
 round 5): each variant's support leave-one-out and (recorded) query accuracy, cell by cell,
 through the code ``fsad run`` uses (:func:`fsad.recipe.support_rows`,
 :func:`fsad.recipe.sample_rows`, :func:`fsad.recipe.recipe_proba`), and the rule robustness
-rounds 6-8 and photometric round 5 share: a candidate is adopted when its leave-one-out averaged over the MVTec protocol and the
-suite ``all`` beats the baseline's by at least 1 point and, on each protocol alone, is not
-below the baseline's by more than the baseline's sample std over seeds in the same record
-(round 9, whose candidate cannot move the MVTec protocol, applies it to the suite alone:
-:mod:`research.image_pool_round`)."""
+rounds 6-8 and photometric round 5 share: a candidate is adopted when its leave-one-out
+averaged over the MVTec protocol and the suite ``all`` beats the baseline's by at least 1
+point and, on each protocol alone, is not below the baseline's by more than the baseline's
+sample std over seeds in the same record (round 9, whose candidate cannot move the MVTec
+protocol, applies it to the suite alone: :mod:`research.image_pool_round`)."""
 
 from __future__ import annotations
 
