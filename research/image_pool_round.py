@@ -154,6 +154,7 @@ def describe_image_pooled(
     """
     if bool(mask.all()):
         return describe(residuals, features, amap, config)
+    mask = mask | ~mask.flatten(1).any(1)[:, None, None]  # no cell on a sliver: the frame
     blocks = [masked_topk_pool(residuals, amap, mask, q) for q in config.residual_fracs]
     for q in config.feature_fracs:
         pooled = masked_topk_pool(features, amap, mask, q)

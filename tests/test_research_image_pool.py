@@ -85,6 +85,15 @@ def test_the_feature_block_is_centred_on_the_image_s_mean() -> None:
                                rtol=1e-6)  # fmt: skip
 
 
+def test_an_image_on_no_cell_falls_back_to_the_frame() -> None:
+    r, f, amap = _maps(2)
+    sliver = torch.zeros(2, 4, 4, dtype=torch.bool)
+    sliver[1] = True
+    out = describe_image_pooled(r, f, amap, sliver, ANOMALY_BLOCKS)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out, describe(r, f, amap, ANOMALY_BLOCKS))
+
+
 def test_the_candidate_swaps_both_anomaly_groups_and_keys_its_own_cache() -> None:
     default = RECIPES[DEFAULT_METHOD]
     swapped = [type(g.block) is ImagePooled for g in CANDIDATE.groups]
