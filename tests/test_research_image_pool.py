@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
+from fsad.blocks import Inputs
 from fsad.descriptors import DescriptorConfig, describe, topk_pool
+from fsad.engine import EngineConfig
+from fsad.errors import ConfigError
 from fsad.features import FeatureConfig
 from fsad.inspector import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import ANOMALY_BLOCKS, RECIPES
 from research.image_pool_round import (
     CANDIDATE,
+    POOLING_VERSION,
     ImagePooled,
     describe_image_pooled,
     grid,
@@ -101,9 +106,46 @@ def test_the_candidate_swaps_both_anomaly_groups_and_keys_its_own_cache() -> Non
     block = CANDIDATE.groups[0].block
     assert block.residual_fracs == ANOMALY_BLOCKS.residual_fracs
     assert block.feature_fracs == ANOMALY_BLOCKS.feature_fracs and block.feature_centred
-    assert block.cache_key() == {**ANOMALY_BLOCKS.cache_key(), "pooling": "image"}
+    pooled = {**ANOMALY_BLOCKS.cache_key(), "pooling": "image", "pooling_version": POOLING_VERSION}
+    assert block.cache_key() == pooled
     assert CANDIDATE.groups[2] == default.groups[2] and CANDIDATE.engines == default.engines
     assert CANDIDATE.support_poses == default.support_poses
+
+
+class _StubEngine:
+    """An engine's interface for in-memory images: seeded features on a 28 x 28 grid, the
+    residuals equal to them and the map their norm."""
+
+    def __init__(self, framing: str) -> None:
+        self.config = EngineConfig(features=FeatureConfig(framing=framing), half_residuals=False)
+
+    def features_of_images(self, images: list[np.ndarray]) -> torch.Tensor:
+        g = torch.Generator().manual_seed(int(sum(img.shape[0] for img in images)))
+        return torch.randn(len(images), 6, 28, 28, generator=g)
+
+    def residuals_of(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return f, f.norm(dim=1)
+
+
+def test_the_block_masks_each_image_by_its_own_shape() -> None:
+    wide, tall = np.zeros((100, 250, 3), np.uint8), np.zeros((250, 100, 3), np.uint8)
+    block = CANDIDATE.groups[0].block
+    inputs = Inputs(_StubEngine("letterbox"), images=[wide, tall])
+    out = block.describe(inputs)
+    f, amap = inputs.features(), inputs.anomaly_maps()
+    mask = torch.zeros(2, 28, 28, dtype=torch.bool)
+    mask[0, 8:20, :] = True  # the wide image's rows (see the letterbox test above)
+    mask[1, :, 8:20] = True  # the tall one's columns
+    torch.testing.assert_close(out, describe_image_pooled(f, f, amap, mask, block))
+    assert not torch.allclose(out, describe(f, f, amap, ANOMALY_BLOCKS))
+    # under the centre crop the same images are the default's rows exactly
+    crop = Inputs(_StubEngine("crop"), images=[wide, tall])
+    assert torch.equal(block.describe(crop), describe(f, f, amap, ANOMALY_BLOCKS))
+
+
+def test_the_block_refuses_another_source() -> None:
+    with pytest.raises(ConfigError, match="image pooling reads the engine's grid"):
+        ImagePooled(source="random_bank")
 
 
 def _record(suite: dict[str, list[float]]) -> pd.DataFrame:
