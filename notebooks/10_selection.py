@@ -1247,16 +1247,16 @@ if POOLED.exists():
 
 # %% tags=["hide-input"]
 if POOLED.exists():
-    suite_rows = pooled_rows[pooled_rows["protocol"] == "suite_all"].assign(probe=PLAIN)
-    pooled_grid = augmentation_round(suite_rows, by=["protocol"])
-    shown = round_shown(pooled_grid).drop(columns=["probe", "loo"])
-    display(Markdown(to_markdown(shown.set_index("variant"))))
-    pg = pooled_grid.set_index("variant")
-    change = pg.loc["image_pooled", "query"] - pg.loc["baseline", "query"]
-    guard = pg.loc["baseline", "query_std"]
-    said = "below the guard: the default stays" if change < -guard else "within the guard"
-    display(Markdown(f"Change {change:+.2f} points against a guard of {guard:.2f} over "
-                     f"{int(pg.loc['baseline', 'seeds'])} seeds: {said}."))  # fmt: skip
+    suite_rows = pooled_rows[pooled_rows["protocol"] == "suite_all"]
+    as_results = suite_rows.drop(columns="method").rename(
+        columns={"variant": "method", "query_acc": "accuracy"}
+    )
+    row = guarded_grid(as_results.assign(dataset="suite_all"), "image_pooled", "baseline", 5, 4)
+    order = ["image_pooled", "baseline", "change", "guard", "below_guard", "cells", "seeds"]
+    shown = pd.DataFrame([row], index=pd.Index(["suite `all`"], name="protocol"))
+    display(Markdown(to_markdown(shown[[*order, "complete"]])))
+    said = "below the guard: the default stays" if row["below_guard"] else "within the guard"
+    display(Markdown(f"Query accuracy (%, 5 shots, suite `all`). The grid's verdict: {said}."))
     at = read_results(RESULTS / "poses" / "suite_all")
     at = at[(at["method"] == PLAIN) & (at["shots"] == 5)][["category", "seed", "accuracy"]]
     both = suite_rows[suite_rows["variant"] == "baseline"].merge(at, on=["category", "seed"])

@@ -88,8 +88,9 @@ from fsad.features import FeatureConfig, placement
 from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import ANOMALY_BLOCKS, RECIPES
 from fsad.recipe import Recipe
-from fsad.report import augmentation_round, augmentation_verdicts, round_shown
+from fsad.report import guarded_grid, round_shown
 from research import recipe_round
+from research.recipe_round import SHOTS
 
 #: the suite's leave-one-out gain the candidate needs (the MVTec protocol's change is 0)
 SUITE_MARGIN = 2.0
@@ -223,31 +224,20 @@ VARIANTS: dict[str, str | Recipe] = {"baseline": DEFAULT_METHOD, "image_pooled":
 
 def verdict(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The round's suite table (:data:`ROUND_SEEDS` that every suite category holds) and the
-    rule's verdict."""
-    suite = records[(records["protocol"] == "suite_all") & records["seed"].isin(ROUND_SEEDS)]
-    suite = suite[suite["seed"].isin(recipe_round.common_seeds(suite))]
-    table = augmentation_round(suite.assign(probe=DEFAULT_METHOD), by=["protocol"])
-    return table, augmentation_verdicts(table, SUITE_MARGIN, {"protocol": "suite_all"})
+    rule's verdict (:func:`research.recipe_round.verdict` on the suite alone)."""
+    return recipe_round.verdict(records, SUITE_MARGIN, ("suite_all",), ROUND_SEEDS)
 
 
-def grid(records: pd.DataFrame) -> dict[str, float | int | bool]:
-    """The grid's query accuracy on the suite ``all`` (%, per seed the four categories' mean,
-    then mean and sample std over the seeds every category holds for both variants): the
-    candidate, the baseline, the change and whether it is below the baseline by more than
-    the baseline's std (the default then stays)."""
-    suite = records[records["protocol"] == "suite_all"].assign(probe=DEFAULT_METHOD)
-    table = augmentation_round(suite, by=["protocol"]).set_index("variant")
-    base, cand = table.loc["baseline"], table.loc["image_pooled"]
-    change = float(cand["query"] - base["query"])
-    return {
-        "image_pooled": round(float(cand["query"]), 2),
-        "image_pooled_std": round(float(cand["query_std"]), 2),
-        "baseline": round(float(base["query"]), 2),
-        "baseline_std": round(float(base["query_std"]), 2),
-        "change": round(change, 2),
-        "seeds": int(cand["seeds"]),
-        "below_guard": bool(change < -float(base["query_std"])),
-    }
+def grid(records: pd.DataFrame) -> dict[str, Any]:
+    """The grid on the suite ``all``: the candidate's query accuracy against the baseline's
+    as :func:`fsad.report.guarded_grid` reads a grid (the guard: the baseline's sample std
+    over seeds of the four categories' mean; ``below_guard``: the default then stays)."""
+    suite = records[records["protocol"] == "suite_all"]
+    rows = suite.drop(columns="method", errors="ignore").rename(
+        columns={"variant": "method", "query_acc": "accuracy"}
+    )
+    rows = rows.assign(dataset="suite_all")
+    return guarded_grid(rows, "image_pooled", "baseline", SHOTS, n_categories=4)
 
 
 def identity(records: pd.DataFrame) -> pd.DataFrame:

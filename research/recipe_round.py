@@ -59,13 +59,22 @@ def score_variants(engine: ResidualEngine, variants: Mapping[str, str | Recipe])
     return out
 
 
-def verdict(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def verdict(
+    records: pd.DataFrame,
+    margin: float = MARGIN,
+    protocols: Sequence[str] = tuple(PROTOCOLS),
+    seeds: Sequence[int] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The round's table (:func:`fsad.report.augmentation_round` by protocol, on the seeds
     that every protocol and category hold) and the rule's verdict on each candidate
-    (:func:`fsad.report.augmentation_verdicts`, a guard on each protocol)."""
+    (:func:`fsad.report.augmentation_verdicts`: ``margin`` points averaged over the
+    protocols, a guard on each); ``protocols`` and ``seeds`` (None: all) select the rows."""
+    records = records[records["protocol"].isin(protocols)]
+    if seeds is not None:
+        records = records[records["seed"].isin(seeds)]
     records = records[records["seed"].isin(common_seeds(records))]
     table = augmentation_round(records.assign(probe=DEFAULT_METHOD), by=["protocol"])
-    return table, augmentation_verdicts(table, MARGIN, {"protocol": tuple(PROTOCOLS)})
+    return table, augmentation_verdicts(table, margin, {"protocol": tuple(protocols)})
 
 
 def common_seeds(records: pd.DataFrame) -> list[int]:

@@ -150,7 +150,7 @@ def test_the_block_refuses_another_source() -> None:
 
 def _record(suite: dict[str, list[float]]) -> pd.DataFrame:
     rows = [{"protocol": "suite_all", "variant": v, "category": c, "seed": s,
-             "support_loo": loo, "query_acc": 0.5}
+             "support_loo": loo, "query_acc": 0.5, "shots": 5}
             for v, per_seed in suite.items() for s, loo in enumerate(per_seed, start=1)
             for c in ("a", "b")]  # fmt: skip
     mvtec = [{**r, "protocol": "mvtec", "support_loo": 0.9} for r in rows]  # never read
@@ -171,6 +171,7 @@ def test_the_verdict_reads_the_round_s_seeds_and_the_grid_all_of_them() -> None:
     assert verdict(record)[1]["adopted"].iloc[0]  # seeds 1-3 only
     record["query_acc"] = record["support_loo"]  # the grid reads query accuracy
     out = grid(record)
-    assert out["seeds"] == 5 and out["baseline"] == 51.6 and out["image_pooled"] == 44.4
+    assert out["seeds"] == 5 and out["baseline"].startswith("51.60 ± ")
+    assert out["image_pooled"].startswith("44.40 ± ")
     assert out["change"] == -7.2 and out["below_guard"]
     assert not grid(record[record["seed"] <= 3])["below_guard"]  # +2 points
