@@ -1,0 +1,351 @@
+"""Signal round 1 (issue #21): synthetic tasks on the product's own normal images, seen in
+each method's support poses, as a label-free signal that has more than one point per
+labelled image.
+
+Why. The rounds so far decided on support leave-one-out (LOO). The paper's split uses the
+same 15-25 support images in every seed, so one image is 1-1.7 points of the four
+categories' mean, and LOO favoured two candidates (the relit bank, image pooling) whose
+query record then fell. :mod:`research.synthtask` had more points, but it squashed every
+image to a square and could not score methods fitted on turned support (``*_rot4``), the
+choice that splits our two protocols.
+
+The signal. In each cell (protocol, category, bank seed) the category *as the protocol
+reads it* gives the sources: the MVTec images under the paper's protocol, the suite `all`
+folder's normal images under the suite (already grey, turned, relit, in elongated windows,
+as a user's own normals would be; the suite's transforms are never applied by this code).
+``n_textures`` DTD classes drawn by the seed are pasted on ``n_sources`` of them
+(:class:`fsad.synth.PseudoClassDataset`, ``"shapes"``: a blob, a stroke or a spot by turns),
+every synthetic image is brought back to its source's aspect ratio, and the images are
+described through the cell's engines exactly as real queries are
+(:func:`fsad.recipe.inputs_rows`). ``n_tasks`` 4-way, 5-shot tasks are drawn among the
+texture classes (:func:`research.synthtask.draw_tasks`; a task's support and query never
+share an image); a method fitted on turned support gets each support image's other poses
+too (:func:`fsad.poses.with_poses`), as :func:`fsad.recipe.support_rows` gives them for
+real support. The signal is the mean query accuracy over the tasks. The same cell records
+the method's support LOO and its query accuracy (through :func:`research.recipe_round.
+score_variants`, the code ``fsad run`` uses).
+
+The question and the rule, fixed before the first row. Over the seven methods below, on
+seeds 1-3, each protocol's 21 pairs of methods are ordered by the synthetic signal and by
+LOO (each averaged over the four categories and the seeds) and compared with the order of
+the committed query record (``results/poses``, seeds 1-5, 5 shots; a tie counts half):
+
+1. the synthetic signal replaces LOO as the deciding signal of later rounds when it orders
+   more of the 42 pairs as the query record does than LOO does, *and* it gives the turned
+   support of ``hires_poe_proto`` the query record's sign on both protocols (a loss on the
+   MVTec protocol, a gain on the suite);
+2. only then, a per-product choice is measured: fit ``hires_poe_proto_rot4`` when its
+   synthetic accuracy in that cell exceeds ``hires_poe_proto``'s, else ``hires_poe_proto``.
+   Its query accuracy is read from the committed rows of the method it picks, and it is
+   judged against the default as a grid is (:func:`fsad.report.guarded_grid`): recommended
+   when on *each* protocol it is not below the default by more than the default's std.
+
+Usage (one process per protocol; ``--report`` prints the verdict)::
+
+    python -m research.own_synth --suite "$SUITE/all" --protocols mvtec \\
+        --out results/explore/own_synth.csv --seeds 1 2 3
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fsad.blocks import Inputs
+from fsad.data import CategoryData, read_image
+from fsad.engine import ResidualEngine
+from fsad.errors import ConfigError
+from fsad.evaluate import git_commit
+from fsad.inspector.classifier import DEFAULT_METHOD
+from fsad.methods.anomaly_guided import RECIPES
+from fsad.poses import posed_images, with_poses
+from fsad.recipe import Recipe, inputs_rows, recipe_engines, recipe_proba
+from fsad.synth import PseudoClassDataset, TextureSource
+from research.recipe_round import score_variants
+from research.records import data_root
+from research.robust import CATEGORIES, round_parser, run_paired_cells
+from research.synthtask import SynthTaskConfig, draw_tasks
+
+#: the methods the signal is judged on: every shipped method with a committed query record
+#: on both protocols (``results/poses``), in and out of support poses
+METHODS = (
+    "residual_proto",
+    "residual_proto_rot4",
+    "anomaly_lr",
+    "anomaly_lr_rot4",
+    "hires_poe_proto",
+    "hires_poe_proto_rot4",
+    DEFAULT_METHOD,
+)
+#: the pair the per-product choice turns on (without, with turned support)
+CHOICE = ("hires_poe_proto", "hires_poe_proto_rot4")
+CELL = ["protocol", "category", "seed", "variant"]
+ROUND_SEEDS = (1, 2, 3)
+SHOTS = 5
+
+
+@dataclass(frozen=True)
+class OwnSynthConfig:
+    """The synthetic images and tasks of one cell (the cell's bank seed draws them).
+
+    Attributes:
+        n_textures: DTD classes drawn per cell (each a synthetic defect type).
+        n_sources: the product's normal images each class is pasted on.
+        size: the longer side of a synthetic image, px.
+        n_way, shots, n_tasks: the tasks (``n_sources - shots`` queries per class).
+        generator: :class:`fsad.synth.PseudoClassDataset`'s masks.
+    """
+
+    n_textures: int = 12
+    n_sources: int = 8
+    size: int = 512
+    n_way: int = 4
+    shots: int = SHOTS
+    n_tasks: int = 60
+    generator: str = "shapes"
+
+    def __post_init__(self) -> None:
+        if self.n_textures < self.n_way:
+            raise ConfigError(f"n_textures={self.n_textures} is fewer than n_way={self.n_way}")
+
+    def tasks(self, seed: int) -> SynthTaskConfig:
+        """The task draw (:func:`research.synthtask.draw_tasks`) of a cell's seed."""
+        return SynthTaskConfig(
+            n_sources=self.n_sources, size=self.size, n_way=self.n_way, shots=self.shots,
+            n_tasks=self.n_tasks, seed=seed, generator=self.generator,
+        )  # fmt: skip
+
+
+def texture_subset(textures: TextureSource, n: int, seed: int) -> TextureSource:
+    """``n`` of the texture classes, drawn by ``seed``, in their original order.
+
+    Raises:
+        ConfigError: fewer classes than ``n``.
+    """
+    if n > len(textures.classes):
+        raise ConfigError(f"{n} texture classes asked, the source has {len(textures.classes)}")
+    rng = np.random.default_rng([seed, 0x0575])
+    picked = sorted(rng.choice(len(textures.classes), size=n, replace=False).tolist())
+    names = [textures.classes[k] for k in picked]
+    files = {c: textures.files[c] for c in names} if textures.files else {}
+    return TextureSource(classes=names, files=files, seed=textures.seed, size=textures.size)
+
+
+def restore_aspect(image: np.ndarray, shape: tuple[int, int], size: int) -> np.ndarray:
+    """A square synthetic image ``(size, size, 3)`` brought back to a source of ``shape``
+    ``(H, W)``: ``(h, w, 3)`` with ``max(h, w) = size`` and ``h / w = H / W``."""
+    h, w = shape
+    scale = size / max(h, w)
+    target = (max(1, round(h * scale)), max(1, round(w * scale)))
+    if target == image.shape[:2]:
+        return image
+    import cv2
+
+    return cv2.resize(image, (target[1], target[0]), interpolation=cv2.INTER_AREA)
+
+
+def synthetic_images(
+    category: CategoryData, textures: TextureSource, config: OwnSynthConfig, seed: int
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """The cell's synthetic defect images and their classes.
+
+    Returns:
+        ``n_textures * n_sources`` RGB images ``(h, w, 3) uint8``, each at its source's
+        aspect ratio; labels ``(N,)`` int64: item ``i`` pastes class ``i // n_sources``.
+    """
+    data = PseudoClassDataset(
+        category, texture_subset(textures, config.n_textures, seed), generator=config.generator,
+        seed=seed, size=config.size, n_per_class=config.n_sources,
+    )  # fmt: skip
+    if data.n_sources < config.n_sources:
+        raise ConfigError(
+            f"{category.name} has {data.n_sources} normal images, fewer than "
+            f"n_sources={config.n_sources}"
+        )
+    shapes = [read_image(s.path).shape[:2] for s in data.sources]
+    images = [
+        restore_aspect(data[i].image, shapes[data.source_of(i)], config.size)
+        for i in range(len(data))
+    ]
+    return images, data.labels
+
+
+def method_rows(
+    engine: ResidualEngine, recipes: Mapping[str, Recipe], images: Sequence[np.ndarray]
+) -> dict[str, tuple[list[np.ndarray], list[np.ndarray] | None]]:
+    """Each recipe's rows of ``images`` and, for a recipe with support poses, of their other
+    poses; recipes on the same engines share its features and residuals.
+
+    Returns:
+        name -> (per group rows ``(N, D_g)``, per group rows ``(N * (P - 1), D_g)`` in
+        :func:`fsad.poses.posed_images` order, or None when ``support_poses == 1``).
+    """
+    poses = {r.support_poses for r in recipes.values() if r.support_poses > 1}
+    views: dict[tuple[int, int], Inputs] = {}
+
+    def inputs(e: ResidualEngine, n: int) -> Inputs:
+        if (id(e), n) not in views:
+            shown = list(images) if n == 1 else posed_images(list(images), n)
+            views[(id(e), n)] = Inputs(e, images=shown)
+        return views[(id(e), n)]
+
+    if len(poses) > 1:
+        raise ConfigError(f"one number of support poses at a time, got {sorted(poses)}")
+    out = {}
+    for name, recipe in recipes.items():
+        engines = recipe_engines(engine, recipe)
+        rows = inputs_rows(recipe, [inputs(e, 1) for e in engines])
+        n = recipe.support_poses
+        posed = inputs_rows(recipe, [inputs(e, n) for e in engines]) if n > 1 else None
+        out[name] = (rows, posed)
+    return out
+
+
+def task_accuracy(
+    recipe: Recipe,
+    rows: list[np.ndarray],
+    posed: list[np.ndarray] | None,
+    labels: np.ndarray,
+    tasks: Sequence[tuple[np.ndarray, np.ndarray]],
+) -> float:
+    """Mean over tasks of the recipe's query accuracy, its head fitted on each support image
+    and, with ``posed``, the image's other poses (rows ``(N * (P - 1), D_g)``).
+
+    Args:
+        rows: per group ``(N, D_g)``; labels ``(N,)``; tasks from
+            :func:`research.synthtask.draw_tasks`.
+    """
+    accs = []
+    for support, query in tasks:
+        classes, ys = np.unique(labels[support], return_inverse=True)
+        xs = [g[support] for g in rows]
+        if posed is not None:
+            n = recipe.support_poses
+            turned = np.concatenate([np.arange(i * (n - 1), (i + 1) * (n - 1)) for i in support])
+            xs, source = with_poses(xs, [g[turned] for g in posed], n)
+            ys = ys[source]
+        p = recipe_proba(recipe, xs, ys, [g[query] for g in rows], len(classes))
+        accs.append(float((p.argmax(1) == np.searchsorted(classes, labels[query])).mean()))
+    return float(np.mean(accs))
+
+
+def score_cell(
+    engine: ResidualEngine,
+    textures: TextureSource,
+    methods: Sequence[str] = METHODS,
+    config: OwnSynthConfig = OwnSynthConfig(),
+) -> list[dict[str, Any]]:
+    """One cell: each method's synthetic accuracy (the signal), support LOO and query
+    accuracy (the record, :func:`research.recipe_round.score_variants`)."""
+    t0 = time.time()
+    images, labels = synthetic_images(engine.category, textures, config, engine.seed)
+    tasks = draw_tasks(labels, config.tasks(engine.seed))
+    t_images = time.time() - t0
+    real = {r["variant"]: r for r in score_variants(engine, {m: m for m in methods})}
+    out = []
+    for rot in (False, True):  # rows of one pose count at a time bound the memory
+        group = {m: RECIPES[m] for m in methods if (RECIPES[m].support_poses > 1) == rot}
+        t1 = time.time()
+        rows = method_rows(engine, group, images) if group else {}
+        t_rows = (time.time() - t1) / max(len(group), 1)
+        for name, (x, posed) in rows.items():
+            t2 = time.time()
+            synth = task_accuracy(group[name], x, posed, labels, tasks)
+            out.append({
+                **real[name], "synth_acc": synth, "n_synth": len(labels),
+                "n_synth_queries": sum(len(q) for _, q in tasks),
+                "synth_seconds": round(t_images + t_rows + time.time() - t2, 1),
+                "synth_config": str(asdict(config)),
+            })  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------- the verdict
+def pair_agreement(signal: pd.Series, record: pd.Series) -> tuple[float, int]:
+    """How many pairs of methods ``signal`` orders as ``record`` does (a tie in either
+    counts half), and the number of pairs; both Series are indexed by method."""
+    methods = sorted(set(signal.index) & set(record.index))
+    agree = 0.0
+    for a, b in combinations(methods, 2):
+        s, r = np.sign(signal[a] - signal[b]), np.sign(record[a] - record[b])
+        agree += 0.5 if s == 0 or r == 0 else float(s == r)
+    return agree, len(methods) * (len(methods) - 1) // 2
+
+
+def query_record(results: Path, protocols: Sequence[str] = ("mvtec", "suite_all")) -> pd.DataFrame:
+    """The committed query accuracy (%) at 5 shots, mean over seeds of the four categories'
+    mean, per protocol (rows) and method (columns), from ``results/poses/<protocol>``."""
+    out = {}
+    for protocol in protocols:
+        rows = pd.read_csv(results / "poses" / protocol / "results.csv")
+        rows = rows[(rows["shots"] == SHOTS) & rows["category"].isin(CATEGORIES)]
+        per_seed = rows.groupby(["method", "seed"])["accuracy"].mean()
+        out[protocol] = per_seed.groupby("method").mean() * 100
+    return pd.DataFrame(out).T
+
+
+def signals(records: pd.DataFrame, seeds: Sequence[int] = ROUND_SEEDS) -> pd.DataFrame:
+    """Per protocol and method, the mean over ``seeds`` of the four categories' mean (%) of
+    the synthetic signal, LOO and the in-cell query accuracy."""
+    at = records[records["seed"].isin(seeds)]
+    cols = ["synth_acc", "support_loo", "query_acc"]
+    per_seed = at.groupby(["protocol", "variant", "seed"])[cols].mean()
+    return per_seed.groupby(["protocol", "variant"]).mean() * 100
+
+
+def verdict(records: pd.DataFrame, record: pd.DataFrame) -> dict[str, Any]:
+    """The rule's two steps (module docstring): pair agreement of each signal per protocol,
+    the turned support's sign, and whether the synthetic signal replaces LOO."""
+    table = signals(records)
+    agreement: dict[str, dict[str, float]] = {}
+    signs: dict[str, bool] = {}
+    for protocol in table.index.get_level_values("protocol").unique():
+        t, q = table.loc[protocol], record.loc[protocol]
+        agreement[protocol] = {
+            s: pair_agreement(t[s], q)[0] for s in ("synth_acc", "support_loo")
+        } | {"pairs": pair_agreement(t["synth_acc"], q)[1]}
+        without, with_ = CHOICE
+        signs[protocol] = bool(
+            np.sign(t.at[with_, "synth_acc"] - t.at[without, "synth_acc"])
+            == np.sign(q[with_] - q[without])
+        )
+    synth = sum(a["synth_acc"] for a in agreement.values())
+    loo = sum(a["support_loo"] for a in agreement.values())
+    replaces = bool(synth > loo and all(signs.values()))
+    return {"agreement": agreement, "synth": synth, "loo": loo, "signs": signs,
+            "replaces_loo": replaces}  # fmt: skip
+
+
+def report(out: Path, results: Path) -> str:
+    """The round's signals table and verdict, as text."""
+    records = pd.read_csv(out)
+    shown = signals(records).round(2).to_string()
+    return f"{shown}\n\nverdict: {verdict(records, query_record(results))}"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ap = round_parser(__doc__, suite_required=False)
+    ap.add_argument("--seeds", type=int, nargs="+", default=list(ROUND_SEEDS))
+    ap.add_argument("--report", action="store_true", help="print the signals and the verdict")
+    args = ap.parse_args(argv)
+    repo = Path(__file__).resolve().parents[1]
+    if args.report:
+        print(report(Path(args.out), repo / "results"))
+        return
+    if args.suite is None and "suite_all" in args.protocols:
+        ap.error("--suite (the suite `all` folder) is needed for the suite_all protocol")
+    textures = TextureSource.from_dtd(data_root(args.data) / "dtd")
+    run_paired_cells(args, lambda e: score_cell(e, textures), CELL, git_commit(repo))
+
+
+if __name__ == "__main__":
+    main()
