@@ -36,9 +36,11 @@ the committed query record (``results/poses``, seeds 1-5, 5 shots; a tie counts 
    MVTec protocol, a gain on the suite);
 2. only then, a per-product choice is measured: fit ``hires_poe_proto_rot4`` when its
    synthetic accuracy in that cell exceeds ``hires_poe_proto``'s, else ``hires_poe_proto``.
-   Its query accuracy is read from the committed rows of the method it picks, and it is
-   judged against the default as a grid is (:func:`fsad.report.guarded_grid`): recommended
-   when on *each* protocol it is not below the default by more than the default's std.
+   Its query accuracy is read from the committed rows of the method it picks
+   (``results/poses``), and it is judged against the default as a grid is
+   (:func:`fsad.report.guarded_grid`, on every seed whose cells hold the pair's synthetic
+   accuracy: 1-3 from this round, 4-5 when the pair alone is run on them): recommended when
+   on *each* protocol it is not below the default by more than the default's std.
 
 Usage (one process per protocol; ``--report`` prints the verdict)::
 
@@ -68,6 +70,7 @@ from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.poses import posed_images, with_poses
 from fsad.recipe import Recipe, inputs_rows, recipe_engines, recipe_proba
+from fsad.report import guarded_grid
 from fsad.synth import PseudoClassDataset, TextureSource
 from research.recipe_round import score_variants
 from research.records import data_root
@@ -324,11 +327,50 @@ def verdict(records: pd.DataFrame, record: pd.DataFrame) -> dict[str, Any]:
             "replaces_loo": replaces}  # fmt: skip
 
 
+CHOSEN = "own_synth_choice"
+
+
+def choices(records: pd.DataFrame) -> pd.DataFrame:
+    """Step 2's pick per cell: ``protocol, category, seed, method`` (:data:`CHOICE`'s turned
+    method when its synthetic accuracy is higher, else the other), for every cell that holds
+    both."""
+    pair = records[records["variant"].isin(CHOICE)]
+    wide = pair.pivot_table(
+        index=["protocol", "category", "seed"], columns="variant", values="synth_acc"
+    ).dropna()
+    turned = wide[CHOICE[1]] > wide[CHOICE[0]]
+    return wide.index.to_frame(index=False).assign(
+        method=np.where(turned.to_numpy(), CHOICE[1], CHOICE[0])
+    )
+
+
+def choice_grid(records: pd.DataFrame, results: Path) -> dict[str, dict[str, Any]]:
+    """Per protocol, the per-product choice's query accuracy (the committed rows of the
+    method it picks in each cell, as :data:`CHOSEN`) against the default's, read by
+    :func:`fsad.report.guarded_grid`."""
+    picked = choices(records)
+    out = {}
+    for protocol, cells in picked.groupby("protocol"):
+        rows = pd.read_csv(results / "poses" / protocol / "results.csv")
+        rows = rows[(rows["shots"] == SHOTS) & rows["category"].isin(CATEGORIES)]
+        chosen = rows.merge(
+            cells[["category", "seed", "method"]], on=["category", "seed", "method"]
+        )
+        both = pd.concat([rows[rows["method"] == DEFAULT_METHOD], chosen.assign(method=CHOSEN)])
+        out[str(protocol)] = guarded_grid(both, CHOSEN, DEFAULT_METHOD, SHOTS, len(CATEGORIES))
+    return out
+
+
 def report(out: Path, results: Path) -> str:
-    """The round's signals table and verdict, as text."""
+    """The round's signals table and verdict, and step 2 when step 1 holds, as text."""
     records = pd.read_csv(out)
     shown = signals(records).round(2).to_string()
-    return f"{shown}\n\nverdict: {verdict(records, query_record(results))}"
+    said = verdict(records, query_record(results))
+    text = f"{shown}\n\nverdict: {said}"
+    if said["replaces_loo"]:
+        picked = choices(records).groupby(["protocol", "method"]).size().to_dict()
+        text += f"\n\npicks: {picked}\nchoice grid: {choice_grid(records, results)}"
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> None:

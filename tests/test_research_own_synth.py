@@ -14,13 +14,17 @@ from fsad.cache import DiskCache
 from fsad.data import load_category
 from fsad.engine import ResidualEngine
 from fsad.errors import ConfigError
+from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RESIDUAL_PROTO
 from fsad.poses import other_poses
 from fsad.recipe import image_rows
 from fsad.synth import TextureSource
 from research.own_synth import (
     CHOICE,
+    CHOSEN,
     OwnSynthConfig,
+    choice_grid,
+    choices,
     method_rows,
     pair_agreement,
     restore_aspect,
@@ -170,3 +174,32 @@ def test_verdict_replaces_loo_only_with_the_turned_supports_sign_on_both_protoco
     wrong = verdict(_records({"mvtec": 0.2, "suite_all": 0.2}), record)
     assert wrong["signs"] == {"mvtec": False, "suite_all": True}
     assert not wrong["replaces_loo"] and wrong["synth"] > wrong["loo"]
+
+
+def test_choice_picks_the_turned_support_where_its_synthetic_accuracy_is_higher(
+    tmp_path: Path,
+) -> None:
+    """Two categories, two seeds: the pick follows the synthetic signal cell by cell, and
+    its query accuracy is that of the picked method's committed row."""
+    cells = [("bottle", 1, 0.7), ("bottle", 2, 0.4), ("screw", 1, 0.4), ("screw", 2, 0.4)]
+    records = pd.DataFrame(
+        [{"protocol": "mvtec", "category": c, "seed": s, "variant": v, "synth_acc": a}
+         for c, s, turned in cells for v, a in ((CHOICE[0], 0.5), (CHOICE[1], turned))]
+    )  # fmt: skip
+    picked = choices(records)
+    assert picked.set_index(["category", "seed"])["method"].to_dict() == {
+        ("bottle", 1): CHOICE[1], ("bottle", 2): CHOICE[0],
+        ("screw", 1): CHOICE[0], ("screw", 2): CHOICE[0],
+    }  # fmt: skip
+    accuracy = {CHOICE[0]: 0.8, CHOICE[1]: 0.6, DEFAULT_METHOD: 0.7}
+    rows = pd.DataFrame(
+        [{"dataset": "mvtec_ad", "category": c, "seed": s, "method": m, "shots": 5,
+          "accuracy": a + (0.02 if s == 2 else 0.0)}
+         for c, s, _ in cells for m, a in accuracy.items()]
+    )  # fmt: skip
+    (tmp_path / "poses" / "mvtec").mkdir(parents=True)
+    rows.to_csv(tmp_path / "poses" / "mvtec" / "results.csv", index=False)
+    grid = choice_grid(records, tmp_path)["mvtec"]
+    # seed 1: (60 + 80) / 2 = 70 against 70; seed 2: (82 + 82) / 2 = 82 against 72
+    assert grid[CHOSEN] == "76.00 ± 8.49" and grid["change"] == 5.0 and grid["cells"] == 4
+    assert not grid["below_guard"]
