@@ -1348,6 +1348,27 @@ def signal_and_record(records: pd.DataFrame, baseline: str = "baseline") -> pd.D
     )
 
 
+def order_agreement(signal: pd.Series, record: pd.Series) -> tuple[float, int]:
+    """How many pairs of items (methods, candidates) a signal orders as a record does.
+
+    Args:
+        signal, record: one score per item, indexed by the item; only the items both hold
+            are paired.
+
+    Returns:
+        ``(agree, pairs)``: the pairs ordered alike (a tie in either, to 1e-6, counts
+        half) and the number of pairs, ``k (k - 1) / 2`` for ``k`` shared items.
+    """
+    items = sorted(set(signal.index) & set(record.index))
+    agree = 0.0
+    for i, a in enumerate(items):
+        for b in items[i + 1 :]:
+            s = np.sign(round(float(signal[a] - signal[b]), 6))
+            r = np.sign(round(float(record[a] - record[b]), 6))
+            agree += 0.5 if s == 0 or r == 0 else float(s == r)
+    return agree, len(items) * (len(items) - 1) // 2
+
+
 def sign_agreement(loo_change: pd.Series, query_change: pd.Series) -> dict[str, float]:
     """How often a change in the signal and a change in the record point the same way.
 

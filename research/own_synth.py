@@ -60,7 +60,6 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +75,7 @@ from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.poses import posed_images, with_poses
 from fsad.recipe import Recipe, inputs_rows, recipe_engines, recipe_proba
-from fsad.report import guarded_grid
+from fsad.report import guarded_grid, order_agreement
 from fsad.synth import PseudoClassDataset, TextureSource
 from research.recipe_round import common_seeds, score_variants
 from research.records import data_root
@@ -277,17 +276,6 @@ def score_cell(
 
 
 # --------------------------------------------------------------------------- the verdict
-def pair_agreement(signal: pd.Series, record: pd.Series) -> tuple[float, int]:
-    """How many pairs of methods ``signal`` orders as ``record`` does (a tie in either
-    counts half), and the number of pairs; both Series are indexed by method."""
-    methods = sorted(set(signal.index) & set(record.index))
-    agree = 0.0
-    for a, b in combinations(methods, 2):
-        s, r = np.sign(signal[a] - signal[b]), np.sign(record[a] - record[b])
-        agree += 0.5 if s == 0 or r == 0 else float(s == r)
-    return agree, len(methods) * (len(methods) - 1) // 2
-
-
 def query_record(results: Path, protocols: Sequence[str] = ("mvtec", "suite_all")) -> pd.DataFrame:
     """The committed query accuracy (%) at 5 shots, mean over seeds of the four categories'
     mean, per protocol (rows) and method (columns), from ``results/poses/<protocol>``."""
@@ -320,8 +308,8 @@ def verdict(records: pd.DataFrame, record: pd.DataFrame) -> dict[str, Any]:
     for protocol in table.index.get_level_values("protocol").unique():
         t, q = table.loc[protocol], record.loc[protocol]
         agreement[protocol] = {
-            s: pair_agreement(t[s], q)[0] for s in ("synth_acc", "support_loo")
-        } | {"pairs": pair_agreement(t["synth_acc"], q)[1]}
+            s: order_agreement(t[s], q)[0] for s in ("synth_acc", "support_loo")
+        } | {"pairs": order_agreement(t["synth_acc"], q)[1]}
         without, with_ = CHOICE
         signs[protocol] = bool(
             np.sign(t.at[with_, "synth_acc"] - t.at[without, "synth_acc"])

@@ -31,6 +31,7 @@ from fsad.report import (
     loo_gated,
     loo_sample,
     lopo_table,
+    order_agreement,
     paper_dir,
     paper_table,
     pose_gate_record,
@@ -1054,3 +1055,12 @@ def test_grid_verdict_decides_on_one_complete_half_below_its_guard():
     assert grid_verdict(halves(("suite", True, False, 20)), 40).startswith("incomplete (20 of")
     v = grid_verdict(halves(("mvtec", True, False, 20), ("suite", True, False, 20)), 40)
     assert v == "within the guard on every protocol: the candidate becomes the default."
+
+
+def test_order_agreement_counts_pairs_ordered_alike_and_half_ties() -> None:
+    record = pd.Series({"a": 3.0, "b": 2.0, "c": 1.0})
+    assert order_agreement(pd.Series({"a": 9.0, "b": 5.0, "c": 0.0}), record) == (3.0, 3)
+    assert order_agreement(pd.Series({"a": 0.0, "b": 5.0, "c": 9.0}), record) == (0.0, 3)
+    assert order_agreement(pd.Series({"a": 1.0, "b": 1.0, "c": 0.0}), record) == (2.5, 3)
+    # a method only one side holds is not paired
+    assert order_agreement(pd.Series({"a": 1.0, "b": 0.0, "z": 5.0}), record) == (1.0, 1)

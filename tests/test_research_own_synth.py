@@ -26,7 +26,6 @@ from research.own_synth import (
     choice_grid,
     choices,
     method_rows,
-    pair_agreement,
     restore_aspect,
     synthetic_images,
     task_accuracy,
@@ -134,15 +133,6 @@ def test_task_accuracy_fits_on_the_support_images_other_poses() -> None:
     assert tasks
     assert task_accuracy(RESIDUAL_PROTO, rows, None, labels, tasks) == 1.0
     assert task_accuracy(ROT4, rows, posed, labels, tasks) == 0.0
-
-
-def test_pair_agreement_counts_orders_and_half_ties() -> None:
-    record = pd.Series({"a": 3.0, "b": 2.0, "c": 1.0})
-    assert pair_agreement(pd.Series({"a": 9.0, "b": 5.0, "c": 0.0}), record) == (3.0, 3)
-    assert pair_agreement(pd.Series({"a": 0.0, "b": 5.0, "c": 9.0}), record) == (0.0, 3)
-    assert pair_agreement(pd.Series({"a": 1.0, "b": 1.0, "c": 0.0}), record) == (2.5, 3)
-    # a method only one side holds is not paired
-    assert pair_agreement(pd.Series({"a": 1.0, "b": 0.0, "z": 5.0}), record) == (1.0, 1)
 
 
 def _records(synth_rot_gain: dict[str, float]) -> pd.DataFrame:
