@@ -1,6 +1,8 @@
 """The research wing: selection tooling that imports :mod:`fsad` and is never imported by it.
 
 - :mod:`research.synthtask`: synthetic few-shot tasks, a label-free selection signal;
+- :mod:`research.own_synth`: signal round 1, synthetic tasks on the product's own normal
+  images in each method's support poses, judged against the leave-one-out;
 - :mod:`research.selection`: scores candidate recipes on the label-free signals
   (``python -m research.selection --help``);
 - :mod:`research.diagnose_prototypes`: a diagnosis of the paper method's prototypes;
