@@ -48,10 +48,12 @@ the planned 24 cells. The round therefore runs 8 textures on 7 sources (56 image
 and 2 queries per class), seeds 1-2 first and 3 after them; the rule reads the seeds that
 every cell holds.
 
-Usage (one process per protocol; ``--report`` prints the verdict)::
+Usage (one process per protocol, each writing its own file, never one file from two; the
+files' rows together are ``results/explore/own_synth.csv``; ``--report`` prints the verdict)::
 
-    python -m research.own_synth --suite "$SUITE/all" --protocols mvtec \\
-        --out results/explore/own_synth.csv --seeds 1 2 3
+    python -m research.own_synth --protocols mvtec --out mvtec.csv
+    python -m research.own_synth --suite "$SUITE/all" --protocols suite_all --out suite.csv
+    python -m research.own_synth --out results/explore/own_synth.csv --report
 """
 
 from __future__ import annotations
