@@ -1549,3 +1549,25 @@ if OWN.exists() and replaces:
     display(Markdown(to_markdown(pd.DataFrame(grids).T.rename_axis("protocol"))))
 elif OWN.exists():
     display(Markdown("Step 1 did not hold: step 2 is not read."))
+
+# %% [markdown]
+# Where the turned support's sign comes from, category by category: the change from
+# `hires_poe_proto` to `hires_poe_proto_rot4` (points) in the synthetic signal and in the
+# query accuracy of the same cells (this describes; it decides nothing).
+
+# %% tags=["hide-input"]
+if OWN.exists():
+    per_cell = own[own["variant"].isin(TURNED)].pivot_table(
+        index=["protocol", "category", "seed"], columns="variant", values=["synth_acc", "query_acc"]
+    )
+    turned_change = pd.DataFrame(
+        {
+            "synthetic": per_cell[("synth_acc", TURNED[1])] - per_cell[("synth_acc", TURNED[0])],
+            "query": per_cell[("query_acc", TURNED[1])] - per_cell[("query_acc", TURNED[0])],
+        }
+    ).mul(100)
+    by_category = turned_change.groupby(["protocol", "category"]).mean()
+    by_category["cells where the synthetic change is > 0"] = (
+        turned_change["synthetic"].gt(0).groupby(["protocol", "category"]).sum().astype(int)
+    )
+    display(Markdown(to_markdown(by_category.round(1))))
