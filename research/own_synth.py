@@ -48,6 +48,13 @@ the planned 24 cells. The round therefore runs 8 textures on 7 sources (56 image
 and 2 queries per class), seeds 1-2 first and 3 after them; the rule reads the seeds that
 every cell holds.
 
+What it found (seeds 1-3, ``results/explore/own_synth.csv``, run at 6e6b827): the
+synthetic signal orders 13 and 19 of each protocol's 21 pairs as the record does, LOO 12 and
+16; it gives the turned support +5.7 points on the suite (record +5.4) and +4.7 on the MVTec
+protocol (record -6.5). Step 1 fails on that sign: LOO stays and step 2 is not read. A
+texture pasted anywhere, in any orientation, stays in its class when turned; a fixed-pose
+product's real defect types do not (chapter 10 shows the change per category).
+
 Usage (one process per protocol, each writing its own file, never one file from two; the
 files' rows together are ``results/explore/own_synth.csv``; ``--report`` prints the verdict)::
 
