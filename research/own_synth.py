@@ -104,6 +104,8 @@ METHODS = (
 )
 #: the pair the per-product choice turns on (without, with turned support)
 CHOICE = ("hires_poe_proto", "hires_poe_proto_rot4")
+#: step 2's per-product choice, as its rows are named in a grid
+CHOSEN = "own_synth_choice"
 CELL = ["protocol", "category", "seed", "variant"]
 ROUND_SEEDS = (1, 2, 3)
 SHOTS = 5
@@ -329,9 +331,6 @@ def verdict(records: pd.DataFrame, record: pd.DataFrame) -> dict[str, Any]:
     replaces = bool(synth > loo and all(signs.values()))
     return {"agreement": agreement, "synth": synth, "loo": loo, "signs": signs,
             "replaces_loo": replaces}  # fmt: skip
-
-
-CHOSEN = "own_synth_choice"
 
 
 def choices(records: pd.DataFrame) -> pd.DataFrame:
