@@ -164,6 +164,10 @@ def test_verdict_replaces_loo_only_with_the_turned_supports_sign_on_both_protoco
     wrong = verdict(_records({"mvtec": 0.2, "suite_all": 0.2}), record)
     assert wrong["signs"] == {"mvtec": False, "suite_all": True}
     assert not wrong["replaces_loo"] and wrong["synth"] > wrong["loo"]
+    # one protocol alone never replaces the leave-one-out, however well it orders
+    records = _records({"mvtec": -0.05, "suite_all": 0.2})
+    alone = verdict(records[records["protocol"] == "suite_all"], record)
+    assert alone["signs"] == {"suite_all": True} and not alone["replaces_loo"]
 
 
 def test_choice_picks_the_turned_support_where_its_synthetic_accuracy_is_higher(
