@@ -1402,7 +1402,8 @@ else:
 # moves (photometric rounds 2 and 3 on the MVTec protocol) cannot be used to choose either,
 # being the query labels themselves. A rule able to see one-to-three-point differences
 # would need more left-out images: more support draws (today every seed draws the same
-# support images), or synthetic tasks made to look like the suite.
+# support images), or synthetic tasks made to look like the suite (signal round 1, below,
+# tried synthetic tasks on the product's own normals).
 #
 # What one left-out image is worth, from the records themselves (robustness round 8's
 # cells, both protocols; the query count beside it for comparison):
