@@ -82,7 +82,7 @@ from fsad.errors import ConfigError
 from fsad.evaluate import git_commit
 from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
-from fsad.poses import posed_images, with_poses
+from fsad.poses import posed_images
 from fsad.recipe import Recipe, inputs_rows, recipe_engines, recipe_proba
 from fsad.report import guarded_grid, order_agreement
 from fsad.synth import PseudoClassDataset, TextureSource
@@ -90,6 +90,7 @@ from research.recipe_round import common_seeds, score_variants
 from research.records import data_root
 from research.robust import CATEGORIES, round_parser, run_paired_cells
 from research.synthtask import SynthTaskConfig, draw_tasks
+from research.synthtask import task_accuracy as synth_task_accuracy
 
 #: the methods the signal is judged on: every shipped method with a committed query record
 #: on both protocols (``results/poses``), in and out of support poses
@@ -238,24 +239,14 @@ def task_accuracy(
     tasks: Sequence[tuple[np.ndarray, np.ndarray]],
 ) -> float:
     """Mean over tasks of the recipe's query accuracy, its head fitted on each support image
-    and, with ``posed``, the image's other poses (rows ``(N * (P - 1), D_g)``).
+    and, with ``posed``, the image's other poses (rows ``(N * (P - 1), D_g)``, ``P`` the
+    recipe's support poses): :func:`research.synthtask.task_accuracy` with the recipe's
+    head."""
 
-    Args:
-        rows: per group ``(N, D_g)``; labels ``(N,)``; tasks from
-            :func:`research.synthtask.draw_tasks`.
-    """
-    accs = []
-    for support, query in tasks:
-        classes, ys = np.unique(labels[support], return_inverse=True)
-        xs = [g[support] for g in rows]
-        if posed is not None:
-            n = recipe.support_poses
-            turned = np.concatenate([np.arange(i * (n - 1), (i + 1) * (n - 1)) for i in support])
-            xs, source = with_poses(xs, [g[turned] for g in posed], n)
-            ys = ys[source]
-        p = recipe_proba(recipe, xs, ys, [g[query] for g in rows], len(classes))
-        accs.append(float((p.argmax(1) == np.searchsorted(classes, labels[query])).mean()))
-    return float(np.mean(accs))
+    def head(xs, ys, xq, n):
+        return recipe_proba(recipe, xs, ys, xq, n)
+
+    return synth_task_accuracy(rows, labels, tasks, head, posed, recipe.support_poses)
 
 
 def score_cell(

@@ -26,6 +26,7 @@ import torch
 
 from fsad.engine import ResidualEngine
 from fsad.errors import ConfigError
+from fsad.poses import with_poses
 from fsad.recipe import Recipe, image_rows, layout, recipe_key
 from fsad.synth import PseudoClassDataset, TextureSource
 
@@ -166,17 +167,29 @@ def task_accuracy(
     labels: np.ndarray,
     tasks: Sequence[tuple[np.ndarray, np.ndarray]],
     head: Head,
+    posed: list[np.ndarray] | None = None,
+    n_poses: int = 1,
 ) -> float:
     """Mean over tasks of ``head``'s query accuracy; labels are remapped to ``0..n_way-1``.
 
     Args:
         rows: per group, ``(N, D_g)`` rows; labels ``(N,)``.
         tasks: from :func:`draw_tasks`.
+        posed: per group, rows ``(N * (n_poses - 1), D_g)`` of every image's other poses
+            (:func:`fsad.poses.posed_images` order): the head is then fitted on each support
+            image and its poses (:func:`fsad.poses.with_poses`), as real support is; queries
+            are seen as shot. None: the support as shot.
     """
     accs = []
     for support, query in tasks:
         classes, ys = np.unique(labels[support], return_inverse=True)
         yq = np.searchsorted(classes, labels[query])
-        scores = head([g[support] for g in rows], ys, [g[query] for g in rows], len(classes))
+        xs = [g[support] for g in rows]
+        if posed is not None:
+            k = n_poses - 1
+            turned = (support[:, None] * k + np.arange(k)).ravel()
+            xs, source = with_poses(xs, [g[turned] for g in posed], n_poses)
+            ys = ys[source]
+        scores = head(xs, ys, [g[query] for g in rows], len(classes))
         accs.append(float((np.asarray(scores).argmax(1) == yq).mean()))
     return float(np.mean(accs))
