@@ -125,11 +125,9 @@ class Recipe:
             raise ConfigError("prototype experts join a product of experts: set experts=True")
 
 
-def framed(config: EngineConfig, framing: str, side: int = 0) -> EngineConfig:
-    """``config`` with its images framed as ``framing`` (:attr:`FeatureConfig.framing`;
-    ``side``: the fixed framing's product side, 0 for the engine to resolve)."""
-    side = side if framing == "fixed" else 0
-    return replace(config, features=replace(config.features, framing=framing, side=side))
+def framed(config: EngineConfig, framing: str) -> EngineConfig:
+    """``config`` with its images framed as ``framing`` (:attr:`FeatureConfig.framing`)."""
+    return replace(config, features=replace(config.features, framing=framing))
 
 
 def recipe_engines(engine: ResidualEngine, recipe: Recipe) -> tuple[ResidualEngine, ...]:
@@ -138,7 +136,7 @@ def recipe_engines(engine: ResidualEngine, recipe: Recipe) -> tuple[ResidualEngi
     under the paper's protocol), so every engine sees the same pixels. Every engine has a
     relit bank when the recipe or the task's engine asks for one (the task's engine then
     as its relit sibling); neither setting is ever dropped."""
-    framing, side = engine.config.features.framing, engine.config.features.side
+    framing = engine.config.features.framing
     lit = recipe.relit_bank or engine.config.relit_bank
     first = (
         engine
@@ -147,7 +145,7 @@ def recipe_engines(engine: ResidualEngine, recipe: Recipe) -> tuple[ResidualEngi
     )
     return (
         first,
-        *(engine.sibling(relit_banked(framed(cfg, framing, side), lit)) for cfg in recipe.engines),
+        *(engine.sibling(relit_banked(framed(cfg, framing), lit)) for cfg in recipe.engines),
     )
 
 

@@ -42,7 +42,8 @@ then becomes the default framing of folder data in ``fsad run`` unless that grid
 below the baseline's figure by more than the baseline's sample std over seeds
 (:func:`fsad.report.guarded_grid`); ``fsad fit`` would follow once a fitted model stores its
 product's side (it refuses ``"fixed"`` until then). Else the option stays in the library,
-off by default, recorded here. Usage::
+off by default, recorded here (the project's rule overrode that clause: a candidate that
+loses leaves the library, see the end). Usage::
 
     python -m research.framing_round --protocols suite_all --suite "$OUT/all" \\
         --seeds 1 2 3 --out results/explore/framing.csv
@@ -75,75 +76,34 @@ clean clones, one process per core): *adopted* by the rule, *stopped* by the gri
   seeds 1-5, equals the candidate's rows in 5 of 5 (``results/explore/framing_fsad_run``).
 - Cost: a candidate cell took 37-318 s on one core (cold features at both engines' scales;
   metal_nut's bank holds 10 normals), the baseline's cached cells about 1 s.
+
+The candidate's code (``FeatureConfig(framing="fixed")`` and its ``side``,
+``fsad.features.product_side``, the engine's resolution of the side, ``fsad run --framing
+fixed``) and this module's harness (``score_cell``, ``none_identity``) left the library and
+the research wing after the grid; git tag ``robustness-round-10`` (commit fde5090) keeps
+them, and this module now only reports (``--report``).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from fsad.data import load_category, read_image
-from fsad.engine import ResidualEngine
-from fsad.evaluate import git_commit
-from fsad.features import FeatureConfig, placement, product_side
-from fsad.inspector.classifier import DEFAULT_METHOD
-from fsad.methods.anomaly_guided import RECIPES
-from fsad.recipe import framed
 from fsad.report import guarded_grid, round_shown
-from fsad.utils import atomic_write_csv
 from research import recipe_round
-from research.recipe_round import CELL, SHOTS
-from research.robust import CATEGORIES, PROTOCOLS, round_parser, run_paired_cells
+from research.recipe_round import SHOTS
 
-#: the suite's leave-one-out gain the candidate needs (the MVTec protocol's change is 0)
+#: the suite's leave-one-out gain the candidate needed (the MVTec protocol's change is 0)
 SUITE_MARGIN = 2.0
-#: the round's seeds; the grid adds the others
+#: the round's seeds; the grid added the others
 ROUND_SEEDS = (1, 2, 3)
 CANDIDATE = "fixed_scale"
-
-
-def score_cell(engine: ResidualEngine) -> list[dict]:
-    """The baseline's rows on the cell's (letterboxed) engine and the candidate's on its
-    fixed-framing sibling (the same category, seed and cache; its side resolved from the
-    bank's normals)."""
-    rows = recipe_round.score_variants(engine, {"baseline": DEFAULT_METHOD})
-    fixed = engine.sibling(framed(engine.config, "fixed"))
-    side = fixed.config.features.side
-    rows += recipe_round.score_variants(fixed, {CANDIDATE: DEFAULT_METHOD})
-    for row in rows:
-        row["side"] = side if row["variant"] == CANDIDATE else 0
-    return rows
-
-
-def none_identity(suite_none: Path, categories: Sequence[str]) -> pd.DataFrame:
-    """Whether the fixed framing places every image of the untransformed suite as the
-    letterbox does, for the suite protocol's engine and every engine of the default's recipe
-    (read from the files' sizes alone).
-
-    Returns:
-        One row per category: ``side``, ``images`` and ``identical`` (all placements equal).
-    """
-    base = FeatureConfig(framing=PROTOCOLS["suite_all"][1])
-    configs = [base, *(e.features for e in RECIPES[DEFAULT_METHOD].engines)]
-    out = []
-    for name in categories:
-        category = load_category(suite_none / name, "folder")
-        shapes = [read_image(s.path).shape[:2] for s in [*category.train, *category.test]]
-        side = product_side(category.train)
-        same = all(
-            placement(shape, replace(c, framing="fixed", side=side))
-            == placement(shape, replace(c, framing="letterbox", side=0))
-            for c in configs
-            for shape in shapes
-        )
-        out.append({"category": name, "side": side, "images": len(shapes), "identical": same})
-    return pd.DataFrame(out)
+#: the git tag that keeps the candidate's code (it left the library when the grid stopped it)
+TAG = "robustness-round-10"
 
 
 def verdict(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -176,28 +136,13 @@ def report(out: Path) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if "--check-none" in argv:
-        ap = argparse.ArgumentParser(description="the fixed framing on the untransformed suite")
-        ap.add_argument("--check-none", required=True, help="the suite `none` folder")
-        ap.add_argument("--categories", nargs="+", default=list(CATEGORIES))
-        ap.add_argument("--out", default=None, help="CSV to write the table to")
-        args = ap.parse_args(argv)
-        table = none_identity(Path(args.check_none), args.categories)
-        print(table.to_string(index=False))
-        if args.out:
-            atomic_write_csv(Path(args.out), table)
+    if "--report" in argv and "--out" in argv:
+        print(report(Path(argv[argv.index("--out") + 1])))
         return
-    ap = round_parser(__doc__, suite_required=False)
-    ap.add_argument("--seeds", type=int, nargs="+", default=list(ROUND_SEEDS))
-    ap.add_argument("--report", action="store_true", help="print the table and the verdict")
-    args = ap.parse_args(argv)
-    if args.report:
-        print(report(Path(args.out)))
-        return
-    if args.suite is None and "suite_all" in args.protocols:
-        ap.error("--suite (the suite `all` folder) is needed for the suite_all protocol")
-    commit = git_commit(Path(__file__).resolve().parents[1])
-    run_paired_cells(args, score_cell, CELL, commit)
+    raise SystemExit(
+        f"the round's candidate left the library: rerun it from `git checkout {TAG}`; "
+        "here only `--report --out CSV`"
+    )
 
 
 if __name__ == "__main__":

@@ -1,62 +1,17 @@
-"""Robustness round 10 (research.framing_round): the fixed framing's round, its rule, its
-grid and its identity on the untransformed suite."""
+"""Robustness round 10 (research.framing_round): the fixed framing's rule and grid (the
+candidate and its harness left with tag robustness-round-10, whose tests cover them)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import cv2
-import numpy as np
 import pandas as pd
 import pytest
 
-from fsad.cache import DiskCache
-from fsad.data import load_category
-from fsad.engine import EngineConfig, ResidualEngine
-from fsad.features import FeatureConfig
-from research import framing_round
-from research.framing_round import grid, none_identity, score_cell, verdict
+from research.framing_round import grid, main, verdict
 
 
-def _folder(root: Path, sizes: dict[str, list[tuple[int, int]]]) -> Path:
-    """A folder-layout category ``strip`` whose images have the given ``(H, W)`` sizes."""
-    for label, shapes in sizes.items():
-        (root / "strip" / label).mkdir(parents=True)
-        for i, (h, w) in enumerate(shapes):
-            cv2.imwrite(
-                str(root / "strip" / label / f"{i:03d}.png"), np.full((h, w, 3), 90, np.uint8)
-            )
-    return root
-
-
-def test_the_untransformed_suite_is_framed_alike_only_when_every_image_has_one_size(
-    tmp_path: Path,
-) -> None:
-    same = _folder(tmp_path / "same", {"good": [(64, 80)] * 3, "dent": [(64, 80)] * 2})
-    out = none_identity(same, ["strip"])
-    assert out.to_dict("records") == [
-        {"category": "strip", "side": 80, "images": 5, "identical": True}
-    ]
-    window = _folder(tmp_path / "window", {"good": [(64, 80)] * 3, "dent": [(40, 50)]})
-    assert not none_identity(window, ["strip"])["identical"].iloc[0]  # a smaller window
-
-
-def test_a_cell_scores_the_candidate_on_its_fixed_sibling(tmp_path: Path, monkeypatch) -> None:
-    root = _folder(tmp_path, {"good": [(64, 80), (30, 96)], "dent": [(40, 50)]})
-    category = load_category(root / "strip", "folder")
-    letterbox = EngineConfig(features=FeatureConfig(framing="letterbox"))
-    engine = ResidualEngine(category, letterbox, cache=DiskCache(tmp_path / "cache"))
-    seen = []
-
-    def fake_scores(engine: ResidualEngine, variants: dict) -> list[dict]:
-        seen.append(engine.config.features)
-        return [{"variant": v, "support_loo": 0.5} for v in variants]
-
-    monkeypatch.setattr(framing_round.recipe_round, "score_variants", fake_scores)
-    rows = score_cell(engine)
-    assert [r["variant"] for r in rows] == ["baseline", "fixed_scale"]
-    assert [(f.framing, f.side) for f in seen] == [("letterbox", 0), ("fixed", 96)]
-    assert [r["side"] for r in rows] == [0, 96]
+def test_the_retired_round_only_reports_and_names_its_tag() -> None:
+    with pytest.raises(SystemExit, match="git checkout robustness-round-10"):
+        main(["--suite", "unused", "--out", "unused.csv"])
 
 
 def _record(suite: dict[str, list[float]]) -> pd.DataFrame:
