@@ -1246,28 +1246,39 @@ if POOLED.exists():
 # bank, it becomes the default unless the grid puts it below the default by more than one
 # standard deviation over seeds of the default's category mean.
 
+
 # %% tags=["hide-input"]
-if POOLED.exists():
-    suite_rows = pooled_rows[pooled_rows["protocol"] == "suite_all"]
+def suite_grid(rows: pd.DataFrame, candidate: str, stays: str) -> str:
+    """Show a suite round's grid (its candidate's query accuracy against the baseline's over
+    seeds 1-5, :func:`fsad.report.guarded_grid`; ``stays``: what stays below the guard) and
+    return a line saying in how many cells the harness's baseline equals `fsad run`'s rows
+    of the default (`results/poses/suite_all`)."""
+    suite_rows = rows[rows["protocol"] == "suite_all"]
     as_results = suite_rows.drop(columns="method").rename(
         columns={"variant": "method", "query_acc": "accuracy"}
     )
-    row = guarded_grid(as_results.assign(dataset="suite_all"), "image_pooled", "baseline", 5, 4)
-    order = ["image_pooled", "baseline", "change", "guard", "below_guard", "cells", "seeds"]
+    row = guarded_grid(as_results.assign(dataset="suite_all"), candidate, "baseline", 5, 4)
+    order = [candidate, "baseline", "change", "guard", "below_guard", "cells", "seeds"]
     shown = pd.DataFrame([row], index=pd.Index(["suite `all`"], name="protocol"))
     display(Markdown(to_markdown(shown[[*order, "complete"]])))
-    said = "below the guard: the default stays" if row["below_guard"] else "within the guard"
+    said = f"below the guard: {stays} stays" if row["below_guard"] else "within the guard"
     display(Markdown(f"Query accuracy (%, 5 shots, suite `all`). The grid's verdict: {said}."))
     at = read_results(RESULTS / "poses" / "suite_all")
     at = at[(at["method"] == PLAIN) & (at["shots"] == 5)][["category", "seed", "accuracy"]]
     both = suite_rows[suite_rows["variant"] == "baseline"].merge(at, on=["category", "seed"])
-    n_equal = int((both["query_acc"] - both["accuracy"]).abs().lt(1e-9).sum())
-    display(
-        Markdown(
-            "The harness's baseline equals `fsad run`'s rows of the default "
-            f"(`results/poses/suite_all`) in {n_equal} of {len(both)} cells."
-        )
+    return (
+        "The harness's baseline equals `fsad run`'s rows of the default "
+        f"(`results/poses/suite_all`) in {equal_cells(both)} of {len(both)} cells"
     )
+
+
+def equal_cells(rows: pd.DataFrame) -> int:
+    """Cells whose harness query accuracy equals `fsad run`'s (``accuracy``)."""
+    return int((rows["query_acc"] - rows["accuracy"]).abs().lt(1e-9).sum())
+
+
+if POOLED.exists():
+    display(Markdown(suite_grid(pooled_rows, "image_pooled", "the default") + "."))
 
 # %% [markdown]
 # Read plainly: the rule adopted it and the grid stopped it. The leave-one-out rose on
@@ -1281,6 +1292,86 @@ if POOLED.exists():
 # not. And why the leave-one-out missed it: bottle's support is 15 images, the same 15 in
 # every seed (the seeds vary the bank), so its +6.7 points are one image; the round's
 # +4.25 is, net, nine left-out images over its twelve cells, under one per cell.
+
+# %% [markdown]
+# ## Robustness round 10: every image of a product at one scale
+#
+# The letterbox fills the engine's square with each image's longer side, so an image's
+# magnification is set by its own size. A factory camera has one pixel size, and the suite
+# keeps it (its windows are cut from the frames, never resized), yet its images' long sides
+# run from 126 to 512 px (measured from the files before the run; a `border` window shrinks
+# until the defect touches its edge). A 137 px defect window is then magnified 3.7 times more
+# than a 512 px normal frame: its patches meet the bank and the support at a scale no normal
+# patch has, and a large crack and a small one can look alike (chapter 11: bottle's
+# `broken_large` and `broken_small` swap under the suite's windows). The candidate
+# `fixed_scale` resizes every image by `crop / side`, `side` the longest side of the
+# product's normal images (label-free), and pads it as the letterbox does; every engine of
+# the default's recipe frames so, nothing else changes. Under the centre crop it does not
+# apply, so round 9's rule holds: a 2-point margin on the suite alone (1 point averaged over
+# the two protocols), then a grid over seeds 1-5 with the default's guard
+# (`research/framing_round.py`, rule and grid committed before their rows; seeds 1-3).
+
+# %% tags=["hide-input"]
+FRAMING = RESULTS / "explore" / "framing.csv"
+recipe_round(FRAMING, margin=2.0, protocols=["suite_all"], seeds=[1, 2, 3])
+NONE_IDENTITY = RESULTS / "explore" / "framing_none_identity.csv"
+if NONE_IDENTITY.exists():
+    same_place = pd.read_csv(NONE_IDENTITY)
+    display(
+        Markdown(
+            "The untransformed suite, which the target compares with: the candidate places "
+            f"{int(same_place.loc[same_place['identical'], 'images'].sum())} of "
+            f"{int(same_place['images'].sum())} images exactly as the letterbox does (one "
+            f"image size per category: {', '.join(map(str, sorted(set(same_place['side']))))} "
+            "px), so its reference figure stays as it is."
+        )
+    )
+
+# %% [markdown]
+# ### The grid of the fixed framing
+#
+# Adopted by the rule, the candidate was measured over seeds 1-5 on the suite `all` (seeds
+# 4-5 added by the same harness). It would have become the framing of folder data in
+# `fsad run` unless the grid put it below the default by more than one standard deviation
+# over seeds of the default's category mean.
+
+# %% tags=["hide-input"]
+if FRAMING.exists():
+    framing_rows = pd.read_csv(FRAMING)
+    same_as_run = suite_grid(framing_rows, "fixed_scale", "the letterbox")
+    by_category = framing_rows.pivot_table(
+        index="category", columns="variant", values=["support_loo", "query_acc"]
+    )[["support_loo", "query_acc"]]
+    by_category.columns = [
+        f"{'loo' if v == 'support_loo' else 'query'} {k}" for v, k in by_category
+    ]
+    display(Markdown("Per category, seeds 1-5 (%, mean over seeds):"))
+    display(Markdown(to_markdown(by_category.mul(100).round(1))))
+    ran = read_results(RESULTS / "explore" / "framing_fsad_run")
+    cand = framing_rows[framing_rows["variant"] == "fixed_scale"].merge(
+        ran[["category", "seed", "accuracy"]], on=["category", "seed"]
+    )
+    display(
+        Markdown(
+            f"{same_as_run}; `fsad run --framing fixed` (at tag `robustness-round-10`) equals "
+            f"the candidate's rows in {equal_cells(cand)} of {len(cand)} (metal_nut)."
+        )
+    )
+
+# %% [markdown]
+# Read plainly: as round 9, the rule adopted it and the grid stopped it, here by less than a
+# hundredth of a point (-1.099 against a guard of 1.092). The verdict is the guard's, not a
+# judgement that the two differ: on the four categories' mean the fixed framing is level
+# with the letterbox, and far from the 17 points the target needs. Per category it is
+# anything but level: bottle gains about 11 points of query accuracy and screw loses about
+# 14, and the leave-one-out saw both. A likely reading,
+# not measured: size carries bottle's classes and one scale keeps it, while screw's defects
+# are a few pixels that the letterbox's magnification of its small windows made visible.
+# One scale for both would need a finer grid (tiling the frame at the magnification screw
+# needs), at several times the compute. The code left the library (git tag
+# `robustness-round-10` keeps it). Choosing the framing per product inside the support set
+# is the obvious next candidate; it was not run here, because the per-category record above
+# was read before it could be written down, so these cells cannot test it.
 
 # %% [markdown]
 # ## Do the signal and the query record agree?
@@ -1314,13 +1405,14 @@ SIGNAL_ROUNDS = {
     "residual_blocks.csv": ("robustness 7", PLAIN, "variant", "baseline"),
     "head.csv": ("robustness 8", PLAIN, "variant", "baseline"),
     "image_pooled.csv": ("robustness 9", PLAIN, "variant", "baseline"),
+    "framing.csv": ("robustness 10", PLAIN, "variant", "baseline"),
 }
 #: rounds whose record holds a protocol only as a check (robustness 9: MVTec's metal_nut
 #: cells, equal by construction): the protocols that count
 COUNTED_PROTOCOLS = {"image_pooled.csv": ("suite_all",)}
-#: rounds whose record holds its grid's seeds too (robustness 9: seeds 4-5): the seeds its
+#: rounds whose record holds its grid's seeds too (robustness 9, 10: seeds 4-5): the seeds its
 #: rule read, the only ones counted here, as for every other round
-COUNTED_SEEDS = {"image_pooled.csv": (1, 2, 3)}
+COUNTED_SEEDS = {"image_pooled.csv": (1, 2, 3), "framing.csv": (1, 2, 3)}
 COLUMNS = ["protocol", "category", "shots", "seed", "support_loo", "query_acc"]
 
 
@@ -1384,11 +1476,13 @@ else:
 # the exceptions are photometric rounds 1 and 2, which changed the images themselves, and
 # the relit bank on the suite (photometric round 4) and image-relative pooling on the suite
 # (robustness round 9: +4.25 on the seeds its rule read, the record -1.7 on them and -1.6
-# over its grid's five). Where it moved by less, the two split
+# over its grid's five), as did one scale per product on the suite (robustness round 10:
+# +3.2, the record -1.7 on the same seeds and -1.1 over five). Where it moved by less, the
+# two split
 # evenly or worse; the pose sub-classes on the MVTec protocol are the plainest case, the
 # leave-one-out level and the record up 5 points. The pairs are few and not independent:
 # the speed round's share one baseline, the five one-seed rounds share the very same seed-1
-# baseline cells and the last five rounds theirs (seeds 1-3), `rot4` and `dihedral8` are
+# baseline cells and the last six rounds theirs (seeds 1-3), `rot4` and `dihedral8` are
 # near twins, as are the head round's eight settings; and the bins were drawn after seeing
 # the table. So this is a description, not a test, and
 # no rule, margin or threshold is taken from it.

@@ -9,7 +9,7 @@
 - the rounds of issue #21 (``*_round.py``, :mod:`research.robust`, :mod:`research.pose_gate`):
   one module per round, its rule and what it found in its docstring, its record under
   ``results/explore``; :mod:`research.recipe_round` is the harness of the rounds whose
-  variants are recipes (robustness rounds 6-9, photometric round 5), :mod:`research.records`
+  variants are recipes (robustness rounds 6-10, photometric round 5), :mod:`research.records`
   how every round resumes.
 
 The selection rounds 1-20 and the descriptor kinds they rejected are kept at the git tag

@@ -88,9 +88,7 @@ from fsad.features import FeatureConfig, placement
 from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import ANOMALY_BLOCKS, RECIPES
 from fsad.recipe import Recipe
-from fsad.report import guarded_grid, round_shown
 from research import recipe_round
-from research.recipe_round import SHOTS
 
 #: the suite's leave-one-out gain the candidate needs (the MVTec protocol's change is 0)
 SUITE_MARGIN = 2.0
@@ -229,15 +227,8 @@ def verdict(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def grid(records: pd.DataFrame) -> dict[str, Any]:
-    """The grid on the suite ``all``: the candidate's query accuracy against the baseline's
-    as :func:`fsad.report.guarded_grid` reads a grid (the guard: the baseline's sample std
-    over seeds of the four categories' mean; ``below_guard``: the default then stays)."""
-    suite = records[records["protocol"] == "suite_all"]
-    rows = suite.drop(columns="method", errors="ignore").rename(
-        columns={"variant": "method", "query_acc": "accuracy"}
-    )
-    rows = rows.assign(dataset="suite_all")
-    return guarded_grid(rows, "image_pooled", "baseline", SHOTS, n_categories=4)
+    """The grid on the suite ``all`` (:func:`research.recipe_round.suite_grid`)."""
+    return recipe_round.suite_grid(records, "image_pooled")
 
 
 def identity(records: pd.DataFrame) -> pd.DataFrame:
@@ -253,12 +244,7 @@ def identity(records: pd.DataFrame) -> pd.DataFrame:
 def report(out: Path) -> str:
     """The round's table, verdict and identity check, as text."""
     records = pd.read_csv(out)
-    table, verdicts = verdict(records)
-    shown = round_shown(table).drop(columns=["probe"]).to_string(index=False)
-    said = ", ".join(
-        f"{v} {'adopted' if a else 'lost'} (gain {g:+.2f})"
-        for v, a, g in zip(verdicts["variant"], verdicts["adopted"], verdicts["gain"], strict=True)
-    )
+    shown, said = recipe_round.shown_verdict(*verdict(records))
     return (
         f"{shown}\n\nverdict (seeds {list(ROUND_SEEDS)}): {said}\n\ngrid: {grid(records)}"
         f"\n\nMVTec cells (identity check):\n{identity(records)}"

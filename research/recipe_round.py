@@ -24,7 +24,7 @@ from fsad.heads import predict
 from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import Recipe, leave_one_out, recipe_proba, sample_rows, support_rows
-from fsad.report import augmentation_round, augmentation_verdicts, round_shown
+from fsad.report import augmentation_round, augmentation_verdicts, guarded_grid, round_shown
 from research.robust import PROTOCOLS, round_parser, run_paired_cells
 
 SHOTS = 5
@@ -81,6 +81,29 @@ def common_seeds(records: pd.DataFrame) -> list[int]:
     """The seeds every (protocol, category) of a record holds, sorted."""
     held = records.groupby(["protocol", "category"])["seed"].agg(set)
     return sorted(set.intersection(*held)) if len(held) else []
+
+
+def shown_verdict(table: pd.DataFrame, verdicts: pd.DataFrame) -> tuple[str, str]:
+    """A suite round's table as text and its verdict line (each candidate adopted or lost,
+    with its leave-one-out gain in points)."""
+    shown = round_shown(table).drop(columns=["probe"]).to_string(index=False)
+    said = ", ".join(
+        f"{v} {'adopted' if a else 'lost'} (gain {g:+.2f})"
+        for v, a, g in zip(verdicts["variant"], verdicts["adopted"], verdicts["gain"], strict=True)
+    )
+    return shown, said
+
+
+def suite_grid(records: pd.DataFrame, candidate: str) -> dict:
+    """A suite round's grid: ``candidate``'s query accuracy against the baseline's on the
+    suite ``all``, four categories, as :func:`fsad.report.guarded_grid` reads a grid (the
+    guard: the baseline's sample std over seeds of the categories' mean; ``below_guard``:
+    the default stays)."""
+    suite = records[records["protocol"] == "suite_all"]
+    rows = suite.drop(columns="method", errors="ignore").rename(
+        columns={"variant": "method", "query_acc": "accuracy"}
+    )
+    return guarded_grid(rows.assign(dataset="suite_all"), candidate, "baseline", SHOTS, 4)
 
 
 def report(out: Path) -> str:
