@@ -257,10 +257,11 @@ else:
     print("results/poses/suite_all or results/poses/suite_none not found: no target check")
 
 # %% [markdown]
-# ### A fifth product, outside every choice: tire
+# ### A fifth product on the suite: tire
 #
 # Every round of issue #21 read the four categories above. The shared data holds a fifth
-# product that no round, default or setting has read on the suite: MVTec 3D-AD tire (its
+# product that no round has read on the suite (selection rounds 1-20 read it under its own
+# protocol's centre crop): MVTec 3D-AD tire (its
 # RGB images; 239 normals; four defect types, one of them, `combined`, with 5 images, so 4
 # shots is its largest protocol). The same target check on it, from folders whose README
 # fixed what they report before they ran (`results/suite_tire`): nothing was chosen from
@@ -317,13 +318,14 @@ else:
 # %% [markdown]
 # Read plainly: on tire's suite `all` every method is at the level of guessing among the
 # four types, below always answering the most frequent one, so the default's place above
-# `residual_proto` there is a tie, not a floor. Its gap to the untransformed images is
-# smaller than on the four categories only because the untransformed figure is low already:
-# seen whole (letterboxed), tire scores well below what the centre crop of its own
-# protocol gives the same methods (last line); the crop's magnification of the tread, which
-# the whole image gives up, is a likely part of that (not measured). This is the
-# suite's lesson on a product no choice has read: the default does not transfer, and the
-# issue's targets are not met here either.
+# `residual_proto` there is a tie, not a floor (guessing among four is 25 %). Its gap to the
+# untransformed images is smaller than on the four categories largely because `all` sits at
+# that floor and the untransformed figure is low already: seen whole (letterboxed), tire
+# scores well below what the centre crop of its own protocol gives the same methods (last
+# line); the crop's magnification of the tread, which the whole image gives up, is a likely
+# part of that (not measured). This is the suite's lesson on a product no suite round has
+# read: the default does not transfer, and the issue's targets are not met here either (on
+# the estimate; the interval over the queries is wide).
 
 # %% [markdown]
 # ### Which five images?

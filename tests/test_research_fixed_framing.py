@@ -1,4 +1,4 @@
-"""Robustness round 10 (research.framing_round): the fixed framing's rule and grid (the
+"""Robustness round 10 (research.fixed_framing_round): the fixed framing's rule and grid (the
 candidate and its harness left with tag robustness-round-10, whose tests cover them)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from research.framing_round import grid, main, verdict
+from research.fixed_framing_round import grid, main, verdict
 
 
 def test_the_retired_round_only_reports_and_names_its_tag() -> None:
