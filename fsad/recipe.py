@@ -125,18 +125,32 @@ class Recipe:
             raise ConfigError("prototype experts join a product of experts: set experts=True")
 
 
-def framed(config: EngineConfig, framing: str) -> EngineConfig:
-    """``config`` with its images framed as ``framing`` (:attr:`FeatureConfig.framing`)."""
-    return replace(config, features=replace(config.features, framing=framing))
+def framed(config: EngineConfig, framing: str, side: int = 0) -> EngineConfig:
+    """``config`` with its images framed as ``framing`` (:attr:`FeatureConfig.framing`;
+    ``side``: the fixed framing's product side, 0 for the engine to resolve)."""
+    side = side if framing == "fixed" else 0
+    return replace(config, features=replace(config.features, framing=framing, side=side))
+
+
+def task_framed(config: EngineConfig, framing: str, side: int) -> EngineConfig:
+    """A recipe engine's settings framed for a task framed ``framing`` (with ``side``, the
+    fixed framing's, or 0): as the task, except that an engine of the recipe framed
+    ``"fixed"`` stays fixed under a whole-image framing."""
+    if framing != "crop" and config.features.framing == "fixed":
+        return framed(config, "fixed", side)
+    return framed(config, framing, side)
 
 
 def recipe_engines(engine: ResidualEngine, recipe: Recipe) -> tuple[ResidualEngine, ...]:
     """The task's engine and each of ``recipe.engines`` as its sibling (memoised), framed as
     the task's engine frames the images (the whole image for folder data, the centre crop
-    under the paper's protocol), so every engine sees the same pixels. Every engine has a
-    relit bank when the recipe or the task's engine asks for one (the task's engine then
-    as its relit sibling); neither setting is ever dropped."""
-    framing = engine.config.features.framing
+    under the paper's protocol), so every engine sees the same pixels; a recipe engine
+    framed ``"fixed"`` keeps that framing where the task sees the whole image (its side the
+    task's, or resolved from the same normals), and is cropped as the others under the
+    centre crop. Every engine has a relit bank when the recipe or the task's engine asks
+    for one (the task's engine then as its relit sibling); neither setting is ever
+    dropped."""
+    framing, side = engine.config.features.framing, engine.config.features.side
     lit = recipe.relit_bank or engine.config.relit_bank
     first = (
         engine
@@ -145,7 +159,10 @@ def recipe_engines(engine: ResidualEngine, recipe: Recipe) -> tuple[ResidualEngi
     )
     return (
         first,
-        *(engine.sibling(relit_banked(framed(cfg, framing), lit)) for cfg in recipe.engines),
+        *(
+            engine.sibling(relit_banked(task_framed(cfg, framing, side), lit))
+            for cfg in recipe.engines
+        ),
     )
 
 

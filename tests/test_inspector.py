@@ -461,6 +461,14 @@ def test_whole_image_framing_is_the_default(fitted: Inspector) -> None:
     assert all(e.features.framing == "letterbox" for e in fitted.recipe.engines)
 
 
+def test_fit_refuses_the_fixed_framing_it_does_not_carry() -> None:
+    """The fixed framing's side belongs to the product; fit does not store it (yet)."""
+    from fsad.inspector.config import InspectorConfig
+
+    with pytest.raises(ConfigError, match="framing 'fixed' is measured by `fsad run` only"):
+        InspectorConfig(framing="fixed")
+
+
 def test_low_confidence_flag_and_adapt(fitted: Inspector, folders) -> None:
     files = collect_inputs([folders["query"]])[::3]
     scores = [r.score for r in fitted.classify(files, progress=False)]

@@ -3,6 +3,7 @@ and positions map back to the original image."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -15,10 +16,14 @@ from fsad.data import CategoryData, Sample
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.errors import ConfigError
 from fsad.features import FeatureConfig, placement, preprocess
+from fsad.inspector.classifier import DEFAULT_METHOD
+from fsad.methods.anomaly_guided import RECIPES
+from fsad.recipe import framed, recipe_engines
 from fsad.viz.overlay import crop_box, overlay_heatmap
 from fsad.zoom import cell_to_image, peak_cells
 
 LETTERBOX = FeatureConfig(resize=128, crop=128, dim=32, framing="letterbox")
+FIXED = FeatureConfig(resize=128, crop=128, dim=32, framing="fixed")
 
 
 def test_crop_mode_keeps_its_cache_key_and_letterbox_gets_its_own() -> None:
@@ -26,6 +31,50 @@ def test_crop_mode_keeps_its_cache_key_and_letterbox_gets_its_own() -> None:
     assert FeatureConfig(framing="letterbox").cache_key()["framing"] == "letterbox"
     with pytest.raises(ConfigError, match="unknown framing 'stretch'"):
         FeatureConfig(framing="stretch")
+
+
+def test_the_fixed_framing_keys_its_side_and_refuses_a_side_elsewhere() -> None:
+    assert "side" not in FeatureConfig(framing="letterbox").cache_key()  # earlier keys stay
+    key = replace(FIXED, side=250).cache_key()
+    assert (key["framing"], key["side"]) == ("fixed", 250)
+    assert key != replace(FIXED, side=300).cache_key()  # another product, other features
+    with pytest.raises(ConfigError, match="side=250.*framing 'letterbox'"):
+        FeatureConfig(framing="letterbox", side=250)
+    with pytest.raises(ConfigError, match="side=-1"):
+        FeatureConfig(framing="fixed", side=-1)
+    with pytest.raises(ConfigError, match="needs its product's side"):
+        placement((50, 125), FIXED)
+
+
+def test_the_fixed_framing_keeps_one_scale_and_letterboxes_only_longer_images() -> None:
+    fixed = replace(FIXED, side=250)
+    small = placement((50, 125), fixed)  # half the product's side: half the square
+    assert small.scale == pytest.approx(128 / 250)
+    assert (small.nh, small.nw, small.dy, small.dx) == (26, 64, 51, 32)
+    assert placement((100, 250), fixed) == placement((100, 250), LETTERBOX)  # the side: equal
+    assert placement((100, 300), fixed) == placement((100, 300), LETTERBOX)  # longer: fits
+    img = np.full((50, 125, 3), 200, dtype=np.uint8)
+    x = preprocess([img], fixed)[0]
+    assert torch.all(x[:, 51:77, 32:96] > 0.5)  # the image, all of it, at the product's scale
+    assert torch.all(x[:, :51] == 0) and torch.all(x[:, :, :32] == 0)  # the mean colour
+
+
+def test_an_engine_resolves_the_fixed_side_from_its_normals_and_shares_it(tmp_path: Path) -> None:
+    normals = [
+        _write(tmp_path / f"normal_{i}.png", np.full((h, w, 3), 120, np.uint8))
+        for i, (h, w) in enumerate([(100, 250), (180, 90), (60, 60)])
+    ]
+    category = CategoryData("strip", "folder", tmp_path, normals, [])
+    cache = DiskCache(tmp_path / "cache")
+    engine = ResidualEngine(category, EngineConfig(features=FIXED), cache=cache)
+    assert engine.config.features.side == 250  # the longest side of any normal image
+    hires = EngineConfig(features=replace(FIXED, crop=192, resize=192))
+    assert engine.sibling(hires).config.features.side == 250  # the same product's side
+    _, *others = recipe_engines(engine, RECIPES[DEFAULT_METHOD])  # frame as the task's
+    assert others and all(o.config.features.side == 250 for o in others)
+    assert all(o.config.features.framing == "fixed" for o in others)
+    lettered = ResidualEngine(category, EngineConfig(features=LETTERBOX), cache=cache)
+    assert lettered.config.features.side == 0
 
 
 def test_crop_mode_is_the_centre_crop_of_the_shorter_side_resize() -> None:
@@ -85,9 +134,12 @@ def _write(path: Path, img: np.ndarray) -> Sample:
     return Sample(path, "strip", "train" if "normal" in path.name else "test", "good")
 
 
-def test_a_defect_in_the_corner_of_an_elongated_image_is_found(tmp_path: Path) -> None:
+@pytest.mark.parametrize("features", [LETTERBOX, FIXED], ids=["letterbox", "fixed"])
+def test_a_defect_in_the_corner_of_an_elongated_image_is_found(
+    tmp_path: Path, features: FeatureConfig
+) -> None:
     """A 1 : 2.5 part with a defect in its top-left corner: the centre crop never sees it;
-    the whole-image engine's map peaks on it."""
+    the whole-image engine's map peaks on it (letterboxed, or at the product's scale)."""
     rng = np.random.default_rng(0)
     base = cv2.resize(rng.integers(90, 160, (12, 30, 3), dtype=np.uint8), (250, 100))
     normals = []
@@ -96,15 +148,17 @@ def test_a_defect_in_the_corner_of_an_elongated_image_is_found(tmp_path: Path) -
         normals.append(_write(tmp_path / f"normal_{i}.png", noisy))
     defect = base.copy()
     defect[6:26, 6:26] = (230, 30, 30)  # the corner: rows 6-26, cols 6-26
+    if features.framing == "fixed":  # a window of the frame, as a border defect is cut
+        defect = np.ascontiguousarray(defect[:, :125])
     query = _write(tmp_path / "defect.png", defect)
     query = Sample(query.path, "strip", "test", "spot")
     category = CategoryData("strip", "folder", tmp_path, normals, [query])
     assert crop_box(100, 250, 256, 224)[1] > 26  # the paper's crop starts right of it
-    config = EngineConfig(features=LETTERBOX, coreset_ratio=0.5)
+    config = EngineConfig(features=features, coreset_ratio=0.5)
     engine = ResidualEngine(category, config, seed=1, cache=DiskCache(tmp_path / "cache"))
     amap = engine.anomaly_maps([query])
     cell = peak_cells(amap)[0].tolist()
-    y, x = cell_to_image(cell, tuple(amap.shape[1:]), (100, 250), LETTERBOX)
+    y, x = cell_to_image(cell, tuple(amap.shape[1:]), defect.shape[:2], engine.config.features)
     assert 0 <= y <= 26 + 8 and 0 <= x <= 26 + 8, (cell, y, x)  # within a cell of the defect
 
 
@@ -127,3 +181,25 @@ def test_fsad_run_frames_folder_data_whole_and_records_it(argv: list, framing) -
     if framing == "letterbox":  # another engine, so another config hash than the crop's
         cropped = config.replace(engine={**config.engine, "framing": "crop"})
         assert config.config_hash() != cropped.config_hash()
+
+
+def test_a_recipe_engine_framed_fixed_stays_fixed_under_the_whole_image_only(
+    tmp_path: Path,
+) -> None:
+    normals = [
+        _write(tmp_path / f"normal_{i}.png", np.full((h, w, 3), 120, np.uint8))
+        for i, (h, w) in enumerate([(100, 250), (180, 90)])
+    ]
+    category = CategoryData("strip", "folder", tmp_path, normals, [])
+    default = RECIPES[DEFAULT_METHOD]
+    mixed = replace(default, engines=tuple(framed(e, "fixed") for e in default.engines))
+    cache = DiskCache(tmp_path / "cache")
+    whole = ResidualEngine(category, EngineConfig(features=LETTERBOX), cache=cache)
+    _, hires = recipe_engines(whole, mixed)
+    assert (hires.config.features.framing, hires.config.features.side) == ("fixed", 250)
+    _, plain = recipe_engines(whole, default)  # the default's engines follow the task
+    assert (plain.config.features.framing, plain.config.features.side) == ("letterbox", 0)
+    cropped = ResidualEngine(category, EngineConfig(), cache=cache)
+    _, hires = recipe_engines(cropped, mixed)  # the paper's protocol crops every engine
+    assert hires.config == recipe_engines(cropped, default)[1].config
+    assert hires.config.features.framing == "crop"

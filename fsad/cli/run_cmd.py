@@ -36,8 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         choices=FRAMINGS,
         help="how an image enters the engine: crop (the paper's centre crop; the default for "
-        "MVTec layouts) or letterbox (the whole image padded to a square; the default for "
-        "--dataset folder, whose products need not be square or centred)",
+        "MVTec layouts), letterbox (the whole image padded to a square; the default for "
+        "--dataset folder, whose products need not be square or centred) or fixed (the whole "
+        "image at one scale per product: the longest side of its normal images fills the "
+        "square, smaller images are padded)",
     )
     run.add_argument("--categories", nargs="+", default=None, help="category names, or 'all'")
     run.add_argument(

@@ -46,6 +46,10 @@ class InspectorConfig:
             raise ConfigError(f"threshold quantile must be in (0, 1], got {self.quantile}")
         if self.folds < 2:
             raise ConfigError(f"leave-out folds must be at least 2, got {self.folds}")
+        if self.framing == "fixed":
+            raise ConfigError(
+                "framing 'fixed' is measured by `fsad run` only; fit takes letterbox or crop"
+            )
         self.feature_config()  # validates the backbone settings (framing, resolution)
 
     def feature_config(self, weights: str | None = None) -> FeatureConfig:

@@ -1,0 +1,107 @@
+"""Robustness round 11 (issue #21, item 3): the default's 448 px engine at its product's
+scale, its 224 px engine as it is, chosen without query labels on the generalisation suite
+(the MVTec protocol and the untransformed suite cannot move, as in round 10).
+
+Round 10 (:mod:`research.fixed_framing_round`) framed both engines of the default at one
+scale per product (``side``: the longest side of the product's normal images). On the suite
+``all`` its grid was level with the letterbox on the four categories' mean and split by
+product: bottle, whose defect types differ by size, gained; screw, whose defects are a few
+pixels of a small part, lost. At one scale the 224 px engine sees a 512 px frame at 0.44
+(screw's smallest window, 137 px, becomes 60 px: about 7 patches across), the 448 px engine
+at 0.875 (15 patches). The 224 px engine is also the one whose anomaly map places the zoom
+windows and ranks the top-k patches. The candidate keeps that engine letterboxed (each image
+magnified by its own size, so small windows keep their detail and the map its peaks) and
+frames only the 448 px engine at the product's scale (a block that sees sizes as the camera
+does): ``FeatureConfig(framing="fixed")`` on the recipe's second engine, kept by
+:func:`fsad.recipe.recipe_engines` under the whole image and cropped as the others under
+the centre crop. Everything else is the default's.
+
+- ``baseline``: ``fsad fit``'s default (:data:`fsad.inspector.classifier.DEFAULT_METHOD`);
+- ``hires_fixed``: the same recipe, its 448 px engine framed ``"fixed"`` (:data:`CANDIDATE`,
+  not registered in the library unless adopted).
+
+Under the centre crop (the MVTec protocol) both are the default by construction; on the
+untransformed suite every image of a category has one size (512 px), so the fixed engine
+places them as the letterbox does (round 10's check, ``results/explore/
+fixed_framing_none_identity.csv``). So, as round 10, the round runs the suite ``all`` alone.
+
+Signal: support leave-one-out at 5 shots, the four MVTec AD categories, **seeds 1-3**, via
+:mod:`research.recipe_round` (the code ``fsad run`` uses). Query accuracy is recorded, never
+used.
+
+**The rule, fixed before the run** (rounds 9 and 10's): the candidate is adopted when its
+leave-one-out on the suite ``all`` beats the baseline's by at least 2 points (so the average
+over the two protocols gains 1 point or more). Adopted, it is measured with a grid: seeds
+4-5 of the same cells added by the same harness, so the grid is the query accuracy over
+seeds 1-5 on the suite ``all``, four categories. Unless that grid puts it below the
+baseline's figure by more than the baseline's sample std over seeds
+(:func:`fsad.report.guarded_grid`), the fixed 448 px engine becomes the default recipe's
+for whole-image framing in ``fsad run``; ``fsad fit``, which does not yet store a
+product's side, follows in a later change and keeps the letterbox until then. Else the
+candidate's code leaves the library (a git tag keeps it) and this module only reports.
+Usage::
+
+    python -m research.mixed_framing_round --protocols suite_all --suite "$OUT/all" \\
+        --seeds 1 2 3 --out results/explore/mixed_framing.csv
+    python -m research.mixed_framing_round --report --out results/explore/mixed_framing.csv
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fsad.inspector.classifier import DEFAULT_METHOD
+from fsad.methods.anomaly_guided import RECIPES
+from fsad.recipe import Recipe, framed
+from research import recipe_round
+
+#: the suite's leave-one-out gain the candidate needs (the MVTec protocol's change is 0)
+SUITE_MARGIN = 2.0
+#: the round's seeds; the grid adds the others
+ROUND_SEEDS = (1, 2, 3)
+
+
+def hires_fixed(recipe: Recipe) -> Recipe:
+    """``recipe`` with every further engine (the 448 px one of the default) framed
+    ``"fixed"`` (its side resolved from the task's normals)."""
+    return replace(recipe, engines=tuple(framed(e, "fixed") for e in recipe.engines))
+
+
+CANDIDATE = hires_fixed(RECIPES[DEFAULT_METHOD])
+VARIANTS: dict[str, str | Recipe] = {"baseline": DEFAULT_METHOD, "hires_fixed": CANDIDATE}
+
+
+def verdict(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The round's suite table (:data:`ROUND_SEEDS` that every suite category holds) and the
+    rule's verdict (:func:`research.recipe_round.verdict` on the suite alone)."""
+    return recipe_round.verdict(records, SUITE_MARGIN, ("suite_all",), ROUND_SEEDS)
+
+
+def grid(records: pd.DataFrame) -> dict[str, Any]:
+    """The grid on the suite ``all`` (:func:`research.recipe_round.suite_grid`)."""
+    return recipe_round.suite_grid(records, "hires_fixed")
+
+
+def report(out: Path) -> str:
+    """The round's table, verdict and grid, as text."""
+    shown, said = recipe_round.shown_verdict(*verdict(pd.read_csv(out)))
+    grid_line = grid(pd.read_csv(out))
+    return f"{shown}\n\nverdict (seeds {list(ROUND_SEEDS)}): {said}\n\ngrid: {grid_line}"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--report" in argv:
+        print(report(Path(argv[argv.index("--out") + 1])))
+        return
+    recipe_round.main(__doc__, VARIANTS, argv)
+
+
+if __name__ == "__main__":
+    main()
