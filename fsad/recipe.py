@@ -137,7 +137,7 @@ def task_framed(config: EngineConfig, framing: str, side: int) -> EngineConfig:
     fixed framing's, or 0): as the task, except that an engine of the recipe framed
     ``"fixed"`` stays fixed under a whole-image framing."""
     if framing != "crop" and config.features.framing == "fixed":
-        return framed(config, "fixed", side)
+        return framed(config, "fixed", side or config.features.side)
     return framed(config, framing, side)
 
 

@@ -593,3 +593,25 @@ def test_a_relit_threshold_leaves_each_images_copy_out_with_it(
     monkeypatch.setattr(fsad.inspector, "member_images", lambda idx, f, per: member_images(idx, f))
     broken = Inspector(**settings).fit(normal, folders["support"]).info["leave_out_scores"]
     assert broken["min"] < 1e-3 < scores["min"]
+
+
+def test_a_fixed_engine_of_the_recipe_stores_its_side_and_survives_a_save(
+    folders, tmp_path: Path
+) -> None:
+    """A recipe engine framed "fixed" (the *_fixed methods' 448 px one) takes its side from
+    the normal images at fit, keeps it in the saved model and classifies as before a save."""
+    from dataclasses import replace
+
+    from fsad.recipe import framed
+
+    recipe = replace(TINY_RECIPE, engines=tuple(framed(e, "fixed") for e in TINY_RECIPE.engines))
+    insp = Inspector(**{**SETTINGS, "method": recipe}).fit(folders["normal"], folders["support"])
+    sides = {max(cv2.imread(str(p)).shape[:2]) for p in folders["normal"].iterdir()}
+    (engine,) = insp.recipe.engines
+    assert (engine.features.framing, engine.features.side) == ("fixed", max(sides))
+    files = collect_inputs([folders["query"]])[:4]
+    before = [r.probabilities for r in insp.classify(files, progress=False)]
+    loaded = Inspector.load(insp.save(tmp_path / "m"))
+    assert loaded.recipe.engines[0].features.side == max(sides)
+    after = [r.probabilities for r in loaded.classify(files, progress=False)]
+    assert before == after

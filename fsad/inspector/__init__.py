@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ import numpy as np
 import torch
 
 from fsad.blocks import Inputs
+from fsad.engine import resolve_side
 from fsad.errors import ConfigError, FsadError
 from fsad.inspector.bank import ModelEngine, heatmap_floor, normal_engine
 from fsad.inspector.classifier import (
@@ -317,6 +318,9 @@ class Inspector:
         first = engine_configs(config, recipe, weights)[0]
         engine, f_normal = normal_engine(
             normal_files, samples, first, config.seed, self.cache, skipped
+        )
+        recipe = replace(  # a fixed engine's side from these normals, stored in the model
+            recipe, engines=tuple(resolve_side(e, engine.category) for e in recipe.engines)
         )
         members = member_images(engine.bank_indices, f_normal, engine.bank_images_per_normal)
         loo = leave_out_scores(f_normal, engine.bank, members, config.folds, config.seed)

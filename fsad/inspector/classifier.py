@@ -23,7 +23,7 @@ from fsad.errors import ConfigError
 from fsad.heads import em_prior, softmax
 from fsad.methods.anomaly_guided import DESCRIPTIONS, RECIPES
 from fsad.poses import image_labels
-from fsad.recipe import Recipe, framed, leave_one_out, recipe_proba
+from fsad.recipe import Recipe, leave_one_out, recipe_proba, task_framed
 
 #: the recipe ``fsad fit`` ships by default: the last selection rule's pick (speed round 1,
 #: book appendix): ``hires_poe_proto`` without the Lite2 zoom views, fitted on every support
@@ -39,7 +39,9 @@ DEFAULT_TEMPERATURE = 0.05
 
 
 def method_recipe(method: str | Recipe, framing: str) -> Recipe:
-    """The recipe of a method name (or a recipe as is), every engine seeing ``framing``.
+    """The recipe of a method name (or a recipe as is), every engine seeing ``framing`` (an
+    engine framed ``"fixed"`` keeps it under a whole-image framing:
+    :func:`fsad.recipe.task_framed`).
 
     Raises:
         ConfigError: an unknown method (the message lists the known ones).
@@ -50,7 +52,7 @@ def method_recipe(method: str | Recipe, framing: str) -> Recipe:
         recipe = RECIPES[method]
     else:
         raise ConfigError(f"unknown method '{method}' (choose from {', '.join(METHODS)})")
-    return replace(recipe, engines=tuple(framed(e, framing) for e in recipe.engines))
+    return replace(recipe, engines=tuple(task_framed(e, framing, 0) for e in recipe.engines))
 
 
 def method_name(method: str | Recipe) -> str:

@@ -24,6 +24,9 @@ applied to a task; the recipes build on one another:
 ``*_relit``         the same recipe, every engine's bank also holding a relit copy of each
                     normal image (:mod:`fsad.light`): adopted by photometric round 4 for a
                     grid (appendix); not the default until that grid has run
+``*_fixed``         the same recipe, its 448 px engine framing whole images at the
+                    product's scale (``FeatureConfig(framing="fixed")``): robustness
+                    round 11 (appendix); equal to the recipe under the centre crop
 ==================  ===================================================================
 
 Transductive variants use the unlabelled query set, never its labels: ``zoom2_rot_skm``
@@ -48,7 +51,7 @@ from fsad.engine import EngineConfig
 from fsad.features import FeatureConfig
 from fsad.heads import em_prior, predict, self_trained_experts, soft_kmeans
 from fsad.methods import register
-from fsad.recipe import Group, Recipe, recipe_proba, sample_rows, support_rows
+from fsad.recipe import Group, Recipe, framed, recipe_proba, sample_rows, support_rows
 from fsad.task import FewShotTask, Prediction
 from fsad.zoom import ZoomConfig
 
@@ -126,6 +129,13 @@ HIRES_LITE0_POE_PROTO_ROT4 = replace(
 #: on the MVTec protocol and the suite together, seed 1, appendix) for a grid over seeds 1-5,
 #: whose suite half kept the default (below it by more than its guard): an option
 HIRES_LITE0_POE_PROTO_ROT4_RELIT = replace(HIRES_LITE0_POE_PROTO_ROT4, relit_bank=True)
+#: the default with its 448 px engine at the product's scale under the whole image (its
+#: 224 px engine, the zoom views and the centre crop as they were): adopted by robustness
+#: round 11's rule and kept by its grid on the suite (appendix)
+HIRES_LITE0_POE_PROTO_ROT4_FIXED = replace(
+    HIRES_LITE0_POE_PROTO_ROT4,
+    engines=tuple(framed(e, "fixed") for e in HIRES_LITE0_POE_PROTO_ROT4.engines),
+)
 #: the registered inductive recipes, by method name
 RECIPES: dict[str, Recipe] = {
     "residual_proto": RESIDUAL_PROTO,
@@ -142,6 +152,7 @@ RECIPES: dict[str, Recipe] = {
     "hires_poe_proto_rot4": replace(HIRES_POE_PROTO, support_poses=ROT4),
     "hires_lite0_poe_proto_rot4": HIRES_LITE0_POE_PROTO_ROT4,
     "hires_lite0_poe_proto_rot4_relit": HIRES_LITE0_POE_PROTO_ROT4_RELIT,
+    "hires_lite0_poe_proto_rot4_fixed": HIRES_LITE0_POE_PROTO_ROT4_FIXED,
 }
 DESCRIPTIONS = {
     "residual_proto": "training-free reference: top-2 % residual mean, cosine prototypes",
@@ -166,6 +177,8 @@ DESCRIPTIONS = {
     "EfficientNet-Lite2 (1.7x cheaper per image)",
     "hires_lite0_poe_proto_rot4_relit": "hires_lite0_poe_proto_rot4 with every bank also holding "
     "a relit copy of each normal image",
+    "hires_lite0_poe_proto_rot4_fixed": "hires_lite0_poe_proto_rot4 with its 448 px engine "
+    "framing every whole image at the product's scale (the longest side of its normals)",
 }
 
 
