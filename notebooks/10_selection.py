@@ -1371,10 +1371,56 @@ if FRAMING.exists():
 # windows made visible. One scale for both would need a finer grid (tiling the frame at the
 # magnification screw needs), at several times the compute. The code left the library (git
 # tag `robustness-round-10` keeps it), although the rule had said a losing option would stay
-# there off by default: the project keeps only what ships in the library. Choosing the
+# there off by default: the project keeps only what ships in the library (the framing came
+# back with round 11, below, for the 448 px engine alone). Choosing the
 # framing per product inside the support set is the obvious next candidate; it was not run
 # here, because the per-category record above was read before it could be written down, so
 # these cells cannot test it.
+
+# %% [markdown]
+# ## Robustness round 11: only the 448 px engine at the product's scale
+#
+# Round 10 put both engines of the default at one scale per product: bottle gained, screw
+# lost. At one scale the 224 px engine sees a 512 px frame at 0.44 (screw's smallest
+# window, 137 px, becomes about 7 patches across), and that engine's anomaly map places the
+# zoom windows and ranks the top-k patches. The candidate `hires_fixed` keeps the 224 px
+# engine letterboxed and frames only the 448 px engine at the product's scale; everything
+# else is the default's. Under the centre crop both are the default, and on the
+# untransformed suite the fixed engine places every image as the letterbox does (round
+# 10's check), so round 10's rule holds: 2 points of leave-one-out on the suite alone, seeds
+# 1-3, then a grid over seeds 1-5 with the default's guard (`research/mixed_framing_round.py`,
+# rule and grid committed before their rows).
+
+# %% tags=["hide-input"]
+MIXED = RESULTS / "explore" / "mixed_framing.csv"
+recipe_round(MIXED, margin=2.0, protocols=["suite_all"], seeds=[1, 2, 3])
+
+# %% [markdown]
+# ### The grid of the fixed 448 px engine
+
+# %% tags=["hide-input"]
+if MIXED.exists():
+    mixed_rows = pd.read_csv(MIXED)
+    same_as_run = show_suite_grid(mixed_rows, "hires_fixed", "the letterbox")
+    by_category = mixed_rows.pivot_table(
+        index="category", columns="variant", values=["support_loo", "query_acc"]
+    )[["support_loo", "query_acc"]]
+    by_category.columns = [
+        f"{'loo' if v == 'support_loo' else 'query'} {k}" for v, k in by_category
+    ]
+    display(Markdown("Per category, seeds 1-5 (%, mean over seeds):"))
+    display(Markdown(to_markdown(by_category.mul(100).round(1))))
+    display(Markdown(same_as_run + "."))
+
+# %% [markdown]
+# Read plainly: adopted by the rule and kept by the grid, by about one standard deviation
+# over seeds of the default: a small gain, not a large one. Per category it keeps most of
+# round 10's gain on bottle and a little on metal_nut while screw loses far less, as the
+# candidate was built to (one seed-std either way on screw and transistor). The recipe ships
+# as `hires_lite0_poe_proto_rot4_fixed` (`fsad run`, and `fsad fit --method`, which stores
+# the fixed engine's side from the normal images it is fitted on); under the centre crop it
+# is the default. It does not close the suite's gap (chapter 11's target check reads its
+# rows).
 
 # %% [markdown]
 # ## Do the signal and the query record agree?
@@ -1409,13 +1455,18 @@ SIGNAL_ROUNDS = {
     "head.csv": ("robustness 8", PLAIN, "variant", "baseline"),
     "image_pooled.csv": ("robustness 9", PLAIN, "variant", "baseline"),
     "fixed_framing.csv": ("robustness 10", PLAIN, "variant", "baseline"),
+    "mixed_framing.csv": ("robustness 11", PLAIN, "variant", "baseline"),
 }
 #: rounds whose record holds a protocol only as a check (robustness 9: MVTec's metal_nut
 #: cells, equal by construction): the protocols that count
 COUNTED_PROTOCOLS = {"image_pooled.csv": ("suite_all",)}
-#: rounds whose record holds its grid's seeds too (robustness 9, 10: seeds 4-5): the seeds its
+#: rounds whose record holds its grid's seeds too (robustness 9-11: seeds 4-5): the seeds its
 #: rule read, the only ones counted here, as for every other round
-COUNTED_SEEDS = {"image_pooled.csv": (1, 2, 3), "fixed_framing.csv": (1, 2, 3)}
+COUNTED_SEEDS = {
+    "image_pooled.csv": (1, 2, 3),
+    "fixed_framing.csv": (1, 2, 3),
+    "mixed_framing.csv": (1, 2, 3),
+}
 COLUMNS = ["protocol", "category", "shots", "seed", "support_loo", "query_acc"]
 
 
@@ -1475,7 +1526,8 @@ else:
 # moved by 3 points or more, the query record mostly moved the same way (robustness round
 # 1's turned support on the suite, the speed round's dropped zoom views and anomaly-only
 # descriptors, test-time poses, the relit bank on the MVTec protocol, the centred residuals
-# and the pose sub-classes on the suite, the residual blocks alone on the MVTec protocol);
+# and the pose sub-classes on the suite, the residual blocks alone on the MVTec protocol, the
+# 448 px engine at one scale on the suite, robustness round 11);
 # the exceptions are photometric rounds 1 and 2, which changed the images themselves, and
 # the relit bank on the suite (photometric round 4) and image-relative pooling on the suite
 # (robustness round 9: +4.25 on the seeds its rule read, the record -1.7 on them and -1.6
@@ -1484,7 +1536,7 @@ else:
 # split evenly or worse; the pose sub-classes on the MVTec protocol are the plainest case, the
 # leave-one-out level and the record up 5 points. The pairs are few and not independent:
 # the speed round's share one baseline, the five one-seed rounds share the very same seed-1
-# baseline cells and the last six rounds theirs (seeds 1-3), `rot4` and `dihedral8` are
+# baseline cells and the last seven rounds theirs (seeds 1-3), `rot4` and `dihedral8` are
 # near twins, as are the head round's eight settings; and the bins were drawn after seeing
 # the table. So this is a description, not a test, and
 # no rule, margin or threshold is taken from it.

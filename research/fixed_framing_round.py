@@ -93,7 +93,9 @@ The candidate's code (``FeatureConfig(framing="fixed")`` and its ``side``,
 ``fsad.features.product_side``, the engine's resolution of the side, ``fsad run --framing
 fixed``) and this module's harness (``score_cell``, ``none_identity``) left the library and
 the research wing after the grid; git tag ``robustness-round-10`` (commit fde5090) keeps
-them, and this module now only reports (``--report``).
+them, and this module now only reports (``--report``). The fixed framing itself came back
+to the library with robustness round 11 (:mod:`research.mixed_framing_round`), for the
+default's 448 px engine alone; round 10's recipe (both engines fixed) was never registered.
 """
 
 from __future__ import annotations

@@ -461,11 +461,12 @@ def test_whole_image_framing_is_the_default(fitted: Inspector) -> None:
     assert all(e.features.framing == "letterbox" for e in fitted.recipe.engines)
 
 
-def test_fit_refuses_the_fixed_framing_it_does_not_carry() -> None:
-    """The fixed framing's side belongs to the product; fit does not store it (yet)."""
+def test_fit_refuses_the_fixed_framing_for_its_first_engine() -> None:
+    """fit's own framing (engine 0, the threshold's and the overlay's) is letterbox or crop;
+    a fixed engine comes with a recipe (tested below)."""
     from fsad.inspector.config import InspectorConfig
 
-    with pytest.raises(ConfigError, match="framing 'fixed' is measured by `fsad run` only"):
+    with pytest.raises(ConfigError, match="fit frames its first engine 'letterbox' or 'crop'"):
         InspectorConfig(framing="fixed")
 
 

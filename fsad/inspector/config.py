@@ -48,7 +48,8 @@ class InspectorConfig:
             raise ConfigError(f"leave-out folds must be at least 2, got {self.folds}")
         if self.framing == "fixed":
             raise ConfigError(
-                "framing 'fixed' is measured by `fsad run` only; fit takes letterbox or crop"
+                "fit frames its first engine 'letterbox' or 'crop'; 'fixed' is for a recipe's "
+                "further engine (hires_lite0_poe_proto_rot4_fixed)"
             )
         self.feature_config()  # validates the backbone settings (framing, resolution)
 
