@@ -1251,7 +1251,7 @@ if POOLED.exists():
 def show_suite_grid(rows: pd.DataFrame, candidate: str, stays: str) -> str:
     """Show a suite round's grid (its candidate's query accuracy against the baseline's over
     seeds 1-5, :func:`fsad.report.guarded_grid`; ``stays``: what stays below the guard) and
-    return a line saying in how many cells the harness's baseline equals `fsad run`'s rows
+    both signals per category, and return a line saying in how many cells the harness's baseline equals `fsad run`'s rows
     of the default (`results/poses/suite_all`)."""
     suite_rows = rows[rows["protocol"] == "suite_all"]
     as_results = suite_rows.drop(columns="method").rename(
@@ -1263,6 +1263,14 @@ def show_suite_grid(rows: pd.DataFrame, candidate: str, stays: str) -> str:
     display(Markdown(to_markdown(shown[[*order, "complete"]])))
     said = f"below the guard: {stays} stays" if row["below_guard"] else "within the guard"
     display(Markdown(f"Query accuracy (%, 5 shots, suite `all`). The grid's verdict: {said}."))
+    by_category = suite_rows.pivot_table(
+        index="category", columns="variant", values=["support_loo", "query_acc"]
+    )[["support_loo", "query_acc"]]
+    by_category.columns = [
+        f"{'loo' if v == 'support_loo' else 'query'} {k}" for v, k in by_category
+    ]
+    display(Markdown("Per category, every seed of the record (%, mean over seeds):"))
+    display(Markdown(to_markdown(by_category.mul(100).round(1))))
     at = read_results(RESULTS / "poses" / "suite_all")
     at = at[(at["method"] == PLAIN) & (at["shots"] == 5)][["category", "seed", "accuracy"]]
     both = suite_rows[suite_rows["variant"] == "baseline"].merge(at, on=["category", "seed"])
@@ -1340,14 +1348,6 @@ if NONE_IDENTITY.exists():
 if FRAMING.exists():
     framing_rows = pd.read_csv(FRAMING)
     same_as_run = show_suite_grid(framing_rows, "fixed_scale", "the letterbox")
-    by_category = framing_rows.pivot_table(
-        index="category", columns="variant", values=["support_loo", "query_acc"]
-    )[["support_loo", "query_acc"]]
-    by_category.columns = [
-        f"{'loo' if v == 'support_loo' else 'query'} {k}" for v, k in by_category
-    ]
-    display(Markdown("Per category, seeds 1-5 (%, mean over seeds):"))
-    display(Markdown(to_markdown(by_category.mul(100).round(1))))
     ran = read_results(RESULTS / "explore" / "fixed_framing_fsad_run")
     cand = framing_rows[framing_rows["variant"] == "fixed_scale"].merge(
         ran[["category", "seed", "accuracy"]], on=["category", "seed"]
@@ -1402,14 +1402,6 @@ recipe_round(MIXED, margin=2.0, protocols=["suite_all"], seeds=[1, 2, 3])
 if MIXED.exists():
     mixed_rows = pd.read_csv(MIXED)
     same_as_run = show_suite_grid(mixed_rows, "hires_fixed", "the letterbox")
-    by_category = mixed_rows.pivot_table(
-        index="category", columns="variant", values=["support_loo", "query_acc"]
-    )[["support_loo", "query_acc"]]
-    by_category.columns = [
-        f"{'loo' if v == 'support_loo' else 'query'} {k}" for v, k in by_category
-    ]
-    display(Markdown("Per category, seeds 1-5 (%, mean over seeds):"))
-    display(Markdown(to_markdown(by_category.mul(100).round(1))))
     display(Markdown(same_as_run + "."))
 
 # %% [markdown]

@@ -109,32 +109,23 @@ import pandas as pd
 
 from research import recipe_round
 
-#: the suite's leave-one-out gain the candidate needed (the MVTec protocol's change is 0)
-SUITE_MARGIN = 2.0
-#: the round's seeds; the grid added the others
-ROUND_SEEDS = (1, 2, 3)
 CANDIDATE = "fixed_scale"
 #: the git tag that keeps the candidate's code (it left the library when the grid stopped it)
 TAG = "robustness-round-10"
 
 
-def verdict(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The round's suite table (:data:`ROUND_SEEDS` that every suite category holds) and the
-    rule's verdict (:func:`research.recipe_round.verdict` on the suite alone)."""
-    return recipe_round.verdict(records, SUITE_MARGIN, ("suite_all",), ROUND_SEEDS)
+#: the rule's verdict and table (:func:`research.recipe_round.suite_verdict`)
+verdict = recipe_round.suite_verdict
 
 
 def grid(records: pd.DataFrame) -> dict[str, Any]:
-    """The grid on the suite ``all`` (:func:`research.recipe_round.suite_grid`;
-    ``below_guard``: the letterbox stays the default)."""
+    """The grid on the suite ``all`` (:func:`research.recipe_round.suite_grid`)."""
     return recipe_round.suite_grid(records, CANDIDATE)
 
 
 def report(out: Path) -> str:
     """The round's table, verdict and grid, as text."""
-    records = pd.read_csv(out)
-    shown, said = recipe_round.shown_verdict(*verdict(records))
-    return f"{shown}\n\nverdict (seeds {list(ROUND_SEEDS)}): {said}\n\ngrid: {grid(records)}"
+    return recipe_round.suite_report(out, CANDIDATE)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

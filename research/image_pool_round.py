@@ -70,7 +70,6 @@ candidate was never registered in the library; it stays here.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -90,10 +89,6 @@ from fsad.methods.anomaly_guided import ANOMALY_BLOCKS, RECIPES
 from fsad.recipe import Recipe
 from research import recipe_round
 
-#: the suite's leave-one-out gain the candidate needs (the MVTec protocol's change is 0)
-SUITE_MARGIN = 2.0
-#: the round's seeds; the grid adds the others
-ROUND_SEEDS = (1, 2, 3)
 #: bump when :class:`ImagePooled`'s rows change (1: the round's code; 2: an image on no cell
 #: pooled over the frame, which no record image was)
 POOLING_VERSION = 2
@@ -220,10 +215,8 @@ CANDIDATE = image_pooled(RECIPES[DEFAULT_METHOD])
 VARIANTS: dict[str, str | Recipe] = {"baseline": DEFAULT_METHOD, "image_pooled": CANDIDATE}
 
 
-def verdict(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The round's suite table (:data:`ROUND_SEEDS` that every suite category holds) and the
-    rule's verdict (:func:`research.recipe_round.verdict` on the suite alone)."""
-    return recipe_round.verdict(records, SUITE_MARGIN, ("suite_all",), ROUND_SEEDS)
+#: the rule's verdict and table (:func:`research.recipe_round.suite_verdict`)
+verdict = recipe_round.suite_verdict
 
 
 def grid(records: pd.DataFrame) -> dict[str, Any]:
@@ -243,20 +236,12 @@ def identity(records: pd.DataFrame) -> pd.DataFrame:
 
 def report(out: Path) -> str:
     """The round's table, verdict and identity check, as text."""
-    records = pd.read_csv(out)
-    shown, said = recipe_round.shown_verdict(*verdict(records))
-    return (
-        f"{shown}\n\nverdict (seeds {list(ROUND_SEEDS)}): {said}\n\ngrid: {grid(records)}"
-        f"\n\nMVTec cells (identity check):\n{identity(records)}"
-    )
+    checks = identity(pd.read_csv(out))
+    return f"{recipe_round.suite_report(out, 'image_pooled')}\n\nMVTec cells (identity check):\n{checks}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--report" in argv:
-        print(report(Path(argv[argv.index("--out") + 1])))
-        return
-    recipe_round.main(__doc__, VARIANTS, argv)
+    recipe_round.suite_main(__doc__, VARIANTS, report, argv)
 
 
 if __name__ == "__main__":

@@ -69,7 +69,6 @@ from clean clones, one process per core; seeds 4-5 started once the verdict was 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -82,11 +81,6 @@ from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import Recipe, framed
 from research import recipe_round
 
-#: the suite's leave-one-out gain the candidate needs (the MVTec protocol's change is 0)
-SUITE_MARGIN = 2.0
-#: the round's seeds; the grid adds the others
-ROUND_SEEDS = (1, 2, 3)
-
 
 def hires_fixed(recipe: Recipe) -> Recipe:
     """``recipe`` with every further engine (the 448 px one of the default) framed
@@ -98,10 +92,8 @@ CANDIDATE = hires_fixed(RECIPES[DEFAULT_METHOD])
 VARIANTS: dict[str, str | Recipe] = {"baseline": DEFAULT_METHOD, "hires_fixed": CANDIDATE}
 
 
-def verdict(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The round's suite table (:data:`ROUND_SEEDS` that every suite category holds) and the
-    rule's verdict (:func:`research.recipe_round.verdict` on the suite alone)."""
-    return recipe_round.verdict(records, SUITE_MARGIN, ("suite_all",), ROUND_SEEDS)
+#: the rule's verdict and table (:func:`research.recipe_round.suite_verdict`)
+verdict = recipe_round.suite_verdict
 
 
 def grid(records: pd.DataFrame) -> dict[str, Any]:
@@ -111,17 +103,11 @@ def grid(records: pd.DataFrame) -> dict[str, Any]:
 
 def report(out: Path) -> str:
     """The round's table, verdict and grid, as text."""
-    shown, said = recipe_round.shown_verdict(*verdict(pd.read_csv(out)))
-    grid_line = grid(pd.read_csv(out))
-    return f"{shown}\n\nverdict (seeds {list(ROUND_SEEDS)}): {said}\n\ngrid: {grid_line}"
+    return recipe_round.suite_report(out, "hires_fixed")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--report" in argv:
-        print(report(Path(argv[argv.index("--out") + 1])))
-        return
-    recipe_round.main(__doc__, VARIANTS, argv)
+    recipe_round.suite_main(__doc__, VARIANTS, report, argv)
 
 
 if __name__ == "__main__":

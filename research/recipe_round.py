@@ -10,8 +10,9 @@ protocol, applies it to the suite alone: :mod:`research.image_pool_round`)."""
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,26 @@ def common_seeds(records: pd.DataFrame) -> list[int]:
     return sorted(set.intersection(*held)) if len(held) else []
 
 
+#: the suite rounds' rule (robustness rounds 9-11, whose candidate cannot move the MVTec
+#: protocol): leave-one-out gain on the suite ``all`` alone, over these seeds
+SUITE_MARGIN = 2.0
+SUITE_SEEDS = (1, 2, 3)
+
+
+def suite_verdict(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A suite round's table (:data:`SUITE_SEEDS` that every suite category holds) and its
+    rule's verdict (:func:`verdict` on the suite alone, margin :data:`SUITE_MARGIN`)."""
+    return verdict(records, SUITE_MARGIN, ("suite_all",), SUITE_SEEDS)
+
+
+def suite_report(out: Path, candidate: str) -> str:
+    """A suite round's table, verdict and grid (``candidate``'s), as text."""
+    records = pd.read_csv(out)
+    shown, said = shown_verdict(*suite_verdict(records))
+    grid_line = suite_grid(records, candidate)
+    return f"{shown}\n\nverdict (seeds {list(SUITE_SEEDS)}): {said}\n\ngrid: {grid_line}"
+
+
 def shown_verdict(table: pd.DataFrame, verdicts: pd.DataFrame) -> tuple[str, str]:
     """A suite round's table as text and its verdict line (each candidate adopted or lost,
     with its leave-one-out gain in points)."""
@@ -138,3 +159,18 @@ def main(
         ap.error("--suite (the suite `all` folder) is needed for the suite_all protocol")
     commit = git_commit(Path(__file__).resolve().parents[1])
     run_paired_cells(args, lambda e: score_variants(e, variants), CELL, commit)
+
+
+def suite_main(
+    doc: str,
+    variants: Mapping[str, str | Recipe],
+    report_of: Callable[[Path], str],
+    argv: Sequence[str] | None = None,
+) -> None:
+    """A suite round's command line: ``--report --out CSV`` prints ``report_of(CSV)``, else
+    :func:`main` runs its cells."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--report" in argv:
+        print(report_of(Path(argv[argv.index("--out") + 1])))
+        return
+    main(doc, variants, argv)
