@@ -1251,8 +1251,8 @@ if POOLED.exists():
 def show_suite_grid(rows: pd.DataFrame, candidate: str, stays: str) -> str:
     """Show a suite round's grid (its candidate's query accuracy against the baseline's over
     seeds 1-5, :func:`fsad.report.guarded_grid`; ``stays``: what stays below the guard) and
-    both signals per category, and return a line saying in how many cells the harness's baseline equals `fsad run`'s rows
-    of the default (`results/poses/suite_all`)."""
+    both signals per category, and return a line saying in how many cells the harness's
+    baseline equals `fsad run`'s rows of the default (`results/poses/suite_all`)."""
     suite_rows = rows[rows["protocol"] == "suite_all"]
     as_results = suite_rows.drop(columns="method").rename(
         columns={"variant": "method", "query_acc": "accuracy"}

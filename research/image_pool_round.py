@@ -237,7 +237,8 @@ def identity(records: pd.DataFrame) -> pd.DataFrame:
 def report(out: Path) -> str:
     """The round's table, verdict and identity check, as text."""
     checks = identity(pd.read_csv(out))
-    return f"{recipe_round.suite_report(out, 'image_pooled')}\n\nMVTec cells (identity check):\n{checks}"
+    text = recipe_round.suite_report(out, "image_pooled")
+    return f"{text}\n\nMVTec cells (identity check):\n{checks}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
