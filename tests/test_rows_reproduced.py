@@ -58,6 +58,9 @@ CELLS = {
     "hires_poe_proto_rot4": ("poses/mvtec", "paper", "bottle", 1),
     "hires_lite0_poe_proto_rot4": ("poses/mvtec", "paper", "bottle", 3),
     "hires_lite0_poe_proto_rot4_relit": ("poses/mvtec", "paper", "bottle", 5),
+    # under the centre crop its fixed 448 px engine is cropped as the default's; its suite
+    # cells need the generated suite images, which make test-rows does not write
+    "hires_lite0_poe_proto_rot4_fixed": ("poses/mvtec", "paper", "bottle", 1),
     "contrastive": ("main", "paper", "metal_nut", 2),
     "contrastive_nopretrain": ("ablation", "ablation", "transistor", 2),
     "contrastive_raw": ("ablation", "ablation", "bottle", 2),
