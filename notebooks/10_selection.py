@@ -698,7 +698,7 @@ else:
 # %% [markdown]
 # Read plainly: only `drop_lite2` is non-inferior; every candidate without the 448 px engine
 # or without the zoom views falls more than a point below on the leave-one-out. It is
-# registered as `hires_lite0_poe_proto_rot4` and is `fsad fit`'s default now, cheaper per
+# registered as `hires_lite0_poe_proto_rot4`, `fsad fit`'s default until round 11, cheaper per
 # image than `hires_poe_proto_rot4` yet still short of 5 images per second on 2 cores (the
 # README's speed table). The query record, which decides nothing, has it a little below the
 # old default on the MVTec protocol (within the spread over seeds) and level on the suite,
@@ -1409,10 +1409,11 @@ if MIXED.exists():
 # over seeds of the default: a small gain, not a large one. Per category it keeps most of
 # round 10's gain on bottle and a little on metal_nut while screw loses far less, as the
 # candidate was built to (one seed-std either way on screw and transistor). The recipe ships
-# as `hires_lite0_poe_proto_rot4_fixed` (`fsad run`, and `fsad fit --method`, which stores
-# the fixed engine's side from the normal images it is fitted on); under the centre crop it
-# is the default. It does not close the suite's gap (chapter 11's target check reads its
-# rows).
+# as `hires_lite0_poe_proto_rot4_fixed`, `fsad fit`'s default since (the model stores the
+# fixed engine's side from the normal images it is fitted on); under the centre crop it is
+# the round's baseline `hires_lite0_poe_proto_rot4`, which the records of rounds up to 11
+# name as theirs (`research.ROUND_BASELINE`). It does not close the suite's gap (chapter
+# 11's target check reads its rows).
 
 # %% [markdown]
 # ## Do the signal and the query record agree?

@@ -86,6 +86,9 @@ from fsad.viz.results import accuracy_vs_shots
 
 RESULTS = find_results_dir(results_dir)
 print(f"results folder: {shown_path(RESULTS)}")
+#: `fsad fit`'s default until robustness round 11: the method the studies of this chapter
+#: that ran before then (support draws, shot curve, one transform at a time, tire) evaluated
+ROUND_DEFAULT = "hires_lite0_poe_proto_rot4"
 
 
 def read(name: str) -> pd.DataFrame | None:
@@ -198,17 +201,16 @@ if tables:
         )
 
 # %% [markdown]
-# The target, checked for `fsad fit`'s default (the recommended inductive method) and for
-# `hires_lite0_poe_proto_rot4_fixed` (the same recipe with its 448 px engine at the
-# product's scale, robustness round 11, chapter 10) on the grids of the images regenerated
-# for the support-pose rounds, where every engine sees the whole image
+# The target, checked for `fsad fit`'s default `hires_lite0_poe_proto_rot4_fixed` (the
+# recommended inductive method since robustness round 11, chapter 10: its 448 px engine
+# frames whole images at the product's scale) and for `hires_lite0_poe_proto_rot4` (the same
+# recipe with every engine letterboxed, the default until that round) on the grids of the
+# images regenerated for the support-pose rounds, where every engine sees the whole image
 # (`results/poses/suite_all` and `results/poses/suite_none`, seeds 1-5): the same
 # categories, shots and seeds for both methods and both folders.
 
 # %% tags=["hide-input"]
 TARGET, REFERENCE = DEFAULT_METHOD, "residual_proto"
-#: robustness round 11's recipe: the default with its 448 px engine at the product's scale
-FIXED_TARGET = "hires_lite0_poe_proto_rot4_fixed"
 pose_all, pose_none = read("poses/suite_all"), read("poses/suite_none")
 
 
@@ -263,7 +265,7 @@ def target_check(target: str) -> None:
 
 
 if pose_all is not None and pose_none is not None:
-    for target in (TARGET, FIXED_TARGET):
+    for target in (TARGET, ROUND_DEFAULT):
         target_check(target)
 else:
     print("results/poses/suite_all or results/poses/suite_none not found: no target check")
@@ -280,8 +282,29 @@ else:
 # them.
 
 # %% tags=["hide-input"]
-TIRE_METHODS = [REFERENCE, TARGET, "hires_poe_proto"]
+TIRE_METHODS = [REFERENCE, TARGET, ROUND_DEFAULT, "hires_poe_proto"]
 tire_all, tire_none = read("suite_tire/all"), read("suite_tire/none")
+
+
+def tire_queries(folder: str, method: str) -> pd.DataFrame:
+    """Tire's per-query predictions of ``method`` at 4 shots in ``folder``."""
+    preds = read_predictions(RESULTS / "suite_tire" / folder)
+    return preds[(preds["method"] == method) & (preds["shots"] == 4)]
+
+
+def tire_line(four: pd.DataFrame, target: str) -> str:
+    """The target check of ``target`` on tire at 4 shots (``four``: the table's rows)."""
+    rec, ref = four.loc[target], four.loc[REFERENCE]
+    above = float(rec["suite"].split(" ")[0]) > float(ref["suite"].split(" ")[0])
+    gap = bootstrap_change(tire_queries("all", target), tire_queries("none", target))
+    return (
+        f"- `{target}` changes by {rec['change']:+.2f} points (target: no worse than -5: "
+        f"{'met' if rec['change'] >= -5 else 'not met'}; 95 % interval over the queries "
+        f"{gap['low']:+.1f} to {gap['high']:+.1f}), and is {'above' if above else 'not above'} "
+        f"`{REFERENCE}` on `all` ({rec['suite']} against {ref['suite']})."
+    )
+
+
 if tire_all is not None and tire_none is not None:
     tire = suite_table(tire_all, tire_none, TIRE_METHODS)
     display(Markdown("Tire, suite `all` against the untransformed images (%, mean ± std over "
@@ -290,26 +313,10 @@ if tire_all is not None and tire_none is not None:
     four = tire[tire["shots"] == 4].set_index("method")
     n_query = tire_all.loc[tire_all["shots"] == 4, "n_query"].iloc[0]
     chance = tire_all.loc[tire_all["shots"] == 4, "chance"].iloc[0]
-    if {TARGET, REFERENCE} <= set(four.index):
-        rec, ref = four.loc[TARGET], four.loc[REFERENCE]
-        above = float(rec["suite"].split(" ")[0]) > float(ref["suite"].split(" ")[0])
-
-        def tire_queries(folder: str, method: str) -> pd.DataFrame:
-            """Tire's per-query predictions of ``method`` at 4 shots in ``folder``."""
-            preds = read_predictions(RESULTS / "suite_tire" / folder)
-            return preds[(preds["method"] == method) & (preds["shots"] == 4)]
-
-        gap = bootstrap_change(tire_queries("all", TARGET), tire_queries("none", TARGET))
-        display(
-            Markdown(
-                f"At 4 shots ({n_query} queries per seed, majority class "
-                f"{100 * chance:.0f} %): `{TARGET}` changes by {rec['change']:+.2f} points "
-                f"(target: no worse than -5: {'met' if rec['change'] >= -5 else 'not met'}; "
-                f"95 % interval over the queries {gap['low']:+.1f} to {gap['high']:+.1f}), and is "
-                f"{'above' if above else 'not above'} `{REFERENCE}` on `all` ({rec['suite']} "
-                f"against {ref['suite']})."
-            )
-        )
+    checked = [t for t in (TARGET, ROUND_DEFAULT) if {t, REFERENCE} <= set(four.index)]
+    if checked:
+        head = f"At 4 shots ({n_query} queries per seed, majority class {100 * chance:.0f} %):"
+        display(Markdown("\n".join([head, *(tire_line(four, t) for t in checked)])))
     cropped = read("poses/mvtec_3d")
     if cropped is not None:
         crop4 = cropped[(cropped["shots"] == 4) & cropped["method"].isin(TIRE_METHODS)]
@@ -361,7 +368,7 @@ if draws_file.exists():
     both = sorted(c for c, ps in held.items() if {"suite_all", "suite_none"} <= ps)
     display(
         Markdown(
-            f"From `{shown_path(draws_file)}`: `{DEFAULT_METHOD}`, 5 shots, bank seed 1; "
+            f"From `{shown_path(draws_file)}`: `{ROUND_DEFAULT}`, 5 shots, bank seed 1; "
             f"query accuracy (%), mean over {len(both)} categories ({', '.join(both)}), "
             "then over the random draws:"
         )
@@ -467,7 +474,7 @@ if curve_file.exists():
     curve_t = shot_curve_table(curve3).rename(index={ALL_OTHERS: others})
     display(
         Markdown(
-            f"From `{shown_path(curve_file)}`: `{DEFAULT_METHOD}`, bank seed 1; query accuracy "
+            f"From `{shown_path(curve_file)}`: `{ROUND_DEFAULT}`, bank seed 1; query accuracy "
             f"(%), mean over {', '.join(cats)}, then mean ± std over the random draws; "
             "*change*: `suite_all` minus `suite_none` (points, paired per draw)."
         )
@@ -621,7 +628,7 @@ if len(rest_preds):
         by_suite = {s: g[g["category"].isin(one_cats)] for s, g in by_suite.items()}
         order = ["all", *sorted(set(by_suite) - {"all"})]
         rest_costs = transform_costs(
-            {s: by_suite[s] for s in order}, base_rest, DEFAULT_METHOD, ALL_OTHERS, 1
+            {s: by_suite[s] for s in order}, base_rest, ROUND_DEFAULT, ALL_OTHERS, 1
         )
         pooled_rest = rest_costs[rest_costs["category"] == ALL_CATEGORIES]
         pooled = not pooled_rest.empty
@@ -644,7 +651,7 @@ if len(rest_preds):
             singles = singles.assign(holm=holm_adjusted(singles["p"]))
             sums = per_cat_rest.drop(index="all").sum()
             costly_rest = singles[(singles["p"] < 0.05) & (singles["change"] < 0)]
-            overlap = lost_overlap(by_suite, base_rest, DEFAULT_METHOD, ALL_OTHERS, 1)
+            overlap = lost_overlap(by_suite, base_rest, ROUND_DEFAULT, ALL_OTHERS, 1)
             rest_lines = [
                 "- Cost significantly (p < 0.05, pooled, uncorrected): "
                 + (
@@ -726,10 +733,10 @@ preds = {s: read_predictions(ONE / s) for s in [*(s for s in suites if s != "all
 preds = {s: p for s, p in preds.items() if len(p)}
 base_preds = read_predictions(RESULTS / "poses" / "suite_none")
 if preds and len(base_preds):
-    costs = transform_costs(preds, base_preds, DEFAULT_METHOD, 5, 1)
+    costs = transform_costs(preds, base_preds, ROUND_DEFAULT, 5, 1)
     cats = sorted(set(costs["category"]) - {ALL_CATEGORIES})
     pooled = costs[costs["category"] == ALL_CATEGORIES].drop(columns="category")
-    display(Markdown(f"**`{DEFAULT_METHOD}`, 5 shots, seed 1; {', '.join(cats)} pooled**"))
+    display(Markdown(f"**`{ROUND_DEFAULT}`, 5 shots, seed 1; {', '.join(cats)} pooled**"))
 
     def p_text(p: float) -> str:
         return f"{p:.3f}" if p >= 0.001 else "< 0.001"
@@ -740,7 +747,7 @@ if preds and len(base_preds):
     queries = by_cat.groupby("category")["queries"].first()
     change = by_cat.pivot(index="transform", columns="category", values="change")
     chance = (  # the untransformed rows the target check read (their predictions: base_preds)
-        pose_none[(pose_none["method"] == DEFAULT_METHOD) & (pose_none["seed"] == 1)]
+        pose_none[(pose_none["method"] == ROUND_DEFAULT) & (pose_none["seed"] == 1)]
         .groupby("category")["chance"]
         .first()
     )
@@ -786,7 +793,7 @@ if preds and len(base_preds):
             f"- All at once: {everything['change']:+.1f} points over {int(everything['queries'])} "
             f"queries; the single costs add up to {single['change'].sum():+.1f}."
         )
-        overlap = lost_overlap(preds, base_preds, DEFAULT_METHOD, 5, 1)
+        overlap = lost_overlap(preds, base_preds, ROUND_DEFAULT, 5, 1)
         lines.append(
             "- Of the queries `all` loses, those some single transform loses too: "
             + "; ".join(
@@ -806,7 +813,7 @@ if preds and len(base_preds):
 if preds and len(base_preds):
     keys = ["category", "query"]
     cell = (
-        (base_preds["method"] == DEFAULT_METHOD)
+        (base_preds["method"] == ROUND_DEFAULT)
         & (base_preds["shots"] == 5)
         & (base_preds["seed"] == 1)
     )
@@ -814,7 +821,7 @@ if preds and len(base_preds):
     lost_rows = []
     for name in costly["transform"]:
         p = preds[name]
-        p = p[(p["method"] == DEFAULT_METHOD) & (p["shots"] == 5) & (p["seed"] == 1)]
+        p = p[(p["method"] == ROUND_DEFAULT) & (p["shots"] == 5) & (p["seed"] == 1)]
         wrong = p[p["true_label"] != p["predicted_label"]].merge(right, on=keys)
         top = wrong.groupby(["category", "true_label", "predicted_label"]).size().nlargest(3)
         lost_rows += [(name, *k, n) for k, n in top.items()]

@@ -15,3 +15,8 @@
 The selection rounds 1-20 and the descriptor kinds they rejected are kept at the git tag
 ``selection-rounds-1-20`` (commit 3480f9b); the book's appendix reads their committed results.
 """
+
+#: ``fsad fit``'s default from speed round 1 until robustness round 11 (``fsad fit``'s default
+#: since then is :data:`fsad.inspector.DEFAULT_METHOD`): the baseline of every round of that
+#: time, so their records and reruns name it literally
+ROUND_BASELINE = "hires_lite0_poe_proto_rot4"

@@ -17,7 +17,7 @@ scattered, so their median is near zero and the blocks move little; that is the 
 earlier rounds lacked, by design, not measured before the run. The zoom views, the bank, the
 support poses and the head are the default's.
 
-- ``baseline``: ``fsad fit``'s default (:data:`fsad.inspector.classifier.DEFAULT_METHOD`);
+- ``baseline``: ``fsad fit``'s default of the time (:data:`research.ROUND_BASELINE`);
 - ``centred``: ``hires_lite0_poe_proto_rot4_centred`` (the default with ``CENTRED_BLOCKS``,
   ``DescriptorConfig(residual_centred=True)``, on both engines).
 

@@ -26,7 +26,7 @@ colour; an image longer than ``side`` is letterboxed. Every engine of the recipe
 (:func:`fsad.recipe.recipe_engines`); the blocks, zoom views, bank, poses and head are the
 default's.
 
-- ``baseline``: ``fsad fit``'s default (:data:`fsad.inspector.classifier.DEFAULT_METHOD`) on
+- ``baseline``: ``fsad fit``'s default of the time (:data:`research.ROUND_BASELINE`) on
   the suite's letterboxed images;
 - ``fixed_scale``: the same method, its engines framing ``"fixed"``.
 

@@ -52,19 +52,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import Recipe
-from research import recipe_round
+from research import ROUND_BASELINE, recipe_round
 
 C_VALUES = (10.0, 100.0, 1000.0)
 SCALES = (10.0, 20.0, 40.0)
-DEFAULT = RECIPES[DEFAULT_METHOD]
+DEFAULT = RECIPES[ROUND_BASELINE]
 
 
 def variants() -> dict[str, str | Recipe]:
     """``baseline`` (the default) and one recipe per other (``c``, ``proto_scale``)."""
-    out: dict[str, str | Recipe] = {"baseline": DEFAULT_METHOD}
+    out: dict[str, str | Recipe] = {"baseline": ROUND_BASELINE}
     for c in C_VALUES:
         for scale in SCALES:
             if (c, scale) != (DEFAULT.c, DEFAULT.proto_scale):

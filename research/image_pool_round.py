@@ -19,7 +19,7 @@ rows equal the default's bit for bit (:class:`ImagePooled` returns the library's
 leave-one-out change there is 0 by construction, so the round runs the suite ``all`` only,
 and checks the identity on real data with the MVTec protocol's metal_nut cells.
 
-- ``baseline``: ``fsad fit``'s default (:data:`fsad.inspector.classifier.DEFAULT_METHOD`);
+- ``baseline``: ``fsad fit``'s default of the time (:data:`research.ROUND_BASELINE`);
 - ``image_pooled``: the default with :class:`ImagePooled` (same fractions) wherever it has
   :data:`ANOMALY_BLOCKS`, on both engines; the zoom views, bank, support poses and head are
   the default's (:data:`CANDIDATE`, not registered in the library unless adopted).
@@ -84,10 +84,9 @@ from fsad.data import read_image
 from fsad.descriptors import DescriptorConfig, describe, n_top
 from fsad.errors import ConfigError
 from fsad.features import FeatureConfig, placement
-from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import ANOMALY_BLOCKS, RECIPES
 from fsad.recipe import Recipe
-from research import recipe_round
+from research import ROUND_BASELINE, recipe_round
 
 #: bump when :class:`ImagePooled`'s rows change (1: the round's code; 2: an image on no cell
 #: pooled over the frame, which no record image was)
@@ -211,8 +210,8 @@ def image_pooled(recipe: Recipe) -> Recipe:
     return replace(recipe, groups=groups)
 
 
-CANDIDATE = image_pooled(RECIPES[DEFAULT_METHOD])
-VARIANTS: dict[str, str | Recipe] = {"baseline": DEFAULT_METHOD, "image_pooled": CANDIDATE}
+CANDIDATE = image_pooled(RECIPES[ROUND_BASELINE])
+VARIANTS: dict[str, str | Recipe] = {"baseline": ROUND_BASELINE, "image_pooled": CANDIDATE}
 
 
 #: the rule's verdict and table (:func:`research.recipe_round.suite_verdict`)

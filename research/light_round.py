@@ -8,7 +8,7 @@ histogram and lost: it changed the MVTec protocol's evenly lit images as much as
 suite's (screw 84 -> 29 %). This candidate changes an image only as far as its light differs
 from its product's normal images:
 
-- ``baseline``: ``fsad fit``'s default (:data:`fsad.inspector.classifier.DEFAULT_METHOD`) on
+- ``baseline``: ``fsad fit``'s default of the time (:data:`research.ROUND_BASELINE`) on
   the images as they are;
 - ``channel_means``: the same method on copies in which each image's channel ``c`` is scaled
   by ``T_c / m_c``, where ``m_c`` is the image's mean of channel ``c`` and ``T_c`` the mean of

@@ -13,7 +13,7 @@ anomaly-guided blocks (top-k patches, the zoom windows around the map's peak) fo
 defect rather than the light. This is how PatchCore is made invariant to a nuisance: put the
 nuisance into the bank.
 
-- ``baseline``: ``fsad fit``'s default (:data:`fsad.inspector.classifier.DEFAULT_METHOD`) as
+- ``baseline``: ``fsad fit``'s default of the time (:data:`research.ROUND_BASELINE`) as
   it is (its rows are robustness round 4's, as photometric round 2's: ``--baseline-from``);
 - ``lit_bank``: the same method on a copy of the data in which the bank's folder (``good/``
   of the suite's layout, ``train/good/`` of MVTec's, ``test/good/`` for metal_nut, which has
@@ -82,10 +82,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from fsad.data import IMAGE_EXTENSIONS, encode_image, read_image
-from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.light import lit_views
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.utils import atomic_write_bytes
+from research import ROUND_BASELINE
 from research.light_round import copy_or_baseline
 from research.photometric_round import run_variant
 from research.robust import round_parser
@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.suite is None and "suite_all" in args.protocols:
         ap.error("--suite (the suite `all` folder) is needed for the suite_all protocol")
     if args.via_library:
-        run_variant(args, LIBRARY_VARIANT, replace(RECIPES[DEFAULT_METHOD], relit_bank=True))
+        run_variant(args, LIBRARY_VARIANT, replace(RECIPES[ROUND_BASELINE], relit_bank=True))
     else:
         run_variant(args, VARIANT)
 

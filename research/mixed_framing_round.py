@@ -16,7 +16,7 @@ does): ``FeatureConfig(framing="fixed")`` on the recipe's second engine, kept by
 :func:`fsad.recipe.recipe_engines` under the whole image and cropped as the others under
 the centre crop. Everything else is the default's.
 
-- ``baseline``: ``fsad fit``'s default (:data:`fsad.inspector.classifier.DEFAULT_METHOD`);
+- ``baseline``: ``fsad fit``'s default of the time (:data:`research.ROUND_BASELINE`);
 - ``hires_fixed``: the same recipe, its 448 px engine framed ``"fixed"`` (:data:`CANDIDATE`,
   not registered in the library unless adopted).
 
@@ -75,15 +75,14 @@ from typing import Any
 
 import pandas as pd
 
-from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import Recipe
-from research import recipe_round
+from research import ROUND_BASELINE, recipe_round
 
 #: the candidate, since its adoption the library's registered recipe (the round built the
 #: same one here: the default with its further engine framed ``"fixed"``)
 CANDIDATE = RECIPES["hires_lite0_poe_proto_rot4_fixed"]
-VARIANTS: dict[str, str | Recipe] = {"baseline": DEFAULT_METHOD, "hires_fixed": CANDIDATE}
+VARIANTS: dict[str, str | Recipe] = {"baseline": ROUND_BASELINE, "hires_fixed": CANDIDATE}
 
 
 #: the rule's verdict and table (:func:`research.recipe_round.suite_verdict`)

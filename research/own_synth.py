@@ -80,12 +80,12 @@ from fsad.data import CategoryData, read_image
 from fsad.engine import ResidualEngine
 from fsad.errors import ConfigError
 from fsad.evaluate import git_commit
-from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.poses import posed_images
 from fsad.recipe import Recipe, inputs_rows, recipe_engines, recipe_proba
 from fsad.report import guarded_grid, order_agreement
 from fsad.synth import PseudoClassDataset, TextureSource
+from research import ROUND_BASELINE
 from research.recipe_round import common_seeds, score_variants
 from research.records import data_root
 from research.robust import CATEGORIES, round_parser, run_paired_cells
@@ -101,7 +101,7 @@ METHODS = (
     "anomaly_lr_rot4",
     "hires_poe_proto",
     "hires_poe_proto_rot4",
-    DEFAULT_METHOD,
+    ROUND_BASELINE,
 )
 #: the pair the per-product choice turns on (without, with turned support)
 CHOICE = ("hires_poe_proto", "hires_poe_proto_rot4")
@@ -353,8 +353,8 @@ def choice_grid(records: pd.DataFrame, results: Path) -> dict[str, dict[str, Any
         chosen = rows.merge(
             cells[["category", "seed", "method"]], on=["category", "seed", "method"]
         )
-        both = pd.concat([rows[rows["method"] == DEFAULT_METHOD], chosen.assign(method=CHOSEN)])
-        out[str(protocol)] = guarded_grid(both, CHOSEN, DEFAULT_METHOD, SHOTS, len(CATEGORIES))
+        both = pd.concat([rows[rows["method"] == ROUND_BASELINE], chosen.assign(method=CHOSEN)])
+        out[str(protocol)] = guarded_grid(both, CHOSEN, ROUND_BASELINE, SHOTS, len(CATEGORIES))
     return out
 
 

@@ -8,7 +8,7 @@ same output (up to quantisation), so bank, support and queries would agree on th
 brightness; the gradient is not undone. The candidate is the one equalisation, applied to
 every image before anything else (bank normals, support, queries alike):
 
-- ``baseline``: ``fsad fit``'s default (:data:`fsad.inspector.classifier.DEFAULT_METHOD`) on
+- ``baseline``: ``fsad fit``'s default of the time (:data:`research.ROUND_BASELINE`) on
   the images as they are;
 - ``equalize``: the same method on copies of the same images with every channel equalised,
   written losslessly (PNG) under the same names by ``--copy`` (so the few-shot splits, which
@@ -72,17 +72,17 @@ from fsad.data import IMAGE_EXTENSIONS, encode_image, few_shot_split, read_image
 from fsad.engine import ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.heads import predict
-from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import Recipe, leave_one_out, recipe_proba, sample_rows, support_rows
 from fsad.utils import atomic_write_bytes, atomic_write_csv
+from research import ROUND_BASELINE
 from research.records import data_root, done_cells, merged
 from research.robust import pending_cells, round_parser
 
 SHOTS = 5
 VARIANTS = ("baseline", "equalize")
 CELL = ["protocol", "category", "seed", "variant"]
-#: speed round 1's candidate that became :data:`DEFAULT_METHOD` (its rows are the baseline's)
+#: speed round 1's candidate that became :data:`ROUND_BASELINE` (its rows are the baseline's)
 SPEED_BASELINE = "drop_lite2"
 #: folders whose images are masks (copied as they are, never equalised)
 MASK_FOLDERS = ("ground_truth",)
@@ -123,7 +123,7 @@ def baseline_from(speed_csv: Path, out: Path) -> int:
     if rows.empty:
         raise SystemExit(f"{speed_csv} holds no {SPEED_BASELINE} rows at {SHOTS} shots")
     rows = rows.drop(columns=["candidate", "groups"]).assign(
-        variant="baseline", method=DEFAULT_METHOD, source=f"{speed_csv.name}:{SPEED_BASELINE}"
+        variant="baseline", method=ROUND_BASELINE, source=f"{speed_csv.name}:{SPEED_BASELINE}"
     )
     atomic_write_csv(out, merged(out, rows.to_dict("records"), CELL))
     return len(rows)
@@ -132,7 +132,7 @@ def baseline_from(speed_csv: Path, out: Path) -> int:
 def score_engine(engine: ResidualEngine, variant: str, recipe: Recipe | None = None) -> dict:
     """Support leave-one-out and (recorded) query accuracy of ``recipe`` (default: the
     default method's) on one cell."""
-    recipe = recipe or RECIPES[DEFAULT_METHOD]
+    recipe = recipe or RECIPES[ROUND_BASELINE]
     split = few_shot_split(engine.category.test, SHOTS)
     labels, truth = np.asarray(split.support_labels), np.asarray(split.query_labels)
     t0 = time.time()
@@ -141,7 +141,7 @@ def score_engine(engine: ResidualEngine, variant: str, recipe: Recipe | None = N
     index, scores = leave_one_out(recipe, xs, labels[source], split.n_classes, source)
     p = recipe_proba(recipe, xs, labels[source], xq, split.n_classes)
     return {
-        "variant": variant, "method": DEFAULT_METHOD, "shots": SHOTS,
+        "variant": variant, "method": ROUND_BASELINE, "shots": SHOTS,
         "support_loo": float((scores.argmax(1) == labels[index]).mean()),
         "n_left_out": len(index),
         "query_acc": float((predict(p) == truth).mean()), "n_query": len(truth),

@@ -17,7 +17,7 @@ logistic expert and each prototype expert of the product) is fitted on ``C * 4``
 pose finds the rows as shot; a query turned by 90 degrees finds the turned copies. Nothing
 else changes: the same rows (bank, blocks, poses) as the default, only the head.
 
-- ``baseline``: ``fsad fit``'s default (:data:`fsad.inspector.classifier.DEFAULT_METHOD`);
+- ``baseline``: ``fsad fit``'s default of the time (:data:`research.ROUND_BASELINE`);
 - ``pose_classes``: the same rows, the head on ``(type, pose)`` sub-classes
   (``hires_lite0_poe_proto_rot4_poseclasses``).
 

@@ -9,7 +9,7 @@ through the same head, and averages the class probabilities of the four (the ari
 the usual test-time augmentation). Nothing else changes: the memory bank, the head and its
 fit, and the rows of the query as shot are the baseline's.
 
-- ``baseline``: ``fsad fit``'s default (:data:`fsad.inspector.classifier.DEFAULT_METHOD`), each
+- ``baseline``: ``fsad fit``'s default of the time (:data:`research.ROUND_BASELINE`), each
   query as shot;
 - ``query_rot4``: the same fitted head; each query's class probabilities are the mean over the
   query as shot and its 90, 180 and 270 degree turns.
@@ -70,10 +70,10 @@ from fsad.data import few_shot_split
 from fsad.engine import ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.heads import predict
-from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.poses import image_labels, with_poses
 from fsad.recipe import Recipe, posed_sample_rows, recipe_proba, sample_rows, support_rows
+from research import ROUND_BASELINE
 from research.photometric_round import SPEED_BASELINE
 from research.robust import round_parser, run_paired_cells
 
@@ -127,7 +127,7 @@ def pose_loo(
 
 def score_engine(engine: ResidualEngine) -> list[dict]:
     """Both variants' support leave-one-out and (recorded) query accuracy on one cell."""
-    recipe = RECIPES[DEFAULT_METHOD]
+    recipe = RECIPES[ROUND_BASELINE]
     split = few_shot_split(engine.category.test, SHOTS)
     labels, truth = np.asarray(split.support_labels), np.asarray(split.query_labels)
     t0 = time.time()
@@ -145,7 +145,7 @@ def score_engine(engine: ResidualEngine) -> list[dict]:
     return [
         {
             "variant": v,
-            "method": DEFAULT_METHOD,
+            "method": ROUND_BASELINE,
             "shots": SHOTS,
             "support_loo": float((predict(loo[v]) == labels[index]).mean()),
             "n_left_out": len(index),

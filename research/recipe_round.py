@@ -22,10 +22,10 @@ from fsad.data import few_shot_split
 from fsad.engine import ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.heads import predict
-from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import Recipe, leave_one_out, recipe_proba, sample_rows, support_rows
 from fsad.report import augmentation_round, augmentation_verdicts, guarded_grid, round_shown
+from research import ROUND_BASELINE
 from research.robust import PROTOCOLS, round_parser, run_paired_cells
 
 SHOTS = 5
@@ -74,7 +74,7 @@ def verdict(
     if seeds is not None:
         records = records[records["seed"].isin(seeds)]
     records = records[records["seed"].isin(common_seeds(records))]
-    table = augmentation_round(records.assign(probe=DEFAULT_METHOD), by=["protocol"])
+    table = augmentation_round(records.assign(probe=ROUND_BASELINE), by=["protocol"])
     return table, augmentation_verdicts(table, margin, {"protocol": tuple(protocols)})
 
 

@@ -6,8 +6,8 @@ The target compares ``all`` with the untransformed images at 5 shots. If the gap
 support grew, the transforms would mostly make each defect type *vary more* (more examples
 cover it); a gap that stays is consistent with their *hiding* what tells the types apart from
 the default's descriptor (or with a variety that needs far more images than the data
-holds). Nothing is chosen here: it reads query labels to evaluate the shipped default
-(``fsad fit``'s :data:`fsad.inspector.classifier.DEFAULT_METHOD`), as the results chapters do.
+holds). Nothing is chosen here: it reads query labels to evaluate the default ``fsad fit``
+shipped when it ran (:data:`research.ROUND_BASELINE`), as the results chapters do.
 
 - Every defect image of a category is described once (its rows as shot and those of its
   turned copies, :func:`fsad.recipe.support_rows`; both cached), with the bank of seed 1.
@@ -69,12 +69,12 @@ import pandas as pd
 from fsad.data import GOOD, Sample, natural_key
 from fsad.evaluate import git_commit
 from fsad.heads import predict
-from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import leave_one_out, recipe_proba, support_rows
 from fsad.report import ALL_OTHERS
 from fsad.suite import TRANSFORMS
 from fsad.utils import atomic_write_csv
+from research import ROUND_BASELINE
 from research.records import done_cells, merged
 from research.support_draws import BANK_SEED, drawn_split, study_engine, study_parser
 from research.support_draws import PROTOCOLS as DRAW_PROTOCOLS
@@ -129,7 +129,7 @@ def describe(engine) -> DescribedDefects:
     samples = sorted(
         (s for s in engine.category.test if s.label != GOOD), key=lambda s: natural_key(s.path)
     )
-    rows, source = support_rows(engine, RECIPES[DEFAULT_METHOD], samples)
+    rows, source = support_rows(engine, RECIPES[ROUND_BASELINE], samples)
     return DescribedDefects(samples, rows, source)
 
 
@@ -137,7 +137,7 @@ def score_draw(engine, described: DescribedDefects, shots: int, draw: int) -> di
     """Query accuracy of the default on draw ``draw`` with ``shots`` images per type."""
     split = drawn_split(engine.category.test, shots, draw)
     xs, where = described.support(split.support)
-    proba = recipe_proba(RECIPES[DEFAULT_METHOD], xs, split.support_labels[where],
+    proba = recipe_proba(RECIPES[ROUND_BASELINE], xs, split.support_labels[where],
                          described.query(split.query), split.n_classes)  # fmt: skip
     truth = np.asarray(split.query_labels)
     return {"query_acc": float((predict(proba) == truth).mean()), "n_query": len(truth),
@@ -153,7 +153,7 @@ def score_all_others(engine, described: DescribedDefects) -> tuple[dict, pd.Data
     """
     classes = drawn_split(engine.category.test, 1, 0).classes
     labels = np.asarray([classes.index(s.label) for s in described.samples])
-    index, scores = leave_one_out(RECIPES[DEFAULT_METHOD], described.rows,
+    index, scores = leave_one_out(RECIPES[ROUND_BASELINE], described.rows,
                                   labels[described.source], len(classes), described.source)  # fmt: skip
     predicted = predict(scores)
     counts = np.bincount(labels, minlength=len(classes))
@@ -208,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             described = describe(engine)
             print(f"{protocol} {name}: described in {time.time() - t0:.0f} s", flush=True)
             rows, preds = [], []
-            stamp = {"protocol": protocol, "method": DEFAULT_METHOD, "bank_seed": BANK_SEED,
+            stamp = {"protocol": protocol, "method": ROUND_BASELINE, "bank_seed": BANK_SEED,
                      "git_commit": commit}  # fmt: skip
             for shots, draw in todo:
                 t0 = time.time()

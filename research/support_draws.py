@@ -5,8 +5,8 @@ The paper's protocol takes the *first* ``shots`` files of every defect type as t
 (:func:`fsad.data.few_shot_split`), so the five seeds of every grid share their support images
 and differ by the bank's coreset only: the ``±`` next to the target's figures says nothing of
 which images a user happened to label. This study measures that. Nothing is chosen here; it
-reads query labels to evaluate the shipped default (``fsad fit``'s
-:data:`fsad.inspector.classifier.DEFAULT_METHOD`), as the results chapters do.
+reads query labels to evaluate the default ``fsad fit`` shipped when it ran
+(:data:`research.ROUND_BASELINE`), as the results chapters do.
 
 - Draw 0 is the paper's split (a check against the grids' seed-1 rows; see below).
 - Draw ``d >= 1`` takes ``shots`` images of every defect type at random (seeded by ``d`` and
@@ -60,10 +60,10 @@ from fsad.engine import EngineConfig, ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.features import FeatureConfig
 from fsad.heads import predict
-from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import recipe_proba, sample_rows, support_rows
 from fsad.utils import atomic_write_csv
+from research import ROUND_BASELINE
 from research.records import data_root, done_cells, merged
 from research.robust import CATEGORIES
 
@@ -110,14 +110,14 @@ def drawn_split(test: Sequence[Sample], shots: int, draw: int) -> FewShotSplit:
 def score(engine: ResidualEngine, draw: int) -> dict:
     """The default's query accuracy on one draw of the engine's category."""
     t0 = time.time()
-    recipe = RECIPES[DEFAULT_METHOD]
+    recipe = RECIPES[ROUND_BASELINE]
     split = drawn_split(engine.category.test, SHOTS, draw)
     labels, truth = np.asarray(split.support_labels), np.asarray(split.query_labels)
     xs, source = support_rows(engine, recipe, split.support)
     proba = recipe_proba(recipe, xs, labels[source], sample_rows(engine, recipe, split.query),
                          split.n_classes)  # fmt: skip
     return {
-        "method": DEFAULT_METHOD,
+        "method": ROUND_BASELINE,
         "shots": SHOTS,
         "bank_seed": BANK_SEED,
         "query_acc": float((predict(proba) == truth).mean()),

@@ -10,9 +10,8 @@ from types import ModuleType
 import pandas as pd
 import pytest
 
-from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
-from research import fixed_framing_round, mixed_framing_round
+from research import ROUND_BASELINE, fixed_framing_round, mixed_framing_round
 
 ROUNDS = [(fixed_framing_round, "fixed_scale"), (mixed_framing_round, "hires_fixed")]
 
@@ -23,7 +22,7 @@ def test_the_retired_round_only_reports_and_names_its_tag() -> None:
 
 
 def test_round_11_s_candidate_is_the_registered_fixed_method() -> None:
-    default, candidate = RECIPES[DEFAULT_METHOD], mixed_framing_round.CANDIDATE
+    default, candidate = RECIPES[ROUND_BASELINE], mixed_framing_round.CANDIDATE
     assert candidate.groups == default.groups and candidate.support_poses == 4
     assert [(e.features.crop, e.features.framing) for e in candidate.engines] == [(448, "fixed")]
     assert candidate.engines[0].features.side == 0  # resolved from the task's normals

@@ -14,8 +14,8 @@ from fsad.descriptors import DescriptorConfig, describe, topk_pool
 from fsad.engine import EngineConfig
 from fsad.errors import ConfigError
 from fsad.features import FeatureConfig
-from fsad.inspector import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import ANOMALY_BLOCKS, RECIPES
+from research import ROUND_BASELINE
 from research.image_pool_round import (
     CANDIDATE,
     POOLING_VERSION,
@@ -100,7 +100,7 @@ def test_an_image_on_no_cell_falls_back_to_the_frame() -> None:
 
 
 def test_the_candidate_swaps_both_anomaly_groups_and_keys_its_own_cache() -> None:
-    default = RECIPES[DEFAULT_METHOD]
+    default = RECIPES[ROUND_BASELINE]
     swapped = [type(g.block) is ImagePooled for g in CANDIDATE.groups]
     assert swapped == [g.block == ANOMALY_BLOCKS for g in default.groups] == [True, True, False]
     block = CANDIDATE.groups[0].block

@@ -14,11 +14,11 @@ from fsad.cache import DiskCache
 from fsad.data import load_category
 from fsad.engine import ResidualEngine
 from fsad.errors import ConfigError
-from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RESIDUAL_PROTO
 from fsad.poses import other_poses
 from fsad.recipe import image_rows
 from fsad.synth import TextureSource
+from research import ROUND_BASELINE
 from research.own_synth import (
     CHOICE,
     CHOSEN,
@@ -185,7 +185,7 @@ def test_choice_picks_the_turned_support_where_its_synthetic_accuracy_is_higher(
         ("bottle", 1): CHOICE[1], ("bottle", 2): CHOICE[0],
         ("screw", 1): CHOICE[0], ("screw", 2): CHOICE[0],
     }  # fmt: skip
-    accuracy = {CHOICE[0]: 0.8, CHOICE[1]: 0.6, DEFAULT_METHOD: 0.7}
+    accuracy = {CHOICE[0]: 0.8, CHOICE[1]: 0.6, ROUND_BASELINE: 0.7}
     rows = pd.DataFrame(
         [{"dataset": "mvtec_ad", "category": c, "seed": s, "method": m, "shots": 5,
           "accuracy": a + (0.02 if s == 2 else 0.0)}

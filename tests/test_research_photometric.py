@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from fsad.data import encode_image, read_image
-from fsad.inspector import DEFAULT_METHOD
+from research import ROUND_BASELINE
 from research.photometric_round import SPEED_BASELINE, baseline_from, copy_equalized, equalize
 
 
@@ -58,7 +58,7 @@ def test_baseline_rows_are_the_speed_rounds_pick_at_five_shots(tmp_path: Path) -
     out = tmp_path / "photometric.csv"
     assert baseline_from(speed, out) == 2
     rows = pd.read_csv(out, dtype={"git_commit": str})
-    assert set(rows["variant"]) == {"baseline"} and set(rows["method"]) == {DEFAULT_METHOD}
+    assert set(rows["variant"]) == {"baseline"} and set(rows["method"]) == {ROUND_BASELINE}
     assert sorted(rows["seed"]) == [1, 2] and rows["git_commit"].iloc[0] == "abc1234"
     assert "candidate" not in rows and set(rows["source"]) == {f"speed_loo.csv:{SPEED_BASELINE}"}
 

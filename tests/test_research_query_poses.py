@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fsad.inspector import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.poses import with_poses
 from fsad.recipe import leave_one_out
+from research import ROUND_BASELINE
 from research.query_poses_round import SPEED_BASELINE, check, pooled, pose_loo
 
-RECIPE = RECIPES[DEFAULT_METHOD]
+RECIPE = RECIPES[ROUND_BASELINE]
 POSES = RECIPE.support_poses  # 4
 
 

@@ -7,15 +7,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from fsad.inspector import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import ANOMALY_BLOCKS, RECIPES
-from research import centred_round, pose_classes_round
+from research import ROUND_BASELINE, centred_round, pose_classes_round
 from research.recipe_round import common_seeds, verdict
 from research.residual_blocks_round import CANDIDATE, RESIDUAL_BLOCKS
 
 
 def test_the_candidate_drops_the_feature_block_of_both_anomaly_groups_only() -> None:
-    default = RECIPES[DEFAULT_METHOD]
+    default = RECIPES[ROUND_BASELINE]
     assert RESIDUAL_BLOCKS.residual_fracs == ANOMALY_BLOCKS.residual_fracs
     assert not RESIDUAL_BLOCKS.feature_fracs and ANOMALY_BLOCKS.feature_fracs
     kinds = [(g.block == ANOMALY_BLOCKS, g.engine) for g in default.groups]
@@ -84,8 +83,8 @@ def test_the_head_round_varies_the_two_strengths_around_the_default() -> None:
     from research.head_round import changed, pick, variants
 
     found = variants()
-    assert len(found) == 9 and found["baseline"] == DEFAULT_METHOD
-    default = RECIPES[DEFAULT_METHOD]
+    assert len(found) == 9 and found["baseline"] == ROUND_BASELINE
+    default = RECIPES[ROUND_BASELINE]
     assert (default.c, default.proto_scale) == (100.0, 20.0) and "c100_s20" not in found
     assert found["c10_s20"].c == 10.0 and found["c10_s20"].proto_scale == default.proto_scale
     assert found["c10_s20"].groups == default.groups  # the rows are the default's

@@ -56,8 +56,8 @@ def _odd_category() -> tuple[object, DescribedDefects]:
     ``dent``: a stand-in engine (its category only) and its described defects."""
     from types import SimpleNamespace
 
-    from fsad.inspector.classifier import DEFAULT_METHOD
     from fsad.methods.anomaly_guided import RECIPES
+    from research import ROUND_BASELINE
 
     samples = [
         Sample(path=Path("/s") / label / f"{i:03d}.png", category="part", split="test",
@@ -72,7 +72,7 @@ def _odd_category() -> tuple[object, DescribedDefects]:
     shot = np.stack(
         [centre["dent" if s is odd else s.label] + 0.1 * rng.standard_normal(3) for s in samples]
     )
-    groups = len(RECIPES[DEFAULT_METHOD].groups)
+    groups = len(RECIPES[ROUND_BASELINE].groups)
     posed = np.repeat(shot, POSES - 1, axis=0)
     described = DescribedDefects(samples, *with_poses([shot] * groups, [posed] * groups, POSES))
     engine = SimpleNamespace(category=SimpleNamespace(name="part", test=[good, *samples]))

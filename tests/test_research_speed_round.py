@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fsad.inspector import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.report import augmentation_round, augmentation_verdicts, cheapest_noninferior
+from research import ROUND_BASELINE
 from research.speed_round import (
     CANDIDATES,
     DEFAULT,
@@ -26,10 +26,11 @@ def test_the_round_default_keeps_every_group_and_is_the_old_registered_default()
     assert len(GROUP_NAMES) == len(DEFAULT.groups)
 
 
-def test_the_adopted_candidate_is_the_registered_method_fsad_fit_ships() -> None:
-    """The grid and ``fsad fit`` run the recipe the round scored, not a second copy."""
+def test_the_adopted_candidate_is_the_registered_method_later_rounds_compare_against() -> None:
+    """The grid and ``fsad fit --method`` run the recipe the round scored, not a second copy
+    (``fsad fit``'s default until robustness round 11 framed its 448 px engine fixed)."""
     assert candidate_recipe(CANDIDATES["drop_lite2"]) == RECIPES["hires_lite0_poe_proto_rot4"]
-    assert DEFAULT_METHOD == "hires_lite0_poe_proto_rot4"
+    assert ROUND_BASELINE == "hires_lite0_poe_proto_rot4"  # fsad fit's default until round 11
 
 
 def test_a_candidate_without_the_448_px_groups_has_no_second_engine() -> None:

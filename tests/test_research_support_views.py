@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from fsad.inspector import DEFAULT_METHOD
 from fsad.light import GAMMA, RAMP, lit_views
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import leave_one_out
+from research import ROUND_BASELINE
 from research.support_views_round import SHRINK, shrink_views, with_views
 
 
@@ -57,7 +57,7 @@ def test_shrunk_views_keep_the_frame_and_fill_with_the_border_colour() -> None:
 
 def test_a_view_leaves_its_fold_with_its_image() -> None:
     rng = np.random.default_rng(2)
-    recipe = RECIPES[DEFAULT_METHOD]
+    recipe = RECIPES[ROUND_BASELINE]
     labels = np.repeat(np.arange(3), 4)
     rows = [rng.normal(size=(12, 16)) for _ in recipe.groups]  # rows that say nothing of labels
     views = [np.repeat(x, 2, axis=0) for x in rows]  # two views per image, equal to it

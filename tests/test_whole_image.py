@@ -18,7 +18,7 @@ from fsad.errors import ConfigError
 from fsad.features import FeatureConfig, placement, preprocess
 from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES
-from fsad.recipe import framed, recipe_engines
+from fsad.recipe import recipe_engines
 from fsad.viz.overlay import crop_box, overlay_heatmap
 from fsad.zoom import cell_to_image, peak_cells
 
@@ -191,13 +191,13 @@ def test_a_recipe_engine_framed_fixed_stays_fixed_under_the_whole_image_only(
         for i, (h, w) in enumerate([(100, 250), (180, 90)])
     ]
     category = CategoryData("strip", "folder", tmp_path, normals, [])
-    default = RECIPES[DEFAULT_METHOD]
-    mixed = replace(default, engines=tuple(framed(e, "fixed") for e in default.engines))
+    default, mixed = RECIPES["hires_lite0_poe_proto_rot4"], RECIPES[DEFAULT_METHOD]
+    assert [e.features.framing for e in mixed.engines] == ["fixed"]  # the 448 px engine
     cache = DiskCache(tmp_path / "cache")
     whole = ResidualEngine(category, EngineConfig(features=LETTERBOX), cache=cache)
     _, hires = recipe_engines(whole, mixed)
     assert (hires.config.features.framing, hires.config.features.side) == ("fixed", 250)
-    _, plain = recipe_engines(whole, default)  # the default's engines follow the task
+    _, plain = recipe_engines(whole, default)  # its twin's engines follow the task
     assert (plain.config.features.framing, plain.config.features.side) == ("letterbox", 0)
     cropped = ResidualEngine(category, EngineConfig(), cache=cache)
     _, hires = recipe_engines(cropped, mixed)  # the paper's protocol crops every engine

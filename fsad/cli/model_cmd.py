@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=DEFAULT_METHOD,
         choices=list(METHODS),
         help=f"defect-type classifier: one of the grid's inductive methods, computed by the "
-        f"same code as 'fsad run' (default {DEFAULT_METHOD}, the last selection round's pick; "
+        f"same code as 'fsad run' (default {DEFAULT_METHOD}, the last round's pick; "
         "residual_proto is the fast, training-free option)",
     )
     fit.add_argument("--backbone", default="tf_efficientnet_lite0", help="timm name or lite0/1/2")

@@ -20,13 +20,14 @@ a defect type per image and :meth:`predict_proba` the ``(N, C)`` defect-type pro
 (columns: :attr:`classes`).
 
 The defect-type classifier is one of the grid's inductive methods (``method``, default
-``hires_lite0_poe_proto_rot4``, the last selection round's pick; ``residual_proto`` is the fast
+``hires_lite0_poe_proto_rot4_fixed``, the last round's pick; ``residual_proto`` is the fast
 option), computed by the same block and recipe code as ``fsad run`` (:mod:`fsad.recipe`), so
 a model fitted on a category's files answers as the grid does. What ``fit`` builds:
 
 1. :mod:`~fsad.inspector.bank`: the PatchCore residual engines of the recipe on the normal
    images (features f, coreset memory banks; :mod:`fsad.engine`, cached), by default on the
-   whole image (``framing="letterbox"``).
+   whole image (``framing="letterbox"``; the default's 448 px engine at the product's
+   scale, the longest side of its normal images filling the square, stored in the model).
 2. For any image: residuals r = f - m* (Eq. 2) against each bank, the anomaly map ``||r||``
    of engine 0 and the anomaly score = its maximum (the PatchCore image score).
 3. :mod:`~fsad.inspector.threshold`: the normal-vs-defect threshold, the ``quantile``
@@ -145,8 +146,9 @@ class Inspector:
         backbone: timm name or alias (``lite0``) of engine 0; ``weights`` for non-packaged.
         resize, crop, dim, layers: engine 0's feature resolution, dimension and blocks.
         framing: ``"letterbox"`` (default: the whole image in the backbone's square, any
-            aspect ratio; every engine of the recipe) or ``"crop"`` (the paper's centre
-            crop); see :class:`InspectorConfig`.
+            aspect ratio; every engine of the recipe, except one the recipe frames at the
+            product's scale, as the default's 448 px engine, which keeps that framing) or
+            ``"crop"`` (the paper's centre crop, every engine); see :class:`InspectorConfig`.
         coreset_ratio: share of normal patches kept in engine 0's memory bank.
         seed: coreset and fold seed.
         folds, quantile: the leave-out threshold (:mod:`fsad.inspector.threshold`).
