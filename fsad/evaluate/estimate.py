@@ -62,6 +62,8 @@ RUN_SECONDS: dict[str, tuple[float, float]] = {
     "hires_poe_proto_rot4": (127.5, 0.27),
     # measured on one core with every engine warm (its twin's 1-shot cells built engines)
     "hires_lite0_poe_proto_rot4": (24.5, 0.27),
+    # the same computation with its 448 px engine at one scale (its own cache entries)
+    "hires_lite0_poe_proto_rot4_fixed": (24.5, 0.27),
     "direct": (6.46, 2.82),
     "contrastive": (46.0, 35.3),
     "contrastive_nopretrain": (43.46, 31.83),

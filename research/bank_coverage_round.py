@@ -1,0 +1,133 @@
+"""Robustness round 12 (issue #21, item 3): the first engine's memory bank keeps every normal
+patch instead of a 10 % coreset, chosen without query labels on the MVTec protocol and the
+generalisation suite together.
+
+Why (:mod:`research.light_localisation`, ``results/explore/light_localisation.csv``, a study
+that reads where defects are, never their types): light is the suite's largest single cost
+(chapter 11), and under uneven light the first engine's anomaly map moves. On the
+``illumination`` suite, with the default's 10 % coreset bank, the peak of a defect image's
+lit map lies in the defect region of its untransformed map for 74 % of screw's 50 defect
+images and 68 % of metal_nut's 93 (bottle: 100 %); the lit maps light up the whole part
+(the screw's body, the nut's rim), not only the defect. With every normal patch in the bank
+those shares rise to 90 % and 82 %. The bank's normals are lit at random too, so the lit
+patches the 10 % coreset drops are ones that a pose of the part under one light needs: the
+bank's coverage, not only the light, moves the map. That engine's map ranks the top-k
+patches of the anomaly blocks and places the zoom windows, so every block depends on it.
+
+- ``baseline``: ``fsad fit``'s default (:data:`fsad.inspector.DEFAULT_METHOD`,
+  ``hires_lite0_poe_proto_rot4_fixed``) on the protocol's engine (coreset ratio 0.1);
+- ``full_bank``: the same recipe on a sibling of that engine whose bank holds every normal
+  patch (``EngineConfig.coreset_ratio = 1.0``: no coreset, :func:`fsad.memory.build_bank`);
+  the recipe's 448 px engine, its blocks, zoom views, poses and head are the default's.
+
+Its price: the first engine's bank is ten times larger (bottle, 209 normal images: 163,856
+patches of 384 floats, about 250 MB, against 16,385), so each image's nearest-neighbour
+search costs about ten times more; the bank is no longer a sample, so seeds differ only by
+the 448 px engine's coreset. Both are measured and reported, not judged, by this round.
+
+Signal: support leave-one-out at 5 shots, the four MVTec AD categories, **seeds 1-3**, on
+the MVTec protocol (centre crop) and the suite ``all`` (whole image), via
+:func:`research.recipe_round.score_variants` (the code ``fsad run`` uses). Query accuracy is
+recorded, never used.
+
+**The rule, fixed before the run** (robustness rounds 6-8's, :func:`research.recipe_round.
+verdict`): the candidate is adopted when its leave-one-out averaged over the two protocols
+beats the baseline's by at least 1 point and, on each protocol alone, is not below the
+baseline's by more than the baseline's sample std over seeds. Adopted, it is measured with a
+grid: seeds 4-5 of the same cells added by the same harness, so the grid is the query
+accuracy over seeds 1-5 on both protocols, four categories. It is kept unless that grid puts
+it below the baseline by more than the baseline's sample std over seeds on either protocol
+(:func:`fsad.report.guarded_grid`). Kept, it is registered in the library (a recipe whose
+first engine keeps its full bank); ``fsad fit``'s default moves to it only in a later change
+that measures its fit and classify costs (``benchmarks/bench_fit.py``,
+``benchmarks/bench_classify.py``). Else its code never enters the library. Usage::
+
+    python -m research.bank_coverage_round --suite "$OUT/all" --seeds 1 2 3 \\
+        --out results/explore/bank_coverage.csv
+    python -m research.bank_coverage_round --report --out results/explore/bank_coverage.csv
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fsad.engine import ResidualEngine
+from fsad.evaluate import git_commit
+from fsad.inspector import DEFAULT_METHOD
+from fsad.report import guarded_grid
+from research import recipe_round
+from research.robust import PROTOCOLS, round_parser, run_paired_cells
+
+CANDIDATE = "full_bank"
+#: the candidate's share of normal patches in the first engine's bank (1: no coreset)
+FULL = 1.0
+
+
+def score_cell(engine: ResidualEngine) -> list[dict]:
+    """The baseline's and the candidate's rows of one cell (``engine``: the protocol's
+    engine of the cell), each with the first engine's bank size."""
+    wide = engine.sibling(replace(engine.config, coreset_ratio=FULL))
+    rows = []
+    for variant, first in (("baseline", engine), (CANDIDATE, wide)):
+        (row,) = recipe_round.score_variants(first, {variant: DEFAULT_METHOD})
+        rows.append(row | {"bank_patches": len(first.bank_indices)})
+    return rows
+
+
+#: the rule's verdict and table (:func:`research.recipe_round.verdict`, both protocols)
+verdict = recipe_round.verdict
+
+
+def grid(records: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """The grid per protocol: the candidate's query accuracy against the baseline's over the
+    seeds both hold (:func:`fsad.report.guarded_grid`, four categories)."""
+    out = {}
+    for protocol in PROTOCOLS:
+        at = records[records["protocol"] == protocol]
+        rows = at.drop(columns="method", errors="ignore").rename(
+            columns={"variant": "method", "query_acc": "accuracy"}
+        )
+        out[protocol] = guarded_grid(
+            rows.assign(dataset=protocol), CANDIDATE, "baseline", recipe_round.SHOTS, 4
+        )
+    return out
+
+
+def report(out: Path) -> str:
+    """The round's table, verdict (seeds 1-3) and grid, as text."""
+    records = pd.read_csv(out)
+    table, verdicts = verdict(records, seeds=(1, 2, 3))
+    shown, said = recipe_round.shown_verdict(table, verdicts)
+    lines = [shown, "", f"verdict (seeds 1-3): {said}", ""]
+    for protocol, g in grid(records).items():
+        lines.append(
+            f"grid {protocol}: {g['candidate']} against {g['default']} "
+            f"({g['change']:+.2f} points, guard {g['guard']:.2f}, seeds {g['seeds']}, "
+            f"cells {g['cells']})"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ap = round_parser(__doc__, suite_required=False)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--report", action="store_true", help="print the table and the verdict")
+    args = ap.parse_args(argv)
+    if args.report:
+        print(report(Path(args.out)))
+        return
+    if args.suite is None and "suite_all" in args.protocols:
+        ap.error("--suite (the suite `all` folder) is needed for the suite_all protocol")
+    commit = git_commit(Path(__file__).resolve().parents[1])
+    run_paired_cells(args, score_cell, recipe_round.CELL, commit)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Does uneven light move where the default looks, or change what it sees there? (issue #21)
+
+Chapter 11 found light the largest single cost of the default on the suite (``illumination``
+alone: -17 points at 5 shots, screw -40), and a cost that stays when every other image of
+the category is labelled. A study, not a round: it reads where the defects are (never their
+types) and chooses nothing.
+
+The ``illumination`` suite only changes pixel values (gamma, gain, a brightness gradient and
+a colour-temperature shift); every file keeps its geometry and name. So each defect image's
+anomaly map under light can be laid over the same image's map untransformed (``none``), patch
+for patch, on the default's first engine (224 px, whole image letterboxed, bank seed 1): the
+engine whose map places the anomaly blocks and the zoom windows.
+
+Per defect image (all of a category's, support and queries alike):
+
+- ``region``: the untransformed map's defect region, as the suite generator finds one where
+  no mask exists (:func:`fsad.suite.map_region`'s rule on the patch grid: the connected part
+  around the peak above ``median + 0.5 (peak - median)``), widened by one patch;
+- ``peak_in``: whether the lit map's peak lies in that region (the untransformed map's does,
+  by construction);
+- ``top_in``: the share of the lit map's 2 % most anomalous patches in the region, beside
+  ``top_in_none``, the same share of the untransformed map's own;
+- ``score_ratio``: the lit image's anomaly score over its untransformed score;
+- ``mask_peak_in`` (bottle, the one category here with masks): whether each map's peak lies
+  in the ground-truth mask, widened by one patch, for both suites.
+
+Run (the suites from ``fsad data suite --suites none illumination``; about 3 minutes per
+category and suite from an empty cache on one core)::
+
+    python -m research.light_localisation --suites $OUT --out results/explore/light_localisation.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fsad.data import GOOD, load_category, read_image
+from fsad.engine import EngineConfig, ResidualEngine
+from fsad.evaluate import git_commit
+from fsad.features import FeatureConfig, placement
+from fsad.utils import atomic_write_csv
+from research.records import data_root
+
+CATEGORIES = ("bottle", "screw", "metal_nut")
+#: the suite generator's relative level of a map's defect region (SuiteSettings.map_threshold)
+LEVEL = 0.5
+#: the anomaly blocks' share of most anomalous patches
+TOP = 0.02
+
+
+def peak_region(amap: np.ndarray, level: float = LEVEL) -> np.ndarray:
+    """The connected part of a patch map around its peak above ``median + level (peak -
+    median)``, widened by one patch (8-neighbourhood).
+
+    Args:
+        amap: ``(h, w)`` anomaly map.
+
+    Returns:
+        ``(h, w)`` bool.
+    """
+    import cv2
+
+    med, peak = float(np.median(amap)), float(amap.max())
+    above = (amap >= med + level * (peak - med)).astype(np.uint8)
+    _, labels = cv2.connectedComponents(above)
+    y, x = np.unravel_index(int(np.argmax(amap)), amap.shape)
+    region = (labels == labels[y, x]).astype(np.uint8)
+    return cv2.dilate(region, np.ones((3, 3), np.uint8)) > 0
+
+
+def top_share(amap: np.ndarray, region: np.ndarray, top: float = TOP) -> float:
+    """Share of the ``top`` most anomalous patches of ``amap`` ``(h, w)`` inside ``region``."""
+    k = max(1, round(top * amap.size))
+    idx = np.argsort(amap.ravel())[::-1][:k]
+    return float(region.ravel()[idx].mean())
+
+
+def peak_in(amap: np.ndarray, region: np.ndarray) -> bool:
+    """Whether the peak of ``amap`` ``(h, w)`` lies in ``region`` ``(h, w)``."""
+    return bool(region.ravel()[int(np.argmax(amap))])
+
+
+def mask_on_grid(mask: np.ndarray, config: FeatureConfig, grid: int) -> np.ndarray:
+    """A ``(H, W)`` ground-truth mask laid on the engine's ``(grid, grid)`` patch grid as
+    the image is placed (letterbox), widened by one patch."""
+    import cv2
+
+    p = placement(mask.shape[:2], config)
+    canvas = np.zeros((config.crop, config.crop), np.float32)
+    small = cv2.resize(mask.astype(np.float32), (p.nw, p.nh), interpolation=cv2.INTER_AREA)
+    canvas[p.dy : p.dy + p.nh, p.dx : p.dx + p.nw] = small
+    cells = cv2.resize(canvas, (grid, grid), interpolation=cv2.INTER_AREA) > 0  # any overlap
+    return cv2.dilate(cells.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+
+
+def category_rows(suites: Path, data: Path, name: str, coreset: float = 0.1) -> list[dict]:
+    """One row per defect image of ``name``: its lit map against its untransformed one
+    (``coreset``: the share of normal patches both banks keep)."""
+    config = EngineConfig(features=FeatureConfig(framing="letterbox"), coreset_ratio=coreset)
+    maps = {}
+    for suite in ("none", "illumination"):
+        category = load_category(suites / suite / name, "folder")
+        defects = [s for s in category.test if s.label != GOOD]
+        engine = ResidualEngine(category, config, seed=1)
+        maps[suite] = {(s.label, s.path.stem): m for s, m in zip(
+            defects, engine.anomaly_maps(defects).numpy(), strict=True)}  # fmt: skip
+    masks = data / "mvtec_ad" / name / "ground_truth"
+    rows = []
+    for key, plain in sorted(maps["none"].items()):
+        lit = maps["illumination"][key]
+        region = peak_region(plain)
+        row = {
+            "category": name, "coreset": coreset, "label": key[0], "file": key[1],
+            "peak_in": peak_in(lit, region), "top_in": top_share(lit, region),
+            "top_in_none": top_share(plain, region),
+            "score_ratio": float(lit.max() / plain.max()),
+        }  # fmt: skip
+        mask_file = masks / key[0] / f"{key[1]}_mask.png"
+        if mask_file.exists():
+            mask = mask_on_grid(read_image(mask_file)[..., 0] > 0, config.features, plain.shape[0])
+            row.update(mask_peak_in_none=peak_in(plain, mask), mask_peak_in_lit=peak_in(lit, mask))
+        rows.append(row)
+    return rows
+
+
+def summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per category: images, the shares of lit peaks in the region and of top patches
+    (lit and untransformed), the median score ratio and, where masks exist, the share of
+    peaks in the mask for both suites."""
+    cols = {"peak_in": "mean", "top_in": "mean", "top_in_none": "mean", "score_ratio": "median"}
+    cols |= {c: "mean" for c in ("mask_peak_in_none", "mask_peak_in_lit") if c in rows}
+    out = (
+        rows.groupby(["category", "coreset"])
+        .agg({"file": "count", **cols})
+        .rename(columns={"file": "n"})
+    )
+    return out.round(3)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--suites", required=True, help="folder holding the none and illumination suites"
+    )
+    ap.add_argument("--data", default=None, help="data root for the masks (default: $FSAD_DATA)")
+    ap.add_argument("--out", required=True, help="CSV to write")
+    ap.add_argument("--categories", nargs="+", default=list(CATEGORIES))
+    ap.add_argument("--coresets", type=float, nargs="+", default=[0.1], help="bank shares")
+    args = ap.parse_args(argv)
+    commit = git_commit(Path(__file__).resolve().parents[1])
+    rows = []
+    for coreset in args.coresets:
+        for name in args.categories:
+            rows += category_rows(Path(args.suites), Path(data_root(args.data)), name, coreset)
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    frame = pd.DataFrame(rows).assign(git_commit=commit, timestamp=stamp)
+    atomic_write_csv(Path(args.out), frame)
+    print(summary(frame).to_string())
+
+
+if __name__ == "__main__":
+    main()
