@@ -279,7 +279,9 @@ else:
 # RGB images; 239 normals; four defect types, one of them, `combined`, with 5 images, so 4
 # shots is its largest protocol). The same target check on it, from folders whose README
 # fixed what they report before they ran (`results/suite_tire`): nothing was chosen from
-# them.
+# them. `hires_lite0_poe_proto_rot4_fixed` was added to both folders later, when it became
+# `fsad fit`'s default (its rows on the untransformed images equal the old default's: every
+# tire image there has one size).
 
 # %% tags=["hide-input"]
 TIRE_METHODS = [REFERENCE, TARGET, ROUND_DEFAULT, "hires_poe_proto"]
@@ -336,14 +338,14 @@ else:
 
 # %% [markdown]
 # Read plainly: on tire's suite `all` every method is at the level of guessing among the
-# four types, below always answering the most frequent one, so the default's place above
-# `residual_proto` there is a tie, not a floor (guessing among four is 25 %). Its gap to the
+# four types, below always answering the most frequent one, so both defaults' places above
+# `residual_proto` there are ties, not a floor (guessing among four is 25 %). The gap to the
 # untransformed images is smaller than on the four categories largely because `all` sits at
 # that floor and the untransformed figure is low already: seen whole (letterboxed), tire
 # scores well below what the centre crop of its own protocol gives the same methods (last
 # line); the crop's magnification of the tread, which the whole image gives up, is a likely
 # part of that (not measured). This is the suite's lesson on a product no suite round has
-# read: the default does not transfer, and the issue's targets are not met here either (on
+# read: neither default transfers, and the issue's targets are not met here either (on
 # the estimate; the interval over the queries is wide).
 
 # %% [markdown]
