@@ -1164,6 +1164,34 @@ def bootstrap_change(
     }
 
 
+def localisation_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Where the anomaly map looks under light (``research/light_localisation.py``'s record),
+    per category and bank share.
+
+    Args:
+        rows: one row per defect image: ``category, coreset, file, peak_in, top_in,
+            top_in_none, score_ratio`` and, where masks exist, ``mask_peak_in_none`` and
+            ``mask_peak_in_lit``.
+
+    Returns:
+        Index ``(category, coreset)``; ``images``, the shares ``peak_in`` (the lit map's peak
+        in the untransformed map's defect region), ``top_in`` and ``top_in_none`` (of the 2 %
+        most anomalous patches, lit and untransformed), the median ``score_ratio`` and the
+        mask columns' shares where the record has them; rounded to 3 decimals.
+
+    Raises:
+        FsadError: a needed column is missing.
+    """
+    need = {"category", "coreset", "file", "peak_in", "top_in", "top_in_none", "score_ratio"}
+    if missing := need - set(rows.columns):
+        raise FsadError(f"localisation record lacks columns {sorted(missing)}")
+    how = {"peak_in": "mean", "top_in": "mean", "top_in_none": "mean", "score_ratio": "median"}
+    how |= {c: "mean" for c in ("mask_peak_in_none", "mask_peak_in_lit") if c in rows}
+    out = rows.groupby(["category", "coreset"]).agg({"file": "count", **how})
+    shares = out.drop(columns="file").astype(float).round(3)
+    return shares.assign(images=out["file"].astype(int))[["images", *shares.columns]]
+
+
 def support_draws_table(
     rows: pd.DataFrame, after: str = "suite_all", before: str = "suite_none"
 ) -> pd.DataFrame:

@@ -9,8 +9,11 @@
 - the rounds of issue #21 (``*_round.py``, :mod:`research.robust`, :mod:`research.pose_gate`):
   one module per round, its rule and what it found in its docstring, its record under
   ``results/explore``; :mod:`research.recipe_round` is the harness of the rounds whose
-  variants are recipes (robustness rounds 6-10, photometric round 5), :mod:`research.records`
-  how every round resumes.
+  variants are recipes (robustness rounds 6-12, photometric round 5), :mod:`research.records`
+  how every round resumes;
+- studies that read query labels or defect locations and choose nothing
+  (:mod:`research.shot_curve`, :mod:`research.support_draws`,
+  :mod:`research.light_localisation`).
 
 The selection rounds 1-20 and the descriptor kinds they rejected are kept at the git tag
 ``selection-rounds-1-20`` (commit 3480f9b); the book's appendix reads their committed results.

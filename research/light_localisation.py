@@ -44,6 +44,7 @@ from fsad.data import GOOD, load_category, read_image
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.features import FeatureConfig, placement
+from fsad.report import localisation_summary
 from fsad.utils import atomic_write_csv
 from research.records import data_root
 
@@ -129,20 +130,6 @@ def category_rows(suites: Path, data: Path, name: str, coreset: float = 0.1) -> 
     return rows
 
 
-def summary(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per category: images, the shares of lit peaks in the region and of top patches
-    (lit and untransformed), the median score ratio and, where masks exist, the share of
-    peaks in the mask for both suites."""
-    cols = {"peak_in": "mean", "top_in": "mean", "top_in_none": "mean", "score_ratio": "median"}
-    cols |= {c: "mean" for c in ("mask_peak_in_none", "mask_peak_in_lit") if c in rows}
-    out = (
-        rows.groupby(["category", "coreset"])
-        .agg({"file": "count", **cols})
-        .rename(columns={"file": "n"})
-    )
-    return out.round(3)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -161,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     frame = pd.DataFrame(rows).assign(git_commit=commit, timestamp=stamp)
     atomic_write_csv(Path(args.out), frame)
-    print(summary(frame).to_string())
+    print(localisation_summary(frame).to_string())
 
 
 if __name__ == "__main__":

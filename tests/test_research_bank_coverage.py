@@ -14,7 +14,9 @@ import pytest
 
 from fsad.cache import DiskCache
 from fsad.engine import EngineConfig, ResidualEngine
+from fsad.errors import FsadError
 from fsad.features import FeatureConfig
+from fsad.report import localisation_summary
 from research import bank_coverage_round
 from research.light_localisation import mask_on_grid, peak_in, peak_region, top_share
 
@@ -83,3 +85,22 @@ def test_a_mask_lands_on_the_grid_where_the_letterbox_places_its_image() -> None
     assert cells.shape == (8, 8)
     assert cells[:, 7].any() and not cells[:, :6].any()  # right column, widened by one
     assert not cells[0].any() and not cells[7].any()  # the letterbox's padding above and below
+
+
+def test_the_localisation_summary_counts_images_and_shares_per_category_and_bank() -> None:
+    rows = pd.DataFrame({
+        "category": ["screw"] * 4, "coreset": [0.1, 0.1, 1.0, 1.0], "file": list("abab"),
+        "peak_in": [True, False, True, True], "top_in": [0.5, 0.25, 1.0, 0.5],
+        "top_in_none": [1.0, 0.5, 1.0, 1.0], "score_ratio": [1.0, 3.0, 1.0, 1.2],
+    })  # fmt: skip
+    out = localisation_summary(rows)
+    assert out.loc[("screw", 0.1)].to_dict() == {
+        "images": 2.0,
+        "peak_in": 0.5,
+        "top_in": 0.375,
+        "top_in_none": 0.75,
+        "score_ratio": 2.0,
+    }
+    assert out.loc[("screw", 1.0), "peak_in"] == 1.0
+    with pytest.raises(FsadError, match=r"lacks columns \['peak_in'\]"):
+        localisation_summary(rows.drop(columns="peak_in"))
