@@ -57,6 +57,20 @@ def test_the_grid_guards_each_protocol_with_its_own_baseline_spread() -> None:
     assert out["mvtec"]["seeds"] == out["suite_all"]["seeds"] == 5
 
 
+def test_the_report_gives_the_rule_s_verdict_on_seeds_1_to_3_and_each_grid(
+    tmp_path: Path,
+) -> None:
+    record = _record({
+        ("mvtec", "baseline"): [0.70] * 5, ("mvtec", "full_bank"): [0.70] * 5,
+        ("suite_all", "baseline"): [0.50] * 5, ("suite_all", "full_bank"): [0.53] * 5,
+    })  # fmt: skip
+    record["support_loo"] = record["query_acc"]  # +1.5 points averaged over the protocols
+    record.to_csv(tmp_path / "r.csv", index=False)
+    text = bank_coverage_round.report(tmp_path / "r.csv")
+    assert "full_bank adopted (gain +1.50)" in text
+    assert "grid suite_all: 53.00 ± 0.00 against 50.00 ± 0.00 (+3.00 points" in text
+
+
 def test_the_region_is_the_peak_s_connected_part_widened_by_one_patch() -> None:
     amap = np.zeros((6, 6))
     amap[1, 1], amap[1, 2] = 10.0, 8.0  # the peak and its neighbour above half the peak
