@@ -1170,12 +1170,13 @@ def localisation_summary(rows: pd.DataFrame) -> pd.DataFrame:
 
     Args:
         rows: one row per defect image: ``category, coreset, file, peak_in, top_in,
-            top_in_none, score_ratio`` and, where masks exist, ``mask_peak_in_none`` and
-            ``mask_peak_in_lit``.
+            top_in_none, score_ratio``, optionally ``compared`` (the map laid over the
+            untransformed one: ``"illumination seed 1"``, or the control ``"none seed 2"``)
+            and, where masks exist, ``mask_peak_in_none`` and ``mask_peak_in_lit``.
 
     Returns:
-        Index ``(category, coreset)``; ``images``, the shares ``peak_in`` (the lit map's peak
-        in the untransformed map's defect region), ``top_in`` and ``top_in_none`` (of the 2 %
+        Index ``(category, coreset[, compared])``; ``images``, the shares ``peak_in`` (the
+        compared map's peak in the untransformed map's defect region), ``top_in`` and ``top_in_none`` (of the 2 %
         most anomalous patches, lit and untransformed), the median ``score_ratio`` and the
         mask columns' shares where the record has them; rounded to 3 decimals.
 
@@ -1187,7 +1188,8 @@ def localisation_summary(rows: pd.DataFrame) -> pd.DataFrame:
         raise FsadError(f"localisation record lacks columns {sorted(missing)}")
     how = {"peak_in": "mean", "top_in": "mean", "top_in_none": "mean", "score_ratio": "median"}
     how |= {c: "mean" for c in ("mask_peak_in_none", "mask_peak_in_lit") if c in rows}
-    out = rows.groupby(["category", "coreset"]).agg({"file": "count", **how})
+    keys = ["category", "coreset", *(["compared"] if "compared" in rows else [])]
+    out = rows.groupby(keys).agg({"file": "count", **how})
     shares = out.drop(columns="file").astype(float).round(3)
     return shares.assign(images=out["file"].astype(int))[["images", *shares.columns]]
 

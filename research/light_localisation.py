@@ -33,6 +33,7 @@ category and suite from an empty cache on one core)::
 from __future__ import annotations
 
 import argparse
+import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,14 +46,19 @@ from fsad.engine import EngineConfig, ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.features import FeatureConfig, placement
 from fsad.report import localisation_summary
+from fsad.suite import SuiteSettings
 from fsad.utils import atomic_write_csv
 from research.records import data_root
 
 CATEGORIES = ("bottle", "screw", "metal_nut")
-#: the suite generator's relative level of a map's defect region (SuiteSettings.map_threshold)
-LEVEL = 0.5
-#: the anomaly blocks' share of most anomalous patches
+#: the suite generator's relative level of a map's defect region
+LEVEL = SuiteSettings().map_threshold
+#: share of most anomalous patches counted (one of the default's anomaly-block shares)
 TOP = 0.02
+#: the comparison of the study: the ``illumination`` suite, bank seed 1
+LIT = ("illumination", 1)
+#: its control: the untransformed images again with another coreset (bank seed 2)
+CONTROL = ("none", 2)
 
 
 def peak_region(amap: np.ndarray, level: float = LEVEL) -> np.ndarray:
@@ -100,31 +106,42 @@ def mask_on_grid(mask: np.ndarray, config: FeatureConfig, grid: int) -> np.ndarr
     return cv2.dilate(cells.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
 
 
-def category_rows(suites: Path, data: Path, name: str, coreset: float = 0.1) -> list[dict]:
-    """One row per defect image of ``name``: its lit map against its untransformed one
-    (``coreset``: the share of normal patches both banks keep)."""
+def suite_maps(
+    suites: Path, suite: str, name: str, config: EngineConfig, seed: int
+) -> dict[tuple[str, str], np.ndarray]:
+    """``(type, file stem) -> (h, w)`` anomaly map of every defect image of ``name`` in the
+    ``suite`` folder, from the engine ``config`` with bank seed ``seed``."""
+    category = load_category(suites / suite / name, "folder")
+    defects = [s for s in category.test if s.label != GOOD]
+    maps = ResidualEngine(category, config, seed=seed).anomaly_maps(defects).numpy()
+    return {(s.label, s.path.stem): m for s, m in zip(defects, maps, strict=True)}
+
+
+def category_rows(
+    suites: Path, data: Path, name: str, coreset: float = 0.1, other: tuple[str, int] = LIT
+) -> list[dict]:
+    """One row per defect image of ``name``: the map of ``other`` (suite, bank seed) against
+    the untransformed map of bank seed 1 (``coreset``: the share of normal patches both
+    banks keep; ``other = ("none", 2)`` is the control: the same images, another coreset)."""
     config = EngineConfig(features=FeatureConfig(framing="letterbox"), coreset_ratio=coreset)
-    maps = {}
-    for suite in ("none", "illumination"):
-        category = load_category(suites / suite / name, "folder")
-        defects = [s for s in category.test if s.label != GOOD]
-        engine = ResidualEngine(category, config, seed=1)
-        maps[suite] = {(s.label, s.path.stem): m for s, m in zip(
-            defects, engine.anomaly_maps(defects).numpy(), strict=True)}  # fmt: skip
+    plain_maps = suite_maps(suites, "none", name, config, 1)
+    other_maps = suite_maps(suites, other[0], name, config, other[1])
     masks = data / "mvtec_ad" / name / "ground_truth"
     rows = []
-    for key, plain in sorted(maps["none"].items()):
-        lit = maps["illumination"][key]
+    for key, plain in sorted(plain_maps.items()):
+        lit = other_maps[key]
         region = peak_region(plain)
         row = {
-            "category": name, "coreset": coreset, "label": key[0], "file": key[1],
+            "category": name, "coreset": coreset, "compared": f"{other[0]} seed {other[1]}",
+            "label": key[0], "file": key[1],
             "peak_in": peak_in(lit, region), "top_in": top_share(lit, region),
             "top_in_none": top_share(plain, region),
             "score_ratio": float(lit.max() / plain.max()),
         }  # fmt: skip
         mask_file = masks / key[0] / f"{key[1]}_mask.png"
         if mask_file.exists():
-            mask = mask_on_grid(read_image(mask_file)[..., 0] > 0, config.features, plain.shape[0])
+            truth = read_image(mask_file)[..., 0] > 127  # as fsad.data.read_mask reads masks
+            mask = mask_on_grid(truth, config.features, plain.shape[0])
             row.update(mask_peak_in_none=peak_in(plain, mask), mask_peak_in_lit=peak_in(lit, mask))
         rows.append(row)
     return rows
@@ -139,12 +156,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--out", required=True, help="CSV to write")
     ap.add_argument("--categories", nargs="+", default=list(CATEGORIES))
     ap.add_argument("--coresets", type=float, nargs="+", default=[0.1], help="bank shares")
+    ap.add_argument(
+        "--control",
+        action="store_true",
+        help="also compare none with none, bank seed 2 "
+        "(for each coreset below 1: a full bank does not depend on the seed)",
+    )
     args = ap.parse_args(argv)
     commit = git_commit(Path(__file__).resolve().parents[1])
     rows = []
     for coreset in args.coresets:
-        for name in args.categories:
-            rows += category_rows(Path(args.suites), Path(data_root(args.data)), name, coreset)
+        others = [LIT, CONTROL] if args.control and coreset < 1 else [LIT]
+        for name, other in itertools.product(args.categories, others):
+            rows += category_rows(
+                Path(args.suites), Path(data_root(args.data)), name, coreset, other
+            )
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     frame = pd.DataFrame(rows).assign(git_commit=commit, timestamp=stamp)
     atomic_write_csv(Path(args.out), frame)
