@@ -353,8 +353,9 @@ else:
 #
 # The paper's protocol takes the first five files of each defect type as the support, so the
 # five seeds above share their support images, and their ± measures the bank's coreset only.
-# `research/support_draws.py` asks what the choice of images does: the default with its
-# support drawn at random, five draws per category, the same images in `all` and `none`
+# `research/support_draws.py` asks what the choice of images does: the default of the time
+# (`hires_lite0_poe_proto_rot4`, as in the next two sections) with its support drawn at
+# random, five draws per category, the same images in `all` and `none`
 # (which keep the file names, so each draw's change is paired image by image), the bank of
 # seed 1 in every cell. Draw 0 is the paper's support: on `none` it repeats the target
 # check's seed-1 rows exactly; on `all` transistor's and screw's differ a little, most likely
@@ -714,7 +715,8 @@ if len(rest_preds):
 #
 # The target compares `all` (every transform at once) with the untransformed images. To see
 # which transform the default's loss comes from, each single-transform suite and `all` were
-# run with `fsad fit`'s default on bottle, screw and metal_nut, the categories where `all`
+# run with `fsad fit`'s default of the time (`hires_lite0_poe_proto_rot4`; "the default" in
+# this and the following sections) on bottle, screw and metal_nut, the categories where `all`
 # costs it most (`results/suite_one_transform/<suite>`; the commands and the images are in
 # that folder's README). Transistor was left out: on `all` it loses nothing in the target
 # check's folders, and a 448 px bank of it costs about 15 minutes on one core.

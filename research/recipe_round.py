@@ -65,16 +65,18 @@ def verdict(
     margin: float = MARGIN,
     protocols: Sequence[str] = tuple(PROTOCOLS),
     seeds: Sequence[int] | None = None,
+    probe: str = ROUND_BASELINE,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The round's table (:func:`fsad.report.augmentation_round` by protocol, on the seeds
     that every protocol and category hold) and the rule's verdict on each candidate
     (:func:`fsad.report.augmentation_verdicts`: ``margin`` points averaged over the
-    protocols, a guard on each); ``protocols`` and ``seeds`` (None: all) select the rows."""
+    protocols, a guard on each); ``protocols`` and ``seeds`` (None: all) select the rows;
+    ``probe`` names the baseline's method in the table."""
     records = records[records["protocol"].isin(protocols)]
     if seeds is not None:
         records = records[records["seed"].isin(seeds)]
     records = records[records["seed"].isin(common_seeds(records))]
-    table = augmentation_round(records.assign(probe=ROUND_BASELINE), by=["protocol"])
+    table = augmentation_round(records.assign(probe=probe), by=["protocol"])
     return table, augmentation_verdicts(table, margin, {"protocol": tuple(protocols)})
 
 

@@ -37,6 +37,27 @@ def test_the_candidate_s_first_engine_keeps_every_normal_patch_and_nothing_else_
     assert bool((full <= engine.anomaly_maps(test) + 1e-4).all())  # a larger bank, nearer
 
 
+def test_each_variant_scores_the_pinned_baseline_on_its_own_engine(
+    tiny_category, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = []
+
+    def fake_scores(engine: ResidualEngine, variants: dict) -> list[dict]:
+        seen.append((engine.config.coreset_ratio, dict(variants)))
+        return [{"variant": next(iter(variants)), "support_loo": 0.5}]
+
+    monkeypatch.setattr(bank_coverage_round.recipe_round, "score_variants", fake_scores)
+    engine = ResidualEngine(tiny_category, SMALL, seed=1, cache=DiskCache(tmp_path))
+    rows = bank_coverage_round.score_cell(engine)
+    method = bank_coverage_round.BASELINE
+    assert method == "hires_lite0_poe_proto_rot4_fixed"  # pinned, not fsad fit's default
+    assert seen == [(0.25, {"baseline": method}), (1.0, {"full_bank": method})]
+    assert [(r["variant"], r["bank_patches"]) for r in rows] == [
+        ("baseline", 64),
+        ("full_bank", 256),  # 4 normals x 8 x 8 patches, a quarter kept
+    ]
+
+
 def _record(query: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
     rows = [{"protocol": p, "variant": v, "category": c, "seed": s, "support_loo": 0.5,
              "query_acc": q, "shots": 5}
@@ -69,6 +90,11 @@ def test_the_report_gives_the_rule_s_verdict_on_seeds_1_to_3_and_each_grid(
     text = bank_coverage_round.report(tmp_path / "r.csv")
     assert "full_bank adopted (gain +1.50)" in text
     assert "grid suite_all: 53.00 ± 0.00 against 50.00 ± 0.00 (+3.00 points" in text
+    record.loc[record["variant"] == "full_bank", "support_loo"] -= 0.02  # now -0.5 points
+    record.to_csv(tmp_path / "r.csv", index=False)
+    text = bank_coverage_round.report(tmp_path / "r.csv")
+    assert "full_bank lost (gain -0.50)" in text and "grid" not in text
+    assert "query record (decides nothing) suite_all: 53.00" in text
 
 
 def test_the_region_is_the_peak_s_connected_part_widened_by_one_patch() -> None:
@@ -78,7 +104,7 @@ def test_the_region_is_the_peak_s_connected_part_widened_by_one_patch() -> None:
     region = peak_region(amap)
     assert region[0:3, 0:4].all() and region.sum() == 12  # 2 cells widened to a 3 x 4 block
     assert not region[4, 4]
-    assert peak_in(amap, region) and not peak_in(np.where(region, 0.0, 1.0) + amap * 0, region)
+    assert peak_in(amap, region) and not peak_in(np.where(region, 0.0, 1.0), region)
 
 
 def test_the_top_share_counts_the_most_anomalous_patches_inside() -> None:
@@ -116,5 +142,10 @@ def test_the_localisation_summary_counts_images_and_shares_per_category_and_bank
         "score_ratio": 2.0,
     }
     assert out.loc[("screw", 1.0), "peak_in"] == 1.0
+    assert "mask_peak_in_lit" not in out  # no masks in the record, no mask columns
+    masked = rows.assign(mask_peak_in_none=True, mask_peak_in_lit=[True, False, True, True])
+    assert localisation_summary(masked).loc[("screw", 0.1), "mask_peak_in_lit"] == 0.5
+    by_comparison = localisation_summary(rows.assign(compared=["a", "b", "a", "b"]))
+    assert by_comparison.loc[("screw", 0.1, "b"), "peak_in"] == 0.0
     with pytest.raises(FsadError, match=r"lacks columns \['peak_in'\]"):
         localisation_summary(rows.drop(columns="peak_in"))
