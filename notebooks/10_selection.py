@@ -1452,8 +1452,8 @@ if MIXED.exists():
 #
 # Chapter 11 found light the suite's largest single cost. A study that reads where the
 # defects are, never their types (`research/light_localisation.py`, below), found that under
-# uneven light the first engine's anomaly map moves: the lit part lights up as a whole. With
-# the 10 % coreset bank, the peak of a lit defect image's map stays in the defect region of
+# uneven light the first engine's anomaly map moves (on four screw images, by eye, the lit
+# part lights up as a whole). With the 10 % coreset bank, the peak of a lit defect image's map stays in the defect region of
 # its untransformed map for 74 % of screw's and 68 % of metal_nut's defect images; with every
 # normal patch in the bank, 90 % and 82 %. The bank's normals are lit at random too, so the
 # coreset drops lit patches that some pose of the part needs. (The study's control, added
