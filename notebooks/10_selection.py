@@ -1109,14 +1109,18 @@ def recipe_round(
     )
     display(Markdown("The rule's verdict (gain: points of leave-one-out over the baseline):"))
     display(Markdown(to_markdown(verdicts.drop(columns="probe").round(2).set_index("variant"))))
-    per_category = rows.pivot_table(
+    display(Markdown("Per category (%, mean over the seeds above; query columns: the record):"))
+    display(Markdown(to_markdown(signals_by_category(rows))))
+
+
+def signals_by_category(rows: pd.DataFrame) -> pd.DataFrame:
+    """Both signals of a round's record per (protocol, category) and variant: mean over the
+    rows' seeds, %, one decimal (columns ``loo <variant>``, ``query <variant>``)."""
+    table = rows.pivot_table(
         index=["protocol", "category"], columns="variant", values=["support_loo", "query_acc"]
     )[["support_loo", "query_acc"]]
-    per_category.columns = [
-        f"{'loo' if v == 'support_loo' else 'query'} {k}" for v, k in per_category
-    ]
-    display(Markdown("Per category (%, mean over the seeds above; query columns: the record):"))
-    display(Markdown(to_markdown(per_category.mul(100).round(1))))
+    table.columns = [f"{'loo' if v == 'support_loo' else 'query'} {k}" for v, k in table]
+    return table.mul(100).round(1)
 
 
 recipe_round(RESULTS / "explore" / "pose_classes.csv")
@@ -1288,14 +1292,8 @@ def show_grid(
         display(Markdown("Query accuracy (%, 5 shots): the record, which decides nothing."))
         return _equal_line(method, equal, paired)
     display(Markdown(f"Query accuracy (%, 5 shots). The grid's verdict: {said}."))
-    by_category = rows.pivot_table(
-        index=["protocol", "category"], columns="variant", values=["support_loo", "query_acc"]
-    )[["support_loo", "query_acc"]]
-    by_category.columns = [
-        f"{'loo' if v == 'support_loo' else 'query'} {k}" for v, k in by_category
-    ]
     display(Markdown("Per category, every seed of the record (%, mean over seeds):"))
-    display(Markdown(to_markdown(by_category.mul(100).round(1))))
+    display(Markdown(to_markdown(signals_by_category(rows))))
     return _equal_line(method, equal, paired)
 
 
