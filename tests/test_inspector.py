@@ -30,7 +30,7 @@ from fsad.inspector import (
     collect_inputs,
     support_folders,
 )
-from fsad.inspector.classifier import fit_temperature, trust_text
+from fsad.inspector.classifier import fit_temperature, framing_text, trust_text
 from fsad.recipe import Group, Recipe
 from fsad.zoom import ZoomConfig
 
@@ -616,3 +616,20 @@ def test_a_fixed_engine_of_the_recipe_stores_its_side_and_survives_a_save(
     assert loaded.recipe.engines[0].features.side == max(sides)
     after = [r.probabilities for r in loaded.classify(files, progress=False)]
     assert before == after
+
+
+def test_the_framing_line_names_each_engine_and_the_fixed_engine_s_side() -> None:
+    from dataclasses import replace
+
+    from fsad.methods.anomaly_guided import RECIPES
+    from fsad.recipe import framed
+
+    fixed = RECIPES[DEFAULT_METHOD]
+    fitted = replace(fixed, engines=tuple(framed(e, "fixed", 512) for e in fixed.engines))
+    line = framing_text("letterbox", 224, fitted)
+    assert line == (
+        "framing: letterbox (the whole image, 224 px engine); the 448 px engine at the "
+        "product's scale (the longest side of the normal images, 512 px, fills its square)"
+    )
+    plain = framing_text("crop", 224, RECIPES["hires_lite0_poe_proto_rot4"])
+    assert plain.endswith("(the centre crop, 224 px engine); the 448 px engine as the first")

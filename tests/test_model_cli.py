@@ -63,6 +63,7 @@ def test_fit_prints_the_leave_one_out_estimate(arranged: Path, tmp_path, capsys)
     assert main([*argv, "--out", str(tmp_path / "m"), *TINY]) == 0
     out = capsys.readouterr().out
     assert "leave-one-out estimate:" in out and "/4 support images; chance 50 %)" in out
+    assert "  framing: letterbox (the whole image, 64 px engine)\n" in out  # one engine
     meta = json.loads((tmp_path / "m" / "model.json").read_text())["meta"]
     assert meta["info"]["trust"]["n_images"] == 4 and meta["method"] == "anomaly_lr"
 

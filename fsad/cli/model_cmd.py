@@ -5,8 +5,9 @@
     fsad fit --normal normal/ --support support/ --out models/bottle
     fsad classify --model models/bottle new_images/ more.png --out sorted/ [--explain]
 
-``fit`` prints the leave-one-out estimate of the defect-type accuracy (from the support
-images alone). ``classify`` writes ``OUT/results.csv`` (one row per input image, skipped ones
+``fit`` prints how each engine frames an image (the default's 448 px engine at the
+product's scale, with the side it took from the normal images) and the leave-one-out
+estimate of the defect-type accuracy (from the support images alone). ``classify`` writes ``OUT/results.csv`` (one row per input image, skipped ones
 included with their error; the probability of every defect type, a low-confidence flag) and
 ``OUT/overlays/<name>.png`` heat maps over the whole image; every file is written
 atomically. ``--adapt`` is transductive (the batch's proportions; marked in the output).
@@ -23,6 +24,7 @@ from fsad.artifact import folder_size
 from fsad.cache import DiskCache
 from fsad.errors import DataError
 from fsad.inspector import DEFAULT_METHOD, METHODS, Inspector, Result, trust_text
+from fsad.inspector.classifier import framing_text
 from fsad.utils import atomic_write_csv
 from fsad.viz.overlay import save_png
 
@@ -122,6 +124,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print(f"model written to {out} ({folder_size(out) / 1e6:.1f} MB)")
     print(f"  normal images {info['n_normal']}, banks of {banks} patches")
     print(f"  defect types: {counts}; method {insp.config.method}")
+    print(f"  {framing_text(insp.config.framing, insp.config.crop, insp.recipe)}")
     print(f"  threshold {insp.threshold:.4f} (quantile {args.quantile} of leave-out scores)")
     print(f"  {trust_text(insp.trust)}")
     return 0

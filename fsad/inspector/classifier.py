@@ -165,3 +165,21 @@ def trust_text(trust: dict[str, Any]) -> str:
     if trust["types_without_estimate"]:
         line += f"; not covered (one image each): {', '.join(trust['types_without_estimate'])}"
     return line
+
+
+def framing_text(framing: str, crop: int, recipe: Recipe) -> str:
+    """One line: how a fitted model's engines see an image (``framing`` and ``crop``: its
+    first engine's; ``recipe``: the fitted recipe, whose fixed-framed engines carry the side
+    resolved from the normal images)."""
+    whole = {"letterbox": "the whole image", "crop": "the centre crop"}.get(framing, framing)
+    line = f"framing: {framing} ({whole}, {crop} px engine)"
+    for engine in recipe.engines:
+        f = engine.features
+        if f.framing == "fixed":
+            line += (
+                f"; the {f.crop} px engine at the product's scale (the longest side of the "
+                f"normal images, {f.side} px, fills its square)"
+            )
+        else:
+            line += f"; the {f.crop} px engine as the first"
+    return line
