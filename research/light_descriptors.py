@@ -1,0 +1,118 @@
+"""How far light moves what the default sees: each descriptor group's row of an image under
+light against the same image untransformed (issue #21; a study, label-free, chooses nothing).
+
+Robustness round 12 (:mod:`research.bank_coverage_round`) found that giving back the first
+engine's localisation under light raises neither signal, so light's cost must lie in the
+descriptor rows themselves. The ``illumination`` suite changes pixel values only and keeps
+every file's name, so each defect image has a lit and an untransformed row in every group of
+``fsad fit``'s default (``hires_lite0_poe_proto_rot4_fixed``: anomaly blocks of the 224 px
+engine, anomaly blocks of the 448 px engine, zoom views through Lite0), bank seed 1.
+
+Per group and defect image ``i`` (all of a category's, no type read):
+
+- ``moved``: ``||x_lit(i) - x(i)||``, how far light moves the image's row;
+- ``nearest``: ``min_j ||x(j) - x(i)||`` over the category's other untransformed defect
+  images, the distance to the nearest other image's row;
+- ``ratio = moved / nearest``: above 1, light moves the image further than the nearest other
+  defect image lies, so a nearest-neighbour reading of the group can no longer find it.
+
+Run (the suites from ``fsad data suite --suites none illumination``)::
+
+    python -m research.light_descriptors --suites $OUT --out results/explore/light_descriptors.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fsad.data import GOOD, load_category
+from fsad.engine import EngineConfig, ResidualEngine
+from fsad.evaluate import git_commit
+from fsad.features import FeatureConfig
+from fsad.methods.anomaly_guided import RECIPES
+from fsad.recipe import sample_rows
+from fsad.utils import atomic_write_csv
+
+CATEGORIES = ("bottle", "screw", "metal_nut")
+#: the study's recipe: ``fsad fit``'s default when it ran (pinned by name)
+METHOD = "hires_lite0_poe_proto_rot4_fixed"
+
+
+def group_rows(suites: Path, suite: str, name: str) -> tuple[list[str], list[np.ndarray]]:
+    """File keys (``type/stem``, sorted) and every group's rows ``(N, D_g)`` of the defect
+    images of ``name`` in the ``suite`` folder (whole image, bank seed 1)."""
+    category = load_category(suites / suite / name, "folder")
+    defects = sorted(
+        (s for s in category.test if s.label != GOOD), key=lambda s: (s.label, s.path.stem)
+    )
+    config = EngineConfig(features=FeatureConfig(framing="letterbox"))
+    engine = ResidualEngine(category, config, seed=1)
+    keys = [f"{s.label}/{s.path.stem}" for s in defects]
+    return keys, sample_rows(engine, RECIPES[METHOD], defects)
+
+
+def moved_and_nearest(plain: np.ndarray, lit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per image: how far ``lit`` ``(N, D)`` lies from ``plain`` ``(N, D)`` (row by row), and
+    the distance from each plain row to the nearest other plain row.
+
+    Returns:
+        ``(moved (N,), nearest (N,))``.
+    """
+    moved = np.linalg.norm(lit - plain, axis=1)
+    gaps = np.linalg.norm(plain[:, None, :] - plain[None, :, :], axis=2)
+    np.fill_diagonal(gaps, np.inf)
+    return moved, gaps.min(axis=1)
+
+
+def category_rows(suites: Path, name: str) -> list[dict]:
+    """One row per (group, defect image) of ``name``."""
+    keys, plain = group_rows(suites, "none", name)
+    lit_keys, lit = group_rows(suites, "illumination", name)
+    if keys != lit_keys:
+        raise SystemExit(f"{name}: the none and illumination suites hold different files")
+    groups = [g.name for g in RECIPES[METHOD].groups]
+    rows = []
+    for group, x, y in zip(groups, plain, lit, strict=True):
+        moved, nearest = moved_and_nearest(x, y)
+        rows += [
+            {"category": name, "group": group, "file": k, "moved": float(m), "nearest": float(n)}
+            for k, m, n in zip(keys, moved, nearest, strict=True)
+        ]
+    return rows
+
+
+def summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per (category, group): images, the median ratio ``moved / nearest`` and the share of
+    images light moves further than their nearest other image (ratio above 1)."""
+    ratio = rows.assign(ratio=rows["moved"] / rows["nearest"])
+    out = ratio.groupby(["category", "group"], sort=False)["ratio"].agg(
+        images="count", median_ratio="median", beyond_nearest=lambda r: float((r > 1).mean())
+    )
+    return out.round(3)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Write the study's rows (``--out``) and print its summary."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--suites", required=True, help="folder holding the none and illumination suites"
+    )
+    ap.add_argument("--out", required=True, help="CSV to write")
+    ap.add_argument("--categories", nargs="+", default=list(CATEGORIES))
+    args = ap.parse_args(argv)
+    commit = git_commit(Path(__file__).resolve().parents[1])
+    rows = [r for name in args.categories for r in category_rows(Path(args.suites), name)]
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    frame = pd.DataFrame(rows).assign(method=METHOD, git_commit=commit, timestamp=stamp)
+    atomic_write_csv(Path(args.out), frame)
+    print(summary(frame).to_string())
+
+
+if __name__ == "__main__":
+    main()
