@@ -1194,6 +1194,32 @@ def localisation_summary(rows: pd.DataFrame) -> pd.DataFrame:
     return shares.assign(images=out["file"].astype(int))[["images", *shares.columns]]
 
 
+def light_rows_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """How far light moves each descriptor group's rows (``research/light_descriptors.py``'s
+    record), per (category, group).
+
+    Args:
+        rows: one row per (group, defect image): ``category, group, moved, nearest``
+            (``moved``: distance from the image's lit row to its untransformed row;
+            ``nearest``: from its untransformed row to the nearest other image's).
+
+    Returns:
+        Index ``(category, group)`` in the record's order; ``images``, ``median_ratio``
+        (median of ``moved / nearest``) and ``beyond_nearest`` (share of images with a ratio
+        above 1), rounded to 3 decimals.
+
+    Raises:
+        FsadError: a needed column is missing.
+    """
+    if missing := {"category", "group", "moved", "nearest"} - set(rows.columns):
+        raise FsadError(f"light-rows record lacks columns {sorted(missing)}")
+    ratio = rows.assign(ratio=rows["moved"] / rows["nearest"])
+    out = ratio.groupby(["category", "group"], sort=False)["ratio"].agg(
+        images="count", median_ratio="median", beyond_nearest=lambda r: float((r > 1).mean())
+    )
+    return out.round(3)
+
+
 def support_draws_table(
     rows: pd.DataFrame, after: str = "suite_all", before: str = "suite_none"
 ) -> pd.DataFrame:

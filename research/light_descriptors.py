@@ -37,6 +37,7 @@ from fsad.evaluate import git_commit
 from fsad.features import FeatureConfig
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import sample_rows
+from fsad.report import light_rows_summary
 from fsad.utils import atomic_write_csv
 
 CATEGORIES = ("bottle", "screw", "metal_nut")
@@ -87,16 +88,6 @@ def category_rows(suites: Path, name: str) -> list[dict]:
     return rows
 
 
-def summary(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per (category, group): images, the median ratio ``moved / nearest`` and the share of
-    images light moves further than their nearest other image (ratio above 1)."""
-    ratio = rows.assign(ratio=rows["moved"] / rows["nearest"])
-    out = ratio.groupby(["category", "group"], sort=False)["ratio"].agg(
-        images="count", median_ratio="median", beyond_nearest=lambda r: float((r > 1).mean())
-    )
-    return out.round(3)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Write the study's rows (``--out``) and print its summary."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -111,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     frame = pd.DataFrame(rows).assign(method=METHOD, git_commit=commit, timestamp=stamp)
     atomic_write_csv(Path(args.out), frame)
-    print(summary(frame).to_string())
+    print(light_rows_summary(frame).to_string())
 
 
 if __name__ == "__main__":

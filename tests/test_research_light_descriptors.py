@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from research.light_descriptors import METHOD, moved_and_nearest, summary
+from fsad.errors import FsadError
+from fsad.report import light_rows_summary
+from research.light_descriptors import METHOD, moved_and_nearest
 
 
 def test_moved_is_row_by_row_and_nearest_skips_the_row_itself() -> None:
@@ -22,8 +25,10 @@ def test_the_summary_gives_the_median_ratio_and_the_share_beyond_the_nearest() -
         "category": ["screw"] * 4, "group": ["zoom"] * 4, "file": list("abcd"),
         "moved": [1.0, 2.0, 6.0, 8.0], "nearest": [2.0, 2.0, 3.0, 2.0],
     })  # fmt: skip
-    out = summary(rows).loc[("screw", "zoom")]
+    out = light_rows_summary(rows).loc[("screw", "zoom")]
     assert out["images"] == 4 and out["median_ratio"] == 1.5 and out["beyond_nearest"] == 0.5
+    with pytest.raises(FsadError, match=r"lacks columns \['nearest'\]"):
+        light_rows_summary(rows.drop(columns="nearest"))
 
 
 def test_the_study_reads_the_default_it_names() -> None:
