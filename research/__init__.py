@@ -13,7 +13,7 @@
   how every round resumes;
 - studies that read query labels or defect locations and choose nothing
   (:mod:`research.shot_curve`, :mod:`research.support_draws`,
-  :mod:`research.light_localisation`).
+  :mod:`research.light_localisation`, :mod:`research.light_descriptors`).
 
 The selection rounds 1-20 and the descriptor kinds they rejected are kept at the git tag
 ``selection-rounds-1-20`` (commit 3480f9b); the book's appendix reads their committed results.
