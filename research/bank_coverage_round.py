@@ -160,6 +160,7 @@ def report(out: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Run the round's pending cells into ``--out``, or print its report (``--report``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = round_parser(__doc__, suite_required=False)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])

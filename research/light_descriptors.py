@@ -23,7 +23,6 @@ Run (the suites from ``fsad data suite --suites none illumination``)::
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +38,7 @@ from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import sample_rows
 from fsad.report import light_rows_summary
 from fsad.utils import atomic_write_csv
+from research.records import study_parser
 
 CATEGORIES = ("bottle", "screw", "metal_nut")
 #: the study's recipe: ``fsad fit``'s default when it ran (pinned by name)
@@ -90,12 +90,7 @@ def category_rows(suites: Path, name: str) -> list[dict]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Write the study's rows (``--out``) and print its summary."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--suites", required=True, help="folder holding the none and illumination suites"
-    )
-    ap.add_argument("--out", required=True, help="CSV to write")
-    ap.add_argument("--categories", nargs="+", default=list(CATEGORIES))
+    ap = study_parser(__doc__, CATEGORIES)
     args = ap.parse_args(argv)
     commit = git_commit(Path(__file__).resolve().parents[1])
     rows = [r for name in args.categories for r in category_rows(Path(args.suites), name)]

@@ -45,7 +45,6 @@ study, and metal_nut's bank holds its 10 normal images only.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -61,7 +60,7 @@ from fsad.features import FeatureConfig, placement
 from fsad.report import localisation_summary
 from fsad.suite import SuiteSettings
 from fsad.utils import atomic_write_csv
-from research.records import data_root
+from research.records import data_root, study_parser
 
 CATEGORIES = ("bottle", "screw", "metal_nut")
 #: the suite generator's relative level of a map's defect region
@@ -161,13 +160,9 @@ def category_rows(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--suites", required=True, help="folder holding the none and illumination suites"
-    )
+    """Write the study's rows (``--out``) and print its summary."""
+    ap = study_parser(__doc__, CATEGORIES)
     ap.add_argument("--data", default=None, help="data root for the masks (default: $FSAD_DATA)")
-    ap.add_argument("--out", required=True, help="CSV to write")
-    ap.add_argument("--categories", nargs="+", default=list(CATEGORIES))
     ap.add_argument("--coresets", type=float, nargs="+", default=[0.1], help="bank shares")
     ap.add_argument(
         "--control",

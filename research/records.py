@@ -38,6 +38,19 @@ def data_root(explicit: str | None) -> Path:
     return Path(root)
 
 
+def study_parser(doc: str, categories: Sequence[str]) -> argparse.ArgumentParser:
+    """The arguments of a study on the suites (the light studies): ``--suites`` (the folder
+    holding the ``none`` and ``illumination`` suites), ``--out`` (the CSV it writes) and
+    ``--categories`` (default ``categories``); ``doc``'s first line describes the study."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument(
+        "--suites", required=True, help="folder holding the none and illumination suites"
+    )
+    ap.add_argument("--out", required=True, help="CSV to write")
+    ap.add_argument("--categories", nargs="+", default=list(categories))
+    return ap
+
+
 def record_parser(doc: str, categories: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The arguments of a round that writes one record over seeds: ``--data``, ``--out``,
     ``--seeds`` (1-5) and, when ``categories`` are given, ``--categories`` (default all of
