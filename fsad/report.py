@@ -1176,9 +1176,10 @@ def localisation_summary(rows: pd.DataFrame) -> pd.DataFrame:
 
     Returns:
         Index ``(category, coreset[, compared])``; ``images``, the shares ``peak_in`` (the
-        compared map's peak in the untransformed map's defect region), ``top_in`` and ``top_in_none`` (of the 2 %
-        most anomalous patches, lit and untransformed), the median ``score_ratio`` and the
-        mask columns' shares where the record has them; rounded to 3 decimals.
+        compared map's peak in the untransformed map's defect region), ``top_in`` and
+        ``top_in_none`` (of the 2 % most anomalous patches, compared and untransformed), the
+        median ``score_ratio`` and the mask columns' shares where the record has them;
+        rounded to 3 decimals.
 
     Raises:
         FsadError: a needed column is missing.

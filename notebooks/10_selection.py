@@ -1452,13 +1452,14 @@ if MIXED.exists():
 # Chapter 11 found light the suite's largest single cost. A study that reads where the
 # defects are, never their types (`research/light_localisation.py`, below), found that under
 # uneven light the first engine's anomaly map moves (on four screw images, by eye, the lit
-# part lights up as a whole). With the 10 % coreset bank, the peak of a lit defect image's map stays in the defect region of
-# its untransformed map for 74 % of screw's and 68 % of metal_nut's defect images; with every
-# normal patch in the bank, 90 % and 82 %. The bank's normals are lit at random too, so the
-# coreset drops lit patches that some pose of the part needs. (The study's control, added
-# after the round ran: another 10 % coreset alone, no light, keeps the peak for 94 % and
-# 88 %; so part of the full bank's gain there is sampling noise gone.) That engine's map ranks the
-# anomaly blocks' top-k patches and places the zoom windows. The candidate `full_bank` keeps
+# part lights up as a whole). With the 10 % coreset bank, the peak of a lit defect image's
+# map stays in the defect region of its untransformed map for 74 % of screw's and 68 % of
+# metal_nut's defect images; with every normal patch in the bank, 90 % and 82 %. The bank's
+# normals are lit at random too, so the coreset drops lit patches that some pose of the part
+# needs. (The study's control, added after the round ran: another 10 % coreset alone, no
+# light, keeps the peak for 94 % and 88 %; so part of the full bank's gain there is sampling
+# noise gone.) That engine's map ranks the anomaly blocks' top-k patches and places the zoom
+# windows. The candidate `full_bank` keeps
 # every normal patch in the first engine's bank (no coreset); everything else is
 # `fsad fit`'s default's (`hires_lite0_poe_proto_rot4_fixed`, the baseline). It moves both
 # protocols, so the rule of rounds 6-8 holds: 1 point of leave-one-out averaged over the

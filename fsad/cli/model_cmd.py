@@ -7,8 +7,9 @@
 
 ``fit`` prints how each engine frames an image (the default's 448 px engine at the
 product's scale, with the side it took from the normal images) and the leave-one-out
-estimate of the defect-type accuracy (from the support images alone). ``classify`` writes ``OUT/results.csv`` (one row per input image, skipped ones
-included with their error; the probability of every defect type, a low-confidence flag) and
+estimate of the defect-type accuracy (from the support images alone). ``classify`` writes
+``OUT/results.csv`` (one row per input image, skipped ones included with their error; the
+probability of every defect type, a low-confidence flag) and
 ``OUT/overlays/<name>.png`` heat maps over the whole image; every file is written
 atomically. ``--adapt`` is transductive (the batch's proportions; marked in the output).
 """
