@@ -1210,10 +1210,17 @@ def light_rows_summary(rows: pd.DataFrame) -> pd.DataFrame:
         above 1), rounded to 3 decimals.
 
     Raises:
-        FsadError: a needed column is missing.
+        FsadError: a needed column is missing, or an image's nearest other row is at
+            distance 0 (the ratio would be infinite).
     """
     if missing := {"category", "group", "moved", "nearest"} - set(rows.columns):
         raise FsadError(f"light-rows record lacks columns {sorted(missing)}")
+    if (rows["nearest"] <= 0).any():
+        twins = rows.loc[rows["nearest"] <= 0, ["category", "group"]].drop_duplicates()
+        raise FsadError(
+            "light-rows record has images whose nearest other row is at distance 0 "
+            f"(duplicate images?) in {twins.to_dict('records')}"
+        )
     ratio = rows.assign(ratio=rows["moved"] / rows["nearest"])
     out = ratio.groupby(["category", "group"], sort=False)["ratio"].agg(
         images="count", median_ratio="median", beyond_nearest=lambda r: float((r > 1).mean())

@@ -632,4 +632,4 @@ def test_the_framing_line_names_each_engine_and_the_fixed_engine_s_side() -> Non
         "product's scale (the longest side of the normal images, 512 px, fills its square)"
     )
     plain = framing_text("crop", 224, RECIPES["hires_lite0_poe_proto_rot4"])
-    assert plain.endswith("(the centre crop, 224 px engine); the 448 px engine as the first")
+    assert plain.endswith("(the centre crop, 224 px engine); the 448 px engine framed as the first")

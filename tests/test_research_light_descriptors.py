@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from fsad.errors import FsadError
+from fsad.methods.anomaly_guided import RECIPES
 from fsad.report import light_rows_summary
+from research import light_descriptors
 from research.light_descriptors import METHOD, moved_and_nearest
 
 
@@ -31,7 +33,26 @@ def test_the_summary_gives_the_median_ratio_and_the_share_beyond_the_nearest() -
         light_rows_summary(rows.drop(columns="nearest"))
 
 
-def test_the_study_reads_the_default_it_names() -> None:
-    from fsad.methods.anomaly_guided import RECIPES
+def test_a_zero_distance_to_the_nearest_row_is_refused_by_name() -> None:
+    rows = pd.DataFrame({"category": ["screw"] * 2, "group": ["zoom"] * 2, "file": list("ab"),
+                         "moved": [1.0, 1.0], "nearest": [0.0, 2.0]})  # fmt: skip
+    with pytest.raises(FsadError, match=r"distance 0 .*'category': 'screw', 'group': 'zoom'"):
+        light_rows_summary(rows)
 
-    assert METHOD == "hires_lite0_poe_proto_rot4_fixed" and len(RECIPES[METHOD].groups) == 3
+
+def test_category_rows_pairs_each_file_with_itself_group_by_group(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    plain = [np.array([[0.0, 0.0], [3.0, 0.0]]), np.array([[0.0], [1.0]]), np.zeros((2, 1))]
+    lit = [p + 1.0 for p in plain]
+    rows = {"none": (["a/0", "b/0"], plain), "illumination": (["a/0", "b/0"], lit)}
+    monkeypatch.setattr(light_descriptors, "group_rows", lambda _, suite, __: rows[suite])
+    out = pd.DataFrame(light_descriptors.category_rows(tmp_path, "screw"))
+    groups = [g.name for g in RECIPES[METHOD].groups]
+    assert list(out["group"].unique()) == groups and len(out) == 6
+    first = out[out["group"] == groups[0]]
+    np.testing.assert_allclose(first["moved"], [np.sqrt(2)] * 2)  # each row moved by (1, 1)
+    np.testing.assert_allclose(first["nearest"], [3.0, 3.0])
+    rows["illumination"] = (["a/0", "c/0"], lit)
+    with pytest.raises(SystemExit, match="screw: the none and illumination suites"):
+        light_descriptors.category_rows(tmp_path, "screw")

@@ -168,9 +168,17 @@ def trust_text(trust: dict[str, Any]) -> str:
 
 
 def framing_text(framing: str, crop: int, recipe: Recipe) -> str:
-    """One line: how a fitted model's engines see an image (``framing`` and ``crop``: its
-    first engine's; ``recipe``: the fitted recipe, whose fixed-framed engines carry the side
-    resolved from the normal images)."""
+    """One line: how a fitted model's engines see an image.
+
+    Args:
+        framing, crop: the first engine's framing and input side (px).
+        recipe: the fitted recipe; its engines framed ``"fixed"`` carry the side resolved
+            from the normal images, the others are framed as the first engine.
+
+    Returns:
+        e.g. ``"framing: letterbox (the whole image, 224 px engine); the 448 px engine at the
+        product's scale (the longest side of the normal images, 512 px, fills its square)"``.
+    """
     whole = {"letterbox": "the whole image", "crop": "the centre crop"}.get(framing, framing)
     line = f"framing: {framing} ({whole}, {crop} px engine)"
     for engine in recipe.engines:
@@ -181,5 +189,5 @@ def framing_text(framing: str, crop: int, recipe: Recipe) -> str:
                 f"normal images, {f.side} px, fills its square)"
             )
         else:
-            line += f"; the {f.crop} px engine as the first"
+            line += f"; the {f.crop} px engine framed as the first"
     return line
