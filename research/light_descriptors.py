@@ -28,7 +28,12 @@ move beyond the nearest for 76 % of the images.
 
 Run (the suites from ``fsad data suite --suites none illumination``)::
 
-    python -m research.light_descriptors --suites $OUT --out results/explore/light_descriptors.csv
+    python -m research.light_descriptors --suites $OUT --control \\
+        --out results/explore/light_descriptors.csv
+
+``--control`` adds the zoom views with the lit windows cut at the untransformed map's peak
+(group ``"ZoomConfig@0 windows at the untransformed peak"``), so that only the pixels differ:
+what is left of the zoom views' change is light's, not the moved window's.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fsad.data import GOOD, load_category
+from fsad.data import GOOD, Sample, load_category, read_image
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.features import FeatureConfig
@@ -49,24 +54,48 @@ from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import sample_rows
 from fsad.report import light_rows_summary
 from fsad.utils import atomic_write_csv
+from fsad.zoom import ZoomConfig, peak_centres, zoom_encoder, zoom_images
 from research.records import study_parser
 
 CATEGORIES = ("bottle", "screw", "metal_nut")
 #: the study's recipe: ``fsad fit``'s default when it ran (pinned by name)
 METHOD = "hires_lite0_poe_proto_rot4_fixed"
+#: the zoom views with the lit windows cut at the untransformed peak (``--control``)
+CONTROL_GROUP = "ZoomConfig@0 windows at the untransformed peak"
 
 
-def group_rows(suites: Path, suite: str, name: str) -> tuple[list[str], list[np.ndarray]]:
-    """File keys (``type/stem``, sorted) and every group's rows ``(N, D_g)`` of the defect
-    images of ``name`` in the ``suite`` folder (whole image, bank seed 1)."""
+def suite_engine(suites: Path, suite: str, name: str) -> tuple[ResidualEngine, list[Sample]]:
+    """The first engine of ``name`` in the ``suite`` folder (whole image, bank seed 1) and
+    its defect images, sorted by (type, file stem)."""
     category = load_category(suites / suite / name, "folder")
     defects = sorted(
         (s for s in category.test if s.label != GOOD), key=lambda s: (s.label, s.path.stem)
     )
     config = EngineConfig(features=FeatureConfig(framing="letterbox"))
-    engine = ResidualEngine(category, config, seed=1)
+    return ResidualEngine(category, config, seed=1), defects
+
+
+def group_rows(suites: Path, suite: str, name: str) -> tuple[list[str], list[np.ndarray]]:
+    """File keys (``type/stem``, sorted) and every group's rows ``(N, D_g)`` of the defect
+    images of ``name`` in the ``suite`` folder (whole image, bank seed 1)."""
+    engine, defects = suite_engine(suites, suite, name)
     keys = [f"{s.label}/{s.path.stem}" for s in defects]
     return keys, sample_rows(engine, RECIPES[METHOD], defects)
+
+
+def fixed_window_rows(suites: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The control of the zoom views: their rows ``(N, D)`` of the untransformed defect
+    images, and of the lit ones with the windows cut at the *untransformed* map's peak (so
+    only the pixels differ), both unweighted and in :func:`group_rows`'s order."""
+    zoom = next(g.block for g in RECIPES[METHOD].groups if isinstance(g.block, ZoomConfig))
+    engine, defects = suite_engine(suites, "none", name)
+    _, lit_defects = suite_engine(suites, "illumination", name)
+    plain_images = [read_image(s.path) for s in defects]
+    lit_images = [read_image(s.path) for s in lit_defects]
+    centres = peak_centres(engine.anomaly_maps(defects), plain_images, engine.config.features)
+    encoder = zoom_encoder(zoom)
+    plain = zoom_images(encoder, plain_images, centres, zoom).numpy()
+    return plain, zoom_images(encoder, lit_images, centres, zoom).numpy()
 
 
 def moved_and_nearest(plain: np.ndarray, lit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -82,13 +111,18 @@ def moved_and_nearest(plain: np.ndarray, lit: np.ndarray) -> tuple[np.ndarray, n
     return moved, gaps.min(axis=1)
 
 
-def category_rows(suites: Path, name: str) -> list[dict[str, Any]]:
-    """One row per (group, defect image) of ``name``."""
+def category_rows(suites: Path, name: str, with_control: bool = False) -> list[dict[str, Any]]:
+    """One row per (group, defect image) of ``name``; ``with_control`` adds the zoom views'
+    control (:func:`fixed_window_rows`) as the group :data:`CONTROL_GROUP`."""
     keys, plain = group_rows(suites, "none", name)
     lit_keys, lit = group_rows(suites, "illumination", name)
     if keys != lit_keys:
         raise SystemExit(f"{name}: the none and illumination suites hold different files")
     groups = [g.name for g in RECIPES[METHOD].groups]
+    if with_control:
+        groups.append(CONTROL_GROUP)
+        plain, lit = [*plain, None], [*lit, None]
+        plain[-1], lit[-1] = fixed_window_rows(suites, name)
     rows = []
     for group, plain_rows, lit_rows in zip(groups, plain, lit, strict=True):
         moved, nearest = moved_and_nearest(plain_rows, lit_rows)
@@ -102,9 +136,18 @@ def category_rows(suites: Path, name: str) -> list[dict[str, Any]]:
 def main(argv: Sequence[str] | None = None) -> None:
     """Write the study's rows (``--out``) and print its summary."""
     ap = study_parser(__doc__, CATEGORIES)
+    ap.add_argument(
+        "--control",
+        action="store_true",
+        help="add the zoom views with the lit windows cut "
+        "at the untransformed peak (only the pixels differ)",
+    )
     args = ap.parse_args(argv)
     commit = git_commit(Path(__file__).resolve().parents[1])
-    rows = [r for name in args.categories for r in category_rows(Path(args.suites), name)]
+    rows = [
+        r for name in args.categories
+        for r in category_rows(Path(args.suites), name, args.control)
+    ]  # fmt: skip
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     frame = pd.DataFrame(rows).assign(method=METHOD, git_commit=commit, timestamp=stamp)
     atomic_write_csv(Path(args.out), frame)
