@@ -56,3 +56,20 @@ def test_category_rows_pairs_each_file_with_itself_group_by_group(
     rows["illumination"] = (["a/0", "c/0"], lit)
     with pytest.raises(SystemExit, match="screw: the none and illumination suites"):
         light_descriptors.category_rows(tmp_path, "screw")
+
+
+def test_the_control_adds_the_zoom_views_cut_at_the_untransformed_peak_as_a_fourth_group(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    plain = [np.array([[0.0], [2.0]])] * 3
+    rows = {"none": (["a/0", "b/0"], plain), "illumination": (["a/0", "b/0"], plain)}
+    monkeypatch.setattr(light_descriptors, "group_rows", lambda _, suite, __: rows[suite])
+    control = (np.array([[0.0], [2.0]]), np.array([[1.0], [2.0]]))
+    monkeypatch.setattr(light_descriptors, "fixed_window_rows", lambda *_: control)
+    out = pd.DataFrame(light_descriptors.category_rows(tmp_path, "screw", with_control=True))
+    added = out[out["group"] == light_descriptors.CONTROL_GROUP]
+    assert len(out) == 8 and added["moved"].tolist() == [1.0, 0.0]
+    assert added["nearest"].tolist() == [2.0, 2.0]
+    assert light_descriptors.CONTROL_GROUP not in set(
+        pd.DataFrame(light_descriptors.category_rows(tmp_path, "screw"))["group"]
+    )
