@@ -139,13 +139,8 @@ def category_rows(suites: Path, name: str, with_control: bool = False) -> list[d
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Write the study's rows (``--out``) and print its summary."""
-    ap = study_parser(__doc__, CATEGORIES)
-    ap.add_argument(
-        "--control",
-        action="store_true",
-        help="add the zoom views with the lit windows cut "
-        "at the untransformed peak (only the pixels differ)",
-    )
+    control = "add the zoom views with the lit windows cut at the untransformed peak"
+    ap = study_parser(__doc__, CATEGORIES, control + " (only the pixels differ)")
     args = ap.parse_args(argv)
     commit = git_commit(Path(__file__).resolve().parents[1])
     rows = [

@@ -161,15 +161,10 @@ def category_rows(
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Write the study's rows (``--out``) and print its summary."""
-    ap = study_parser(__doc__, CATEGORIES)
+    control = "also compare none with none, bank seed 2 (for each coreset below 1"
+    ap = study_parser(__doc__, CATEGORIES, control + ": a full bank does not depend on the seed)")
     ap.add_argument("--data", default=None, help="data root for the masks (default: $FSAD_DATA)")
     ap.add_argument("--coresets", type=float, nargs="+", default=[0.1], help="bank shares")
-    ap.add_argument(
-        "--control",
-        action="store_true",
-        help="also compare none with none, bank seed 2 "
-        "(for each coreset below 1: a full bank does not depend on the seed)",
-    )
     args = ap.parse_args(argv)
     commit = git_commit(Path(__file__).resolve().parents[1])
     rows = []

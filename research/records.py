@@ -38,16 +38,18 @@ def data_root(explicit: str | None) -> Path:
     return Path(root)
 
 
-def study_parser(doc: str, categories: Sequence[str]) -> argparse.ArgumentParser:
+def study_parser(doc: str, categories: Sequence[str], control: str) -> argparse.ArgumentParser:
     """The arguments of a study on the suites (the light studies): ``--suites`` (the folder
-    holding the ``none`` and ``illumination`` suites), ``--out`` (the CSV it writes) and
-    ``--categories`` (default ``categories``); ``doc``'s first line describes the study."""
+    holding the ``none`` and ``illumination`` suites), ``--out`` (the CSV it writes),
+    ``--categories`` (default ``categories``) and ``--control`` (``control``: what the
+    study's control adds); ``doc``'s first line describes the study."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument(
         "--suites", required=True, help="folder holding the none and illumination suites"
     )
     ap.add_argument("--out", required=True, help="CSV to write")
     ap.add_argument("--categories", nargs="+", default=list(categories))
+    ap.add_argument("--control", action="store_true", help=control)
     return ap
 
 
