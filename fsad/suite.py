@@ -403,10 +403,18 @@ def map_region(
         (shape[1], shape[0]),
         interpolation=cv2.INTER_LINEAR,
     )
-    med, peak = float(np.median(full)), float(full.max())
-    above = (full >= med + threshold * (peak - med)).astype(np.uint8)
+    return peak_part(full, threshold)
+
+
+def peak_part(values: np.ndarray, threshold: float) -> np.ndarray:
+    """The connected part of ``values`` ``(H, W)`` around its peak above
+    ``median + threshold * (peak - median)``, ``(H, W)`` bool."""
+    import cv2
+
+    med, peak = float(np.median(values)), float(values.max())
+    above = (values >= med + threshold * (peak - med)).astype(np.uint8)
     _, labels = cv2.connectedComponents(above)
-    y, x = np.unravel_index(int(np.argmax(full)), full.shape)
+    y, x = np.unravel_index(int(np.argmax(values)), values.shape)
     return labels == labels[y, x]
 
 

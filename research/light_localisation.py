@@ -58,7 +58,7 @@ from fsad.engine import EngineConfig, ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.features import FeatureConfig, placement
 from fsad.report import localisation_summary
-from fsad.suite import SuiteSettings
+from fsad.suite import SuiteSettings, peak_part
 from fsad.utils import atomic_write_csv
 from research.records import data_root, study_parser
 
@@ -85,11 +85,7 @@ def peak_region(amap: np.ndarray, level: float = LEVEL) -> np.ndarray:
     """
     import cv2
 
-    med, peak = float(np.median(amap)), float(amap.max())
-    above = (amap >= med + level * (peak - med)).astype(np.uint8)
-    _, labels = cv2.connectedComponents(above)
-    y, x = np.unravel_index(int(np.argmax(amap)), amap.shape)
-    region = (labels == labels[y, x]).astype(np.uint8)
+    region = peak_part(amap, level).astype(np.uint8)  # the suite generator's own rule
     return cv2.dilate(region, np.ones((3, 3), np.uint8)) > 0
 
 
