@@ -24,8 +24,14 @@ from pathlib import Path
 from fsad.artifact import folder_size
 from fsad.cache import DiskCache
 from fsad.errors import DataError
-from fsad.inspector import DEFAULT_METHOD, METHODS, Inspector, Result, trust_text
-from fsad.inspector.classifier import framing_text
+from fsad.inspector import (
+    DEFAULT_METHOD,
+    METHODS,
+    Inspector,
+    Result,
+    framing_text,
+    trust_text,
+)
 from fsad.utils import atomic_write_csv
 from fsad.viz.overlay import save_png
 

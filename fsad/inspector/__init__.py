@@ -65,6 +65,7 @@ from fsad.inspector.classifier import (
     METHODS,
     adapt,
     fit_temperature,
+    framing_text,
     method_name,
     method_recipe,
     probabilities,
@@ -115,6 +116,7 @@ __all__ = [
     "leave_out_scores",
     "support_folders",
     "trust_text",
+    "framing_text",
 ]
 
 _DEFAULTS = InspectorConfig()
