@@ -91,7 +91,6 @@ that measures its fit and classify costs (``benchmarks/bench_fit.py``,
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -100,10 +99,7 @@ from typing import Any
 import pandas as pd
 
 from fsad.engine import ResidualEngine
-from fsad.evaluate import git_commit
-from fsad.report import guarded_grid
 from research import recipe_round
-from research.robust import PROTOCOLS, round_parser, run_paired_cells
 
 #: the round's baseline: ``fsad fit``'s default when the round ran (pinned by name)
 BASELINE = "hires_lite0_poe_proto_rot4_fixed"
@@ -129,50 +125,18 @@ verdict = recipe_round.verdict
 
 def grid(records: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """The grid per protocol: the candidate's query accuracy against the baseline's over the
-    seeds both hold (:func:`fsad.report.guarded_grid`, four categories)."""
-    out = {}
-    for protocol in PROTOCOLS:
-        at = records[records["protocol"] == protocol]
-        rows = at.drop(columns="method", errors="ignore").rename(
-            columns={"variant": "method", "query_acc": "accuracy"}
-        )
-        out[protocol] = guarded_grid(
-            rows.assign(dataset=protocol), CANDIDATE, "baseline", recipe_round.SHOTS, 4
-        )
-    return out
+    seeds both hold (:func:`research.recipe_round.protocol_grids`, four categories)."""
+    return recipe_round.protocol_grids(records, CANDIDATE)
 
 
 def report(out: Path) -> str:
     """The round's table, verdict (seeds 1-3) and grid, as text."""
-    records = pd.read_csv(out)
-    table, verdicts = verdict(records, seeds=(1, 2, 3), probe=BASELINE)
-    shown, said = recipe_round.shown_verdict(table, verdicts)
-    lines = [shown, "", f"verdict (seeds 1-3): {said}", ""]
-    adopted = bool(verdicts["adopted"].iloc[0])
-    for protocol, g in grid(records).items():
-        lines.append(
-            f"{'grid' if adopted else 'query record (decides nothing)'} {protocol}: "
-            f"{g[CANDIDATE]} against {g['baseline']} "
-            f"({g['change']:+.2f} points, guard {g['guard']:.2f}, seeds {g['seeds']}, "
-            f"cells {g['cells']})"
-        )
-    return "\n".join(lines)
+    return recipe_round.candidate_report(out, CANDIDATE, BASELINE)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the round's pending cells into ``--out``, or print its report (``--report``)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    ap = round_parser(__doc__, suite_required=False)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    ap.add_argument("--report", action="store_true", help="print the table and the verdict")
-    args = ap.parse_args(argv)
-    if args.report:
-        print(report(Path(args.out)))
-        return
-    if args.suite is None and "suite_all" in args.protocols:
-        ap.error("--suite (the suite `all` folder) is needed for the suite_all protocol")
-    commit = git_commit(Path(__file__).resolve().parents[1])
-    run_paired_cells(args, score_cell, recipe_round.CELL, commit)
+    recipe_round.cell_main(__doc__, score_cell, report, argv)
 
 
 if __name__ == "__main__":

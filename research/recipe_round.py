@@ -118,15 +118,67 @@ def shown_verdict(table: pd.DataFrame, verdicts: pd.DataFrame) -> tuple[str, str
 
 
 def suite_grid(records: pd.DataFrame, candidate: str) -> dict:
-    """A suite round's grid: ``candidate``'s query accuracy against the baseline's on the
-    suite ``all``, four categories, as :func:`fsad.report.guarded_grid` reads a grid (the
-    guard: the baseline's sample std over seeds of the categories' mean; ``below_guard``:
-    the default stays)."""
-    suite = records[records["protocol"] == "suite_all"]
-    rows = suite.drop(columns="method", errors="ignore").rename(
+    """A suite round's grid: :func:`protocol_grid` on the suite ``all``."""
+    return protocol_grid(records, candidate, "suite_all")
+
+
+def protocol_grid(records: pd.DataFrame, candidate: str, protocol: str) -> dict:
+    """A round's grid on one protocol: ``candidate``'s query accuracy against the baseline's
+    over the seeds both hold, four categories, as :func:`fsad.report.guarded_grid` reads a
+    grid (the guard: the baseline's sample std over seeds of the categories' mean;
+    ``below_guard``: the default stays)."""
+    at = records[records["protocol"] == protocol]
+    rows = at.drop(columns="method", errors="ignore").rename(
         columns={"variant": "method", "query_acc": "accuracy"}
     )
-    return guarded_grid(rows.assign(dataset="suite_all"), candidate, "baseline", SHOTS, 4)
+    return guarded_grid(rows.assign(dataset=protocol), candidate, "baseline", SHOTS, 4)
+
+
+def protocol_grids(records: pd.DataFrame, candidate: str) -> dict[str, dict]:
+    """:func:`protocol_grid` on each protocol of :data:`research.robust.PROTOCOLS`."""
+    return {protocol: protocol_grid(records, candidate, protocol) for protocol in PROTOCOLS}
+
+
+def candidate_report(out: Path, candidate: str, baseline: str) -> str:
+    """A two-protocol round's table, verdict (seeds 1-3) and grid (``candidate`` against
+    the pinned method ``baseline``), as text; the grid is called a record that decides
+    nothing when the verdict did not adopt the candidate."""
+    records = pd.read_csv(out)
+    table, verdicts = verdict(records, seeds=(1, 2, 3), probe=baseline)
+    shown, said = shown_verdict(table, verdicts)
+    lines = [shown, "", f"verdict (seeds 1-3): {said}", ""]
+    adopted = bool(verdicts["adopted"].iloc[0])
+    for protocol, g in protocol_grids(records, candidate).items():
+        lines.append(
+            f"{'grid' if adopted else 'query record (decides nothing)'} {protocol}: "
+            f"{g[candidate]} against {g['baseline']} "
+            f"({g['change']:+.2f} points, guard {g['guard']:.2f}, seeds {g['seeds']}, "
+            f"cells {g['cells']})"
+        )
+    return "\n".join(lines)
+
+
+def cell_main(
+    doc: str,
+    score_cell: Callable[[ResidualEngine], list[dict]],
+    report_of: Callable[[Path], str],
+    argv: Sequence[str] | None = None,
+) -> None:
+    """The command line of a round that scores its cells itself (``score_cell``): run its
+    pending cells (seeds 1-3 unless ``--seeds``) into ``--out``, or print
+    ``report_of(--out)`` (``--report``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ap = round_parser(doc, suite_required=False)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--report", action="store_true", help="print the table and the verdict")
+    args = ap.parse_args(argv)
+    if args.report:
+        print(report_of(Path(args.out)))
+        return
+    if args.suite is None and "suite_all" in args.protocols:
+        ap.error("--suite (the suite `all` folder) is needed for the suite_all protocol")
+    commit = git_commit(Path(__file__).resolve().parents[1])
+    run_paired_cells(args, score_cell, CELL, commit)
 
 
 def report(out: Path) -> str:
