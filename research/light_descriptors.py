@@ -38,6 +38,13 @@ Run (the suites from ``fsad data suite --suites none illumination``)::
 ``--control`` adds the zoom views with the lit windows cut at the untransformed map's peak
 (group ``"ZoomConfig@0 windows at the untransformed peak"``), so that only the pixels differ:
 what is left of the zoom views' change is light's, not the moved window's.
+
+``--projected`` (added after photometric round 6, :mod:`research.light_projection_round`,
+had run and lost) adds the zoom views through that round's projection (group
+:data:`PROJECTED_GROUP`): the default's zoom rows of both suites with the light directions
+learned from the ``illumination`` suite's normal images projected out, one set of bases for
+both, so the measure asks whether the projection made the rows of defect images stay put
+under the suite's light (which its learned lights only resemble).
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from fsad.data import GOOD, Sample, load_category, read_image
 from fsad.engine import EngineConfig, ResidualEngine
@@ -59,6 +67,7 @@ from fsad.recipe import sample_rows
 from fsad.report import light_rows_summary
 from fsad.utils import atomic_write_csv
 from fsad.zoom import ZoomConfig, peak_centres, zoom_encoder, zoom_images
+from research.light_projection_round import ProjectedZoom, project
 from research.records import study_parser
 
 CATEGORIES = ("bottle", "screw", "metal_nut")
@@ -66,6 +75,8 @@ CATEGORIES = ("bottle", "screw", "metal_nut")
 METHOD = "hires_lite0_poe_proto_rot4_fixed"
 #: the zoom views with the lit windows cut at the untransformed peak (``--control``)
 CONTROL_GROUP = "ZoomConfig@0 windows at the untransformed peak"
+#: the zoom views through photometric round 6's projection (``--projected``)
+PROJECTED_GROUP = "ZoomConfig@0 projected (photometric round 6)"
 
 
 def suite_engine(suites: Path, suite: str, name: str) -> tuple[ResidualEngine, list[Sample]]:
@@ -102,6 +113,18 @@ def fixed_window_rows(suites: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     return plain, zoom_images(encoder, lit_images, centres, zoom).numpy()
 
 
+def projected_rows(
+    suites: Path, name: str, plain: np.ndarray, lit: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The zoom group's rows ``(N, D)`` of :func:`group_rows` (``plain`` and ``lit``, with the
+    group's weight) through photometric round 6's projection, with the bases learned from
+    the ``illumination`` suite's normal images (bank seed 1's engine), unweighted."""
+    (group,) = [g for g in RECIPES[METHOD].groups if isinstance(g.block, ZoomConfig)]
+    engine, _ = suite_engine(suites, "illumination", name)
+    bases = ProjectedZoom(group.block).bases(engine)
+    return tuple(project(torch.as_tensor(x / group.weight), bases).numpy() for x in (plain, lit))
+
+
 def moved_and_nearest(plain: np.ndarray, lit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per image: how far ``lit`` ``(N, D)`` lies from ``plain`` ``(N, D)`` (row by row), and
     the distance from each plain row to the nearest other plain row.
@@ -115,9 +138,13 @@ def moved_and_nearest(plain: np.ndarray, lit: np.ndarray) -> tuple[np.ndarray, n
     return moved, gaps.min(axis=1)
 
 
-def category_rows(suites: Path, name: str, with_control: bool = False) -> list[dict[str, Any]]:
+def category_rows(
+    suites: Path, name: str, with_control: bool = False, with_projected: bool = False
+) -> list[dict[str, Any]]:
     """One row per (group, defect image) of ``name``; ``with_control`` adds the zoom views'
-    control (:func:`fixed_window_rows`) as the group :data:`CONTROL_GROUP`."""
+    control (:func:`fixed_window_rows`) as the group :data:`CONTROL_GROUP`,
+    ``with_projected`` the projected zoom views (:func:`projected_rows`) as
+    :data:`PROJECTED_GROUP`."""
     keys, plain = group_rows(suites, "none", name)
     lit_keys, lit = group_rows(suites, "illumination", name)
     if keys != lit_keys:
@@ -127,6 +154,11 @@ def category_rows(suites: Path, name: str, with_control: bool = False) -> list[d
         groups.append(CONTROL_GROUP)
         plain, lit = [*plain, None], [*lit, None]
         plain[-1], lit[-1] = fixed_window_rows(suites, name)
+    if with_projected:
+        z = next(i for i, g in enumerate(RECIPES[METHOD].groups) if isinstance(g.block, ZoomConfig))
+        groups.append(PROJECTED_GROUP)
+        plain, lit = [*plain, None], [*lit, None]
+        plain[-1], lit[-1] = projected_rows(suites, name, plain[z], lit[z])
     rows = []
     for group, plain_rows, lit_rows in zip(groups, plain, lit, strict=True):
         moved, nearest = moved_and_nearest(plain_rows, lit_rows)
@@ -141,11 +173,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Write the study's rows (``--out``) and print its summary."""
     control = "add the zoom views with the lit windows cut at the untransformed peak"
     ap = study_parser(__doc__, CATEGORIES, control + " (only the pixels differ)")
+    ap.add_argument(
+        "--projected", action="store_true", help="add the zoom views through round 6's projection"
+    )
     args = ap.parse_args(argv)
     commit = git_commit(Path(__file__).resolve().parents[1])
     rows = [
         r for name in args.categories
-        for r in category_rows(Path(args.suites), name, args.control)
+        for r in category_rows(Path(args.suites), name, args.control, args.projected)
     ]  # fmt: skip
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     frame = pd.DataFrame(rows).assign(method=METHOD, git_commit=commit, timestamp=stamp)

@@ -73,3 +73,27 @@ def test_the_control_adds_the_zoom_views_cut_at_the_untransformed_peak_as_a_four
     assert light_descriptors.CONTROL_GROUP not in set(
         pd.DataFrame(light_descriptors.category_rows(tmp_path, "screw"))["group"]
     )
+
+
+def test_the_projected_zoom_views_come_last_unweighted_and_through_one_set_of_bases(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    plain = [np.array([[0.0, 1.0], [2.0, 0.0]])] * 3  # the zoom group (weight 2) is the third
+    lit = [p + np.array([[4.0, 0.0], [0.0, 0.0]]) for p in plain]
+    rows = {"none": (["a/0", "b/0"], plain), "illumination": (["a/0", "b/0"], lit)}
+    monkeypatch.setattr(light_descriptors, "group_rows", lambda _, suite, __: rows[suite])
+    seen = []
+
+    def fake_bases(self, engine) -> list[np.ndarray]:
+        seen.append(engine)  # the suite's name, from the stand-in suite_engine below
+        return [np.array([[1.0], [0.0]], dtype=np.float32)]  # light moves the first column
+
+    monkeypatch.setattr(light_descriptors.ProjectedZoom, "bases", fake_bases)
+    monkeypatch.setattr(light_descriptors, "suite_engine", lambda s, suite, n: (suite, []))
+    out = pd.DataFrame(light_descriptors.category_rows(tmp_path, "screw", with_projected=True))
+    added = out[out["group"] == light_descriptors.PROJECTED_GROUP]
+    assert len(out) == 8 and seen == ["illumination"]
+    # without the first column both images are unit rows along the second: the light's move
+    # of image a (along the first column) is gone; b's row (2, 0) has nothing left but 0
+    assert added["moved"].tolist() == [0.0, 0.0]
+    assert added["nearest"].tolist() == [1.0, 1.0]
