@@ -139,7 +139,7 @@ class ResidualEngine:
         if config == self.config:
             return self
         if config not in self._siblings:
-            self._siblings[config] = ResidualEngine(
+            self._siblings[config] = type(self)(  # a subclass's siblings are its own kind
                 self.category, config, self.seed, self.cache, self.device
             )
         return self._siblings[config]
