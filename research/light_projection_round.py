@@ -39,6 +39,30 @@ the MVTec protocol (centre crop) and the suite ``all`` (whole image), via
 :func:`research.recipe_round.score_variants` (the code ``fsad run`` uses). Query accuracy is
 recorded, never used.
 
+**What the round found** (``results/explore/light_projection.csv``, 48 rows, all run at
+beee009 from a clean clone, one process per protocol, each on one core, about 9 minutes):
+*lost* by its rule.
+
+- Support leave-one-out, mean ± std over seeds 1-3 of the four categories' mean: MVTec
+  protocol 85.2 ± 1.0 % against 85.2 ± 1.0 % (equal in every category and seed), suite
+  ``all`` 55.0 ± 1.3 % against 55.7 ± 2.2 % (bottle 80.0 -> 84.4, transistor 40.0 -> 38.3,
+  screw and metal_nut equal): +0.35 points averaged (margin +1).
+- The query record, which decides nothing: 71.8 -> 72.7 % (MVTec) and 58.6 -> 59.8 %
+  (suite), each within the baseline's seed-std (2.4 and 2.7).
+- The baseline's rows equal robustness round 12's baseline (which equalled ``fsad run``'s
+  rows of the default) in 24 of 24 cells.
+- Directions removed, summed over the six blocks (of 944 columns): MVTec 19-28, suite
+  37-78. Each candidate cell took 20-51 s on one core (the bases and the turned support's
+  rows), the baseline's 1-3 s from a warm cache.
+- Did the projection make the zoom rows stay put under light? The light-rows study's
+  ``--projected`` group (:mod:`research.light_descriptors`, added after the round; bases
+  from the ``illumination`` suite's normals): median ratio of light's move to the nearest
+  other defect image 1.35 -> 0.99 (bottle), 1.88 -> 1.36 (screw), 1.35 -> 1.01 (metal_nut);
+  share beyond the nearest 76 -> 44 %, 84 -> 76 %, 77 -> 53 %. So the rows moved less under
+  the suite's light, by a third to a half, and neither signal followed: what light costs
+  the default is not (or not only) in how its zoom views move.
+- No grid ran; the candidate never entered the library.
+
 **The rule, fixed before the run** (robustness rounds 6-8's and round 12's,
 :func:`research.recipe_round.verdict`): the candidate is adopted when its leave-one-out
 averaged over the two protocols beats the baseline's by at least 1 point and, on each
