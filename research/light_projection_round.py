@@ -24,10 +24,11 @@ columns), give the block's nuisance basis: its leading right singular vectors th
 :data:`ENERGY` of the differences' energy. Each block of a row is projected onto the
 basis's orthogonal complement and L2-normalised again; the group's weight (2) stays.
 
-Fixed before the run from the normal images alone (``bottle`` under the MVTec protocol,
-``screw`` on the suite, no defect image read): the differences' spectrum is steep, so
-:data:`ENERGY` = 0.8 removes 2-9 directions per block on MVTec's bottle and 3-19 on the
-suite's screw (of 40-320), while 90 % would remove up to 39.
+Fixed before the run from a look at the normal images alone (``bottle`` under the MVTec
+protocol, ``screw`` on the suite, no defect image read; a throwaway script, not kept as a
+record): the differences' spectrum is steep, so :data:`ENERGY` = 0.8 removed 2-9
+directions per block on MVTec's bottle and 3-19 on the suite's screw (of 40-320), while
+90 % would have removed up to 39. The record keeps each cell's sum over the six blocks.
 
 - ``baseline``: :data:`BASELINE` (``fsad fit``'s default when the round was written), as
   registered;
@@ -53,14 +54,14 @@ beee009 from a clean clone, one process per protocol, each on one core, about 9 
   rows of the default) in 24 of 24 cells.
 - Directions removed, summed over the six blocks (of 944 columns): MVTec 19-28, suite
   37-78. Each candidate cell took 20-51 s on one core (the bases and the turned support's
-  rows), the baseline's 1-3 s from a warm cache.
+  rows), the baseline's 0.7-3.3 s from a warm cache.
 - Did the projection make the zoom rows stay put under light? The light-rows study's
   ``--projected`` group (:mod:`research.light_descriptors`, added after the round; bases
   from the ``illumination`` suite's normals): median ratio of light's move to the nearest
   other defect image 1.35 -> 0.99 (bottle), 1.88 -> 1.36 (screw), 1.35 -> 1.01 (metal_nut);
   share beyond the nearest 76 -> 44 %, 84 -> 76 %, 77 -> 53 %. So the rows moved less under
-  the suite's light, by a third to a half, and neither signal followed: what light costs
-  the default is not (or not only) in how its zoom views move.
+  the suite's light (the median ratio by about a quarter), and neither signal followed:
+  what light costs the default is not (or not only) in how its zoom views move.
 - No grid ran; the candidate never entered the library.
 
 **The rule, fixed before the run** (robustness rounds 6-8's and round 12's,
@@ -141,6 +142,8 @@ def nuisance_bases(diffs: np.ndarray, sizes: Sequence[int], energy: float) -> li
     that hold ``energy`` of their squared norm: ``[(d_b, k_b)]`` with orthonormal columns."""
     if not 0.0 < energy < 1.0:
         raise ConfigError(f"energy must lie in (0, 1), got {energy}")
+    if not np.any(diffs):
+        raise ConfigError("no light differences to learn from (every difference is 0)")
     if sum(sizes) != diffs.shape[1]:
         raise ConfigError(f"blocks of {sum(sizes)} columns, differences of {diffs.shape[1]}")
     bases, start = [], 0

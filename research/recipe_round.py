@@ -1,12 +1,14 @@
-"""The harness of the rounds whose variants are recipes (robustness rounds 6-9, photometric
-round 5): each variant's support leave-one-out and (recorded) query accuracy, cell by cell,
-through the code ``fsad run`` uses (:func:`fsad.recipe.support_rows`,
-:func:`fsad.recipe.sample_rows`, :func:`fsad.recipe.recipe_proba`), and the rule robustness
-rounds 6-8 and photometric round 5 share: a candidate is adopted when its leave-one-out
-averaged over the MVTec protocol and the suite ``all`` beats the baseline's by at least 1
-point and, on each protocol alone, is not below the baseline's by more than the baseline's
-sample std over seeds in the same record (round 9, whose candidate cannot move the MVTec
-protocol, applies it to the suite alone: :mod:`research.image_pool_round`)."""
+"""The harness of the rounds whose variants are recipes (robustness rounds 6-12,
+photometric rounds 5-7; rounds 12, 6 and 7 score their cells themselves through
+:func:`cell_main` and report through :func:`candidate_report`): each variant's support
+leave-one-out and (recorded) query accuracy, cell by cell, through the code ``fsad run``
+uses (:func:`fsad.recipe.support_rows`, :func:`fsad.recipe.sample_rows`,
+:func:`fsad.recipe.recipe_proba`), and the rule those rounds share: a candidate is adopted
+when its leave-one-out averaged over the MVTec protocol and the suite ``all`` beats the
+baseline's by at least 1 point and, on each protocol alone, is not below the baseline's by
+more than the baseline's sample std over seeds in the same record (robustness rounds 9-11,
+whose candidates cannot move the MVTec protocol, apply it to the suite alone:
+:func:`suite_verdict`)."""
 
 from __future__ import annotations
 

@@ -157,3 +157,12 @@ def test_relit_bank_interleaves_each_normal_with_its_relit_copy(
     assert seen_lit < 1e-4 < seen_plain  # 0 up to the batch's rounding
     warm = ResidualEngine(tiny_category, lit_cfg, seed=1, cache=cache)
     assert torch.equal(warm.bank.features, lit.bank.features) and warm._extractor is None
+
+
+def test_a_subclass_s_siblings_are_of_its_own_class(tiny_category, tmp_path: Path) -> None:
+    class Marked(ResidualEngine):
+        """A subclass (as the research wing's light-subspace engine)."""
+
+    engine = Marked(tiny_category, SMALL, 1, DiskCache(tmp_path))
+    other = replace(SMALL, coreset_ratio=0.5)
+    assert type(engine.sibling(other)) is Marked and engine.sibling(other) is engine.sibling(other)

@@ -83,15 +83,17 @@ def test_the_candidate_differs_from_the_baseline_in_its_zoom_group_only() -> Non
 
 
 def test_a_test_image_s_projected_row_is_the_same_from_its_file_and_in_memory(
-    tiny_category, tmp_path: Path, one_torch_thread
+    tiny_category, tmp_path: Path, one_torch_thread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = ResidualEngine(tiny_category, SMALL, seed=1, cache=DiskCache(tmp_path))
     block = lp.ProjectedZoom(ZoomConfig(windows=(0.5,), size=64), normals=3)
     bases = block.bases(engine)
+    monkeypatch.setattr(lp, "light_differences", _refuse)  # from now on, from the cache
     sizes = [u.shape[0] for u in bases]
     assert sizes == lp.block_sizes(zoom_encoder(block.zoom), block.zoom) == [40, 112, 320]
     assert all(1 <= u.shape[1] <= u.shape[0] for u in bases)
-    assert block.bases(engine)[0].tobytes() == bases[0].tobytes()  # cached, same seed
+    again = ResidualEngine(tiny_category, SMALL, seed=1, cache=DiskCache(tmp_path))
+    assert block.bases(again)[0].tobytes() == bases[0].tobytes()  # read back, not recomputed
     samples = list(tiny_category.test)[2:4]
     from_files = block.describe(Inputs(engine, samples=samples))
     in_memory = block.describe(Inputs(engine, images=[read_image(s.path) for s in samples]))
@@ -105,6 +107,15 @@ def test_a_test_image_s_projected_row_is_the_same_from_its_file_and_in_memory(
         start += u.shape[0]
     assert block.table_key(engine) != block.zoom.table_key(engine)
     assert lp.ProjectedZoom(block.zoom, energy=0.5).table_key(engine) != block.table_key(engine)
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("the bases were recomputed instead of read from the cache")
+
+
+def test_no_light_difference_is_refused_rather_than_removing_everything() -> None:
+    with pytest.raises(ConfigError, match="no light differences"):
+        lp.nuisance_bases(np.zeros((6, 4)), [4], 0.8)
 
 
 def test_each_cell_scores_the_pinned_baseline_and_the_candidate_on_one_engine(

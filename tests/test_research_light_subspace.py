@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -68,16 +67,55 @@ def test_every_feature_loses_the_light_directions_and_caches_never_mix(
     assert torch.allclose(sub.features(test), sub.features_of_images(images), atol=1e-4)
     assert not torch.allclose(sub.anomaly_maps(test), plain.anomaly_maps(test))
     again = ls.SubspaceEngine(tiny_category, SMALL, 1, cache)
-    assert torch.equal(again.basis(), basis)  # from the cache
+    again.extractor.embed_images = _refuse  # the basis must come from the cache
+    assert torch.equal(again.basis(), basis)
 
 
 def test_siblings_are_light_subspace_engines_with_their_own_basis(
     tiny_category, tmp_path: Path, one_torch_thread
 ) -> None:
-    sub = ls.SubspaceEngine(tiny_category, SMALL, 1, DiskCache(tmp_path))
+    cache = DiskCache(tmp_path)
+    sub = ls.SubspaceEngine(tiny_category, SMALL, 1, cache)
     wider = replace(SMALL, features=replace(SMALL.features, resize=88, crop=80))
     sibling = sub.sibling(wider)
     assert isinstance(sibling, ls.SubspaceEngine) and sibling is sub.sibling(wider)
-    assert sibling.config == ls.subspace_config(wider)
-    assert sibling.basis().shape[0] == 32 and sub.sibling(sub.config) is sub
-    assert np.asarray(sibling.features(list(tiny_category.test))).shape[2:] == (10, 10)
+    assert sibling.config == ls.subspace_config(wider) and sub.sibling(sub.config) is sub
+    own = ls.SubspaceEngine(tiny_category, wider, 1, DiskCache(tmp_path / "fresh")).basis()
+    assert torch.allclose(sibling.basis(), own, atol=1e-5)  # learned at its own resolution
+    assert sibling.basis().shape != sub.basis().shape or not torch.allclose(
+        sibling.basis(), sub.basis(), atol=1e-3
+    )
+    features = sibling.features(list(tiny_category.test))
+    assert features.shape[2:] == (10, 10)
+    assert float((torch.einsum("ndhw,dk->nkhw", features, own)).abs().max()) < 1e-3 * float(
+        features.abs().max()
+    )
+
+
+def test_no_light_difference_is_refused_rather_than_removing_everything() -> None:
+    with pytest.raises(ConfigError, match="no light differences"):
+        ls.leading_basis(torch.zeros(4, 4, dtype=torch.float64), 0.8)
+
+
+def test_each_cell_scores_the_pinned_baseline_on_the_plain_and_the_subspace_engine(
+    tiny_category, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = []
+
+    def fake_scores(engine: ResidualEngine, variants: dict) -> list[dict]:
+        seen.append((type(engine).__name__, dict(variants)))
+        return [{"variant": next(iter(variants))}]
+
+    monkeypatch.setattr(ls.recipe_round, "score_variants", fake_scores)
+    monkeypatch.setattr(ls, "removed_directions", lambda engine, recipe: "224 px: 3")
+    rows = ls.score_cell(ResidualEngine(tiny_category, SMALL, seed=1, cache=DiskCache(tmp_path)))
+    assert ls.BASELINE == "hires_lite0_poe_proto_rot4_fixed"  # pinned, not fsad fit's default
+    assert seen == [
+        ("ResidualEngine", {"baseline": ls.BASELINE}),
+        ("SubspaceEngine", {"light_subspace": ls.BASELINE}),
+    ]
+    assert [r["removed_directions"] for r in rows] == ["", "224 px: 3"]
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("the basis was recomputed instead of read from the cache")
