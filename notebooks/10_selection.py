@@ -1623,6 +1623,22 @@ if SUBSPACE.exists():
     display(Markdown(to_markdown(removed.unstack("protocol"))))
 
 # %% [markdown]
+# Read plainly: lost, by the MVTec protocol's guard. Averaged over the two protocols the
+# leave-one-out gains 1.33 points, over the margin of 1 (suite `all` +4.9, metal_nut 46.7 ->
+# 66.7), but on the MVTec protocol it loses 2.25, beyond that protocol's guard of 1.0
+# (transistor 80.0 -> 71.7). The query record, which decides nothing, rises on both: +6.1
+# points on the MVTec protocol (transistor 55 -> 70) and +3.2 on the suite, each beyond the
+# baseline's seed-std. So the signal and the record disagree most where the rule looked
+# hardest: transistor's leave-one-out is 20 left-out images, the same in every seed, and 8.3
+# points is under two of them a seed. The rule stands; the record is not used to overturn
+# it, and the table below counts the pair. Of the seven rounds against light, this is the
+# only one whose record rose by 3 points or more on both protocols (photometric round 4's
+# relit bank: +7.2 and -0.9; round 3's lit support: +6.1 and +0.8, one seed each); a rule
+# able to see it would need a signal finer than one seed's twenty left-out images.
+# Each engine removed 33-88 directions of 384, and a candidate cell cost 41-646 s on one
+# core against the baseline's seconds from a warm cache.
+
+# %% [markdown]
 # ## Do the signal and the query record agree?
 #
 # Every round since robustness round 1 was decided by support leave-one-out, and each also
@@ -1733,17 +1749,20 @@ else:
 # 1's turned support on the suite, the speed round's dropped zoom views and anomaly-only
 # descriptors, test-time poses, the relit bank on the MVTec protocol, the centred residuals
 # and the pose sub-classes on the suite, the residual blocks alone on the MVTec protocol, the
-# 448 px engine at one scale on the suite, robustness round 11);
+# 448 px engine at one scale on the suite, robustness round 11, light projected out of the
+# patch features on the suite);
 # the exceptions are photometric rounds 1 and 2, which changed the images themselves, and
 # the relit bank on the suite (photometric round 4) and image-relative pooling on the suite
 # (robustness round 9: +4.25 on the seeds its rule read, the record -1.7 on them and -1.6
 # over its grid's five) and one scale per product on the suite (robustness round 10: +3.2,
 # the record -1.7 on the same seeds and -1.1 over five). Where it moved by less, the two
 # split evenly or worse; the pose sub-classes on the MVTec protocol are the plainest case, the
-# leave-one-out level and the record up 5 points. The pairs are few and not independent:
+# leave-one-out level and the record up 5 points, and photometric round 7 on the MVTec
+# protocol the costliest (the leave-one-out -2.3, the record +6.1: the guard rejected it). The pairs are few and not independent:
 # the speed round's share one baseline, the five one-seed rounds share the very same seed-1
-# baseline cells and the last nine rounds theirs (seeds 1-3; the baseline of robustness
-# round 12 and photometric round 6, one and the same, equals theirs under the centre crop),
+# baseline cells and the last ten rounds theirs (seeds 1-3; the baseline of robustness
+# round 12 and photometric rounds 6 and 7, one and the same, equals theirs under the centre
+# crop),
 # `rot4` and `dihedral8` are
 # near twins, as are the head round's eight settings; and the bins were drawn after seeing
 # the table. So this is a description, not a test, and
