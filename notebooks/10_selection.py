@@ -1758,7 +1758,8 @@ else:
 # the record -1.7 on the same seeds and -1.1 over five). Where it moved by less, the two
 # split evenly or worse; the pose sub-classes on the MVTec protocol are the plainest case, the
 # leave-one-out level and the record up 5 points, and photometric round 7 on the MVTec
-# protocol the costliest (the leave-one-out -2.3, the record +6.1: the guard rejected it). The pairs are few and not independent:
+# protocol the costliest (the leave-one-out -2.3, the record +6.1: the guard rejected it).
+# The pairs are few and not independent:
 # the speed round's share one baseline, the five one-seed rounds share the very same seed-1
 # baseline cells and the last ten rounds theirs (seeds 1-3; the baseline of robustness
 # round 12 and photometric rounds 6 and 7, one and the same, equals theirs under the centre
