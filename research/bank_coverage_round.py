@@ -91,12 +91,7 @@ that measures its fit and classify costs (``benchmarks/bench_fit.py``,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
-from typing import Any
-
-import pandas as pd
 
 from fsad.engine import ResidualEngine
 from research import recipe_round
@@ -121,23 +116,9 @@ def score_cell(engine: ResidualEngine) -> list[dict]:
 
 #: the rule's verdict and table (:func:`research.recipe_round.verdict`, both protocols)
 verdict = recipe_round.verdict
-
-
-def grid(records: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """The grid per protocol: the candidate's query accuracy against the baseline's over the
-    seeds both hold (:func:`research.recipe_round.protocol_grids`, four categories)."""
-    return recipe_round.protocol_grids(records, CANDIDATE)
-
-
-def report(out: Path) -> str:
-    """The round's table, verdict (seeds 1-3) and grid, as text."""
-    return recipe_round.candidate_report(out, CANDIDATE, BASELINE)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run the round's pending cells into ``--out``, or print its report (``--report``)."""
-    recipe_round.cell_main(__doc__, score_cell, report, argv)
-
+#: the round's grid, report and command line
+ROUND = recipe_round.CandidateRound(__doc__, CANDIDATE, BASELINE, score_cell)
+grid, report, main = ROUND.grid, ROUND.report, ROUND.main
 
 if __name__ == "__main__":
     main()

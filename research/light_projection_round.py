@@ -83,11 +83,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -250,23 +248,9 @@ def score_cell(engine: ResidualEngine) -> list[dict]:
 
 #: the rule's verdict and table (:func:`research.recipe_round.verdict`, both protocols)
 verdict = recipe_round.verdict
-
-
-def grid(records: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """The grid per protocol: the candidate's query accuracy against the baseline's over the
-    seeds both hold (:func:`research.recipe_round.protocol_grids`, four categories)."""
-    return recipe_round.protocol_grids(records, CANDIDATE)
-
-
-def report(out: Path) -> str:
-    """The round's table, verdict (seeds 1-3) and grid, as text."""
-    return recipe_round.candidate_report(out, CANDIDATE, BASELINE)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run the round's pending cells into ``--out``, or print its report (``--report``)."""
-    recipe_round.cell_main(__doc__, score_cell, report, argv)
-
+#: the round's grid, report and command line
+ROUND = recipe_round.CandidateRound(__doc__, CANDIDATE, BASELINE, score_cell)
+grid, report, main = ROUND.grid, ROUND.report, ROUND.main
 
 if __name__ == "__main__":
     main()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +159,30 @@ def candidate_report(out: Path, candidate: str, baseline: str) -> str:
             f"cells {g['cells']})"
         )
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class CandidateRound:
+    """A two-protocol round of one candidate against a pinned baseline that scores its cells
+    itself (robustness round 12, photometric rounds 6 and 7): its grid, report and command
+    line, from its docstring, names and ``score_cell``."""
+
+    doc: str
+    candidate: str
+    baseline: str
+    score_cell: Callable[[ResidualEngine], list[dict]]
+
+    def grid(self, records: pd.DataFrame) -> dict[str, dict]:
+        """The grid per protocol (:func:`protocol_grids`, four categories)."""
+        return protocol_grids(records, self.candidate)
+
+    def report(self, out: Path) -> str:
+        """The round's table, verdict (seeds 1-3) and grid, as text (:func:`candidate_report`)."""
+        return candidate_report(out, self.candidate, self.baseline)
+
+    def main(self, argv: Sequence[str] | None = None) -> None:
+        """Run the round's pending cells into ``--out``, or print its report (``--report``)."""
+        cell_main(self.doc, self.score_cell, self.report, argv)
 
 
 def cell_main(
