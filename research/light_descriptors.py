@@ -49,6 +49,12 @@ had run and lost) adds the zoom views through that round's projection (group
 learned from the ``illumination`` suite's normal images projected out, one set of bases for
 both, so the measure asks whether the projection made the rows of defect images stay put
 under the suite's light (which its learned lights only resemble).
+
+``--subspace`` (added after photometric round 7, :mod:`research.light_subspace_round`, had
+run and lost by its guard) adds the default's three groups computed on that round's
+light-subspace engines (groups named ``"<group> light subspace"``): each suite's engines
+with light's directions projected out of their patch features, each learning its basis from
+its own suite's normal images, as the candidate does for a product.
 """
 
 from __future__ import annotations
@@ -72,6 +78,7 @@ from fsad.report import light_rows_summary
 from fsad.utils import atomic_write_csv
 from fsad.zoom import ZoomConfig, peak_centres, zoom_encoder, zoom_images
 from research.light_projection_round import ProjectedZoom, project
+from research.light_subspace_round import SubspaceEngine
 from research.records import study_parser
 
 CATEGORIES = ("bottle", "screw", "metal_nut")
@@ -79,6 +86,8 @@ CATEGORIES = ("bottle", "screw", "metal_nut")
 METHOD = "hires_lite0_poe_proto_rot4_fixed"
 #: the zoom views with the lit windows cut at the untransformed peak (``--control``)
 CONTROL_GROUP = "ZoomConfig@0 windows at the untransformed peak"
+#: suffix of the groups computed on photometric round 7's engines (``--subspace``)
+SUBSPACE_SUFFIX = " light subspace"
 #: the zoom views through photometric round 6's projection (``--projected``)
 PROJECTED_GROUP = "ZoomConfig@0 projected (photometric round 6)"
 
@@ -94,10 +103,15 @@ def suite_engine(suites: Path, suite: str, name: str) -> tuple[ResidualEngine, l
     return ResidualEngine(category, config, seed=1), defects
 
 
-def group_rows(suites: Path, suite: str, name: str) -> tuple[list[str], list[np.ndarray]]:
+def group_rows(
+    suites: Path, suite: str, name: str, subspace: bool = False
+) -> tuple[list[str], list[np.ndarray]]:
     """File keys (``type/stem``, sorted) and every group's rows ``(N, D_g)`` of the defect
-    images of ``name`` in the ``suite`` folder (whole image, bank seed 1)."""
+    images of ``name`` in the ``suite`` folder (whole image, bank seed 1); ``subspace``: on
+    photometric round 7's light-subspace engines instead."""
     engine, defects = suite_engine(suites, suite, name)
+    if subspace:
+        engine = SubspaceEngine(engine.category, engine.config, engine.seed, engine.cache)
     keys = [f"{s.label}/{s.path.stem}" for s in defects]
     return keys, sample_rows(engine, RECIPES[METHOD], defects)
 
@@ -143,12 +157,17 @@ def moved_and_nearest(plain: np.ndarray, lit: np.ndarray) -> tuple[np.ndarray, n
 
 
 def category_rows(
-    suites: Path, name: str, with_control: bool = False, with_projected: bool = False
+    suites: Path,
+    name: str,
+    with_control: bool = False,
+    with_projected: bool = False,
+    with_subspace: bool = False,
 ) -> list[dict[str, Any]]:
     """One row per (group, defect image) of ``name``; ``with_control`` adds the zoom views'
     control (:func:`fixed_window_rows`) as the group :data:`CONTROL_GROUP`,
     ``with_projected`` the projected zoom views (:func:`projected_rows`) as
-    :data:`PROJECTED_GROUP`."""
+    :data:`PROJECTED_GROUP`, ``with_subspace`` every group on the light-subspace engines
+    (:data:`SUBSPACE_SUFFIX`)."""
     keys, plain = group_rows(suites, "none", name)
     lit_keys, lit = group_rows(suites, "illumination", name)
     if keys != lit_keys:
@@ -163,6 +182,10 @@ def category_rows(
         groups.append(PROJECTED_GROUP)
         plain, lit = [*plain, None], [*lit, None]
         plain[-1], lit[-1] = projected_rows(suites, name, plain[z], lit[z])
+    if with_subspace:
+        groups += [g.name + SUBSPACE_SUFFIX for g in RECIPES[METHOD].groups]
+        plain = [*plain, *group_rows(suites, "none", name, subspace=True)[1]]
+        lit = [*lit, *group_rows(suites, "illumination", name, subspace=True)[1]]
     rows = []
     for group, plain_rows, lit_rows in zip(groups, plain, lit, strict=True):
         moved, nearest = moved_and_nearest(plain_rows, lit_rows)
@@ -180,11 +203,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument(
         "--projected", action="store_true", help="add the zoom views through round 6's projection"
     )
+    ap.add_argument("--subspace", action="store_true", help="add every group on round 7's engines")
     args = ap.parse_args(argv)
     commit = git_commit(Path(__file__).resolve().parents[1])
     rows = [
         r for name in args.categories
-        for r in category_rows(Path(args.suites), name, args.control, args.projected)
+        for r in category_rows(
+            Path(args.suites), name, args.control, args.projected, args.subspace
+        )
     ]  # fmt: skip
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     frame = pd.DataFrame(rows).assign(method=METHOD, git_commit=commit, timestamp=stamp)

@@ -97,3 +97,27 @@ def test_the_projected_zoom_views_come_last_unweighted_and_through_one_set_of_ba
     # of image a (along the first column) is gone; b's row (2, 0) has nothing left but 0
     assert added["moved"].tolist() == [0.0, 0.0]
     assert added["nearest"].tolist() == [1.0, 1.0]
+
+
+def test_the_subspace_groups_come_last_and_read_the_light_subspace_engines_rows(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    plain = [np.array([[0.0], [2.0]])] * 3
+    moved = [np.array([[0.0], [5.0]])] * 3  # the subspace engines' rows: image b moves by 3
+    rows = {
+        ("none", False): (["a/0", "b/0"], plain),
+        ("illumination", False): (["a/0", "b/0"], plain),
+        ("none", True): (["a/0", "b/0"], plain),
+        ("illumination", True): (["a/0", "b/0"], moved),
+    }
+    monkeypatch.setattr(
+        light_descriptors,
+        "group_rows",
+        lambda _, suite, __, subspace=False: rows[(suite, subspace)],
+    )
+    out = pd.DataFrame(light_descriptors.category_rows(tmp_path, "screw", with_subspace=True))
+    names = [g.name for g in RECIPES[METHOD].groups]
+    assert list(out["group"].unique()) == names + [n + " light subspace" for n in names]
+    added = out[out["group"].str.endswith(light_descriptors.SUBSPACE_SUFFIX)]
+    assert added["moved"].tolist() == [0.0, 3.0] * 3
+    assert out[~out.index.isin(added.index)]["moved"].tolist() == [0.0] * 6
