@@ -18,8 +18,9 @@ Per group and defect image ``i`` (all of a category's, no type read):
   misclassified). The zoom views are cut around the lit map's own peak, so their ``moved``
   mixes a moved window with changed pixels; ``--control`` separates the two.
 
-What it found (``results/explore/light_descriptors.csv``, 1030 rows at 9508e40 with
-``--control --projected``; its first 824 equal a run at 2370b2e with ``--control``, whose
+What it found (``results/explore/light_descriptors.csv``, 1648 rows at 4a00981 with
+``--control --projected --subspace``; its other 1030 rows equal a run at 9508e40 with
+``--control --projected``, whose first 824 equal a run at 2370b2e with ``--control``, whose
 first 618, the default's three groups, equal a first run at 6c02e4c; one seed, one draw of
 light per image): by median ratio the zoom views move most in all three
 categories (1.35-1.88 against 0.75-1.19 for the anomaly blocks); by the share above 1 they
@@ -32,7 +33,10 @@ window. Its untransformed rows equal the default's zoom rows up to the group's w
 constant factor 2) in every image. Through photometric round 6's projection the zoom rows'
 median ratio falls by about a quarter (1.35 -> 0.99, 1.88 -> 1.36 and 1.35 -> 1.01 on
 bottle, screw and metal_nut; 44 %, 76 % and 53 % above 1), though that round's signals did
-not follow.
+not follow. On photometric round 7's light-subspace engines the anomaly blocks move less on
+screw (share above 1: 50 -> 22 % at 224 px, 54 -> 36 % at 448 px), a little less on
+metal_nut's 448 px blocks (86 -> 77 %) and more on bottle (13 -> 46 %, 25 -> 60 %); the
+zoom views, whose pixels that round does not project, about as before (73-84 %).
 
 Run (the suites from ``fsad data suite --suites none illumination``)::
 
