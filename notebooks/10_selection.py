@@ -1523,7 +1523,8 @@ if COVERAGE.exists():
 # the 448 px engine, `@1`; zoom views through Lite0, `ZoomConfig@0`), against the distance
 # from its untransformed row to the nearest other defect image's row (every defect image,
 # bank seed 1). A ratio above 1: light moves the image further than its nearest neighbour
-# lies.
+# lies. Each category's first three groups are the default's; the control follows, and the
+# last four were added after photometric rounds 6 and 7 (read with those rounds, below).
 
 # %% tags=["hide-input"]
 LIGHT_ROWS = RESULTS / "explore" / "light_descriptors.csv"
@@ -1534,15 +1535,15 @@ else:
     display(Markdown(f"*{shown_path(LIGHT_ROWS)} not found.*"))
 
 # %% [markdown]
-# Read plainly: by median ratio the zoom views move most in all three categories (1.35-1.88,
-# against 0.75-1.19 for the anomaly blocks); by the share of images moved beyond their
-# nearest neighbour they lead on bottle and screw (76 % and 84 %), while on metal_nut the
+# Read plainly: of the default's groups, by median ratio the zoom views move most in all
+# three categories (1.35-1.88, against 0.75-1.19 for the anomaly blocks); by the share of
+# images moved beyond their nearest neighbour they lead on bottle and screw (76 % and 84 %), while on metal_nut the
 # 448 px engine's anomaly blocks lead (86 % against 77 %). Two effects could mix in the zoom
 # rows: the windows are cut around the lit map's peak, which light moves for about a quarter
 # to a third of screw's and metal_nut's defect images (the study above), and the pixels
-# inside them change. The control (the last group: the lit windows cut at the untransformed
-# peak, so only the pixels differ) keeps most of the change: median ratio 1.16-1.65, 67-78 %
-# of the images beyond their nearest neighbour. So it is mostly the pixels: the zoom views
+# inside them change. The control (the group `windows at the untransformed peak`: the lit
+# windows cut at the untransformed peak, so only the pixels differ) keeps most of the
+# change: median ratio 1.16-1.65, 67-78 % of the images beyond their nearest neighbour. So it is mostly the pixels: the zoom views
 # re-encode them through an ImageNet backbone, while the anomaly blocks are read largely as
 # residuals against a bank that holds lit normals too. (The control's untransformed rows
 # equal the default's zoom rows up to the group's weight, a constant factor 2, in every
@@ -1585,7 +1586,7 @@ if PROJECTION.exists():
 # transistor -1.7), +0.35 averaged against the margin of +1. The query record, which
 # decides nothing, rises by about one point on both protocols (MVTec 71.8 -> 72.7 %, suite
 # 58.6 -> 59.8 %), within a seed-std of the baseline. Did the projection make the zoom
-# rows stay put under the suite's light? The light-rows study's last group (`ZoomConfig@0
+# rows stay put under the suite's light? The light-rows study's group (`ZoomConfig@0
 # projected`, in its table above, added after the round: bases from the `illumination`
 # suite's normals, the same bases for the lit and the untransformed rows) says yes, in
 # part: the median ratio of light's move to the nearest other defect image falls from

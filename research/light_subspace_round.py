@@ -5,7 +5,7 @@ generalisation suite together.
 
 Why: photometric round 6 (:mod:`research.light_projection_round`) projected light's
 directions out of the zoom views alone and lost by its rule (leave-one-out +0.35 points
-averaged; the MVTec protocol's unmoved), although the light-rows study's last group shows
+averaged; the MVTec protocol's unmoved), although the light-rows study's ``--projected`` group shows
 that the projection made the zoom rows of all three categories it reads move less under
 light (median ratio to the nearest other defect image down by about a quarter: 1.35 ->
 0.99, 1.88 -> 1.36, 1.35 -> 1.01 on bottle, screw, metal_nut; corrected while the round
