@@ -1537,19 +1537,20 @@ else:
 # %% [markdown]
 # Read plainly: of the default's groups, by median ratio the zoom views move most in all
 # three categories (1.35-1.88, against 0.75-1.19 for the anomaly blocks); by the share of
-# images moved beyond their nearest neighbour they lead on bottle and screw (76 % and 84 %), while on metal_nut the
-# 448 px engine's anomaly blocks lead (86 % against 77 %). Two effects could mix in the zoom
-# rows: the windows are cut around the lit map's peak, which light moves for about a quarter
-# to a third of screw's and metal_nut's defect images (the study above), and the pixels
-# inside them change. The control (the group `windows at the untransformed peak`: the lit
-# windows cut at the untransformed peak, so only the pixels differ) keeps most of the
-# change: median ratio 1.16-1.65, 67-78 % of the images beyond their nearest neighbour. So it is mostly the pixels: the zoom views
-# re-encode them through an ImageNet backbone, while the anomaly blocks are read largely as
-# residuals against a bank that holds lit normals too. (The control's untransformed rows
-# equal the default's zoom rows up to the group's weight, a constant factor 2, in every
-# image.) One seed and one draw of light per image (50-93 images per category), no
-# interval; the study chooses nothing. It suggests where a next candidate against light
-# could act: the zoom views' encoder, or features light does not change.
+# images moved beyond their nearest neighbour they lead on bottle and screw (76 % and 84 %),
+# while on metal_nut the 448 px engine's anomaly blocks lead (86 % against 77 %). Two
+# effects could mix in the zoom rows: the windows are cut around the lit map's peak, which
+# light moves for about a quarter to a third of screw's and metal_nut's defect images (the
+# study above), and the pixels inside them change. The control (the group `windows at the
+# untransformed peak`: the lit windows cut at the untransformed peak, so only the pixels
+# differ) keeps most of the change: median ratio 1.16-1.65, 67-78 % of the images beyond
+# their nearest neighbour. So it is mostly the pixels: the zoom views re-encode them through
+# an ImageNet backbone, while the anomaly blocks are read largely as residuals against a
+# bank that holds lit normals too. (The control's untransformed rows equal the default's
+# zoom rows up to the group's weight, a constant factor 2, in every image.) One seed and one
+# draw of light per image (50-93 images per category), no interval; the study chooses
+# nothing. It suggests where a next candidate against light could act: the zoom views'
+# encoder, or features light does not change.
 
 # %% [markdown]
 # ## Photometric round 6: the zoom views without light's directions
