@@ -40,7 +40,7 @@ zoom views, whose pixels that round does not project, about as before (73-84 %).
 
 Run (the suites from ``fsad data suite --suites none illumination``)::
 
-    python -m research.light_descriptors --suites $OUT --control \\
+    python -m research.light_descriptors --suites $OUT --control --projected --subspace \\
         --out results/explore/light_descriptors.csv
 
 ``--control`` adds the zoom views with the lit windows cut at the untransformed map's peak

@@ -53,7 +53,7 @@ beee009 from a clean clone, one process per protocol, each on one core, about 9 
 - The baseline's rows equal robustness round 12's baseline (which equalled ``fsad run``'s
   rows of the default) in 24 of 24 cells.
 - Directions removed, summed over the six blocks (of 944 columns): MVTec 19-28, suite
-  37-78. Each candidate cell took 20-51 s on one core (the bases and the turned support's
+  37-78. Each candidate cell took 21-51 s on one core (the bases and the turned support's
   rows), the baseline's 0.7-3.3 s from a warm cache.
 - Did the projection make the zoom rows stay put under light? The light-rows study's
   ``--projected`` group (:mod:`research.light_descriptors`, added after the round; bases

@@ -40,7 +40,7 @@ the MVTec protocol (centre crop) and the suite ``all`` (whole image), via
 recorded, never used.
 
 **What the round found** (``results/explore/light_subspace.csv``, 48 rows, all run at
-fe6d7ed from a clean clone, one process per protocol, each on one core, about 70 minutes):
+fe6d7ed from a clean clone, one process per protocol, each on one core, about 55 minutes):
 *lost* by its rule's guard on the MVTec protocol.
 
 - Support leave-one-out, mean ± std over seeds 1-3 of the four categories' mean: MVTec
@@ -64,14 +64,16 @@ fe6d7ed from a clean clone, one process per protocol, each on one core, about 70
   transistor 307-336, screw 344-646: each engine's basis, both coresets and every residual
   recomputed), the baseline's 0.7-3.9 s from a warm cache; the MVTec process peaked at
   about 8 GB (the 448 px engine's normal features, raw and projected).
-- Light invariance does not explain the record. The light-rows study's ``--subspace``
-  groups (:mod:`research.light_descriptors`, added after the round; each suite's engines
-  with their own basis): the anomaly blocks move less under the suite's light on screw
-  (share of defect images moved beyond their nearest other image 50 -> 22 % at 224 px,
-  54 -> 36 % at 448 px), a little less on metal_nut's 448 px blocks (86 -> 77 %), and more
-  on bottle (13 -> 46 %, 25 -> 60 %), while bottle's suite record rose by 4.2 points; and
-  the record rose most on the MVTec protocol, whose light never changes. Whatever the
-  projection does for the record, it is not mainly invariance to light.
+- Light invariance does not plainly explain the record. The light-rows study's
+  ``--subspace`` groups (:mod:`research.light_descriptors`, added after the round; one
+  seed, one draw of light; each suite's engines with their own basis, so the lit and the
+  untransformed rows also differ by the basis, unlike ``--projected``'s one basis): the
+  anomaly blocks move less under the suite's light on screw (share of defect images moved
+  beyond their nearest other image 50 -> 22 % at 224 px, 54 -> 36 % at 448 px; its suite
+  record +6.7), a little less on metal_nut's 448 px blocks (86 -> 77 %; its 224 px blocks a
+  little more, 35 -> 40 %), and more on bottle (13 -> 46 %, 25 -> 60 %), while bottle's
+  suite record rose by 4.2 points; and the record rose most on the MVTec protocol, whose
+  light never changes. The evidence is mixed; light invariance is at most part of it.
 - No grid ran; the candidate never entered the library.
 
 **The rule, fixed before the run** (rounds 6-8's, round 12's and photometric round 6's,
