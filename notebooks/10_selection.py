@@ -1633,7 +1633,7 @@ if SUBSPACE.exists():
 # baseline's seed-std. Within the round the two part most on transistor under the MVTec
 # protocol, where the guard fell: its leave-one-out is 20 left-out images, the same in every
 # seed, and 8.3 points is under two of them a seed. The rule stands; the record is not used
-# to overturn it, and the table below counts the pair. Of the seven rounds against light,
+# to overturn it, and the table below counts the pair. Of the seven photometric rounds,
 # this is the only one whose record rose by 3 points or more on both protocols (photometric
 # round 4's relit bank: +7.2 and -0.9; round 3's lit support: +6.1 and +0.8, one seed each).
 # A rule that could weigh such a split would need a signal finer than twenty left-out images
