@@ -113,6 +113,12 @@ ENERGY = 0.8
 PROJECTION_VERSION = 1
 
 
+def normal_picks(count: int, n: int) -> list[int]:
+    """Indices of the ``min(n, count)`` normal images the light directions are learned from,
+    drawn with seed 0 and sorted (rounds 6 and 7 alike)."""
+    return sorted(np.random.default_rng(0).choice(count, min(n, count), replace=False).tolist())
+
+
 def block_sizes(encoder: ZoomEncoder, zoom: ZoomConfig) -> list[int]:
     """Columns of each block of a zoom row: per window, per layer (:func:`zoom_images`)."""
     return list(encoder.model.feature_info.channels()) * len(zoom.windows)
@@ -205,8 +211,7 @@ class ProjectedZoom:
         }
 
         def compute() -> dict[str, torch.Tensor]:
-            pick = np.random.default_rng(0).choice(len(train), min(self.normals, len(train)), False)
-            images = [read_image(train[i].path) for i in sorted(pick)]
+            images = [read_image(train[i].path) for i in normal_picks(len(train), self.normals)]
             encoder = zoom_encoder(self.zoom, getattr(engine, "device", None))
             diffs = light_differences(encoder, self.zoom, images)
             found = nuisance_bases(diffs, block_sizes(encoder, self.zoom), self.energy)

@@ -108,13 +108,13 @@ from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import Recipe, recipe_engines
 from research import recipe_round
 
+# round 6's settings, which round 7 reuses: how many normal images, and the share of the
+# light differences' energy (here their second moment's trace) the removed directions hold
+from research.light_projection_round import ENERGY, NORMALS, normal_picks
+
 #: the round's baseline: ``fsad fit``'s default when the round was written (pinned by name)
 BASELINE = "hires_lite0_poe_proto_rot4_fixed"
 CANDIDATE = "light_subspace"
-#: normal images the nuisance directions are learned from (all where a product has fewer)
-NORMALS = 40
-#: share of the lit-minus-as-shot differences' second moment the removed directions hold
-ENERGY = 0.8
 #: bump when the bases are computed differently: cached ones then miss
 SUBSPACE_VERSION = 1
 
@@ -198,10 +198,8 @@ class SubspaceEngine(ResidualEngine):
             key = {**self._features_key(train), **self.config.bank_key()["light_subspace"]}
 
             def compute() -> dict[str, torch.Tensor]:
-                n = min(NORMALS, len(train))
-                pick = sorted(np.random.default_rng(0).choice(len(train), n, replace=False))
                 moment = None
-                for i in pick:
+                for i in normal_picks(len(train), NORMALS):
                     image = read_image(train[i].path)
                     f = self.extractor.embed_images([image, *lit_views(image)])  # (4, D, h, w)
                     m = second_moment(f[1:] - f[:1])

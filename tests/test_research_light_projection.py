@@ -138,3 +138,10 @@ def test_each_cell_scores_the_pinned_baseline_and_the_candidate_on_one_engine(
         ("baseline", lp.BASELINE, 6),
         ("light_projection", lp.BASELINE, 6),
     ]
+
+
+def test_the_normal_picks_are_all_images_when_fewer_and_a_fixed_sorted_draw_otherwise() -> None:
+    assert lp.normal_picks(10, 40) == list(range(10))  # metal_nut's 10 normals: every one
+    picks = lp.normal_picks(209, 40)
+    assert len(set(picks)) == 40 and picks == sorted(picks) and 0 <= picks[0] < picks[-1] < 209
+    assert picks == lp.normal_picks(209, 40)  # seed 0 every time, rounds 6 and 7 alike
