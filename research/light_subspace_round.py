@@ -95,7 +95,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -130,6 +130,8 @@ class SubspaceConfig(EngineConfig):
     :class:`fsad.inspector.Inspector`'s extractor) are not covered: the round uses neither."""
 
     energy: float = ENERGY
+    #: the projection's name: its cache namespace and its entry in the bank key
+    KIND: ClassVar[str] = "light_subspace"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.energy < 1.0:
@@ -137,19 +139,25 @@ class SubspaceConfig(EngineConfig):
         if self.relit_bank:
             raise ConfigError("a light-subspace engine does not take a relit bank")
 
+    def subspace_key(self) -> dict[str, Any]:
+        """What the basis is learned from and how much of it is removed."""
+        settings = {"energy": self.energy, "normals": NORMALS, "light": light_key()}
+        return {**settings, "v": SUBSPACE_VERSION}
+
     def bank_key(self) -> dict[str, Any]:
         """The plain engine's bank key and the projection's settings."""
-        settings = {"energy": self.energy, "normals": NORMALS, "light": light_key()}
-        return {**super().bank_key(), "light_subspace": {**settings, "v": SUBSPACE_VERSION}}
+        return {**EngineConfig.bank_key(self), self.KIND: self.subspace_key()}
 
 
-def subspace_config(config: EngineConfig, energy: float = ENERGY) -> SubspaceConfig:
-    """``config``'s settings as a :class:`SubspaceConfig` (``config`` itself when it is one)."""
-    if isinstance(config, SubspaceConfig):
+def subspace_config(
+    config: EngineConfig, energy: float = ENERGY, kind: type[SubspaceConfig] = SubspaceConfig
+) -> SubspaceConfig:
+    """``config``'s engine settings as a ``kind`` of share ``energy`` (``config`` itself when
+    it is one)."""
+    if type(config) is kind:
         return config
-    return SubspaceConfig(
-        **{f.name: getattr(config, f.name) for f in fields(config)}, energy=energy
-    )
+    plain = {f.name: getattr(config, f.name) for f in fields(EngineConfig)}
+    return kind(**plain, energy=energy)
 
 
 def second_moment(diffs: torch.Tensor) -> torch.Tensor:
@@ -165,7 +173,7 @@ def leading_basis(moment: torch.Tensor, energy: float) -> torch.Tensor:
     values, vectors = torch.linalg.eigh(moment)  # ascending
     values, vectors = values.flip(0).clamp(min=0), vectors.flip(1)
     if float(values.sum()) <= 0:
-        raise ConfigError(f"no light differences to learn from (total energy {values.sum()})")
+        raise ConfigError(f"no differences to learn from (total energy {values.sum()})")
     share = torch.cumsum(values, 0) / values.sum()
     k = int(torch.searchsorted(share, torch.tensor(energy, dtype=share.dtype))) + 1
     return vectors[:, :k].float()
@@ -180,34 +188,43 @@ def project(features: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
 class SubspaceEngine(ResidualEngine):
     """A residual engine whose patch features f lose light's directions before anything
     else sees them: the bank, the residuals, the maps and every block (its siblings, the
-    recipe's further engines, are light-subspace engines too, each with its own basis)."""
+    recipe's further engines, are light-subspace engines too, each with its own basis).
+    A subclass learns other directions: its :data:`CONFIG` and :meth:`moment`."""
+
+    #: the settings class this engine's (and its siblings') config is turned into
+    CONFIG: ClassVar[type[SubspaceConfig]] = SubspaceConfig
 
     def __init__(self, category: CategoryData, config: EngineConfig, *args, **kwargs) -> None:
-        super().__init__(category, subspace_config(config), *args, **kwargs)
+        super().__init__(category, subspace_config(config, kind=self.CONFIG), *args, **kwargs)
         self._basis: torch.Tensor | None = None
 
     def sibling(self, config: EngineConfig) -> ResidualEngine:
-        """:meth:`ResidualEngine.sibling` with ``config`` as a :class:`SubspaceConfig` of
-        this engine's share."""
-        return super().sibling(subspace_config(config, self.config.energy))
+        """:meth:`ResidualEngine.sibling` with ``config`` as this engine's kind of settings,
+        of this engine's share."""
+        return super().sibling(subspace_config(config, self.config.energy, self.CONFIG))
 
     def basis(self) -> torch.Tensor:
-        """The light directions ``(D, k)`` of this engine's normal images (cached)."""
+        """The removed directions ``(D, k)`` of this engine's normal images (cached)."""
         if self._basis is None:
             train = self._groups["train"]
-            key = {**self._features_key(train), **self.config.bank_key()["light_subspace"]}
+            key = {**self._features_key(train), **self.config.subspace_key()}
 
             def compute() -> dict[str, torch.Tensor]:
-                moment = None
-                for i in normal_picks(len(train), NORMALS):
-                    image = read_image(train[i].path)
-                    f = self.extractor.embed_images([image, *lit_views(image)])  # (4, D, h, w)
-                    m = second_moment(f[1:] - f[:1])
-                    moment = m if moment is None else moment + m
-                return {"basis": leading_basis(moment, self.config.energy)}
+                return {"basis": leading_basis(self.moment(train), self.config.energy)}
 
-            self._basis = self.cache.load_or_compute("light_subspace", key, compute)["basis"]
+            self._basis = self.cache.load_or_compute(self.config.KIND, key, compute)["basis"]
         return self._basis
+
+    def moment(self, train: list[Sample]) -> torch.Tensor:
+        """The second moment ``(D, D)`` of light's patch differences (each lit view minus
+        the image as shot) over :data:`NORMALS` of the normal images ``train``."""
+        moment = None
+        for i in normal_picks(len(train), NORMALS):
+            image = read_image(train[i].path)
+            f = self.extractor.embed_images([image, *lit_views(image)])  # (4, D, h, w)
+            m = second_moment(f[1:] - f[:1])
+            moment = m if moment is None else moment + m
+        return moment
 
     def _group_features(self, name: str, group: list[Sample]) -> torch.Tensor:
         """Projected patch features ``(N, D, h, w)`` of a group (the raw ones from the
@@ -224,12 +241,15 @@ class SubspaceEngine(ResidualEngine):
         return project(super().features_of_images(images), self.basis())
 
 
-def score_cell(engine: ResidualEngine) -> list[dict]:
+def score_cell(
+    engine: ResidualEngine, kind: type[SubspaceEngine] = SubspaceEngine, candidate: str = CANDIDATE
+) -> list[dict]:
     """The baseline's and the candidate's rows of one cell (``engine``: the protocol's
-    engine of the cell), each with the number of light directions its engines remove."""
-    sub = SubspaceEngine(engine.category, engine.config, engine.seed, engine.cache, engine.device)
+    engine of the cell; the candidate runs :data:`BASELINE` on a ``kind`` of it), each with
+    the number of directions its engines remove."""
+    sub = kind(engine.category, engine.config, engine.seed, engine.cache, engine.device)
     rows = []
-    for variant, first in (("baseline", engine), (CANDIDATE, sub)):
+    for variant, first in (("baseline", engine), (candidate, sub)):
         (row,) = recipe_round.score_variants(first, {variant: BASELINE})
         removed = "" if first is engine else removed_directions(sub, RECIPES[BASELINE])
         rows.append(row | {"removed_directions": removed})

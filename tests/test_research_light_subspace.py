@@ -93,7 +93,7 @@ def test_siblings_are_light_subspace_engines_with_their_own_basis(
 
 
 def test_no_light_difference_is_refused_rather_than_removing_everything() -> None:
-    with pytest.raises(ConfigError, match="no light differences"):
+    with pytest.raises(ConfigError, match="no differences"):
         ls.leading_basis(torch.zeros(4, 4, dtype=torch.float64), 0.8)
 
 
