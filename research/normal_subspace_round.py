@@ -56,6 +56,34 @@ general, this candidate's query record on the MVTec protocol rises by at least h
 baseline's seed-std of the baseline, or falls, the guess is not supported and light's own
 directions mattered.
 
+**What the round found** (``results/explore/normal_subspace.csv``, 48 rows, all run at
+9e3dbb9 from a clean clone, one process per protocol, each on one core, about 55 minutes):
+*lost* by its rule's guard on the MVTec protocol, as round 7.
+
+- Support leave-one-out, mean ± std over seeds 1-3 of the four categories' mean: MVTec
+  protocol 85.2 ± 1.0 % against 82.4 ± 2.3 % (transistor 80.0 -> 75.0, metal_nut 90.0 ->
+  86.7, screw 84.0 -> 81.3, bottle equal), suite ``all`` 55.0 ± 1.3 % against 57.8 ± 2.0 %
+  (screw 53.3 -> 61.3, metal_nut 46.7 -> 51.7, transistor 40.0 -> 38.3, bottle equal):
+  +0.04 points averaged, under the margin of +1, and 2.8 points below the baseline on the
+  MVTec protocol, beyond its guard (1.0): about two of that protocol's 80 left-out images a
+  seed. Lost.
+- The query record, which decides nothing: 71.8 -> 76.1 % on the MVTec protocol (+4.29;
+  transistor 55.0 -> 68.3) and 58.6 -> 64.2 % on the suite (+5.59; screw 46.7 -> 60.0),
+  each beyond the baseline's seed-std (2.4 and 2.7). By the reading fixed with the rule, the
+  guess is *supported*: +4.29 is more than half of round 7's +6.12 on the MVTec protocol, and
+  the suite's record rose more than round 7's (+3.17). Removing the normals' own leading
+  variation, never a lit image, moves the record about as far as light's directions did.
+- The two subspaces overlap (:mod:`research.subspace_overlap`, label-free): 52-77 % of
+  light's directions lie in the normals' subspace on the MVTec protocol (chance, the
+  normals' share of the 384 channels, 13-27 %), 32-47 % on the suite (chance 8-15 %).
+- The baseline's rows equal round 7's (and so ``fsad run``'s rows of the default) in 24 of
+  24 cells. Directions removed per engine (of 384): 48-104 on the MVTec protocol, 29-59 on
+  the suite. Each candidate cell took 39-420 s on one core (both bases, coresets and every
+  residual recomputed), the baseline's 0.7-2.9 s from a warm cache.
+- No grid ran; the candidate never entered the library. Two rounds of one family now split
+  the same way (the leave-one-out falls by 2-3 points on the MVTec protocol while the record
+  rises by 4-6 on both protocols); a finer label-free signal must come before a third.
+
 Usage::
 
     python -m research.normal_subspace_round --suite "$OUT/all" --seeds 1 2 3 \\

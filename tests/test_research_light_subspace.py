@@ -18,6 +18,7 @@ from fsad.engine import EngineConfig, ResidualEngine
 from fsad.errors import ConfigError
 from fsad.features import FeatureConfig
 from research import light_subspace_round as ls
+from research import normal_subspace_round as ns
 
 SMALL = EngineConfig(features=FeatureConfig(resize=72, crop=64, dim=32), coreset_ratio=0.25)
 
@@ -60,15 +61,10 @@ def test_every_feature_loses_the_light_directions_and_caches_never_mix(
     assert torch.allclose(basis.T @ basis, torch.eye(basis.shape[1]), atol=1e-5)
     test = list(tiny_category.test)
     images = [read_image(s.path) for s in test]
-    for f in (sub.features(test), sub.features_of_images(images), sub.bank.features):
-        flat = f if f.dim() == 2 else f.permute(0, 2, 3, 1).reshape(-1, f.shape[1])
-        assert float((flat @ basis).abs().max()) < 1e-3 * float(flat.abs().max())
-    assert torch.allclose(sub.features(test), ls.project(plain.features(test), basis))
+    assert_every_feature_loses(sub, plain, test)
     assert torch.allclose(sub.features(test), sub.features_of_images(images), atol=1e-4)
     assert not torch.allclose(sub.anomaly_maps(test), plain.anomaly_maps(test))
-    again = ls.SubspaceEngine(tiny_category, SMALL, 1, cache)
-    again.extractor.embed_images = _refuse  # the basis must come from the cache
-    assert torch.equal(again.basis(), basis)
+    assert_basis_is_read_from_the_cache(ls.SubspaceEngine(tiny_category, SMALL, 1, cache), basis)
 
 
 def test_siblings_are_light_subspace_engines_with_their_own_basis(
@@ -97,8 +93,15 @@ def test_no_light_difference_is_refused_rather_than_removing_everything() -> Non
         ls.leading_basis(torch.zeros(4, 4, dtype=torch.float64), 0.8)
 
 
-def test_each_cell_scores_the_pinned_baseline_on_the_plain_and_the_subspace_engine(
-    tiny_category, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("score", "kind", "candidate"),
+    [
+        (ls.score_cell, "SubspaceEngine", "light_subspace"),
+        (ns.score_normal_cell, "NormalSubspaceEngine", "normal_subspace"),  # robustness round 13
+    ],
+)
+def test_each_cell_scores_the_pinned_baseline_on_the_plain_and_the_candidate_engine(
+    score, kind: str, candidate: str, tiny_category, tmp_path: Path, monkeypatch
 ) -> None:
     seen = []
 
@@ -108,13 +111,27 @@ def test_each_cell_scores_the_pinned_baseline_on_the_plain_and_the_subspace_engi
 
     monkeypatch.setattr(ls.recipe_round, "score_variants", fake_scores)
     monkeypatch.setattr(ls, "removed_directions", lambda engine, recipe: "224 px: 3")
-    rows = ls.score_cell(ResidualEngine(tiny_category, SMALL, seed=1, cache=DiskCache(tmp_path)))
+    rows = score(ResidualEngine(tiny_category, SMALL, seed=1, cache=DiskCache(tmp_path)))
     assert ls.BASELINE == "hires_lite0_poe_proto_rot4_fixed"  # pinned, not fsad fit's default
-    assert seen == [
-        ("ResidualEngine", {"baseline": ls.BASELINE}),
-        ("SubspaceEngine", {"light_subspace": ls.BASELINE}),
-    ]
+    assert seen == [("ResidualEngine", {"baseline": ls.BASELINE}), (kind, {candidate: ls.BASELINE})]
     assert [r["removed_directions"] for r in rows] == ["", "224 px: 3"]
+
+
+def assert_every_feature_loses(sub: ls.SubspaceEngine, plain: ResidualEngine, test: list) -> None:
+    """Every patch feature ``sub`` hands out (a group's, in-memory images', the bank's) is
+    orthogonal to its basis, and a group's equals the plain engine's projected."""
+    basis = sub.basis()
+    images = [read_image(s.path) for s in test]
+    for f in (sub.features(test), sub.features_of_images(images), sub.bank.features):
+        flat = f if f.dim() == 2 else f.permute(0, 2, 3, 1).reshape(-1, f.shape[1])
+        assert float((flat @ basis).abs().max()) < 1e-3 * float(flat.abs().max())
+    assert torch.allclose(sub.features(test), ls.project(plain.features(test), basis))
+
+
+def assert_basis_is_read_from_the_cache(again: ls.SubspaceEngine, basis: torch.Tensor) -> None:
+    """A fresh engine on the same cache reads ``basis`` without computing anything."""
+    again.extractor.embed_images = _refuse
+    assert torch.equal(again.basis(), basis)
 
 
 def _refuse(*args, **kwargs):

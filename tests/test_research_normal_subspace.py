@@ -14,14 +14,16 @@ import torch
 from fsad.blocks import engine_key
 from fsad.cache import DiskCache
 from fsad.data import read_image
-from fsad.engine import EngineConfig, ResidualEngine
+from fsad.engine import ResidualEngine
 from fsad.errors import ConfigError
-from fsad.features import FeatureConfig
 from research import light_subspace_round as ls
 from research import normal_subspace_round as ns
 from research.light_projection_round import ENERGY
-
-SMALL = EngineConfig(features=FeatureConfig(resize=72, crop=64, dim=32), coreset_ratio=0.25)
+from tests.test_research_light_subspace import (
+    SMALL,
+    assert_basis_is_read_from_the_cache,
+    assert_every_feature_loses,
+)
 
 
 def test_centred_patches_keep_only_the_variation_at_each_position() -> None:
@@ -70,15 +72,10 @@ def test_the_basis_comes_from_the_normals_as_shot_and_every_feature_loses_it(
     assert basis.shape == expected.shape and 1 <= basis.shape[1] < 32
     assert torch.allclose((basis.T @ expected).abs(), torch.eye(basis.shape[1]), atol=1e-3)
     assert not torch.allclose(light.basis()[:, :1].abs(), basis[:, :1].abs(), atol=1e-2)
-    test = list(tiny_category.test)
-    images = [read_image(s.path) for s in test]
-    for f in (sub.features(test), sub.features_of_images(images), sub.bank.features):
-        flat = f if f.dim() == 2 else f.permute(0, 2, 3, 1).reshape(-1, f.shape[1])
-        assert float((flat @ basis).abs().max()) < 1e-3 * float(flat.abs().max())
-    assert torch.allclose(sub.features(test), ls.project(plain.features(test), basis))
-    again = ns.NormalSubspaceEngine(tiny_category, SMALL, 1, cache)
-    again.extractor.embed_images = _refuse  # the basis must come from the cache
-    assert torch.equal(again.basis(), basis)
+    assert_every_feature_loses(sub, plain, list(tiny_category.test))
+    assert_basis_is_read_from_the_cache(
+        ns.NormalSubspaceEngine(tiny_category, SMALL, 1, cache), basis
+    )
 
 
 def test_siblings_are_normal_subspace_engines_with_their_own_basis(
@@ -91,28 +88,3 @@ def test_siblings_are_normal_subspace_engines_with_their_own_basis(
     assert sibling.config == ls.subspace_config(wider, kind=ns.NormalSubspaceConfig)
     own = ns.NormalSubspaceEngine(tiny_category, wider, 1, DiskCache(tmp_path / "b")).basis()
     assert torch.allclose(sibling.basis(), own, atol=1e-5)
-
-
-def test_each_cell_scores_the_pinned_baseline_on_the_plain_and_the_normal_subspace_engine(
-    tiny_category, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seen = []
-
-    def fake_scores(engine: ResidualEngine, variants: dict) -> list[dict]:
-        seen.append((type(engine).__name__, dict(variants)))
-        return [{"variant": next(iter(variants))}]
-
-    monkeypatch.setattr(ls.recipe_round, "score_variants", fake_scores)
-    monkeypatch.setattr(ls, "removed_directions", lambda engine, recipe: "224 px: 5")
-    engine = ResidualEngine(tiny_category, SMALL, seed=1, cache=DiskCache(tmp_path))
-    rows = ns.score_normal_cell(engine)
-    assert ns.BASELINE == "hires_lite0_poe_proto_rot4_fixed"  # pinned, not fsad fit's default
-    assert seen == [
-        ("ResidualEngine", {"baseline": ns.BASELINE}),
-        ("NormalSubspaceEngine", {"normal_subspace": ns.BASELINE}),
-    ]
-    assert [r["removed_directions"] for r in rows] == ["", "224 px: 5"]
-
-
-def _refuse(*args, **kwargs):
-    raise AssertionError("the basis was recomputed instead of read from the cache")
