@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fsad.data import few_shot_split
+from fsad.data import FewShotSplit, few_shot_split
 from fsad.engine import ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.heads import predict
@@ -41,26 +41,49 @@ def score_variants(engine: ResidualEngine, variants: Mapping[str, str | Recipe])
     register) support leave-one-out and query accuracy on one cell; variants whose recipes
     share their blocks share the rows (and their caches), so a head-only candidate costs its
     head alone."""
-    split = few_shot_split(engine.category.test, SHOTS)
-    labels, truth = np.asarray(split.support_labels), np.asarray(split.query_labels)
     out = []
     for variant, method in variants.items():
         t0 = time.time()
         recipe = RECIPES[method] if isinstance(method, str) else method
         method = method if isinstance(method, str) else variant
-        xs, source = support_rows(engine, recipe, split.support)
-        xq = sample_rows(engine, recipe, split.query)
-        t_rows = time.time() - t0
-        index, scores = leave_one_out(recipe, xs, labels[source], split.n_classes, source)
-        p = recipe_proba(recipe, xs, labels[source], xq, split.n_classes)
+        seen = cell_predictions(engine, recipe)
         out.append({
             "variant": variant, "method": method, "shots": SHOTS,
-            "support_loo": float((predict(scores) == labels[index]).mean()),
-            "n_left_out": len(index),
-            "query_acc": float((predict(p) == truth).mean()), "n_query": len(truth),
-            "rows_seconds": round(t_rows, 1), "seconds": round(time.time() - t0, 1),
+            "support_loo": float(seen.loo_correct.mean()), "n_left_out": len(seen.left_out),
+            "query_acc": float(seen.query_correct.mean()), "n_query": len(seen.query_correct),
+            "rows_seconds": round(seen.rows_seconds, 1), "seconds": round(time.time() - t0, 1),
         })  # fmt: skip
     return out
+
+
+@dataclass(frozen=True)
+class CellPredictions:
+    """One recipe's per-image outcomes on one cell (5 shots): which support images the
+    leave-one-out scores (``left_out``, indices into ``split.support``, ``(K,)``) and whether
+    each is right (``loo_correct``, ``(K,)``), and whether each query is (``query_correct``,
+    ``(Q,)``, in ``split.query``'s order)."""
+
+    split: FewShotSplit
+    left_out: np.ndarray
+    loo_correct: np.ndarray
+    query_correct: np.ndarray
+    rows_seconds: float
+
+
+def cell_predictions(engine: ResidualEngine, recipe: Recipe) -> CellPredictions:
+    """The recipe's support leave-one-out and query outcomes on the engine's cell, image by
+    image, through the code ``fsad run`` uses (:func:`score_variants` averages them)."""
+    split = few_shot_split(engine.category.test, SHOTS)
+    labels, truth = np.asarray(split.support_labels), np.asarray(split.query_labels)
+    t0 = time.time()
+    xs, source = support_rows(engine, recipe, split.support)
+    xq = sample_rows(engine, recipe, split.query)
+    t_rows = time.time() - t0
+    index, scores = leave_one_out(recipe, xs, labels[source], split.n_classes, source)
+    p = recipe_proba(recipe, xs, labels[source], xq, split.n_classes)
+    return CellPredictions(
+        split, index, predict(scores) == labels[index], predict(p) == truth, t_rows
+    )
 
 
 def verdict(
