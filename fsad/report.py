@@ -987,8 +987,6 @@ def transform_costs(
     Raises:
         FsadError: when a suite's queries of a category are not the baseline's (not paired).
     """
-    from scipy.stats import binomtest
-
     base = _query_hits(_one_cell(baseline, method, shots, seed))
     out = []
     for name, preds in suites.items():
@@ -1010,7 +1008,7 @@ def transform_costs(
             pairs.append((ALL_CATEGORIES, *pooled))
         for category, after, before in pairs:
             lost, gained = int((before & ~after).sum()), int((after & ~before).sum())
-            test = binomtest(lost, lost + gained, 0.5).pvalue if lost + gained else 1.0
+            test = sign_test(gained, lost)
             out.append(
                 {
                     "transform": name,
@@ -1025,6 +1023,48 @@ def transform_costs(
                 }
             )
     return pd.DataFrame(out)
+
+
+def sign_test(gained: int, lost: int) -> float:
+    """The exact two-sided sign test's p of ``gained`` against ``lost`` paired flips (the
+    unchanged pairs left out): how likely so uneven a split of the moved pairs is when each
+    moves either way with probability 1/2; 1 when nothing moved."""
+    from scipy.stats import binomtest
+
+    moved = gained + lost
+    return float(binomtest(gained, moved, 0.5).pvalue) if moved else 1.0
+
+
+def image_changes(rows: pd.DataFrame, candidate: str, by: Sequence[str]) -> pd.DataFrame:
+    """Each image's outcome averaged over seeds, under ``"baseline"`` and ``candidate``.
+
+    Args:
+        rows: one row per image and seed: the columns ``by`` (naming the image, e.g. its
+            protocol, category, class and file), ``variant`` and ``correct`` (bool).
+        candidate: the variant compared with ``"baseline"``.
+
+    Returns:
+        One row per image (``by``): ``baseline`` and ``candidate``'s shares right and
+        ``change``, the candidate's minus the baseline's (an image in one variant only is
+        missing, NaN, and is dropped).
+    """
+    mean = rows.groupby([*by, "variant"])["correct"].mean().unstack("variant")
+    mean = mean.assign(change=mean[candidate] - mean["baseline"]).dropna(subset=["change"])
+    return mean.reset_index()
+
+
+def moved_images(changes: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Per group ``by`` of :func:`image_changes`' rows: ``images``, the images that gain
+    and lose (their seed-mean outcome up or down), the sign test's ``p`` (:func:`sign_test`)
+    and ``p_holm``, Holm's adjustment over the table's groups (:func:`holm_adjusted`)."""
+    out = []
+    for key, g in changes.groupby(list(by), sort=False):
+        gained, lost = int((g["change"] > 0).sum()), int((g["change"] < 0).sum())
+        named = dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True))
+        out.append(named | {"images": len(g), "gain": gained, "lose": lost,
+                            "p": sign_test(gained, lost)})  # fmt: skip
+    table = pd.DataFrame(out)
+    return table.assign(p_holm=holm_adjusted(table["p"])) if len(table) else table
 
 
 def holm_adjusted(p: Sequence[float]) -> np.ndarray:

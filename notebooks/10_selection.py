@@ -1689,7 +1689,7 @@ if NORMAL_SUBSPACE.exists():
 # projection that never saw a lit image lifts the MVTec record by more than half of round
 # 7's rise there, and the suite's by more than round 7 did (+3.2). Round 7's record rise was
 # not light invariance alone. Two rounds of one family now split the same way (the MVTec
-# protocol's leave-one-out down 2-3 points, the record up 4-6 on both protocols); the rule
+# protocol's leave-one-out down 2-3 points, the record up 3-6 on both protocols); the rule
 # stands for both, and the record cannot adopt either. Each engine removed 29-104 directions
 # of 384; a candidate cell cost 39-420 s on one core.
 #

@@ -142,7 +142,7 @@ class SubspaceConfig(EngineConfig):
         if not 0.0 < self.energy < 1.0:
             raise ConfigError(f"energy must lie in (0, 1), got {self.energy}")
         if self.relit_bank:
-            raise ConfigError("a light-subspace engine does not take a relit bank")
+            raise ConfigError(f"a {self.KIND} engine does not take a relit bank")
 
     def subspace_key(self) -> dict[str, Any]:
         """What the basis is learned from and how much of it is removed."""

@@ -22,11 +22,11 @@ leading eigenvectors of the second-moment matrix ``(D, D)`` of those centred pat
 hold :data:`research.light_projection_round.ENERGY` (0.8) of its trace, round 7's share,
 unchanged. A look at the normals alone, before this rule was committed (224 px engine, not
 kept as a record): 80 % needs 104 directions on MVTec's bottle, 87 on its transistor, 35 on
-the suite's screw and 47 on its metal_nut (10 normal images), of 384; round 7 removed 33-88.
-Each engine learns its own basis; every patch feature f (bank, support, turned support,
-query) becomes ``f - U U^T f`` before the nearest normal patch m* is searched, exactly as in
-round 7 (:class:`research.light_subspace_round.SubspaceEngine`, whose basis this subclass
-learns from other differences).
+the suite's screw and 47 on its metal_nut (whose bank holds 10 normal images), of 384;
+round 7 removed 33-88. Each engine learns its own basis; every patch feature f (bank,
+support, turned support, query) becomes ``f - U U^T f`` before the nearest normal patch m*
+is searched, exactly as in round 7 (:class:`research.light_subspace_round.SubspaceEngine`,
+whose basis this subclass learns from other differences).
 
 - ``baseline``: :data:`research.light_subspace_round.BASELINE` (``fsad fit``'s default when
   the round was written), as registered, on the protocol's engine;
@@ -82,7 +82,7 @@ directions mattered.
   residual recomputed), the baseline's 0.7-2.9 s from a warm cache.
 - No grid ran; the candidate never entered the library. Two rounds of one family now split
   the same way (the leave-one-out falls by 2-3 points on the MVTec protocol while the record
-  rises by 4-6 on both protocols); a finer label-free signal must come before a third.
+  rises by 3-6 on both protocols); a finer label-free signal must come before a third.
 
 Usage::
 
@@ -100,6 +100,7 @@ from typing import Any, ClassVar
 import torch
 
 from fsad.data import Sample, read_image
+from fsad.errors import ConfigError
 from research import recipe_round
 from research.light_projection_round import NORMALS, normal_picks
 from research.light_subspace_round import (
@@ -147,6 +148,10 @@ class NormalSubspaceEngine(SubspaceEngine):
         """The second moment ``(D, D)`` of the centred patch features
         (:func:`centred_patches`) of :data:`NORMALS` of the normal images ``train``, as
         shot."""
+        if len(train) < 2:
+            raise ConfigError(
+                f"the normals' variation needs at least 2 normal images, got {len(train)}"
+            )
         picks = normal_picks(len(train), NORMALS)
         f = torch.cat([self.extractor.embed_images([read_image(train[i].path)]) for i in picks])
         return second_moment(centred_patches(f))

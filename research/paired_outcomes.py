@@ -2,7 +2,7 @@
 support leave-one-out and in the query record (issue #21; a study, chooses nothing).
 
 Both rounds lost by their rule's guard on the MVTec protocol (leave-one-out -2.25 and -2.8
-points) while their query records rose on both protocols (+4 to +6 points). A cell's
+points) while their query records rose on both protocols (+3 to +6 points). A cell's
 accuracy hides which images moved. This study reruns each round's cells from the cache
 (the same engines, bases and rows as the rounds; the cells' accuracies must equal the
 records') and keeps every image's outcome, baseline and candidate, so the two can be
@@ -12,10 +12,10 @@ compared image by image:
   record), an image *gains* when its outcome averaged over seeds 1-3 rises under the
   candidate and *loses* when it falls (seeds redraw the coreset, not the images, so an image
   is the unit, not an image-seed);
-- ``p``: the two-sided exact sign test of gains against losses (the images that moved),
-  :func:`scipy.stats.binomtest`, a measure of how far the move exceeds what chance flips of
-  that many images would give; no correction for the several tests, and none of them
-  chooses anything.
+- ``p``: the two-sided exact sign test of gains against losses (the images that moved,
+  :func:`fsad.report.sign_test`), a measure of how far the move exceeds what chance flips
+  of that many images would give; ``p_holm``: Holm's adjustment over the table's eight
+  tests (:func:`fsad.report.moved_images`). None of them chooses anything.
 
 The query rows read the query labels; like every record they decide nothing. Usage::
 
@@ -27,36 +27,37 @@ The query rows read the query labels; like every record they decide nothing. Usa
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
 
-from fsad.engine import EngineConfig, ResidualEngine
+from fsad.engine import ResidualEngine
 from fsad.evaluate import git_commit
-from fsad.features import FeatureConfig
 from fsad.methods.anomaly_guided import RECIPES
+from fsad.report import image_changes, moved_images
 from fsad.utils import atomic_write_csv
-from research.light_subspace_round import BASELINE, SubspaceEngine
-from research.normal_subspace_round import NormalSubspaceEngine
+from research import light_subspace_round as ls
+from research import normal_subspace_round as ns
 from research.recipe_round import cell_predictions
-from research.robust import PROTOCOLS, category_of, data_root
+from research.robust import category_of, data_root, protocol_cells, round_parser
 
 #: round -> (its candidate's name, the engine kind it runs on, its record)
 ROUNDS = {
-    "photometric 7": ("light_subspace", SubspaceEngine, "light_subspace.csv"),
-    "robustness 13": ("normal_subspace", NormalSubspaceEngine, "normal_subspace.csv"),
+    "photometric 7": (ls.CANDIDATE, ls.SubspaceEngine, "light_subspace.csv"),
+    "robustness 13": (ns.CANDIDATE, ns.NormalSubspaceEngine, "normal_subspace.csv"),
 }
-CATEGORIES = ("bottle", "transistor", "screw", "metal_nut")
+#: what names an image (its file name repeats across classes)
+IMAGE = ["round", "protocol", "category", "set", "label", "image"]
 SEEDS = (1, 2, 3)
 
 
 def outcome_rows(engine: ResidualEngine, variant: str) -> list[dict]:
     """One row per support image left out and per query image of the cell: its file, its
-    class and whether :data:`BASELINE` on ``engine`` gets it right."""
-    seen = cell_predictions(engine, RECIPES[BASELINE])
+    class and whether :data:`research.light_subspace_round.BASELINE` on ``engine`` gets it right."""
+    seen = cell_predictions(engine, RECIPES[ls.BASELINE])
     sets = [
         ("loo", [seen.split.support[i] for i in seen.left_out], seen.loo_correct),
         ("query", seen.split.query, seen.query_correct),
@@ -74,68 +75,68 @@ def outcome_rows(engine: ResidualEngine, variant: str) -> list[dict]:
     ]
 
 
-def image_changes(rows: pd.DataFrame, candidate: str) -> pd.DataFrame:
-    """Per image (round, protocol, category, set, label, image): its outcome averaged over
-    the seeds under the baseline and under ``candidate``, and the change."""
-    keys = ["round", "protocol", "category", "set", "label", "image"]
-    mean = rows.groupby([*keys, "variant"])["correct"].mean().unstack("variant")
-    return mean.assign(change=mean[candidate] - mean["baseline"]).reset_index()
-
-
-def sign_tests(changes: pd.DataFrame) -> pd.DataFrame:
-    """Per round, protocol and set: images, images gaining and losing (their seed-mean
-    outcome up or down), and the exact two-sided sign test's p of gains against losses."""
-    out = []
-    for key, g in changes.groupby(["round", "protocol", "set"], sort=False):
-        gains, losses = int((g["change"] > 0).sum()), int((g["change"] < 0).sum())
-        moved = gains + losses
-        p = binomtest(gains, moved, 0.5).pvalue if moved else 1.0
-        out.append(dict(zip(["round", "protocol", "set"], key, strict=True))
-                   | {"images": len(g), "gain": gains, "lose": losses, "p": round(p, 3)})  # fmt: skip
-    return pd.DataFrame(out)
+def record_identity(rows: pd.DataFrame, records: pd.DataFrame) -> tuple[int, int]:
+    """How many of the study's cells (round, protocol, category, seed, variant) give exactly
+    the accuracies ``records`` (the round's CSV rows, ``variant``, ``support_loo``,
+    ``query_acc``) hold, of how many: the study reruns the round, not something else."""
+    keys = ["protocol", "category", "seed", "variant"]
+    acc = rows.groupby([*keys, "set"])["correct"].mean().unstack("set").reset_index()
+    both = acc.merge(records, on=keys, how="left")
+    same = np.isclose(both["loo"], both["support_loo"]) & np.isclose(
+        both["query"], both["query_acc"]
+    )
+    return int(same.sum()), len(both)
 
 
 def report(out: Path) -> str:
-    """The sign tests and, per class, the images that moved, as text."""
+    """The identity with the rounds' records, the sign tests and, per class, the images
+    that moved, as text."""
     rows = pd.read_csv(out)
-    tables = []
-    for label, (candidate, _, _) in ROUNDS.items():
-        changes = image_changes(rows[rows["round"] == label], candidate)
-        tables.append(changes)
+    tables, lines = [], []
+    for label, (candidate, _, record) in ROUNDS.items():
+        mine = rows[rows["round"] == label]
+        same, cells = record_identity(mine, pd.read_csv(out.parent / record))
+        lines.append(f"{label}: {same} of {cells} cells equal the record {record}")
+        changes = image_changes(mine, candidate, IMAGE)
+        tables.append(changes.rename(columns={candidate: "candidate"}))
     changes = pd.concat(tables, ignore_index=True)
     moved = changes[changes["change"] != 0].assign(
         sign=lambda d: np.where(d["change"] > 0, "gain", "lose")
     )
     by_class = moved.groupby(["round", "protocol", "set", "category", "label", "sign"]).size()
-    return f"{sign_tests(changes).to_string(index=False)}\n\n{by_class.unstack('sign', 0)}"
+    tests = moved_images(changes, ["round", "protocol", "set"]).round(3).to_string(index=False)
+    return "\n".join(lines) + f"\n\n{tests}\n\n{by_class.unstack('sign', 0)}"
+
+
+def round_rows(args: argparse.Namespace, label: str) -> list[dict]:
+    """Every image outcome of one round's cells (:data:`ROUNDS`), baseline and candidate,
+    protocol by protocol, category by category, seed by seed."""
+    candidate, kind, _ = ROUNDS[label]
+    rows = []
+    for protocol, name, config in protocol_cells(args):
+        category = category_of(protocol, Path(data_root(args.data)), Path(args.suite), name)
+        for seed in SEEDS:
+            plain = ResidualEngine(category, config, seed=seed)
+            cell = {"round": label, "protocol": protocol, "category": name, "seed": seed}
+            for variant, engine in (("baseline", plain), (candidate, kind(category, config, seed))):
+                rows += [cell | r for r in outcome_rows(engine, variant)]
+            print(label, protocol, name, seed, flush=True)
+    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
-    ap.add_argument("--suite", help="the suite `all` folder")
-    ap.add_argument("--out", required=True, help="the CSV to write")
-    ap.add_argument("--report", action="store_true", help="print the sign tests")
-    args = ap.parse_args(argv)
-    if args.report:
-        print(report(Path(args.out)))
+    """Write every round's image outcomes to ``--out`` (round by round, atomically), or
+    print the report (``--report``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--report" in argv:
+        print(report(Path(argv[argv.index("--out") + 1])))
         return
-    data, suite = Path(data_root(args.data)), Path(args.suite) if args.suite else None
-    rows = []
-    for label, (candidate, kind, _) in ROUNDS.items():
-        for protocol in PROTOCOLS:
-            config = EngineConfig(features=FeatureConfig(framing=PROTOCOLS[protocol][1]))
-            for name in CATEGORIES:
-                category = category_of(protocol, data, suite, name)
-                for seed in SEEDS:
-                    plain = ResidualEngine(category, config, seed=seed)
-                    sub = kind(category, config, seed, plain.cache)
-                    cell = {"round": label, "protocol": protocol, "category": name, "seed": seed}
-                    for variant, engine in (("baseline", plain), (candidate, sub)):
-                        rows += [cell | r for r in outcome_rows(engine, variant)]
-                    print(label, protocol, name, seed, flush=True)
-    commit = git_commit(Path(__file__).resolve().parents[1])
-    atomic_write_csv(Path(args.out), pd.DataFrame(rows).assign(git_commit=commit))
+    args = round_parser(__doc__).parse_args(argv)
+    out, commit = Path(args.out), git_commit(Path(__file__).resolve().parents[1])
+    rows: list[dict] = []
+    for label in ROUNDS:
+        rows += round_rows(args, label)
+        atomic_write_csv(out, pd.DataFrame(rows).assign(git_commit=commit))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
-"""The harness of the rounds whose variants are recipes (robustness rounds 6-12,
-photometric rounds 5-7; rounds 12, 6 and 7 score their cells themselves through
-:func:`cell_main` and report through :func:`candidate_report`): each variant's support
-leave-one-out and (recorded) query accuracy, cell by cell, through the code ``fsad run``
-uses (:func:`fsad.recipe.support_rows`, :func:`fsad.recipe.sample_rows`,
+"""The harness of the rounds whose variants are recipes (robustness rounds 6-13,
+photometric rounds 5-7; robustness rounds 12-13 and photometric rounds 6-7 score their cells
+themselves through :func:`cell_main` and report through :func:`candidate_report`): each
+variant's support leave-one-out and (recorded) query accuracy, cell by cell, through the
+code ``fsad run`` uses (:func:`fsad.recipe.support_rows`, :func:`fsad.recipe.sample_rows`,
 :func:`fsad.recipe.recipe_proba`), and the rule those rounds share: a candidate is adopted
 when its leave-one-out averaged over the MVTec protocol and the suite ``all`` beats the
 baseline's by at least 1 point and, on each protocol alone, is not below the baseline's by
@@ -187,8 +187,8 @@ def candidate_report(out: Path, candidate: str, baseline: str) -> str:
 @dataclass(frozen=True)
 class CandidateRound:
     """A two-protocol round of one candidate against a pinned baseline that scores its cells
-    itself (robustness round 12, photometric rounds 6 and 7): its grid, report and command
-    line, from its docstring, names and ``score_cell``."""
+    itself (robustness rounds 12 and 13, photometric rounds 6 and 7): its grid, report and
+    command line, from its docstring, names and ``score_cell``."""
 
     doc: str
     candidate: str

@@ -22,6 +22,7 @@ from fsad.report import (
     grid_verdict,
     guarded_grid,
     holm_adjusted,
+    image_changes,
     latest_config,
     learner_accuracy,
     learner_round,
@@ -31,6 +32,7 @@ from fsad.report import (
     loo_gated,
     loo_sample,
     lopo_table,
+    moved_images,
     order_agreement,
     paper_dir,
     paper_table,
@@ -44,6 +46,7 @@ from fsad.report import (
     seed_differences,
     shot_curve_table,
     sign_agreement,
+    sign_test,
     signal_and_record,
     summarize,
     support_draws_table,
@@ -1064,3 +1067,57 @@ def test_order_agreement_counts_pairs_ordered_alike_and_half_ties() -> None:
     assert order_agreement(pd.Series({"a": 1.0, "b": 1.0, "c": 0.0}), record) == (2.5, 3)
     # a method only one side holds is not paired
     assert order_agreement(pd.Series({"a": 1.0, "b": 0.0, "z": 5.0}), record) == (1.0, 1)
+
+
+IMAGE = ["round", "protocol", "category", "set", "label", "image"]
+
+
+def outcomes(changes: dict[str, tuple[list[bool], list[bool]]]) -> pd.DataFrame:
+    """One image set's rows: image -> (the baseline's outcome per seed, the candidate's)."""
+    rows = []
+    for image, per_variant in changes.items():
+        for variant, seeds in zip(("baseline", "cand"), per_variant, strict=True):
+            for seed, ok in enumerate(seeds, start=1):
+                rows.append({"round": "r", "protocol": "mvtec", "category": "c", "set": "loo",
+                             "label": "scratch", "image": image, "seed": seed,
+                             "variant": variant, "correct": ok})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_images_are_the_unit_and_only_moved_images_enter_the_sign_test() -> None:
+    rows = outcomes({
+        "a.png": ([False, False, False], [True, True, True]),  # gains
+        "b.png": ([False, True, False], [True, True, False]),  # gains a third
+        "c.png": ([True, True, True], [True, False, True]),  # loses a third
+        "d.png": ([True, False, True], [True, False, True]),  # unmoved
+    })  # fmt: skip
+    changes = image_changes(rows, "cand", IMAGE).set_index("image")["change"]
+    assert np.allclose(changes[["a.png", "b.png", "c.png", "d.png"]], [1, 1 / 3, -1 / 3, 0])
+    # six gain, none loses, four do not move: p counts the six alone (0.031, not 0.754)
+    six = outcomes({f"{i}.png": ([False], [True]) for i in range(6)}
+                   | {f"u{i}.png": ([True], [True]) for i in range(4)})  # fmt: skip
+    (test,) = moved_images(image_changes(six, "cand", IMAGE), ["set"]).to_dict("records")
+    assert (test["images"], test["gain"], test["lose"]) == (10, 6, 0)
+    assert math.isclose(test["p"], 2 / 64)
+
+
+def test_nothing_moved_gives_p_one_rather_than_an_error() -> None:
+    rows = outcomes({"a.png": ([True, False], [True, False])})
+    (test,) = moved_images(
+        image_changes(rows, "cand", IMAGE), ["round", "protocol", "set"]
+    ).to_dict("records")
+    assert (test["gain"], test["lose"], test["p"]) == (0, 0, 1.0)
+
+
+def test_the_sign_test_is_exact_and_holm_adjusts_over_the_groups() -> None:
+    assert sign_test(0, 0) == 1.0
+    assert math.isclose(sign_test(9, 1), 22 / 1024)  # 2 * (1 + 10) / 2**10
+    assert math.isclose(sign_test(1, 9), sign_test(9, 1))
+    rows = pd.concat([
+        outcomes({f"{i}.png": ([False], [True]) for i in range(9)} | {"x.png": ([True], [False])}),
+        outcomes({"a.png": ([False], [True])}).assign(set="query"),
+    ], ignore_index=True)  # fmt: skip
+    table = moved_images(image_changes(rows, "cand", IMAGE), ["set"]).set_index("set")
+    assert table.loc["loo", ["gain", "lose"]].tolist() == [9, 1]
+    assert math.isclose(table.loc["loo", "p_holm"], 2 * 22 / 1024)  # smaller p, times 2
+    assert table.loc["query", "p_holm"] == 1.0

@@ -17,6 +17,7 @@ from fsad.data import read_image
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.errors import ConfigError
 from fsad.features import FeatureConfig
+from fsad.light import light_key
 from research import light_subspace_round as ls
 from research import normal_subspace_round as ns
 
@@ -136,3 +137,11 @@ def assert_basis_is_read_from_the_cache(again: ls.SubspaceEngine, basis: torch.T
 
 def _refuse(*args, **kwargs):
     raise AssertionError("the basis was recomputed instead of read from the cache")
+
+
+def test_round_7s_cache_keys_stay_as_its_record_computed_them() -> None:
+    config = ls.subspace_config(SMALL)
+    assert ls.SubspaceConfig.KIND == "light_subspace"  # the bases' cache namespace
+    light = {"energy": 0.8, "normals": 40, "light": light_key(), "v": 1}
+    assert config.subspace_key() == light
+    assert config.bank_key() == {**SMALL.bank_key(), "light_subspace": light}

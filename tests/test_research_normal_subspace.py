@@ -88,3 +88,11 @@ def test_siblings_are_normal_subspace_engines_with_their_own_basis(
     assert sibling.config == ls.subspace_config(wider, kind=ns.NormalSubspaceConfig)
     own = ns.NormalSubspaceEngine(tiny_category, wider, 1, DiskCache(tmp_path / "b")).basis()
     assert torch.allclose(sibling.basis(), own, atol=1e-5)
+
+
+def test_one_normal_image_is_refused_by_the_engine_naming_the_count(
+    tiny_category, tmp_path: Path
+) -> None:
+    sub = ns.NormalSubspaceEngine(tiny_category, SMALL, 1, DiskCache(tmp_path))
+    with pytest.raises(ConfigError, match="at least 2 normal images, got 1"):
+        sub.moment(tiny_category.train[:1])

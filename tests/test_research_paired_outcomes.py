@@ -1,0 +1,84 @@
+"""The per-image study of photometric round 7 and robustness round 13
+(research.paired_outcomes): each row names its image, class and set, and a cell's accuracy
+is checked against the round's record (the sign tests: tests/test_report.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fsad.cache import DiskCache
+from fsad.data import FewShotSplit, Sample, load_category
+from fsad.engine import ResidualEngine
+from research import paired_outcomes as po
+from research.recipe_round import CellPredictions, cell_predictions, score_variants
+from tests.test_recipe import RECIPE, SMALL
+
+
+def outcomes(changes: dict[str, tuple[list[bool], list[bool]]]) -> pd.DataFrame:
+    """Rows of one loo cell set: image -> (baseline's outcome per seed, candidate's)."""
+    rows = []
+    for image, per_variant in changes.items():
+        for variant, seeds in zip(("baseline", "cand"), per_variant, strict=True):
+            for seed, ok in enumerate(seeds, start=1):
+                rows.append({"round": "r", "protocol": "mvtec", "category": "c", "set": "loo",
+                             "label": "scratch", "image": image, "seed": seed,
+                             "variant": variant, "correct": ok})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_rows_name_the_left_out_support_images_and_every_query(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def sample(name: str, label: str) -> Sample:
+        return Sample(Path(f"/x/{label}/{name}"), "widget", "test", label)
+
+    support = [sample("000.png", "cut"), sample("001.png", "cut"), sample("000.png", "hole")]
+    query = [sample("002.png", "cut"), sample("001.png", "hole")]
+    split = FewShotSplit(["cut", "hole"], 2, support, np.array([0, 0, 1]), query, np.array([0, 1]))
+    seen = CellPredictions(split, np.array([0, 1]), np.array([True, False]),
+                           np.array([False, True]), 0.0)  # fmt: skip
+    monkeypatch.setattr(po, "cell_predictions", lambda engine, recipe: seen)
+    rows = pd.DataFrame(po.outcome_rows(object(), "baseline"))
+    assert rows[["set", "label", "image", "correct"]].values.tolist() == [
+        ["loo", "cut", "000.png", True],
+        ["loo", "cut", "001.png", False],
+        ["query", "cut", "002.png", False],
+        ["query", "hole", "001.png", True],
+    ]
+
+
+def test_identity_with_the_record_counts_cells_that_differ() -> None:
+    rows = outcomes(
+        {"a.png": ([True, False], [True, True]), "b.png": ([False, True], [True, True])}
+    )
+    rows = pd.concat([rows, rows.assign(set="query", correct=True)], ignore_index=True)
+    record = pd.DataFrame({
+        "protocol": "mvtec", "category": "c", "seed": [1, 2, 1, 2],
+        "variant": ["baseline", "baseline", "cand", "cand"],
+        "support_loo": [0.5, 0.5, 1.0, 0.5], "query_acc": 1.0,
+    })  # fmt: skip
+    assert po.record_identity(rows, record) == (3, 4)  # the candidate's seed 2 differs
+
+
+def test_cell_predictions_leave_out_support_images_only_and_score_variants_averages_them(
+    embedded_root: Path, tmp_path: Path, one_torch_thread
+) -> None:
+    category = load_category(embedded_root, "mvtec_ad", "washer")
+    engine = ResidualEngine(category, SMALL, seed=1, cache=DiskCache(tmp_path))
+    seen = cell_predictions(engine, RECIPE)
+    split = seen.split
+    assert len(split.support) == 5 * split.n_classes == 20  # four types; all are left out
+    assert sorted(seen.left_out.tolist()) == list(range(len(split.support)))
+    assert seen.loo_correct.shape == seen.left_out.shape and seen.loo_correct.dtype == bool
+    assert seen.query_correct.shape == (len(split.query),)
+    assert not {s.path for s in split.support} & {s.path for s in split.query}
+    (row,) = score_variants(engine, {"r": RECIPE})
+    assert row["support_loo"] == seen.loo_correct.mean() and row["n_left_out"] == 5 * 4
+    assert row["query_acc"] == seen.query_correct.mean() and row["n_query"] == len(split.query)
+    again = cell_predictions(engine, RECIPE)  # the same cell gives the same outcomes
+    assert np.array_equal(again.loo_correct, seen.loo_correct)
+    assert np.array_equal(again.query_correct, seen.query_correct)
