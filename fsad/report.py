@@ -1067,6 +1067,24 @@ def moved_images(changes: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     return table.assign(p_holm=holm_adjusted(table["p"])) if len(table) else table
 
 
+def record_identity(rows: pd.DataFrame, records: pd.DataFrame) -> tuple[int, int]:
+    """How many cells of per-image outcomes give exactly the accuracies a round's record
+    holds, of how many (a study that reruns a round checks it reran that round).
+
+    Args:
+        rows: one row per image and cell: ``protocol``, ``category``, ``seed``, ``variant``,
+            ``set`` (``"loo"`` or ``"query"``) and ``correct`` (bool).
+        records: the round's rows: the same cell columns, ``support_loo`` and ``query_acc``.
+    """
+    keys = ["protocol", "category", "seed", "variant"]
+    acc = rows.groupby([*keys, "set"])["correct"].mean().unstack("set").reset_index()
+    both = acc.merge(records, on=keys, how="left")
+    same = np.isclose(both["loo"], both["support_loo"]) & np.isclose(
+        both["query"], both["query_acc"]
+    )
+    return int(same.sum()), len(both)
+
+
 def holm_adjusted(p: Sequence[float]) -> np.ndarray:
     """Holm's step-down adjusted p-values (family-wise error), in the input's order.
 

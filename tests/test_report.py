@@ -42,6 +42,7 @@ from fsad.report import (
     pose_gated,
     poses_round_records,
     poses_table,
+    record_identity,
     round_shown,
     seed_differences,
     shot_curve_table,
@@ -1121,3 +1122,16 @@ def test_the_sign_test_is_exact_and_holm_adjusts_over_the_groups() -> None:
     assert table.loc["loo", ["gain", "lose"]].tolist() == [9, 1]
     assert math.isclose(table.loc["loo", "p_holm"], 2 * 22 / 1024)  # smaller p, times 2
     assert table.loc["query", "p_holm"] == 1.0
+
+
+def test_identity_with_the_record_counts_cells_that_differ() -> None:
+    rows = outcomes(
+        {"a.png": ([True, False], [True, True]), "b.png": ([False, True], [True, True])}
+    )
+    rows = pd.concat([rows, rows.assign(set="query", correct=True)], ignore_index=True)
+    record = pd.DataFrame({
+        "protocol": "mvtec", "category": "c", "seed": [1, 2, 1, 2],
+        "variant": ["baseline", "baseline", "cand", "cand"],
+        "support_loo": [0.5, 0.5, 1.0, 0.5], "query_acc": 1.0,
+    })  # fmt: skip
+    assert record_identity(rows, record) == (3, 4)  # the candidate's seed 2 differs

@@ -1,6 +1,7 @@
 """The per-image study of photometric round 7 and robustness round 13
-(research.paired_outcomes): each row names its image, class and set, and a cell's accuracy
-is checked against the round's record (the sign tests: tests/test_report.py)."""
+(research.paired_outcomes): each row names its image, class and set, and the outcomes come
+from the code that scores the rounds' cells (the sign tests and the check against a
+round's record: tests/test_report.py)."""
 
 from __future__ import annotations
 
@@ -16,18 +17,6 @@ from fsad.engine import ResidualEngine
 from research import paired_outcomes as po
 from research.recipe_round import CellPredictions, cell_predictions, score_variants
 from tests.test_recipe import RECIPE, SMALL
-
-
-def outcomes(changes: dict[str, tuple[list[bool], list[bool]]]) -> pd.DataFrame:
-    """Rows of one loo cell set: image -> (baseline's outcome per seed, candidate's)."""
-    rows = []
-    for image, per_variant in changes.items():
-        for variant, seeds in zip(("baseline", "cand"), per_variant, strict=True):
-            for seed, ok in enumerate(seeds, start=1):
-                rows.append({"round": "r", "protocol": "mvtec", "category": "c", "set": "loo",
-                             "label": "scratch", "image": image, "seed": seed,
-                             "variant": variant, "correct": ok})  # fmt: skip
-    return pd.DataFrame(rows)
 
 
 def test_rows_name_the_left_out_support_images_and_every_query(
@@ -49,19 +38,6 @@ def test_rows_name_the_left_out_support_images_and_every_query(
         ["query", "cut", "002.png", False],
         ["query", "hole", "001.png", True],
     ]
-
-
-def test_identity_with_the_record_counts_cells_that_differ() -> None:
-    rows = outcomes(
-        {"a.png": ([True, False], [True, True]), "b.png": ([False, True], [True, True])}
-    )
-    rows = pd.concat([rows, rows.assign(set="query", correct=True)], ignore_index=True)
-    record = pd.DataFrame({
-        "protocol": "mvtec", "category": "c", "seed": [1, 2, 1, 2],
-        "variant": ["baseline", "baseline", "cand", "cand"],
-        "support_loo": [0.5, 0.5, 1.0, 0.5], "query_acc": 1.0,
-    })  # fmt: skip
-    assert po.record_identity(rows, record) == (3, 4)  # the candidate's seed 2 differs
 
 
 def test_cell_predictions_leave_out_support_images_only_and_score_variants_averages_them(
