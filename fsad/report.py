@@ -1069,7 +1069,8 @@ def moved_images(changes: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
 
 def record_identity(rows: pd.DataFrame, records: pd.DataFrame) -> tuple[int, int]:
     """How many cells of per-image outcomes give exactly the accuracies a round's record
-    holds, of how many (a study that reruns a round checks it reran that round).
+    holds, of every cell either holds (a study that reruns a round checks it reran that
+    round: a cell missing from one side, or held twice in the record, does not count).
 
     Args:
         rows: one row per image and cell: ``protocol``, ``category``, ``seed``, ``variant``,
@@ -1078,11 +1079,12 @@ def record_identity(rows: pd.DataFrame, records: pd.DataFrame) -> tuple[int, int
     """
     keys = ["protocol", "category", "seed", "variant"]
     acc = rows.groupby([*keys, "set"])["correct"].mean().unstack("set").reset_index()
-    both = acc.merge(records, on=keys, how="left")
+    held = records.groupby(keys).size().rename("held").reset_index()
+    both = acc.merge(records, on=keys, how="outer").merge(held, on=keys, how="left")
     same = np.isclose(both["loo"], both["support_loo"]) & np.isclose(
         both["query"], both["query_acc"]
     )
-    return int(same.sum()), len(both)
+    return int((same & (both["held"] == 1)).sum()), len(both.drop_duplicates(keys))
 
 
 def holm_adjusted(p: Sequence[float]) -> np.ndarray:

@@ -1712,13 +1712,14 @@ else:
 
 # %% [markdown]
 # Read plainly: the smaller of each engine's two subspaces lies largely inside the larger,
-# three to four times what chance would give. On the MVTec protocol, where the normals'
+# 2.7 to 4.3 times what chance would give. On the MVTec protocol, where the normals'
 # subspace is the larger (48-104 directions against light's 33-70), light's directions lie
 # in it with a mean squared cosine of 0.52-0.77 (chance 0.13-0.27); on the suite, where
 # light's is the larger (57-88 against 29-59), the normals' lie in light's at 0.57-0.75
-# (chance 0.15-0.23). Read the other way the shares are lower (0.27-0.49 and 0.32-0.47):
-# each round also removed directions of its own. So the two rounds removed in part the same
-# directions, which fits their alike records; what those directions carry is not known.
+# (chance 0.15-0.23). The other way round the shares are lower (0.27-0.49 and 0.32-0.47),
+# as they must be: both readings share one sum and differ by the two sizes alone. So the two
+# rounds removed in part the same directions, which fits their alike records; what those
+# directions carry is not known.
 
 # %% [markdown]
 # ### Image by image
@@ -1755,18 +1756,22 @@ else:
     display(Markdown(f"*{shown_path(PAIRED)} not found.*"))
 
 # %% [markdown]
-# Read plainly: on the MVTec protocol neither signal moved by more than chance flips of a
-# few images would. The leave-one-out lost 6 images and gained 3 under round 7 (p 0.51), lost
+# Read plainly: on the MVTec protocol no move of either signal is distinguishable from chance
+# flips of a few images. The leave-one-out lost 6 images and gained 3 under round 7 (p 0.51), lost
 # 7 and gained 5 under round 13 (p 0.77); the record gained 18 and lost 11 (p 0.27), and
 # gained 14 and lost 12 (p 0.85). The record's +4.3 to +6.1 points there come mostly from
 # transistor, whose 20 queries weigh 3.7 times as much as metal_nut's 73 in the mean of the
 # four categories' accuracies (the paper's way of averaging, kept throughout). The firmest
 # moves are the suite's records: 26 gained against 13 lost (p 0.053) and 28 against 14 (p
-# 0.044), 0.37 and 0.35 after Holm's adjustment. So the two signals did not part by more
-# than their noise on the MVTec protocol: its guards fell, and its records rose, on a
-# handful of images. A rule able to weigh such a candidate needs a test of its own noise
-# (the per-image outcomes and the sign test above are its first part) or many more labelled
-# images.
+# 0.044), 0.37 and 0.35 after Holm's adjustment. So on the MVTec protocol the guards fell,
+# and the records rose, on a handful of images; with 9 to 29 images moving, the test has
+# little power, and a true effect of a few points could hide in either. The test is a rough
+# gauge twice over: it weighs every image alike, while the rules and the record average the
+# four categories' accuracies (transistor alone gives 3.75 of round 7's +6.12 and 3.33 of
+# round 13's +4.29 in the MVTec record, and -2.08 of round 7's -2.25 in its leave-one-out);
+# and the images of one cell share one fitted head, so they are not independent. A rule
+# able to weigh such a candidate needs a test of its own noise (the per-image outcomes and
+# the sign test above are a first part) or many more labelled images.
 
 # %% [markdown]
 # ## Do the signal and the query record agree?

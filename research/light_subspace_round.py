@@ -79,9 +79,10 @@ fe6d7ed from a clean clone, one process per protocol, each on one core, about 55
   (+4.29 and +5.59) while its rule's guard failed the same way: the whitening reading is
   supported. The smaller of each engine's two subspaces lies largely inside the larger (mean
   squared cosine 0.52-0.77 on the MVTec protocol, 0.57-0.75 on the suite;
-  :mod:`research.subspace_overlap`), and image by image neither signal's move on the MVTec
-  protocol exceeds chance flips (:mod:`research.paired_outcomes`: leave-one-out 6 images
-  lost, 3 gained, sign test p 0.51; record 18 gained, 11 lost, p 0.27).
+  :mod:`research.subspace_overlap`), and image by image no move of either signal on the
+  MVTec protocol is distinguishable from chance flips (:mod:`research.paired_outcomes`:
+  leave-one-out 6 images lost, 3 gained, sign test p 0.51; record 18 gained, 11 lost, p
+  0.27; a test of little power).
 - No grid ran; the candidate never entered the library.
 
 **The rule, fixed before the run** (rounds 6-8's, round 12's and photometric round 6's,

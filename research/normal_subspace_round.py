@@ -77,12 +77,13 @@ directions mattered.
   each engine's two lies largely inside the larger, light's inside the normals' on the MVTec
   protocol (mean squared cosine 0.52-0.77; chance, the larger's share of the 384 channels,
   0.13-0.27), the normals' inside light's on the suite (0.57-0.75; chance 0.15-0.23); read
-  the other way 0.27-0.49 and 0.32-0.47.
+  the other way 0.27-0.49 and 0.32-0.47, lower by the two sizes alone (one shared sum).
 - Image by image (:mod:`research.paired_outcomes`, after the round; chooses nothing):
   on the MVTec protocol the leave-one-out lost 7 images and gained 5 (mean outcome over
   seeds 1-3; exact sign test p 0.77), the record gained 14 and lost 12 (p 0.85); on the
   suite the record gained 28 and lost 14 (p 0.044, 0.35 after Holm's adjustment over the
-  study's eight tests). Neither signal's move on the MVTec protocol exceeds chance flips.
+  study's eight tests). No move of either signal on the MVTec protocol is distinguishable
+  from chance flips (a test of little power, weighing images alike).
 - The baseline's rows equal round 7's (and so ``fsad run``'s rows of the default) in 24 of
   24 cells. Directions removed per engine (of 384): 48-104 on the MVTec protocol, 29-59 on
   the suite. Each candidate cell took 39-420 s on one core (both bases, coresets and every

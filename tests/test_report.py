@@ -1102,6 +1102,13 @@ def test_images_are_the_unit_and_only_moved_images_enter_the_sign_test() -> None
     assert math.isclose(test["p"], 2 / 64)
 
 
+def test_an_image_in_one_variant_only_is_dropped_from_the_changes() -> None:
+    rows = outcomes({"a.png": ([False], [True])})
+    rows = pd.concat([rows, outcomes({"b.png": ([True], [True])}).query("variant == 'cand'")])
+    changes = image_changes(rows, "cand", IMAGE)
+    assert changes["image"].tolist() == ["a.png"] and changes["change"].tolist() == [1.0]
+
+
 def test_nothing_moved_gives_p_one_rather_than_an_error() -> None:
     rows = outcomes({"a.png": ([True, False], [True, False])})
     (test,) = moved_images(
@@ -1135,3 +1142,7 @@ def test_identity_with_the_record_counts_cells_that_differ() -> None:
         "support_loo": [0.5, 0.5, 1.0, 0.5], "query_acc": 1.0,
     })  # fmt: skip
     assert record_identity(rows, record) == (3, 4)  # the candidate's seed 2 differs
+    extra = pd.concat([record, record.iloc[[0]].assign(seed=3)], ignore_index=True)
+    assert record_identity(rows, extra) == (3, 5)  # a record cell the rerun lacks counts
+    twice = pd.concat([record, record.iloc[[0]]], ignore_index=True)
+    assert record_identity(rows, twice) == (2, 4)  # a cell held twice does not match
