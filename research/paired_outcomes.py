@@ -21,14 +21,14 @@ The query rows read the query labels; like every record they decide nothing.
 
 **What it found** (``results/explore/paired_outcomes.csv``, 96 cells, every one equal to its
 round's record): on the MVTec protocol no move of either signal is distinguishable from
-chance flips (leave-one-out: round 7 lost 6 images and gained 3, p 0.51; round 13 lost 7 and gained 5,
-p 0.77; record: 18 gained and 11 lost, p 0.27; 14 and 12, p 0.85). The record's +4.3 to
-+6.1 points there come mostly from transistor, whose 20 queries weigh 3.7 times metal_nut's
-73 in the mean of the categories' accuracies. The firmest moves are the suite's records
-(26 gained against 13 lost, p 0.053; 28 against 14, p 0.044; 0.37 and 0.35 after Holm's
-adjustment). The test has little power with 9 to 29 images moving, weighs every image
-alike while the rules and the record average the categories, and treats the images of a
-cell, which share one fitted head, as independent: a rough gauge. Usage::
+chance flips (leave-one-out: round 7 lost 6 images and gained 3, p 0.51; round 13 lost 7
+and gained 5, p 0.77; record: 18 gained and 11 lost, p 0.27; 14 and 12, p 0.85). The
+record's +4.3 to +6.1 points there come mostly from transistor, whose 20 queries weigh 3.7
+times metal_nut's 73 in the mean of the categories' accuracies. The firmest moves are the
+suite's records (26 gained against 13 lost, p 0.053; 28 against 14, p 0.044; 0.37 and 0.35
+after Holm's adjustment). The test has little power with 9 to 29 images moving, weighs
+every image alike while the rules and the record average the categories, and treats the
+images of a cell, which share one fitted head, as independent: a rough gauge. Usage::
 
     python -m research.paired_outcomes --suite "$OUT/all" \\
         --out results/explore/paired_outcomes.csv
