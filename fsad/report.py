@@ -1067,6 +1067,46 @@ def moved_images(changes: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     return table.assign(p_holm=holm_adjusted(table["p"])) if len(table) else table
 
 
+def sign_flip_null(
+    changes: pd.DataFrame, guard: float, draws: int = 10000, seed: int = 0
+) -> dict[str, float]:
+    """What a rule's statistic would do if the images a candidate moved had moved either way
+    at random: each image's change keeps its size and takes a random sign.
+
+    The statistic is the rules' and the records': the mean over categories of each
+    category's mean change, in points (images that did not move add nothing either way).
+
+    Args:
+        changes: one group's :func:`image_changes` rows (``category``, ``change`` in [-1, 1]),
+            every image of every category the statistic averages.
+        guard: a rule's guard (points): how far below the baseline a candidate may fall.
+        draws: random sign draws; ``seed``: their seed.
+
+    Returns:
+        ``change`` (the observed statistic), ``null_std`` (its spread under random signs),
+        ``below_guard`` (the share of draws below ``-guard``), ``p`` (two-sided: the share
+        of draws at least as far from 0 as the observed) and ``moved`` (images that moved).
+
+    Raises:
+        FsadError: no image, or a change outside [-1, 1].
+    """
+    change = changes["change"].to_numpy(dtype=float)
+    if len(change) == 0 or np.abs(change).max() > 1:
+        raise FsadError(f"{len(change)} images, changes must lie in [-1, 1]")
+    sizes = changes.groupby("category")["change"].transform("size").to_numpy()
+    weighted = 100.0 * change / (sizes * changes["category"].nunique())
+    signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(draws, len(change)))
+    null = signs @ weighted
+    observed = float(weighted.sum())
+    return {
+        "change": observed,
+        "null_std": float(null.std(ddof=1)),
+        "below_guard": float((null < -guard).mean()),
+        "p": float((np.abs(null) >= abs(observed) - 1e-9).mean()),
+        "moved": int((change != 0).sum()),
+    }
+
+
 def record_identity(rows: pd.DataFrame, records: pd.DataFrame) -> tuple[int, int]:
     """How many cells of per-image outcomes give exactly the accuracies a round's record
     holds, of every cell either holds (a study that reruns a round checks it reran that

@@ -28,7 +28,10 @@ times metal_nut's 73 in the mean of the categories' accuracies. The firmest move
 suite's records (26 gained against 13 lost, p 0.053; 28 against 14, p 0.044; 0.37 and 0.35
 after Holm's adjustment). The test has little power with 9 to 29 images moving, weighs
 every image alike while the rules and the record average the categories, and treats the
-images of a cell, which share one fitted head, as independent: a rough gauge. Usage::
+images of a cell, which share one fitted head, as independent: a rough gauge. Chapter 10
+adds a gauge that keeps the categories' weighting (:func:`fsad.report.sign_flip_null`): had
+the moved left-out images moved at random, the leave-one-out would fall below the rules'
+guard in 33-38 % of the draws on each protocol. Usage::
 
     python -m research.paired_outcomes --suite "$OUT/all" \\
         --out results/explore/paired_outcomes.csv

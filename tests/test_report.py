@@ -47,6 +47,7 @@ from fsad.report import (
     seed_differences,
     shot_curve_table,
     sign_agreement,
+    sign_flip_null,
     sign_test,
     signal_and_record,
     summarize,
@@ -1146,3 +1147,15 @@ def test_identity_with_the_record_counts_cells_that_differ() -> None:
     assert record_identity(rows, extra) == (3, 5)  # a record cell the rerun lacks counts
     twice = pd.concat([record, record.iloc[[0]]], ignore_index=True)
     assert record_identity(rows, twice) == (2, 4)  # a cell held twice does not match
+
+
+def test_the_sign_flip_null_weighs_images_as_the_rules_average_categories() -> None:
+    # category a: two images (one moved up), b: one image (moved down); weights 25 and 50
+    changes = pd.DataFrame({"category": ["a", "a", "b"], "change": [1.0, 0.0, -1.0]})
+    null = sign_flip_null(changes, guard=30.0, draws=20000)
+    assert null["change"] == -25.0 and null["moved"] == 2
+    assert abs(null["below_guard"] - 0.25) < 0.02  # only -25 - 50 falls below -30
+    assert null["p"] == 1.0  # every draw is at least 25 from 0
+    assert abs(null["null_std"] - math.sqrt((75**2 + 25**2) / 2)) < 1.5
+    with pytest.raises(FsadError, match="must lie in"):
+        sign_flip_null(changes.assign(change=[2.0, 0.0, 0.0]), guard=1.0)
