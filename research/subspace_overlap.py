@@ -19,6 +19,15 @@ rounds' cached bases (each is recomputed when missing; neither reads a label):
 - ``normal_in_light``: ``||U_l^T U_n||_F^2 / k_n``, the same read the other way (the same
   sum over the larger or smaller basis), and ``chance_light``: ``k_l / D``.
 
+What each subspace takes from the anomalies (added after robustness round 13; the plain
+engine at bank seed 1, no class label read): at each image's peak patch p* of the plain
+anomaly map, the share of the residual r = f - m* (Eq. 2) lying in a basis,
+``||U^T r_p*||^2 / ||r_p*||^2``, averaged over the category's defect images
+(``defect_light``, ``defect_normal``) and over its good test images when they are not the
+bank's own (``good_light``, ``good_normal``; empty for the shared metal_nut under the MVTec
+protocol, whose good test images are its bank). A subspace that takes a smaller share of
+the defects' peak residuals than of the good images' removes more nuisance than anomaly.
+
 Usage::
 
     python -m research.subspace_overlap --suite "$OUT/all" \\
@@ -33,8 +42,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from fsad.data import CategoryData
-from fsad.engine import EngineConfig
+from fsad.data import CategoryData, Sample
+from fsad.engine import EngineConfig, ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import recipe_engines
@@ -50,14 +59,29 @@ def overlap(inside: torch.Tensor, basis: torch.Tensor) -> float:
     return float((inside.T @ basis).pow(2).sum() / basis.shape[1])
 
 
+def peak_shares(engine: ResidualEngine, samples: list[Sample], basis: torch.Tensor) -> float:
+    """The mean over ``samples`` of the share of each image's residual at its anomaly map's
+    peak patch that lies in ``basis`` ``(D, k)`` (NaN for no sample)."""
+    if not samples:
+        return float("nan")
+    r, amap = engine.residuals(samples), engine.anomaly_maps(samples)  # (N, D, h, w), (N, h, w)
+    peak = amap.flatten(1).argmax(dim=1)
+    at_peak = r.flatten(2)[torch.arange(len(samples)), :, peak]  # (N, D)
+    share = (at_peak @ basis).pow(2).sum(1) / at_peak.pow(2).sum(1).clamp(min=1e-12)
+    return float(share.mean())
+
+
 def category_rows(category: CategoryData, config: EngineConfig) -> list[dict]:
     """One row per engine of the default's recipe on ``category`` (the protocol's engine
     settings ``config``): both bases' sizes and their overlap, each way."""
     recipe = RECIPES[BASELINE]
     light = recipe_engines(SubspaceEngine(category, config, seed=1), recipe)
     normal = recipe_engines(NormalSubspaceEngine(category, config, seed=1), recipe)
+    plain = recipe_engines(ResidualEngine(category, config, seed=1), recipe)
+    defects = [s for s in category.test if not s.is_good]
+    good = [s for s in category.test if s.is_good] if category.bank_source == "train" else []
     rows = []
-    for lit, norm in zip(light, normal, strict=True):
+    for lit, norm, engine in zip(light, normal, plain, strict=True):
         u_l, u_n = lit.basis(), norm.basis()
         rows.append({
             "crop": lit.config.features.crop,
@@ -66,6 +90,10 @@ def category_rows(category: CategoryData, config: EngineConfig) -> list[dict]:
             "chance": round(u_n.shape[1] / u_n.shape[0], 4),
             "normal_in_light": round(overlap(u_l, u_n), 4),
             "chance_light": round(u_l.shape[1] / u_l.shape[0], 4),
+            "defect_light": round(peak_shares(engine, defects, u_l), 4),
+            "good_light": round(peak_shares(engine, good, u_l), 4),
+            "defect_normal": round(peak_shares(engine, defects, u_n), 4),
+            "good_normal": round(peak_shares(engine, good, u_n), 4),
         })  # fmt: skip
     return rows
 

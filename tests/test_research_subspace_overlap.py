@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from research.subspace_overlap import overlap
+from research.subspace_overlap import overlap, peak_shares
 
 E = torch.eye(4)
 
@@ -32,3 +32,23 @@ def test_the_two_readings_share_one_sum_so_they_differ_by_the_sizes_alone() -> N
     b = torch.linalg.qr(torch.randn(8, 5, generator=generator)).Q
     assert math.isclose(overlap(a, b) * 5, overlap(b, a) * 3, rel_tol=1e-5)
     assert 0 < overlap(a, b) < overlap(b, a) < 1  # the smaller basis lies more inside
+
+
+class _Engine:
+    """Residuals whose peak patch is known: image 0 peaks at (0, 1), image 1 at (1, 0)."""
+
+    def residuals(self, samples: list) -> torch.Tensor:
+        r = torch.zeros(2, 3, 2, 2)
+        r[0, :, 0, 1] = torch.tensor([3.0, 4.0, 0.0])  # at the peak: 9 / 25 along e0
+        r[0, :, 1, 1] = torch.tensor([0.0, 0.0, 1.0])  # elsewhere: ignored
+        r[1, :, 1, 0] = torch.tensor([0.0, 0.0, 2.0])  # at the peak: none along e0
+        return r
+
+    def anomaly_maps(self, samples: list) -> torch.Tensor:
+        return self.residuals(samples).norm(dim=1)
+
+
+def test_peak_shares_read_the_residual_at_each_maps_peak_only() -> None:
+    share = peak_shares(_Engine(), ["a", "b"], E[:3, :1])
+    assert math.isclose(share, (9 / 25 + 0.0) / 2, rel_tol=1e-6)
+    assert math.isnan(peak_shares(_Engine(), [], E[:3, :1]))
