@@ -27,6 +27,10 @@ anomaly map, the share of the residual r = f - m* (Eq. 2) lying in a basis,
 bank's own (``good_light``, ``good_normal``; empty for the shared metal_nut under the MVTec
 protocol, whose good test images are its bank). A subspace that takes a smaller share of
 the defects' peak residuals than of the good images' removes more nuisance than anomaly.
+And where the projected engine looks: ``moved_light`` and ``moved_normal``, the share of the
+defect images whose projected anomaly map peaks more than one patch (Chebyshev distance)
+from the plain map's peak; the peak ranks the top-k patches of the anomaly blocks and
+places the zoom windows.
 
 Usage::
 
@@ -71,6 +75,15 @@ def peak_shares(engine: ResidualEngine, samples: list[Sample], basis: torch.Tens
     return float(share.mean())
 
 
+def peak_moved(plain: torch.Tensor, projected: torch.Tensor) -> float:
+    """The share of images whose ``projected`` map ``(N, h, w)`` peaks more than one patch
+    (Chebyshev distance) from the ``plain`` map's peak."""
+    width = plain.shape[-1]
+    a, b = plain.flatten(1).argmax(1), projected.flatten(1).argmax(1)
+    distance = torch.maximum((a // width - b // width).abs(), (a % width - b % width).abs())
+    return float((distance > 1).float().mean())
+
+
 def category_rows(category: CategoryData, config: EngineConfig) -> list[dict]:
     """One row per engine of the default's recipe on ``category`` (the protocol's engine
     settings ``config``): both bases' sizes and their overlap, each way."""
@@ -82,7 +95,7 @@ def category_rows(category: CategoryData, config: EngineConfig) -> list[dict]:
     good = [s for s in category.test if s.is_good] if category.bank_source == "train" else []
     rows = []
     for lit, norm, engine in zip(light, normal, plain, strict=True):
-        u_l, u_n = lit.basis(), norm.basis()
+        u_l, u_n, maps = lit.basis(), norm.basis(), engine.anomaly_maps(defects)
         rows.append({
             "crop": lit.config.features.crop,
             "light_dims": u_l.shape[1], "normal_dims": u_n.shape[1],
@@ -94,6 +107,8 @@ def category_rows(category: CategoryData, config: EngineConfig) -> list[dict]:
             "good_light": round(peak_shares(engine, good, u_l), 4),
             "defect_normal": round(peak_shares(engine, defects, u_n), 4),
             "good_normal": round(peak_shares(engine, good, u_n), 4),
+            "moved_light": round(peak_moved(maps, lit.anomaly_maps(defects)), 4),
+            "moved_normal": round(peak_moved(maps, norm.anomaly_maps(defects)), 4),
         })  # fmt: skip
     return rows
 

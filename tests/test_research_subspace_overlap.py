@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from research.subspace_overlap import overlap, peak_shares
+from research.subspace_overlap import overlap, peak_moved, peak_shares
 
 E = torch.eye(4)
 
@@ -52,3 +52,11 @@ def test_peak_shares_read_the_residual_at_each_maps_peak_only() -> None:
     share = peak_shares(_Engine(), ["a", "b"], E[:3, :1])
     assert math.isclose(share, (9 / 25 + 0.0) / 2, rel_tol=1e-6)
     assert math.isnan(peak_shares(_Engine(), [], E[:3, :1]))
+
+
+def test_a_peak_moves_only_beyond_its_neighbouring_patches() -> None:
+    plain = torch.zeros(3, 4, 4)
+    plain[:, 1, 1] = 1.0  # every plain map peaks at (1, 1)
+    projected = torch.zeros(3, 4, 4)
+    projected[0, 1, 1] = projected[1, 2, 2] = projected[2, 3, 1] = 1.0  # same, diagonal, 2 away
+    assert math.isclose(peak_moved(plain, projected), 1 / 3)
