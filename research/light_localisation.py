@@ -103,13 +103,15 @@ def peak_in(amap: np.ndarray, region: np.ndarray) -> bool:
 
 def mask_on_grid(mask: np.ndarray, config: FeatureConfig, grid: int) -> np.ndarray:
     """A ``(H, W)`` ground-truth mask laid on the engine's ``(grid, grid)`` patch grid as
-    the image is placed (letterbox), widened by one patch."""
+    the image is placed (letterbox, or the centre crop, which cuts the mask too), widened by
+    one patch."""
     import cv2
 
     p = placement(mask.shape[:2], config)
     canvas = np.zeros((config.crop, config.crop), np.float32)
     small = cv2.resize(mask.astype(np.float32), (p.nw, p.nh), interpolation=cv2.INTER_AREA)
-    canvas[p.dy : p.dy + p.nh, p.dx : p.dx + p.nw] = small
+    top, left, bottom, right = p.visible()
+    canvas[top:bottom, left:right] = small[top - p.dy : bottom - p.dy, left - p.dx : right - p.dx]
     cells = cv2.resize(canvas, (grid, grid), interpolation=cv2.INTER_AREA) > 0  # any overlap
     return cv2.dilate(cells.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
 

@@ -30,7 +30,11 @@ the defects' peak residuals than of the good images' removes more nuisance than 
 And where the projected engine looks: ``moved_light`` and ``moved_normal``, the share of the
 defect images whose projected anomaly map peaks more than one patch (Chebyshev distance)
 from the plain map's peak; the peak ranks the top-k patches of the anomaly blocks and
-places the zoom windows.
+places the zoom windows. Where the category has masks (of these, MVTec's bottle only):
+``in_mask_plain``, ``in_mask_light`` and ``in_mask_normal``, the share of its defect images
+whose map peaks inside the mask laid on the patch grid and widened by one patch
+(:func:`research.light_localisation.mask_on_grid`); the masks are pixel labels of the
+defects, never their types.
 
 Usage::
 
@@ -43,15 +47,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
-from fsad.data import CategoryData, Sample
+from fsad.data import CategoryData, Sample, read_image
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.evaluate import git_commit
+from fsad.features import FeatureConfig
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import recipe_engines
 from fsad.utils import atomic_write_csv
+from research.light_localisation import mask_on_grid, peak_in
 from research.light_subspace_round import BASELINE, SubspaceEngine
 from research.normal_subspace_round import NormalSubspaceEngine
 from research.robust import category_of, data_root, protocol_cells, round_parser
@@ -84,6 +91,18 @@ def peak_moved(plain: torch.Tensor, projected: torch.Tensor) -> float:
     return float((distance > 1).float().mean())
 
 
+def peaks_in_masks(maps: torch.Tensor, samples: list[Sample], config: FeatureConfig) -> float:
+    """The share of ``samples`` whose map ``(N, h, w)`` peaks inside their mask (NaN when
+    a sample has no mask)."""
+    if not samples or any(s.mask_path is None for s in samples):
+        return float("nan")
+    inside = [
+        peak_in(m.numpy(), mask_on_grid(read_image(s.mask_path)[..., 0] > 127, config, len(m)))
+        for m, s in zip(maps, samples, strict=True)
+    ]
+    return float(np.mean(inside))
+
+
 def category_rows(category: CategoryData, config: EngineConfig) -> list[dict]:
     """One row per engine of the default's recipe on ``category`` (the protocol's engine
     settings ``config``): both bases' sizes and their overlap, each way."""
@@ -109,6 +128,14 @@ def category_rows(category: CategoryData, config: EngineConfig) -> list[dict]:
             "good_normal": round(peak_shares(engine, good, u_n), 4),
             "moved_light": round(peak_moved(maps, lit.anomaly_maps(defects)), 4),
             "moved_normal": round(peak_moved(maps, norm.anomaly_maps(defects)), 4),
+            **{
+                f"in_mask_{name}": round(peaks_in_masks(m, defects, e.config.features), 4)
+                for name, e, m in (
+                    ("plain", engine, maps),
+                    ("light", lit, lit.anomaly_maps(defects)),
+                    ("normal", norm, norm.anomaly_maps(defects)),
+                )
+            },
         })  # fmt: skip
     return rows
 

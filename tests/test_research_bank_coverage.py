@@ -127,6 +127,16 @@ def test_a_mask_lands_on_the_grid_where_the_letterbox_places_its_image() -> None
     assert not cells[0].any() and not cells[7].any()  # the letterbox's padding above and below
 
 
+def test_a_mask_is_cut_as_the_centre_crop_cuts_its_image() -> None:
+    mask = np.zeros((100, 200), bool)
+    mask[:, 190:] = True  # the right edge: cut away by the centre crop
+    mask[40:60, 95:105] = True  # the centre: kept
+    config = FeatureConfig(resize=64, crop=64)  # resized to 64 x 128, then 64 x 64 cut
+    cells = mask_on_grid(mask, config, 8)
+    assert cells.shape == (8, 8) and not cells[:, 7].any() and not cells[:, 0].any()
+    assert cells[3:5, 3:5].all() and not cells[0].any()  # the centre, widened by one
+
+
 def test_the_localisation_summary_counts_images_and_shares_per_category_and_bank() -> None:
     rows = pd.DataFrame({
         "category": ["screw"] * 4, "coreset": [0.1, 0.1, 1.0, 1.0], "file": list("abab"),

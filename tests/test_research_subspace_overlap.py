@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import math
 
+import cv2
+import numpy as np
 import torch
 
-from research.subspace_overlap import overlap, peak_moved, peak_shares
+from fsad.data import Sample
+from fsad.features import FeatureConfig
+from research.subspace_overlap import overlap, peak_moved, peak_shares, peaks_in_masks
 
 E = torch.eye(4)
 
@@ -60,3 +64,17 @@ def test_a_peak_moves_only_beyond_its_neighbouring_patches() -> None:
     projected = torch.zeros(3, 4, 4)
     projected[0, 1, 1] = projected[1, 2, 2] = projected[2, 3, 1] = 1.0  # same, diagonal, 2 away
     assert math.isclose(peak_moved(plain, projected), 1 / 3, rel_tol=1e-6)
+
+
+def test_peaks_in_masks_lay_each_mask_on_the_grid_and_need_every_mask(tmp_path) -> None:
+    mask = np.zeros((64, 64), np.uint8)
+    mask[:16, :16] = 255  # the top-left quarter of a square image
+    cv2.imwrite(str(tmp_path / "m.png"), mask)
+    sample = Sample(tmp_path / "x.png", "widget", "test", "cut", tmp_path / "m.png")
+    maps = torch.zeros(2, 8, 8)
+    maps[0, 1, 1] = 1.0  # inside the quarter
+    maps[1, 6, 6] = 1.0  # far outside
+    config = FeatureConfig(resize=64, crop=64, framing="letterbox")
+    assert peaks_in_masks(maps, [sample, sample], config) == 0.5
+    no_mask = Sample(tmp_path / "x.png", "widget", "test", "cut")
+    assert math.isnan(peaks_in_masks(maps, [sample, no_mask], config))
