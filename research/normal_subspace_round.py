@@ -83,7 +83,8 @@ directions mattered.
   good images' where those exist (bottle 0.71 against 0.77, transistor 0.66 against 0.65).
   Both projections move where the engines look: the 224 px map's peak moves beyond its
   neighbouring patches for 8-61 % of the defect images on the MVTec protocol and 27-70 % on
-  the suite.
+  the suite; on MVTec's bottle, the one category with masks, within the defects (every
+  plain and normal-subspace peak lies in the widened mask).
 - Image by image (:mod:`research.paired_outcomes`, after the round; chooses nothing):
   on the MVTec protocol the leave-one-out lost 7 images and gained 5 (mean outcome over
   seeds 1-3; exact sign test p 0.77), the record gained 14 and lost 12 (p 0.85); on the
