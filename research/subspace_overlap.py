@@ -1,5 +1,6 @@
-"""How much of light's directions lie among the directions normal images vary along
-(issue #21; a study, label-free, chooses nothing).
+"""The two subspace rounds' bases: how far they overlap, what they take from the anomalies
+and where the projected engines look (issue #21; a study, no class label read, chooses
+nothing).
 
 Photometric round 7 (:mod:`research.light_subspace_round`) removed from every engine's
 patch features the directions along which three fixed lights move normal patches;
@@ -24,8 +25,9 @@ engine at bank seed 1, no class label read): at each image's peak patch p* of th
 anomaly map, the share of the residual r = f - m* (Eq. 2) lying in a basis,
 ``||U^T r_p*||^2 / ||r_p*||^2``, averaged over the category's defect images
 (``defect_light``, ``defect_normal``) and over its good test images when they are not the
-bank's own (``good_light``, ``good_normal``; empty for the shared metal_nut under the MVTec
-protocol, whose good test images are its bank). A subspace that takes a smaller share of
+bank's own (``good_light``, ``good_normal``; empty where there are none: the shared screw
+has no good test image, metal_nut's are its bank, and the suite's good images are its
+bank). A subspace that takes a smaller share of
 the defects' peak residuals than of the good images' removes more nuisance than anomaly.
 And where the projected engine looks: ``moved_light`` and ``moved_normal``, the share of the
 defect images whose projected anomaly map peaks more than one patch (Chebyshev distance)
@@ -35,6 +37,14 @@ places the zoom windows. Where the category has masks (of these, MVTec's bottle 
 whose map peaks inside the mask laid on the patch grid and widened by one patch
 (:func:`research.light_localisation.mask_on_grid`); the masks are pixel labels of the
 defects, never their types.
+
+What it found (``results/explore/subspace_overlap.csv``, 16 rows): the smaller of each
+engine's two subspaces lies largely inside the larger (mean squared cosine 0.52-0.77 on the
+MVTec protocol, 0.57-0.75 on the suite; 2.7 to 4.3 times chance); neither spares the
+anomalies (the normals' holds 42-71 % of the defects' peak residual on the MVTec protocol,
+and as much of the good images' where they exist); both move the 224 px map's peak beyond
+its neighbours for 8-61 % of the defect images on the MVTec protocol and 27-70 % on the
+suite, on bottle within the defects.
 
 Usage::
 
