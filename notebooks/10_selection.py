@@ -1573,17 +1573,26 @@ else:
 # Everything else is the default's (`hires_lite0_poe_proto_rot4_fixed`, the baseline); the
 # rule is round 12's (`research/light_projection_round.py`, committed before its rows).
 
+
 # %% tags=["hide-input"]
-PROJECTION = RESULTS / "explore" / "light_projection.csv"
-recipe_round(PROJECTION, seeds=[1, 2, 3])
-if PROJECTION.exists():
-    projection_rows = pd.read_csv(PROJECTION)
-    identity = show_grid(projection_rows, "light_projection", "the zoom views as they are",
-                         FIXED, ran=grid_ran(projection_rows))  # fmt: skip
-    display(Markdown(identity + "."))
-    removed = projection_rows.groupby(["protocol", "category"])["removed_directions"].first()
-    display(Markdown("Directions removed (summed over the six blocks, of 944 columns):"))
+def projection_round(path: Path, candidate: str, stays: str, removed_what: str) -> None:
+    """A projection round (photometric rounds 6-7, robustness round 13) from its record: the
+    table and verdict of seeds 1-3, the query record read as a grid would read it, and the
+    directions its candidate removed per cell (``removed_what`` says of what)."""
+    recipe_round(path, seeds=[1, 2, 3])
+    if not path.exists():
+        return
+    rows = pd.read_csv(path)
+    display(Markdown(show_grid(rows, candidate, stays, FIXED, ran=grid_ran(rows)) + "."))
+    chosen = rows[rows["variant"] == candidate]
+    removed = chosen.groupby(["protocol", "category"])["removed_directions"].first()
+    display(Markdown(f"Directions removed ({removed_what}):"))
     display(Markdown(to_markdown(removed.unstack("protocol"))))
+
+
+PROJECTION = RESULTS / "explore" / "light_projection.csv"
+projection_round(PROJECTION, "light_projection", "the zoom views as they are",
+                 "summed over the six blocks, of 944 columns")  # fmt: skip
 
 # %% [markdown]
 # Read plainly: lost. The leave-one-out does not move on the MVTec protocol (the same in
@@ -1618,15 +1627,8 @@ if PROJECTION.exists():
 
 # %% tags=["hide-input"]
 SUBSPACE = RESULTS / "explore" / "light_subspace.csv"
-recipe_round(SUBSPACE, seeds=[1, 2, 3])
-if SUBSPACE.exists():
-    subspace_rows = pd.read_csv(SUBSPACE)
-    display(Markdown(show_grid(subspace_rows, "light_subspace", "the features as they are",
-                               FIXED, ran=grid_ran(subspace_rows)) + "."))  # fmt: skip
-    candidate = subspace_rows[subspace_rows["variant"] == "light_subspace"]
-    removed = candidate.groupby(["protocol", "category"])["removed_directions"].first()
-    display(Markdown("Directions removed per engine (of 384 feature channels):"))
-    display(Markdown(to_markdown(removed.unstack("protocol"))))
+projection_round(SUBSPACE, "light_subspace", "the features as they are",
+                 "per engine, of 384 feature channels")  # fmt: skip
 
 # %% [markdown]
 # Read plainly: lost, by the MVTec protocol's guard. Averaged over the two protocols the
@@ -1672,15 +1674,8 @@ if SUBSPACE.exists():
 
 # %% tags=["hide-input"]
 NORMAL_SUBSPACE = RESULTS / "explore" / "normal_subspace.csv"
-recipe_round(NORMAL_SUBSPACE, seeds=[1, 2, 3])
-if NORMAL_SUBSPACE.exists():
-    normal_rows = pd.read_csv(NORMAL_SUBSPACE)
-    display(Markdown(show_grid(normal_rows, "normal_subspace", "the features as they are",
-                               FIXED, ran=grid_ran(normal_rows)) + "."))  # fmt: skip
-    candidate = normal_rows[normal_rows["variant"] == "normal_subspace"]
-    removed = candidate.groupby(["protocol", "category"])["removed_directions"].first()
-    display(Markdown("Directions removed per engine (of 384 feature channels):"))
-    display(Markdown(to_markdown(removed.unstack("protocol"))))
+projection_round(NORMAL_SUBSPACE, "normal_subspace", "the features as they are",
+                 "per engine, of 384 feature channels")  # fmt: skip
 
 # %% [markdown]
 # Read plainly: lost, by the MVTec protocol's guard, as round 7. Averaged over the two
