@@ -1067,6 +1067,16 @@ def moved_images(changes: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     return table.assign(p_holm=holm_adjusted(table["p"])) if len(table) else table
 
 
+def _weighted_changes(changes: pd.DataFrame) -> np.ndarray:
+    """``(N,)`` each image's change in points, weighted so that the sum is the mean over
+    categories of each category's mean change (the rules' and the records' statistic)."""
+    change = changes["change"].to_numpy(dtype=float)
+    if len(change) == 0 or np.abs(change).max() > 1:
+        raise FsadError(f"{len(change)} images, changes must lie in [-1, 1]")
+    sizes = changes.groupby("category")["change"].transform("size").to_numpy()
+    return 100.0 * change / (sizes * changes["category"].nunique())
+
+
 def sign_flip_null(
     changes: pd.DataFrame, guard: float, draws: int = 10000, seed: int = 0
 ) -> dict[str, float]:
@@ -1091,10 +1101,7 @@ def sign_flip_null(
         FsadError: no image, or a change outside [-1, 1].
     """
     change = changes["change"].to_numpy(dtype=float)
-    if len(change) == 0 or np.abs(change).max() > 1:
-        raise FsadError(f"{len(change)} images, changes must lie in [-1, 1]")
-    sizes = changes.groupby("category")["change"].transform("size").to_numpy()
-    weighted = 100.0 * change / (sizes * changes["category"].nunique())
+    weighted = _weighted_changes(changes)
     signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(draws, len(change)))
     null = signs @ weighted
     observed = float(weighted.sum())
@@ -1105,6 +1112,62 @@ def sign_flip_null(
         "p": float((np.abs(null) >= abs(observed) - 1e-9).mean()),
         "moved": int((change != 0).sum()),
     }
+
+
+#: the one-sided level of :func:`image_verdict`'s tests, fixed before its first round
+IMAGE_ALPHA = 0.10
+
+
+def image_verdict(
+    changes: pd.DataFrame, alpha: float = IMAGE_ALPHA, draws: int = 10000, seed: int = 0
+) -> pd.DataFrame:
+    """A round's rule that knows its own noise: the candidate's change in support
+    leave-one-out, image by image, against random signs.
+
+    Each protocol's statistic is the rules' (the mean over categories of each category's
+    mean change, in points); the round's is their mean over protocols. Its null keeps every
+    image's change in size and gives it a random sign, all protocols' images drawn together
+    (:func:`sign_flip_null` per protocol). The candidate is adopted when the round's
+    statistic is positive and at least as large as the null's in no more than ``alpha`` of
+    draws (``p_gain``), and no protocol's statistic is a loss at that level (``p_loss``:
+    the share of that protocol's null at or below it). Unmoved images weigh as the rules
+    weigh them and add nothing to the null.
+
+    Args:
+        changes: :func:`image_changes` rows of the leave-one-out with ``protocol``,
+            ``category`` and ``change`` (in [-1, 1]).
+        alpha: the one-sided level of both tests.
+        draws, seed: the random sign draws.
+
+    Returns:
+        One row per protocol and one ``"all"`` row (the mean over protocols): ``change``
+        (points), ``null_std``, ``p_gain``, ``p_loss`` and ``moved``; the ``all`` row's
+        ``adopted`` says the verdict (NaN on the protocol rows).
+
+    Raises:
+        FsadError: no image, or a change outside [-1, 1].
+    """
+    protocols = list(dict.fromkeys(changes["protocol"]))
+    weights = [_weighted_changes(changes[changes["protocol"] == p]) for p in protocols]
+    signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(draws, sum(map(len, weights))))
+    edges = np.cumsum([0, *map(len, weights)])
+    nulls = [signs[:, a:b] @ w for a, b, w in zip(edges[:-1], edges[1:], weights, strict=True)]
+    rows = [
+        {"protocol": p, "change": float(w.sum()), "null": null, "moved": int((w != 0).sum())}
+        for p, w, null in zip(protocols, weights, nulls, strict=True)
+    ]
+    rows.append({"protocol": "all", "change": float(np.mean([r["change"] for r in rows])),
+                 "null": np.mean(nulls, axis=0), "moved": sum(r["moved"] for r in rows)})  # fmt: skip
+    for r in rows:
+        null = r.pop("null")
+        r.update(null_std=float(null.std(ddof=1)),
+                 p_gain=float((null >= r["change"] - 1e-9).mean()),
+                 p_loss=float((null <= r["change"] + 1e-9).mean()))  # fmt: skip
+    table = pd.DataFrame(rows)
+    losses = (table["protocol"] != "all") & (table["change"] < 0) & (table["p_loss"] <= alpha)
+    pooled = table.iloc[-1]
+    adopted = bool(pooled["change"] > 0 and pooled["p_gain"] <= alpha and not losses.any())
+    return table.assign(adopted=[np.nan] * (len(table) - 1) + [adopted])
 
 
 def record_identity(rows: pd.DataFrame, records: pd.DataFrame) -> tuple[int, int]:

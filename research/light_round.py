@@ -96,35 +96,53 @@ def to_means(image: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image * gain), 0, 255).astype(np.uint8)
 
 
-def normal_target(category: Path) -> np.ndarray:
-    """``(3,)`` the mean over the category's normal images (every ``good`` folder below it)
-    of their channel means."""
+def normal_images(category: Path) -> list[Path]:
+    """The category's normal images (every ``good`` folder below it), sorted; exits naming
+    the folder when it holds none."""
     paths = sorted(
         p for p in category.rglob("*") if p.parent.name == NORMAL_FOLDER and _is_image(p, p)
     )
     if not paths:
         raise SystemExit(f"{category}: no images in a '{NORMAL_FOLDER}' folder")
-    return np.mean([channel_means(read_image(p)) for p in paths], axis=0)
+    return paths
 
 
-def copy_to_means(src: Path, dst: Path) -> int:
-    """Copy a dataset folder (its subfolders are categories), every image brought to its
-    category's normal channel means (:func:`to_means`, :func:`normal_target`) and written
-    as PNG under the same stem, masks and other files as they are; returns the images
-    rescaled."""
+def normal_target(category: Path) -> np.ndarray:
+    """``(3,)`` the mean over the category's normal images (:func:`normal_images`) of their
+    channel means."""
+    return np.mean([channel_means(read_image(p)) for p in normal_images(category)], axis=0)
+
+
+def copy_relit(
+    src: Path,
+    dst: Path,
+    reference: Callable[[Path], object],
+    change: Callable[[np.ndarray, object], np.ndarray],
+) -> int:
+    """Copy a dataset folder (its subfolders are categories), every image replaced by
+    ``change(image, reference(category))`` and written as PNG under the same stem (so the
+    few-shot splits, which follow the sorted names, are the same), masks and other files as
+    they are; returns the images changed."""
     n = 0
     for category in sorted(p for p in src.iterdir() if p.is_dir()):
-        target = normal_target(category)
+        target = reference(category)
         for path in sorted(p for p in category.rglob("*") if p.is_file()):
             rel = path.relative_to(src)
             if not _is_image(path, rel):
                 (dst / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, dst / rel)
                 continue
-            png = encode_image(to_means(read_image(path), target))
+            png = encode_image(change(read_image(path), target))
             atomic_write_bytes(dst / rel.with_suffix(".png"), png)
             n += 1
     return n
+
+
+def copy_to_means(src: Path, dst: Path) -> int:
+    """Copy a dataset folder, every image brought to its category's normal channel means
+    (:func:`to_means`, :func:`normal_target`; :func:`copy_relit`); returns the images
+    rescaled."""
+    return copy_relit(src, dst, normal_target, to_means)
 
 
 def baseline_from(round4_csv: Path, out: Path) -> int:

@@ -23,6 +23,7 @@ from fsad.report import (
     guarded_grid,
     holm_adjusted,
     image_changes,
+    image_verdict,
     latest_config,
     learner_accuracy,
     learner_round,
@@ -1159,3 +1160,45 @@ def test_the_sign_flip_null_weighs_images_as_the_rules_average_categories() -> N
     assert abs(null["null_std"] - math.sqrt((75**2 + 25**2) / 2)) < 1.5
     with pytest.raises(FsadError, match="must lie in"):
         sign_flip_null(changes.assign(change=[2.0, 0.0, 0.0]), guard=1.0)
+
+
+def _protocol(name: str, changes: list[float], category: str = "a") -> pd.DataFrame:
+    return pd.DataFrame({"protocol": name, "category": category, "change": changes})
+
+
+def test_the_image_verdict_adopts_a_gain_random_signs_rarely_reach() -> None:
+    # p: four images of one category all gained (+100 points; each sign +-25, so random
+    # signs reach +100 once in 16); q: nothing moved (0 points, a null of 0)
+    changes = pd.concat([_protocol("p", [1.0] * 4), _protocol("q", [0.0] * 4)])
+    table = image_verdict(changes, draws=20000).set_index("protocol")
+    assert list(table.index) == ["p", "q", "all"]
+    assert table.loc["p", "change"] == 100.0 and table.loc["all", "change"] == 50.0
+    assert abs(table.loc["all", "p_gain"] - 1 / 16) < 0.01
+    assert table.loc["q", "p_gain"] == 1.0 and table.loc["q", "moved"] == 0
+    assert table.loc["all", "moved"] == 4 and bool(table.loc["all", "adopted"])
+    assert abs(table.loc["p", "null_std"] - 50.0) < 1.5  # sqrt(4 * 25^2)
+    # at a level below 1/16 the same moves are not enough
+    assert not bool(image_verdict(changes, alpha=0.05).iloc[-1]["adopted"])
+
+
+def test_the_image_verdict_refuses_a_significant_loss_on_one_protocol() -> None:
+    # p gains everywhere (8 images, +100); q loses 5 of 10 images (-50, reached by random
+    # signs once in 32): the mean is +25, but q's loss stops the candidate
+    changes = pd.concat([_protocol("p", [1.0] * 8), _protocol("q", [-1.0] * 5 + [0.0] * 5)])
+    table = image_verdict(changes, draws=20000).set_index("protocol")
+    assert table.loc["all", "change"] == 25.0
+    assert abs(table.loc["q", "p_loss"] - 1 / 32) < 0.006
+    assert not bool(table.loc["all", "adopted"])
+    # a loss random signs reach often does not stop it: q loses one image of ten
+    mild = pd.concat([_protocol("p", [1.0] * 8), _protocol("q", [-1.0] + [0.0] * 9)])
+    table = image_verdict(mild, draws=20000).set_index("protocol")
+    assert table.loc["q", "p_loss"] > 0.4 and bool(table.loc["all", "adopted"])
+
+
+def test_the_image_verdict_weighs_categories_and_never_adopts_a_fall() -> None:
+    # category a: one image gained of two (+50 / 2); b: one image lost of one (-100 / 2)
+    changes = pd.concat([_protocol("p", [1.0, 0.0], "a"), _protocol("p", [-1.0], "b")])
+    table = image_verdict(changes)
+    assert table.iloc[0]["change"] == -25.0 and not bool(table.iloc[-1]["adopted"])
+    with pytest.raises(FsadError, match="must lie in"):
+        image_verdict(changes.assign(change=[2.0, 0.0, 0.0]))

@@ -1,0 +1,103 @@
+"""Photometric round 8's candidate (research.log_light_round): a known gamma and gain
+recovered and undone, the clip, the copy's layout, and the round's report on a tiny
+record (the rule itself: tests/test_report.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fsad.data import read_image
+from research import log_light_round as ll
+
+
+def _ramp_image() -> np.ndarray:
+    """``(32, 64, 3)`` uint8 whose grey levels span 20-235 (no clipping under the tests'
+    lights)."""
+    row = np.linspace(20, 235, 64)
+    return np.repeat(np.tile(row, (32, 1))[..., None], 3, axis=2).round().astype(np.uint8)
+
+
+def _lit(image: np.ndarray, gamma: float, gain: float) -> np.ndarray:
+    """The suite's gamma and gain (fsad.suite.illumination without gradient or colour)."""
+    x = gain * ((image.astype(np.float64) + 0.5) / 256) ** gamma
+    return np.clip(np.rint(256 * x - 0.5), 0, 255).astype(np.uint8)
+
+
+def test_the_fit_recovers_a_known_gamma_and_gain_and_relight_undoes_them() -> None:
+    image = _ramp_image()
+    reference = ll.log_quantiles(image)
+    assert reference.shape == (19,) and np.all(np.diff(reference) > 0)
+    lit = _lit(image, gamma=1.4, gain=0.8)
+    g, k = ll.fit_light(ll.log_quantiles(lit), reference)
+    assert abs(g - 1.4) < 0.03 and abs(k - np.log(0.8)) < 0.03
+    back = ll.relight(lit, reference)
+    assert back.dtype == np.uint8 and back.shape == image.shape
+    assert np.abs(back.astype(int) - image).max() <= 3  # quantisation only
+    assert np.abs(lit.astype(int) - image).mean() > 15  # the light had moved it
+
+
+def test_an_image_lit_as_its_normals_is_left_as_it_is_and_the_fit_is_clipped() -> None:
+    image = _ramp_image()
+    assert np.array_equal(ll.undo_light(image, 1.0, 0.0), image)
+    assert np.array_equal(ll.relight(image, ll.log_quantiles(image)), image)
+    g, k = ll.fit_light(4.0 * ll.log_quantiles(image) + 3.0, ll.log_quantiles(image))
+    assert (g, k) == (ll.GAMMA_RANGE[1], ll.LOG_GAIN_RANGE[1])
+    g, k = ll.fit_light(0.1 * ll.log_quantiles(image) - 3.0, ll.log_quantiles(image))
+    assert (g, k) == (ll.GAMMA_RANGE[0], ll.LOG_GAIN_RANGE[0])
+
+
+def _write(path: Path, image: np.ndarray) -> None:
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), image)
+
+
+def test_the_copy_relights_against_each_categorys_normals_and_keeps_masks(
+    tmp_path: Path,
+) -> None:
+    src, dst, image = tmp_path / "src", tmp_path / "dst", _ramp_image()
+    _write(src / "a" / "train" / "good" / "000.png", image)
+    _write(src / "a" / "test" / "crack" / "000.png", _lit(image, 1.5, 1.1))
+    mask = np.zeros((32, 64), np.uint8)
+    mask[:4] = 255
+    _write(src / "a" / "ground_truth" / "crack" / "000_mask.png", mask)
+    _write(src / "b" / "good" / "x.png", _lit(image, 0.7, 1.0))  # the suite's layout
+    assert ll.copy_log_light(src, dst) == 3  # the mask is copied, not relit
+    back = read_image(dst / "a" / "test" / "crack" / "000.png")
+    assert np.abs(back.astype(int) - image).max() <= 3
+    assert np.array_equal(read_image(dst / "a" / "ground_truth" / "crack" / "000_mask.png")[..., 0],
+                          mask)  # fmt: skip
+    # b's only normal is its own reference: it stays as it was written
+    assert np.array_equal(read_image(dst / "b" / "good" / "x.png"), _lit(image, 0.7, 1.0))
+
+
+def _rows(variant: str, correct: list[bool], seed: int = 1) -> list[dict]:
+    sets = ["loo", "loo", "query", "query"]
+    return [
+        {"protocol": protocol, "category": "c", "seed": seed, "variant": variant, "set": s,
+         "label": "crack", "image": f"{i:03d}", "correct": ok}
+        for protocol in ("mvtec", "suite_all")
+        for i, (s, ok) in enumerate(zip(sets, correct, strict=True))
+    ]  # fmt: skip
+
+
+def test_the_report_reads_the_verdict_and_the_cells_from_the_image_rows(tmp_path: Path) -> None:
+    rows = pd.DataFrame(
+        _rows("baseline", [True, False, False, False])
+        + _rows(ll.CANDIDATE, [True, True, True, False])
+        + _rows("baseline", [True] * 4, seed=7)  # a seed the rule does not read
+    )  # fmt: skip
+    out = tmp_path / "r.csv"
+    rows.to_csv(out, index=False)
+    cells = ll.cell_accuracies(rows[rows["seed"] == 1])
+    assert cells["support_loo"].tolist() == [0.5, 1.0, 0.5, 1.0]
+    assert cells["query_acc"].tolist() == [0.0, 0.5, 0.0, 0.5]
+    earlier = tmp_path / "earlier.csv"
+    cells[cells["variant"] == "baseline"].assign(support_loo=[0.5, 0.25]).to_csv(earlier)
+    text = ll.report(out, earlier)
+    assert "loo (decides):" in text and "query (decides nothing):" in text
+    assert "baseline: 1 of 2 cells equal earlier.csv" in text
