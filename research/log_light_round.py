@@ -60,40 +60,26 @@ Usage::
     python -m research.log_light_round --variant log_light --data LL --suite LL_SUITE/all \\
         --out CSV
     python -m research.log_light_round --out CSV --report
+    python -m research.log_light_round --out CSV --cells CELLS_CSV  # one row per cell
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from fsad.data import read_image
-from fsad.evaluate import git_commit
-from fsad.report import image_changes, image_verdict, record_identity
-from fsad.utils import atomic_write_csv
+from research import image_round
 from research.light_round import copy_relit, normal_images
-from research.paired_outcomes import outcome_rows
-from research.records import done_cells, merged
-from research.robust import data_root, pending_cells, round_parser
 
 CANDIDATE = "log_light"
-VARIANTS = ("baseline", CANDIDATE)
 #: the quantile levels of the fit, ``(19,)``
 LEVELS = np.linspace(0.05, 0.95, 19)
 #: the clip of the fitted gamma ``g`` and of the log gain ``k``
 GAMMA_RANGE = (0.5, 2.0)
 LOG_GAIN_RANGE = (-1.0, 1.0)
-#: a record row: one image of one cell
-IMAGE_ROW = ["protocol", "category", "seed", "variant", "set", "label", "image"]
-CELL = ["protocol", "category", "seed", "variant"]
-SEEDS = (1, 2, 3)
 
 
 def log_domain(image: np.ndarray) -> np.ndarray:
@@ -138,74 +124,8 @@ def copy_log_light(src: Path, dst: Path) -> int:
     return copy_relit(src, dst, log_reference, relight)
 
 
-def run(args: argparse.Namespace) -> None:
-    """Score every cell of ``args.variant`` that ``args.out`` lacks, one image per row,
-    writing each cell's rows as soon as it is done."""
-    out, commit = Path(args.out), git_commit(Path(__file__).resolve().parents[1])
-    done = {c[:3] for c in done_cells(out, CELL) if c[3] == args.variant}
-    for protocol, name, seed, engine in pending_cells(args, data_root(args.data), done):
-        t0 = time.time()
-        rows = outcome_rows(engine, args.variant)
-        stamp, seconds = datetime.now(UTC).isoformat(timespec="seconds"), time.time() - t0
-        cell = {"protocol": protocol, "category": name, "seed": seed}
-        stamped = {"git_commit": commit, "timestamp": stamp, "seconds": round(seconds, 1)}
-        rows = [cell | r | {"image": Path(r["image"]).stem} | stamped for r in rows]
-        accuracy = pd.DataFrame(rows).groupby("set")["correct"].mean()
-        print(f"{protocol} {name} seed {seed} {args.variant}: loo {accuracy['loo']:.3f} "
-              f"query {accuracy['query']:.3f} ({seconds:.0f} s)", flush=True)  # fmt: skip
-        atomic_write_csv(out, merged(out, rows, IMAGE_ROW))
-
-
-def cell_accuracies(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per cell of the record: ``support_loo`` and ``query_acc``, as the earlier
-    rounds' records hold them."""
-    acc = rows.groupby([*CELL, "set"])["correct"].mean().unstack("set")
-    return acc.rename(columns={"loo": "support_loo", "query": "query_acc"}).reset_index()
-
-
-def report(out: Path, earlier: Path | None = None) -> str:
-    """The rule's verdict on the leave-one-out (seeds 1-3), the query record beside it (it
-    decides nothing) and, given an earlier round's record of the same baseline
-    (``earlier``), how many cells the baseline reproduces."""
-    rows = pd.read_csv(out, dtype={"git_commit": str})
-    rows = rows[rows["seed"].isin(SEEDS)]
-    lines = [] if (rows["variant"] == CANDIDATE).any() else [f"no {CANDIDATE} rows yet"]
-    for name, part in rows.groupby("set") if not lines else ():
-        changes = image_changes(part, CANDIDATE, ["protocol", "category", "label", "image"])
-        table = image_verdict(changes)
-        lines.append(f"{name} ({'decides' if name == 'loo' else 'decides nothing'}):")
-        lines.append(table.round(3).to_string(index=False))
-    cells = cell_accuracies(rows)
-    means = cells.groupby(["protocol", "variant", "seed"])[["support_loo", "query_acc"]].mean()
-    summary = (100 * means).groupby(["protocol", "variant"]).agg(["mean", "std"]).round(2)
-    lines.append(summary.to_string())
-    if earlier is not None:
-        same, n = record_identity(rows[rows["variant"] == "baseline"], pd.read_csv(earlier))
-        lines.append(f"baseline: {same} of {n} cells equal {earlier.name}")
-    return "\n".join(lines)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["--copy"]:
-        if len(argv) != 3:
-            raise SystemExit("usage: --copy SRC DST")
-        print(f"{copy_log_light(Path(argv[1]), Path(argv[2]))} images relit")
-        return
-    ap = round_parser(__doc__, suite_required=False)
-    ap.add_argument("--variant", choices=VARIANTS)
-    ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
-    ap.add_argument("--report", action="store_true", help="print the rule's verdict")
-    ap.add_argument("--earlier", type=Path, help="an earlier record of the same baseline")
-    args = ap.parse_args(argv)
-    if args.report:
-        print(report(Path(args.out), args.earlier))
-        return
-    if args.variant is None:
-        ap.error("--variant is needed to run cells")
-    if args.suite is None and "suite_all" in args.protocols:
-        ap.error("--suite (the suite `all` folder, relit for log_light) is needed")
-    run(args)
+    image_round.main(argv, __doc__, CANDIDATE, copy_log_light)
 
 
 if __name__ == "__main__":

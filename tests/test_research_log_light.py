@@ -1,6 +1,6 @@
 """Photometric round 8's candidate (research.log_light_round): a known gamma and gain
-recovered and undone, the clip, the copy's layout, and the round's report on a tiny
-record (the rule itself: tests/test_report.py)."""
+recovered and undone, the clip, the copy's layout, and the image-by-image harness's report
+on a tiny record (research.image_round; the rule itself: tests/test_report.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from fsad.data import read_image
+from research import image_round
 from research import log_light_round as ll
 
 
@@ -79,7 +80,7 @@ def _rows(variant: str, correct: list[bool], seed: int = 1) -> list[dict]:
     sets = ["loo", "loo", "query", "query"]
     return [
         {"protocol": protocol, "category": "c", "seed": seed, "variant": variant, "set": s,
-         "label": "crack", "image": f"{i:03d}", "correct": ok}
+         "label": "crack", "image": f"{i:03d}", "correct": ok, "git_commit": "abc1234"}
         for protocol in ("mvtec", "suite_all")
         for i, (s, ok) in enumerate(zip(sets, correct, strict=True))
     ]  # fmt: skip
@@ -93,11 +94,13 @@ def test_the_report_reads_the_verdict_and_the_cells_from_the_image_rows(tmp_path
     )  # fmt: skip
     out = tmp_path / "r.csv"
     rows.to_csv(out, index=False)
-    cells = ll.cell_accuracies(rows[rows["seed"] == 1])
+    cells = image_round.cell_accuracies(rows[rows["seed"] == 1])
     assert cells["support_loo"].tolist() == [0.5, 1.0, 0.5, 1.0]
     assert cells["query_acc"].tolist() == [0.0, 0.5, 0.0, 0.5]
+    assert (cells["n_left_out"] == 2).all() and (cells["n_query"] == 2).all()
+    assert (cells["shots"] == 5).all() and (cells["git_commit"] == "abc1234").all()
     earlier = tmp_path / "earlier.csv"
     cells[cells["variant"] == "baseline"].assign(support_loo=[0.5, 0.25]).to_csv(earlier)
-    text = ll.report(out, earlier)
+    text = image_round.report(out, ll.CANDIDATE, earlier)
     assert "loo (decides):" in text and "query (decides nothing):" in text
     assert "baseline: 1 of 2 cells equal earlier.csv" in text
