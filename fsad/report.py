@@ -1119,7 +1119,11 @@ IMAGE_ALPHA = 0.10
 
 
 def image_verdict(
-    changes: pd.DataFrame, alpha: float = IMAGE_ALPHA, draws: int = 10000, seed: int = 0
+    changes: pd.DataFrame,
+    alpha: float = IMAGE_ALPHA,
+    draws: int = 10000,
+    seed: int = 0,
+    protocols: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """A round's rule that knows its own noise: the candidate's change in support
     leave-one-out, image by image, against random signs.
@@ -1138,6 +1142,9 @@ def image_verdict(
             ``category`` and ``change`` (in [-1, 1]).
         alpha: the one-sided level of both tests.
         draws, seed: the random sign draws.
+        protocols: the protocols the round's statistic averages (None: those in
+            ``changes``); one without rows is a protocol the candidate cannot change by
+            construction: it adds 0 to the statistic and to every draw.
 
     Returns:
         One row per protocol and one ``"all"`` row (the mean over protocols): ``change``
@@ -1145,10 +1152,19 @@ def image_verdict(
         ``adopted`` says the verdict (NaN on the protocol rows).
 
     Raises:
-        FsadError: no image, or a change outside [-1, 1].
+        FsadError: no image of a protocol ``changes`` holds, a change outside [-1, 1], or
+            ``protocols`` missing a protocol of ``changes``.
     """
-    protocols = list(dict.fromkeys(changes["protocol"]))
-    weights = [_weighted_changes(changes[changes["protocol"] == p]) for p in protocols]
+    if protocols is not None and set(changes["protocol"]) - set(protocols):
+        raise FsadError(
+            f"protocols {list(protocols)} miss some of {sorted(set(changes['protocol']))}"
+        )
+    protocols = list(dict.fromkeys(changes["protocol"] if protocols is None else protocols))
+    held = set(changes["protocol"])
+    weights = [
+        _weighted_changes(changes[changes["protocol"] == p]) if p in held else np.zeros(0)
+        for p in protocols
+    ]
     signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(draws, sum(map(len, weights))))
     edges = np.cumsum([0, *map(len, weights)])
     nulls = [signs[:, a:b] @ w for a, b, w in zip(edges[:-1], edges[1:], weights, strict=True)]
@@ -1156,8 +1172,11 @@ def image_verdict(
         {"protocol": p, "change": float(w.sum()), "null": null, "moved": int((w != 0).sum())}
         for p, w, null in zip(protocols, weights, nulls, strict=True)
     ]
-    rows.append({"protocol": "all", "change": float(np.mean([r["change"] for r in rows])),
-                 "null": np.mean(nulls, axis=0), "moved": sum(r["moved"] for r in rows)})  # fmt: skip
+    pooled = float(np.mean([r["change"] for r in rows]))
+    moved = sum(r["moved"] for r in rows)
+    rows.append(
+        {"protocol": "all", "change": pooled, "null": np.mean(nulls, axis=0), "moved": moved}
+    )
     for r in rows:
         null = r.pop("null")
         r.update(null_std=float(null.std(ddof=1)),
@@ -1165,8 +1184,8 @@ def image_verdict(
                  p_loss=float((null <= r["change"] + 1e-9).mean()))  # fmt: skip
     table = pd.DataFrame(rows)
     losses = (table["protocol"] != "all") & (table["change"] < 0) & (table["p_loss"] <= alpha)
-    pooled = table.iloc[-1]
-    adopted = bool(pooled["change"] > 0 and pooled["p_gain"] <= alpha and not losses.any())
+    total = table.iloc[-1]
+    adopted = bool(total["change"] > 0 and total["p_gain"] <= alpha and not losses.any())
     return table.assign(adopted=[np.nan] * (len(table) - 1) + [adopted])
 
 

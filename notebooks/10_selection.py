@@ -1882,15 +1882,20 @@ def image_round(images: Path, cells: Path, candidate: str, earlier: Path) -> Non
     display(Markdown("Per category (%, mean over seeds 1-3; query columns: the record):"))
     display(Markdown(to_markdown(signals_by_category(rows))))
     outcomes = pd.read_csv(images).query("seed in [1, 2, 3]")
-    for kind, what in (("loo", "The rule's verdict on the leave-one-out"),
-                       ("query", "The query record read the same way (it decides nothing)")):
+    for kind, what in (
+        ("loo", "The rule's verdict on the leave-one-out"),
+        ("query", "The query record read the same way (it decides nothing)"),
+    ):
         changes = image_changes(outcomes[outcomes["set"] == kind], candidate, LOG_LIGHT_IMAGE)
-        table = image_verdict(changes).round(3).set_index("protocol")
+        table = image_verdict(changes, protocols=["mvtec", "suite_all"])
+        table = table.round(3).set_index("protocol")
         display(Markdown(f"{what} (`{images.name}`; change: points, the mean over categories "
                          "of each category's mean change; p: one-sided, random signs):"))  # fmt: skip
         display(Markdown(to_markdown(table)))
     base = outcomes[outcomes["variant"] == "baseline"]
-    same, n = record_identity(base, pd.read_csv(earlier).query("variant == 'baseline'"))
+    earlier_rows = pd.read_csv(earlier).query("variant == 'baseline' and seed in [1, 2, 3]")
+    earlier_rows = earlier_rows[earlier_rows["protocol"].isin(base["protocol"].unique())]
+    same, n = record_identity(base, earlier_rows)
     display(Markdown(f"The baseline's cells equal `{earlier.name}`'s baseline in {same} of {n}."))
 
 
@@ -1898,6 +1903,19 @@ image_round(LOG_LIGHT, LOG_LIGHT_CELLS, "log_light", NORMAL_SUBSPACE)
 
 # %% [markdown]
 # ROUND8_READING
+
+# %% [markdown]
+# ## Robustness round 14: every image mirrored out to a square
+#
+# ROUND14_INTRO
+
+# %% tags=["hide-input"]
+MIRROR = RESULTS / "explore" / "mirror_square.csv"
+image_round(MIRROR, RESULTS / "explore" / "mirror_square_cells.csv", "mirror_square",
+            NORMAL_SUBSPACE)  # fmt: skip
+
+# %% [markdown]
+# ROUND14_READING
 
 # %% [markdown]
 # ## Do the signal and the query record agree?
@@ -1938,6 +1956,7 @@ SIGNAL_ROUNDS = {
     "light_subspace.csv": ("photometric 7", "method", "variant", "baseline"),
     "normal_subspace.csv": ("robustness 13", "method", "variant", "baseline"),
     "log_light_cells.csv": ("photometric 8", "method", "variant", "baseline"),
+    "mirror_square_cells.csv": ("robustness 14", "method", "variant", "baseline"),
 }
 #: rounds whose record holds a protocol only as a check (robustness 9: MVTec's metal_nut
 #: cells, equal by construction): the protocols that count
@@ -1953,6 +1972,7 @@ COUNTED_SEEDS = {
     "light_subspace.csv": (1, 2, 3),
     "normal_subspace.csv": (1, 2, 3),
     "log_light_cells.csv": (1, 2, 3),
+    "mirror_square_cells.csv": (1, 2, 3),
 }
 COLUMNS = ["protocol", "category", "shots", "seed", "support_loo", "query_acc"]
 

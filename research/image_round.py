@@ -27,7 +27,7 @@ from fsad.utils import atomic_write_csv
 from research import light_subspace_round as ls
 from research.paired_outcomes import outcome_rows
 from research.records import done_cells, merged
-from research.robust import data_root, pending_cells, round_parser
+from research.robust import PROTOCOLS, data_root, pending_cells, round_parser
 
 #: a record row: one image of one cell
 IMAGE_ROW = ["protocol", "category", "seed", "variant", "set", "label", "image"]
@@ -78,7 +78,7 @@ def report(out: Path, candidate: str, earlier: Path | None = None) -> str:
     lines = [] if (rows["variant"] == candidate).any() else [f"no {candidate} rows yet"]
     for name, part in rows.groupby("set") if not lines else ():
         changes = image_changes(part, candidate, ["protocol", "category", "label", "image"])
-        table = image_verdict(changes)
+        table = image_verdict(changes, protocols=list(PROTOCOLS))
         lines.append(f"{name} ({'decides' if name == 'loo' else 'decides nothing'}):")
         lines.append(table.round(3).to_string(index=False))
     cells = cell_accuracies(rows)

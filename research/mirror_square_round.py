@@ -32,10 +32,10 @@ are recorded, never used to decide.
 **The rule, fixed before the run**: photometric round 8's (:func:`fsad.report.image_verdict`,
 level 0.10 one-sided, the mean over the two protocols). The MVTec protocol's left-out images
 do not move, so that protocol adds 0 to the statistic and to every draw of its null: the
-round's statistic is half the suite's and its ``p_gain`` the suite's own, which is what
-:func:`research.image_round.report` prints from the suite's rows alone (its ``all`` row then
-shows the suite's change, not half of it). Adopted, a grid over seeds 1-5 follows; else the
-code stays here.
+round's statistic is half the suite's and its ``p_gain`` the suite's own
+(``image_verdict(..., protocols=("mvtec", "suite_all"))``, as
+:func:`research.image_round.report` calls it). Adopted, a grid over seeds 1-5 follows; else
+the code stays here.
 
 Usage::
 

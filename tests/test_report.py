@@ -1202,3 +1202,16 @@ def test_the_image_verdict_weighs_categories_and_never_adopts_a_fall() -> None:
     assert table.iloc[0]["change"] == -25.0 and not bool(table.iloc[-1]["adopted"])
     with pytest.raises(FsadError, match="must lie in"):
         image_verdict(changes.assign(change=[2.0, 0.0, 0.0]))
+
+
+def test_the_image_verdict_counts_a_protocol_the_candidate_cannot_change_as_unmoved() -> None:
+    # only q was run (p's images are the same under the candidate by construction): the
+    # statistic halves, its null halves too, so p_gain is q's own
+    changes = _protocol("q", [1.0] * 4)
+    table = image_verdict(changes, draws=20000, protocols=["p", "q"]).set_index("protocol")
+    assert list(table.index) == ["p", "q", "all"]
+    assert table.loc["p", "change"] == 0.0 and table.loc["p", "moved"] == 0
+    assert table.loc["all", "change"] == 50.0
+    assert table.loc["all", "p_gain"] == table.loc["q", "p_gain"]
+    with pytest.raises(FsadError, match="miss some of"):
+        image_verdict(changes, protocols=["p"])
