@@ -1125,17 +1125,19 @@ def image_verdict(
     seed: int = 0,
     protocols: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """A round's rule that knows its own noise: the candidate's change in support
+    """A round's rule weighed against its own noise: the candidate's change in support
     leave-one-out, image by image, against random signs.
 
     Each protocol's statistic is the rules' (the mean over categories of each category's
     mean change, in points); the round's is their mean over protocols. Its null keeps every
     image's change in size and gives it a random sign, all protocols' images drawn together
     (:func:`sign_flip_null` per protocol). The candidate is adopted when the round's
-    statistic is positive and at least as large as the null's in no more than ``alpha`` of
-    draws (``p_gain``), and no protocol's statistic is a loss at that level (``p_loss``:
-    the share of that protocol's null at or below it). Unmoved images weigh as the rules
-    weigh them and add nothing to the null.
+    statistic is positive and the null reaches it (is at least as large) in no more than
+    ``alpha`` of the draws (``p_gain``), and no protocol's statistic is a loss that its null
+    reaches (is at most as large) in no more than ``alpha`` of the draws (``p_loss``).
+    Unmoved images weigh as the rules weigh them and add nothing to the null. The null
+    takes the images' moves as independent and symmetric; the images of one cell share a
+    head and a coreset, so it is a gauge, not an exact test.
 
     Args:
         changes: :func:`image_changes` rows of the leave-one-out with ``protocol``,
@@ -1152,9 +1154,11 @@ def image_verdict(
         ``adopted`` says the verdict (NaN on the protocol rows).
 
     Raises:
-        FsadError: no image of a protocol ``changes`` holds, a change outside [-1, 1], or
-            ``protocols`` missing a protocol of ``changes``.
+        FsadError: no image, a change outside [-1, 1], or ``protocols`` missing a protocol
+            of ``changes``.
     """
+    if changes.empty:
+        raise FsadError("no image changes to weigh")
     if protocols is not None and set(changes["protocol"]) - set(protocols):
         raise FsadError(
             f"protocols {list(protocols)} miss some of {sorted(set(changes['protocol']))}"
@@ -1187,6 +1191,42 @@ def image_verdict(
     total = table.iloc[-1]
     adopted = bool(total["change"] > 0 and total["p_gain"] <= alpha and not losses.any())
     return table.assign(adopted=[np.nan] * (len(table) - 1) + [adopted])
+
+
+def image_record_gaps(
+    rows: pd.DataFrame,
+    candidate: str,
+    protocols: Sequence[str],
+    categories: Sequence[str],
+    seeds: Sequence[int],
+) -> list[str]:
+    """What a per-image record lacks before :func:`image_verdict` may read it: every
+    (protocol, category, seed) cell for ``"baseline"`` and ``candidate``, each cell of the
+    two holding the same images (by ``set``, ``label`` and ``image``).
+
+    Args:
+        rows: one row per image and cell (``protocol``, ``category``, ``seed``, ``variant``,
+            ``set``, ``label``, ``image``).
+
+    Returns:
+        One line per gap (empty: complete).
+    """
+    gaps = []
+    image = ["set", "label", "image"]
+    for protocol in protocols:
+        for category in categories:
+            for seed in seeds:
+                cell = rows[(rows["protocol"] == protocol) & (rows["category"] == category)
+                            & (rows["seed"] == seed)]  # fmt: skip
+                held = {
+                    v: set(cell.loc[cell["variant"] == v, image].itertuples(index=False))
+                    for v in ("baseline", candidate)
+                }
+                where = f"{protocol} {category} seed {seed}"
+                gaps += [f"{where}: no {v} rows" for v, images in held.items() if not images]
+                if all(held.values()) and held["baseline"] != held[candidate]:
+                    gaps.append(f"{where}: the two variants hold different images")
+    return gaps
 
 
 def record_identity(rows: pd.DataFrame, records: pd.DataFrame) -> tuple[int, int]:

@@ -13,6 +13,8 @@ cell's rows are written together as soon as it is done, so a run resumes cell by
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -22,12 +24,12 @@ from pathlib import Path
 import pandas as pd
 
 from fsad.evaluate import git_commit
-from fsad.report import image_changes, image_verdict, record_identity
-from fsad.utils import atomic_write_csv
+from fsad.report import image_changes, image_record_gaps, image_verdict, record_identity
+from fsad.utils import atomic_write_bytes, atomic_write_csv
 from research import light_subspace_round as ls
 from research.paired_outcomes import outcome_rows
 from research.records import done_cells, merged
-from research.robust import PROTOCOLS, data_root, pending_cells, round_parser
+from research.robust import CATEGORIES, PROTOCOLS, data_root, pending_cells, round_parser
 
 #: a record row: one image of one cell
 IMAGE_ROW = ["protocol", "category", "seed", "variant", "set", "label", "image"]
@@ -35,6 +37,32 @@ CELL = ["protocol", "category", "seed", "variant"]
 #: the seeds the rule reads
 SEEDS = (1, 2, 3)
 SHOTS = 5
+#: the record's columns read as text (file names such as ``000`` keep their zeros)
+TEXT = ("image", "label", "git_commit")
+
+
+def read_record(path: Path) -> pd.DataFrame:
+    """A per-image record, its :data:`TEXT` columns as strings."""
+    return pd.read_csv(path, dtype=dict.fromkeys(TEXT, str))
+
+
+#: the file a copy writes at its root: where its images came from and what wrote them
+MANIFEST = "fsad-copy.json"
+
+
+def write_manifest(src: Path, dst: Path, copy: Callable[[Path, Path], int], n: int) -> None:
+    """Write :data:`MANIFEST` in ``dst``: the source folder, the copy function, the images
+    written, the time and the repository's commit (``+dirty`` when its tree, the research
+    wing included, has uncommitted changes)."""
+    root = Path(__file__).resolve().parents[1]
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True,
+                            text=True, check=False).stdout  # fmt: skip
+    stamp = {
+        "source": str(src.resolve()), "copy": f"{copy.__module__}.{copy.__qualname__}",
+        "images": n, "written": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": git_commit(root).removesuffix("+dirty") + ("+dirty" if status.strip() else ""),
+    }  # fmt: skip
+    atomic_write_bytes(dst / MANIFEST, json.dumps(stamp, indent=1).encode())
 
 
 def run(args: argparse.Namespace) -> None:
@@ -52,7 +80,7 @@ def run(args: argparse.Namespace) -> None:
         accuracy = pd.DataFrame(rows).groupby("set")["correct"].mean()
         print(f"{protocol} {name} seed {seed} {args.variant}: loo {accuracy['loo']:.3f} "
               f"query {accuracy['query']:.3f} ({seconds:.0f} s)", flush=True)  # fmt: skip
-        atomic_write_csv(out, merged(out, rows, IMAGE_ROW))
+        atomic_write_csv(out, merged(out, rows, IMAGE_ROW, TEXT))
 
 
 def cell_accuracies(rows: pd.DataFrame) -> pd.DataFrame:
@@ -69,25 +97,35 @@ def cell_accuracies(rows: pd.DataFrame) -> pd.DataFrame:
                                                        "git_commit"]]  # fmt: skip
 
 
-def report(out: Path, candidate: str, earlier: Path | None = None) -> str:
+def report(
+    out: Path, candidate: str, unchanged: Sequence[str] = (), earlier: Path | None = None
+) -> str:
     """The rule's verdict on ``candidate``'s leave-one-out (seeds 1-3), the query record
     beside it (it decides nothing) and, given an earlier round's record of the same baseline
-    (``earlier``), how many cells the baseline reproduces."""
-    rows = pd.read_csv(out, dtype={"git_commit": str})
+    (``earlier``), how many of the baseline's cells it reproduces. ``unchanged``: the
+    protocols the candidate cannot change by construction (not run; unmoved in the rule).
+    No verdict is given while a run protocol's cell of either variant is missing."""
+    rows = read_record(out)
     rows = rows[rows["seed"].isin(SEEDS)]
-    lines = [] if (rows["variant"] == candidate).any() else [f"no {candidate} rows yet"]
+    ran = [p for p in PROTOCOLS if p not in unchanged]
+    lines = image_record_gaps(rows, candidate, ran, CATEGORIES, SEEDS)
     for name, part in rows.groupby("set") if not lines else ():
         changes = image_changes(part, candidate, ["protocol", "category", "label", "image"])
         table = image_verdict(changes, protocols=list(PROTOCOLS))
-        lines.append(f"{name} ({'decides' if name == 'loo' else 'decides nothing'}):")
-        lines.append(table.round(3).to_string(index=False))
+        decides = name == "loo"
+        lines.append(f"{name} ({'decides' if decides else 'decides nothing'}):")
+        lines.append(table.drop(columns=[] if decides else ["adopted"]).round(3).to_string())
     cells = cell_accuracies(rows)
     means = cells.groupby(["protocol", "variant", "seed"])[["support_loo", "query_acc"]].mean()
     summary = (100 * means).groupby(["protocol", "variant"]).agg(["mean", "std"]).round(2)
     lines.append(summary.to_string())
     if earlier is not None:
-        same, n = record_identity(rows[rows["variant"] == "baseline"], pd.read_csv(earlier))
-        lines.append(f"baseline: {same} of {n} cells equal {earlier.name}")
+        base = rows[rows["variant"] == "baseline"]
+        held = pd.read_csv(earlier, dtype={"git_commit": str})
+        held = held[(held["variant"] == "baseline") & held["seed"].isin(SEEDS)
+                    & held["protocol"].isin(base["protocol"].unique())]  # fmt: skip
+        same, n = record_identity(base, held)
+        lines.append(f"baseline: {same} of {n} cells equal {earlier.name}'s baseline")
     return "\n".join(lines)
 
 
@@ -96,15 +134,20 @@ def main(
     doc: str,
     candidate: str,
     copy: Callable[[Path, Path], int],
+    unchanged: Sequence[str] = (),
 ) -> None:
     """A round's command line (``doc``: its module docstring): ``--copy SRC DST`` writes the
-    candidate's images (``copy``); ``--variant baseline|candidate`` scores cells into
-    ``--out``; ``--report`` prints the verdict; ``--cells CSV`` writes one row per cell."""
+    candidate's images (``copy``) and a manifest (:data:`MANIFEST`) naming the source and
+    the code; ``--variant baseline|candidate`` scores cells into ``--out``; ``--report``
+    prints the verdict (``unchanged``: :func:`report`); ``--cells CSV`` writes one row per
+    cell."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["--copy"]:
         if len(argv) != 3:
             raise SystemExit("usage: --copy SRC DST")
-        print(f"{copy(Path(argv[1]), Path(argv[2]))} images written")
+        n = copy(Path(argv[1]), Path(argv[2]))
+        write_manifest(Path(argv[1]), Path(argv[2]), copy, n)
+        print(f"{n} images written")
         return
     ap = round_parser(doc, suite_required=False)
     ap.add_argument("--variant", choices=("baseline", candidate))
@@ -114,11 +157,10 @@ def main(
     ap.add_argument("--cells", type=Path, help="write --out's cell accuracies to this CSV")
     args = ap.parse_args(argv)
     if args.cells:
-        rows = pd.read_csv(args.out, dtype={"git_commit": str})
-        atomic_write_csv(args.cells, cell_accuracies(rows))
+        atomic_write_csv(args.cells, cell_accuracies(read_record(Path(args.out))))
         return
     if args.report:
-        print(report(Path(args.out), candidate, args.earlier))
+        print(report(Path(args.out), candidate, unchanged, args.earlier))
         return
     if args.variant is None:
         ap.error("--variant is needed to run cells")

@@ -12,10 +12,12 @@ window (aspect 0.4-2.7) leaves up to 60 % of the 224 px square as fill.
 
 **The candidate** (label-free: it reads only pixels): each image's shorter side is extended
 to its longer side by mirroring the image at its edges (OpenCV's ``BORDER_REFLECT``, half on
-each side; repeated when the image is more than twice as long as it is wide), so the engines
-receive a square and the letterbox adds nothing. A defect at an edge meets its own mirror
-image instead of the fill; bank normals are mirrored alike. The 448 px engine's scale stays
-(its side is the longest side of the product's normals, which mirroring does not change).
+each side; the mirror repeats only for an image more than three times as long as it is wide,
+beyond the suite's 2.7), so the 224 px engine receives a square and its letterbox adds
+nothing. The 448 px engine keeps its product's scale (its side is the longest side of the
+product's normals, which mirroring does not change), so a square smaller than that side is
+still padded around by the fill, on all four sides now. A defect at an edge meets its own
+mirror image instead of the fill; bank normals are mirrored alike.
 Square images are left as they are: every image the MVTec protocol reads is square (1008 of
 1008, checked before this rule), so there the candidate *is* the baseline, and only the
 suite ``all`` is run (``--protocols suite_all``).
@@ -45,6 +47,7 @@ Usage::
     python -m research.mirror_square_round --variant mirror_square --protocols suite_all \\
         --suite MS_SUITE/all --out CSV
     python -m research.mirror_square_round --out CSV --report
+    python -m research.mirror_square_round --out CSV --cells CELLS_CSV  # one row per cell
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ def copy_mirrored(src: Path, dst: Path) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    image_round.main(argv, __doc__, CANDIDATE, copy_mirrored)
+    image_round.main(argv, __doc__, CANDIDATE, copy_mirrored, unchanged=("mvtec",))
 
 
 if __name__ == "__main__":

@@ -11,13 +11,16 @@ import pandas as pd
 from fsad.data import default_data_root
 
 
-def merged(path: Path, rows: list[dict], cell: Sequence[str]) -> pd.DataFrame:
+def merged(
+    path: Path, rows: list[dict], cell: Sequence[str], text: Sequence[str] = ("git_commit",)
+) -> pd.DataFrame:
     """Earlier rows of ``path`` with the cells (keyed by the ``cell`` columns) of ``rows``
-    replaced; every other earlier row is kept."""
+    replaced; every other earlier row is kept (the ``text`` columns read as strings, so a
+    file name such as ``000`` keeps its zeros)."""
     new = pd.DataFrame(rows)
     if not path.exists():
         return new
-    old = pd.read_csv(path, dtype={"git_commit": str})
+    old = pd.read_csv(path, dtype=dict.fromkeys(text, str))
     done = old.set_index(list(cell)).index.isin(new.set_index(list(cell)).index)
     return pd.concat([old[~done], new], ignore_index=True)
 

@@ -23,6 +23,7 @@ from fsad.report import (
     guarded_grid,
     holm_adjusted,
     image_changes,
+    image_record_gaps,
     image_verdict,
     latest_config,
     learner_accuracy,
@@ -1215,3 +1216,37 @@ def test_the_image_verdict_counts_a_protocol_the_candidate_cannot_change_as_unmo
     assert table.loc["all", "p_gain"] == table.loc["q", "p_gain"]
     with pytest.raises(FsadError, match="miss some of"):
         image_verdict(changes, protocols=["p"])
+
+
+def test_the_image_verdict_draws_each_protocols_signs_apart_and_refuses_nothing_to_weigh() -> None:
+    # p and q: four images each, all gained. Drawn apart, random signs reach +100 on both
+    # once in 256; had both protocols shared one set of signs, once in 16
+    changes = pd.concat([_protocol("p", [1.0] * 4), _protocol("q", [1.0] * 4)])
+    table = image_verdict(changes, draws=40000)
+    assert table.iloc[-1]["p_gain"] < 0.01
+    named = image_verdict(changes, draws=40000, protocols=["p", "q"])
+    pd.testing.assert_frame_equal(table, named)  # naming the protocols changes nothing
+    with pytest.raises(FsadError, match="no image changes"):
+        image_verdict(changes.iloc[:0])
+
+
+def _cell(protocol: str, seed: int, variant: str, images: list[str]) -> pd.DataFrame:
+    cell = {"protocol": protocol, "category": "c", "seed": seed, "variant": variant}
+    return pd.DataFrame(cell | {"set": "loo", "label": "crack", "image": images})
+
+
+def test_image_record_gaps_name_missing_cells_and_unpaired_images() -> None:
+    rows = pd.concat([
+        _cell("p", 1, "baseline", ["000", "001"]), _cell("p", 1, "cand", ["000", "001"]),
+        _cell("p", 2, "baseline", ["000", "001"]), _cell("p", 2, "cand", ["000"]),
+        _cell("p", 3, "baseline", ["000", "001"]),
+    ])  # fmt: skip
+    assert image_record_gaps(rows, "cand", ["p"], ["c"], [1]) == []
+    assert image_record_gaps(rows, "cand", ["p"], ["c"], [1, 2, 3]) == [
+        "p c seed 2: the two variants hold different images",
+        "p c seed 3: no cand rows",
+    ]
+    assert image_record_gaps(rows, "cand", ["q"], ["c"], [1]) == [
+        "q c seed 1: no baseline rows",
+        "q c seed 1: no cand rows",
+    ]

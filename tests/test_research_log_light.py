@@ -79,28 +79,48 @@ def test_the_copy_relights_against_each_categorys_normals_and_keeps_masks(
 def _rows(variant: str, correct: list[bool], seed: int = 1) -> list[dict]:
     sets = ["loo", "loo", "query", "query"]
     return [
-        {"protocol": protocol, "category": "c", "seed": seed, "variant": variant, "set": s,
-         "label": "crack", "image": f"{i:03d}", "correct": ok, "git_commit": "abc1234"}
+        {"protocol": protocol, "category": category, "seed": seed, "variant": variant,
+         "set": s, "label": "crack", "image": f"{i:03d}", "correct": ok, "git_commit": "abc1234"}
         for protocol in ("mvtec", "suite_all")
+        for category in image_round.CATEGORIES
         for i, (s, ok) in enumerate(zip(sets, correct, strict=True))
     ]  # fmt: skip
 
 
 def test_the_report_reads_the_verdict_and_the_cells_from_the_image_rows(tmp_path: Path) -> None:
+    seeds = image_round.SEEDS
     rows = pd.DataFrame(
-        _rows("baseline", [True, False, False, False])
-        + _rows(ll.CANDIDATE, [True, True, True, False])
+        [r for seed in seeds for r in _rows("baseline", [True, False, False, False], seed)]
+        + [r for seed in seeds for r in _rows(ll.CANDIDATE, [True, True, True, False], seed)]
         + _rows("baseline", [True] * 4, seed=7)  # a seed the rule does not read
-    )  # fmt: skip
+    )
     out = tmp_path / "r.csv"
     rows.to_csv(out, index=False)
-    cells = image_round.cell_accuracies(rows[rows["seed"] == 1])
-    assert cells["support_loo"].tolist() == [0.5, 1.0, 0.5, 1.0]
-    assert cells["query_acc"].tolist() == [0.0, 0.5, 0.0, 0.5]
+    record = image_round.read_record(out)
+    assert record["image"].iloc[0] == "000"  # file names keep their zeros
+    cells = image_round.cell_accuracies(record[record["seed"] == 1])
+    assert len(cells) == 2 * 4 * 2  # protocols x categories x variants
+    by_variant = cells.groupby("variant")[["support_loo", "query_acc"]].mean()
+    assert by_variant.loc["baseline"].tolist() == [0.5, 0.0]
+    assert by_variant.loc[ll.CANDIDATE].tolist() == [1.0, 0.5]
     assert (cells["n_left_out"] == 2).all() and (cells["n_query"] == 2).all()
     assert (cells["shots"] == 5).all() and (cells["git_commit"] == "abc1234").all()
     earlier = tmp_path / "earlier.csv"
-    cells[cells["variant"] == "baseline"].assign(support_loo=[0.5, 0.25]).to_csv(earlier)
-    text = image_round.report(out, ll.CANDIDATE, earlier)
+    base = image_round.cell_accuracies(record[record["variant"] == "baseline"])
+    base.loc[0, "support_loo"] = 0.25  # one cell differs; seed 7 is not read
+    pd.concat([base, cells[cells["variant"] == ll.CANDIDATE]]).to_csv(earlier, index=False)
+    text = image_round.report(out, ll.CANDIDATE, earlier=earlier)
     assert "loo (decides):" in text and "query (decides nothing):" in text
-    assert "baseline: 1 of 2 cells equal earlier.csv" in text
+    # one left-out image of two gains in every category: +50 points on each protocol, and
+    # random signs on the eight moved images reach it in about 1 draw of 256
+    verdict = text.split("loo (decides):")[1].splitlines()[4].split()
+    assert verdict[1:4] == ["all", "50.0", "8"] and verdict[-1] == "True"
+    assert "baseline: 23 of 24 cells equal earlier.csv's baseline" in text
+
+
+def test_the_report_gives_no_verdict_on_a_partial_record(tmp_path: Path) -> None:
+    rows = pd.DataFrame(_rows("baseline", [True] * 4) + _rows(ll.CANDIDATE, [True] * 4))
+    out = tmp_path / "r.csv"
+    rows.to_csv(out, index=False)
+    text = image_round.report(out, ll.CANDIDATE)
+    assert "mvtec bottle seed 2: no baseline rows" in text and "decides" not in text
