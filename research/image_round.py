@@ -52,13 +52,15 @@ MANIFEST = "fsad-copy.json"
 
 def write_manifest(src: Path, dst: Path, copy: Callable[[Path, Path], int], n: int) -> None:
     """Write :data:`MANIFEST` in ``dst``: the source folder, the copy function, the images
-    written, the time and the repository's commit (``+dirty`` when its tree, the research
-    wing included, has uncommitted changes)."""
+    written, the time and the repository's commit (``+dirty`` when a tracked file, the
+    research wing's included, has uncommitted changes)."""
     root = Path(__file__).resolve().parents[1]
-    status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True,
-                            text=True, check=False).stdout  # fmt: skip
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                            capture_output=True, text=True, check=False).stdout  # fmt: skip
+    module = sys.modules[copy.__module__]
+    name = getattr(module.__spec__, "name", None) or copy.__module__  # not __main__ under -m
     stamp = {
-        "source": str(src.resolve()), "copy": f"{copy.__module__}.{copy.__qualname__}",
+        "source": str(src.resolve()), "copy": f"{name}.{copy.__qualname__}",
         "images": n, "written": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": git_commit(root).removesuffix("+dirty") + ("+dirty" if status.strip() else ""),
     }  # fmt: skip
