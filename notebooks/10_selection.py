@@ -1917,12 +1917,38 @@ def image_round(
 image_round(LOG_LIGHT, LOG_LIGHT_CELLS, "log_light", NORMAL_SUBSPACE)
 
 # %% [markdown]
-# ROUND8_READING
+# Read plainly: lost by its rule. Averaged over the two protocols the leave-one-out gains
+# 2.24 points (MVTec protocol -0.50: transistor 80.0 -> 75.0, screw and metal_nut up a
+# little; suite `all` +4.97: metal_nut 46.7 -> 68.3, screw 53.3 -> 56.0, bottle 80.0 ->
+# 75.6), but random signs on the 37 left-out images that moved reach +2.24 in 22 % of the
+# draws (the statistic's null std is 2.8 points), above the rule's 10 %. No protocol's
+# change is a loss that random signs rarely reach (MVTec p_loss 0.42). Rounds 6-13's rule
+# would have adopted it (+2.24 against a margin of 1, the MVTec protocol 0.5 below the
+# baseline against a guard of 1.0), so the two rules part here; the new one was fixed
+# before this round's rows and decides. The query record, which
+# decides nothing, rises by 2.4 points on the MVTec protocol (transistor 55.0 -> 63.3) and
+# by 0.4 on the suite, where it splits by product: metal_nut +7.3 and screw +10.7, the two
+# products light cost most (chapter 11), bottle -9.7 and transistor -6.7. That split fits
+# the weakness named before the run: a window that shows more background moves the
+# quantiles as light would, and the fit "corrects" it. The baseline's cells equal robustness
+# round 13's baseline in 24 of 24. The code stays in the research wing.
 
 # %% [markdown]
 # ## Robustness round 14: every image mirrored out to a square
 #
-# ROUND14_INTRO
+# The border is the suite's second cost of the default (chapter 11: `border` -13.7 points,
+# and -6.8 with every other image labelled). The engines see a suite window whole: the 224 px
+# engine letterboxes it onto the ImageNet mean colour, the 448 px engine places it at its
+# product's scale on the same colour. A defect pushed to the window's edge then sits next to
+# a flat fill that no normal part has, and the backbone's receptive fields and the 3 x 3
+# patch neighbourhoods mix it in; an elongated window leaves up to 60 % of the 224 px square
+# as fill. This candidate mirrors each image out to a square at its edges (OpenCV's
+# `BORDER_REFLECT`, half on each side) before the engines frame it, so a defect at an edge
+# meets its own mirror image and the 224 px engine sees no fill; the 448 px engine keeps its
+# scale, so it still pads a square smaller than its side. Every image the MVTec protocol
+# reads is square, so there the candidate is the baseline: only the suite runs, and the
+# MVTec protocol enters the rule as unmoved, which halves the statistic and its null alike
+# (`research/mirror_square_round.py`; photometric round 8's rule, fixed before its rows).
 
 # %% tags=["hide-input"]
 MIRROR = RESULTS / "explore" / "mirror_square.csv"
