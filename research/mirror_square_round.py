@@ -8,7 +8,7 @@ to 224, the rest of the square the ImageNet mean colour) and the 448 px engine p
 its product's scale on the same colour (robustness round 11). A defect pushed to the window's
 edge then sits next to a flat fill that no normal part has: the backbone's receptive fields
 and the 3 x 3 patch neighbourhoods mix the fill into the defect's features, and an elongated
-window (aspect 0.4-2.7) leaves up to 60 % of the 224 px square as fill.
+window (aspect 0.4-2.7) leaves up to 63 % of the 224 px square as fill (1 - 1 / 2.7).
 
 **The candidate** (label-free: it reads only pixels): each image's shorter side is extended
 to its longer side by mirroring the image at its edges (OpenCV's ``BORDER_REFLECT``, half on
