@@ -1229,6 +1229,30 @@ def image_record_gaps(
     return gaps
 
 
+def light_fit_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """How well a per-image light fit follows the light a generator drew, per category.
+
+    Args:
+        rows: one row per image: ``category``, the fitted gamma ``g`` and log gain ``k``,
+            the drawn ``gamma`` and ``gain``, and ``clipped`` (the fit met its clip).
+
+    Returns:
+        One row per category: ``images``, Spearman's ``rho_gamma`` (``g`` with ``gamma``)
+        and ``rho_gain`` (``k`` with ``log(gain)``), ``median_abs_g_error`` and the share
+        ``clipped``.
+    """
+    out = []
+    for category, r in rows.groupby("category", sort=False):
+        out.append({
+            "category": category, "images": len(r),
+            "rho_gamma": r["g"].corr(r["gamma"], method="spearman"),
+            "rho_gain": r["k"].corr(np.log(r["gain"]), method="spearman"),
+            "median_abs_g_error": (r["g"] - r["gamma"]).abs().median(),
+            "clipped": r["clipped"].astype(float).mean(),
+        })  # fmt: skip
+    return pd.DataFrame(out)
+
+
 def record_identity(rows: pd.DataFrame, records: pd.DataFrame) -> tuple[int, int]:
     """How many cells of per-image outcomes give exactly the accuracies a round's record
     holds, of every cell either holds (a study that reruns a round checks it reran that

@@ -30,6 +30,7 @@ from fsad.report import (
     learner_round,
     learner_rows,
     learner_verdicts,
+    light_fit_summary,
     load_paper_numbers,
     loo_gated,
     loo_sample,
@@ -1250,3 +1251,16 @@ def test_image_record_gaps_name_missing_cells_and_unpaired_images() -> None:
         "q c seed 1: no baseline rows",
         "q c seed 1: no cand rows",
     ]
+
+
+def test_the_light_fit_summary_ranks_fits_against_draws_and_counts_the_clip() -> None:
+    rows = pd.DataFrame({"category": "c", "g": [0.5, 1.0, 1.5, 2.0],
+                         "gamma": [0.6, 0.9, 1.2, 1.6], "k": [0.0, 0.1, 0.2, 1.0],
+                         "gain": [0.8, 0.9, 1.0, 1.1],
+                         "clipped": [True, False, False, True]})  # fmt: skip
+    (row,) = light_fit_summary(rows).to_dict("records")
+    assert row["images"] == 4 and row["rho_gamma"] == 1.0 and row["rho_gain"] == 1.0
+    assert row["clipped"] == 0.5
+    assert np.isclose(row["median_abs_g_error"], 0.2)  # errors 0.1, 0.1, 0.3, 0.4
+    swapped = rows.assign(gamma=rows["gamma"].to_numpy()[::-1])
+    assert light_fit_summary(swapped).loc[0, "rho_gamma"] == -1.0

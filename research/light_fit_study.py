@@ -1,0 +1,123 @@
+"""Does photometric round 8's fit recover the light the suite drew? (label-free: it reads
+the generator's own light draws for the product's normal images, never a defect type)
+
+Round 8 (:mod:`research.log_light_round`) fitted each image's gamma ``g`` and log gain ``k``
+from its log-luminance quantiles against its product's normal images. Its suite record split
+by product (metal_nut and screw up, bottle and transistor down), and the weakness named
+before it ran was that a window showing more or less of the part moves the quantiles as
+light would. This study asks how much of the fit is light: for every normal image of the
+suite ``all`` (the bank's images, whose transforms need no defect region), it replays the
+generator's draws (:func:`fsad.suite.transform` with the file's own generator,
+:func:`fsad.suite.file_rng`) to read the gamma, gain and gradient the suite applied, and
+sets them beside the fit of the written image. It chooses nothing.
+
+Per category (:func:`fsad.report.light_fit_summary`): Spearman's rho between the fitted ``g``
+and the drawn gamma, and between ``k`` and the drawn log gain; the median absolute error of
+``g``; the share of fits at the clip.
+
+Usage::
+
+    python -m research.light_fit_study --data "$FSAD_DATA" --suite "$SUITE/all" \\
+        --out results/explore/log_light_fit.csv
+    python -m research.light_fit_study --out results/explore/log_light_fit.csv --report
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pandas as pd
+
+from fsad import suite as fs
+from fsad.data import GOOD, read_image
+from fsad.evaluate import git_commit
+from fsad.report import light_fit_summary
+from fsad.utils import atomic_write_csv
+from research import log_light_round as ll
+from research.records import data_root
+from research.robust import CATEGORIES
+
+
+def light_draws(rng: np.random.Generator, settings: fs.SuiteSettings) -> dict[str, float]:
+    """The numbers :func:`fsad.suite.illumination` draws from ``rng``, in its order: gamma,
+    gain, the gradient's angle and amplitude, the colour temperature."""
+    lo, hi = np.log(settings.gamma[0]), np.log(settings.gamma[1])
+    names = ("gamma", "gain", "angle", "gradient", "temperature")
+    values = (
+        float(np.exp(rng.uniform(lo, hi))), rng.uniform(*settings.gain),
+        rng.uniform(0, 2 * np.pi), rng.uniform(0, settings.gradient),
+        rng.uniform(-settings.temperature, settings.temperature),
+    )  # fmt: skip
+    return dict(zip(names, map(float, values), strict=True))
+
+
+#: the generator's settings the suites were written with (its defaults)
+SETTINGS = fs.SuiteSettings()
+
+
+def drawn_light(
+    image: np.ndarray, category: str, name: str, settings: fs.SuiteSettings = SETTINGS
+) -> dict[str, float]:
+    """The light the suite ``all`` drew for one normal image (``name``: its file name in the
+    suite folder): its generator replayed through :func:`fsad.suite.transform`, the
+    illumination step's draws read (:func:`light_draws`) just before it runs."""
+    seen: dict[str, float] = {}
+    real = fs.illumination
+
+    def reading(img: np.ndarray, rng: np.random.Generator, s: fs.SuiteSettings) -> np.ndarray:
+        state = rng.bit_generator.state
+        seen.update(light_draws(rng, s))
+        rng.bit_generator.state = state  # the real step draws the same numbers
+        return real(img, rng, s)
+
+    rng = fs.file_rng(settings, "all", category, GOOD, name)
+    with mock.patch.object(fs, "illumination", reading):
+        fs.transform(image, None, "all", rng, settings)
+    return seen
+
+
+def category_rows(data: Path, suite: Path, category: str) -> list[dict]:
+    """One row per normal image of ``category``: drawn light and round 8's fit of the
+    written image (against the suite folder's normal reference)."""
+    source = fs.find_category(data, category)
+    folder = suite / category
+    reference = ll.log_reference(folder)
+    rows = []
+    for sample in source.train:
+        name = fs._out_name(sample, "all")
+        written = read_image(folder / GOOD / name)
+        g, k = ll.fit_light(ll.log_quantiles(written), reference)
+        clipped = g in ll.GAMMA_RANGE or k in ll.LOG_GAIN_RANGE
+        drawn = drawn_light(read_image(sample.path), category, name)
+        rows.append({"category": category, "image": Path(name).stem, "g": g, "k": k,
+                     "clipped": clipped, **drawn})  # fmt: skip
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
+    ap.add_argument("--suite", help="the suite `all` folder (fsad data suite)")
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
+    ap.add_argument("--report", action="store_true")
+    args = ap.parse_args(argv)
+    if args.report:
+        print(light_fit_summary(pd.read_csv(args.out)).round(3).to_string(index=False))
+        return
+    if args.suite is None:
+        ap.error("--suite is needed")
+    rows = []
+    for category in args.categories:
+        rows += category_rows(data_root(args.data), Path(args.suite), category)
+        print(category, len(rows), flush=True)
+    commit = git_commit(Path(__file__).resolve().parents[1])
+    atomic_write_csv(args.out, pd.DataFrame(rows).assign(git_commit=commit))
+
+
+if __name__ == "__main__":
+    main()
