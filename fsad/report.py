@@ -1202,7 +1202,7 @@ def image_record_gaps(
 ) -> list[str]:
     """What a per-image record lacks before :func:`image_verdict` may read it: every
     (protocol, category, seed) cell for ``"baseline"`` and ``candidate``, each cell of the
-    two holding the same images (by ``set``, ``label`` and ``image``).
+    two holding the same images (by ``set``, ``label`` and ``image``), each image once.
 
     Args:
         rows: one row per image and cell (``protocol``, ``category``, ``seed``, ``variant``,
@@ -1224,6 +1224,8 @@ def image_record_gaps(
                 }
                 where = f"{protocol} {category} seed {seed}"
                 gaps += [f"{where}: no {v} rows" for v, images in held.items() if not images]
+                if cell.duplicated(["variant", *image]).any():
+                    gaps.append(f"{where}: an image held twice")
                 if all(held.values()) and held["baseline"] != held[candidate]:
                     gaps.append(f"{where}: the two variants hold different images")
     return gaps
@@ -1238,8 +1240,10 @@ def light_fit_summary(rows: pd.DataFrame) -> pd.DataFrame:
 
     Returns:
         One row per category: ``images``, Spearman's ``rho_gamma`` (``g`` with ``gamma``)
-        and ``rho_gain`` (``k`` with ``log(gain)``), ``median_abs_g_error`` and the share
-        ``clipped``.
+        and ``rho_gain`` (``k`` with ``log(gain)``), ``median_abs_g_error`` (``|g - gamma|``:
+        ``g`` is fitted against the mean of the product's *lit* normals, ``gamma`` against
+        the unlit source, so it is an error only up to that reference's own light) and the
+        share ``clipped``.
     """
     out = []
     for category, r in rows.groupby("category", sort=False):

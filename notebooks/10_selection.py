@@ -1882,8 +1882,9 @@ def image_round(
     (:func:`fsad.report.image_verdict`), the query record read the same way (it decides
     nothing), and how many of the baseline's cells equal an ``earlier`` record of the same
     baseline. ``unchanged``: protocols the candidate cannot change (not run, unmoved)."""
-    if not (images.exists() and cells.exists()):
-        display(Markdown(f"*{shown_path(images)} or {shown_path(cells)} not found.*"))
+    if not (images.exists() and cells.exists() and earlier.exists()):
+        missing = [shown_path(f) for f in (images, cells, earlier) if not f.exists()]
+        display(Markdown(f"*{', '.join(missing)} not found.*"))
         return
     outcomes = pd.read_csv(images, dtype=IMAGE_TEXT).query("seed in [1, 2, 3]")
     ran = [p for p in IMAGE_PROTOCOLS if p not in unchanged]

@@ -50,19 +50,24 @@ def read_record(path: Path) -> pd.DataFrame:
 MANIFEST = "fsad-copy.json"
 
 
-def write_manifest(src: Path, dst: Path, copy: Callable[[Path, Path], int], n: int) -> None:
-    """Write :data:`MANIFEST` in ``dst``: the source folder, the copy function, the images
-    written, the time and the repository's commit (``+dirty`` when a tracked file, the
-    research wing's included, has uncommitted changes)."""
-    root = Path(__file__).resolve().parents[1]
+def tree_commit(root: Path | None = None) -> str:
+    """The repository's commit, ``+dirty`` when any tracked file (the research wing's
+    included, unlike :func:`fsad.evaluate.git_commit`) has uncommitted changes."""
+    root = root or Path(__file__).resolve().parents[1]
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                             capture_output=True, text=True, check=False).stdout  # fmt: skip
+    return git_commit(root).removesuffix("+dirty") + ("+dirty" if status.strip() else "")
+
+
+def write_manifest(src: Path, dst: Path, copy: Callable[[Path, Path], int], n: int) -> None:
+    """Write :data:`MANIFEST` in ``dst``: the source folder, the copy function, the images
+    written, the time and the repository's commit (:func:`tree_commit`)."""
     module = sys.modules[copy.__module__]
     name = getattr(module.__spec__, "name", None) or copy.__module__  # not __main__ under -m
     stamp = {
         "source": str(src.resolve()), "copy": f"{name}.{copy.__qualname__}",
         "images": n, "written": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": git_commit(root).removesuffix("+dirty") + ("+dirty" if status.strip() else ""),
+        "commit": tree_commit(),
     }  # fmt: skip
     atomic_write_bytes(dst / MANIFEST, json.dumps(stamp, indent=1).encode())
 
@@ -70,7 +75,7 @@ def write_manifest(src: Path, dst: Path, copy: Callable[[Path, Path], int], n: i
 def run(args: argparse.Namespace) -> None:
     """Score every cell of ``args.variant`` that ``args.out`` lacks, one image per row,
     writing each cell's rows as soon as it is done."""
-    out, commit = Path(args.out), git_commit(Path(__file__).resolve().parents[1])
+    out, commit = Path(args.out), tree_commit()
     done = {c[:3] for c in done_cells(out, CELL) if c[3] == args.variant}
     for protocol, name, seed, engine in pending_cells(args, data_root(args.data), done):
         t0 = time.time()

@@ -25,7 +25,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from unittest import mock
 
@@ -34,10 +37,10 @@ import pandas as pd
 
 from fsad import suite as fs
 from fsad.data import GOOD, read_image
-from fsad.evaluate import git_commit
 from fsad.report import light_fit_summary
 from fsad.utils import atomic_write_csv
 from research import log_light_round as ll
+from research.image_round import tree_commit
 from research.records import data_root
 from research.robust import CATEGORIES
 
@@ -85,12 +88,15 @@ def category_rows(data: Path, suite: Path, category: str) -> list[dict]:
     written image (against the suite folder's normal reference)."""
     source = fs.find_category(data, category)
     folder = suite / category
+    written = json.loads((folder / fs.STAMP).read_text())["settings"]
+    if written != json.loads(json.dumps(dataclasses.asdict(SETTINGS))):
+        raise SystemExit(f"{folder} was not written with the generator's default settings")
     reference = ll.log_reference(folder)
     rows = []
     for sample in source.train:
         name = fs._out_name(sample, "all")
-        written = read_image(folder / GOOD / name)
-        g, k = ll.fit_light(ll.log_quantiles(written), reference)
+        image = read_image(folder / GOOD / name)
+        g, k = ll.fit_light(ll.log_quantiles(image), reference)
         clipped = g in ll.GAMMA_RANGE or k in ll.LOG_GAIN_RANGE
         drawn = drawn_light(read_image(sample.path), category, name)
         rows.append({"category": category, "image": Path(name).stem, "g": g, "k": k,
@@ -115,8 +121,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     for category in args.categories:
         rows += category_rows(data_root(args.data), Path(args.suite), category)
         print(category, len(rows), flush=True)
-    commit = git_commit(Path(__file__).resolve().parents[1])
-    atomic_write_csv(args.out, pd.DataFrame(rows).assign(git_commit=commit))
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    atomic_write_csv(args.out, pd.DataFrame(rows).assign(git_commit=tree_commit(), timestamp=stamp))
 
 
 if __name__ == "__main__":

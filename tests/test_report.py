@@ -1251,6 +1251,10 @@ def test_image_record_gaps_name_missing_cells_and_unpaired_images() -> None:
         "q c seed 1: no baseline rows",
         "q c seed 1: no cand rows",
     ]
+    twice = pd.concat([rows, _cell("p", 1, "cand", ["001"])])  # one image written twice
+    assert image_record_gaps(twice, "cand", ["p"], ["c"], [1]) == [
+        "p c seed 1: an image held twice"
+    ]
 
 
 def test_the_light_fit_summary_ranks_fits_against_draws_and_counts_the_clip() -> None:

@@ -124,3 +124,24 @@ def test_the_report_gives_no_verdict_on_a_partial_record(tmp_path: Path) -> None
     rows.to_csv(out, index=False)
     text = image_round.report(out, ll.CANDIDATE)
     assert "mvtec bottle seed 2: no baseline rows" in text and "decides" not in text
+
+
+def test_a_resumed_record_keeps_its_image_names_as_written(tmp_path: Path) -> None:
+    # the first run wrote 000 as 0 when the record was read back without text columns
+    from research.records import merged
+
+    out = tmp_path / "r.csv"
+    first = _rows("baseline", [True] * 4)
+    pd.DataFrame(first).to_csv(out, index=False)
+    later = _rows(ll.CANDIDATE, [True] * 4)
+    rows = merged(out, later, image_round.IMAGE_ROW, image_round.TEXT)
+    assert set(rows["image"]) == {"000", "001", "002", "003"}
+
+
+def test_the_copy_manifest_names_its_source_function_and_commit(tmp_path: Path) -> None:
+    import json
+
+    image_round.write_manifest(tmp_path / "src", tmp_path, ll.copy_log_light, 7)
+    stamp = json.loads((tmp_path / image_round.MANIFEST).read_text())
+    assert stamp["copy"] == "research.log_light_round.copy_log_light" and stamp["images"] == 7
+    assert stamp["source"].endswith("src") and len(stamp["commit"].split("+")[0]) >= 7
