@@ -19,9 +19,9 @@ product's normals, which mirroring does not change), so a square smaller than th
 still padded around by the fill, on all four sides now. A defect at an edge meets its own
 mirror image instead of the fill; bank normals are mirrored alike.
 Square images are left as they are: every image the MVTec protocol reads is square (1008 of
-1008, checked before this rule), so there the candidate *is* the baseline, and only the
-suite ``all`` is run (``--protocols suite_all``).
-Written losslessly (PNG) under the same stems by ``--copy`` (:func:`copy_mirrored`).
+1008, counted before this rule; not kept as a record), so there the candidate *is* the
+baseline, and only the suite ``all`` is run (``--protocols suite_all``). Written losslessly
+(PNG) under the same stems by ``--copy`` (:func:`copy_mirrored`).
 
 - ``baseline``: ``fsad fit``'s default (``hires_lite0_poe_proto_rot4_fixed``) on the
   images as they are;
@@ -38,6 +38,12 @@ round's statistic is half the suite's and its ``p_gain`` the suite's own
 (``image_verdict(..., protocols=("mvtec", "suite_all"))``, as
 :func:`research.image_round.report` calls it). Adopted, a grid over seeds 1-5 follows; else
 the code stays here.
+
+**What the round found** (``results/explore/mirror_square.csv``, 1476 image rows from a
+clean clone at 8a036c7; ``mirror_square_cells.csv`` from it): *lost*. Suite ``all`` support
+leave-one-out, seeds 1-3, 55.0 ± 1.3 -> 51.8 ± 1.2 % (metal_nut 46.7 -> 33.3): -1.6 points
+averaged with the unmoved MVTec protocol. The query record, deciding nothing, 58.6 -> 53.6 %,
+lower on every product (13 queries gained, 31 lost).
 
 Usage::
 
