@@ -454,7 +454,7 @@ def find_category(data: str | os.PathLike, category: str) -> CategoryData:
     raise DataError(f"category '{category}' not found (no test/ folder in {tried})")
 
 
-def _out_name(sample: Sample, suite: str) -> str:
+def out_name(sample: Sample, suite: str) -> str:
     """The file's name in the suite folder: the MVTec stem (a non-train normal prefixed by
     its split, e.g. tire's ``validation_000``), ``.jpg`` when re-encoded."""
     stem = (
@@ -539,7 +539,7 @@ def write_suite(
     with atomic_folder(dest) as tmp:
         for s in source.train + defects:
             label = GOOD if s.is_good else s.label
-            name = _out_name(s, suite)
+            name = out_name(s, suite)
             target = tmp / label / name
             target.parent.mkdir(parents=True, exist_ok=True)
             if not todo:

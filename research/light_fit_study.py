@@ -94,7 +94,7 @@ def category_rows(data: Path, suite: Path, category: str) -> list[dict]:
     reference = ll.log_reference(folder)
     rows = []
     for sample in source.train:
-        name = fs._out_name(sample, "all")
+        name = fs.out_name(sample, "all")
         image = read_image(folder / GOOD / name)
         g, k = ll.fit_light(ll.log_quantiles(image), reference)
         clipped = g in ll.GAMMA_RANGE or k in ll.LOG_GAIN_RANGE
