@@ -2003,6 +2003,43 @@ image_round(MIRROR, RESULTS / "explore" / "mirror_square_cells.csv", "mirror_squ
 # one core; the code stays in the research wing.
 
 # %% [markdown]
+# ## Photometric round 9: the gradient flattened before gamma and gain are undone
+#
+# Round 8 undid each image's gamma and gain and named what it left: the suite's brightness
+# gradient. In the log domain all three parts of the suite's light are affine (y' = gamma y
+# + log gain + log ramp), and log ramp is close to a plane across the frame. This candidate
+# fits that plane to each image's log-brightness by least squares (slope shrunk to at most 1
+# log unit across the frame; the suite's strongest gradient spans 0.73), removes it from
+# every channel, and then applies round 8's fit against the product's flattened normal
+# images (`research/flat_light_round.py`). The plane also holds the content's own trend: a
+# window that shows the part at one side loses that side's brightness as if it were light,
+# in the bank's images as in the support's and the queries'. Rule and signal are round 8's,
+# unchanged and committed before this round's rows. The baseline's rows are round 8's
+# (`log_light.csv`), copied: nothing a cell computes changed between the two rounds, and a
+# rerun of its metal_nut cells (seed 1, both protocols; features from the cache) gave the same
+# outcome for every one of their 186 images.
+
+# %% tags=["hide-input"]
+FLAT_LIGHT = RESULTS / "explore" / "flat_light.csv"
+image_round(FLAT_LIGHT, RESULTS / "explore" / "flat_light_cells.csv", "flat_light",
+            NORMAL_SUBSPACE)  # fmt: skip
+
+# %% [markdown]
+# Read plainly: lost by its rule. Averaged over the two protocols the leave-one-out gains
+# 1.43 points (MVTec protocol +0.17: screw 84.0 -> 88.0, transistor 80.0 -> 75.0 on one
+# image lost in every seed; suite `all` +2.69: metal_nut 46.7 -> 61.7, bottle 80.0 -> 84.4,
+# screw 53.3 -> 48.0, transistor 40.0 -> 36.7), and random signs on the 39 moved left-out
+# images reach that in 29 % of the draws (10 % needed; 16 gained and 14 lost on the suite).
+# Taking the plane away moved the suite's leave-one-out less than round 8 did without it
+# (+2.7 against +5.0), so the gradient is not what round 8 was missing, by this signal. The
+# query record, which decides nothing, rises by 2.2 points on the MVTec protocol
+# (transistor 55.0 -> 68.3, metal_nut -3.2) and by 1.2 on the suite, where it splits by
+# product as round 8's did: screw +14.6 and metal_nut +6.8, bottle -11.8 (2 queries gained,
+# 9 lost) and transistor -5.0. Bottle's record fell in both rounds (-9.7 and -11.8); the
+# weakness named before both (a window's framing moves the fit as light would) is one
+# reading of it, not tested. The code stays in the research wing.
+
+# %% [markdown]
 # ## Do the signal and the query record agree?
 #
 # Every round since robustness round 1 was decided by support leave-one-out, and each also
@@ -2042,6 +2079,7 @@ SIGNAL_ROUNDS = {
     "normal_subspace.csv": ("robustness 13", "method", "variant", "baseline"),
     "log_light_cells.csv": ("photometric 8", "method", "variant", "baseline"),
     "mirror_square_cells.csv": ("robustness 14", "method", "variant", "baseline"),
+    "flat_light_cells.csv": ("photometric 9", "method", "variant", "baseline"),
 }
 #: rounds whose record holds a protocol only as a check (robustness 9: MVTec's metal_nut
 #: cells, equal by construction): the protocols that count
@@ -2058,6 +2096,7 @@ COUNTED_SEEDS = {
     "normal_subspace.csv": (1, 2, 3),
     "log_light_cells.csv": (1, 2, 3),
     "mirror_square_cells.csv": (1, 2, 3),
+    "flat_light_cells.csv": (1, 2, 3),
 }
 COLUMNS = ["protocol", "category", "shots", "seed", "support_loo", "query_acc"]
 
@@ -2133,8 +2172,8 @@ else:
 # with robustness round 13 there alike (-2.8 and +4.3).
 # The pairs are few and not independent:
 # the speed round's share one baseline, the five one-seed rounds share the very same seed-1
-# baseline cells and the last thirteen rounds theirs (seeds 1-3; the baseline of robustness
-# rounds 12-14 and photometric rounds 6-8, one and the same, equals theirs under the centre
+# baseline cells and the last fourteen rounds theirs (seeds 1-3; the baseline of robustness
+# rounds 12-14 and photometric rounds 6-9, one and the same, equals theirs under the centre
 # crop),
 # `rot4` and `dihedral8` are
 # near twins, as are the head round's eight settings; and the bins were drawn after seeing

@@ -46,6 +46,17 @@ random signs reach in at most 10 %. Adopted, it is measured with a grid over see
 (:func:`fsad.report.guarded_grid`); else its code stays here. Query outcomes are recorded
 and decide nothing.
 
+**What the round found** (``results/explore/flat_light.csv``: 1476 candidate rows from a clean
+clone at 4e25b1b beside round 8's 1476 baseline rows; ``flat_light_cells.csv`` from it):
+*lost*. Support leave-one-out, seeds 1-3: MVTec protocol 85.2 ± 1.0 -> 85.3 ± 2.4 %
+(transistor 80.0 -> 75.0, screw 84.0 -> 88.0), suite ``all`` 55.0 ± 1.3 -> 57.7 ± 0.3 %
+(metal_nut 46.7 -> 61.7, screw 53.3 -> 48.0): +1.43 points averaged, which random signs on
+the 39 moved images reach in 29 % of draws (10 % needed). Round 8 without the plane had
+moved the suite's leave-one-out further (+5.0). The query record, deciding nothing:
+71.8 -> 74.0 % and 58.6 -> 59.8 % (bottle 63.9 -> 52.1, screw 46.7 -> 61.3). The
+baseline's metal_nut cells, rerun at seed 1 on both protocols (features from the cache),
+gave round 8's outcome for every one of their 186 images.
+
 Usage::
 
     python -m research.flat_light_round --copy "$FSAD_DATA/mvtec_ad" FL/mvtec_ad
