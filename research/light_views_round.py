@@ -38,6 +38,16 @@ the mean over the two protocols is positive, random signs reach it in at most 10
 it is measured with a grid over seeds 1-5; else its code stays here. Query outcomes are
 recorded and decide nothing.
 
+**What the round found** (``results/explore/light_views.csv``: 1476 candidate rows from a
+clean clone at 34c91a2 beside round 8's 1476 baseline rows; ``light_views_cells.csv`` from
+it): *lost*. Support leave-one-out, seeds 1-3: MVTec protocol 85.2 ± 1.0 -> 85.4 ± 0.7 %
+(screw 84.0 -> 86.7, transistor 80.0 -> 76.7), suite ``all`` 55.0 ± 1.3 -> 57.9 ± 0.3 %
+(metal_nut 46.7 -> 56.7, screw 53.3 -> 58.7, transistor 40.0 -> 31.7): +1.56 points
+averaged, which random signs on the 27 moved images reach in 22 % of draws (10 % needed).
+The query record, deciding nothing: 71.8 -> 72.4 % and 58.6 -> 61.1 % (suite bottle
+63.9 -> 52.1, as round 9's copies alone: the product did not hedge it). Cells took 2-6 s
+on one core, every feature from the cache of round 9's run.
+
 Usage (``FL``, ``FL_SUITE``: round 9's copies, ``python -m research.flat_light_round
 --copy``)::
 
