@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from fsad.evaluate import git_commit
+from fsad.recipe import Recipe
 from fsad.report import image_changes, image_record_gaps, image_verdict, record_identity
 from fsad.utils import atomic_write_bytes, atomic_write_csv
 from research import light_subspace_round as ls
@@ -72,14 +73,16 @@ def write_manifest(src: Path, dst: Path, copy: Callable[[Path, Path], int], n: i
     atomic_write_bytes(dst / MANIFEST, json.dumps(stamp, indent=1).encode())
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace, recipe: Recipe | None = None) -> None:
     """Score every cell of ``args.variant`` that ``args.out`` lacks, one image per row,
-    writing each cell's rows as soon as it is done."""
+    writing each cell's rows as soon as it is done (``recipe``: the candidate's, for a round
+    whose candidate is a recipe rather than an image copy; the baseline always runs the
+    default's)."""
     out, commit = Path(args.out), tree_commit()
     done = {c[:3] for c in done_cells(out, CELL) if c[3] == args.variant}
     for protocol, name, seed, engine in pending_cells(args, data_root(args.data), done):
         t0 = time.time()
-        rows = outcome_rows(engine, args.variant)
+        rows = outcome_rows(engine, args.variant, None if args.variant == "baseline" else recipe)
         stamp, seconds = datetime.now(UTC).isoformat(timespec="seconds"), time.time() - t0
         cell = {"protocol": protocol, "category": name, "seed": seed}
         stamped = {"git_commit": commit, "timestamp": stamp, "seconds": round(seconds, 1)}
@@ -142,12 +145,13 @@ def main(
     candidate: str,
     copy: Callable[[Path, Path], int],
     unchanged: Sequence[str] = (),
+    recipe: Recipe | None = None,
 ) -> None:
     """A round's command line (``doc``: its module docstring): ``--copy SRC DST`` writes the
     candidate's images (``copy``) and a manifest (:data:`MANIFEST`) naming the source and
     the code; ``--variant baseline|candidate`` scores cells into ``--out``; ``--report``
     prints the verdict (``unchanged``: :func:`report`); ``--cells CSV`` writes one row per
-    cell."""
+    cell; ``recipe``: the candidate's recipe, when it is one (:func:`run`)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["--copy"]:
         if len(argv) != 3:
@@ -173,4 +177,4 @@ def main(
         ap.error("--variant is needed to run cells")
     if args.suite is None and "suite_all" in args.protocols:
         ap.error("--suite (the suite `all` folder, the candidate's copy for it) is needed")
-    run(args)
+    run(args, recipe)

@@ -50,6 +50,7 @@ import pandas as pd
 from fsad.engine import ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.methods.anomaly_guided import RECIPES
+from fsad.recipe import Recipe
 from fsad.report import image_changes, moved_images, record_identity
 from fsad.utils import atomic_write_csv
 from research import light_subspace_round as ls
@@ -67,10 +68,11 @@ IMAGE = ["round", "protocol", "category", "set", "label", "image"]
 SEEDS = (1, 2, 3)
 
 
-def outcome_rows(engine: ResidualEngine, variant: str) -> list[dict]:
+def outcome_rows(engine: ResidualEngine, variant: str, recipe: Recipe | None = None) -> list[dict]:
     """One row per support image left out and per query image of the cell: its file, its
-    class and whether :data:`research.light_subspace_round.BASELINE` on ``engine`` gets it right."""
-    seen = cell_predictions(engine, RECIPES[ls.BASELINE])
+    class and whether ``recipe`` (default: :data:`research.light_subspace_round.BASELINE`'s)
+    on ``engine`` gets it right."""
+    seen = cell_predictions(engine, recipe or RECIPES[ls.BASELINE])
     sets = [
         ("loo", [seen.split.support[i] for i in seen.left_out], seen.loo_correct),
         ("query", seen.split.query, seen.query_correct),
