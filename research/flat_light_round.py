@@ -31,8 +31,10 @@ brightness as if it were light, in the bank's images as in the support's and que
 - ``baseline``: ``fsad fit``'s default (``hires_lite0_poe_proto_rot4_fixed``) on the images
   as they are. Its rows are photometric round 8's baseline (``results/explore/log_light.csv``,
   at e64c5b3), copied: no file a cell computes with changed since (only ``fsad/report.py``
-  and a rename in ``fsad/suite.py``), and that baseline equals robustness round 13's in 24 of
-  24 cells;
+  and a rename in ``fsad/suite.py``; round 8's command line moved into
+  :mod:`research.image_round` and :mod:`research.records` reads image names as text, the
+  same ``outcome_rows`` call on the same engines), and that baseline equals robustness
+  round 13's in 24 of 24 cells;
 - ``flat_light``: the same method on the copies.
 
 Signal and rule: photometric round 8's, unchanged and committed before this round's first
@@ -52,10 +54,12 @@ clone at 4e25b1b beside round 8's 1476 baseline rows; ``flat_light_cells.csv`` f
 (transistor 80.0 -> 75.0, screw 84.0 -> 88.0), suite ``all`` 55.0 ± 1.3 -> 57.7 ± 0.3 %
 (metal_nut 46.7 -> 61.7, screw 53.3 -> 48.0): +1.43 points averaged, which random signs on
 the 39 moved images reach in 29 % of draws (10 % needed). Round 8 without the plane had
-moved the suite's leave-one-out further (+5.0). The query record, deciding nothing:
-71.8 -> 74.0 % and 58.6 -> 59.8 % (bottle 63.9 -> 52.1, screw 46.7 -> 61.3). The
-baseline's metal_nut cells, rerun at seed 1 on both protocols (features from the cache),
-gave round 8's outcome for every one of their 186 images.
+moved the suite's leave-one-out further (+5.0); neither move is outside random signs and
+their difference was not tested. The query record, deciding nothing:
+71.8 -> 74.0 % and 58.6 -> 59.8 % (suite bottle 63.9 -> 52.1, screw 46.7 -> 61.3). The
+baseline's metal_nut cells, rerun at seed 1 on both protocols (features from the cache, so
+a check of the head and the harness, not of the encoding; ``flat_light_check.csv``), gave
+round 8's outcome for every one of their 186 images.
 
 Usage::
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from fsad.engine import ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.recipe import Recipe
 from fsad.report import image_changes, image_record_gaps, image_verdict, record_identity
@@ -73,16 +74,27 @@ def write_manifest(src: Path, dst: Path, copy: Callable[[Path, Path], int], n: i
     atomic_write_bytes(dst / MANIFEST, json.dumps(stamp, indent=1).encode())
 
 
-def run(args: argparse.Namespace, recipe: Recipe | None = None) -> None:
+#: a round's own scoring of one cell: ``(protocol, engine) -> rows`` of
+#: :func:`research.paired_outcomes.outcome_rows`'s columns
+Score = Callable[[str, ResidualEngine], list[dict]]
+
+
+def run(args: argparse.Namespace, recipe: Recipe | None = None, score: Score | None = None) -> None:
     """Score every cell of ``args.variant`` that ``args.out`` lacks, one image per row,
-    writing each cell's rows as soon as it is done (``recipe``: the candidate's, for a round
-    whose candidate is a recipe rather than an image copy; the baseline always runs the
-    default's)."""
+    writing each cell's rows as soon as it is done. ``recipe``: the candidate's, for a round
+    whose candidate is a recipe rather than an image copy (the baseline always runs the
+    default's); ``score``: a round's own scoring of a cell (both views of photometric round
+    10), in place of :func:`research.paired_outcomes.outcome_rows`."""
     out, commit = Path(args.out), tree_commit()
     done = {c[:3] for c in done_cells(out, CELL) if c[3] == args.variant}
     for protocol, name, seed, engine in pending_cells(args, data_root(args.data), done):
         t0 = time.time()
-        rows = outcome_rows(engine, args.variant, None if args.variant == "baseline" else recipe)
+        if score is not None:
+            rows = score(protocol, engine)
+        else:
+            rows = outcome_rows(
+                engine, args.variant, None if args.variant == "baseline" else recipe
+            )
         stamp, seconds = datetime.now(UTC).isoformat(timespec="seconds"), time.time() - t0
         cell = {"protocol": protocol, "category": name, "seed": seed}
         stamped = {"git_commit": commit, "timestamp": stamp, "seconds": round(seconds, 1)}
@@ -143,17 +155,20 @@ def main(
     argv: Sequence[str] | None,
     doc: str,
     candidate: str,
-    copy: Callable[[Path, Path], int],
+    copy: Callable[[Path, Path], int] | None = None,
     unchanged: Sequence[str] = (),
     recipe: Recipe | None = None,
 ) -> None:
     """A round's command line (``doc``: its module docstring): ``--copy SRC DST`` writes the
     candidate's images (``copy``) and a manifest (:data:`MANIFEST`) naming the source and
-    the code; ``--variant baseline|candidate`` scores cells into ``--out``; ``--report``
-    prints the verdict (``unchanged``: :func:`report`); ``--cells CSV`` writes one row per
-    cell; ``recipe``: the candidate's recipe, when it is one (:func:`run`)."""
+    the code (None: the round writes no images); ``--variant baseline|candidate`` scores
+    cells into ``--out``; ``--report`` prints the verdict (``unchanged``: :func:`report`);
+    ``--cells CSV`` writes one row per cell; ``recipe``: the candidate's recipe, when it is
+    one (:func:`run`)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["--copy"]:
+        if copy is None:
+            raise SystemExit(f"{candidate} writes no images: it has no --copy")
         if len(argv) != 3:
             raise SystemExit("usage: --copy SRC DST")
         n = copy(Path(argv[1]), Path(argv[2]))

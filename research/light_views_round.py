@@ -23,8 +23,8 @@ images):
   with all its rows in both views (:func:`fsad.recipe.leave_one_out`).
 
 Round 9's copies, not round 8's, because their features are in the cache (cells of seconds,
-not minutes); nothing was compared to choose between them. It costs a user twice the
-default's encoding time.
+not minutes); nothing was compared to choose between them. It would cost a user about twice
+the default's encoding, plus the copy's fit (not timed).
 
 - ``baseline``: the default on the images as they are; its rows are round 8's (as in
   round 9: ``results/explore/log_light.csv``, copied);
@@ -46,7 +46,7 @@ it): *lost*. Support leave-one-out, seeds 1-3: MVTec protocol 85.2 ± 1.0 -> 85.
 averaged, which random signs on the 27 moved images reach in 22 % of draws (10 % needed).
 The query record, deciding nothing: 71.8 -> 72.4 % and 58.6 -> 61.1 % (suite bottle
 63.9 -> 52.1, as round 9's copies alone: the product did not hedge it). Cells took 2-6 s
-on one core, every feature from the cache of round 9's run.
+on one core, every feature from the cache (rounds 8 and 9's runs).
 
 Usage (``FL``, ``FL_SUITE``: round 9's copies, ``python -m research.flat_light_round
 --copy``)::
@@ -61,39 +61,36 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from fsad.data import FewShotSplit, few_shot_split
 from fsad.engine import ResidualEngine
-from fsad.heads import predict
 from fsad.methods.anomaly_guided import RECIPES
-from fsad.recipe import Recipe, leave_one_out, recipe_proba, sample_rows, support_rows
-from fsad.utils import atomic_write_csv
+from fsad.recipe import Recipe, sample_rows, support_rows
 from research import image_round
 from research import light_subspace_round as ls
-from research.records import done_cells, merged
-from research.robust import category_of, data_root, protocol_cells, round_parser
+from research.paired_outcomes import prediction_rows
+from research.recipe_round import predictions
+from research.robust import category_of, round_parser
 
 CANDIDATE = "light_views"
 
 
 def two_view_rows(
     shot: ResidualEngine, relit: ResidualEngine, recipe: Recipe
-) -> tuple[FewShotSplit, list[np.ndarray], np.ndarray, list[np.ndarray], np.ndarray]:
+) -> tuple[FewShotSplit, list[np.ndarray], np.ndarray, list[np.ndarray]]:
     """The cell's split and the recipe's rows from both views, groups side by side.
 
     Returns:
-        ``(support samples, support rows per group (2 G groups), source (R,), query rows
-        per group, query labels (Q,))``; the first ``G`` groups are the images as shot.
+        ``(split, support rows per group (2 G groups), source (R,), query rows per group)``;
+        the first ``G`` groups are the images as shot, the next ``G`` the relit copies.
 
     Raises:
-        SystemExit: the two views' splits differ (image names or labels).
+        SystemExit: the two views' splits differ (image names or labels), or their support
+            rows come in another order.
     """
     split, other = (few_shot_split(e.category.test, image_round.SHOTS) for e in (shot, relit))
     for a, b in ((split.support, other.support), (split.query, other.query)):
@@ -104,7 +101,7 @@ def two_view_rows(
     if not np.array_equal(source, source_b):
         raise SystemExit(f"{shot.category.name}: the two views' support rows differ in order")
     xq = sample_rows(shot, recipe, split.query) + sample_rows(relit, recipe, other.query)
-    return split, xs_a + xs_b, source, xq, np.asarray(split.query_labels)
+    return split, xs_a + xs_b, source, xq
 
 
 def view_outcome_rows(
@@ -112,64 +109,27 @@ def view_outcome_rows(
 ) -> list[dict]:
     """One row per left-out support image and per query of the cell: its file, its class
     and whether the recipe's product over both views (:func:`two_view_rows`; default: the
-    default method's recipe) gets it right."""
+    default method's recipe) gets it right, through the head code of every round
+    (:func:`research.recipe_round.predictions`)."""
     recipe = recipe or RECIPES[ls.BASELINE]
-    split, xs, source, xq, truth = two_view_rows(shot, relit, recipe)
-    labels, n = np.asarray(split.support_labels), split.n_classes
-    index, scores = leave_one_out(recipe, xs, labels[source], n, source)
-    p = recipe_proba(recipe, xs, labels[source], xq, n)
-    sets = [
-        ("loo", [split.support[i] for i in index], predict(scores) == labels[index]),
-        ("query", split.query, predict(p) == truth),
-    ]
-    return [
-        {"variant": CANDIDATE, "set": name, "image": s.path.stem, "label": s.label,
-         "correct": bool(ok)}
-        for name, samples, correct in sets
-        for s, ok in zip(samples, correct, strict=True)
-    ]  # fmt: skip
+    return prediction_rows(predictions(recipe, *two_view_rows(shot, relit, recipe)), CANDIDATE)
 
 
-def run(args: argparse.Namespace) -> None:
-    """Score every cell ``args.out`` lacks, one image per row, each cell written when done."""
-    out, commit = Path(args.out), image_round.tree_commit()
-    done = {c[:3] for c in done_cells(out, image_round.CELL) if c[3] == CANDIDATE}
-    root, copy = data_root(args.data), Path(args.copy_data)
-    suite = Path(args.suite) if args.suite else None
-    copy_suite = Path(args.copy_suite) if args.copy_suite else None
-    for protocol, name, config in protocol_cells(args):
-        shot_data = category_of(protocol, root, suite, name)
-        relit_data = category_of(protocol, copy, copy_suite, name)
-        for seed in args.seeds:
-            if (protocol, name, seed) in done:
-                continue
-            t0 = time.time()
-            rows = view_outcome_rows(ResidualEngine(shot_data, config, seed=seed),
-                                     ResidualEngine(relit_data, config, seed=seed))  # fmt: skip
-            seconds = round(time.time() - t0, 1)
-            stamp = datetime.now(UTC).isoformat(timespec="seconds")
-            rows = [{"protocol": protocol, "category": name, "seed": seed} | r
-                    | {"git_commit": commit, "timestamp": stamp, "seconds": seconds}
-                    for r in rows]  # fmt: skip
-            acc = pd.DataFrame(rows).groupby("set")["correct"].mean()
-            print(f"{protocol} {name} seed {seed}: loo {acc['loo']:.3f} query {acc['query']:.3f}"
-                  f" ({seconds:.0f} s)", flush=True)  # fmt: skip
-            atomic_write_csv(out, merged(out, rows, image_round.IMAGE_ROW, image_round.TEXT))
-
-
-def no_copy(src: Path, dst: Path) -> int:
-    """This round writes no images: its second view is round 9's copies."""
-    raise SystemExit(
-        "no copy here: write round 9's with python -m research.flat_light_round --copy"
-    )
+def relit_engine(args: argparse.Namespace, protocol: str, shot: ResidualEngine) -> ResidualEngine:
+    """The engine of ``shot``'s cell on round 9's copies (``args.copy_data``,
+    ``args.copy_suite``): same category, settings and seed."""
+    suite = Path(args.copy_suite) if args.copy_suite else None
+    category = category_of(protocol, Path(args.copy_data), suite, shot.category.name)
+    return ResidualEngine(category, shot.config, seed=shot.seed)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``--report`` and ``--cells`` as every image round (:func:`research.image_round.main`);
-    otherwise score the candidate's cells from the data and round 9's copies."""
+    otherwise score the candidate's cells from the data and round 9's copies
+    (:func:`research.image_round.run` with :func:`view_outcome_rows`)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if "--report" in argv or "--cells" in argv:
-        image_round.main(argv, __doc__, CANDIDATE, no_copy)
+    if any(a.split("=")[0] in ("--report", "--cells") for a in argv):
+        image_round.main(argv, __doc__, CANDIDATE)
         return
     ap = round_parser(__doc__, suite_required=False)
     ap.add_argument("--copy-data", required=True, help="round 9's copy of the data root")
@@ -178,7 +138,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if "suite_all" in args.protocols and not (args.suite and args.copy_suite):
         ap.error("the suite protocol needs --suite and --copy-suite")
-    run(args)
+    args.variant = CANDIDATE
+    image_round.run(args, score=lambda p, e: view_outcome_rows(e, relit_engine(args, p, e)))
 
 
 if __name__ == "__main__":

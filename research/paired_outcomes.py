@@ -55,7 +55,7 @@ from fsad.report import image_changes, moved_images, record_identity
 from fsad.utils import atomic_write_csv
 from research import light_subspace_round as ls
 from research import normal_subspace_round as ns
-from research.recipe_round import cell_predictions
+from research.recipe_round import CellPredictions, cell_predictions
 from research.robust import category_of, data_root, protocol_cells, round_parser
 
 #: round -> (its candidate's name, the engine kind it runs on, its record)
@@ -72,7 +72,12 @@ def outcome_rows(engine: ResidualEngine, variant: str, recipe: Recipe | None = N
     """One row per support image left out and per query image of the cell: its file, its
     class and whether ``recipe`` (default: :data:`research.light_subspace_round.BASELINE`'s)
     on ``engine`` gets it right."""
-    seen = cell_predictions(engine, recipe or RECIPES[ls.BASELINE])
+    return prediction_rows(cell_predictions(engine, recipe or RECIPES[ls.BASELINE]), variant)
+
+
+def prediction_rows(seen: CellPredictions, variant: str) -> list[dict]:
+    """One row per support image left out and per query image of ``seen``: ``variant``,
+    the set (``loo`` or ``query``), its file name, its class and whether it is right."""
     sets = [
         ("loo", [seen.split.support[i] for i in seen.left_out], seen.loo_correct),
         ("query", seen.split.query, seen.query_correct),

@@ -74,15 +74,28 @@ def cell_predictions(engine: ResidualEngine, recipe: Recipe) -> CellPredictions:
     """The recipe's support leave-one-out and query outcomes on the engine's cell, image by
     image, through the code ``fsad run`` uses (:func:`score_variants` averages them)."""
     split = few_shot_split(engine.category.test, SHOTS)
-    labels, truth = np.asarray(split.support_labels), np.asarray(split.query_labels)
     t0 = time.time()
     xs, source = support_rows(engine, recipe, split.support)
     xq = sample_rows(engine, recipe, split.query)
-    t_rows = time.time() - t0
+    return predictions(recipe, split, xs, source, xq, time.time() - t0)
+
+
+def predictions(
+    recipe: Recipe,
+    split: FewShotSplit,
+    xs: Sequence[np.ndarray],
+    source: np.ndarray,
+    xq: Sequence[np.ndarray],
+    rows_seconds: float = 0.0,
+) -> CellPredictions:
+    """The recipe's head on rows already built: support rows per group ``(R, D_g)`` with
+    ``source`` ``(R,)`` (the support image of each row), query rows per group ``(Q, D_g)``;
+    leave-one-out takes an image out with all its rows."""
+    labels, truth = np.asarray(split.support_labels), np.asarray(split.query_labels)
     index, scores = leave_one_out(recipe, xs, labels[source], split.n_classes, source)
     p = recipe_proba(recipe, xs, labels[source], xq, split.n_classes)
     return CellPredictions(
-        split, index, predict(scores) == labels[index], predict(p) == truth, t_rows
+        split, index, predict(scores) == labels[index], predict(p) == truth, rows_seconds
     )
 
 

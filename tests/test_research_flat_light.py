@@ -14,11 +14,12 @@ from research import log_light_round as ll
 
 
 def _blob() -> np.ndarray:
-    """``(49, 81, 3)`` uint8: a bright centred blob on a grey ground (grey levels 60-200),
-    symmetric about the centre, so its own log-brightness plane is flat (the sides less one
-    are multiples of the fit's stride, so the sampled pixels are symmetric too)."""
+    """``(49, 81, 3)`` uint8: a bright centred blob on a grey ground (grey levels 40-150, so
+    the tests' lights never clip), symmetric about the centre, so its own log-brightness
+    plane is flat (the sides less one are multiples of the fit's stride, so the sampled
+    pixels are symmetric too)."""
     u, v = fl.frame_coordinates(49, 81)
-    grey = 60 + 140 * np.exp(-(u**2 + v**2) / 0.05)
+    grey = 40 + 110 * np.exp(-(u**2 + v**2) / 0.05)
     return np.repeat(grey[..., None], 3, axis=2).round().astype(np.uint8)
 
 
@@ -44,12 +45,13 @@ def test_a_known_plane_is_found_and_flattened_away() -> None:
     assert abs(b0) < 1e-6 and abs(c0) < 1e-6  # symmetric: nothing to remove
     assert np.array_equal(fl.flatten(image), image)
     lit = _lit(image, 1.0, 1.0, 0.5, -0.3)
+    assert 0 < lit.min() and lit.max() < 255  # no clipping: the plane is all there is
     b, c = fl.fit_slope(ll.log_domain(lit))
     assert abs(b - 0.5) < 0.01 and abs(c + 0.3) < 0.01
     flat = fl.flatten(lit)
     assert flat.shape == image.shape and flat.dtype == np.uint8
     assert np.abs(flat.astype(int) - image).max() <= 2  # quantisation only
-    assert np.abs(lit.astype(int) - image).mean() > 10  # the gradient had moved it
+    assert np.abs(lit.astype(int) - image).mean() > 5  # the gradient had moved it
 
 
 def test_a_slope_beyond_the_clip_is_shrunk_along_its_direction() -> None:
