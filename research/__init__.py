@@ -11,7 +11,7 @@
   ``results/explore``; :mod:`research.recipe_round` is the harness of the rounds whose
   variants are recipes (robustness rounds 6-12, photometric round 5),
   :mod:`research.image_round` the harness of the rounds recorded image by image and judged
-  by :func:`fsad.report.image_verdict` (photometric rounds 8-10, robustness round 14), and
+  by :func:`fsad.report.image_verdict` (photometric rounds 8-10, robustness rounds 14-15), and
   :mod:`research.records` how every round resumes;
 - studies that read query labels or defect locations and choose nothing
   (:mod:`research.shot_curve`, :mod:`research.support_draws`,

@@ -33,6 +33,15 @@ shots, four categories, seeds 1-3; the mean over the MVTec protocol (unmoved) an
 no protocol shows a loss random signs reach in at most 10 %). Adopted, it is measured with
 a grid over seeds 1-5; else its code stays here. Query outcomes decide nothing.
 
+**What the round found** (``results/explore/zoom_scale.csv``: 738 candidate rows of the suite
+from a clean clone at 48b6359 beside round 8's 738 baseline rows of the suite;
+``zoom_scale_cells.csv`` from it): *lost*. Support leave-one-out on the suite ``all``, seeds
+1-3: 55.0 ± 1.3 -> 56.5 ± 0.2 % (transistor 40.0 -> 46.7, bottle 80.0 -> 77.8; 9 images
+gained, 6 lost), +0.76 points averaged with the unmoved MVTec protocol, which random signs
+reach in 32 % of draws (10 % needed). The query record, deciding nothing: 58.6 -> 58.1 %
+(13 queries gained, 12 lost). Candidate cells took 36-404 s on one core; metal_nut's seed 1
+took 2 s, its zoom rows cached by a trial of the same code just before the commit.
+
 Usage::
 
     python -m research.zoom_scale_round --variant zoom_scale --protocols suite_all \\
