@@ -6,8 +6,11 @@ A round module names its candidate and its copy (a function writing the candidat
 from a dataset folder, :func:`research.light_round.copy_relit`) and calls :func:`main`: the
 baseline runs on the images as they are, the candidate on the copies, through the same code
 (:func:`research.paired_outcomes.outcome_rows`, :func:`research.recipe_round.cell_predictions`:
-what ``fsad run`` computes). A record row is one image of one cell (:data:`IMAGE_ROW`); a
-cell's rows are written together as soon as it is done, so a run resumes cell by cell.
+what ``fsad run`` computes). A candidate may instead be a recipe on the images as they are
+(robustness round 15: :func:`main`'s ``recipe``) or score a cell its own way (photometric
+round 10's two views: :func:`run`'s ``score``). A record row is one image of one cell
+(:data:`IMAGE_ROW`); a cell's rows are written together as soon as it is done, so a run
+resumes cell by cell.
 """
 
 from __future__ import annotations
@@ -192,4 +195,7 @@ def main(
         ap.error("--variant is needed to run cells")
     if args.suite is None and "suite_all" in args.protocols:
         ap.error("--suite (the suite `all` folder, the candidate's copy for it) is needed")
+    idle = [p for p in args.protocols if p in unchanged and args.variant == candidate]
+    if idle:
+        ap.error(f"{candidate} cannot change the {', '.join(idle)} protocol: leave it out")
     run(args, recipe)

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from fsad.cache import DiskCache
-from fsad.data import load_category
+from fsad.data import CategoryData, load_category
 from fsad.engine import ResidualEngine
-from fsad.recipe import sample_rows, support_rows
+from fsad.recipe import Recipe, sample_rows, support_rows
 from research import light_views_round as lv
 from research.paired_outcomes import outcome_rows
 from research.recipe_round import cell_predictions
@@ -22,7 +22,7 @@ from tests.test_recipe import RECIPE, SMALL
 
 
 @pytest.fixture()
-def washer(embedded_root: Path):
+def washer(embedded_root: Path) -> CategoryData:
     return load_category(embedded_root, "mvtec_ad", "washer")
 
 
@@ -66,7 +66,9 @@ def test_views_whose_splits_or_rows_differ_are_refused(
         lv.two_view_rows(engine, other, RECIPE)
     calls = []
 
-    def shuffled(e, recipe, samples):
+    def shuffled(
+        e: ResidualEngine, recipe: Recipe, samples: list
+    ) -> tuple[list[np.ndarray], np.ndarray]:
         rows, source = support_rows(e, recipe, samples)
         calls.append(e)
         return rows, source[::-1] if len(calls) == 2 else source

@@ -4,10 +4,12 @@ on a tiny record (research.image_round; the rule itself: tests/test_report.py)."
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from fsad.data import read_image
 from research import image_round
@@ -145,3 +147,40 @@ def test_the_copy_manifest_names_its_source_function_and_commit(tmp_path: Path) 
     stamp = json.loads((tmp_path / image_round.MANIFEST).read_text())
     assert stamp["copy"] == "research.log_light_round.copy_log_light" and stamp["images"] == 7
     assert stamp["source"].endswith("src") and len(stamp["commit"].split("+")[0]) >= 7
+
+
+def test_a_round_without_copies_refuses_copy_and_the_protocols_it_cannot_change(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit, match="cand writes no images"):
+        image_round.main(["--copy", "a", "b"], "A round.", "cand")
+    argv = ["--variant", "cand", "--protocols", "mvtec", "--out", "x.csv"]
+    with pytest.raises(SystemExit):
+        image_round.main(argv, "A round.", "cand", None, ("mvtec",))
+    assert "cand cannot change the mvtec protocol" in capsys.readouterr().err
+
+
+def test_run_gives_the_candidate_its_recipe_the_baseline_the_default_or_a_rounds_score(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cells = [("suite_all", "bottle", 1, "engine")]
+    monkeypatch.setattr(image_round, "pending_cells", lambda args, root, done: iter(cells))
+    monkeypatch.setattr(image_round, "data_root", lambda data: tmp_path)
+    asked = []
+
+    def rows(engine, variant, recipe=None):
+        asked.append((variant, recipe))
+        return [{"variant": variant, "set": s, "image": "000.png", "label": "cut",
+                 "correct": True} for s in ("loo", "query")]  # fmt: skip
+
+    monkeypatch.setattr(image_round, "outcome_rows", rows)
+    for variant in ("baseline", "cand"):
+        args = argparse.Namespace(out=str(tmp_path / f"{variant}.csv"), variant=variant, data=None)
+        image_round.run(args, recipe="RECIPE")
+    assert asked == [("baseline", None), ("cand", "RECIPE")]
+    args = argparse.Namespace(out=str(tmp_path / "own.csv"), variant="cand", data=None)
+    image_round.run(args, score=lambda protocol, engine: rows(engine, "cand", protocol))
+    assert asked[-1] == ("cand", "suite_all")
+    record = image_round.read_record(tmp_path / "own.csv")
+    assert record[["protocol", "category", "seed", "image"]].values.tolist() == [
+        ["suite_all", "bottle", 1, "000"]] * 2  # fmt: skip

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from fsad.blocks import Inputs, block_from_json, block_to_json
@@ -16,6 +17,7 @@ from fsad.cache import DiskCache
 from fsad.data import load_category, read_image
 from fsad.engine import ResidualEngine
 from fsad.methods.anomaly_guided import RECIPES
+from fsad.recipe import recipe_key
 from fsad.zoom import ZoomConfig, window
 from research import light_subspace_round as ls
 from research import zoom_scale_round as zs
@@ -59,3 +61,37 @@ def test_where_every_image_has_the_products_side_the_blocks_are_the_defaults(
     a = plain.describe(Inputs(engine, samples=samples))
     b = product.describe(Inputs(engine, samples=samples))
     assert a.shape == b.shape and torch.equal(a, b)
+
+
+def test_windows_of_other_sizes_keep_the_products_pixels_in_every_pose(
+    embedded_root: Path, tmp_path: Path, one_torch_thread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    category = load_category(embedded_root, "mvtec_ad", "washer")
+    engine = ResidualEngine(category, SMALL, seed=1, cache=DiskCache(tmp_path))
+    side = zs.category_side(category)
+    image = Inputs(engine, samples=category.test[:1]).images()[0]
+    wide = np.ascontiguousarray(image[: side // 2])  # a window half the product's height
+    seen: list[tuple[int, ...]] = []
+
+    class Recorder:
+        def encode(self, crops: list[np.ndarray]) -> torch.Tensor:
+            seen.extend(c.shape for c in crops)
+            return torch.zeros(len(crops), 3)
+
+    monkeypatch.setattr(zs, "zoom_encoder", lambda config, device=None: Recorder())
+    product = zs.ProductZoomConfig(windows=(0.25, 0.75), size=32)
+    product.describe(Inputs(engine, images=[wide, np.ascontiguousarray(np.rot90(wide))]))
+    quarter, short = round(0.25 * side), side // 2
+    assert seen == [(quarter, quarter, 3)] * 2 + [(short, short, 3)] * 2
+
+
+def test_the_candidates_rows_are_cached_apart_from_the_defaults(
+    embedded_root: Path, tmp_path: Path
+) -> None:
+    category = load_category(embedded_root, "mvtec_ad", "washer")
+    engine = ResidualEngine(category, SMALL, seed=1, cache=DiskCache(tmp_path))
+    default, candidate = RECIPES[ls.BASELINE], zs.candidate_recipe()
+    assert recipe_key(engine, candidate) != recipe_key(engine, default)
+    zoom = candidate.groups[zs.ZOOM_GROUP].block
+    assert zoom.table_key(engine) != default.groups[zs.ZOOM_GROUP].block.table_key(engine)
+    assert zoom.cache_key()["version"] == zs.VERSION
