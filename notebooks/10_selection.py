@@ -2083,9 +2083,10 @@ image_round(LIGHT_VIEWS, RESULTS / "explore" / "light_views_cells.csv", "light_v
 # square here, so its windows are always 128 and 256 px; the suite's test images' shorter
 # sides have per-category 10th-90th percentiles between 118 and 362 px (medians 192-243),
 # so the same defect is zoomed into about 2 to 2.7 times more finely at the medians, by an
-# amount set by where the suite cut its window. This candidate sizes the windows as fractions of the product's side
-# (the longest side of its normal images, the side the 448 px engine already frames at),
-# shrunk to the image's shorter side where they do not fit (`research/zoom_scale_round.py`).
+# amount set by where the suite cut its window. This candidate sizes the windows as
+# fractions of the product's side (the longest side of its normal images, the side the 448
+# px engine already frames at), shrunk to the image's shorter side where they do not fit
+# (`research/zoom_scale_round.py`).
 # On the MVTec protocol every image has the product's side (1008 of 1008 images of the four
 # categories), so there the candidate is the baseline (a test checks the blocks are equal
 # on images of one size): only the suite runs, and the MVTec protocol enters round 8's rule
