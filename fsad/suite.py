@@ -20,6 +20,12 @@ Transforms (:data:`TRANSFORMS`), applied in this order in the combined suite ``a
   shift (red against blue).
 - ``grey``: a single-channel image (fsad reads it back as three equal channels).
 
+``all_but_<transform>`` (:data:`LEAVE_ONE_OUT`) is ``all`` with one transform left out, every
+other transform drawing exactly the random numbers it draws in ``all`` (the file's generator
+is ``all``'s, replayed step by step): leaving out ``illumination`` or ``grey`` gives ``all``'s
+geometry pixel for pixel, so pairing its queries with ``all``'s says what that transform costs
+among the others (an oracle that undoes it perfectly).
+
 The defect's extent is the ground-truth mask where the dataset has one (bottle, tire);
 elsewhere it is the thresholded anomaly map of the normal residual engine (224 px, whole
 image), used only to place the window, never the labels.
@@ -55,6 +61,10 @@ TRANSFORMS = ("grey", "elongated", "border", "pose", "illumination")
 SUITES = ("none", *TRANSFORMS, "all")
 #: the order in which the combined suite applies its transforms
 ORDER = ("pose", "elongated", "border", "illumination", "grey")
+#: ``all`` with one transform left out (the others drawing what they draw in ``all``)
+LEAVE_ONE_OUT = tuple(f"all_but_{t}" for t in ORDER)
+#: the steps of :func:`transform`; ``window`` cuts for ``elongated`` and ``border`` together
+_STEPS = ("pose", "window", "illumination", "grey")
 STAMP = "suite.json"
 
 #: ``(category, defect samples) -> {path: (H, W) bool region}`` where no mask says it
@@ -124,18 +134,28 @@ def steps(suite: str) -> tuple[str, ...]:
     Raises:
         ConfigError: an unknown suite (the message lists the known ones).
     """
+    if suite in LEAVE_ONE_OUT:
+        return tuple(t for t in ORDER if t != left_out(suite))
     if suite not in SUITES:
-        raise ConfigError(f"unknown suite '{suite}' (choose from {', '.join(SUITES)})")
+        known = ", ".join(SUITES + LEAVE_ONE_OUT)
+        raise ConfigError(f"unknown suite '{suite}' (choose from {known})")
     if suite == "all":
         return ORDER
     return () if suite == "none" else (suite,)
 
 
+def left_out(suite: str) -> str:
+    """The transform an ``all_but_<transform>`` suite leaves out of ``all``; ``""`` for
+    every other suite."""
+    return suite.removeprefix("all_but_") if suite in LEAVE_ONE_OUT else ""
+
+
 def file_rng(
     settings: SuiteSettings, suite: str, category: str, label: str, name: str
 ) -> np.random.Generator:
-    """The generator of one output file, seeded by (seed, suite, category, label, name)."""
-    text = f"{settings.seed}|{suite}|{category}|{label}|{name}"
+    """The generator of one output file, seeded by (seed, suite, category, label, name);
+    an ``all_but_<transform>`` suite gets ``all``'s."""
+    text = f"{settings.seed}|{'all' if left_out(suite) else suite}|{category}|{label}|{name}"
     return np.random.default_rng(
         int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
     )
@@ -351,7 +371,7 @@ def transform(
     Args:
         image: ``(H, W, 3)`` uint8 RGB.
         region: ``(H, W)`` bool defect region, or None for a normal image.
-        suite: a name of :data:`SUITES`.
+        suite: a name of :data:`SUITES` or :data:`LEAVE_ONE_OUT`.
         rng: the file's generator (:func:`file_rng`).
 
     Returns:
@@ -367,14 +387,38 @@ def transform(
         raise ConfigError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
     if region is not None and region.shape != image.shape[:2]:
         raise ConfigError(f"region shape {region.shape} differs from the image's {image.shape[:2]}")
-    if "pose" in todo:
-        image, region = pose(image, region, rng, settings)
-    if "elongated" in todo or "border" in todo:
-        image, region = window(image, region, rng, settings, "elongated" in todo, "border" in todo)
-    if "illumination" in todo:
-        image = illumination(image, rng, settings)
-    if "grey" in todo:
-        image = grey(image)
+    if not left_out(suite):
+        for step in _STEPS:
+            image, region = _step(step, todo, image, region, rng, settings)
+        return image, region
+    # replay all's generator: each kept step starts from the state it starts from in all
+    states, full, full_region = {}, image, region
+    for step in _STEPS:
+        states[step] = rng.bit_generator.state
+        full, full_region = _step(step, ORDER, full, full_region, rng, settings)
+    for step in _STEPS:
+        rng.bit_generator.state = states[step]
+        image, region = _step(step, todo, image, region, rng, settings)
+    return image, region
+
+
+def _step(
+    step: str,
+    todo: tuple[str, ...],
+    image: np.ndarray,
+    region: np.ndarray | None,
+    rng: np.random.Generator,
+    settings: SuiteSettings,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """One step of :data:`_STEPS` when ``todo`` asks for it (else the input unchanged)."""
+    if step == "pose" and "pose" in todo:
+        return pose(image, region, rng, settings)
+    if step == "window" and ("elongated" in todo or "border" in todo):
+        return window(image, region, rng, settings, "elongated" in todo, "border" in todo)
+    if step == "illumination" and "illumination" in todo:
+        return illumination(image, rng, settings), region
+    if step == "grey" and "grey" in todo:
+        return grey(image), region
     return image, region
 
 
@@ -511,7 +555,7 @@ def write_suite(
     Args:
         data: the shared data root (holding ``mvtec_ad/`` and ``mvtec_3d/``).
         out: where the suites go.
-        suite: a name of :data:`SUITES`.
+        suite: a name of :data:`SUITES` or :data:`LEAVE_ONE_OUT`.
         category: a shared category (``bottle``, ``tire``, ...).
         regions: defect regions where no mask gives them; None uses :func:`engine_regions`.
 

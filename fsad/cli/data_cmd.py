@@ -18,7 +18,7 @@ from fsad.data import (
 )
 from fsad.embedded import generate
 from fsad.errors import DataError
-from fsad.suite import SUITES, SuiteSettings, steps, write_suite
+from fsad.suite import LEAVE_ONE_OUT, SUITES, SuiteSettings, steps, write_suite
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="write the generalisation suite: shared categories re-shot as folder datasets",
         description="Re-shoot shared categories the way factories shoot (grey, elongated "
         "windows, defects at the border, pose, illumination; 'all' combines them, 'none' "
-        "copies the images unchanged) and write each (suite, category) as a folder dataset "
+        "copies the images unchanged, 'all_but_<transform>' is 'all' without one of them, the "
+        "others drawing what they draw in 'all') and write each (suite, category) as a folder dataset "
         "OUT/<suite>/<category> for `fsad run --dataset folder --data OUT/<suite>/<category>`. "
         "Deterministic; a finished folder with the same generator version and settings is "
         "kept on rerun.",
@@ -57,7 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     suite.add_argument(
         "--out", type=Path, required=True, help="output folder (scratch, not the repo)"
     )
-    suite.add_argument("--suites", nargs="+", default=["all"], help=f"from: {' '.join(SUITES)}")
+    suite.add_argument(
+        "--suites", nargs="+", default=["all"], help=f"from: {' '.join(SUITES + LEAVE_ONE_OUT)}"
+    )
     suite.add_argument(
         "--categories",
         nargs="+",
