@@ -16,11 +16,14 @@ from fsad.cli import data_cmd
 from fsad.data import load_category, read_image
 from fsad.errors import ConfigError, DataError
 from fsad.suite import (
+    LEAVE_ONE_OUT,
+    ORDER,
     STAMP,
     SUITES,
     SuiteSettings,
     file_rng,
     find_category,
+    left_out,
     map_region,
     steps,
     transform,
@@ -107,6 +110,62 @@ def test_all_keeps_the_defect_and_puts_it_at_an_edge() -> None:
         out, region = draw("all", img, mask, seed)
         assert out.ndim == 2 and region.shape == out.shape
         assert touches_edge(region) and region.sum() >= 0.8 * 0.7**2 * mask.sum()
+
+
+def test_leave_one_out_suites_name_their_steps() -> None:
+    assert LEAVE_ONE_OUT == tuple(f"all_but_{t}" for t in ORDER)
+    for suite in LEAVE_ONE_OUT:
+        gone = left_out(suite)
+        assert steps(suite) == tuple(t for t in ORDER if t != gone) and gone in ORDER
+    assert left_out("all") == left_out("pose") == ""
+    with pytest.raises(ConfigError, match="unknown suite 'all_but_blur'.*all_but_grey"):
+        steps("all_but_blur")
+    a, b = (file_rng(SETTINGS, s, "widget", "x", "1.png") for s in ("all", "all_but_pose"))
+    assert a.random() == b.random()  # all's generator
+
+
+@pytest.mark.parametrize("defect", [True, False])
+def test_without_illumination_all_is_unlit_pixel_for_pixel(defect: bool) -> None:
+    """all_but_illumination equals all under a neutral light (gamma, gain 1, no gradient or
+    tint): the same geometry, pixel for pixel, and the lit image differs."""
+    img, mask = part(160, 200, (60, 150, 80, 175))
+    neutral = SuiteSettings(gamma=(1.0, 1.0), gain=(1.0, 1.0), gradient=0.0, temperature=0.0)
+    for seed in range(6):
+        name = f"{seed}.png"
+        rng = file_rng(SETTINGS, "all_but_illumination", "widget", "x", name)
+        out, region = transform(img, mask if defect else None, "all_but_illumination", rng)
+        rng = file_rng(neutral, "all", "widget", "x", name)
+        ref, ref_region = transform(img, mask if defect else None, "all", rng, neutral)
+        assert out.tobytes() == ref.tobytes()
+        assert (region is None and ref_region is None) or np.array_equal(region, ref_region)
+        lit, _ = draw("all", img, mask if defect else None, seed)
+        assert lit.shape == out.shape and np.abs(lit.astype(int) - out).mean() > 2
+
+
+def test_without_grey_all_is_the_colour_image_it_greys() -> None:
+    img, mask = part(160, 200, (60, 150, 80, 175))
+    for seed in range(6):
+        colour, region = draw("all_but_grey", img, mask, seed)
+        grey, grey_region = draw("all", img, mask, seed)
+        assert colour.ndim == 3 and np.array_equal(region, grey_region)
+        assert cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY).tobytes() == grey.tobytes()
+
+
+def test_without_pose_or_border_the_later_steps_draw_what_they_draw_in_all() -> None:
+    """A flat normal image looks the same in every pose, and a normal image's window ignores
+    ``border``: so without either, a normal image equals all's (window, light and all),
+    which holds only if the steps after the one left out start from all's draws."""
+    flat = np.full((150, 180, 3), 128, np.uint8)
+    for seed in range(6):
+        ref, _ = draw("all", flat, None, seed)
+        for suite in ("all_but_pose", "all_but_border"):
+            out, _ = draw(suite, flat, None, seed)
+            assert out.tobytes() == ref.tobytes(), suite
+        out, _ = draw("all_but_elongated", flat, None, seed)
+        assert out.shape != ref.shape or out.tobytes() != ref.tobytes()
+    img, mask = part(200, 200, (80, 90, 100, 110))
+    kept = [touches_edge(draw("all_but_border", img, mask, s)[1]) for s in range(20)]
+    assert not all(kept)  # without border, defects need not touch an edge
 
 
 def _angle(image: np.ndarray) -> float:

@@ -1,0 +1,134 @@
+"""How much of the light's cost in the suite `all` could a perfect estimate of the light undo?
+(an oracle study: it reads the generator's own light draws, never a defect type; it chooses
+nothing)
+
+The suite ``all_but_illumination`` (:data:`fsad.suite.LEAVE_ONE_OUT`) is ``all`` without
+the light: its images are what a correction could at best give back. A correction works on
+the written image, though, where a bright light has clipped highlights, a dark one has
+crushed the shadows into few grey levels, and JPEG has coded the result. This study undoes,
+on every image of ``all`` as written, the very light the generator drew for it (gamma, gain,
+gradient and colour temperature, read by replaying the file's generator): a correction
+that knows the light exactly. Running the default on these copies places it between
+``all`` (no correction) and ``all_but_illumination`` (no light at all).
+
+The inverse, per pixel of the grey image ``y`` (the colour temperature enters through the
+luminance weights, exact for grey parts):
+``x = 255 * (y / (255 * gain * ramp * (0.299 (1 + t) + 0.587 + 0.114 (1 - t)))) ** (1 / gamma)``,
+clipped to ``[0, 255]``.
+
+Usage::
+
+    python -m research.light_oracle --data "$FSAD_DATA" --suite "$SUITE/all" --out "$OUT"
+    fsad run --dataset folder --data "$OUT/<category>" --methods <default> --shots 5 --seeds 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fsad import suite as fs
+from fsad.data import GOOD, Sample, encode_image, read_image
+from fsad.utils import atomic_folder
+from research.light_fit_study import SETTINGS, light_draws
+from research.records import data_root
+from research.robust import CATEGORIES
+
+#: luminance weights of OpenCV's RGB -> grey conversion (the suite's ``grey`` step)
+LUMA = (0.299, 0.587, 0.114)
+
+
+def drawn_light(
+    source: Sample, region: np.ndarray | None, category: str, label: str, name: str
+) -> tuple[dict[str, float], tuple[int, int]]:
+    """The light ``all`` drew for one file and the ``(h, w)`` of the window it lit: the
+    file's generator replayed through the geometric steps, then the light's draws read.
+
+    Args:
+        source: the MVTec image the suite file was made from.
+        region: its ``(H, W)`` bool defect region as the generator placed it (None: normal).
+    """
+    rng = fs.file_rng(SETTINGS, "all", category, label, name)
+    image = read_image(source.path)
+    for step in ("pose", "window"):
+        image, region = fs._step(step, fs.ORDER, image, region, rng, SETTINGS)
+    return light_draws(rng, SETTINGS), image.shape[:2]
+
+
+def undo_light(grey: np.ndarray, light: dict[str, float]) -> np.ndarray:
+    """The written grey image with the drawn light divided out.
+
+    Args:
+        grey: ``(h, w)`` uint8, the suite ``all``'s image.
+        light: :func:`light_draws`' numbers for that file.
+
+    Returns:
+        ``(h, w)`` uint8.
+    """
+    h, w = grey.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    theta = light["angle"]
+    ramp = (xx / max(w - 1, 1) - 0.5) * math.cos(theta) + (yy / max(h - 1, 1) - 0.5) * math.sin(
+        theta
+    )
+    ramp = 1 + light["gradient"] * ramp / max(float(np.abs(ramp).max()), 1e-6)
+    t = light["temperature"]
+    tint = LUMA[0] * (1 + t) + LUMA[1] + LUMA[2] * (1 - t)
+    lit = grey.astype(np.float32) / 255.0 / (light["gain"] * tint * ramp)
+    x = np.clip(lit, 0, None) ** (1.0 / light["gamma"])
+    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def write_category(data: Path, suite: Path, out: Path, category: str) -> int:
+    """Write ``out/<category>``: every image of ``suite/<category>`` with its light undone.
+
+    Returns:
+        The number of images written.
+    """
+    source = fs.find_category(data, category)
+    folder = suite / category
+    stamp = json.loads((folder / fs.STAMP).read_text())
+    if (
+        stamp["settings"] != json.loads(json.dumps(dataclasses.asdict(SETTINGS)))
+        or stamp["suite"] != "all"
+    ):
+        raise SystemExit(f"{folder} is not the suite `all` with the generator's default settings")
+    defects = [s for s in source.test if not s.is_good]
+    region_of = fs._regions(source, defects, fs.ORDER, SETTINGS, None)
+    jpeg = (cv2.IMWRITE_JPEG_QUALITY, SETTINGS.quality)
+    with atomic_folder(out / category) as tmp:
+        for s in source.train + defects:
+            label = GOOD if s.is_good else s.label
+            name = fs.out_name(s, "all")
+            light, shape = drawn_light(s, region_of(s), category, label, name)
+            grey = cv2.imread(str(folder / label / name), cv2.IMREAD_GRAYSCALE)
+            if grey is None or grey.shape != shape:
+                raise SystemExit(f"{folder / label / name}: not the window the generator cut")
+            target = tmp / label / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(encode_image(undo_light(grey, light), ".jpg", jpeg))
+        (tmp / "light_oracle.json").write_text(json.dumps({"from": stamp}, indent=1) + "\n")
+    return len(source.train) + len(defects)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
+    ap.add_argument("--suite", required=True, type=Path, help="the suite `all` folder")
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
+    args = ap.parse_args(argv)
+    for category in args.categories:
+        n = write_category(data_root(args.data), args.suite, args.out, category)
+        print(category, n, "images", flush=True)
+
+
+if __name__ == "__main__":
+    main()
