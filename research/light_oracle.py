@@ -62,32 +62,53 @@ def drawn_light(
     return light_draws(rng, SETTINGS), image.shape[:2]
 
 
-def undo_light(grey: np.ndarray, light: dict[str, float]) -> np.ndarray:
+#: which parts of the drawn light :func:`undo_light` divides out
+PARTS = {
+    "light": ("gamma", "gain"),  # everything: all_light_undone
+    "gamma": ("gamma",),  # the power only: the gain, gradient and tint stay (raised to 1/gamma)
+    "gain": ("gain",),  # gain, gradient and tint only: the gamma stays
+}
+
+
+def undo_light(
+    grey: np.ndarray, light: dict[str, float], parts: Sequence[str] = PARTS["light"]
+) -> np.ndarray:
     """The written grey image with the drawn light divided out.
+
+    The suite lights ``y = G x ** gamma`` with ``G = gain * ramp * tint``; ``parts``
+    ``("gamma", "gain")`` returns ``x``, ``("gamma",)`` ``G ** (1 / gamma) x``, ``("gain",)``
+    ``x ** gamma``.
 
     Args:
         grey: ``(h, w)`` uint8, the suite ``all``'s image.
         light: :func:`light_draws`' numbers for that file.
+        parts: ``"gamma"`` and/or ``"gain"`` (the gain with the gradient and the tint).
 
     Returns:
         ``(h, w)`` uint8.
     """
     h, w = grey.shape
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    theta = light["angle"]
-    ramp = (xx / max(w - 1, 1) - 0.5) * math.cos(theta) + (yy / max(h - 1, 1) - 0.5) * math.sin(
-        theta
-    )
-    ramp = 1 + light["gradient"] * ramp / max(float(np.abs(ramp).max()), 1e-6)
-    t = light["temperature"]
-    tint = LUMA[0] * (1 + t) + LUMA[1] + LUMA[2] * (1 - t)
-    lit = grey.astype(np.float32) / 255.0 / (light["gain"] * tint * ramp)
-    x = np.clip(lit, 0, None) ** (1.0 / light["gamma"])
+    x = grey.astype(np.float32) / 255.0
+    if "gain" in parts:
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        theta = light["angle"]
+        ramp = (xx / max(w - 1, 1) - 0.5) * math.cos(theta) + (yy / max(h - 1, 1) - 0.5) * math.sin(
+            theta
+        )
+        ramp = 1 + light["gradient"] * ramp / max(float(np.abs(ramp).max()), 1e-6)
+        t = light["temperature"]
+        tint = LUMA[0] * (1 + t) + LUMA[1] + LUMA[2] * (1 - t)
+        x = x / (light["gain"] * tint * ramp)
+    if "gamma" in parts:
+        x = np.clip(x, 0, None) ** (1.0 / light["gamma"])
     return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
 
 
-def write_category(data: Path, suite: Path, out: Path, category: str) -> int:
-    """Write ``out/<category>``: every image of ``suite/<category>`` with its light undone.
+def write_category(
+    data: Path, suite: Path, out: Path, category: str, parts: Sequence[str] = PARTS["light"]
+) -> int:
+    """Write ``out/<category>``: every image of ``suite/<category>`` with the ``parts`` of
+    its light undone (:func:`undo_light`).
 
     Returns:
         The number of images written.
@@ -113,8 +134,10 @@ def write_category(data: Path, suite: Path, out: Path, category: str) -> int:
                 raise SystemExit(f"{folder / label / name}: not the window the generator cut")
             target = tmp / label / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(encode_image(undo_light(grey, light), ".jpg", jpeg))
-        (tmp / "light_oracle.json").write_text(json.dumps({"from": stamp}, indent=1) + "\n")
+            target.write_bytes(encode_image(undo_light(grey, light, parts), ".jpg", jpeg))
+        (tmp / "light_oracle.json").write_text(
+            json.dumps({"from": stamp, "undone": list(parts)}, indent=1) + "\n"
+        )
     return len(source.train) + len(defects)
 
 
@@ -124,9 +147,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--suite", required=True, type=Path, help="the suite `all` folder")
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
+    ap.add_argument("--undo", choices=sorted(PARTS), default="light", help="what to divide out")
     args = ap.parse_args(argv)
     for category in args.categories:
-        n = write_category(data_root(args.data), args.suite, args.out, category)
+        n = write_category(data_root(args.data), args.suite, args.out, category, PARTS[args.undo])
         print(category, n, "images", flush=True)
 
 

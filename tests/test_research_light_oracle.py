@@ -45,3 +45,17 @@ def test_clipped_highlights_do_not_come_back() -> None:
     assert (lit == 255).all()
     back = undo_light(lit, light)
     assert (back == 204).all()  # 255 / 1.25, not 250
+
+
+def test_undoing_one_part_leaves_the_other() -> None:
+    """Dividing out the gain (with gradient and tint) leaves ``x ** gamma``; taking the
+    power only leaves ``G ** (1 / gamma) x``."""
+    level = np.full((10, 12), 120, np.uint8)
+    light = {"gamma": 1.4, "gain": 0.9, "angle": 0.0, "gradient": 0.0, "temperature": 0.0}
+    lit = np.uint8(np.rint(255 * 0.9 * (120 / 255) ** 1.4))
+    grey = np.full_like(level, lit)
+    powered = undo_light(grey, light, ("gain",)).astype(int)
+    assert np.abs(powered - 255 * (120 / 255) ** 1.4).max() <= 1.0
+    unpowered = undo_light(grey, light, ("gamma",)).astype(int)
+    assert np.abs(unpowered - 255 * 0.9 ** (1 / 1.4) * 120 / 255).max() <= 1.0
+    assert np.abs(undo_light(grey, light).astype(int) - 120).max() <= 1
