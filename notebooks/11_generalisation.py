@@ -984,8 +984,11 @@ if loo_table is not None and {"all_but_illumination", "all_light_undone"} <= set
         f"{-loo_table.loc['all_light_undone', 'to go']:.2f} points below the untransformed "
         "images (the target allows 5).",
     ]
-    for name, what, kept in (("all_gamma_undone", "its gamma alone", "gain and gradient"),
-                             ("all_gain_undone", "its gain and gradient alone", "gamma")):  # fmt: skip
+    partial = {
+        "all_gamma_undone": ("its gamma alone", "gain and gradient"),
+        "all_gain_undone": ("its gain and gradient alone", "gamma"),
+    }
+    for name, (what, kept) in partial.items():
         if name in won.index:
             lines.append(f"- Undoing {what} (the {kept} left as drawn) regains {won[name]:+.1f}.")
     fit_file = RESULTS / "explore" / "log_light_fit.csv"

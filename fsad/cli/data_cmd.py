@@ -46,9 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="write the generalisation suite: shared categories re-shot as folder datasets",
         description="Re-shoot shared categories the way factories shoot (grey, elongated "
         "windows, defects at the border, pose, illumination; 'all' combines them, 'none' "
-        "copies the images unchanged, 'all_but_<transform>' is 'all' without one of them, the "
-        "others drawing what they draw in 'all') and write each (suite, category) as a folder dataset "
-        "OUT/<suite>/<category> for `fsad run --dataset folder --data OUT/<suite>/<category>`. "
+        "copies the images unchanged, 'all_but_<transform>' is 'all' without one of them, "
+        "the others drawing what they draw in 'all') and write each (suite, category) as a "
+        "folder dataset OUT/<suite>/<category> for `fsad run --dataset folder --data OUT/<suite>/<category>`. "
         "Deterministic; a finished folder with the same generator version and settings is "
         "kept on rerun.",
     )
