@@ -20,11 +20,13 @@ Transforms (:data:`TRANSFORMS`), applied in this order in the combined suite ``a
   shift (red against blue).
 - ``grey``: a single-channel image (fsad reads it back as three equal channels).
 
-``all_but_<transform>`` (:data:`LEAVE_ONE_OUT`) is ``all`` with one transform left out, every
-other transform drawing exactly the random numbers it draws in ``all`` (the file's generator
+``all_but_<transform>`` (:data:`LEAVE_ONE_OUT`) is ``all`` with one transform left out, each
+kept step starting from the generator state it starts from in ``all`` (the file's generator
 is ``all``'s, replayed step by step): leaving out ``illumination`` or ``grey`` gives ``all``'s
 geometry pixel for pixel, so pairing its queries with ``all``'s says what that transform costs
-among the others (an oracle that undoes it perfectly).
+among the others (an oracle that undoes it perfectly). Within the window step the same
+numbers may serve other ends: without ``border`` a defect's window draws no edge, and
+without ``pose`` they place the window around an unturned part.
 
 The defect's extent is the ground-truth mask where the dataset has one (bottle, tire);
 elsewhere it is the thresholded anomaly map of the normal residual engine (224 px, whole
@@ -61,7 +63,7 @@ TRANSFORMS = ("grey", "elongated", "border", "pose", "illumination")
 SUITES = ("none", *TRANSFORMS, "all")
 #: the order in which the combined suite applies its transforms
 ORDER = ("pose", "elongated", "border", "illumination", "grey")
-#: ``all`` with one transform left out (the others drawing what they draw in ``all``)
+#: ``all`` with one transform left out (each kept step starting from ``all``'s generator state)
 LEAVE_ONE_OUT = tuple(f"all_but_{t}" for t in ORDER)
 #: the steps of :func:`transform`; ``window`` cuts for ``elongated`` and ``border`` together
 _STEPS = ("pose", "window", "illumination", "grey")

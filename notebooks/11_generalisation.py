@@ -869,9 +869,9 @@ if preds and len(base_preds):
 #
 # The single-transform suites above each draw their own pose, window and light, so they do
 # not say what a transform costs *among the others*. `fsad data suite --suites
-# all_but_<transform>` writes `all` with one transform left out, every other transform
-# drawing exactly the random numbers it draws in `all` (`fsad.suite.LEAVE_ONE_OUT`: the
-# file's generator is `all`'s, replayed step by step). Without `illumination` or `grey` the
+# all_but_<transform>` writes `all` with one transform left out, each kept step starting
+# from the generator state it starts from in `all` (`fsad.suite.LEAVE_ONE_OUT`: the file's
+# generator is `all`'s, replayed step by step). Without `illumination` or `grey` the
 # images are `all`'s pixel for pixel in their geometry, lit (or coloured) as photographed:
 # what a perfect correction of that transform could give back at most, an oracle and not a
 # method. Without `pose`, `elongated` or `border` the later steps draw the same numbers on
@@ -881,7 +881,10 @@ if preds and len(base_preds):
 # `research.light_oracle` reads the gamma, gain, gradient and colour temperature the
 # generator drew for each file and divides them out of `all`'s written image
 # (`all_light_undone`). What it cannot give back is what the light destroyed: highlights
-# clipped at white, shadows crushed into few grey levels, then JPEG. Two partial oracles
+# clipped at white, shadows crushed into few grey levels, then JPEG. It is exact for grey
+# parts only: the gamma bends each colour channel before the grey step mixes them, so a
+# coloured part's grey level comes back off by an amount that depends on the gamma (bottle
+# and transistor have coloured parts). Two partial oracles
 # undo one part of it: the gamma alone (`all_gamma_undone`) or the gain with the gradient
 # and the colour temperature alone (`all_gain_undone`, the gamma left). Every oracle reads
 # the generator's draws, never a label; nothing is chosen from them.
@@ -969,21 +972,42 @@ if loo_table is not None and {"all_but_illumination", "all_light_undone"} <= set
         + ", ".join(f"{k.removeprefix('all_but_')}: {v:+.1f}" for k, v in others.items())
         + f"). Over {seeds_light['seeds']} seeds: {seeds_light['without it']} without the "
         f"light against {seeds_light['all']} with it (first table).",
-        f"- Undoing the very light the generator drew regains {exact:+.1f} points"
-        + (
-            ", at least as much as leaving the light out: what the light destroyed (clipped "
-            "highlights, crushed shadows, JPEG) costs the default nothing measurable here, so "
-            "what a correction of the written image lacks is an estimate of the light."
-            if exact >= light
-            else f", {100 * exact / light:.0f} % of what leaving the light out regains: the "
-            "rest is what the light destroyed (clipped, crushed, coded), which no correction "
-            "of the written image can return."
-        )
+        f"- Undoing the very light the generator drew regains {exact:+.1f} points; "
+        f"leaving the light out regains {light:+.1f}."
         + f" Over {loo_table.loc['all_light_undone', 'seeds']} seeds (first table): "
         f"{loo_table.loc['all_light_undone', 'without it']}, "
         f"{-loo_table.loc['all_light_undone', 'to go']:.2f} points below the untransformed "
-        "images (the target allows 5).",
+        f"images; without the light at all, {-seeds_light['to go']:.2f} below over "
+        f"{seeds_light['seeds']} seeds (the target allows 5).",
     ]
+    # the oracle against no light at all, query by query, on every seed both hold
+    both = sorted(
+        set(loo_preds["all_light_undone"]["seed"]) & set(loo_preds["all_but_illumination"]["seed"])
+    )
+    versus = [
+        transform_costs(
+            {"all_light_undone": loo_preds["all_light_undone"]},
+            loo_preds["all_but_illumination"],
+            TARGET,
+            5,
+            int(seed),
+        ).assign(seed=int(seed))
+        for seed in both
+    ]
+    versus = pd.concat(versus)
+    versus = versus[versus["category"] == ALL_CATEGORIES]
+    lines.append(
+        "- The exact light undone against no light at all, query by query: "
+        + ", ".join(
+            f"seed {r.seed} {r.change:+.1f} points (p {r.p:.2f})" for r in versus.itertuples()
+        )
+        + (
+            ": not distinguishable, so what the light destroys (clipped, crushed, coded, and "
+            "the colours the undoing mixes wrongly) costs the default little here."
+            if (versus["p"] >= 0.05).all()
+            else ": they differ in at least one seed."
+        )
+    )
     partial = {
         "all_gamma_undone": ("its gamma alone", "gain and gradient"),
         "all_gain_undone": ("its gain and gradient alone", "gamma"),
@@ -1005,24 +1029,27 @@ if loo_table is not None and {"all_but_illumination", "all_light_undone"} <= set
 # %% [markdown]
 # What this says (a study, not a round: no method, setting or seed was chosen from it):
 #
-# - **Light is most of what `all` costs, and little of it is lost information.** Within
-#   `all`, taking out the pose, the window, the border or the colour moves the default by
-#   about as much as the seeds do, while taking out the light closes most of the distance to
-#   the untransformed images. The framing costs of the single-transform suites above are
-#   real (without the light, `all` still lies below the untransformed images: *to go*), but
-#   under `all`'s light they hardly show. Dividing the very light that was drawn out of the
-#   written images gives back at least as much as never lighting them: clipped highlights,
-#   crushed shadows and JPEG cost the default little.
-# - **So what the photometric rounds of chapter 10 lacked is the estimate.** Each corrected
-#   the light from the image and its product's normal images, and the best of them moved the
-#   suite's query record by a few points where the exact light gives back far more.
-#   Photometric round 8's gamma followed the drawn one only loosely (the last line above,
-#   from `research.light_fit_study`), and a window showing more or less of the part moves
-#   such fits as light would. A next light candidate can be
-#   judged, before any round and without a label, by how closely it recovers the light the
-#   generator drew for the bank's normal images, as that study judged round 8's.
-# - **Both parts of the light matter**, by the partial oracles: neither the gamma alone nor
-#   the gain with the gradient alone gives back what the whole light does.
+# - **Light is most of what `all` costs the default.** Within `all`, taking out the pose,
+#   the window, the border or the colour moves it by about as much as the seeds do, while
+#   taking out the light closes most of the distance to the untransformed images. The
+#   framing costs of the single-transform suites above are real (without the light, `all`
+#   still lies below the untransformed images: *to go*), but under `all`'s light they hardly
+#   show.
+# - **Little of the light's cost is lost pixels.** Dividing the drawn light out of the
+#   written images does as well as never lighting them, within the noise of these queries.
+#   So a correction that estimated this light exactly would bring the default about as close
+#   to the untransformed images as removing the light does: near the target, not shown
+#   inside it, since without the light the framing still costs several points.
+# - **A hypothesis, not a result:** that the photometric rounds of chapter 10 fell short for
+#   want of a better estimate of the light. Round 8's gamma followed the drawn one fairly
+#   closely and its gain less so (the last line above; metal_nut has only 10 normal images),
+#   and their records were kept with another signal (support leave-one-out) and, for the
+#   earlier rounds, another default, so they do not compare directly with these oracles. A
+#   next light candidate can be judged, before any round and without a label, by how closely
+#   it recovers the light the generator drew for the bank's normal images, as
+#   `research.light_fit_study` judged round 8's.
+# - **Both parts of the light seem to matter** (one seed): each partial oracle gives back
+#   less than the whole light, the gamma alone markedly less; the gain with the gradient
+#   alone is not far from it.
 # - These are oracles of a generator whose light model (a gamma, a gain, a linear gradient, a
-#   tint) is known; a factory's light is not that simple, and what holds here is that a
-#   correction exact for this model would close most of this suite's gap.
+#   tint) is known; a factory's light is not that simple.

@@ -7,11 +7,13 @@ import argparse
 import json
 import math
 from pathlib import Path
+from unittest import mock
 
 import cv2
 import numpy as np
 import pytest
 
+from fsad import suite as fs
 from fsad.cli import data_cmd
 from fsad.data import load_category, read_image
 from fsad.errors import ConfigError, DataError
@@ -57,13 +59,13 @@ def touches_edge(region: np.ndarray) -> bool:
     return rows[0] == 0 or cols[0] == 0 or rows[-1] == h - 1 or cols[-1] == w - 1
 
 
-@pytest.mark.parametrize("suite", SUITES)
+@pytest.mark.parametrize("suite", SUITES + LEAVE_ONE_OUT)
 def test_same_seed_same_bytes(suite: str) -> None:
     img, mask = part()
     a, ra = draw(suite, img, mask, 3)
     b, rb = draw(suite, img, mask, 3)
     assert a.tobytes() == b.tobytes() and np.array_equal(ra, rb)
-    assert a.dtype == np.uint8 and a.ndim == (2 if suite in ("grey", "all") else 3)
+    assert a.dtype == np.uint8 and a.ndim == (2 if "grey" in steps(suite) else 3)
     if suite not in ("none", "grey"):  # the random ones draw anew per file
         c, _ = draw(suite, img, mask, 4)
         assert c.shape != a.shape or c.tobytes() != a.tobytes()
@@ -166,6 +168,35 @@ def test_without_pose_or_border_the_later_steps_draw_what_they_draw_in_all() -> 
     img, mask = part(200, 200, (80, 90, 100, 110))
     kept = [touches_edge(draw("all_but_border", img, mask, s)[1]) for s in range(20)]
     assert not all(kept)  # without border, defects need not touch an edge
+
+
+def _light_draws(suite: str, image: np.ndarray, region: np.ndarray, seed: int) -> list[float]:
+    """The first numbers the illumination step draws for one file of ``suite``, in the
+    last call (a leave-one-out suite first replays all's steps, then runs its own)."""
+    seen: list[float] = []
+    real = fs.illumination
+
+    def reading(img: np.ndarray, rng: np.random.Generator, s: SuiteSettings) -> np.ndarray:
+        state = rng.bit_generator.state
+        seen[:] = rng.random(5).tolist()
+        rng.bit_generator.state = state
+        return real(img, rng, s)
+
+    with mock.patch.object(fs, "illumination", reading):
+        draw(suite, image, region, seed)
+    return seen
+
+
+def test_the_light_draws_what_it_draws_in_all_whatever_is_left_out() -> None:
+    """A defect image's window draws differently with and without ``border`` or ``pose``
+    (the edge, another box); the light after it still starts from all's state."""
+    img, mask = part(200, 200, (80, 90, 100, 110))
+    for seed in range(8):
+        ref = _light_draws("all", img, mask, seed)
+        assert len(ref) == 5
+        for suite in LEAVE_ONE_OUT:
+            if suite != "all_but_illumination":
+                assert _light_draws(suite, img, mask, seed) == ref, (suite, seed)
 
 
 def _angle(image: np.ndarray) -> float:
