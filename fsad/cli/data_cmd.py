@@ -47,10 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Re-shoot shared categories the way factories shoot (grey, elongated "
         "windows, defects at the border, pose, illumination; 'all' combines them, 'none' "
         "copies the images unchanged, 'all_but_<transform>' is 'all' without one of them, "
-        "each kept step starting from the generator state it starts from in 'all') and write each (suite, category) as a "
-        "folder dataset OUT/<suite>/<category> for `fsad run --dataset folder --data OUT/<suite>/<category>`. "
-        "Deterministic; a finished folder with the same generator version and settings is "
-        "kept on rerun.",
+        "each kept step starting from the generator state it starts from in 'all') and "
+        "write each (suite, category) as a folder dataset OUT/<suite>/<category> for "
+        "`fsad run --dataset folder --data OUT/<suite>/<category>`. Deterministic; a "
+        "finished folder with the same generator version and settings is kept on rerun.",
     )
     suite.add_argument(
         "--data", type=Path, default=None, help="shared data root (default: $FSAD_DATA)"
@@ -139,7 +139,6 @@ def cmd_suite(args: argparse.Namespace) -> int:
             start = time.perf_counter()
             folder, written = write_suite(data, args.out, name, category, settings)
             what = "written" if written else "kept (finished)"
-            print(
-                f"{name:<20} {category:<12} {what:<16} {time.perf_counter() - start:6.1f} s  {folder}"
-            )
+            seconds = time.perf_counter() - start
+            print(f"{name:<20} {category:<12} {what:<16} {seconds:6.1f} s  {folder}")
     return 0
