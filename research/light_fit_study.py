@@ -62,12 +62,26 @@ def light_draws(rng: np.random.Generator, settings: fs.SuiteSettings) -> dict[st
 SETTINGS = fs.SuiteSettings()
 
 
-def drawn_light(
-    image: np.ndarray, category: str, name: str, settings: fs.SuiteSettings = SETTINGS
-) -> dict[str, float]:
-    """The light the suite ``all`` drew for one normal image (``name``: its file name in the
-    suite folder): its generator replayed through :func:`fsad.suite.transform`, the
-    illumination step's draws read (:func:`light_draws`) just before it runs."""
+def replay_all(
+    image: np.ndarray,
+    category: str,
+    name: str,
+    settings: fs.SuiteSettings = SETTINGS,
+    label: str = GOOD,
+    region: np.ndarray | None = None,
+) -> tuple[dict[str, float], np.ndarray]:
+    """The light the suite ``all`` drew for one file and the image it made: the file's
+    generator (:func:`fsad.suite.file_rng`) replayed through :func:`fsad.suite.transform`,
+    the illumination step's draws read (:func:`light_draws`) just before it runs.
+
+    Args:
+        image: the source image ``(H, W, 3)`` uint8.
+        name: the file's name in the suite folder; ``label`` its folder.
+        region: a defect's ``(H, W)`` bool region as the generator placed it (None: normal).
+
+    Returns:
+        ``(light, out)``: the drawn numbers and ``all``'s image ``(h, w)`` uint8.
+    """
     seen: dict[str, float] = {}
     real = fs.illumination
 
@@ -77,10 +91,18 @@ def drawn_light(
         rng.bit_generator.state = state  # the real step draws the same numbers
         return real(img, rng, s)
 
-    rng = fs.file_rng(settings, "all", category, GOOD, name)
+    rng = fs.file_rng(settings, "all", category, label, name)
     with mock.patch.object(fs, "illumination", reading):
-        fs.transform(image, None, "all", rng, settings)
-    return seen
+        out, _ = fs.transform(image, region, "all", rng, settings)
+    return seen, out
+
+
+def drawn_light(
+    image: np.ndarray, category: str, name: str, settings: fs.SuiteSettings = SETTINGS
+) -> dict[str, float]:
+    """The light the suite ``all`` drew for one normal image (``name``: its file name in the
+    suite folder): :func:`replay_all`'s draws."""
+    return replay_all(image, category, name, settings)[0]
 
 
 def category_rows(data: Path, suite: Path, category: str) -> list[dict]:

@@ -46,41 +46,14 @@ import cv2
 import numpy as np
 
 from fsad import suite as fs
-from fsad.data import GOOD, Sample, encode_image, read_image
+from fsad.data import GOOD, encode_image, read_image
 from fsad.utils import atomic_folder
-from research.light_fit_study import SETTINGS, light_draws
+from research.light_fit_study import SETTINGS, replay_all
 from research.records import data_root
 from research.robust import CATEGORIES
 
 #: luminance weights of OpenCV's RGB -> grey conversion (the suite's ``grey`` step)
 LUMA = (0.299, 0.587, 0.114)
-
-
-def drawn_light(
-    source: Sample, region: np.ndarray | None, category: str, label: str, name: str
-) -> tuple[dict[str, float], bytes]:
-    """The light ``all`` drew for one file, and the file ``all`` writes for it: the file's
-    generator replayed through every step, the light's draws read before the light step.
-
-    Args:
-        source: the MVTec image the suite file was made from.
-        region: its ``(H, W)`` bool defect region as the generator placed it (None: normal).
-
-    Returns:
-        ``(light, jpeg)``: :func:`light_draws`' numbers and the encoded image, which equals
-        the suite's file when the replay is the generator's (the caller checks).
-    """
-    rng = fs.file_rng(SETTINGS, "all", category, label, name)
-    image = read_image(source.path)
-    light: dict[str, float] = {}
-    for step in ("pose", "window", "illumination", "grey"):
-        if step == "illumination":
-            state = rng.bit_generator.state
-            light = light_draws(rng, SETTINGS)
-            rng.bit_generator.state = state  # the step draws the same numbers
-        image, region = fs._step(step, fs.ORDER, image, region, rng, SETTINGS)
-    jpeg = (cv2.IMWRITE_JPEG_QUALITY, int(SETTINGS.quality))
-    return light, encode_image(image, ".jpg", jpeg)
 
 
 #: which parts of the drawn light :func:`undo_light` divides out
@@ -102,7 +75,7 @@ def undo_light(
 
     Args:
         grey: ``(h, w)`` uint8, the suite ``all``'s image.
-        light: :func:`light_draws`' numbers for that file.
+        light: :func:`research.light_fit_study.light_draws`' numbers for that file.
         parts: ``"gamma"`` and/or ``"gain"`` (the gain with the gradient and the tint).
 
     Returns:
@@ -149,9 +122,10 @@ def write_category(
         for s in source.train + defects:
             label = GOOD if s.is_good else s.label
             name = fs.out_name(s, "all")
-            light, replayed = drawn_light(s, region_of(s), category, label, name)
+            light, image = replay_all(read_image(s.path), category, name, SETTINGS, label,
+                                      region_of(s))  # fmt: skip
             written = folder / label / name
-            if not written.is_file() or written.read_bytes() != replayed:
+            if not written.is_file() or written.read_bytes() != encode_image(image, ".jpg", jpeg):
                 raise SystemExit(f"{written}: not the file the replayed generator writes")
             grey = cv2.imread(str(written), cv2.IMREAD_GRAYSCALE)
             target = tmp / label / name
