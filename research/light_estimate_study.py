@@ -1,0 +1,308 @@
+"""Which per-image estimate of the light follows the light the suite drew? (label-free: it
+reads the generator's own light draws for the product's normal images, never a defect type;
+a study that ranks estimators before any round runs one)
+
+The oracle study (:mod:`research.light_oracle`) found that dividing the exact drawn light
+out of the suite ``all``'s images brings the default within about 4-7 points of the
+untransformed images, while photometric rounds 8-10, which estimated the light image by
+image, moved the queries by less than a point. Round 8's fit followed the drawn gamma fairly
+closely and the gain less (:mod:`research.light_fit_study`); round 9's plane was never set
+beside the drawn gradient. This study sets several estimators beside all three parts of the
+drawn light, on the bank's normal images of ``all`` (whose light is replayed through each
+file's own generator, :func:`research.light_fit_study.drawn_light`).
+
+In the log domain the suite's light is affine (:func:`fsad.suite.illumination`):
+``log y = gamma log x + log gain + log ramp``, ``ramp`` equal to 1 at the frame's centre, so
+``log gain`` is the level at the centre and ``log ramp`` is close to a plane
+``b u + c v`` over the frame's coordinates ``u, v`` in ``[-0.5, 0.5]``. The colour
+temperature, on a grey part, is a gain of ``1 + 0.185 t`` after the grey step (folded into
+the drawn gain here).
+
+**Estimators** (each gives ``g``, ``k`` and a slope ``(b, c)``; every constant fixed before
+any estimate was looked at):
+
+- ``quantiles`` (round 8, :mod:`research.log_light_round`): ``(g, k)`` by least squares of
+  the image's log-luminance quantiles on the product's mean quantiles; no plane.
+- ``plane_lsq`` (round 9, :mod:`research.flat_light_round`): a least-squares plane over the
+  frame removed, then ``quantiles`` against the flattened normals' mean.
+- ``plane_gradient``: the plane's slope as the median of the smoothed log image's gradient
+  over pixels that are neither crushed nor clipped (:func:`gradient_slope`): edges of the
+  content are few, flat regions many, so the median reads the light's trend rather than the
+  content's; then ``quantiles`` against the normals flattened alike.
+- ``plane_gradient_bright``: as ``plane_gradient``, the quantile fit over the upper half
+  of the levels only (:data:`BRIGHT`), where grey levels are many and noise is small.
+
+**Measures** (:func:`estimate_summary`), per category and estimator: Spearman's rho of ``g``
+with the drawn gamma and of ``k`` with the drawn log gain, and for each part the share of
+the drawn spread left after the correction: ``std(estimate - drawn) / std(drawn)`` (a
+constant offset, the reference's own light, is harmless; 1 means the correction leaves as
+much light variation as there was, 0 means none), for ``log g``, ``k`` and the slope
+vector (its root mean square about its mean).
+
+Usage::
+
+    python -m research.light_estimate_study --data "$FSAD_DATA" --suite "$SUITE/all" \\
+        --out results/explore/light_estimate.csv
+    python -m research.light_estimate_study --out results/explore/light_estimate.csv --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from fsad import suite as fs
+from fsad.data import GOOD, read_image
+from fsad.utils import atomic_write_csv
+from research import flat_light_round as fl
+from research import log_light_round as ll
+from research.image_round import tree_commit
+from research.light_fit_study import SETTINGS, drawn_light
+from research.light_oracle import undo_light as undo_drawn
+from research.records import data_root
+from research.robust import CATEGORIES
+
+#: the long side (pixels) the plane's gradient is read at
+GRADIENT_SIDE = 128
+#: the Gaussian smoothing (pixels at :data:`GRADIENT_SIDE`) before the gradient
+GRADIENT_SIGMA = 2.0
+#: grey levels a pixel must lie within to count in the gradient (not crushed, not clipped)
+VALID = (12, 250)
+#: the quantile levels of the bright variant: the upper half of round 8's
+BRIGHT = ll.LEVELS[ll.LEVELS >= 0.5]
+#: the grey step's luminance weights of red and blue (a tint t is a gain 1 + 0.185 t)
+TINT = 0.299 - 0.114
+
+
+def luminance(image: np.ndarray) -> np.ndarray:
+    """``(H, W, C) uint8 -> (H, W) float32``: the channels' mean grey level."""
+    return image.astype(np.float32).mean(axis=2)
+
+
+def gradient_slope(image: np.ndarray) -> tuple[float, float]:
+    """The log-domain plane's slope ``(b, c)`` (log units across the frame, along ``u`` and
+    ``v``) as the median gradient of the smoothed log luminance.
+
+    The luminance is resized to :data:`GRADIENT_SIDE` on its long side, taken to the log
+    domain (:func:`research.log_light_round.log_domain`), smoothed (:data:`GRADIENT_SIGMA`)
+    and differenced centrally; pixels whose neighbours leave :data:`VALID` are left out.
+
+    Args:
+        image: ``(H, W, C)`` uint8.
+
+    Returns:
+        ``(b, c)``; ``(0, 0)`` when fewer than 100 pixels are valid.
+    """
+    lum = luminance(image)
+    h, w = lum.shape
+    f = GRADIENT_SIDE / max(h, w)
+    size = (max(3, round(w * f)), max(3, round(h * f)))
+    small = cv2.resize(lum, size, interpolation=cv2.INTER_AREA)
+    log = cv2.GaussianBlur(np.log((small + 0.5) / 256.0), (0, 0), GRADIENT_SIGMA)
+    ok = (small >= VALID[0]) & (small <= VALID[1])
+    ok = cv2.erode(ok.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    dx = (log[1:-1, 2:] - log[1:-1, :-2]) / 2
+    dy = (log[2:, 1:-1] - log[:-2, 1:-1]) / 2
+    inner = ok[1:-1, 1:-1]
+    if inner.sum() < 100:
+        return 0.0, 0.0
+    # one pixel of the small image is 1 / (side - 1) of the frame's coordinate range
+    return (float(np.median(dx[inner])) * (size[0] - 1),
+            float(np.median(dy[inner])) * (size[1] - 1))  # fmt: skip
+
+
+def remove_plane(image: np.ndarray, slope: tuple[float, float]) -> np.ndarray:
+    """``(H, W, C) uint8 -> uint8``: every channel loses the log-domain plane
+    ``b u + c v``."""
+    u, v = fl.frame_coordinates(*image.shape[:2])
+    y = ll.log_domain(image) - (slope[0] * u + slope[1] * v)[..., None]
+    return np.clip(np.rint(256.0 * np.exp(y) - 0.5), 0, 255).astype(np.uint8)
+
+
+def level_fit(image: np.ndarray, reference: np.ndarray, levels: np.ndarray) -> tuple[float, float]:
+    """Round 8's ``(g, k)`` (:func:`research.log_light_round.fit_light`) over the quantile
+    ``levels`` only; ``reference`` holds the product's mean at those levels."""
+    lum = luminance(image)
+    q = ll.log_domain(np.quantile(lum, levels))
+    design = np.stack([reference, np.ones_like(reference)], axis=1)
+    g, k = np.linalg.lstsq(design, q, rcond=None)[0]
+    return float(np.clip(g, *ll.GAMMA_RANGE)), float(np.clip(k, *ll.LOG_GAIN_RANGE))
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimator:
+    """A per-image light estimate: a slope (``None``: no plane) then a quantile fit over
+    ``levels`` against the product's normals flattened by the same slope."""
+
+    slope: Callable[[np.ndarray], tuple[float, float]] | None
+    levels: np.ndarray
+
+
+def lsq_slope(image: np.ndarray) -> tuple[float, float]:
+    """Round 9's least-squares plane (:func:`research.flat_light_round.fit_slope`)."""
+    return fl.fit_slope(ll.log_domain(image))
+
+
+ESTIMATORS = {
+    "none": Estimator(None, np.array([])),
+    "quantiles": Estimator(None, ll.LEVELS),
+    "plane_lsq": Estimator(lsq_slope, ll.LEVELS),
+    "plane_gradient": Estimator(gradient_slope, ll.LEVELS),
+    "plane_gradient_bright": Estimator(gradient_slope, BRIGHT),
+}
+
+
+def flattened(image: np.ndarray, estimator: Estimator) -> tuple[np.ndarray, tuple[float, float]]:
+    """The image without the estimator's plane, and that plane's slope."""
+    if estimator.slope is None:
+        return image, (0.0, 0.0)
+    slope = estimator.slope(image)
+    return remove_plane(image, slope), slope
+
+
+def reference_levels(images: Sequence[np.ndarray], estimator: Estimator) -> np.ndarray:
+    """The product's mean log quantiles at the estimator's levels, over its normal images
+    flattened by the estimator."""
+    qs = [np.quantile(luminance(flattened(im, estimator)[0]), estimator.levels) for im in images]
+    return np.mean([ll.log_domain(q) for q in qs], axis=0)
+
+
+def corrected(image: np.ndarray, estimator: Estimator, reference: np.ndarray) -> dict:
+    """The estimator's light and the ``(H, W, C)`` uint8 image with it undone (``none``:
+    the image as it is)."""
+    if not estimator.levels.size:
+        return {"g": 1.0, "k": 0.0, "b": 0.0, "c": 0.0, "image": image}
+    flat, (b, c) = flattened(image, estimator)
+    g, k = level_fit(flat, reference, estimator.levels)
+    return {"g": g, "k": k, "b": b, "c": c, "image": ll.undo_light(flat, g, k)}
+
+
+def small_log(grey: np.ndarray) -> np.ndarray:
+    """``(H, W) uint8 -> float32`` log domain at :data:`GRADIENT_SIDE` on the long side."""
+    h, w = grey.shape
+    f = GRADIENT_SIDE / max(h, w)
+    small = cv2.resize(grey.astype(np.float32), (max(1, round(w * f)), max(1, round(h * f))),
+                       interpolation=cv2.INTER_AREA)  # fmt: skip
+    return np.log((small + 0.5) / 256.0)
+
+
+def light_left(fixed: Sequence[np.ndarray], truth: Sequence[np.ndarray]) -> np.ndarray:
+    """Per image, the light a correction left: the root mean square of
+    ``d = log fixed - log truth`` over the pixels where both are neither crushed nor clipped
+    (:data:`VALID`), after removing the part of ``d`` common to the product's images (one
+    affine map of ``log truth`` fitted to all of them: the reference's own light).
+
+    Args:
+        fixed, truth: per image, ``(H, W)`` uint8 grey images (corrected; the oracle's).
+
+    Returns:
+        ``(n,)`` float.
+    """
+    lo, hi = np.log((np.array(VALID) + 0.5) / 256.0)
+    pairs = [(small_log(f), small_log(t)) for f, t in zip(fixed, truth, strict=True)]
+    keep = [((f >= lo) & (f <= hi) & (t >= lo) & (t <= hi)) for f, t in pairs]
+    d = np.concatenate([(f - t)[k] for (f, t), k in zip(pairs, keep, strict=True)])
+    x = np.concatenate([t[k] for (_, t), k in zip(pairs, keep, strict=True)])
+    a, b = np.polyfit(x, d, 1) if d.size > 1 else (0.0, 0.0)
+    return np.array([
+        float(np.sqrt(np.mean((f - t - (a * t + b))[k] ** 2))) if k.any() else np.nan
+        for (f, t), k in zip(pairs, keep, strict=True)
+    ])  # fmt: skip
+
+
+def drawn_slope(light: dict[str, float], h: int, w: int) -> tuple[float, float]:
+    """The least-squares plane ``(b, c)`` of the drawn ``log ramp`` over an ``(h, w)``
+    frame (:func:`fsad.suite.illumination`'s ramp)."""
+    u, v = fl.frame_coordinates(h, w)
+    r = u * np.cos(light["angle"]) + v * np.sin(light["angle"])
+    ramp = 1 + light["gradient"] * r / max(float(np.abs(r).max()), 1e-6)
+    design = np.stack([np.ones(u.size), u.ravel(), v.ravel()], axis=1)
+    _, b, c = np.linalg.lstsq(design, np.log(ramp).ravel(), rcond=None)[0]
+    return float(b), float(c)
+
+
+def category_rows(data: Path, suite: Path, category: str) -> list[dict]:
+    """One row per normal image of ``category`` and estimator: the drawn light and the
+    estimate."""
+    source = fs.find_category(data, category)
+    folder = suite / category
+    written = json.loads((folder / fs.STAMP).read_text())["settings"]
+    if written != json.loads(json.dumps(dataclasses.asdict(SETTINGS))):
+        raise SystemExit(f"{folder} was not written with the generator's default settings")
+    names = [fs.out_name(s, "all") for s in source.train]
+    images = [read_image(folder / GOOD / n) for n in names]
+    drawn = [drawn_light(read_image(s.path), category, n) for s, n in zip(source.train, names,
+                                                                          strict=True)]  # fmt: skip
+    truth = [undo_drawn(im[..., 0], light) for im, light in zip(images, drawn, strict=True)]
+    rows = []
+    for est_name, est in ESTIMATORS.items():
+        ref = reference_levels(images, est) if est.levels.size else est.levels
+        fits = [corrected(im, est, ref) for im in images]
+        left = light_left([f.pop("image")[..., 0] for f in fits], truth)
+        for name, image, light, fit, e in zip(names, images, drawn, fits, left, strict=True):
+            db, dc = drawn_slope(light, *image.shape[:2])
+            rows.append({"category": category, "estimator": est_name, "image": Path(name).stem,
+                         **fit, "light_left": e, "drawn_b": db, "drawn_c": dc,
+                         "gain_eff": light["gain"] * (1 + TINT * light["temperature"]),
+                         **light})  # fmt: skip
+    return rows
+
+
+def estimate_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per category and estimator: ``rho_gamma``, ``rho_gain`` (Spearman) and the share of
+    the drawn spread each part keeps after the correction (``left_gamma`` of ``log g``
+    against ``log gamma``, ``left_gain`` of ``k`` against ``log gain_eff``, ``left_slope`` of
+    the slope vector; 1 = no better than no correction)."""
+    out = []
+    for (category, est), r in rows.groupby(["category", "estimator"], sort=False):
+        lg, lgain = np.log(r["gamma"]), np.log(r["gain_eff"])
+        slope = r[["b", "c"]].to_numpy() - r[["drawn_b", "drawn_c"]].to_numpy()
+        drawn = r[["drawn_b", "drawn_c"]].to_numpy()
+
+        def spread(x: np.ndarray) -> float:
+            return float(np.sqrt(((x - x.mean(axis=0)) ** 2).sum(axis=-1).mean()))
+
+        out.append({
+            "category": category, "estimator": est, "images": len(r),
+            "rho_gamma": r["g"].corr(r["gamma"], method="spearman"),
+            "rho_gain": r["k"].corr(lgain, method="spearman"),
+            "left_gamma": float(np.std(np.log(r["g"]) - lg) / np.std(lg)),
+            "left_gain": float(np.std(r["k"] - lgain) / np.std(lgain)),
+            "left_slope": spread(slope) / spread(drawn),
+            "light_left": r["light_left"].median(),
+        })  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
+    ap.add_argument("--suite", help="the suite `all` folder (fsad data suite)")
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
+    ap.add_argument("--report", action="store_true")
+    args = ap.parse_args(argv)
+    if args.report:
+        summary = estimate_summary(pd.read_csv(args.out, dtype={"image": str}))
+        print(summary.round(3).to_string(index=False))
+        return
+    if args.suite is None:
+        ap.error("--suite is needed")
+    rows = []
+    for category in args.categories:
+        rows += category_rows(data_root(args.data), Path(args.suite), category)
+        print(category, len(rows), flush=True)
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    atomic_write_csv(args.out, pd.DataFrame(rows).assign(git_commit=tree_commit(), timestamp=stamp))
+
+
+if __name__ == "__main__":
+    main()
