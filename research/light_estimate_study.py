@@ -64,6 +64,7 @@ from fsad.data import GOOD, read_image
 from fsad.utils import atomic_write_csv
 from research import flat_light_round as fl
 from research import log_light_round as ll
+from research import zoom_light_round as zl
 from research.image_round import tree_commit
 from research.light_fit_study import SETTINGS, drawn_light
 from research.light_oracle import undo_light as undo_drawn
@@ -144,6 +145,10 @@ class Estimator:
 
     slope: Callable[[np.ndarray], tuple[float, float]] | None
     levels: np.ndarray
+    #: instead of the quantile fit, photometric round 11's reading
+    #: (:mod:`research.zoom_light_round`): ``g`` the image's log spread over the product's,
+    #: ``k`` the image's median log luminance less ``g`` times the product's
+    spread: bool = False
 
 
 def lsq_slope(image: np.ndarray) -> tuple[float, float]:
@@ -157,6 +162,7 @@ ESTIMATORS = {
     "plane_lsq": Estimator(lsq_slope, ll.LEVELS),
     "plane_gradient": Estimator(gradient_slope, ll.LEVELS),
     "plane_gradient_bright": Estimator(gradient_slope, BRIGHT),
+    "spread_median": Estimator(None, np.array([0.5]), spread=True),
 }
 
 
@@ -171,8 +177,16 @@ def flattened(image: np.ndarray, estimator: Estimator) -> tuple[np.ndarray, tupl
 def reference_levels(images: Sequence[np.ndarray], estimator: Estimator) -> np.ndarray:
     """The product's mean log quantiles at the estimator's levels, over its normal images
     flattened by the estimator."""
+    if estimator.spread:  # (median, spread) of the product's normals
+        return np.mean([spread_median(im) for im in images], axis=0)
     qs = [np.quantile(luminance(flattened(im, estimator)[0]), estimator.levels) for im in images]
     return np.mean([ll.log_domain(q) for q in qs], axis=0)
+
+
+def spread_median(image: np.ndarray) -> np.ndarray:
+    """``(2,)``: the image's median log luminance and its spread
+    (:func:`research.zoom_light_round.spread`)."""
+    return np.array([np.median(zl.log_luminance(image)), zl.spread(image)])
 
 
 def corrected(image: np.ndarray, estimator: Estimator, reference: np.ndarray) -> dict:
@@ -180,6 +194,11 @@ def corrected(image: np.ndarray, estimator: Estimator, reference: np.ndarray) ->
     the image as it is)."""
     if not estimator.levels.size:
         return {"g": 1.0, "k": 0.0, "b": 0.0, "c": 0.0, "image": image}
+    if estimator.spread:
+        (m, sp), (m0, sp0) = spread_median(image), reference
+        g = float(np.clip(sp / sp0, *ll.GAMMA_RANGE))
+        k = float(m - g * m0)
+        return {"g": g, "k": k, "b": 0.0, "c": 0.0, "image": ll.undo_light(image, g, k)}
     flat, (b, c) = flattened(image, estimator)
     g, k = level_fit(flat, reference, estimator.levels)
     return {"g": g, "k": k, "b": b, "c": c, "image": ll.undo_light(flat, g, k)}
