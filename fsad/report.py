@@ -1257,6 +1257,58 @@ def light_fit_summary(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _rank_corr(a: pd.Series, b: pd.Series) -> float:
+    """Spearman's rho, NaN when either side is constant (no ranks to correlate)."""
+    if a.nunique() < 2 or b.nunique() < 2:
+        return float("nan")
+    return float(a.corr(b, method="spearman"))
+
+
+def light_estimate_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """How far per-image light estimates follow the light a generator drew, per category and
+    estimator (``research.light_estimate_study``'s rows).
+
+    The generator lights ``log y = gamma log x + log gain + b u + c v`` (a plane over the
+    frame's coordinates in ``[-0.5, 0.5]``); an estimator gives ``g``, ``k`` and ``(b, c)``.
+    A constant offset between estimate and drawn light (the reference's own light) is
+    harmless, so each part is judged by the spread it leaves.
+
+    Args:
+        rows: one row per image and ``estimator``: ``category``, the estimate ``g``, ``k``,
+            ``b``, ``c``; the drawn ``gamma``, ``gain_eff`` (gain with the tint) and
+            ``drawn_b``, ``drawn_c``; ``light_left`` (the pixels' light left after the
+            correction, log units).
+
+    Returns:
+        One row per category and estimator: ``images``; Spearman's ``rho_gamma`` (``g`` with
+        ``gamma``) and ``rho_gain`` (``k`` with ``log gain_eff``; NaN for a constant
+        estimate); the share of the drawn spread each part keeps, ``left_gamma``
+        (``std(log g - log gamma) / std(log gamma)``), ``left_gain`` (of ``k``) and
+        ``left_slope`` (root mean square of the slope's error about its mean over that of
+        the drawn slope): 1 is no better than no correction, 0 a perfect one; and the median
+        ``light_left``.
+    """
+
+    def spread(x: np.ndarray) -> float:
+        return float(np.sqrt(((x - x.mean(axis=0)) ** 2).sum(axis=-1).mean()))
+
+    out = []
+    for (category, est), r in rows.groupby(["category", "estimator"], sort=False):
+        lg, lgain = np.log(r["gamma"]), np.log(r["gain_eff"])
+        drawn = r[["drawn_b", "drawn_c"]].to_numpy()
+        error = r[["b", "c"]].to_numpy() - drawn
+        out.append({
+            "category": category, "estimator": est, "images": len(r),
+            "rho_gamma": _rank_corr(r["g"], r["gamma"]),
+            "rho_gain": _rank_corr(r["k"], lgain),
+            "left_gamma": float(np.std(np.log(r["g"]) - lg) / np.std(lg)),
+            "left_gain": float(np.std(r["k"] - lgain) / np.std(lgain)),
+            "left_slope": spread(error) / spread(drawn),
+            "light_left": float(r["light_left"].median()),
+        })  # fmt: skip
+    return pd.DataFrame(out)
+
+
 def record_identity(rows: pd.DataFrame, records: pd.DataFrame) -> tuple[int, int]:
     """How many cells of per-image outcomes give exactly the accuracies a round's record
     holds, of every cell either holds (a study that reruns a round checks it reran that

@@ -32,7 +32,7 @@ any estimate was looked at):
 - ``plane_gradient_bright``: as ``plane_gradient``, the quantile fit over the upper half
   of the levels only (:data:`BRIGHT`), where grey levels are many and noise is small.
 
-**Measures** (:func:`estimate_summary`), per category and estimator: Spearman's rho of ``g``
+**Measures** (:func:`fsad.report.light_estimate_summary`), per category and estimator: Spearman's rho of ``g``
 with the drawn gamma and of ``k`` with the drawn log gain, and for each part the share of
 the drawn spread left after the correction: ``std(estimate - drawn) / std(drawn)`` (a
 constant offset, the reference's own light, is harmless; 1 means the correction leaves as
@@ -61,6 +61,7 @@ import pandas as pd
 
 from fsad import suite as fs
 from fsad.data import GOOD, read_image
+from fsad.report import light_estimate_summary
 from fsad.utils import atomic_write_csv
 from research import flat_light_round as fl
 from research import log_light_round as ll
@@ -275,32 +276,6 @@ def category_rows(data: Path, suite: Path, category: str) -> list[dict]:
     return rows
 
 
-def estimate_summary(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per category and estimator: ``rho_gamma``, ``rho_gain`` (Spearman) and the share of
-    the drawn spread each part keeps after the correction (``left_gamma`` of ``log g``
-    against ``log gamma``, ``left_gain`` of ``k`` against ``log gain_eff``, ``left_slope`` of
-    the slope vector; 1 = no better than no correction)."""
-    out = []
-    for (category, est), r in rows.groupby(["category", "estimator"], sort=False):
-        lg, lgain = np.log(r["gamma"]), np.log(r["gain_eff"])
-        slope = r[["b", "c"]].to_numpy() - r[["drawn_b", "drawn_c"]].to_numpy()
-        drawn = r[["drawn_b", "drawn_c"]].to_numpy()
-
-        def spread(x: np.ndarray) -> float:
-            return float(np.sqrt(((x - x.mean(axis=0)) ** 2).sum(axis=-1).mean()))
-
-        out.append({
-            "category": category, "estimator": est, "images": len(r),
-            "rho_gamma": r["g"].corr(r["gamma"], method="spearman"),
-            "rho_gain": r["k"].corr(lgain, method="spearman"),
-            "left_gamma": float(np.std(np.log(r["g"]) - lg) / np.std(lg)),
-            "left_gain": float(np.std(r["k"] - lgain) / np.std(lgain)),
-            "left_slope": spread(slope) / spread(drawn),
-            "light_left": r["light_left"].median(),
-        })  # fmt: skip
-    return pd.DataFrame(out)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
@@ -310,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--report", action="store_true")
     args = ap.parse_args(argv)
     if args.report:
-        summary = estimate_summary(pd.read_csv(args.out, dtype={"image": str}))
+        summary = light_estimate_summary(pd.read_csv(args.out, dtype={"image": str}))
         print(summary.round(3).to_string(index=False))
         return
     if args.suite is None:

@@ -30,6 +30,7 @@ from fsad.report import (
     learner_round,
     learner_rows,
     learner_verdicts,
+    light_estimate_summary,
     light_fit_summary,
     load_paper_numbers,
     loo_gated,
@@ -1255,6 +1256,25 @@ def test_image_record_gaps_name_missing_cells_and_unpaired_images() -> None:
     assert image_record_gaps(twice, "cand", ["p"], ["c"], [1]) == [
         "p c seed 1: an image held twice"
     ]
+
+
+def test_the_light_estimate_summary_scores_a_perfect_a_constant_and_an_offset_estimate() -> None:
+    drawn = pd.DataFrame({"category": "c", "gamma": [0.6, 0.9, 1.2, 1.6],
+                          "gain_eff": [0.8, 0.9, 1.0, 1.2], "drawn_b": [0.1, -0.2, 0.3, 0.0],
+                          "drawn_c": [0.0, 0.2, -0.1, 0.3], "light_left": [0.1, 0.2, 0.3, 0.4]})  # fmt: skip
+    perfect = drawn.assign(estimator="perfect", g=drawn["gamma"], k=np.log(drawn["gain_eff"]),
+                           b=drawn["drawn_b"], c=drawn["drawn_c"])  # fmt: skip
+    offset = perfect.assign(estimator="offset", g=2 * perfect["g"], k=perfect["k"] + 0.3,
+                            b=perfect["b"] + 0.1)  # fmt: skip
+    none = drawn.assign(estimator="none", g=1.0, k=0.0, b=0.0, c=0.0)
+    out = light_estimate_summary(pd.concat([perfect, offset, none])).set_index("estimator")
+    for est in ("perfect", "offset"):  # a constant offset is the reference's light: harmless
+        row = out.loc[est]
+        assert row["rho_gamma"] == 1.0 and row["rho_gain"] == 1.0
+        assert np.allclose(row[["left_gamma", "left_gain", "left_slope"]].astype(float), 0)
+    assert np.isnan(out.loc["none", "rho_gamma"]) and np.isnan(out.loc["none", "rho_gain"])
+    assert np.allclose(out.loc["none", ["left_gamma", "left_gain", "left_slope"]].astype(float), 1)
+    assert out.loc["none", "light_left"] == 0.25 and out.loc["none", "images"] == 4
 
 
 def test_the_light_fit_summary_ranks_fits_against_draws_and_counts_the_clip() -> None:
