@@ -1082,13 +1082,15 @@ if estimate_file.is_file():
     left = estimates.pivot(index="category", columns="estimator", values="light_left")
     best = left.drop(columns="none").min(axis=1)
     slope = estimates.set_index(["estimator", "category"]).loc["plane_gradient", "left_slope"]
-    display(Markdown(
-        "Light left by the best estimate, as a share of the uncorrected image's: "
-        + ", ".join(f"{c} {best[c] / left.loc[c, 'none']:.2f}" for c in left.index)
-        + "; the gradient-read plane's share of the drawn slope left: "
-        + ", ".join(f"{c} {slope[c]:.2f}" for c in left.index)
-        + "."
-    ))
+    display(
+        Markdown(
+            "Light left by the best estimate, as a share of the uncorrected image's: "
+            + ", ".join(f"{c} {best[c] / left.loc[c, 'none']:.2f}" for c in left.index)
+            + "; the gradient-read plane's share of the drawn slope left: "
+            + ", ".join(f"{c} {slope[c]:.2f}" for c in left.index)
+            + "."
+        )
+    )
 
 # %% [markdown]
 # What this says (a study: it chose nothing): every estimate leaves much of the light. The

@@ -42,6 +42,25 @@ adopted when positive, random signs reach it in at most 10 % of 10 000 draws, an
 protocol shows a loss random signs reach in at most 10 %). Adopted, it is measured with a
 grid over seeds 1-5; else its code stays here. Query outcomes decide nothing.
 
+**What the round found** (``results/explore/zoom_light.csv``: 1476 candidate rows beside
+round 8's 1476 baseline rows, which equal robustness round 13's baseline in 24 of 24 cells;
+``zoom_light_cells.csv`` from it): *lost*. Support leave-one-out, seeds 1-3: MVTec protocol
+85.2 ± 1.0 -> 84.8 ± 1.7 % (one metal_nut image lost), suite ``all`` 55.0 ± 1.3 -> 56.1 ±
+1.1 % (bottle 80.0 -> 84.4, transistor 40.0 -> 43.3, metal_nut 46.7 -> 43.3, screw level):
++0.35 points averaged, which random signs on the 19 moved images reach in 42 % of draws
+(10 % needed). The query record, deciding nothing: 71.8 -> 72.3 % and 58.6 -> 61.6 %
+(suite: 22 queries up, 11 down; bottle +4.2, screw +8.0, metal_nut +3.2, transistor -3.3),
+a gain random signs reach in 10 % of draws. The oracle study run beside it
+(:mod:`research.oracle_rule_study`) found that this signal does not adopt even the exact
+light undone (+3.92 on the suite's leave-one-out, p 0.22, while its queries rise +12.9), so
+this verdict says little either way about the candidate. The MVTec half ran from a clean
+clone at d8d1274 on one core; the suite half from a clean clone at ba4fd29 (later commits
+changed :mod:`fsad.report` and the research wing, nothing a cell computes), bottle and
+transistor in one process, screw and metal_nut in a second on the other core; the first
+process went on to screw and metal_nut with those features cached and gave the same outcome
+for all 429 of their rows (the second process's rows are kept). Candidate cells took 37-361
+s on one core from an empty cache.
+
 Usage::
 
     python -m research.zoom_light_round --variant zoom_light --protocols mvtec --out CSV
