@@ -1309,6 +1309,41 @@ def light_estimate_summary(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def signal_sees(rows: pd.DataFrame, images: tuple[str, str], min_rise: float) -> pd.DataFrame:
+    """Does a signal see a change of the images that the queries see? (signal round 2: the
+    synthetic signal on the suite as written and on the oracle's light-corrected copies)
+
+    Args:
+        rows: one row per cell and image folder: ``images`` (one of ``images``),
+            ``category``, ``seed``, ``synth_acc``, ``support_loo`` and ``query_acc`` (in
+            [0, 1]).
+        images: the folder before and after the change.
+        min_rise: the least mean rise (points) over the categories that counts as seeing it.
+
+    Returns:
+        One row per category and a last ``mean`` row (points, means over the seeds both
+        folders hold): each signal before (``_all``) and after (``_oracle``) and its
+        ``_change``, the ``seeds`` counted; ``sees`` on the ``mean`` row: every category's
+        synthetic change is positive and their mean at least ``min_rise``.
+    """
+    before, after = (rows[rows["images"] == name] for name in images)
+    both = before.merge(after, on=["category", "seed"], suffixes=("_all", "_oracle"))
+    cols = ["synth_acc", "support_loo", "query_acc"]
+    per = (
+        100 * both.groupby("category")[[f"{c}_{v}" for c in cols for v in ("all", "oracle")]].mean()
+    )
+    for c in cols:
+        per[f"{c}_change"] = per[f"{c}_oracle"] - per[f"{c}_all"]
+    per["seeds"] = both.groupby("category")["seed"].nunique()
+    mean = per.mean().rename("mean")
+    out = pd.concat([per, mean.to_frame().T])
+    out["sees"] = None
+    out.loc["mean", "sees"] = bool(
+        (per["synth_acc_change"] > 0).all() and mean["synth_acc_change"] >= min_rise
+    )
+    return out
+
+
 def record_identity(rows: pd.DataFrame, records: pd.DataFrame) -> tuple[int, int]:
     """How many cells of per-image outcomes give exactly the accuracies a round's record
     holds, of every cell either holds (a study that reruns a round checks it reran that

@@ -54,6 +54,7 @@ from fsad.report import (
     sign_flip_null,
     sign_test,
     signal_and_record,
+    signal_sees,
     summarize,
     support_draws_table,
 )
@@ -1288,3 +1289,35 @@ def test_the_light_fit_summary_ranks_fits_against_draws_and_counts_the_clip() ->
     assert np.isclose(row["median_abs_g_error"], 0.2)  # errors 0.1, 0.1, 0.3, 0.4
     swapped = rows.assign(gamma=rows["gamma"].to_numpy()[::-1])
     assert light_fit_summary(swapped).loc[0, "rho_gamma"] == -1.0
+
+
+def _signal_rows(before: list[float], after: list[float]) -> pd.DataFrame:
+    cats = ["bottle", "bottle", "screw", "screw"]
+    frame = {"category": cats, "seed": [1, 2, 1, 2], "support_loo": 0.5, "query_acc": 0.6}
+    return pd.concat([pd.DataFrame({**frame, "synth_acc": before, "images": "all"}),
+                      pd.DataFrame({**frame, "synth_acc": after, "images": "fixed"})])  # fmt: skip
+
+
+def test_a_signal_sees_a_rise_in_every_category_of_at_least_the_margin() -> None:
+    out = signal_sees(
+        _signal_rows([0.5, 0.5, 0.6, 0.6], [0.6, 0.6, 0.65, 0.65]), ("all", "fixed"), 3
+    )
+    assert out.loc["bottle", "synth_acc_change"] == pytest.approx(10.0)
+    assert out.loc["mean", "synth_acc_change"] == pytest.approx(7.5) and out.loc["mean", "sees"]
+    assert out.loc["bottle", "seeds"] == 2 and out.loc["mean", "query_acc_change"] == 0
+
+
+def test_a_fall_in_one_category_or_a_small_rise_is_not_seeing_it() -> None:
+    fall = _signal_rows([0.5, 0.5, 0.6, 0.6], [0.8, 0.8, 0.55, 0.55])
+    small = _signal_rows([0.5, 0.5, 0.6, 0.6], [0.52, 0.52, 0.62, 0.62])
+    assert not signal_sees(fall, ("all", "fixed"), 3).loc["mean", "sees"]
+    assert not signal_sees(small, ("all", "fixed"), 3).loc["mean", "sees"]
+    assert signal_sees(small, ("all", "fixed"), 1.5).loc["mean", "sees"]
+
+
+def test_only_the_seeds_both_folders_hold_count() -> None:
+    rows = _signal_rows([0.5, 0.9, 0.6, 0.9], [0.6, 0.6, 0.65, 0.65])
+    rows = rows[(rows["images"] == "all") | (rows["seed"] == 1)]
+    out = signal_sees(rows, ("all", "fixed"), 3)
+    assert (out["seeds"].iloc[:2] == 1).all()
+    assert out.loc["bottle", "synth_acc_change"] == pytest.approx(10.0)
