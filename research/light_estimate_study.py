@@ -48,29 +48,22 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
 import numpy as np
-import pandas as pd
 
 from fsad import suite as fs
 from fsad.data import GOOD, read_image
 from fsad.report import light_estimate_summary
-from fsad.utils import atomic_write_csv
 from research import flat_light_round as fl
 from research import log_light_round as ll
 from research import zoom_light_round as zl
-from research.image_round import tree_commit
-from research.light_fit_study import SETTINGS, drawn_light
+from research.light_fit_study import SETTINGS, drawn_light, study_main
 from research.light_oracle import undo_light as undo_drawn
-from research.records import data_root
-from research.robust import CATEGORIES
 
 #: the long side (pixels) the plane's gradient is read at
 GRADIENT_SIDE = 128
@@ -277,25 +270,7 @@ def category_rows(data: Path, suite: Path, category: str) -> list[dict]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
-    ap.add_argument("--suite", help="the suite `all` folder (fsad data suite)")
-    ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
-    ap.add_argument("--report", action="store_true")
-    args = ap.parse_args(argv)
-    if args.report:
-        summary = light_estimate_summary(pd.read_csv(args.out, dtype={"image": str}))
-        print(summary.round(3).to_string(index=False))
-        return
-    if args.suite is None:
-        ap.error("--suite is needed")
-    rows = []
-    for category in args.categories:
-        rows += category_rows(data_root(args.data), Path(args.suite), category)
-        print(category, len(rows), flush=True)
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    atomic_write_csv(args.out, pd.DataFrame(rows).assign(git_commit=tree_commit(), timestamp=stamp))
+    study_main(argv, __doc__, category_rows, light_estimate_summary)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from unittest import mock
@@ -126,8 +126,17 @@ def category_rows(data: Path, suite: Path, category: str) -> list[dict]:
     return rows
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def study_main(
+    argv: Sequence[str] | None,
+    doc: str,
+    rows_of: Callable[[Path, Path, str], list[dict]],
+    summary: Callable[[pd.DataFrame], pd.DataFrame],
+) -> None:
+    """The command line of a study of the suite ``all``'s normal images against the drawn
+    light (this one and :mod:`research.light_estimate_study`): ``--suite`` and ``--out``
+    write one CSV of ``rows_of(data, suite, category)`` for every category, stamped with
+    the commit; ``--report`` prints ``summary`` of it."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
     ap.add_argument("--suite", help="the suite `all` folder (fsad data suite)")
     ap.add_argument("--out", required=True, type=Path)
@@ -135,16 +144,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--report", action="store_true")
     args = ap.parse_args(argv)
     if args.report:
-        print(light_fit_summary(pd.read_csv(args.out)).round(3).to_string(index=False))
+        table = summary(pd.read_csv(args.out, dtype={"image": str}))
+        print(table.round(3).to_string(index=False))
         return
     if args.suite is None:
         ap.error("--suite is needed")
     rows = []
     for category in args.categories:
-        rows += category_rows(data_root(args.data), Path(args.suite), category)
+        rows += rows_of(data_root(args.data), Path(args.suite), category)
         print(category, len(rows), flush=True)
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     atomic_write_csv(args.out, pd.DataFrame(rows).assign(git_commit=tree_commit(), timestamp=stamp))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    study_main(argv, __doc__, category_rows, light_fit_summary)
 
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -82,15 +82,12 @@ import torch
 
 from fsad.blocks import Inputs, register_block
 from fsad.data import Sample, read_image
-from fsad.methods.anomaly_guided import RECIPES
 from fsad.recipe import Recipe
 from fsad.zoom import ZoomConfig, peak_centres, window, zoom_encoder
 from research import image_round
-from research import light_subspace_round as ls
+from research.zoom_scale_round import zoom_candidate
 
 CANDIDATE = "zoom_light"
-#: the default's zoom group (its third, after the two engines' anomaly blocks)
-ZOOM_GROUP = 2
 #: the quantile levels whose log-luminance gap is an image's spread
 SPREAD = (0.1, 0.9)
 #: the clip of the contrast factor ``a`` (the suite's gamma spans 0.6-1.6)
@@ -173,14 +170,7 @@ class LitZoomConfig(ZoomConfig):
 
 def candidate_recipe() -> Recipe:
     """The default's recipe with :class:`LitZoomConfig` in place of its zoom views."""
-    default = RECIPES[ls.BASELINE]
-    zoom = default.groups[ZOOM_GROUP]
-    if not isinstance(zoom.block, ZoomConfig):
-        raise SystemExit(f"the default's group {ZOOM_GROUP} is not its zoom views: {zoom}")
-    block = LitZoomConfig(**{f.name: getattr(zoom.block, f.name) for f in fields(ZoomConfig)})
-    groups = list(default.groups)
-    groups[ZOOM_GROUP] = replace(zoom, block=block)
-    return replace(default, groups=tuple(groups))
+    return zoom_candidate(LitZoomConfig)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -126,16 +126,23 @@ class ProductZoomConfig(ZoomConfig):
         return torch.cat([encoder.encode(c) for c in crops], dim=1)
 
 
-def candidate_recipe() -> Recipe:
-    """The default's recipe with :class:`ProductZoomConfig` in place of its zoom views."""
+def zoom_candidate(block: type[ZoomConfig]) -> Recipe:
+    """The default's recipe with its zoom views' settings in a ``block`` (a
+    :class:`fsad.zoom.ZoomConfig` subclass) in place of its zoom views (robustness round 15,
+    photometric round 11)."""
     default = RECIPES[ls.BASELINE]
     zoom = default.groups[ZOOM_GROUP]
     if not isinstance(zoom.block, ZoomConfig):
         raise SystemExit(f"the default's group {ZOOM_GROUP} is not its zoom views: {zoom}")
-    block = ProductZoomConfig(**{f.name: getattr(zoom.block, f.name) for f in fields(ZoomConfig)})
+    settings = {f.name: getattr(zoom.block, f.name) for f in fields(ZoomConfig)}
     groups = list(default.groups)
-    groups[ZOOM_GROUP] = replace(zoom, block=block)
+    groups[ZOOM_GROUP] = replace(zoom, block=block(**settings))
     return replace(default, groups=tuple(groups))
+
+
+def candidate_recipe() -> Recipe:
+    """The default's recipe with :class:`ProductZoomConfig` in place of its zoom views."""
+    return zoom_candidate(ProductZoomConfig)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

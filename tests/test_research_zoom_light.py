@@ -39,12 +39,11 @@ def test_the_contrast_scale_is_clipped() -> None:
 def test_the_candidate_replaces_only_the_zoom_group() -> None:
     from fsad.methods.anomaly_guided import RECIPES
     from research import light_subspace_round as ls
+    from research.zoom_scale_round import ZOOM_GROUP
 
     base, cand = RECIPES[ls.BASELINE], zl.candidate_recipe()
-    assert isinstance(cand.groups[zl.ZOOM_GROUP].block, zl.LitZoomConfig)
-    assert [g for i, g in enumerate(cand.groups) if i != zl.ZOOM_GROUP] == [
-        g for i, g in enumerate(base.groups) if i != zl.ZOOM_GROUP
+    assert isinstance(cand.groups[ZOOM_GROUP].block, zl.LitZoomConfig)
+    assert [g for i, g in enumerate(cand.groups) if i != ZOOM_GROUP] == [
+        g for i, g in enumerate(base.groups) if i != ZOOM_GROUP
     ]
-    assert (
-        cand.groups[zl.ZOOM_GROUP].block.cache_key() != base.groups[zl.ZOOM_GROUP].block.cache_key()
-    )
+    assert cand.groups[ZOOM_GROUP].block.cache_key() != base.groups[ZOOM_GROUP].block.cache_key()
