@@ -2113,8 +2113,8 @@ image_round(RESULTS / "explore" / "zoom_scale.csv", RESULTS / "explore" / "zoom_
 # descriptors study above), and rounds 8-10 undid the light of whole images, whose
 # statistics move with the window as much as with the light. A label-free study set six
 # whole-image estimates beside the light the suite drew for the bank's normal images
-# (`research/light_estimate_study.py`, chapter 11): the best left about half of the light's
-# pixel spread, and none read the gain or the gradient better than no correction on bottle
+# (`research/light_estimate_study.py`, chapter 11): the best left a third to a half of the
+# light's pixel spread, and none read the gain or the gradient better than no correction on bottle
 # and transistor. This candidate does not estimate them (`research/zoom_light_round.py`): a
 # zoom view is a window of mostly normal part around the defect, so its own median log
 # luminance is the local light (gain, gradient and the part's level at once) and is set to
@@ -2135,7 +2135,8 @@ image_round(RESULTS / "explore" / "zoom_light.csv", RESULTS / "explore" / "zoom_
 # left-out images reach in 42 % of the draws. The query record, which decides nothing, rises
 # by 0.5 points on the MVTec protocol and by 3.0 on the suite (58.6 -> 61.6 %; 22 queries up,
 # 11 down; transistor -3.3), the largest suite record of the light rounds 8-11 and still
-# within what random signs reach in 10 % of draws. The next section asks how much weight
+# within what random signs reach in 10 % of draws. The section "Could the signal see a
+# perfect light correction?" below asks how much weight
 # such a verdict can bear. Candidate cells took 37-361 s on one core from an empty cache;
 # the code stays in the research wing.
 
@@ -2322,16 +2323,16 @@ if HEAD_RECORD.exists():
 # %% [markdown]
 # ## Could the signal see a perfect light correction?
 #
-# Eleven photometric rounds tried to undo or ignore the light and none was adopted; rounds
-# 8-10, which undid it image by image, moved the suite's leave-one-out by +2.7 to +5.0
-# points, short of the rule's level. Chapter 11 found that dividing the exact drawn light out of the
-# suite's images (an oracle: it reads the generator's own draws, which no user has) lifts
-# the default's queries by about 12 points over five seeds. This study asks the rule, not
-# the queries: the oracle's copies scored by the rounds' harness beside round 8's baseline
-# rows (`research/oracle_rule_study.py`). The MVTec protocol has no drawn light, so there the
-# oracle is the identity and enters unmoved. It reads the generator's draws and so is not a
-# candidate; whatever it scores is the most a light correction of this light model could
-# show this signal.
+# Eleven photometric rounds tried to undo or ignore the light and none became the default;
+# rounds 8-10, which undid it image by image, moved the suite's leave-one-out by +2.7 to
+# +5.0 points, short of the rule's level. Chapter 11 found that dividing the exact drawn
+# light out of the suite's images (an oracle: it reads the generator's own draws, which no
+# user has) lifts the default's queries by about 12 points over five seeds. This study asks
+# the rule, not the queries: the oracle's copies scored by the rounds' harness beside round
+# 8's baseline rows (`research/oracle_rule_study.py`). The MVTec protocol has no drawn
+# light, so there the oracle is the identity and enters unmoved. It reads the generator's
+# draws and so is not a candidate; whatever it scores is the most a light correction of this
+# light model could show this signal.
 
 # %% tags=["hide-input"]
 image_round(RESULTS / "explore" / "oracle_rule.csv", RESULTS / "explore" / "oracle_rule_cells.csv",
@@ -2346,12 +2347,12 @@ image_round(RESULTS / "explore" / "oracle_rule.csv", RESULTS / "explore" / "orac
 # the same cells, which decide nothing, rise by 12.9 points (58.6 -> 71.4 %), in every
 # category by 11 to 15, a change random signs never reach in 10 000 draws.
 #
-# So at five shots the rules' signal cannot see a correction worth about 13 points on the
-# queries, and the light rounds' verdicts (rounds 8-11) say little either way about their
-# candidates: a better estimate of the light cannot be told from a worse one by this signal.
-# Light corrections need a signal with more left-out images than the 80 a protocol's support
-# gives (the same in every seed), and one whose images carry the light the queries carry.
-# The oracle's own gain also bounds what any correction of this light model can give the
+# So at five shots (seeds 1-3) the rules' signal did not adopt a correction worth about 13
+# points on the queries, though it moved the right way on average, and the light rounds'
+# verdicts (rounds 8-11) say little either way about their candidates: a signal that misses
+# the exact correction is unlikely to tell a better estimate from a worse one. Signal round
+# 2 (below) asks whether the synthetic tasks, with far more scored images, see it. The
+# oracle's own gain also bounds what any correction of this light model can give the
 # queries, chapter 11's "Each transform taken out of `all`".
 
 
@@ -2530,7 +2531,7 @@ if OWN.exists():
 # %% [markdown]
 # ## Signal round 2: can the synthetic tasks see the light?
 #
-# The leave-one-out cannot see a perfect light correction (the oracle above). Signal round
+# The leave-one-out did not adopt a perfect light correction (the oracle above). Signal round
 # 1's synthetic tasks were rejected for the pose question only, and under the suite their
 # sources are the suite's own normal images, lit as the queries are. This round asks
 # whether they see what the leave-one-out misses (`research/synth_light_signal.py`): the
@@ -2579,7 +2580,7 @@ else:
 # again (bottle and transistor down). Our reading, not tested: a pasted texture is not lit
 # by the suite in either folder (it is pasted onto the written image), so the synthetic
 # classes differ by what a light correction does not touch, and the correction changes only
-# their surround and the bank. So neither of our label-free signals can judge a light
-# correction. One that could would need synthetic defects lit as the image they sit on, and
-# it would then judge the correction of a light it drew itself, not the suite's; that is
-# the next step for the light, before any further light round.
+# their surround and the bank. So neither of our label-free signals saw the exact light
+# correction (seeds 1-3 and 1-2). One that could might need synthetic defects lit as the
+# image they sit on, and it would then judge the correction of a light it drew itself, not
+# the suite's; that is the next step for the light, before any further light round.

@@ -1094,16 +1094,22 @@ if estimate_file.is_file():
 
 # %% [markdown]
 # What this says (a study: it chose nothing): every estimate leaves much of the light. The
-# best leaves a third to a half of the uncorrected images' light in the pixels. The parts read
-# worst are the gain and the gradient, which the partial oracles above found worth more than
-# the gamma (one seed): no estimate of the gain (`k`, the fit's log level of white at the
-# frame's centre) leaves less than the drawn spread on bottle, transistor or metal_nut (a
-# share above 1; `k` is extrapolated to white, so an error of the gamma moves it too, and the
-# fit's level moves with how much of the frame the part fills), and round 9's least-squares
-# plane leaves more slope than there was in every category (2.5-2.7 times the drawn spread,
-# screw 1.1), as the content's own trend enters the fit. Reading the plane from the median gradient does better on screw and
-# metal_nut and no better than none on bottle and transistor, whose parts shade smoothly
-# over the whole frame. So the oracle's distance from round 8's correction likely lies mostly
-# in the gain and the gradient, which these single-image estimates do not separate from the
-# content (a reading, not measured by a partial oracle of round 8's fit). Photometric round 11 (chapter 10) sidesteps them by setting the level crop by
-# crop, around the defect.
+# best leaves a third to a half of the uncorrected images' light in the pixels. The parts
+# read worst are the gain and the gradient, which the partial oracles above found worth more
+# than the gamma (one seed): no estimate of the gain (`k`, the fit's log level of white at
+# the frame's centre) leaves less than the drawn spread on bottle, transistor or metal_nut
+# (a share above 1; `k` is extrapolated to white, so an error of the gamma moves it too, and
+# the fit's level moves with how much of the frame the part fills), and round 9's
+# least-squares plane leaves more slope than there was in every category (2.5-2.7 times the
+# drawn spread, screw 1.1), as the content's own trend enters the fit. Reading the plane
+# from the median gradient does better on screw and metal_nut and no better than none on
+# bottle and transistor, whose parts shade smoothly over the whole frame. Photometric round
+# 11's whole-image reading of the gamma (`spread_median`) follows the drawn gamma about as
+# well as round 8's fit on bottle, transistor and metal_nut, and worse on screw, where it
+# leaves more of the gamma's spread than no correction (its row's gain is a whole-image
+# median, which the round does not use: it sets each crop's level from the crop itself).
+# Metal_nut has 10 normal images only, so its correlations of 1.00 say little. So the
+# oracle's distance from round 8's correction likely lies mostly in the gain and the
+# gradient, which these single-image estimates do not separate from the content (a reading,
+# not measured by a partial oracle of round 8's fit). Photometric round 11 (chapter 10)
+# sidesteps them by setting the level crop by crop, around the defect.

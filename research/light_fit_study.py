@@ -158,6 +158,7 @@ def study_main(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """The study's command line (:func:`study_main`)."""
     study_main(argv, __doc__, category_rows, light_fit_summary)
 
 

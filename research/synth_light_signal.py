@@ -47,7 +47,8 @@ Usage (one process per variant, each writing its own file)::
 
     python -m research.synth_light_signal --suite "$SUITE/all" --out all.csv
     python -m research.synth_light_signal --suite LO/all_light_undone --out oracle.csv
-    # the record: both files' rows, ``images`` naming the folder (:data:`IMAGES`)
+    # the record: both files' rows concatenated, each given an ``images`` column naming
+    # its folder (:data:`IMAGES`; the runs do not write it: it was added when merging)
     python -m research.synth_light_signal --report results/explore/synth_light_signal.csv
 """
 
@@ -76,6 +77,8 @@ MIN_RISE = 3.0
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """``--report RECORD_CSV`` prints :func:`fsad.report.signal_sees` of the record; otherwise
+    the cells of ``--suite`` (one folder) are scored into ``--out``, resuming cell by cell."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--report"]:
         if len(argv) != 2:

@@ -5,13 +5,16 @@ defect, judged image by image against its own noise.
 what it moves most (:mod:`research.light_descriptors`: median ratio 1.35-1.88 against
 0.75-1.19 for the anomaly blocks). Rounds 8-10 undid the light of whole images; a whole
 image's statistics move with the window as much as with the light, and the label-free study
-:mod:`research.light_estimate_study` found those fits leave about half of the drawn light's
-pixel spread (``light_left`` 0.11-0.21 against 0.18-0.41 uncorrected) and no estimate of
+:mod:`research.light_estimate_study` found round 8's fit leaves about half of the drawn
+light's pixel spread (``light_left`` 0.11-0.21 against 0.18-0.41 uncorrected; round 9's
+0.10-0.28) and no estimate of
 the gain or the gradient better than none on bottle and transistor. A zoom view is a window
 around the anomaly peak, mostly normal part around the defect: its own median is the local
 light (gain, gradient and the part's level at once), so no plane and no gain need fitting.
 The gamma stretches log contrast; it is read from the whole image, whose spread moves with
-the gamma (the study's rank correlation of round 8's gamma with the drawn one: 0.72-0.99).
+the gamma (written before the study had a row for this reading, citing round 8's fit: rank
+correlation 0.72-0.99 with the drawn gamma; the study's row for this reading, added after,
+gives 0.61-1.00, and on screw it leaves more of the gamma's spread than no correction).
 
 **The candidate** (label-free: it reads only pixels and the category's normal images), for
 every zoom crop (:func:`relight_crop`), in the log domain ``l = log((x + 0.5) / 256)``:

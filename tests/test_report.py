@@ -1262,7 +1262,8 @@ def test_image_record_gaps_name_missing_cells_and_unpaired_images() -> None:
 def test_the_light_estimate_summary_scores_a_perfect_a_constant_and_an_offset_estimate() -> None:
     drawn = pd.DataFrame({"category": "c", "gamma": [0.6, 0.9, 1.2, 1.6],
                           "gain_eff": [0.8, 0.9, 1.0, 1.2], "drawn_b": [0.1, -0.2, 0.3, 0.0],
-                          "drawn_c": [0.0, 0.2, -0.1, 0.3], "light_left": [0.1, 0.2, 0.3, 0.4]})  # fmt: skip
+                          "drawn_c": [0.0, 0.2, -0.1, 0.3],
+                          "light_left": [0.1, 0.2, 0.3, 0.4]})  # fmt: skip
     perfect = drawn.assign(estimator="perfect", g=drawn["gamma"], k=np.log(drawn["gain_eff"]),
                            b=drawn["drawn_b"], c=drawn["drawn_c"])  # fmt: skip
     offset = perfect.assign(estimator="offset", g=2 * perfect["g"], k=perfect["k"] + 0.3,
