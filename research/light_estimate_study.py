@@ -67,7 +67,6 @@ Usage::
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -80,7 +79,8 @@ from fsad.report import light_estimate_summary
 from research import flat_light_round as fl
 from research import log_light_round as ll
 from research import zoom_light_round as zl
-from research.light_fit_study import SETTINGS, drawn_light, study_main
+from research.light_fit_study import default_folder, drawn_light, study_main
+from research.light_oracle import LUMA
 from research.light_oracle import undo_light as undo_drawn
 
 #: the long side (pixels) the plane's gradient is read at
@@ -91,13 +91,22 @@ GRADIENT_SIGMA = 2.0
 VALID = (12, 250)
 #: the quantile levels of the bright variant: the upper half of round 8's
 BRIGHT = ll.LEVELS[ll.LEVELS >= 0.5]
-#: the grey step's luminance weights of red and blue (a tint t is a gain 1 + 0.185 t)
-TINT = 0.299 - 0.114
+#: a tint ``t`` is a gain ``1 + TINT t`` on a grey part (the grey step's red minus blue weight)
+TINT = LUMA[0] - LUMA[2]
 
 
 def luminance(image: np.ndarray) -> np.ndarray:
     """``(H, W, C) uint8 -> (H, W) float32``: the channels' mean grey level."""
     return image.astype(np.float32).mean(axis=2)
+
+
+def shrink(grey: np.ndarray) -> np.ndarray:
+    """``(H, W) -> (h, w)`` float32, resized (area) to :data:`GRADIENT_SIDE` px on its long
+    side, at least 3 px on the other."""
+    h, w = grey.shape
+    f = GRADIENT_SIDE / max(h, w)
+    size = (max(3, round(w * f)), max(3, round(h * f)))
+    return cv2.resize(grey.astype(np.float32), size, interpolation=cv2.INTER_AREA)
 
 
 def gradient_slope(image: np.ndarray) -> tuple[float, float]:
@@ -114,11 +123,8 @@ def gradient_slope(image: np.ndarray) -> tuple[float, float]:
     Returns:
         ``(b, c)``; ``(0, 0)`` when fewer than 100 pixels are valid.
     """
-    lum = luminance(image)
-    h, w = lum.shape
-    f = GRADIENT_SIDE / max(h, w)
-    size = (max(3, round(w * f)), max(3, round(h * f)))
-    small = cv2.resize(lum, size, interpolation=cv2.INTER_AREA)
+    small = shrink(luminance(image))
+    size = small.shape[::-1]
     log = cv2.GaussianBlur(np.log((small + 0.5) / 256.0), (0, 0), GRADIENT_SIGMA)
     ok = (small >= VALID[0]) & (small <= VALID[1])
     ok = cv2.erode(ok.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
@@ -143,11 +149,7 @@ def remove_plane(image: np.ndarray, slope: tuple[float, float]) -> np.ndarray:
 def level_fit(image: np.ndarray, reference: np.ndarray, levels: np.ndarray) -> tuple[float, float]:
     """Round 8's ``(g, k)`` (:func:`research.log_light_round.fit_light`) over the quantile
     ``levels`` only; ``reference`` holds the product's mean at those levels."""
-    lum = luminance(image)
-    q = ll.log_domain(np.quantile(lum, levels))
-    design = np.stack([reference, np.ones_like(reference)], axis=1)
-    g, k = np.linalg.lstsq(design, q, rcond=None)[0]
-    return float(np.clip(g, *ll.GAMMA_RANGE)), float(np.clip(k, *ll.LOG_GAIN_RANGE))
+    return ll.fit_light(ll.log_domain(np.quantile(luminance(image), levels)), reference)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,11 +228,7 @@ def corrected(image: np.ndarray, estimator: Estimator, reference: np.ndarray) ->
 
 def small_log(grey: np.ndarray) -> np.ndarray:
     """``(H, W) uint8 -> float32`` log domain at :data:`GRADIENT_SIDE` on the long side."""
-    h, w = grey.shape
-    f = GRADIENT_SIDE / max(h, w)
-    small = cv2.resize(grey.astype(np.float32), (max(1, round(w * f)), max(1, round(h * f))),
-                       interpolation=cv2.INTER_AREA)  # fmt: skip
-    return np.log((small + 0.5) / 256.0)
+    return np.log((shrink(grey) + 0.5) / 256.0)
 
 
 def light_left(fixed: Sequence[np.ndarray], truth: Sequence[np.ndarray]) -> np.ndarray:
@@ -272,10 +270,7 @@ def category_rows(data: Path, suite: Path, category: str) -> list[dict]:
     """One row per normal image of ``category`` and estimator: the drawn light and the
     estimate."""
     source = fs.find_category(data, category)
-    folder = suite / category
-    written = json.loads((folder / fs.STAMP).read_text())["settings"]
-    if written != json.loads(json.dumps(dataclasses.asdict(SETTINGS))):
-        raise SystemExit(f"{folder} was not written with the generator's default settings")
+    folder = default_folder(suite, category)
     names = [fs.out_name(s, "all") for s in source.train]
     images = [read_image(folder / GOOD / n) for n in names]
     drawn = [drawn_light(read_image(s.path), category, n) for s, n in zip(source.train, names,

@@ -105,14 +105,21 @@ def drawn_light(
     return replay_all(image, category, name, settings)[0]
 
 
-def category_rows(data: Path, suite: Path, category: str) -> list[dict]:
-    """One row per normal image of ``category``: drawn light and round 8's fit of the
-    written image (against the suite folder's normal reference)."""
-    source = fs.find_category(data, category)
+def default_folder(suite: Path, category: str) -> Path:
+    """``suite/category``, after checking it was written with :data:`SETTINGS` (the drawn
+    light is replayed with them); exits naming the folder otherwise."""
     folder = suite / category
     written = json.loads((folder / fs.STAMP).read_text())["settings"]
     if written != json.loads(json.dumps(dataclasses.asdict(SETTINGS))):
         raise SystemExit(f"{folder} was not written with the generator's default settings")
+    return folder
+
+
+def category_rows(data: Path, suite: Path, category: str) -> list[dict]:
+    """One row per normal image of ``category``: drawn light and round 8's fit of the
+    written image (against the suite folder's normal reference)."""
+    source = fs.find_category(data, category)
+    folder = default_folder(suite, category)
     reference = ll.log_reference(folder)
     rows = []
     for sample in source.train:
