@@ -67,7 +67,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -108,6 +108,8 @@ CHOICE = ("hires_poe_proto", "hires_poe_proto_rot4")
 #: step 2's per-product choice, as its rows are named in a grid
 CHOSEN = "own_synth_choice"
 CELL = ["protocol", "category", "seed", "variant"]
+#: a synthetic image made otherwise: ``(dataset, item index) -> (size, size, 3) uint8``
+Relight = Callable[[PseudoClassDataset, int], np.ndarray]
 ROUND_SEEDS = (1, 2, 3)
 SHOTS = 5
 
@@ -173,9 +175,17 @@ def restore_aspect(image: np.ndarray, shape: tuple[int, int], size: int) -> np.n
 
 
 def synthetic_images(
-    category: CategoryData, textures: TextureSource, config: OwnSynthConfig, seed: int
+    category: CategoryData,
+    textures: TextureSource,
+    config: OwnSynthConfig,
+    seed: int,
+    relight: Relight | None = None,
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """The cell's synthetic defect images and their classes.
+
+    Args:
+        relight: when given, item ``i``'s square image is ``relight(data, i)`` instead of
+            ``data[i].image`` (signal round 3 lights the pasted texture as its source).
 
     Returns:
         ``n_textures * n_sources`` RGB images ``(h, w, 3) uint8``, each at its source's
@@ -191,9 +201,9 @@ def synthetic_images(
             f"n_sources={config.n_sources}"
         )
     shapes = [read_image(s.path).shape[:2] for s in data.sources]
+    square = (lambda i: data[i].image) if relight is None else (lambda i: relight(data, i))
     images = [
-        restore_aspect(data[i].image, shapes[data.source_of(i)], config.size)
-        for i in range(len(data))
+        restore_aspect(square(i), shapes[data.source_of(i)], config.size) for i in range(len(data))
     ]
     return images, data.labels
 
@@ -254,11 +264,13 @@ def score_cell(
     textures: TextureSource,
     methods: Sequence[str] = METHODS,
     config: OwnSynthConfig = OwnSynthConfig(),
+    relight: Relight | None = None,
 ) -> list[dict[str, Any]]:
     """One cell: each method's synthetic accuracy (the signal), support LOO and query
-    accuracy (the record, :func:`research.recipe_round.score_variants`)."""
+    accuracy (the record, :func:`research.recipe_round.score_variants`); ``relight`` as in
+    :func:`synthetic_images`."""
     t0 = time.time()
-    images, labels = synthetic_images(engine.category, textures, config, engine.seed)
+    images, labels = synthetic_images(engine.category, textures, config, engine.seed, relight)
     tasks = draw_tasks(labels, config.tasks(engine.seed))
     t_images = time.time() - t0
     real = {r["variant"]: r for r in score_variants(engine, {m: m for m in methods})}

@@ -60,11 +60,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from fsad.engine import ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.report import signal_sees
 from fsad.synth import TextureSource
 from research import ROUND_BASELINE
-from research.own_synth import CELL, score_cell
+from research.own_synth import CELL, Relight, score_cell
 from research.records import data_root
 from research.robust import round_parser, run_paired_cells
 
@@ -76,9 +77,13 @@ SEEDS = (1, 2)
 MIN_RISE = 3.0
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def signal_main(
+    doc: str, relight: Relight | None = None, argv: Sequence[str] | None = None
+) -> None:
     """``--report RECORD_CSV`` prints :func:`fsad.report.signal_sees` of the record; otherwise
-    the cells of ``--suite`` (one folder) are scored into ``--out``, resuming cell by cell."""
+    the cells of ``--suite`` (one folder) are scored into ``--out``, resuming cell by cell,
+    each synthetic image made by ``relight`` when given (:func:`research.own_synth.
+    synthetic_images`; signal round 3)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--report"]:
         if len(argv) != 2:
@@ -86,13 +91,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows = pd.read_csv(argv[1])
         print(signal_sees(rows, IMAGES, MIN_RISE).round(2).to_string())
         return
-    ap = round_parser(__doc__)
+    ap = round_parser(doc)
     ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     args = ap.parse_args([*argv, "--protocols", "suite_all"])
     textures = TextureSource.from_dtd(data_root(args.data) / "dtd")
     repo = Path(__file__).resolve().parents[1]
-    score = lambda e: score_cell(e, textures, methods=(ROUND_BASELINE,))  # noqa: E731
+
+    def score(engine: ResidualEngine) -> list[dict]:
+        return score_cell(engine, textures, methods=(ROUND_BASELINE,), relight=relight)
+
     run_paired_cells(args, score, CELL, git_commit(repo))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """:func:`signal_main` with the textures pasted as signal round 1 pasted them."""
+    signal_main(__doc__, None, argv)
 
 
 if __name__ == "__main__":
