@@ -2584,3 +2584,57 @@ else:
 # correction (seeds 1-3 and 1-2). One that could might need synthetic defects lit as the
 # image they sit on, and it would then judge the correction of a light it drew itself, not
 # the suite's; that is the next step for the light, before any further light round.
+
+# %% [markdown]
+# ## Signal round 3: synthetic defects lit as their image
+#
+# Round 2's reading, put to the test (`research/lit_synth_signal.py`): each texture is lit
+# as the image it is pasted on before it is pasted, by a reading of that image alone (the
+# suite's drawn light is never read). The *level* is the image's luminance blurred by a
+# Gaussian of an eighth of its side, over the median mean luminance of the cell's sources
+# (clipped to 1/4-4): it carries the suite's gain and gradient, and the part's own shading.
+# The *gamma* is the spread of the image's log luminance over the sources' median spread
+# (clipped to 1/2-2). The texture becomes `level * (T / 255) ** gamma`, then is pasted under
+# the same mask and opacity as before. Everything else is round 2's (method, cells, seeds,
+# textures, tasks), and so is the rule, committed before the first row: the signal sees the
+# exact correction when its synthetic accuracy rises in every category and by at least 3
+# points averaged.
+
+# %% tags=["hide-input"]
+LIT_SYNTH = RESULTS / "explore" / "lit_synth_signal.csv"
+if LIT_SYNTH.exists() and SYNTH_LIGHT.exists():
+    lit_rows = pd.read_csv(LIT_SYNTH)
+    lit_seen = signal_sees(lit_rows, ("all", "all_light_undone"), min_rise=3.0)
+    display(Markdown(f"From `{LIT_SYNTH.name}` (points; mean over seeds; on `all`, then the "
+                     "change on the oracle's copies):"))  # fmt: skip
+    display(Markdown(to_markdown(lit_seen[["synth_acc_all", *changes]].round(1))))
+    lit_sees = lit_seen.loc["mean", "sees"]
+    display(Markdown(f"The rule: the lit synthetic signal sees the correction: **{lit_sees}**."))
+    key = ["images", "category", "seed"]
+    paired = lit_rows.merge(light_rows, on=key, suffixes=("", "_unlit"))
+    same = pd.concat(
+        [(paired[c] - paired[f"{c}_unlit"]).abs() < 1e-9 for c in ("support_loo", "query_acc")],
+        axis=1,
+    ).all(axis=1)
+    lighting = 100 * (paired["synth_acc"] - paired["synth_acc_unlit"])
+    by_folder = lighting.groupby(paired["images"]).mean().to_dict()
+    display(Markdown(
+        f"Against round 2's rows of the same cells (their leave-one-out and query accuracy "
+        f"equal these in {int(same.sum())} of {len(paired)} cells), lighting the textures "
+        f"moves the synthetic accuracy by {by_folder.get('all', float('nan')):+.1f} points on "
+        f"`all` and by {by_folder.get('all_light_undone', float('nan')):+.1f} on the oracle's "
+        "copies (mean over the categories and seeds)."
+    ))  # fmt: skip
+else:
+    display(Markdown(f"*{shown_path(LIT_SYNTH)} or {shown_path(SYNTH_LIGHT)} not found.*"))
+
+# %% [markdown]
+# Read plainly: **by the rule, it does not see it either.** Lit textures lift the rise from
+# 2.5 to 6.0 points averaged, all of it on metal_nut and transistor; bottle stays where it
+# was and screw still falls, while those two categories' queries rise by 7 and 12 points.
+# The lighting does carry the light (it costs the tasks more on `all` than on the oracle's
+# copies), so what is missing on bottle and screw is not the texture's light alone. Two
+# seeds read a category poorly: one screw cell on the oracle's copies scores 55 % on seed 1
+# and 79 % on seed 2. So no label-free signal we have adopts the exact light correction in
+# every category, and a light round judged by any of them would say little about its
+# candidate (rounds 8-11 above). Finding one is still open.

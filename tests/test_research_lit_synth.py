@@ -117,8 +117,8 @@ def test_round_module_runs_signal_round_two_s_command_line(tmp_path: Path, capsy
     rows = []
     for images, shift in (("all", 0.0), ("all_light_undone", 0.05)):
         for category in ("bottle", "screw"):
-            rows.append({"images": images, "category": category, "seed": 1,
-                         "synth_acc": 0.5 + shift, "support_loo": 0.6, "query_acc": 0.7})  # fmt: skip
+            scores = {"synth_acc": 0.5 + shift, "support_loo": 0.6, "query_acc": 0.7}
+            rows.append({"images": images, "category": category, "seed": 1, **scores})
     pd.DataFrame(rows).to_csv(tmp_path / "r.csv", index=False)
     main(["--report", str(tmp_path / "r.csv")])
     out = capsys.readouterr().out
