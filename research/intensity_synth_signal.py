@@ -1,0 +1,92 @@
+"""Signal round 4 (issue #21): synthetic defect classes that differ only by how much they
+darken or brighten the part; do they see a perfect light correction?
+
+**Why.** Signal rounds 2-3 (:mod:`research.synth_light_signal`,
+:mod:`research.lit_synth_signal`) pasted DTD textures: their classes differ by *pattern*
+(woven, dotted, striped...), which no light change undoes, so a task among them stays easy
+under any light, and lighting the textures as their image (round 3) lifted the signal's
+rise on the exact correction from +2.5 to +6.0 points but left bottle (0.0) and screw (-2.4)
+flat while their queries rose +7 and +12. The defect types of those products differ more by
+size and by how dark or bright the damage shows (broken large and small, contamination;
+thread, tip and head faults), which is what the light moves.
+
+**The classes.** Eight classes, one per factor of :data:`FACTORS` (four darker, four
+brighter): each synthetic image multiplies its source's pixels under a Perlin blob by the
+class's factor, ``I * (1 + M * (a - 1))``. A multiplicative change of the scene is lit as
+the image is by construction: the suite's gain and gradient multiply it as they multiply its
+surround, and its gamma bends it (``(a I)^g = a^g I^g``), so the classes' contrast drifts
+with the light exactly as a real stain's would, and nothing of the suite's light is read.
+The blob is drawn per image (:func:`fsad.synth.masks.perlin_mask` on the source's
+foreground, the dataset's area and threshold), so every class has every shape and size: the
+classes differ by the factor alone. No texture is pasted (the texture draw of signal round 1
+is kept only to name the classes).
+
+Everything else is rounds 2-3's: method ``hires_lite0_poe_proto_rot4``
+(:data:`research.ROUND_BASELINE`), suite ``all`` and the oracle's copies
+(``all_light_undone``), four categories, seeds 1-2, sources and tasks by seed
+(:class:`research.own_synth.OwnSynthConfig`; its eight texture classes are the eight
+factors).
+
+**The rule, fixed before the first row** (rounds 2-3's, :func:`fsad.report.signal_sees`): the
+signal *sees* the exact light correction when its accuracy on the oracle's copies exceeds
+that on ``all`` in every category (mean over seeds 1-2) and by at least 3 points averaged
+over the four categories. Seeing it would make it the candidate judge of a later light round,
+under a rule fixed before that round; the leave-one-out and queries of the same cells are
+recorded beside it and decide nothing.
+
+Usage (one process per folder, each writing its own file; the record is both files' rows
+with an ``images`` column naming the folder, :data:`research.synth_light_signal.IMAGES`)::
+
+    python -m research.intensity_synth_signal --suite "$SUITE/all" --out all.csv
+    python -m research.intensity_synth_signal --suite LO/all_light_undone --out oracle.csv
+    python -m research.intensity_synth_signal --report results/explore/intensity_synth_signal.csv
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from fsad.errors import ConfigError
+from fsad.synth import PseudoClassDataset
+from fsad.synth.masks import perlin_mask
+from research.synth_light_signal import signal_main
+
+#: each class's factor on the pixels under its blob (class ``k`` is ``FACTORS[k]``)
+FACTORS = (0.4, 0.55, 0.7, 0.85, 1.2, 1.45, 1.8, 2.2)
+
+
+def scaled_region(image: np.ndarray, mask: np.ndarray, factor: float) -> np.ndarray:
+    """``image * (1 + mask * (factor - 1))``: ``(H, W, 3)`` uint8 and ``(H, W)`` bool or
+    float in ``[0, 1]`` -> ``(H, W, 3)`` uint8 (clipped to 0-255)."""
+    gain = 1.0 + mask.astype(np.float32)[..., None] * (factor - 1.0)
+    return np.clip(np.rint(image.astype(np.float32) * gain), 0, 255).astype(np.uint8)
+
+
+def intensity_image(data: PseudoClassDataset, i: int) -> np.ndarray:
+    """A :data:`research.own_synth.Relight`: item ``i`` of ``data`` as a Perlin blob on its
+    source whose pixels are scaled by its class's factor ``(size, size, 3)`` uint8.
+
+    Raises:
+        ConfigError: ``data`` has not one class per factor.
+    """
+    if len(data.classes) != len(FACTORS):
+        raise ConfigError(f"{len(FACTORS)} intensity classes, the dataset has {len(data.classes)}")
+    j = data.source_of(i)  # checks the index
+    label = i // data.n_sources
+    image = data.source_image(j)
+    rng = np.random.default_rng([data.seed, i, 0x1A7])
+    _, mask = perlin_mask(image.shape[:2], rng, data.source_foreground(j), data.area,
+                          data.threshold)  # fmt: skip
+    return scaled_region(image, mask, FACTORS[label])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Signal round 2's command line (:func:`research.synth_light_signal.signal_main`) with
+    the intensity classes."""
+    signal_main(__doc__, intensity_image, argv)
+
+
+if __name__ == "__main__":
+    main()
