@@ -7,7 +7,12 @@ import pytest
 
 from fsad.errors import ConfigError
 from fsad.synth import PseudoClassDataset, TextureSource
-from research.intensity_synth_signal import FACTORS, intensity_image, scaled_region
+from research.intensity_synth_signal import (
+    FACTORS,
+    intensity_image,
+    scaled_region,
+    whole_frame_image,
+)
 from tests.test_research_lit_synth import lit_category  # noqa: F401  (the fixture)
 
 
@@ -47,3 +52,26 @@ def test_intensity_needs_one_class_per_factor(lit_category) -> None:  # noqa: F8
     )  # fmt: skip
     with pytest.raises(ConfigError, match="8 intensity classes, the dataset has 4"):
         intensity_image(data, 0)
+
+
+def test_whole_frame_blobs_ignore_the_foreground(lit_category) -> None:  # noqa: F811
+    """A foreground of one corner: round 4's blobs stay inside it, round 5's need not, and
+    round 5's blob is the same whatever the foreground."""
+    data = PseudoClassDataset(
+        lit_category, TextureSource.procedural(n_classes=8, size=48), seed=2, size=48,
+        n_per_class=3,
+    )  # fmt: skip
+    corner = np.zeros((48, 48), bool)
+    corner[:24, :24] = True
+    data._fg = {j: corner for j in range(data.n_sources)}  # the foreground of every source
+    outside = []
+    for i in range(len(data)):
+        source = data.source_image(data.source_of(i))
+        inside = (intensity_image(data, i) != source).any(axis=2)
+        assert not (inside & ~corner).any()
+        framed = whole_frame_image(data, i)
+        outside.append(((framed != source).any(axis=2) & ~corner).any())
+        data._fg = {}  # the sources' own foregrounds: round 5's blob does not move
+        np.testing.assert_array_equal(whole_frame_image(data, i), framed)
+        data._fg = {j: corner for j in range(data.n_sources)}
+    assert any(outside)
