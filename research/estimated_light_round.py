@@ -4,9 +4,11 @@ every image of the suite, judged by signal round 4's intensity classes.
 **Why now.** Rounds 8-11 estimated the light and were judged by signals that did not see
 even the exact correction (signal rounds 2-3, :mod:`research.oracle_rule_study`). Signal
 round 4 (:mod:`research.intensity_synth_signal`: eight synthetic classes that differ only by
-the factor on a blob's pixels) is the first to be asked of an estimate; it runs only if
-signal round 4 saw the exact correction by its rule (this round is written before its last
-cells were read, and it reads none of its numbers).
+the factor on a blob's pixels) was to be the first asked of an estimate; this round was
+written before its last cells were read, and runs only with a signal round that saw the
+exact correction by its rule. Round 4 did not (screw fell, its foreground confound); after
+it, the judge is signal round 5 (``--whole-frame``, the same classes with blobs anywhere in
+the frame), if round 5 sees the correction, and otherwise this round does not run.
 
 **The candidate, fixed by a label-free study before this round.** The estimator with the
 least light left in every category of :mod:`research.light_estimate_study`
@@ -18,9 +20,9 @@ corrected`). Every image of the suite ``all`` folder (bank normals, defects: sup
 queries alike) is written with its estimate undone (:func:`copy_estimated`), the product's
 reference read from its normal images (``good``) only. Nothing reads the suite's drawn light.
 
-**The rule, fixed before the first row.** Signal round 4's cells (method
+**The rule, fixed before the first row.** The judging signal round's cells (method
 ``hires_lite0_poe_proto_rot4``, four categories, seeds 1-2) on the estimated copies against
-signal round 4's rows on ``all`` (the same code and cells; copied into this record): the
+its rows on ``all`` (the same code and cells; copied into this record): the
 estimate *wins the suite's signal* when its intensity-class accuracy exceeds ``all``'s in
 every category and by at least 3 points averaged (the bar the oracle had to clear,
 :func:`fsad.report.signal_sees`). A win would not ship it alone: the MVTec protocol's side
@@ -31,8 +33,9 @@ cells are recorded and decide nothing.
 Usage::
 
     python -m research.estimated_light_round --copy "$SUITE/all" LE/all_light_estimated
-    python -m research.intensity_synth_signal --suite LE/all_light_estimated --out est.csv
-    # the record: signal round 4's `all` rows and est.csv's rows (images
+    python -m research.intensity_synth_signal --whole-frame --suite LE/all_light_estimated \
+        --out est.csv
+    # the record: the judging round's `all` rows and est.csv's rows (images
     # all_light_estimated), then
     python -m research.estimated_light_round --report results/explore/estimated_light.csv
 """

@@ -63,6 +63,7 @@ with an ``images`` column naming the folder, :data:`research.synth_light_signal.
     python -m research.intensity_synth_signal --report results/explore/intensity_synth_signal.csv
     # signal round 5: the same with --whole-frame, into its own record
     python -m research.intensity_synth_signal --whole-frame --suite "$SUITE/all" --out all.csv
+    # its record: results/explore/whole_frame_signal.csv, the two files merged as round 4's
 """
 
 from __future__ import annotations
