@@ -4,8 +4,10 @@
 - :mod:`research.own_synth`: signal round 1, synthetic tasks on the product's own normal
   images in each method's support poses, judged against the leave-one-out;
   :mod:`research.synth_light_signal`: signal round 2, whether they see the exact light
-  correction, and :mod:`research.lit_synth_signal`: signal round 3, the same with each texture
-  lit as its image (:mod:`research.oracle_rule_study`: whether the rounds' rule adopts it);
+  correction, :mod:`research.lit_synth_signal`: signal round 3, the same with each texture
+  lit as its image, and :mod:`research.intensity_synth_signal`: signal rounds 4-5, classes
+  that differ only by a factor on a blob's pixels (:mod:`research.estimated_light_round`:
+  photometric round 12, an estimated light judged by them) (:mod:`research.oracle_rule_study`: whether the rounds' rule adopts it);
 - :mod:`research.selection`: scores candidate recipes on the label-free signals
   (``python -m research.selection --help``);
 - :mod:`research.diagnose_prototypes`: a diagnosis of the paper method's prototypes;
