@@ -55,6 +55,14 @@ every category. Designed after reading the oracle's rows, it is checked on no ot
 correction here; a judge of light rounds should first be confirmed on one (e.g. the
 oracle's partial copies, gain or gamma only, whose query records exist).
 
+**Its confirmation, fixed before its rows.** The same cells on the oracle's partial copies
+(``python -m research.light_oracle --undo gamma`` and ``--undo gain``: the drawn gamma alone,
+or the gain with the gradient and tint alone, divided out), their rows in the same record
+(``images`` ``all_gamma_undone``, ``all_gain_undone``). Round 5 is *confirmed* as a judge of
+light corrections when, for each partial copy, its mean change from ``all`` (over the four
+categories and seeds 1-2) has the sign of the same cells' query change, and it orders the two
+partial copies as their queries do. No per-category check (partial corrections move less).
+
 Usage (one process per folder, each writing its own file; the record is both files' rows
 with an ``images`` column naming the folder, :data:`research.synth_light_signal.IMAGES`)::
 
