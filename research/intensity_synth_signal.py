@@ -55,6 +55,14 @@ every category. Designed after reading the oracle's rows, it is checked on no ot
 correction here; a judge of light rounds should first be confirmed on one (e.g. the
 oracle's partial copies, gain or gamma only, whose query records exist).
 
+**What round 5 found** (``results/explore/whole_frame_signal.csv``, 16 rows from a clean
+clone at 8bd3c65, synthetic rows 84-139 s per cell on one core): **it sees the exact
+correction, by the rule.** Seeds 1-2, accuracy on the oracle's copies against ``all``: bottle
++15.5, metal_nut +21.6, screw +2.6, transistor +25.7 points; +16.4 averaged (queries +10.8).
+Only screw's and metal_nut's rows differ from round 4's (the two categories whose foregrounds
+were not the whole frame); screw's rise is small (seed 1 +5.6, seed 2 -0.4) against its
+queries' +12.0.
+
 **Its confirmation, fixed before its rows.** The same cells on the oracle's partial copies
 (``python -m research.light_oracle --undo gamma`` and ``--undo gain``: the drawn gamma alone,
 or the gain with the gradient and tint alone, divided out), their rows in the same record
