@@ -68,8 +68,10 @@ queries' +12.0.
 or the gain with the gradient and tint alone, divided out), their rows in the same record
 (``images`` ``all_gamma_undone``, ``all_gain_undone``). Round 5 is *confirmed* as a judge of
 light corrections when, for each partial copy, its mean change from ``all`` (over the four
-categories and seeds 1-2) has the sign of the same cells' query change, and it orders the two
-partial copies as their queries do. No per-category check (partial corrections move less).
+categories and the seeds every cell of both copies holds: seed 1 for all first, then seed 2
+as the session's time allows, a choice made by the clock before any row) has the sign of the
+same cells' query change, and it orders the two partial copies as their queries do. No
+per-category check (partial corrections move less).
 
 Usage (one process per folder, each writing its own file; the record is both files' rows
 with an ``images`` column naming the folder, :data:`research.synth_light_signal.IMAGES`)::
