@@ -1344,6 +1344,51 @@ def signal_sees(rows: pd.DataFrame, images: tuple[str, str], min_rise: float) ->
     return out
 
 
+def signal_follows(rows: pd.DataFrame, before: str, afters: Sequence[str]) -> pd.DataFrame:
+    """Does a signal follow the queries across several changes of the images? (signal round
+    5's confirmation on the oracle's partial light corrections)
+
+    Args:
+        rows: as :func:`signal_sees`'s, one row per cell and image folder.
+        before: the folder every change starts from.
+        afters: the changed folders.
+
+    Returns:
+        One row per folder of ``afters``: ``synth_change`` and ``query_change`` (points, mean
+        over the categories and the seeds that *every* cell of ``before`` and ``afters``
+        holds), ``seeds`` (how many), ``same_sign``; and ``order_kept`` (on every row): the
+        signal ranks ``afters`` as the queries do (True for fewer than two).
+
+    Raises:
+        ValueError: a folder has no rows, the folders hold different categories, or no seed
+            is held by every cell.
+    """
+    folders = [before, *afters]
+    held = rows[rows["images"].isin(folders)]
+    cells = held.groupby(["images", "category"])["seed"].apply(set)
+    if set(held["images"]) != set(folders):
+        raise ValueError(f"no rows for {sorted(set(folders) - set(held['images']))}")
+    cats = {f: sorted(set(held.loc[held["images"] == f, "category"])) for f in folders}
+    if any(c != cats[before] for c in cats.values()):
+        raise ValueError(f"the folders hold different categories: {cats}")
+    seeds = set.intersection(*cells.tolist())
+    if not seeds:
+        raise ValueError(f"no seed is held by every cell of {folders}")
+    kept = held[held["seed"].isin(seeds)]
+    mean = 100 * kept.groupby("images")[["synth_acc", "query_acc"]].mean()
+    out = pd.DataFrame(
+        {
+            "synth_change": mean.loc[list(afters), "synth_acc"] - mean.loc[before, "synth_acc"],
+            "query_change": mean.loc[list(afters), "query_acc"] - mean.loc[before, "query_acc"],
+        }
+    )
+    out["seeds"] = len(seeds)
+    out["same_sign"] = np.sign(out["synth_change"]) == np.sign(out["query_change"])
+    ranks = out[["synth_change", "query_change"]].rank()
+    out["order_kept"] = bool((ranks["synth_change"] == ranks["query_change"]).all())
+    return out
+
+
 def record_identity(rows: pd.DataFrame, records: pd.DataFrame) -> tuple[int, int]:
     """How many cells of per-image outcomes give exactly the accuracies a round's record
     holds, of every cell either holds (a study that reruns a round checks it reran that

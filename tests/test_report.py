@@ -54,6 +54,7 @@ from fsad.report import (
     sign_flip_null,
     sign_test,
     signal_and_record,
+    signal_follows,
     signal_sees,
     summarize,
     support_draws_table,
@@ -1322,3 +1323,41 @@ def test_only_the_seeds_both_folders_hold_count() -> None:
     out = signal_sees(rows, ("all", "fixed"), 3)
     assert (out["seeds"].iloc[:2] == 1).all()
     assert out.loc["bottle", "synth_acc_change"] == pytest.approx(10.0)
+
+
+def _follow_rows(changes: dict[str, tuple[float, float]]) -> pd.DataFrame:
+    """Two categories, seeds 1-2: ``all`` at synthetic 0.5, query 0.6; each other folder moved
+    by ``(synthetic, query)`` points."""
+    rows = []
+    for images, (ds, dq) in {"all": (0.0, 0.0), **changes}.items():
+        for category in ("bottle", "screw"):
+            for seed in (1, 2):
+                rows.append({"images": images, "category": category, "seed": seed,
+                             "synth_acc": 0.5 + ds / 100, "query_acc": 0.6 + dq / 100})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_a_signal_follows_the_queries_sign_and_order() -> None:
+    rows = _follow_rows({"gain": (8.0, 5.0), "gamma": (2.0, 1.0)})
+    out = signal_follows(rows, "all", ["gain", "gamma"])
+    assert out.loc["gain", "synth_change"] == pytest.approx(8.0)
+    assert out.loc["gamma", "query_change"] == pytest.approx(1.0)
+    assert out["same_sign"].all() and out["order_kept"].all() and (out["seeds"] == 2).all()
+    swapped = signal_follows(_follow_rows({"gain": (2.0, 5.0), "gamma": (8.0, 1.0)}), "all",
+                             ["gain", "gamma"])  # fmt: skip
+    assert swapped["same_sign"].all() and not swapped["order_kept"].any()
+    wrong = signal_follows(_follow_rows({"gain": (-1.0, 5.0)}), "all", ["gain"])
+    assert not wrong.loc["gain", "same_sign"] and wrong.loc["gain", "order_kept"]
+
+
+def test_signal_follows_reads_only_seeds_every_cell_holds_and_names_bad_input() -> None:
+    rows = _follow_rows({"gain": (8.0, 5.0)})
+    late = (rows["images"] == "gain") & (rows["seed"] == 2) & (rows["category"] == "screw")
+    rows.loc[(rows["images"] == "all") & (rows["seed"] == 2), "synth_acc"] = 0.9
+    out = signal_follows(rows[~late], "all", ["gain"])  # one cell lacks seed 2: seed 1 alone
+    assert out.loc["gain", "seeds"] == 1 and out.loc["gain", "synth_change"] == pytest.approx(8.0)
+    with pytest.raises(ValueError, match=r"no rows for \['gamma'\]"):
+        signal_follows(rows, "all", ["gain", "gamma"])
+    one = rows[~((rows["images"] == "gain") & (rows["category"] == "screw"))]
+    with pytest.raises(ValueError, match="different categories"):
+        signal_follows(one, "all", ["gain"])
