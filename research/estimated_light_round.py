@@ -37,8 +37,8 @@ estimate wins the suite's signal.** Seeds 1-2, intensity-class accuracy on the e
 copies against ``all``: bottle +0.5, metal_nut +11.2, screw +5.5, transistor +19.1 points,
 +9.1 averaged (the oracle: +16.4). The same cells' queries, deciding nothing: bottle +2.1,
 metal_nut +8.2, screw +16.0, transistor -2.5, +6.0 averaged (57.5 -> 63.5 %; the oracle
-+10.8), the most any estimated light has moved them (rounds 8-11: 0.4-2.5); the
-leave-one-out +2.8. Bottle's rise is a hair above zero and transistor's signal rises while
++10.8), more than any estimated light of rounds 8-11 moved the suite's queries (0.4-3.0
+points, seeds 1-3, their own harness); the leave-one-out +2.8. Bottle's rise is a hair above zero and transistor's signal rises while
 its queries fall, so the signal is no oracle itself. Not shipped: the MVTec protocol's side
 and signal round 5's confirmation come first.
 
