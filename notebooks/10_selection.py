@@ -2738,7 +2738,7 @@ else:
 # Read plainly: **the estimate wins the suite's signal**, by 9 points averaged (the oracle's
 # 16), in every category though barely on bottle (+0.5). The queries of the same cells,
 # which decided nothing, rise by 6 points averaged (57.5 to 63.5 %), more than any estimated
-# light of rounds 8-11 moved the suite's queries (0.4-3.0 points); but transistor's fall (-2.5) while its signal rises 19
-# points says the signal is not an oracle either. Two seeds of one method, the suite only:
+# light of rounds 8-11 moved the suite's queries (0.4-3.0 points); but transistor's fall
+# (-2.5) while its signal rises 19 points says the signal is not an oracle either. Two seeds of one method, the suite only:
 # before the library changes, the MVTec protocol's side (a correction of images shot under
 # one light) needs a round of its own, and the signal its confirmation above.

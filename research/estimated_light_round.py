@@ -34,7 +34,7 @@ cells are recorded and decide nothing.
 ``all`` at 8bd3c65 and 8 rows on the copies from a clean clone at 0ec75d2, two processes by
 category, each on one core; cells 34-442 s, the copies' features computed afresh): **the
 estimate wins the suite's signal.** Seeds 1-2, intensity-class accuracy on the estimated
-copies against ``all``: bottle +0.5, metal_nut +11.2, screw +5.5, transistor +19.1 points,
+copies against ``all``: bottle +0.5, metal_nut +11.1, screw +5.5, transistor +19.1 points,
 +9.1 averaged (the oracle: +16.4). The same cells' queries, deciding nothing: bottle +2.1,
 metal_nut +8.2, screw +16.0, transistor -2.5, +6.0 averaged (57.5 -> 63.5 %; the oracle
 +10.8), more than any estimated light of rounds 8-11 moved the suite's queries (0.4-3.0
