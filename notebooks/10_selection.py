@@ -2657,16 +2657,24 @@ INTENSITY = {
     "round 4": RESULTS / "explore" / "intensity_synth_signal.csv",
     "round 5": RESULTS / "explore" / "whole_frame_signal.csv",
 }
-for label, path in INTENSITY.items():
+
+
+def show_signal(path: Path, after: str, copies: str, verdict: str) -> None:
+    """A signal round's record on ``all`` against the folder ``after`` (:func:`signal_sees`,
+    the oracle's bar: a rise in every category, 3 points averaged), and its verdict."""
     if not path.exists():
         display(Markdown(f"*{shown_path(path)} not found.*"))
-        continue
-    judged = signal_sees(pd.read_csv(path), ("all", "all_light_undone"), min_rise=3.0)
-    display(Markdown(f"Signal {label}, from `{path.name}` (points; mean over seeds; on `all`, "
-                     "then the change on the oracle's copies):"))  # fmt: skip
+        return
+    judged = signal_sees(pd.read_csv(path), ("all", after), min_rise=3.0)
+    display(Markdown(f"From `{path.name}` (points; mean over seeds; on `all`, then the change "
+                     f"on {copies}):"))  # fmt: skip
     display(Markdown(to_markdown(judged[["synth_acc_all", *changes]].round(1))))
-    display(Markdown(f"The rule: signal {label} sees the correction: "
-                     f"**{judged.loc['mean', 'sees']}**."))  # fmt: skip
+    display(Markdown(f"The rule: {verdict}: **{judged.loc['mean', 'sees']}**."))
+
+
+for label, path in INTENSITY.items():
+    show_signal(path, "all_light_undone", "the oracle's copies",
+                f"signal {label} sees the correction")  # fmt: skip
 
 # %% [markdown]
 # Read plainly, round 4: **the strongest reading yet, but not by the rule.** The exact
@@ -2723,16 +2731,8 @@ else:
 # round of its own.
 
 # %% tags=["hide-input"]
-ESTIMATED = RESULTS / "explore" / "estimated_light.csv"
-if ESTIMATED.exists():
-    est_seen = signal_sees(pd.read_csv(ESTIMATED), ("all", "all_light_estimated"), min_rise=3.0)
-    display(Markdown(f"From `{ESTIMATED.name}` (points; mean over seeds; on `all`, then the "
-                     "change on the estimated copies):"))  # fmt: skip
-    display(Markdown(to_markdown(est_seen[["synth_acc_all", *changes]].round(1))))
-    display(Markdown(f"The rule: the estimate wins the suite's signal: "
-                     f"**{est_seen.loc['mean', 'sees']}**."))  # fmt: skip
-else:
-    display(Markdown(f"*{shown_path(ESTIMATED)} not found.*"))
+show_signal(RESULTS / "explore" / "estimated_light.csv", "all_light_estimated",
+            "the estimated copies", "the estimate wins the suite's signal")  # fmt: skip
 
 # %% [markdown]
 # Read plainly: **the estimate wins the suite's signal**, by 9 points averaged (the oracle's
