@@ -1356,8 +1356,10 @@ def signal_follows(rows: pd.DataFrame, before: str, afters: Sequence[str]) -> pd
     Returns:
         One row per folder of ``afters``: ``synth_change`` and ``query_change`` (points, mean
         over the categories and the seeds that *every* cell of ``before`` and ``afters``
-        holds), ``seeds`` (how many), ``same_sign``; and ``order_kept`` (on every row): the
-        signal ranks ``afters`` as the queries do (True for fewer than two).
+        holds), ``seeds`` (how many), ``same_sign`` (a zero change has the sign of neither);
+        and ``order_kept`` (on every row): the signal ranks ``afters`` as the queries do
+        (True for fewer than two; tied changes share their mean rank, so a tie on one side
+        only is not kept). A cell's rows are averaged as given: one row per cell expected.
 
     Raises:
         ValueError: a folder has no rows, the folders hold different categories, or no seed

@@ -3,11 +3,12 @@
 - :mod:`research.synthtask`: synthetic few-shot tasks, a label-free selection signal;
 - :mod:`research.own_synth`: signal round 1, synthetic tasks on the product's own normal
   images in each method's support poses, judged against the leave-one-out;
-  :mod:`research.synth_light_signal`: signal round 2, whether they see the exact light
-  correction, :mod:`research.lit_synth_signal`: signal round 3, the same with each texture
-  lit as its image, and :mod:`research.intensity_synth_signal`: signal rounds 4-5, classes
-  that differ only by a factor on a blob's pixels (:mod:`research.estimated_light_round`:
-  photometric round 12, an estimated light judged by them) (:mod:`research.oracle_rule_study`: whether the rounds' rule adopts it);
+- :mod:`research.synth_light_signal` (signal round 2), :mod:`research.lit_synth_signal`
+  (round 3, each texture lit as its image) and :mod:`research.intensity_synth_signal`
+  (rounds 4-5, classes that differ only by a factor on a blob's pixels): whether synthetic
+  tasks see the exact light correction; :mod:`research.oracle_rule_study`: whether the
+  rounds' rule adopts it; :mod:`research.estimated_light_round`: photometric round 12, an
+  estimated light judged by round 5;
 - :mod:`research.selection`: scores candidate recipes on the label-free signals
   (``python -m research.selection --help``);
 - :mod:`research.diagnose_prototypes`: a diagnosis of the paper method's prototypes;

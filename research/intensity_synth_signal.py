@@ -35,17 +35,19 @@ under a rule fixed before that round; the leave-one-out and queries of the same 
 recorded beside it and decide nothing.
 
 **What round 4 found** (``results/explore/intensity_synth_signal.csv``, 16 rows from a clean
-clone at 0db663e, one process per folder, each on one core, synthetic rows 117-138 s per
-cell): **not by the rule**, though by far the strongest reading yet. Seeds 1-2, accuracy on
+clone at 0db663e, one process per folder, each on one core, synthetic rows 80-138 s per
+cell): **not by the rule**, though with the largest mean rise yet. Seeds 1-2, accuracy on
 the oracle's copies against ``all``: bottle +15.5, metal_nut +15.5, transistor +25.7, screw
 -7.3 points; +12.4 averaged (the queries of the same cells: +7.3, +8.9, +15.0, +12.0; +10.8).
 Chance is 25 % (4-way tasks). Screw's fall is not the light: the foreground that places the
 blobs (:func:`fsad.synth.foreground.cached_foreground_mask`, read from each folder's own
 pixels) is the whole frame for every source on ``all`` but only the screw (8-12 % of the
-frame) for 3 of seed 1's 7 sources on the oracle's copies, so there the blobs are small and
+frame) for 3 of seed 1's 7 sources on the oracle's copies (read from
+``PseudoClassDataset.source_foreground`` by a one-off script, not recorded), so there the blobs are small and
 sit on the part; seed 1 falls 14.2 points, seed 2 (the same foregrounds in both folders)
 0.4. Signal rounds 2-3 share the confound (their screw seed 1 also fell: 15.0 and 12.1).
-Photometric round 12 (:mod:`research.estimated_light_round`) therefore does not run.
+Photometric round 12 (:mod:`research.estimated_light_round`) therefore did not run with
+round 4 as its judge; its judge was then reassigned to round 5 before round 5's rows.
 
 **Signal round 5** (``--whole-frame``, written after round 4 was read, which a reader should
 weigh): round 4 with the foreground left out, so a blob may fall anywhere in the frame and
@@ -96,6 +98,8 @@ from fsad.synth import PseudoClassDataset
 from fsad.synth.masks import perlin_mask
 from research.synth_light_signal import signal_main
 
+#: the ``synthetic`` column of round 4's and round 5's rows
+INTENSITY, WHOLE_FRAME = "intensity", "intensity_whole_frame"
 #: each class's factor on the pixels under its blob (class ``k`` is ``FACTORS[k]``)
 FACTORS = (0.4, 0.55, 0.7, 0.85, 1.2, 1.45, 1.8, 2.2)
 
@@ -139,8 +143,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Signal round 2's command line (:func:`research.synth_light_signal.signal_main`) with
     the intensity classes; ``--whole-frame`` runs signal round 5."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    relight = whole_frame_image if "--whole-frame" in argv else intensity_image
-    signal_main(__doc__, relight, [a for a in argv if a != "--whole-frame"])
+    whole = "--whole-frame" in argv
+    relight, maker = (whole_frame_image, WHOLE_FRAME) if whole else (intensity_image, INTENSITY)
+    signal_main(__doc__, relight, [a for a in argv if a != "--whole-frame"], maker=maker)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,8 @@ from fsad.synth.blend import blend, to_grey_rgb
 from research.light_oracle import LUMA
 from research.synth_light_signal import signal_main
 
+#: the ``synthetic`` column of this round's rows
+MAKER = "lit_textures"
 #: the level map's blur, as a share of the synthetic image's side
 SIGMA_SHARE = 1 / 8
 #: the clips of the level map and of the gamma reading
@@ -118,12 +120,13 @@ class LitPaste:
     dataset)."""
 
     def __init__(self) -> None:
-        self._light: tuple[int, SourceLight] | None = None
+        self._light: tuple[PseudoClassDataset, SourceLight] | None = None
 
     def light(self, data: PseudoClassDataset) -> SourceLight:
-        """The dataset's :class:`SourceLight` (memoised for the last dataset seen)."""
-        if self._light is None or self._light[0] != id(data):
-            self._light = (id(data), read_light(data.source_images()))
+        """The dataset's :class:`SourceLight` (memoised for the last dataset seen, which is
+        held so that a later dataset can never be taken for it)."""
+        if self._light is None or self._light[0] is not data:
+            self._light = (data, read_light(data.source_images()))
         return self._light[1]
 
     def __call__(self, data: PseudoClassDataset, i: int) -> np.ndarray:
@@ -142,7 +145,7 @@ class LitPaste:
 def main(argv: Sequence[str] | None = None) -> None:
     """Signal round 2's command line (:func:`research.synth_light_signal.signal_main`) with
     the texture lit as its source."""
-    signal_main(__doc__, LitPaste(), argv)
+    signal_main(__doc__, LitPaste(), argv, maker=MAKER)
 
 
 if __name__ == "__main__":

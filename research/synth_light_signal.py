@@ -48,7 +48,8 @@ Usage (one process per variant, each writing its own file)::
     python -m research.synth_light_signal --suite "$SUITE/all" --out all.csv
     python -m research.synth_light_signal --suite LO/all_light_undone --out oracle.csv
     # the record: both files' rows concatenated, each given an ``images`` column naming
-    # its folder (:data:`IMAGES`; the runs do not write it: it was added when merging)
+    # its folder (:data:`IMAGES`; the runs do not write it: it was added when merging) and
+    # a ``synthetic`` column (added to this round's record later, as signal rounds 3-5 write it)
     python -m research.synth_light_signal --report results/explore/synth_light_signal.csv
 """
 
@@ -75,15 +76,36 @@ IMAGES = ("all", "all_light_undone")
 SEEDS = (1, 2)
 #: the least mean rise (points) over the four categories that counts as seeing it
 MIN_RISE = 3.0
+#: the ``synthetic`` column of this round's rows: DTD textures pasted as signal round 1 did
+TEXTURES = "textures"
+
+
+def check_maker(out: Path, maker: str) -> None:
+    """Refuse to add ``maker``'s rows to a record another image maker wrote (a resumed run
+    would otherwise skip the cells it holds as done).
+
+    Raises:
+        SystemExit: ``out`` holds rows whose ``synthetic`` is not ``maker`` (or none).
+    """
+    if not out.is_file():
+        return
+    held = pd.read_csv(out)
+    makers = set(held["synthetic"]) if "synthetic" in held else {"(not recorded)"}
+    if len(held) and makers != {maker}:
+        raise SystemExit(f"{out}: its rows were made by {sorted(makers)}, not {maker!r}")
 
 
 def signal_main(
-    doc: str, relight: Relight | None = None, argv: Sequence[str] | None = None
+    doc: str,
+    relight: Relight | None = None,
+    argv: Sequence[str] | None = None,
+    maker: str = TEXTURES,
 ) -> None:
     """``--report RECORD_CSV`` prints :func:`fsad.report.signal_sees` of the record; otherwise
     the cells of ``--suite`` (one folder) are scored into ``--out``, resuming cell by cell,
     each synthetic image made by ``relight`` when given (:func:`research.own_synth.
-    synthetic_images`; signal round 3)."""
+    synthetic_images`; signal rounds 3-5), every row naming its image ``maker`` in a
+    ``synthetic`` column (:func:`check_maker`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--report"]:
         if len(argv) != 2:
@@ -97,8 +119,11 @@ def signal_main(
     textures = TextureSource.from_dtd(data_root(args.data) / "dtd")
     repo = Path(__file__).resolve().parents[1]
 
+    check_maker(Path(args.out), maker)
+
     def score(engine: ResidualEngine) -> list[dict]:
-        return score_cell(engine, textures, methods=(ROUND_BASELINE,), relight=relight)
+        rows = score_cell(engine, textures, methods=(ROUND_BASELINE,), relight=relight)
+        return [{**row, "synthetic": maker} for row in rows]
 
     run_paired_cells(args, score, CELL, git_commit(repo))
 

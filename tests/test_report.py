@@ -1348,6 +1348,13 @@ def test_a_signal_follows_the_queries_sign_and_order() -> None:
     assert swapped["same_sign"].all() and not swapped["order_kept"].any()
     wrong = signal_follows(_follow_rows({"gain": (-1.0, 5.0)}), "all", ["gain"])
     assert not wrong.loc["gain", "same_sign"] and wrong.loc["gain", "order_kept"]
+    # queries tied, the signal not: the order is not kept; both tied: it is
+    tied = signal_follows(_follow_rows({"gain": (8.0, 2.0), "gamma": (2.0, 2.0)}), "all",
+                          ["gain", "gamma"])  # fmt: skip
+    assert not tied["order_kept"].any()
+    both = signal_follows(_follow_rows({"gain": (3.0, 2.0), "gamma": (3.0, 2.0)}), "all",
+                          ["gain", "gamma"])  # fmt: skip
+    assert both["order_kept"].all()
 
 
 def test_signal_follows_reads_only_seeds_every_cell_holds_and_names_bad_input() -> None:

@@ -60,6 +60,15 @@ def test_copy_needs_normal_images(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def test_copy_refuses_a_colour_image(tmp_path: Path) -> None:
+    _write(tmp_path / "part" / "good" / "000.jpg", _scene(0))
+    colour = np.zeros((32, 32, 3), np.uint8)
+    colour[..., 2] = 200
+    cv2.imwrite(str(tmp_path / "part" / "good" / "001.jpg"), colour)
+    with pytest.raises(SystemExit, match="001.jpg: not a grey image"):
+        copy_category(tmp_path / "part", tmp_path / "out")
+
+
 def test_command_line_names_its_usage() -> None:
     with pytest.raises(SystemExit, match="usage: --copy SUITE_ALL OUT"):
         main(["--copy", "only-one"])

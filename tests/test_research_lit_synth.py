@@ -13,6 +13,7 @@ from fsad.data import load_category
 from fsad.synth import PseudoClassDataset, TextureSource
 from research.lit_synth_signal import LitPaste, lit_texture, luminance, main, read_light
 from research.own_synth import OwnSynthConfig, synthetic_images
+from research.synth_light_signal import check_maker
 
 
 def _ramp(h: int = 64, w: int = 64) -> np.ndarray:
@@ -94,6 +95,14 @@ def test_lit_paste_changes_only_the_masked_pixels_and_follows_the_source(lit_cat
     dark = [j for j in range(data.n_sources) if light.level[j].mean() < 0.7]
     bright = [j for j in range(data.n_sources) if j not in dark]
     assert light.level[dark].mean() < 0.5 * light.level[bright].mean()
+    # the pasted pixels themselves: a texture on a dark source is pasted darker than as drawn
+    darker = []
+    for i in range(len(data)):
+        item, j = data[i], data.source_of(i)
+        if item.mask.any():
+            lit_mean = paste(data, i)[item.mask].mean()
+            darker.append((j in dark, lit_mean < item.image[item.mask].mean()))
+    assert {d for is_dark, d in darker if is_dark} == {True}
 
 
 def test_synthetic_images_take_the_relight(lit_category) -> None:
@@ -121,5 +130,18 @@ def test_round_module_runs_signal_round_two_s_command_line(tmp_path: Path, capsy
             rows.append({"images": images, "category": category, "seed": 1, **scores})
     pd.DataFrame(rows).to_csv(tmp_path / "r.csv", index=False)
     main(["--report", str(tmp_path / "r.csv")])
-    out = capsys.readouterr().out
-    assert "True" in out and "5.0" in out
+    mean_row = capsys.readouterr().out.strip().splitlines()[-1].split()
+    assert mean_row[0] == "mean" and mean_row[-1] == "True"
+    assert "5.0" in mean_row  # the synthetic change, points
+
+
+def test_a_record_of_another_image_maker_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "r.csv"
+    check_maker(out, "lit_textures")  # no record yet
+    pd.DataFrame({"synthetic": ["intensity"], "seed": [1]}).to_csv(out, index=False)
+    check_maker(out, "intensity")
+    with pytest.raises(SystemExit, match=r"r.csv: its rows were made by \['intensity'\]"):
+        check_maker(out, "lit_textures")
+    pd.DataFrame({"seed": [1]}).to_csv(out, index=False)
+    with pytest.raises(SystemExit, match="not recorded"):
+        check_maker(out, "textures")
