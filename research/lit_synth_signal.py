@@ -46,6 +46,11 @@ follow them, and one cell's synthetic accuracy moves by up to 25 points between 
 (screw on the oracle's copies: 54.6 and 79.2), so two seeds read such a category poorly.
 Cells took 88-138 s for the synthetic rows on one core (the real rows were cached).
 
+A review found that :class:`LitPaste` first held its dataset by ``id()``, so a later cell's
+dataset could in principle reuse a freed id and read the previous cell's light; it now holds
+the dataset itself. Rerun from a clean clone with the fix (at 1b5db9c), all 16 cells give the
+record's synthetic accuracy exactly: the record was not touched by it.
+
 Usage (one process per folder, each writing its own file; the record is both files' rows
 with an ``images`` column naming the folder, :data:`research.synth_light_signal.IMAGES`)::
 
