@@ -1322,18 +1322,17 @@ def signal_sees(rows: pd.DataFrame, images: tuple[str, str], min_rise: float) ->
 
     Returns:
         One row per category and a last ``mean`` row (points, means over the seeds both
-        folders hold): each signal before (``_all``) and after (``_oracle``) and its
+        folders hold): each signal before (``_before``) and after (``_after``) and its
         ``_change``, the ``seeds`` counted; ``sees`` on the ``mean`` row: every category's
         synthetic change is positive and their mean at least ``min_rise``.
     """
     before, after = (rows[rows["images"] == name] for name in images)
-    both = before.merge(after, on=["category", "seed"], suffixes=("_all", "_oracle"))
+    both = before.merge(after, on=["category", "seed"], suffixes=("_before", "_after"))
     cols = ["synth_acc", "support_loo", "query_acc"]
-    per = (
-        100 * both.groupby("category")[[f"{c}_{v}" for c in cols for v in ("all", "oracle")]].mean()
-    )
+    sides = [f"{c}_{v}" for c in cols for v in ("before", "after")]
+    per = 100 * both.groupby("category")[sides].mean()
     for c in cols:
-        per[f"{c}_change"] = per[f"{c}_oracle"] - per[f"{c}_all"]
+        per[f"{c}_change"] = per[f"{c}_after"] - per[f"{c}_before"]
     per["seeds"] = both.groupby("category")["seed"].nunique()
     mean = per.mean().rename("mean")
     out = pd.concat([per, mean.to_frame().T])

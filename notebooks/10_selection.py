@@ -2552,7 +2552,7 @@ if SYNTH_LIGHT.exists():
     changes = ["synth_acc_change", "support_loo_change", "query_acc_change", "seeds"]
     display(Markdown(f"From `{SYNTH_LIGHT.name}` (points; mean over seeds; on `all`, then "
                      "the change on the oracle's copies):"))  # fmt: skip
-    shown_light = seen[["synth_acc_all", "support_loo_all", "query_acc_all", *changes]]
+    shown_light = seen[["synth_acc_before", "support_loo_before", "query_acc_before", *changes]]
     display(Markdown(to_markdown(shown_light.round(1))))
     display(
         Markdown(
@@ -2608,7 +2608,7 @@ if LIT_SYNTH.exists() and SYNTH_LIGHT.exists():
     lit_seen = signal_sees(lit_rows, ("all", "all_light_undone"), min_rise=3.0)
     display(Markdown(f"From `{LIT_SYNTH.name}` (points; mean over seeds; on `all`, then the "
                      "change on the oracle's copies):"))  # fmt: skip
-    display(Markdown(to_markdown(lit_seen[["synth_acc_all", *changes]].round(1))))
+    display(Markdown(to_markdown(lit_seen[["synth_acc_before", *changes]].round(1))))
     lit_sees = lit_seen.loc["mean", "sees"]
     display(Markdown(f"The rule: the lit synthetic signal sees the correction: **{lit_sees}**."))
     key = ["images", "category", "seed"]
@@ -2668,7 +2668,7 @@ def show_signal(path: Path, after: str, copies: str, verdict: str) -> None:
     judged = signal_sees(pd.read_csv(path), ("all", after), min_rise=3.0)
     display(Markdown(f"From `{path.name}` (points; mean over seeds; on `all`, then the change "
                      f"on {copies}):"))  # fmt: skip
-    display(Markdown(to_markdown(judged[["synth_acc_all", *changes]].round(1))))
+    display(Markdown(to_markdown(judged[["synth_acc_before", *changes]].round(1))))
     display(Markdown(f"The rule: {verdict}: **{judged.loc['mean', 'sees']}**."))
 
 
