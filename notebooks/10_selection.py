@@ -2752,8 +2752,9 @@ show_signal(RESULTS / "explore" / "estimated_light.csv", "all_light_estimated",
 # suite's queries (0.4-3.0 points, seeds 1-3, their own harness); but transistor's fall
 # (-2.5) while its signal rises 19 points says the signal is not an oracle either, and its
 # confirmation above failed: on the oracle's partial copies the signal rose (+7.7 and +5.6
-# points) where the queries barely moved (-1.6 and +1.1, seed 1; one query is 0.6 points),
-# and it ranked the two the other way round. A judge that rises for corrections the queries
-# do not reward would adopt too readily, so round 12's win is recorded, not shipped. What the
-# light needs next is a signal that also stays flat where the queries do, checked on the
-# partial copies before it judges, and then the MVTec protocol's side of any correction.
+# points) where the queries barely moved (-1.6 and +1.1, seed 1; one query moves the mean by
+# 0.3-1.3 points), and it ranked the two the other way round. A judge that rises for
+# corrections the queries do not reward would adopt too readily, so round 12's win is
+# recorded, not shipped. What the light needs next is a signal that also stays flat where
+# the queries do, checked on the partial copies before it judges, and then the MVTec
+# protocol's side of any correction.

@@ -54,9 +54,8 @@ rows.
 weigh): round 4 with the foreground left out, so a blob may fall anywhere in the frame and
 both folders get the same blobs by seed; nothing else changes, and the rule is round 4's.
 It answers whether, without the confound, the intensity classes see the exact correction in
-every category. Designed after reading the oracle's rows, it is checked on no other
-correction here; a judge of light rounds should first be confirmed on one (e.g. the
-oracle's partial copies, gain or gamma only, whose query records exist).
+every category. Designed after reading the oracle's rows, it was then checked on other
+corrections (its confirmation, below) before being trusted as a judge of light rounds.
 
 **What round 5 found** (``results/explore/whole_frame_signal.csv``, 16 rows from a clean
 clone at 8bd3c65, synthetic rows 84-139 s per cell on one core): **it sees the exact
@@ -80,8 +79,8 @@ per-category check (partial corrections move less).
 only: seed 2 was not run, for the session's time): **not confirmed.** Change from ``all``,
 mean over the four categories: gamma undone, signal +7.7 and queries -1.6 (opposite signs);
 gain undone, signal +5.6 and queries +1.1; the signal ranks the gamma copy first, the
-queries the gain copy. The queries barely move on either partial copy (one query of 166 is
-0.6 points), while the signal rises on both: it rises for light corrections that do not
+queries the gain copy. The queries barely move on either partial copy (one query moves the
+four categories' mean by 0.3-1.3 points: 20-73 queries a category), while the signal rises on both: it rises for light corrections that do not
 lift the queries, so as a judge it would adopt too readily (photometric round 12 shows the
 same on transistor: signal +19.1, queries -2.5).
 
