@@ -15,6 +15,18 @@ unchanged, and a support image leaves a leave-one-out fold together with its pos
 (:func:`fsad.recipe.leave_one_out`). Robustness round 1 (book appendix) chose ``rot4`` by
 support leave-one-out on the MVTec protocol and the generalisation suite together.
 
+**The pose test** (:func:`pose_test`, robustness round 16). Turned copies teach a head poses
+that a product shot in one pose never shows, and they cost such products (transistor, whose
+``misplaced`` type is a turned part, most). The test reads the support itself, never a
+query: each support image's mean patch distance ||r|| to the normal bank as shot, against
+the mean over its turned copies. On a product shot in one pose a turned frame looks
+anomalous everywhere (light, background, the part), so the turned copies score higher; on a
+product shot in any pose turning is as likely to lower the score as to raise it. The product
+*holds a pose* when more images score higher turned than a one-sided sign test allows at
+:data:`POSE_TEST_ALPHA` (fixed in advance); a recipe with ``pose_test`` then fits on the
+support as shot. With fewer than 7 support images the test cannot reach that level and the
+support is turned.
+
 Rows of a support set's poses are computed through the recipe's blocks, as for any
 in-memory image (:func:`fsad.recipe.image_rows`), and cached per support set
 (:func:`fsad.recipe.posed_sample_rows`).
@@ -22,12 +34,16 @@ in-memory image (:func:`fsad.recipe.image_rows`), and cached per support set
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from fsad.errors import ConfigError
 
 #: the allowed numbers of poses per support image
 POSES = (1, 4, 8)
+#: one-sided level of the pose test's sign test (fixed in advance, not tuned)
+POSE_TEST_ALPHA = 0.01
 #: names of the poses after the first, in :func:`other_poses` order
 POSE_NAMES = ("rot90", "rot180", "rot270", "mirror", "mirror_rot90", "mirror_rot180",
               "mirror_rot270")  # fmt: skip
@@ -90,3 +106,57 @@ def image_labels(labels: np.ndarray, source: np.ndarray | None) -> np.ndarray:
 def posed_names(names: list[str], n: int) -> list[str]:
     """Names of the rows :func:`with_poses` gives: the names, then ``name@pose``."""
     return [*names, *(f"{name}@{pose}" for name in names for pose in POSE_NAMES[: n - 1])]
+
+
+@dataclass(frozen=True)
+class PoseTest:
+    """The pose test of one support set (:func:`pose_test`).
+
+    Attributes:
+        n_images: support images tested.
+        turned_higher: images whose turned copies score higher, on average, than the image
+            as shot.
+        p_value: one-sided sign test of ``turned_higher`` against half of ``n_images``.
+    """
+
+    n_images: int
+    turned_higher: int
+    p_value: float
+
+    @property
+    def holds_pose(self) -> bool:
+        """The product holds a pose: the turned copies score higher beyond chance."""
+        return self.p_value < POSE_TEST_ALPHA
+
+    def summary(self) -> str:
+        """One line for a report, e.g. ``holds a pose (19 of 20 turned higher, p = 2e-05)``."""
+        verdict = "holds a pose" if self.holds_pose else "poses freely"
+        return (f"{verdict} ({self.turned_higher} of {self.n_images} turned higher, "
+                f"p = {self.p_value:.2g})")  # fmt: skip
+
+
+def pose_test(shot: np.ndarray, turned: np.ndarray) -> PoseTest:
+    """The sign test of turned copies against the images as shot.
+
+    Args:
+        shot: ``(S,)`` a score per support image as shot (the mean patch distance ||r||).
+        turned: ``(S, P - 1)`` the same score for each of its other poses
+            (:func:`posed_images` order, reshaped image by image).
+
+    Returns:
+        the test; a tie (turned mean equal to the score as shot) does not count as higher.
+
+    Raises:
+        ConfigError: ``turned`` does not have one row per image, or no image is given.
+    """
+    from scipy.stats import binomtest
+
+    shot, turned = np.asarray(shot, float), np.asarray(turned, float)
+    if shot.ndim != 1 or len(shot) == 0 or turned.ndim != 2 or len(turned) != len(shot):
+        raise ConfigError(
+            f"pose test needs scores (S,) and turned scores (S, P-1) for S >= 1 images, got "
+            f"{shot.shape} and {turned.shape}"
+        )
+    higher = int((turned.mean(axis=1) > shot).sum())
+    p = float(binomtest(higher, len(shot), 0.5, alternative="greater").pvalue)
+    return PoseTest(n_images=len(shot), turned_higher=higher, p_value=p)

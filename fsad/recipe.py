@@ -9,7 +9,8 @@ goes through the two functions here, so the order of the groups is known in one 
 - :func:`image_rows` / :func:`inputs_rows`: rows of in-memory images (the research wing's
   synthetic tasks, :class:`fsad.inspector.Inspector` on new images);
 - :func:`support_rows`: a support set's rows, with its turned copies when the recipe asks
-  for support poses (:mod:`fsad.poses`; the grid's methods and ``fsad fit`` alike);
+  for support poses and, with ``pose_test``, the support's pose test finds the product free
+  (:mod:`fsad.poses`, :func:`support_pose_test`; the grid's methods and ``fsad fit`` alike);
 
 and :func:`layout` gives each group's column slice in the concatenated rows (from the
 groups' widths).
@@ -49,7 +50,7 @@ from fsad.heads import (
     product_of_experts,
     prototype_expert,
 )
-from fsad.poses import check_poses, image_labels, posed_images, with_poses
+from fsad.poses import PoseTest, check_poses, image_labels, pose_test, posed_images, with_poses
 
 HEADS = ("logistic", "cosine")
 
@@ -95,6 +96,8 @@ class Recipe:
             :mod:`fsad.poses`), all with its label; the queries are seen as shot.
         relit_bank: every engine's bank also holds a relit copy of each normal image
             (:attr:`fsad.engine.EngineConfig.relit_bank`), the task's engine included.
+        pose_test: the support is turned only where its pose test finds the product free
+            (:func:`support_pose_test`); needs ``support_poses > 1``.
     """
 
     groups: tuple[Group, ...]
@@ -106,9 +109,12 @@ class Recipe:
     proto_scale: float = 20.0
     support_poses: int = 1
     relit_bank: bool = False
+    pose_test: bool = False
 
     def __post_init__(self) -> None:
         check_poses(self.support_poses)
+        if self.pose_test and self.support_poses == 1:
+            raise ConfigError("pose_test decides whether to turn the support: set support_poses")
         if not self.groups:
             raise ConfigError("a recipe needs at least one group of blocks")
         if self.head not in HEADS:
@@ -231,18 +237,53 @@ def posed_sample_rows(
     return [np.asarray(value[f"group{g}"]) for g in range(len(recipe.groups))]
 
 
+def mean_distances(inputs: Inputs, batch: int = 8) -> np.ndarray:
+    """The mean patch distance ||r|| of each image's anomaly map, ``(N,)``, in batches."""
+    parts = (inputs.part(i, i + batch).anomaly_maps() for i in range(0, len(inputs), batch))
+    return np.concatenate([m.mean(dim=(1, 2)).numpy() for m in parts])
+
+
+def support_pose_test(
+    engine: ResidualEngine, recipe: Recipe, samples: Sequence[Sample]
+) -> PoseTest:
+    """The pose test (:func:`fsad.poses.pose_test`) of a support set on the recipe's first
+    engine: each sample's mean patch distance as shot against its ``support_poses - 1``
+    other poses'. Cached per support set (keyed by the engine, the number of poses and the
+    samples' content)."""
+    first, n = recipe_engines(engine, recipe)[0], recipe.support_poses
+    key = {
+        "engine": engine_key(first),
+        "poses": n,
+        "samples": files_fingerprint([s.path for s in samples]),
+    }
+
+    def compute() -> dict[str, np.ndarray]:
+        images = posed_images([read_image(s.path) for s in samples], n)
+        return {
+            "shot": mean_distances(Inputs(first, samples=samples)),
+            "turned": mean_distances(Inputs(first, images=images)).reshape(len(samples), n - 1),
+        }
+
+    value = first.cache.load_or_compute("pose_test", key, compute)
+    return pose_test(np.asarray(value["shot"]), np.asarray(value["turned"]))
+
+
 def support_rows(
     engine: ResidualEngine, recipe: Recipe, samples: Sequence[Sample]
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """A support set's rows: the samples' rows (:func:`sample_rows`), followed, when
-    ``recipe.support_poses > 1``, by those of their other poses (:func:`posed_sample_rows`).
+    ``recipe.support_poses > 1`` (and, with ``recipe.pose_test``, the support's pose test
+    finds the product free: :func:`support_pose_test`), by those of their other poses
+    (:func:`posed_sample_rows`).
 
     Returns:
         per group rows ``(S * P, D_g)`` and ``source`` ``(S * P,)``: the index of each row's
         sample (the first S rows are the samples as shot).
     """
     rows = sample_rows(engine, recipe, samples)
-    if recipe.support_poses == 1:
+    if recipe.support_poses == 1 or (
+        recipe.pose_test and support_pose_test(engine, recipe, samples).holds_pose
+    ):
         return rows, np.arange(len(samples))
     return with_poses(rows, posed_sample_rows(engine, recipe, samples), recipe.support_poses)
 

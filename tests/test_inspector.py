@@ -403,6 +403,29 @@ def test_a_method_with_support_poses_keeps_the_turned_rows(folders, tmp_path: Pa
     np.testing.assert_allclose(loaded.predict_proba(files), insp.predict_proba(files), atol=1e-6)
 
 
+@pytest.mark.parametrize("holds", [True, False])
+def test_the_pose_test_decides_the_fitted_support_and_is_reported(
+    folders, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, holds: bool
+) -> None:
+    from dataclasses import replace
+
+    from fsad.methods.anomaly_guided import RECIPES
+    from fsad.poses import PoseTest
+
+    n = len(TYPES) * SHOTS
+    verdict = PoseTest(n, n if holds else 0, 0.5**n if holds else 1.0)
+    monkeypatch.setattr("fsad.recipe.pose_test", lambda shot, turned: verdict)
+    normal = _link_folder(tmp_path / "normal", sorted(folders["normal"].iterdir())[:6])
+    recipe = replace(RECIPES["residual_proto_rot4"], pose_test=True)
+    insp = Inspector(**{**SETTINGS, "method": recipe}).fit(normal, folders["support"])
+    rows = n if holds else 4 * n
+    assert insp.model_.support[0].shape[0] == len(insp.model_.support_names) == rows
+    assert insp.info["pose_test"] == verdict.summary()
+    assert insp.info["pose_test"].startswith("holds a pose" if holds else "poses freely")
+    loaded = Inspector.load(insp.save(tmp_path / "m"))
+    assert loaded.recipe.pose_test and loaded.model_.support_names == insp.model_.support_names
+
+
 def test_support_poses_through_two_engines_and_zoom_views(folders) -> None:
     """The default's shape (two engines, zoom views, experts) in four poses, at 64 px."""
     from dataclasses import replace

@@ -9,20 +9,30 @@ import numpy as np
 import pytest
 
 from fsad.cache import DiskCache
-from fsad.data import read_image
+from fsad.data import load_category, read_image
 from fsad.descriptors import DescriptorConfig
 from fsad.engine import ResidualEngine
 from fsad.errors import ConfigError
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.poses import (
+    POSE_TEST_ALPHA,
     check_poses,
     image_labels,
     other_poses,
+    pose_test,
     posed_images,
     posed_names,
     with_poses,
 )
-from fsad.recipe import Group, Recipe, image_rows, leave_one_out, sample_rows, support_rows
+from fsad.recipe import (
+    Group,
+    Recipe,
+    image_rows,
+    leave_one_out,
+    sample_rows,
+    support_pose_test,
+    support_rows,
+)
 from tests.test_recipe import SMALL
 
 COSINE = Recipe((Group(DescriptorConfig(residual_fracs=(0.05,))),), head="cosine")
@@ -109,3 +119,95 @@ def test_support_rows_add_the_turned_images_rows_and_cache_them(
 def test_the_rot4_methods_are_their_recipes_in_four_poses() -> None:
     for name in ("residual_proto", "anomaly_lr", "hires_poe_proto"):
         assert RECIPES[f"{name}_rot4"] == replace(RECIPES[name], support_poses=4)
+
+
+def test_the_pose_test_counts_images_whose_turned_copies_score_higher() -> None:
+    shot = np.ones(10)
+    turned = np.full((10, 3), 2.0)
+    held = pose_test(shot, turned)
+    assert (held.n_images, held.turned_higher) == (10, 10)
+    assert held.p_value == pytest.approx(0.5**10) and held.holds_pose
+    assert held.summary().startswith("holds a pose (10 of 10 turned higher")
+    # the mean over the turns decides: one turn far higher, two a little lower -> higher
+    assert pose_test(np.ones(1), np.array([[3.0, 0.9, 0.9]])).turned_higher == 1
+    # half higher, half lower: no evidence of a pose; a tie is not higher
+    free = pose_test(shot, np.where(np.arange(10)[:, None] < 5, 2.0, 0.5) * np.ones((10, 3)))
+    assert free.turned_higher == 5 and not free.holds_pose
+    assert pose_test(shot, np.ones((10, 3))).turned_higher == 0
+    assert free.summary().startswith("poses freely (5 of 10 turned higher")
+
+
+def test_the_pose_test_needs_seven_images_to_find_a_pose() -> None:
+    six, seven = (
+        pose_test(np.ones(6), np.full((6, 3), 2.0)),
+        pose_test(np.ones(7), np.full((7, 3), 2.0)),
+    )
+    assert six.p_value > POSE_TEST_ALPHA > seven.p_value
+    assert not six.holds_pose and seven.holds_pose
+
+
+@pytest.mark.parametrize(
+    "shot,turned",
+    [
+        (np.ones(3), np.ones((2, 3))),
+        (np.ones(0), np.ones((0, 3))),
+        (np.ones((3, 1)), np.ones((3, 3))),
+    ],
+)
+def test_the_pose_test_names_bad_shapes(shot, turned) -> None:
+    with pytest.raises(ConfigError, match="pose test needs scores"):
+        pose_test(shot, turned)
+
+
+def test_a_pose_test_without_support_poses_is_refused() -> None:
+    with pytest.raises(ConfigError, match="pose_test decides whether to turn the support"):
+        replace(COSINE, pose_test=True)
+
+
+def lit_frame(rng: np.random.Generator, turns: int, defect: bool) -> np.ndarray:
+    """A 64 x 64 frame lit from the left (bright left half, dark right half) with a grey
+    mark near the centre, turned by ``turns`` quarter turns; ``defect`` adds a white spot."""
+    img = np.full((64, 64, 3), 40, np.uint8)
+    img[:, :32] = 210
+    img[28:36, 28:44] = 120
+    img = img + rng.integers(0, 6, img.shape, dtype=np.uint8)
+    if defect:
+        y, x = rng.integers(8, 48, 2)
+        img[y : y + 8, x : x + 8] = 255
+    return np.ascontiguousarray(np.rot90(img, turns))
+
+
+def posed_product(root: Path, free: bool) -> object:
+    """An MVTec-layout category of :func:`lit_frame` s: shot in one pose, or (``free``) in
+    any of the four quarter turns, normals and defects alike; 8 images of one defect type."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    for split, kind, n, defect in (("train", "good", 8, False), ("test", "good", 1, False),
+                                   ("test", "spot", 8, True)):  # fmt: skip
+        folder = root / "widget" / split / kind
+        folder.mkdir(parents=True)
+        for i in range(n):
+            turns = i % 4 if free else 0
+            cv2.imwrite(str(folder / f"{i:03d}.png"), lit_frame(rng, turns, defect))
+    return load_category(root, "mvtec_ad", "widget")
+
+
+@pytest.mark.parametrize("free", [False, True])
+def test_the_support_is_turned_only_where_the_pose_test_finds_the_product_free(
+    tmp_path: Path, free: bool
+) -> None:
+    category = posed_product(tmp_path / "data", free)
+    engine = ResidualEngine(category, SMALL, seed=1, cache=DiskCache(tmp_path / "cache"))
+    support = [s for s in category.test if s.label != "good"]
+    gated = replace(COSINE, support_poses=4, pose_test=True)
+    test = support_pose_test(engine, gated, support)
+    assert test.n_images == 8
+    assert test.holds_pose is not free
+    rows, source = support_rows(engine, gated, support)
+    want_rows, want_source = support_rows(
+        engine, replace(gated, pose_test=False) if free else COSINE, support
+    )
+    np.testing.assert_array_equal(source, want_source)
+    np.testing.assert_array_equal(rows[0], want_rows[0])
+    assert len(source) == (32 if free else 8)

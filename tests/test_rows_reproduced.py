@@ -61,6 +61,8 @@ CELLS = {
     # under the centre crop its fixed 448 px engine is cropped as the default's; its suite
     # cells need the generated suite images, which make test-rows does not write
     "hires_lite0_poe_proto_rot4_fixed": ("poses/mvtec", "paper", "bottle", 1),
+    # bottle holds a pose at 5 shots: the support as shot (the turned copies at 1 shot)
+    "hires_lite0_poe_proto_rot4_gated_fixed": ("poses/mvtec", "paper", "bottle", 5),
     "contrastive": ("main", "paper", "metal_nut", 2),
     "contrastive_nopretrain": ("ablation", "ablation", "transistor", 2),
     "contrastive_raw": ("ablation", "ablation", "bottle", 2),

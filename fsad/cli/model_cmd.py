@@ -132,6 +132,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print(f"  normal images {info['n_normal']}, banks of {banks} patches")
     print(f"  defect types: {counts}; method {insp.config.method}")
     print(f"  {framing_text(insp.config.framing, insp.config.crop, insp.recipe)}")
+    if "pose_test" in info:
+        turned = "support as shot" if "holds a pose" in info["pose_test"] else "support turned"
+        print(f"  pose test: the product {info['pose_test']}: {turned}")
     print(f"  threshold {insp.threshold:.4f} (quantile {args.quantile} of leave-out scores)")
     print(f"  {trust_text(insp.trust)}")
     return 0

@@ -100,7 +100,7 @@ from fsad.inspector.threshold import (
     score_summary,
 )
 from fsad.poses import posed_names
-from fsad.recipe import Recipe, inputs_rows, recipe_engines, support_rows
+from fsad.recipe import Recipe, inputs_rows, recipe_engines, support_pose_test, support_rows
 from fsad.utils import progress_bar, seed_everything
 
 __all__ = [
@@ -342,6 +342,8 @@ class Inspector:
             "skipped": [p for p, _ in skipped],
             "weights_sha256": weights_digests(config, recipe, weights),
         }
+        if recipe.pose_test:  # cached by support_rows: what decided the support's poses
+            info["pose_test"] = support_pose_test(engine, recipe, samples).summary()
         self.model_ = FittedModel(
             config=config,
             recipe=recipe,
@@ -349,7 +351,7 @@ class Inspector:
             banks=[e.bank for e in engines],
             support=rows,
             support_labels=labels[source],
-            support_names=posed_names([s.path.name for s in samples], recipe.support_poses),
+            support_names=posed_names([s.path.name for s in samples], len(source) // len(samples)),
             threshold=threshold,
             temperature=temperature,
             map_range=(heatmap_floor(f_normal, engine.bank), threshold),

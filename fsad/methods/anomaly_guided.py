@@ -27,6 +27,9 @@ applied to a task; the recipes build on one another:
 ``*_fixed``         the same recipe, its 448 px engine framing whole images at the
                     product's scale (``FeatureConfig(framing="fixed")``): robustness
                     round 11 (appendix); equal to the recipe under the centre crop
+``*_rot4_gated``    ``*_rot4`` whose support is turned only where the support's pose test
+                    finds the product free (:func:`fsad.poses.pose_test`): robustness
+                    round 16 (appendix)
 ==================  ===================================================================
 
 Transductive variants use the unlabelled query set, never its labels: ``zoom2_rot_skm``
@@ -136,6 +139,9 @@ HIRES_LITE0_POE_PROTO_ROT4_FIXED = replace(
     HIRES_LITE0_POE_PROTO_ROT4,
     engines=tuple(framed(e, "fixed") for e in HIRES_LITE0_POE_PROTO_ROT4.engines),
 )
+#: the default turning its support only where the support's pose test finds the product
+#: free (:func:`fsad.poses.pose_test`): robustness round 16 (appendix)
+HIRES_LITE0_POE_PROTO_ROT4_GATED_FIXED = replace(HIRES_LITE0_POE_PROTO_ROT4_FIXED, pose_test=True)
 #: the registered inductive recipes, by method name
 RECIPES: dict[str, Recipe] = {
     "residual_proto": RESIDUAL_PROTO,
@@ -153,6 +159,7 @@ RECIPES: dict[str, Recipe] = {
     "hires_lite0_poe_proto_rot4": HIRES_LITE0_POE_PROTO_ROT4,
     "hires_lite0_poe_proto_rot4_relit": HIRES_LITE0_POE_PROTO_ROT4_RELIT,
     "hires_lite0_poe_proto_rot4_fixed": HIRES_LITE0_POE_PROTO_ROT4_FIXED,
+    "hires_lite0_poe_proto_rot4_gated_fixed": HIRES_LITE0_POE_PROTO_ROT4_GATED_FIXED,
 }
 DESCRIPTIONS = {
     "residual_proto": "training-free reference: top-2 % residual mean, cosine prototypes",
@@ -179,6 +186,8 @@ DESCRIPTIONS = {
     "a relit copy of each normal image",
     "hires_lite0_poe_proto_rot4_fixed": "hires_lite0_poe_proto_rot4 with its 448 px engine "
     "framing every whole image at the product's scale (the longest side of its normals)",
+    "hires_lite0_poe_proto_rot4_gated_fixed": "hires_lite0_poe_proto_rot4_fixed turning its "
+    "support only where the support's pose test finds the product free",
 }
 
 
