@@ -16,16 +16,18 @@ unchanged, and a support image leaves a leave-one-out fold together with its pos
 support leave-one-out on the MVTec protocol and the generalisation suite together.
 
 **The pose test** (:func:`pose_test`, robustness round 16). Turned copies teach a head poses
-that a product shot in one pose never shows, and they cost such products (transistor, whose
-``misplaced`` type is a turned part, most). The test reads the support itself, never a
+that a product shot in one pose never shows, and they cost most such products (transistor,
+whose ``misplaced`` type is a turned part, most). The test reads the support itself, never a
 query: each support image's mean patch distance ||r|| to the normal bank as shot, against
-the mean over its turned copies. On a product shot in one pose a turned frame looks
-anomalous everywhere (light, background, the part), so the turned copies score higher; on a
-product shot in any pose turning is as likely to lower the score as to raise it. The product
-*holds a pose* when more images score higher turned than a one-sided sign test allows at
-:data:`POSE_TEST_ALPHA` (fixed in advance); a recipe with ``pose_test`` then fits on the
-support as shot. With fewer than 7 support images the test cannot reach that level and the
-support is turned.
+the mean over its turned copies. Where the frames come in one pose, a turned frame looks
+anomalous everywhere (light, background, the part), so the turned copies score higher;
+where they come in any pose, turning should lower the score as often as it raises it (the
+test's null). The product *holds a pose* when more images score higher turned than a
+one-sided sign test allows at :data:`POSE_TEST_ALPHA` (fixed in advance); a recipe with
+``pose_test`` then fits on the support as shot. It reads the whole frame, not the part: a
+part that lies at any angle under a fixed light and background (MVTec's screws) holds a
+pose by this test. With fewer than 7 support images the test cannot reach that level and
+the support is turned.
 
 Rows of a support set's poses are computed through the recipe's blocks, as for any
 in-memory image (:func:`fsad.recipe.image_rows`), and cached per support set
@@ -123,6 +125,12 @@ class PoseTest:
     turned_higher: int
     p_value: float
 
+    def as_dict(self) -> dict[str, object]:
+        """The test as JSON-able fields, with ``holds_pose`` and :meth:`summary`."""
+        return {"n_images": self.n_images, "turned_higher": self.turned_higher,
+                "p_value": self.p_value, "holds_pose": self.holds_pose,
+                "summary": self.summary()}  # fmt: skip
+
     @property
     def holds_pose(self) -> bool:
         """The product holds a pose: the turned copies score higher beyond chance."""
@@ -141,18 +149,20 @@ def pose_test(shot: np.ndarray, turned: np.ndarray) -> PoseTest:
     Args:
         shot: ``(S,)`` a score per support image as shot (the mean patch distance ||r||).
         turned: ``(S, P - 1)`` the same score for each of its other poses
-            (:func:`posed_images` order, reshaped image by image).
+            (:func:`posed_images` order, reshaped image by image; ``P - 1 >= 1``).
 
     Returns:
         the test; a tie (turned mean equal to the score as shot) does not count as higher.
 
     Raises:
-        ConfigError: ``turned`` does not have one row per image, or no image is given.
+        ConfigError: ``turned`` does not have one row per image or has no pose, or no image
+            is given.
     """
     from scipy.stats import binomtest
 
     shot, turned = np.asarray(shot, float), np.asarray(turned, float)
-    if shot.ndim != 1 or len(shot) == 0 or turned.ndim != 2 or len(turned) != len(shot):
+    good = shot.ndim == 1 and len(shot) > 0 and turned.ndim == 2
+    if not good or len(turned) != len(shot) or turned.shape[1] == 0:
         raise ConfigError(
             f"pose test needs scores (S,) and turned scores (S, P-1) for S >= 1 images, got "
             f"{shot.shape} and {turned.shape}"

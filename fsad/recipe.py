@@ -93,7 +93,8 @@ class Recipe:
             group's regression; needs ``experts``.
         proto_scale: softmax scale of the prototype experts.
         support_poses: each support image is seen in this many poses (1, 4 or 8; see
-            :mod:`fsad.poses`), all with its label; the queries are seen as shot.
+            :mod:`fsad.poses`), all with its label (with ``pose_test``: at most); the
+            queries are seen as shot.
         relit_bank: every engine's bank also holds a relit copy of each normal image
             (:attr:`fsad.engine.EngineConfig.relit_bank`), the task's engine included.
         pose_test: the support is turned only where its pose test finds the product free
@@ -249,7 +250,13 @@ def support_pose_test(
     """The pose test (:func:`fsad.poses.pose_test`) of a support set on the recipe's first
     engine: each sample's mean patch distance as shot against its ``support_poses - 1``
     other poses'. Cached per support set (keyed by the engine, the number of poses and the
-    samples' content)."""
+    samples' content).
+
+    Raises:
+        ConfigError: the recipe has no support poses to test.
+    """
+    if recipe.support_poses == 1:
+        raise ConfigError("the pose test compares turned copies: the recipe has support_poses=1")
     first, n = recipe_engines(engine, recipe)[0], recipe.support_poses
     key = {
         "engine": engine_key(first),
@@ -269,21 +276,29 @@ def support_pose_test(
 
 
 def support_rows(
-    engine: ResidualEngine, recipe: Recipe, samples: Sequence[Sample]
+    engine: ResidualEngine,
+    recipe: Recipe,
+    samples: Sequence[Sample],
+    pose: PoseTest | None = None,
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """A support set's rows: the samples' rows (:func:`sample_rows`), followed, when
     ``recipe.support_poses > 1`` (and, with ``recipe.pose_test``, the support's pose test
     finds the product free: :func:`support_pose_test`), by those of their other poses
     (:func:`posed_sample_rows`).
 
+    Args:
+        pose: the support's pose test when the caller has it (``fsad fit`` reports it);
+            None: computed here where the recipe needs it.
+
     Returns:
         per group rows ``(S * P, D_g)`` and ``source`` ``(S * P,)``: the index of each row's
-        sample (the first S rows are the samples as shot).
+        sample (the first S rows are the samples as shot); ``P = 1`` without poses or where
+        the pose test finds that the product holds a pose, else ``recipe.support_poses``.
     """
     rows = sample_rows(engine, recipe, samples)
-    if recipe.support_poses == 1 or (
-        recipe.pose_test and support_pose_test(engine, recipe, samples).holds_pose
-    ):
+    if recipe.support_poses > 1 and recipe.pose_test and pose is None:
+        pose = support_pose_test(engine, recipe, samples)
+    if recipe.support_poses == 1 or (recipe.pose_test and pose.holds_pose):
         return rows, np.arange(len(samples))
     return with_poses(rows, posed_sample_rows(engine, recipe, samples), recipe.support_poses)
 

@@ -2758,3 +2758,81 @@ show_signal(RESULTS / "explore" / "estimated_light.csv", "all_light_estimated",
 # recorded, not shipped. What the light needs next is a signal that also stays flat where
 # the queries do, checked on the partial copies before it judges, and then the MVTec
 # protocol's side of any correction.
+
+# %% [markdown]
+# ## Robustness round 16: turn the support only where the product poses freely
+#
+# Turned support copies (`*_rot4`, rounds 1-2) lift the suite `all`, whose frames are
+# turned, and cost most products shot in one pose (the support-pose tables of chapter 9: on
+# the MVTec protocol and on the untransformed suite, transistor most, whose `misplaced` type
+# is a turned part; bottle gains a little). No label-free signal here can see that cost: the
+# leave-one-out and the synthetic texture tasks both rose with turned support on the MVTec
+# protocol (rounds 2-3, signal round 1), since a texture, or a support image left out with
+# its own turns, stays in its class when turned. Round 3's gate read held-out normals,
+# called every MVTec category upright and every suite category free, but its rule asked the
+# leave-one-out; it also found that such a test reads whether the whole frame looks turned
+# (light, background, the part's shadow), not the part's own pose. **This round was designed
+# after reading those query records**, which a reader should weigh: the choice it makes per
+# product is not fitted to them, but the idea of making it is theirs.
+#
+# The test (`fsad.poses.pose_test`, run by `fsad run` and `fsad fit` through
+# `fsad.recipe.support_pose_test`) reads the support and the normals only: each support
+# image's mean patch distance to the normal bank of the first engine, as shot and turned by
+# 90, 180 and 270 degrees. Where the frames come in one pose, a turned frame looks anomalous
+# everywhere, so its copies score higher; where they come in any pose, turning should lower
+# the score as often as it raises it (the test's null). The product *holds a pose* when a
+# one-sided sign test over the support images rejects "as often" at 1 % (fixed in advance),
+# a statement about the frame (camera, light, background and part), not the part alone;
+# the gated method
+# `hires_lite0_poe_proto_rot4_gated_fixed` then fits on the support as shot, else on its
+# four poses. It decides per task; a 1-shot support (3-5 images) can never reach 1 %, so at
+# 1 shot the support is always turned. The rule, committed before any row of the grid
+# (`research/pose_test_round.py`): the gated method becomes `fsad fit`'s default when, at
+# 5 shots over seeds 1-5, it is below the default by no more than one sample standard
+# deviation of the default on the suite `all` and on the MVTec protocol
+# (`fsad.report.guarded_grid`); the untransformed suite is reported beside them. A
+# label-free look before the rule (each support image's turned-to-shot ratio, seed 1, not
+# recorded) made the decisions foreseeable: the support as shot on the MVTec protocol,
+# turned on the suite `all`, where the gated rows then equal the default's, so that guard is
+# nearly empty by construction; the grid mainly measures the MVTec protocol's side.
+
+# %% tags=["hide-input"]
+POSE_TESTS = RESULTS / "explore" / "pose_test.csv"
+if POSE_TESTS.exists():
+    decided = pd.read_csv(POSE_TESTS)
+    held = decided.pivot_table(
+        index=["folder", "category"], columns="shots", values="holds_pose", aggfunc="mean"
+    )
+    display(Markdown(
+        "Share of seeds whose support holds a pose, per shot count (a share of 1: the support "
+        f"as shot in every seed; {len(decided)} tests, seeds {decided['seed'].min()}-"
+        f"{decided['seed'].max()}):"
+    ))  # fmt: skip
+    display(Markdown(to_markdown(held.rename(columns=lambda s: f"{s} shots"))))
+
+# %% tags=["hide-input"]
+GATED, GATED_BASE = "hires_lite0_poe_proto_rot4_gated_fixed", "hires_lite0_poe_proto_rot4_fixed"
+gate_labels = {"mvtec": "MVTec protocol", "suite_all": "suite all",
+               "suite_none": "untransformed (reported)"}  # fmt: skip
+gate_grids = {}
+for folder, label in gate_labels.items():
+    if (RESULTS / "poses" / folder / "results.csv").exists():
+        rows = read_results(RESULTS / "poses" / folder)
+        gate_grids[label] = guarded_grid(rows, GATED, GATED_BASE, 5, 4)
+if gate_grids:
+    gate_table = pd.DataFrame(list(gate_grids.values()), index=pd.Index(list(gate_grids)))
+    gate_table = gate_table.rename(columns={GATED: "gated", GATED_BASE: "default"})
+    cols = ["gated", "default", "change", "guard", "below_guard", "cells", "seeds", "complete"]
+    display(Markdown("Query accuracy (%, 5 shots, mean ± std over seeds of the category mean):"))
+    display(Markdown(to_markdown(gate_table[cols])))
+    ruled = gate_table.loc[[k for k in ("MVTec protocol", "suite all") if k in gate_table.index]]
+    if len(ruled) < 2 or not ruled["complete"].all():
+        display(Markdown("The grid is incomplete: no verdict yet."))
+    else:
+        below = ruled.index[ruled["below_guard"]].tolist()
+        said = (
+            f"below the guard ({', '.join(below)}): the default stays"
+            if below
+            else ("within the guard on both: the gated method becomes `fsad fit`'s default")
+        )
+        display(Markdown(f"The rule's verdict: {said}."))

@@ -420,8 +420,8 @@ def test_the_pose_test_decides_the_fitted_support_and_is_reported(
     insp = Inspector(**{**SETTINGS, "method": recipe}).fit(normal, folders["support"])
     rows = n if holds else 4 * n
     assert insp.model_.support[0].shape[0] == len(insp.model_.support_names) == rows
-    assert insp.info["pose_test"] == verdict.summary()
-    assert insp.info["pose_test"].startswith("holds a pose" if holds else "poses freely")
+    assert insp.info["pose_test"] == verdict.as_dict()
+    assert insp.info["pose_test"]["holds_pose"] is holds
     loaded = Inspector.load(insp.save(tmp_path / "m"))
     assert loaded.recipe.pose_test and loaded.model_.support_names == insp.model_.support_names
 

@@ -68,6 +68,33 @@ def test_fit_prints_the_leave_one_out_estimate(arranged: Path, tmp_path, capsys)
     assert meta["info"]["trust"]["n_images"] == 4 and meta["method"] == "anomaly_lr"
 
 
+@pytest.mark.parametrize("holds", [False, True])
+def test_fit_prints_the_pose_test_of_a_gated_method(
+    arranged: Path, tmp_path, capsys, monkeypatch: pytest.MonkeyPatch, holds: bool
+) -> None:
+    from dataclasses import replace
+
+    from fsad.methods.anomaly_guided import RECIPES
+    from fsad.poses import PoseTest
+
+    gated = replace(RECIPES["anomaly_lr"], support_poses=4, pose_test=True)
+    monkeypatch.setitem(RECIPES, "anomaly_lr", gated)  # the registry fsad fit reads
+    if holds:  # 4 support images can never reach the test's level: force the verdict
+        monkeypatch.setattr("fsad.recipe.pose_test", lambda s, t: PoseTest(4, 4, 0.001))
+    argv = ["fit", "--normal", str(arranged / "normal"), "--support", str(arranged / "support")]
+    assert main([*argv, "--out", str(tmp_path / "m"), *TINY]) == 0
+    out = capsys.readouterr().out
+    if holds:
+        assert "  pose test: the product holds a pose (4 of 4 turned higher" in out
+        assert ": support as shot\n" in out
+    else:
+        assert "  pose test: the product poses freely (" in out and "of 4 turned higher" in out
+        assert ": support turned\n" in out
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())["meta"]
+    assert len(meta["support_names"]) == (4 if holds else 16)
+    assert meta["info"]["pose_test"]["holds_pose"] is holds
+
+
 def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fsad.cache import DiskCache
-from fsad.data import load_category, read_image
+from fsad.data import CategoryData, load_category, read_image
 from fsad.descriptors import DescriptorConfig
 from fsad.engine import ResidualEngine
 from fsad.errors import ConfigError
@@ -29,6 +29,8 @@ from fsad.recipe import (
     Recipe,
     image_rows,
     leave_one_out,
+    recipe_from_json,
+    recipe_to_json,
     sample_rows,
     support_pose_test,
     support_rows,
@@ -152,16 +154,28 @@ def test_the_pose_test_needs_seven_images_to_find_a_pose() -> None:
         (np.ones(3), np.ones((2, 3))),
         (np.ones(0), np.ones((0, 3))),
         (np.ones((3, 1)), np.ones((3, 3))),
+        (np.ones(3), np.ones((3, 0))),
     ],
 )
-def test_the_pose_test_names_bad_shapes(shot, turned) -> None:
+def test_the_pose_test_names_bad_shapes(shot: np.ndarray, turned: np.ndarray) -> None:
     with pytest.raises(ConfigError, match="pose test needs scores"):
         pose_test(shot, turned)
 
 
-def test_a_pose_test_without_support_poses_is_refused() -> None:
+def test_a_pose_test_without_support_poses_is_refused(tiny_category, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="pose_test decides whether to turn the support"):
         replace(COSINE, pose_test=True)
+    engine = ResidualEngine(tiny_category, SMALL, seed=1, cache=DiskCache(tmp_path))
+    with pytest.raises(ConfigError, match="the recipe has support_poses=1"):
+        support_pose_test(engine, COSINE, list(tiny_category.test))
+
+
+def test_a_recipe_saved_before_the_pose_test_loads_without_it() -> None:
+    gated = replace(COSINE, support_poses=4, pose_test=True)
+    assert recipe_from_json(recipe_to_json(gated)) == gated
+    old = recipe_to_json(replace(COSINE, support_poses=4))
+    del old["pose_test"]
+    assert recipe_from_json(old).pose_test is False
 
 
 def lit_frame(rng: np.random.Generator, turns: int, defect: bool) -> np.ndarray:
@@ -177,7 +191,7 @@ def lit_frame(rng: np.random.Generator, turns: int, defect: bool) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(img, turns))
 
 
-def posed_product(root: Path, free: bool) -> object:
+def posed_product(root: Path, free: bool) -> CategoryData:
     """An MVTec-layout category of :func:`lit_frame` s: shot in one pose, or (``free``) in
     any of the four quarter turns, normals and defects alike; 8 images of one defect type."""
     import cv2
@@ -193,21 +207,22 @@ def posed_product(root: Path, free: bool) -> object:
     return load_category(root, "mvtec_ad", "widget")
 
 
-@pytest.mark.parametrize("free", [False, True])
+@pytest.mark.parametrize("free,poses", [(False, 4), (True, 4), (False, 8), (True, 8)])
 def test_the_support_is_turned_only_where_the_pose_test_finds_the_product_free(
-    tmp_path: Path, free: bool
+    tmp_path: Path, free: bool, poses: int
 ) -> None:
     category = posed_product(tmp_path / "data", free)
     engine = ResidualEngine(category, SMALL, seed=1, cache=DiskCache(tmp_path / "cache"))
     support = [s for s in category.test if s.label != "good"]
-    gated = replace(COSINE, support_poses=4, pose_test=True)
+    gated = replace(COSINE, support_poses=poses, pose_test=True)
     test = support_pose_test(engine, gated, support)
     assert test.n_images == 8
     assert test.holds_pose is not free
+    assert test.turned_higher <= 6 if free else test.turned_higher == 8
     rows, source = support_rows(engine, gated, support)
     want_rows, want_source = support_rows(
         engine, replace(gated, pose_test=False) if free else COSINE, support
     )
     np.testing.assert_array_equal(source, want_source)
     np.testing.assert_array_equal(rows[0], want_rows[0])
-    assert len(source) == (32 if free else 8)
+    assert len(source) == (8 * poses if free else 8)

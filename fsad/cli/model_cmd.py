@@ -133,8 +133,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print(f"  defect types: {counts}; method {insp.config.method}")
     print(f"  {framing_text(insp.config.framing, insp.config.crop, insp.recipe)}")
     if "pose_test" in info:
-        turned = "support as shot" if "holds a pose" in info["pose_test"] else "support turned"
-        print(f"  pose test: the product {info['pose_test']}: {turned}")
+        pose = info["pose_test"]
+        turned = "support as shot" if pose["holds_pose"] else "support turned"
+        print(f"  pose test: the product {pose['summary']}: {turned}")
     print(f"  threshold {insp.threshold:.4f} (quantile {args.quantile} of leave-out scores)")
     print(f"  {trust_text(insp.trust)}")
     return 0

@@ -329,7 +329,8 @@ class Inspector:
         members = member_images(engine.bank_indices, f_normal, engine.bank_images_per_normal)
         loo = leave_out_scores(f_normal, engine.bank, members, config.folds, config.seed)
         threshold = anomaly_threshold(loo, config.quantile)
-        rows, source = support_rows(engine, recipe, samples)  # the grid's code (fsad.recipe)
+        pose = support_pose_test(engine, recipe, samples) if recipe.pose_test else None
+        rows, source = support_rows(engine, recipe, samples, pose)  # the grid's code
         temperature = fit_temperature(recipe, rows, labels[source], len(classes), source)
         engines = recipe_engines(engine, recipe)
         info = {
@@ -342,8 +343,8 @@ class Inspector:
             "skipped": [p for p, _ in skipped],
             "weights_sha256": weights_digests(config, recipe, weights),
         }
-        if recipe.pose_test:  # cached by support_rows: what decided the support's poses
-            info["pose_test"] = support_pose_test(engine, recipe, samples).summary()
+        if pose is not None:  # what decided the support's poses
+            info["pose_test"] = pose.as_dict()
         self.model_ = FittedModel(
             config=config,
             recipe=recipe,
