@@ -26,14 +26,17 @@
 # `fit` builds the PatchCore memory banks of the normal images (chapter 2), a
 # normal-vs-defect **threshold** on the anomaly score (a high quantile of the scores of normal
 # images left out of the bank, so it reflects unseen normals), and the defect-type classifier
-# the last round picked (`hires_lite0_poe_proto_rot4_fixed`: anomaly-guided descriptors
-# of a 224 and a 448 px engine and rotated zoom views through EfficientNet-Lite0, one
-# logistic regression and one prototype expert per block group, fitted on every support
-# image in 4 poses; the 448 px engine sees every image at the product's scale, the longest
-# side of its normal images filling its square; chapter 7's `hires_poe_proto` adds zoom
-# views through Lite2, which the appendix's speed round dropped as not worth their cost; the
-# results chapter's *Support images in four poses* shows what the poses cost where the
-# camera and light never turn, as on MVTec), computed by **the same code as the grid**
+# the last round picked (`hires_lite0_poe_proto_rot4_gated_fixed`: anomaly-guided
+# descriptors of a 224 and a 448 px engine and rotated zoom views through EfficientNet-Lite0,
+# one logistic regression and one prototype expert per block group; the 448 px engine sees
+# every image at the product's scale, the longest side of its normal images filling its
+# square; chapter 7's `hires_poe_proto` adds zoom views through Lite2, which the appendix's
+# speed round dropped as not worth their cost). The head is fitted on every support image in
+# 4 poses, unless a *pose test* of the support finds that the product holds a pose (its
+# support images look more anomalous turned than as shot; 7 or more support images are
+# needed to find that), then on the support as shot: the results chapter's *Support images
+# in four poses* shows what the poses cost where the camera and light never turn, as on
+# MVTec. `fit` prints the test's verdict. All of it is computed by **the same code as the grid**
 # (`fsad run`):
 # a model fitted on a category's files gives every query the grid's prediction
 # (`tests/test_inspector_grid.py` checks it on bottle). `residual_proto` is the fast option.
@@ -50,7 +53,9 @@ config: str = ""  # run configuration name; empty: ci on the embedded data, quic
 data_root: str = ""  # empty: $FSAD_DATA if set, else the embedded dataset; embedded forces it
 category: str = ""  # empty: the first category of the configuration
 shots: int = 5  # example images per defect type in the support folder
-method: str = "hires_lite0_poe_proto_rot4_fixed"  # fsad.inspector.METHODS; residual_proto: fast
+method: str = (
+    "hires_lite0_poe_proto_rot4_gated_fixed"  # fsad.inspector.METHODS; residual_proto: fast
+)
 folds: int = 3  # leave-out folds of the threshold estimate (fsad default 10)
 n_overlays: int = 8  # heat-map overlays shown
 

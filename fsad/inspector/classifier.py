@@ -25,12 +25,12 @@ from fsad.methods.anomaly_guided import DESCRIPTIONS, RECIPES
 from fsad.poses import image_labels
 from fsad.recipe import Recipe, leave_one_out, recipe_proba, task_framed
 
-#: the recipe ``fsad fit`` ships by default: the last round's pick (robustness round 11, book
-#: appendix): ``hires_poe_proto`` without the Lite2 zoom views (speed round 1), fitted on every
-#: support image in 4 poses, its 448 px engine framing whole images at the product's scale
-#: (the same recipe as ``hires_lite0_poe_proto_rot4`` under the centre crop, and wherever a
-#: product's images share one size)
-DEFAULT_METHOD = "hires_lite0_poe_proto_rot4_fixed"
+#: the recipe ``fsad fit`` ships by default: the last round's pick (robustness round 16, book
+#: appendix): ``hires_poe_proto`` without the Lite2 zoom views (speed round 1), its 448 px
+#: engine framing whole images at the product's scale (robustness round 11), fitted on every
+#: support image in 4 poses unless the support's pose test finds that the product holds a
+#: pose (:func:`fsad.poses.pose_test`), then on the support as shot
+DEFAULT_METHOD = "hires_lite0_poe_proto_rot4_gated_fixed"
 #: the grid's inductive methods an inspector can fit (``residual_proto_rb`` needs the random
 #: bank of a dataset's files, which a fitted model does not keep)
 METHODS: dict[str, str] = {
