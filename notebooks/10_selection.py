@@ -2836,3 +2836,18 @@ if gate_grids:
             else ("within the guard on both: the gated method becomes `fsad fit`'s default")
         )
         display(Markdown(f"The rule's verdict: {said}."))
+
+# %% [markdown]
+# Read plainly: the decisions were the foreseen ones (the support as shot on the MVTec
+# protocol and the untransformed suite at 5 shots, turned on every cell of the suite
+# `all`), the rule adopts the gated method, and it is `fsad fit`'s default. On the MVTec
+# protocol it regains what the turns cost the default, transistor above all, and lands 0.8
+# points below `hires_poe_proto` (inside that method's std over seeds, so issue #21's MVTec
+# target is met, narrowly); on the suite `all` it is its predecessor, row for row. At 3
+# shots the test also keeps MVTec's support as shot, and bottle loses there (chapter 9's
+# tables); at 1 shot it cannot decide and the support is turned. What it does not do is
+# close the suite's gap: its untransformed figure rose with MVTec's, so the gap between the
+# suite `all` and the same images untransformed widened (chapter 11's target check). The
+# test reads the frame: a product whose camera, light and background stay fixed while the
+# part lies at any angle (MVTec's screws) keeps its support as shot, which the query record
+# of screw here supports, but a product whose whole frame turns, as in the suite, turns it.
