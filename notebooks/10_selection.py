@@ -2820,7 +2820,9 @@ for folder, label in gate_labels.items():
         rows = read_results(RESULTS / "poses" / folder)
         gate_grids[label] = guarded_grid(rows, GATED, GATED_BASE, 5, 4)
 if gate_grids:
-    gate_table = pd.DataFrame(list(gate_grids.values()), index=pd.Index(list(gate_grids)))
+    gate_table = pd.DataFrame(
+        list(gate_grids.values()), index=pd.Index(list(gate_grids), name="grid")
+    )
     gate_table = gate_table.rename(columns={GATED: "gated", GATED_BASE: "default"})
     cols = ["gated", "default", "change", "guard", "below_guard", "cells", "seeds", "complete"]
     display(Markdown("Query accuracy (%, 5 shots, mean ± std over seeds of the category mean):"))

@@ -902,7 +902,8 @@ if preds and len(base_preds):
 # and the colour temperature alone (`all_gain_undone`, the gamma left). Every oracle reads
 # the generator's draws, never a label; nothing is chosen from them.
 #
-# `fsad fit`'s default, 5 shots, the four categories; `all` and the untransformed images are
+# `fsad fit`'s default when this study ran (`hires_lite0_poe_proto_rot4_fixed`, before
+# robustness round 16), 5 shots, the four categories; `all` and the untransformed images are
 # the target check's folders (`results/poses/suite_all`, `suite_none`; this study's `all`
 # images have their data hashes); the rest is `results/suite_leave_one_out/<suite>` (the
 # commands are in its README). *regained*: points over `all`; *to go*: points still below
@@ -910,15 +911,17 @@ if preds and len(base_preds):
 
 # %% tags=["hide-input"]
 LOO = RESULTS / "suite_leave_one_out"
+#: the default when this study ran (its rows name it)
+LOO_METHOD = FIXED_DEFAULT
 LOO_SUITES = [f"all_but_{t}" for t in ("illumination", "border", "elongated", "pose", "grey")]
 LOO_SUITES += ["all_light_undone", "all_gamma_undone", "all_gain_undone"]
 loo_rows = {s: read(f"suite_leave_one_out/{s}") for s in LOO_SUITES}
-loo_rows = {s: r[r["method"] == TARGET] for s, r in loo_rows.items() if r is not None}
+loo_rows = {s: r[r["method"] == LOO_METHOD] for s, r in loo_rows.items() if r is not None}
 if loo_rows and pose_all is not None and pose_none is not None:
     table = []
     for name, rows in loo_rows.items():
-        over_all = paired_table(rows, pose_all, ("without it", "all"), [TARGET])
-        over_none = paired_table(rows, pose_none, ("without it", "untransformed"), [TARGET])
+        over_all = paired_table(rows, pose_all, ("without it", "all"), [LOO_METHOD])
+        over_none = paired_table(rows, pose_none, ("without it", "untransformed"), [LOO_METHOD])
         if over_all.empty or over_none.empty:
             continue
         a, n = over_all.iloc[0], over_none.iloc[0]
@@ -927,7 +930,7 @@ if loo_rows and pose_all is not None and pose_none is not None:
                       "to go": n["change"], "seeds": a["seeds"], "categories": a["categories"],
                       "queries": a["queries"], "chance": a["chance"]})  # fmt: skip
     loo_table = pd.DataFrame(table).set_index("suite")
-    display(Markdown(f"**`{TARGET}`, 5 shots, mean ± sample std over seeds**"))
+    display(Markdown(f"**`{LOO_METHOD}`, 5 shots, mean ± sample std over seeds**"))
     shown_loo = loo_table.assign(
         regained=[f"{v:+.2f}" for v in loo_table["regained"]],
         **{"to go": [f"{v:+.2f}" for v in loo_table["to go"]]},
@@ -948,7 +951,7 @@ else:
 if loo_table is not None:
     loo_preds = {s: read_predictions(LOO / s) for s in loo_rows}
     all_preds = read_predictions(RESULTS / "poses" / "suite_all")
-    loo_costs = transform_costs(loo_preds, all_preds, TARGET, 5, 1)
+    loo_costs = transform_costs(loo_preds, all_preds, LOO_METHOD, 5, 1)
     names = {"transform": "suite", "untransformed": "all", "transformed": "without it",
              "change": "regained", "lost": "worse", "gained": "better"}  # fmt: skip
     loo_costs = loo_costs.rename(columns=names)
@@ -972,7 +975,7 @@ if loo_table is not None:
 if loo_table is not None and {"all_but_illumination", "all_light_undone"} <= set(loo_preds):
     won = pooled_loo.set_index("suite")["regained"]
     none_preds = read_predictions(RESULTS / "poses" / "suite_none")
-    whole = transform_costs({"all": all_preds}, none_preds, TARGET, 5, 1)
+    whole = transform_costs({"all": all_preds}, none_preds, LOO_METHOD, 5, 1)
     gap = -whole.loc[whole["category"] == ALL_CATEGORIES, "change"].iloc[0]
     light, exact = won["all_but_illumination"], won["all_light_undone"]
     others = won[won.index.str.startswith("all_but_") & (won.index != "all_but_illumination")]
@@ -1001,7 +1004,7 @@ if loo_table is not None and {"all_but_illumination", "all_light_undone"} <= set
         transform_costs(
             {"all_light_undone": loo_preds["all_light_undone"]},
             loo_preds["all_but_illumination"],
-            TARGET,
+            LOO_METHOD,
             5,
             int(seed),
         ).assign(seed=int(seed))
