@@ -567,7 +567,7 @@ else:
 # `results/poses/suite_none` (the suite `none`, 5 shots only) and the suite
 # `results/poses/suite_all` (the suite `all`; both regenerated for this comparison, every
 # method on the same images; chapter 11). The appendix's round 2 gives the label-free verdict.
-# The next two tables follow `fsad fit`'s default on the same cells: `hires_lite0_poe_proto_rot4`
+# The next three tables follow `fsad fit`'s default on the same cells: `hires_lite0_poe_proto_rot4`
 # (the appendix's speed round dropped the Lite2 zoom views as not worth their cost) next to
 # the default it replaced, then `hires_lite0_poe_proto_rot4_fixed` (robustness round 11: its
 # 448 px engine sees whole images at the product's scale; under the centre crop, and where a
