@@ -2763,9 +2763,9 @@ show_signal(RESULTS / "explore" / "estimated_light.csv", "all_light_estimated",
 # ## Robustness round 16: turn the support only where the product poses freely
 #
 # Turned support copies (`*_rot4`, rounds 1-2) lift the suite `all`, whose frames are
-# turned, and cost most products shot in one pose (the support-pose tables of chapter 9: on
-# the MVTec protocol and on the untransformed suite, transistor most, whose `misplaced` type
-# is a turned part; bottle gains a little). No label-free signal here can see that cost: the
+# turned, and cost most products shot in one pose (chapter 9's support-pose tables, on the
+# MVTec protocol and on the untransformed suite; per category in `results/poses`, transistor
+# most, whose `misplaced` type is a turned part, while bottle gains a little). No label-free signal here can see that cost: the
 # leave-one-out and the synthetic texture tasks both rose with turned support on the MVTec
 # protocol (rounds 2-3, signal round 1), since a texture, or a support image left out with
 # its own turns, stays in its class when turned. Round 3's gate read held-out normals,
