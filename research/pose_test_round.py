@@ -95,7 +95,7 @@ from typing import Any
 
 import pandas as pd
 
-from fsad.data import CategoryData, few_shot_split, load_category
+from fsad.data import CategoryData, few_shot_split
 from fsad.engine import EngineConfig, ResidualEngine
 from fsad.evaluate import git_commit, read_results
 from fsad.features import FeatureConfig
@@ -105,14 +105,15 @@ from fsad.recipe import support_pose_test
 from fsad.report import guarded_grid
 from fsad.utils import atomic_write_csv
 from research.records import data_root, done_cells, merged
-from research.robust import CATEGORIES
+from research.robust import CATEGORIES, PROTOCOLS, category_of
 
 #: the gated method and the default it is judged against (named literally: the rule's)
 CANDIDATE = "hires_lite0_poe_proto_rot4_gated_fixed"
 BASELINE = "hires_lite0_poe_proto_rot4_fixed"
-#: results folder under ``results/poses`` -> (protocol, framing of the task's engine)
-FOLDERS = {"mvtec": ("mvtec", "crop"), "suite_all": ("all", "letterbox"),
-           "suite_none": ("none", "letterbox")}  # fmt: skip
+#: results folder under ``results/poses`` -> (its protocol in :data:`research.robust.PROTOCOLS`,
+#: its suite's sub-folder or None)
+FOLDERS = {"mvtec": ("mvtec", None), "suite_all": ("suite_all", "all"),
+           "suite_none": ("suite_all", "none")}  # fmt: skip
 #: the folders the rule reads (the others are reported)
 RULED = ("mvtec", "suite_all")
 SHOTS = 5
@@ -120,13 +121,10 @@ CELL = ["folder", "category", "seed", "shots"]
 
 
 def category_in(folder: str, data: Path, suite: Path | None, name: str) -> CategoryData:
-    """The category as a results folder's grid reads it (a suite folder needs ``suite``, the
-    folder holding ``all`` and ``none``)."""
-    if folder == "mvtec":
-        return load_category(data / "mvtec_ad", "mvtec_ad", name)
-    if suite is None:
-        raise SystemExit(f"the {folder} folder needs --suite (the folder holding all/ and none/)")
-    return load_category(suite / FOLDERS[folder][0] / name, "folder")
+    """The category as a results folder's grid reads it (:func:`research.robust.category_of`;
+    a suite folder needs ``suite``, the folder holding ``all`` and ``none``)."""
+    protocol, sub = FOLDERS[folder]
+    return category_of(protocol, data, suite / sub if suite and sub else None, name)
 
 
 def pose_row(engine: ResidualEngine, shots: int) -> dict[str, Any]:
@@ -179,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     suite = Path(args.suite) if args.suite else None
     done = done_cells(out, CELL)
     for folder in args.folders:
-        config = EngineConfig(features=FeatureConfig(framing=FOLDERS[folder][1]))
+        config = EngineConfig(features=FeatureConfig(framing=PROTOCOLS[FOLDERS[folder][0]][1]))
         for name in args.categories:
             category = category_in(folder, data, suite, name)
             for seed in args.seeds:
