@@ -158,8 +158,6 @@ def pose_test(shot: np.ndarray, turned: np.ndarray) -> PoseTest:
         ConfigError: ``turned`` does not have one row per image or has no pose, or no image
             is given.
     """
-    from scipy.stats import binomtest
-
     shot, turned = np.asarray(shot, float), np.asarray(turned, float)
     good = shot.ndim == 1 and len(shot) > 0 and turned.ndim == 2
     if not good or len(turned) != len(shot) or turned.shape[1] == 0:
@@ -168,5 +166,12 @@ def pose_test(shot: np.ndarray, turned: np.ndarray) -> PoseTest:
             f"{shot.shape} and {turned.shape}"
         )
     higher = int((turned.mean(axis=1) > shot).sum())
-    p = float(binomtest(higher, len(shot), 0.5, alternative="greater").pvalue)
-    return PoseTest(n_images=len(shot), turned_higher=higher, p_value=p)
+    return PoseTest(n_images=len(shot), turned_higher=higher, p_value=sign_test(higher, len(shot)))
+
+
+def sign_test(k: int, n: int) -> float:
+    """One-sided sign test: the chance of ``k`` or more of ``n`` fair coin flips going one
+    way (:func:`scipy.stats.binomtest`, ``alternative="greater"``)."""
+    from scipy.stats import binomtest
+
+    return float(binomtest(k, n, 0.5, alternative="greater").pvalue)

@@ -99,6 +99,9 @@ class Recipe:
             (:attr:`fsad.engine.EngineConfig.relit_bank`), the task's engine included.
         pose_test: the support is turned only where its pose test finds the product free
             (:func:`support_pose_test`); needs ``support_poses > 1``.
+        light_test: every image (bank, support, queries) is seen with its own light undone
+            where the support's light test finds that the product's light varies
+            (:func:`fsad.light_test.light_gated`, robustness round 17).
     """
 
     groups: tuple[Group, ...]
@@ -111,6 +114,7 @@ class Recipe:
     support_poses: int = 1
     relit_bank: bool = False
     pose_test: bool = False
+    light_test: bool = False
 
     def __post_init__(self) -> None:
         check_poses(self.support_poses)

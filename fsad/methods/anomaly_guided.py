@@ -30,6 +30,9 @@ applied to a task; the recipes build on one another:
 ``*_rot4_gated``    ``*_rot4`` whose support is turned only where the support's pose test
                     finds the product free (:func:`fsad.poses.pose_test`): robustness
                     round 16 (appendix)
+``*_light``         the same recipe, every image seen with its own light undone where the
+                    support's light test finds the product's light varying
+                    (:mod:`fsad.light_test`): robustness round 17 (appendix)
 ==================  ===================================================================
 
 Transductive variants use the unlabelled query set, never its labels: ``zoom2_rot_skm``
@@ -53,6 +56,7 @@ from fsad.descriptors import DescriptorConfig
 from fsad.engine import EngineConfig
 from fsad.features import FeatureConfig
 from fsad.heads import em_prior, predict, self_trained_experts, soft_kmeans
+from fsad.light_test import light_gated
 from fsad.methods import register
 from fsad.recipe import Group, Recipe, framed, recipe_proba, sample_rows, support_rows
 from fsad.task import FewShotTask, Prediction
@@ -142,6 +146,11 @@ HIRES_LITE0_POE_PROTO_ROT4_FIXED = replace(
 #: the default turning its support only where the support's pose test finds the product
 #: free (:func:`fsad.poses.pose_test`): robustness round 16 (appendix)
 HIRES_LITE0_POE_PROTO_ROT4_GATED_FIXED = replace(HIRES_LITE0_POE_PROTO_ROT4_FIXED, pose_test=True)
+#: the default seeing every image with its own light undone where the support's light test
+#: finds the product's light varying (:mod:`fsad.light_test`): robustness round 17 (appendix)
+HIRES_LITE0_POE_PROTO_ROT4_GATED_FIXED_LIGHT = replace(
+    HIRES_LITE0_POE_PROTO_ROT4_GATED_FIXED, light_test=True
+)
 #: the registered inductive recipes, by method name
 RECIPES: dict[str, Recipe] = {
     "residual_proto": RESIDUAL_PROTO,
@@ -160,6 +169,7 @@ RECIPES: dict[str, Recipe] = {
     "hires_lite0_poe_proto_rot4_relit": HIRES_LITE0_POE_PROTO_ROT4_RELIT,
     "hires_lite0_poe_proto_rot4_fixed": HIRES_LITE0_POE_PROTO_ROT4_FIXED,
     "hires_lite0_poe_proto_rot4_gated_fixed": HIRES_LITE0_POE_PROTO_ROT4_GATED_FIXED,
+    "hires_lite0_poe_proto_rot4_gated_fixed_light": HIRES_LITE0_POE_PROTO_ROT4_GATED_FIXED_LIGHT,
 }
 DESCRIPTIONS = {
     "residual_proto": "training-free reference: top-2 % residual mean, cosine prototypes",
@@ -188,6 +198,9 @@ DESCRIPTIONS = {
     "framing every whole image at the product's scale (the longest side of its normals)",
     "hires_lite0_poe_proto_rot4_gated_fixed": "hires_lite0_poe_proto_rot4_fixed turning its "
     "support only where the support's pose test finds the product free",
+    "hires_lite0_poe_proto_rot4_gated_fixed_light": "hires_lite0_poe_proto_rot4_gated_fixed "
+    "seeing every image with its own light undone where the support's light test finds the "
+    "product's light varying",
 }
 
 
@@ -205,14 +218,20 @@ def predict_with(task: FewShotTask, recipe: Recipe) -> Prediction:
     """The recipe's head fitted on the support (in the recipe's support poses), applied to
     the queries.
 
+    With ``recipe.light_test``, the task is first seen as its support's light test says
+    (:func:`fsad.light_test.light_gated`), and the test is in the prediction's info.
+
     Returns:
         Prediction with ``labels`` ``(Q,)`` and class scores ``(Q, C)``.
     """
+    task, light = light_gated(task, recipe)
     xs, source = support_rows(task.engine, recipe, task.support)
     xq = sample_rows(task.engine, recipe, task.query)
     scores = recipe_proba(recipe, xs, task.support_labels[source], xq, task.n_classes)
-    dim = sum(x.shape[1] for x in xs)
-    return Prediction(labels=predict(scores), scores=scores, info={"dim": int(dim)})
+    info: dict = {"dim": int(sum(x.shape[1] for x in xs))}
+    if light is not None:
+        info["light_test"] = light.as_dict()
+    return Prediction(labels=predict(scores), scores=scores, info=info)
 
 
 def _register_recipe(name: str) -> None:

@@ -1,0 +1,183 @@
+"""The light test: undo each image's own light only where the support shows that the
+product's light varies (robustness round 17).
+
+:mod:`fsad.light_estimate` undoes each image's light against its product's normals. Where a
+product is shot under one light (the MVTec protocol), there is nothing to undo and the
+estimate only adds its own noise; where the light changes from image to image (the
+generalisation suite), undoing it brings every image closer to the normals the bank holds.
+The test reads the support itself and the normals, never a query, as the pose test
+(:mod:`fsad.poses`) does: each support image's mean patch distance ||r|| to the normal bank
+on the recipe's first engine, the images as shot against a bank of the normals as shot, and
+the images with their light undone against a bank of the normals with theirs undone. The
+product's light *varies* when more images score lower undone than a one-sided sign test
+allows at :data:`LIGHT_TEST_ALPHA` (the pose test's level, fixed in advance); a recipe with
+``light_test`` then sees every image (bank, support, queries) with its light undone. With
+fewer than 7 support images the test cannot reach that level and the images stay as shot.
+
+The images with their light undone are written once per category as lossless PNG files in
+the disk cache (:func:`undone_category`, keyed by the images' content, the normals' content
+and :func:`fsad.light_estimate.estimate_key`), so every engine, block and cache reads them
+as it reads any dataset.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from fsad.blocks import Inputs
+from fsad.cache import DiskCache, files_fingerprint, fingerprint
+from fsad.data import CategoryData, Sample, encode_image, read_image
+from fsad.engine import ResidualEngine
+from fsad.errors import ConfigError
+from fsad.light_estimate import estimate_key, reference_levels, undo_light
+from fsad.poses import POSE_TEST_ALPHA, sign_test
+from fsad.recipe import Recipe, mean_distances, recipe_engines
+from fsad.task import FewShotTask
+from fsad.utils import atomic_folder
+
+#: one-sided level of the light test's sign test (the pose test's, fixed in advance)
+LIGHT_TEST_ALPHA = POSE_TEST_ALPHA
+#: the disk cache's folder of images with their light undone
+UNDONE_FOLDER = "light_undone"
+#: each engine's undone engine and sample map (:func:`undone_engine`), while it lives
+_UNDONE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class LightTest:
+    """The light test of one support set (:func:`light_test`).
+
+    Attributes:
+        n_images: support images tested.
+        lower_undone: images whose mean patch distance is lower with the light undone.
+        p_value: one-sided sign test of ``lower_undone`` against half of ``n_images``.
+    """
+
+    n_images: int
+    lower_undone: int
+    p_value: float
+
+    @property
+    def varies(self) -> bool:
+        """The product's light varies: undone, the images look more normal beyond chance."""
+        return self.p_value < LIGHT_TEST_ALPHA
+
+    def as_dict(self) -> dict[str, object]:
+        """The test as JSON-able fields, with ``varies`` and :meth:`summary`."""
+        return {"n_images": self.n_images, "lower_undone": self.lower_undone,
+                "p_value": self.p_value, "varies": self.varies,
+                "summary": self.summary()}  # fmt: skip
+
+    def summary(self) -> str:
+        """One line for a report, e.g. ``varies (19 of 20 lower undone, p = 2e-05)``."""
+        verdict = "varies" if self.varies else "holds"
+        return (f"{verdict} ({self.lower_undone} of {self.n_images} lower undone, "
+                f"p = {self.p_value:.2g})")  # fmt: skip
+
+
+def light_test(shot: np.ndarray, undone: np.ndarray) -> LightTest:
+    """The sign test of the images with their light undone against the images as shot.
+
+    Args:
+        shot: ``(S,)`` a score per support image as shot (the mean patch distance ||r||).
+        undone: ``(S,)`` the same score with the light undone (on the undone bank).
+
+    Returns:
+        the test; a tie does not count as lower.
+
+    Raises:
+        ConfigError: the two are not ``(S,)`` for the same ``S >= 1``.
+    """
+    shot, undone = np.asarray(shot, float), np.asarray(undone, float)
+    if shot.ndim != 1 or not len(shot) or undone.shape != shot.shape:
+        raise ConfigError(
+            f"light test needs scores (S,) as shot and undone for S >= 1 images, got "
+            f"{shot.shape} and {undone.shape}"
+        )
+    lower = int((undone < shot).sum())
+    return LightTest(n_images=len(shot), lower_undone=lower, p_value=sign_test(lower, len(shot)))
+
+
+def undone_category(category: CategoryData, cache: DiskCache) -> CategoryData:
+    """The category with every image's light undone (:func:`fsad.light_estimate.undo_light`,
+    the reference read from its bank's normals), written once as PNG files under the
+    cache's :data:`UNDONE_FOLDER`; the samples keep their order, labels and masks.
+
+    Returns:
+        a :class:`~fsad.data.CategoryData` whose ``train`` and ``test`` parallel the
+        category's.
+    """
+    samples = [*category.train, *category.test]
+    key = {"images": files_fingerprint([s.path for s in samples]),
+           "normals": files_fingerprint([s.path for s in category.train]),
+           "estimate": estimate_key()}  # fmt: skip
+    folder = cache.root / UNDONE_FOLDER / f"{category.name}-{fingerprint(key)}"
+    names = [
+        Path(s.split, s.label, f"{i:05d}_{Path(s.path).stem}.png") for i, s in enumerate(samples)
+    ]
+    if not folder.is_dir():
+        reference = reference_levels([read_image(s.path) for s in category.train])
+        with atomic_folder(folder, done=folder.is_dir) as tmp:
+            for s, name in zip(samples, names, strict=True):
+                (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+                (tmp / name).write_bytes(encode_image(undo_light(read_image(s.path), reference)))
+    moved = [replace(s, path=folder / name) for s, name in zip(samples, names, strict=True)]
+    n = len(category.train)
+    return replace(category, root=folder, train=moved[:n], test=moved[n:])
+
+
+def undone_engine(engine: ResidualEngine) -> tuple[ResidualEngine, dict[str, Sample]]:
+    """The engine on :func:`undone_category` of its category (the same settings, seed and
+    cache; memoised on ``engine``) and a map from each original sample's path to its undone
+    sample."""
+    if engine not in _UNDONE:
+        category = engine.category
+        undone = undone_category(category, engine.cache)
+        pairs = zip([*category.train, *category.test], [*undone.train, *undone.test], strict=True)
+        mapping = {str(a.path): b for a, b in pairs}
+        _UNDONE[engine] = ResidualEngine(undone, engine.config, engine.seed, engine.cache,
+                                         engine.device), mapping  # fmt: skip
+    return _UNDONE[engine]
+
+
+def undone_samples(mapping: dict[str, Sample], samples: list[Sample]) -> list[Sample]:
+    """Each sample's undone counterpart (:func:`undone_engine`'s map).
+
+    Raises:
+        ConfigError: a sample is not one of the category's (the message names it).
+    """
+    missing = [str(s.path) for s in samples if str(s.path) not in mapping]
+    if missing:
+        raise ConfigError(f"{missing[0]}: not an image of the category whose light was undone")
+    return [mapping[str(s.path)] for s in samples]
+
+
+def support_light_test(engine: ResidualEngine, recipe: Recipe, samples: list[Sample]) -> LightTest:
+    """The light test (:func:`light_test`) of a support set on the recipe's first engine:
+    each sample's mean patch distance as shot against the same with every image's light
+    undone (anomaly maps cached with each engine's test set)."""
+    undone, mapping = undone_engine(engine)
+    first, first_undone = recipe_engines(engine, recipe)[0], recipe_engines(undone, recipe)[0]
+    shot = mean_distances(Inputs(first, samples=samples))
+    lit = mean_distances(Inputs(first_undone, samples=undone_samples(mapping, samples)))
+    return light_test(shot, lit)
+
+
+def light_gated(task: FewShotTask, recipe: Recipe) -> tuple[FewShotTask, LightTest | None]:
+    """The task as the recipe sees it: with ``recipe.light_test``, its support's light test
+    and, where the product's light varies, the task on the undone images (engine, category,
+    support and queries); otherwise the task as given and None."""
+    if not recipe.light_test:
+        return task, None
+    test = support_light_test(task.engine, recipe, task.support)
+    if not test.varies:
+        return task, test
+    undone, mapping = undone_engine(task.engine)
+    moved = replace(task, category=undone.category, engine=undone,
+                    support=undone_samples(mapping, task.support),
+                    query=undone_samples(mapping, task.query))  # fmt: skip
+    return moved, test

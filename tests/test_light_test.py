@@ -1,0 +1,191 @@
+"""Each image's own light undone (fsad.light_estimate) and the support's light test that
+decides whether to undo it (fsad.light_test)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fsad.cache import DiskCache
+from fsad.data import CategoryData, load_category, read_image
+from fsad.descriptors import DescriptorConfig
+from fsad.engine import ResidualEngine
+from fsad.errors import ConfigError
+from fsad.inspector.classifier import METHODS, method_recipe
+from fsad.light_estimate import (
+    frame_coordinates,
+    gradient_slope,
+    reference_levels,
+    undo_light,
+)
+from fsad.light_test import (
+    LIGHT_TEST_ALPHA,
+    light_gated,
+    light_test,
+    support_light_test,
+    undone_category,
+    undone_engine,
+)
+from fsad.methods.anomaly_guided import RECIPES
+from fsad.recipe import Group, Recipe, recipe_from_json, recipe_to_json
+from fsad.task import FewShotTask
+from tests.test_recipe import SMALL
+
+COSINE = Recipe((Group(DescriptorConfig(residual_fracs=(0.05,))),), head="cosine")
+LIT = replace(COSINE, light_test=True)
+
+
+def scene(rng: np.random.Generator, size: int = 96) -> np.ndarray:
+    """``(size, size, 3)`` uint8: a grey part (a bright disc with a dark bar) on a mid-grey
+    background, with a little noise."""
+    yy, xx = np.mgrid[0:size, 0:size]
+    img = np.full((size, size), 90.0)
+    img[(yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size / 3) ** 2] = 170.0
+    img[size // 2 - 4 : size // 2 + 4, size // 4 : 3 * size // 4] = 60.0
+    img += rng.normal(0, 2, img.shape)
+    return np.repeat(np.clip(img, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def lit(image: np.ndarray, g: float, k: float, b: float = 0.0, c: float = 0.0) -> np.ndarray:
+    """The image under a light ``log y = g log x + k + b u + c v`` (log domain of
+    :mod:`fsad.light_estimate`)."""
+    u, v = frame_coordinates(*image.shape[:2])
+    x = np.log((image.astype(np.float32) + 0.5) / 256.0)
+    y = g * x + k + (b * u + c * v)[..., None]
+    return np.clip(np.rint(256.0 * np.exp(y) - 0.5), 0, 255).astype(np.uint8)
+
+
+def test_the_estimate_undoes_a_known_gamma_gain_and_plane() -> None:
+    rng = np.random.default_rng(0)
+    normals = [scene(rng) for _ in range(6)]
+    reference = reference_levels(normals)
+    truth = scene(rng)
+    shot = lit(truth, g=1.3, k=-0.25, b=0.3, c=-0.2)
+    before = np.abs(shot.astype(int) - truth).mean()
+    after = np.abs(undo_light(shot, reference).astype(int) - truth).mean()
+    assert before > 20
+    assert after < 4
+    b, c = gradient_slope(shot)
+    assert abs(b - 0.3) < 0.1 and abs(c + 0.2) < 0.1
+
+
+def test_an_image_under_the_products_own_light_is_nearly_unchanged() -> None:
+    rng = np.random.default_rng(1)
+    normals = [scene(rng) for _ in range(6)]
+    image = scene(rng)
+    out = undo_light(image, reference_levels(normals))
+    assert np.abs(out.astype(int) - image).mean() < 2
+    assert np.ptp(out.astype(int), axis=2).max() == 0  # grey stays grey
+
+
+def test_the_estimate_names_bad_input() -> None:
+    with pytest.raises(ConfigError, match="normal images: none"):
+        reference_levels([])
+    with pytest.raises(ConfigError, match=r"\(19,\) reference, got \(64, 64, 3\) and \(3,\)"):
+        undo_light(np.zeros((64, 64, 3), np.uint8), np.zeros(3))
+
+
+def test_the_light_test_counts_images_lower_undone_ties_not() -> None:
+    shot = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    undone = np.array([0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 1.0])  # the last a tie
+    test = light_test(shot, undone)
+    assert (test.n_images, test.lower_undone) == (8, 7)
+    assert test.p_value == pytest.approx(9 / 256)
+    assert not test.varies  # 7 of 8 is p = 0.035, above the level
+    assert light_test(shot, undone * 0.9).varies  # 8 of 8: p = 1/256
+    assert light_test(shot[:6], undone[:6] * 0.5).p_value > LIGHT_TEST_ALPHA  # 6 images: never
+    assert "lower undone" in test.summary() and test.as_dict()["varies"] is False
+
+
+@pytest.mark.parametrize(
+    "shot,undone", [(np.ones(3), np.ones(4)), (np.ones((3, 1)), np.ones((3, 1))), ([], [])]
+)
+def test_the_light_test_names_bad_shapes(shot, undone) -> None:
+    with pytest.raises(ConfigError, match="light test needs scores"):
+        light_test(shot, undone)
+
+
+def lit_product(root: Path, varies: bool) -> CategoryData:
+    """An MVTec-layout category of :func:`scene` s with a white spot on the defects, shot
+    under one light or (``varies``) under a gamma, gain and plane drawn per image, normals
+    and defects alike; 10 normals, 8 images of one defect type."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    for split, kind, n in (("train", "good", 10), ("test", "good", 1), ("test", "spot", 8)):
+        folder = root / "widget" / split / kind
+        folder.mkdir(parents=True)
+        for i in range(n):
+            img = scene(rng)
+            if kind == "spot":
+                y, x = rng.integers(20, 70, 2)
+                img[y : y + 8, x : x + 8] = 255
+            if varies:
+                g, k = rng.uniform(0.7, 1.4), rng.uniform(-0.5, 0.3)
+                img = lit(img, g, k, *rng.uniform(-0.4, 0.4, 2))
+            cv2.imwrite(str(folder / f"{i:03d}.png"), img)
+    return load_category(root, "mvtec_ad", "widget")
+
+
+def task_of(category: CategoryData, engine: ResidualEngine) -> FewShotTask:
+    support = [s for s in category.test if s.label != "good"]
+    return FewShotTask("mvtec_ad", category, 8, 1, ["spot"], support,
+                       np.zeros(8, np.int64), support[:3], engine)  # fmt: skip
+
+
+@pytest.mark.parametrize("varies", [False, True])
+def test_the_light_is_undone_only_where_the_support_shows_it_varies(
+    tmp_path: Path, varies: bool
+) -> None:
+    category = lit_product(tmp_path / "data", varies)
+    engine = ResidualEngine(category, SMALL, seed=1, cache=DiskCache(tmp_path / "cache"))
+    support = [s for s in category.test if s.label != "good"]
+    test = support_light_test(engine, LIT, support)
+    assert test.n_images == 8
+    assert test.varies is varies
+    assert test.lower_undone == 8 if varies else test.lower_undone <= 6
+    task = task_of(category, engine)
+    seen, again = light_gated(task, LIT)
+    assert again == test
+    if not varies:
+        assert seen is task
+        return
+    undone, _ = undone_engine(engine)
+    assert seen.engine is undone and seen.category is undone.category
+    assert [s.label for s in seen.support] == [s.label for s in task.support]
+    assert all(s.path.parent.parent.parent == undone.category.root for s in seen.query)
+    assert light_gated(task, COSINE) == (task, None)  # no test without the setting
+
+
+def test_the_undone_images_are_written_once_and_keyed_by_the_normals(tmp_path: Path) -> None:
+    category = lit_product(tmp_path / "data", varies=True)
+    cache = DiskCache(tmp_path / "cache")
+    undone = undone_category(category, cache)
+    assert [s.label for s in undone.test] == [s.label for s in category.test]
+    assert len(undone.train) == len(category.train)
+    first = undone.test[0].path
+    stamp = first.stat().st_mtime_ns
+    assert undone_category(category, cache).test[0].path == first
+    assert first.stat().st_mtime_ns == stamp  # read back, not written again
+    reference = reference_levels([read_image(s.path) for s in category.train])
+    np.testing.assert_array_equal(
+        read_image(first), undo_light(read_image(category.test[0].path), reference)
+    )
+    fewer = replace(category, train=category.train[:-1])
+    assert undone_category(fewer, cache).root != undone.root  # other normals, other folder
+
+
+def test_the_light_method_is_the_gated_default_with_the_test_and_fit_refuses_it() -> None:
+    name = "hires_lite0_poe_proto_rot4_gated_fixed_light"
+    assert RECIPES[name] == replace(RECIPES["hires_lite0_poe_proto_rot4_gated_fixed"],
+                                    light_test=True)  # fmt: skip
+    assert name not in METHODS
+    with pytest.raises(ConfigError, match="light test .* the grid's alone"):
+        method_recipe(RECIPES[name], "letterbox")
+    old = recipe_to_json(COSINE)
+    old.pop("light_test")
+    assert recipe_from_json(old) == COSINE
+    assert recipe_from_json(recipe_to_json(LIT)) == LIT
