@@ -22,6 +22,7 @@ as it reads any dataset.
 
 from __future__ import annotations
 
+import json
 import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -43,6 +44,8 @@ from fsad.utils import atomic_folder
 LIGHT_TEST_ALPHA = POSE_TEST_ALPHA
 #: the disk cache's folder of images with their light undone
 UNDONE_FOLDER = "light_undone"
+#: the file, in a category's undone folder, that holds its reference (19 log quantiles)
+REFERENCE_FILE = "reference.json"
 #: each engine's undone engine and sample map (:func:`undone_engine`), while it lives
 _UNDONE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -109,7 +112,7 @@ def undone_category(category: CategoryData, cache: DiskCache) -> CategoryData:
 
     Returns:
         a :class:`~fsad.data.CategoryData` whose ``train`` and ``test`` parallel the
-        category's.
+        category's; its root holds the reference (:func:`undone_reference`).
     """
     samples = [*category.train, *category.test]
     key = {"images": files_fingerprint([s.path for s in samples]),
@@ -125,9 +128,16 @@ def undone_category(category: CategoryData, cache: DiskCache) -> CategoryData:
             for s, name in zip(samples, names, strict=True):
                 (tmp / name).parent.mkdir(parents=True, exist_ok=True)
                 (tmp / name).write_bytes(encode_image(undo_light(read_image(s.path), reference)))
+            (tmp / REFERENCE_FILE).write_text(json.dumps(reference.tolist()) + "\n")
     moved = [replace(s, path=folder / name) for s, name in zip(samples, names, strict=True)]
     n = len(category.train)
     return replace(category, root=folder, train=moved[:n], test=moved[n:])
+
+
+def undone_reference(undone: CategoryData) -> np.ndarray:
+    """The reference ``(19,)`` an :func:`undone_category` was undone against (what an
+    inspector applies to new images, :func:`fsad.light_estimate.undo_light`)."""
+    return np.asarray(json.loads((undone.root / REFERENCE_FILE).read_text()), np.float64)
 
 
 def undone_engine(engine: ResidualEngine) -> tuple[ResidualEngine, dict[str, Sample]]:
@@ -167,17 +177,31 @@ def support_light_test(engine: ResidualEngine, recipe: Recipe, samples: list[Sam
     return light_test(shot, lit)
 
 
-def light_gated(task: FewShotTask, recipe: Recipe) -> tuple[FewShotTask, LightTest | None]:
-    """The task as the recipe sees it: with ``recipe.light_test``, its support's light test
-    and, where the product's light varies, the task on the undone images (engine, category,
-    support and queries); otherwise the task as given and None."""
+def light_gated_engine(
+    engine: ResidualEngine, recipe: Recipe, samples: list[Sample]
+) -> tuple[ResidualEngine, list[Sample], LightTest | None]:
+    """The engine and support samples as the recipe sees them: with ``recipe.light_test``,
+    the support's light test (:func:`support_light_test`) and, where the product's light
+    varies, the undone engine and samples (:func:`undone_engine`); otherwise both as given
+    and None. ``fsad run`` (:func:`light_gated`) and ``fsad fit`` both decide here."""
     if not recipe.light_test:
-        return task, None
-    test = support_light_test(task.engine, recipe, task.support)
+        return engine, samples, None
+    test = support_light_test(engine, recipe, samples)
     if not test.varies:
+        return engine, samples, test
+    undone, mapping = undone_engine(engine)
+    return undone, undone_samples(mapping, samples), test
+
+
+def light_gated(task: FewShotTask, recipe: Recipe) -> tuple[FewShotTask, LightTest | None]:
+    """The task as the recipe sees it (:func:`light_gated_engine`): where the support's
+    light test finds the light varying, the task on the undone images (engine, category,
+    support and queries); otherwise the task as given. Returns the test too (None without
+    ``recipe.light_test``)."""
+    engine, support, test = light_gated_engine(task.engine, recipe, task.support)
+    if engine is task.engine:
         return task, test
-    undone, mapping = undone_engine(task.engine)
-    moved = replace(task, category=undone.category, engine=undone,
-                    support=undone_samples(mapping, task.support),
+    _, mapping = undone_engine(task.engine)
+    moved = replace(task, category=engine.category, engine=engine, support=support,
                     query=undone_samples(mapping, task.query))  # fmt: skip
     return moved, test

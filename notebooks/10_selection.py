@@ -2871,3 +2871,92 @@ if gate_grids:
 # test reads the frame: a product whose camera, light and background stay fixed while the
 # part lies at any angle (MVTec's screws) keeps its support as shot, which the query record
 # of screw here supports, but a product whose whole frame turns, as in the suite, turns it.
+
+# %% [markdown]
+# ## Robustness round 17: undo each image's light only where the support shows it varies
+#
+# After round 16 the suite `all`'s cost is mostly its light: dividing the exact drawn light
+# out of every image (the oracle) lifts the default's predecessor from 58.3 to 70.8 % at
+# 5 shots (chapter 11). Photometric round 12 divided out an *estimated* light, the estimator
+# the light estimate study ranked first, and was approved by a judge (signal round 5) that
+# then failed its confirmation, so it was recorded, not shipped. No label-free signal here
+# has measured what a light correction is worth. This round decides *where* to correct by
+# design, as round 16 decided where to turn: a product shot under one light has nothing to
+# undo, and the estimate would only add its noise. **It was designed after reading round
+# 12's query record** (the queries of its cells rose 6.0 points on the suite `all`, seeds
+# 1-2, deciding nothing there), which a reader should weigh.
+#
+# The estimate is now in the library (`fsad.light_estimate`, pixel for pixel round 12's):
+# a log-domain plane read as the median gradient of the smoothed log luminance, then gamma
+# and gain fitted on the image's luminance quantiles against its product's normals. The
+# test (`fsad.light_test`, run by `fsad run` and `fsad fit` through the same function)
+# reads the support and the normals only: each support image's mean patch distance on the
+# first engine, as shot against a bank of the normals as shot, and with its light undone
+# against a bank of the normals with theirs undone. The product's light *varies* when more
+# images score lower undone than a one-sided sign test allows at 1 % (the pose test's level
+# and tie rule); the method `hires_lite0_poe_proto_rot4_gated_fixed_light` then sees every
+# image, bank, support and queries, with its light undone, and its pose test runs on those.
+# With fewer than 7 support images the test cannot reach 1 %, so at 1 shot nothing is
+# undone. The rule, committed before any row of the grid (`research/light_test_round.py`):
+# at 5 shots over seeds 1-5, the method is adopted when it is below the default by no more
+# than one sample standard deviation of the default on each of the MVTec protocol, the
+# suite `all` and the untransformed suite (`fsad.report.guarded_grid`). The adoption is by
+# design; the grids are its guard.
+
+# %% tags=["hide-input"]
+LIGHT_TESTS = RESULTS / "explore" / "light_test.csv"
+if LIGHT_TESTS.exists():
+    light_decided = pd.read_csv(LIGHT_TESTS)
+    light_share = light_decided.pivot_table(
+        index="category", columns="folder", values="varies", aggfunc="mean"
+    )
+    display(Markdown(
+        "Share of seeds whose support finds the light varying, 5 shots (1: the images' "
+        f"light undone in every seed; {len(light_decided)} tests, seeds "
+        f"{light_decided['seed'].min()}-{light_decided['seed'].max()}; from "
+        f"`{shown_path(LIGHT_TESTS)}`, read from the grid's own rows):"
+    ))  # fmt: skip
+    display(Markdown(to_markdown(light_share)))
+
+# %% tags=["hide-input"]
+LIT_METHOD = "hires_lite0_poe_proto_rot4_gated_fixed_light"
+light_grids = {}
+for folder, label in gate_labels.items():
+    if (RESULTS / "poses" / folder / "results.csv").exists():
+        rows = read_results(RESULTS / "poses" / folder)
+        light_grids[label.replace(" (reported)", "")] = guarded_grid(rows, LIT_METHOD, GATED, 5, 4)
+if light_grids:
+    light_table = pd.DataFrame(
+        list(light_grids.values()), index=pd.Index(list(light_grids), name="grid")
+    ).rename(columns={LIT_METHOD: "light-tested", GATED: "default"})
+    cols = ["light-tested", "default", "change", "guard", "below_guard", "cells", "seeds",
+            "complete"]  # fmt: skip
+    display(Markdown("Query accuracy (%, 5 shots, mean ± std over seeds of the category mean):"))
+    display(Markdown(to_markdown(light_table[cols])))
+    if not light_table["complete"].all() or len(light_table) < 3:
+        display(Markdown("The grid is incomplete: no verdict yet."))
+    else:
+        below = light_table.index[light_table["below_guard"]].tolist()
+        said = (
+            f"below the guard ({', '.join(below)}): the default stays"
+            if below
+            else "within the guard on all three: the light-tested method is adopted"
+        )
+        display(Markdown(f"The rule's verdict: {said}."))
+
+
+# %% tags=["hide-input"]
+def light_by_category(folder: str) -> pd.DataFrame:
+    """Per category, the light-tested method and the default (%, 5 shots, mean over seeds)."""
+    rows = read_results(RESULTS / "poses" / folder)
+    rows = rows[(rows["shots"] == 5) & rows["method"].isin([LIT_METHOD, GATED])]
+    table = rows.pivot_table(index="category", columns="method", values="accuracy") * 100
+    table = table.rename(columns={LIT_METHOD: "light-tested", GATED: "default"})
+    table = table[["light-tested", "default"]]
+    return table.assign(change=table["light-tested"] - table["default"]).round(2)
+
+
+if light_grids:
+    for folder in ("suite_all", "mvtec", "suite_none"):
+        display(Markdown(f"{gate_labels[folder]}, 5 shots, per category (%):"))
+        display(Markdown(to_markdown(light_by_category(folder))))

@@ -14,7 +14,7 @@ from fsad.data import CategoryData, load_category, read_image
 from fsad.descriptors import DescriptorConfig
 from fsad.engine import ResidualEngine
 from fsad.errors import ConfigError
-from fsad.inspector.classifier import METHODS, method_recipe
+from fsad.inspector.classifier import METHODS
 from fsad.light_estimate import (
     frame_coordinates,
     gradient_slope,
@@ -109,20 +109,24 @@ def test_the_light_test_names_bad_shapes(shot, undone) -> None:
 
 
 def lit_product(root: Path, varies: bool) -> CategoryData:
-    """An MVTec-layout category of :func:`scene` s with a white spot on the defects, shot
-    under one light or (``varies``) under a gamma, gain and plane drawn per image, normals
-    and defects alike; 10 normals, 8 images of one defect type."""
+    """An MVTec-layout category of :func:`scene` s, shot under one light or (``varies``)
+    under a gamma, gain and plane drawn per image, normals and defects alike: 10 normals, 1
+    good test image and 6 images of each defect type (``spot``: a white square; ``bar``: a
+    dark bar)."""
     import cv2
 
     rng = np.random.default_rng(0)
-    for split, kind, n in (("train", "good", 10), ("test", "good", 1), ("test", "spot", 8)):
+    kinds = (("train", "good", 10), ("test", "good", 1), ("test", "spot", 6), ("test", "bar", 6))
+    for split, kind, n in kinds:
         folder = root / "widget" / split / kind
         folder.mkdir(parents=True)
         for i in range(n):
             img = scene(rng)
+            y, x = rng.integers(20, 70, 2)
             if kind == "spot":
-                y, x = rng.integers(20, 70, 2)
                 img[y : y + 8, x : x + 8] = 255
+            elif kind == "bar":
+                img[y : y + 3, x : x + 20] = 10
             if varies:
                 g, k = rng.uniform(0.7, 1.4), rng.uniform(-0.5, 0.3)
                 img = lit(img, g, k, *rng.uniform(-0.4, 0.4, 2))
@@ -130,10 +134,14 @@ def lit_product(root: Path, varies: bool) -> CategoryData:
     return load_category(root, "mvtec_ad", "widget")
 
 
-def task_of(category: CategoryData, engine: ResidualEngine) -> FewShotTask:
-    support = [s for s in category.test if s.label != "good"]
-    return FewShotTask("mvtec_ad", category, 8, 1, ["spot"], support,
-                       np.zeros(8, np.int64), support[:3], engine)  # fmt: skip
+def task_of(category: CategoryData, engine: ResidualEngine, shots: int = 4) -> FewShotTask:
+    """The task of the first ``shots`` images of each defect type, the rest as queries."""
+    classes = ["bar", "spot"]
+    by_type = [[s for s in category.test if s.label == c] for c in classes]
+    support = [s for group in by_type for s in group[:shots]]
+    query = [s for group in by_type for s in group[shots:]]
+    labels = np.repeat(np.arange(2), shots)
+    return FewShotTask("mvtec_ad", category, shots, 1, classes, support, labels, query, engine)
 
 
 @pytest.mark.parametrize("varies", [False, True])
@@ -142,12 +150,11 @@ def test_the_light_is_undone_only_where_the_support_shows_it_varies(
 ) -> None:
     category = lit_product(tmp_path / "data", varies)
     engine = ResidualEngine(category, SMALL, seed=1, cache=DiskCache(tmp_path / "cache"))
-    support = [s for s in category.test if s.label != "good"]
-    test = support_light_test(engine, LIT, support)
+    task = task_of(category, engine)
+    test = support_light_test(engine, LIT, task.support)
     assert test.n_images == 8
     assert test.varies is varies
     assert test.lower_undone == 8 if varies else test.lower_undone <= 6
-    task = task_of(category, engine)
     seen, again = light_gated(task, LIT)
     assert again == test
     if not varies:
@@ -158,6 +165,33 @@ def test_the_light_is_undone_only_where_the_support_shows_it_varies(
     assert [s.label for s in seen.support] == [s.label for s in task.support]
     assert all(s.path.parent.parent.parent == undone.category.root for s in seen.query)
     assert light_gated(task, COSINE) == (task, None)  # no test without the setting
+
+
+def test_fit_undoes_the_light_as_the_grid_does(tmp_path: Path) -> None:
+    """``fsad fit`` of a light-tested recipe: the same test, the reference stored in the
+    model, and the grid's scores for the queries (read as files, undone in memory), also
+    after save and load."""
+    from fsad.inspector import Inspector
+    from fsad.inspector.model import engine_configs
+    from fsad.methods.anomaly_guided import predict_with
+
+    category = lit_product(tmp_path / "data", varies=True)
+    task = task_of(category, None)
+    support = {c: [s.path for s in task.support if s.label == c] for c in task.classes}
+    recipe = replace(LIT, head="logistic", c=100.0)
+    insp = Inspector(method=recipe, resize=64, crop=64, folds=3, coreset_ratio=0.25,
+                     cache=DiskCache(tmp_path / "cache"))  # fmt: skip
+    insp.fit([s.path for s in category.train], support)
+    assert insp.info["light_test"]["varies"] is True
+    first = engine_configs(insp.config, insp.recipe, None)[0]
+    engine = ResidualEngine(category, first, seed=1, cache=DiskCache(tmp_path / "grid"))
+    grid = predict_with(replace(task, engine=engine), insp.recipe)
+    assert grid.info["light_test"] == insp.info["light_test"]
+    queries = [s.path for s in task.query]
+    np.testing.assert_allclose(insp.predict_proba(queries), grid.scores, atol=1e-5)
+    loaded = Inspector.load(insp.save(tmp_path / "model"))
+    np.testing.assert_array_equal(loaded.model_.light_reference, insp.model_.light_reference)
+    np.testing.assert_allclose(loaded.predict_proba(queries), grid.scores, atol=1e-5)
 
 
 def test_the_undone_images_are_written_once_and_keyed_by_the_normals(tmp_path: Path) -> None:
@@ -178,13 +212,11 @@ def test_the_undone_images_are_written_once_and_keyed_by_the_normals(tmp_path: P
     assert undone_category(fewer, cache).root != undone.root  # other normals, other folder
 
 
-def test_the_light_method_is_the_gated_default_with_the_test_and_fit_refuses_it() -> None:
+def test_the_light_method_is_the_gated_default_with_the_test() -> None:
     name = "hires_lite0_poe_proto_rot4_gated_fixed_light"
     assert RECIPES[name] == replace(RECIPES["hires_lite0_poe_proto_rot4_gated_fixed"],
                                     light_test=True)  # fmt: skip
-    assert name not in METHODS
-    with pytest.raises(ConfigError, match="light test .* the grid's alone"):
-        method_recipe(RECIPES[name], "letterbox")
+    assert name in METHODS
     old = recipe_to_json(COSINE)
     old.pop("light_test")
     assert recipe_from_json(old) == COSINE

@@ -95,6 +95,33 @@ def test_fit_prints_the_pose_test_of_a_gated_method(
     assert meta["info"]["pose_test"]["holds_pose"] is holds
 
 
+@pytest.mark.parametrize("varies", [False, True])
+def test_fit_prints_the_light_test_and_stores_the_reference(
+    arranged: Path, tmp_path, capsys, monkeypatch: pytest.MonkeyPatch, varies: bool
+) -> None:
+    from dataclasses import replace
+
+    from fsad.light_test import LightTest
+    from fsad.methods.anomaly_guided import RECIPES
+
+    monkeypatch.setitem(RECIPES, "anomaly_lr", replace(RECIPES["anomaly_lr"], light_test=True))
+    # 4 support images can never reach the test's level: force the verdict
+    verdict = LightTest(4, 4, 0.001) if varies else LightTest(4, 1, 0.94)
+    monkeypatch.setattr("fsad.light_test.light_test", lambda shot, undone: verdict)
+    argv = ["fit", "--normal", str(arranged / "normal"), "--support", str(arranged / "support")]
+    assert main([*argv, "--out", str(tmp_path / "m"), *TINY]) == 0
+    out = capsys.readouterr().out
+    if varies:
+        assert "  light test: the product's light varies (4 of 4 lower undone" in out
+        assert ": every image's light undone\n" in out
+    else:
+        assert "  light test: the product's light holds (1 of 4 lower undone" in out
+        assert ": images as shot\n" in out
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())["meta"]
+    assert meta["info"]["light_test"]["varies"] is varies
+    assert ("light_reference" in meta) is varies and len(meta.get("light_reference", [0] * 19)) == 19
+
+
 def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err

@@ -132,6 +132,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print(f"  normal images {info['n_normal']}, banks of {banks} patches")
     print(f"  defect types: {counts}; method {insp.config.method}")
     print(f"  {framing_text(insp.config.framing, insp.config.crop, insp.recipe)}")
+    if "light_test" in info:
+        light = info["light_test"]
+        undone = "every image's light undone" if light["varies"] else "images as shot"
+        print(f"  light test: the product's light {light['summary']}: {undone}")
     if "pose_test" in info:
         pose = info["pose_test"]
         turned = "support as shot" if pose["holds_pose"] else "support turned"

@@ -99,6 +99,8 @@ from fsad.inspector.threshold import (
     member_images,
     score_summary,
 )
+from fsad.light_estimate import undo_light
+from fsad.light_test import light_gated_engine, undone_reference
 from fsad.poses import posed_names
 from fsad.recipe import Recipe, inputs_rows, recipe_engines, support_pose_test, support_rows
 from fsad.utils import progress_bar, seed_everything
@@ -326,6 +328,12 @@ class Inspector:
         recipe = replace(  # a fixed engine's side from these normals, stored in the model
             recipe, engines=tuple(resolve_side(e, engine.category) for e in recipe.engines)
         )
+        names = [s.path.name for s in samples]
+        engine, samples, light = light_gated_engine(engine, recipe, samples)  # the grid's code
+        reference = None
+        if light is not None and light.varies:  # the bank and threshold of undone normals
+            f_normal = engine.features(engine.category.train)
+            reference = undone_reference(engine.category)
         members = member_images(engine.bank_indices, f_normal, engine.bank_images_per_normal)
         loo = leave_out_scores(f_normal, engine.bank, members, config.folds, config.seed)
         threshold = anomaly_threshold(loo, config.quantile)
@@ -343,6 +351,8 @@ class Inspector:
             "skipped": [p for p, _ in skipped],
             "weights_sha256": weights_digests(config, recipe, weights),
         }
+        if light is not None:  # what decided whether to undo the light
+            info["light_test"] = light.as_dict()
         if pose is not None:  # what decided the support's poses
             info["pose_test"] = pose.as_dict()
         self.model_ = FittedModel(
@@ -352,12 +362,13 @@ class Inspector:
             banks=[e.bank for e in engines],
             support=rows,
             support_labels=labels[source],
-            support_names=posed_names([s.path.name for s in samples], len(source) // len(samples)),
+            support_names=posed_names(names, len(source) // len(samples)),
             threshold=threshold,
             temperature=temperature,
             map_range=(heatmap_floor(f_normal, engine.bank), threshold),
             info=info,
             weights=weights,
+            light_reference=reference,
         )
         self._engines = [ModelEngine(e.config, e.bank, e.extractor) for e in engines]
         self.skipped = skipped
@@ -367,7 +378,11 @@ class Inspector:
 
     def _analyse(self, images: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[np.ndarray]]:
         """Anomaly maps ``(N, h, w)`` of engine 0 and the recipe's rows (per group
-        ``(N, D_g)``) of RGB images: one backbone pass per engine."""
+        ``(N, D_g)``) of RGB images: one backbone pass per engine; each image's light
+        undone first where the fit's light test found it varying."""
+        reference = self._fitted().light_reference
+        if reference is not None:
+            images = [undo_light(im, reference) for im in images]
         inputs = [Inputs(e, images=list(images)) for e in self.engines()]
         rows = inputs_rows(self.recipe, inputs)
         return inputs[0].anomaly_maps(), rows

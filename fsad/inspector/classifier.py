@@ -32,12 +32,9 @@ from fsad.recipe import Recipe, leave_one_out, recipe_proba, task_framed
 #: pose (:func:`fsad.poses.pose_test`), then on the support as shot
 DEFAULT_METHOD = "hires_lite0_poe_proto_rot4_gated_fixed"
 #: the grid's inductive methods an inspector can fit (``residual_proto_rb`` needs the random
-#: bank of a dataset's files, which a fitted model does not keep; a recipe with the light test
-#: sees a dataset's images with their light undone, which an inspector does not do yet)
+#: bank of a dataset's files, which a fitted model does not keep)
 METHODS: dict[str, str] = {
-    name: DESCRIPTIONS[name]
-    for name in RECIPES
-    if name != "residual_proto_rb" and not RECIPES[name].light_test
+    name: DESCRIPTIONS[name] for name in RECIPES if name != "residual_proto_rb"
 }
 #: softmax temperature on cosine similarities when it cannot be fitted (one image per type)
 DEFAULT_TEMPERATURE = 0.05
@@ -53,11 +50,6 @@ def method_recipe(method: str | Recipe, framing: str) -> Recipe:
     """
     if isinstance(method, Recipe):
         recipe = method
-        if recipe.light_test:
-            raise ConfigError(
-                "the light test (light_test=True) is the grid's alone for now: "
-                "an inspector does not undo the light of its images"
-            )
     elif method in METHODS:
         recipe = RECIPES[method]
     else:

@@ -49,6 +49,9 @@ class FittedModel:
         info: JSON-able facts of the fit (counts, leave-out score summary, the
             leave-one-out trust estimate, weights hashes, ...).
         weights: local backbone weights file of engine 0 (None: packaged weights).
+        light_reference: ``(19,)`` the normals' reference every new image's light is undone
+            against (:func:`fsad.light_estimate.undo_light`) where the support's light test
+            found the product's light varying; None: images as shot.
     """
 
     config: InspectorConfig
@@ -63,6 +66,7 @@ class FittedModel:
     map_range: tuple[float, float]
     info: dict[str, Any] = field(default_factory=dict)
     weights: str | None = None
+    light_reference: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.support = [np.asarray(x, dtype=np.float32) for x in self.support]
@@ -70,6 +74,8 @@ class FittedModel:
         self.threshold = float(self.threshold)
         self.temperature = float(self.temperature)
         self.map_range = (float(self.map_range[0]), float(self.map_range[1]))
+        if self.light_reference is not None:
+            self.light_reference = np.asarray(self.light_reference, dtype=np.float64)
 
     @property
     def engine_configs(self) -> list[EngineConfig]:
@@ -129,6 +135,8 @@ def save_model(path: str | os.PathLike, model: FittedModel) -> Path:
         "weights": model.weights,
         "info": model.info,
     }
+    if model.light_reference is not None:  # absent otherwise: older models have no such key
+        meta["light_reference"] = model.light_reference.tolist()
     support = {f"group{g}": torch.from_numpy(x) for g, x in enumerate(model.support)}
     tensors = {
         "banks": {f"engine{k}": b.features for k, b in enumerate(model.banks)},
@@ -176,6 +184,7 @@ def _from_artifact(art: Artifact) -> FittedModel:
         map_range=tuple(meta["map_range"]),
         info=dict(meta.get("info", {})),
         weights=weights,
+        light_reference=meta.get("light_reference"),
     )
 
 
