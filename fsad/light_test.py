@@ -17,7 +17,9 @@ fewer than 7 support images the test cannot reach that level and the images stay
 The images with their light undone are written once per category as lossless PNG files in
 the disk cache (:func:`undone_category`, keyed by the images' content, the normals' content
 and :func:`fsad.light_estimate.estimate_key`), so every engine, block and cache reads them
-as it reads any dataset.
+as it reads any dataset. ``fsad cache prune`` removes cache entries only, never these
+folders (a few hundred MB per product): delete ``light_undone/`` to reclaim them; the next
+use writes them again.
 """
 
 from __future__ import annotations

@@ -63,6 +63,8 @@ CELLS = {
     "hires_lite0_poe_proto_rot4_fixed": ("poses/mvtec", "paper", "bottle", 1),
     # bottle holds a pose at 5 shots: the support as shot (the turned copies at 1 shot)
     "hires_lite0_poe_proto_rot4_gated_fixed": ("poses/mvtec", "paper", "bottle", 5),
+    # bottle's light holds under the centre crop: its light test is computed, nothing undone
+    "hires_lite0_poe_proto_rot4_gated_fixed_light": ("poses/mvtec", "paper", "bottle", 5),
     "contrastive": ("main", "paper", "metal_nut", 2),
     "contrastive_nopretrain": ("ablation", "ablation", "transistor", 2),
     "contrastive_raw": ("ablation", "ablation", "bottle", 2),
