@@ -26,7 +26,7 @@
 # `fit` builds the PatchCore memory banks of the normal images (chapter 2), a
 # normal-vs-defect **threshold** on the anomaly score (a high quantile of the scores of normal
 # images left out of the bank, so it reflects unseen normals), and the defect-type classifier
-# the last round picked (`hires_lite0_poe_proto_rot4_gated_fixed`: anomaly-guided
+# the last round picked (`hires_lite0_poe_proto_rot4_gated_fixed_light`: anomaly-guided
 # descriptors of a 224 and a 448 px engine and rotated zoom views through EfficientNet-Lite0,
 # one logistic regression and one prototype expert per block group; the 448 px engine sees
 # every image at the product's scale, the longest side of its normal images filling its
@@ -36,7 +36,11 @@
 # support images look more anomalous turned than as shot; 7 or more support images are
 # needed to find that), then on the support as shot: the results chapter's *Support images
 # in four poses* shows what the poses cost where the camera and light never turn, as on
-# MVTec. `fit` prints the test's verdict. All of it is computed by **the same code as the grid**
+# MVTec. Every image is first seen with its own light undone (its gamma, gain and gradient,
+# estimated from its pixels against the normals) where a *light test* of the support finds
+# that the product's light varies (undone, its support images look more normal than as
+# shot, again with 7 or more support images). `fit` prints both tests' verdicts. All of it
+# is computed by **the same code as the grid**
 # (`fsad run`):
 # a model fitted on a category's files gives every query the grid's prediction
 # (`tests/test_inspector_grid.py` checks it on bottle). `residual_proto` is the fast option.
@@ -54,7 +58,7 @@ data_root: str = ""  # empty: $FSAD_DATA if set, else the embedded dataset; embe
 category: str = ""  # empty: the first category of the configuration
 shots: int = 5  # example images per defect type in the support folder
 method: str = (
-    "hires_lite0_poe_proto_rot4_gated_fixed"  # fsad.inspector.METHODS; residual_proto: fast
+    "hires_lite0_poe_proto_rot4_gated_fixed_light"  # fsad.inspector.METHODS; residual_proto: fast
 )
 folds: int = 3  # leave-out folds of the threshold estimate (fsad default 10)
 n_overlays: int = 8  # heat-map overlays shown

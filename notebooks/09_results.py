@@ -567,13 +567,15 @@ else:
 # `results/poses/suite_none` (the suite `none`, 5 shots only) and the suite
 # `results/poses/suite_all` (the suite `all`; both regenerated for this comparison, every
 # method on the same images; chapter 11). The appendix's round 2 gives the label-free verdict.
-# The next three tables follow `fsad fit`'s default on the same cells: `hires_lite0_poe_proto_rot4`
+# The next four tables follow `fsad fit`'s default on the same cells: `hires_lite0_poe_proto_rot4`
 # (the appendix's speed round dropped the Lite2 zoom views as not worth their cost) next to
 # the default it replaced, then `hires_lite0_poe_proto_rot4_fixed` (robustness round 11: its
 # 448 px engine sees whole images at the product's scale; under the centre crop, and where a
 # product's images share one size, it is the same method) next to the one it replaced, and
 # last `hires_lite0_poe_proto_rot4_gated_fixed` (robustness round 16: the support is turned
-# only where its own pose test finds the product free) next to the method it gates.
+# only where its own pose test finds the product free) next to the method it gates, and
+# `hires_lite0_poe_proto_rot4_gated_fixed_light` (robustness round 17: every image's own
+# light undone where the support's light test finds it varying) next to the gated method.
 
 # %% tags=["hide-input", "full-width"]
 pose_rows = {name: read([name]) for name in poses_folders}
@@ -598,6 +600,10 @@ else:
         ("hires_lite0_poe_proto_rot4_fixed", "hires_lite0_poe_proto_rot4_gated_fixed"): (
             "support turned only where its pose test finds the product free"
         ),
+        (
+            "hires_lite0_poe_proto_rot4_gated_fixed",
+            "hires_lite0_poe_proto_rot4_gated_fixed_light",
+        ): "each image's light undone where the support's light test finds it varying",
     }
     for (old, new), change in swaps.items():
         pair = [(old, new)]

@@ -2907,6 +2907,7 @@ if gate_grids:
 LIGHT_TESTS = RESULTS / "explore" / "light_test.csv"
 if LIGHT_TESTS.exists():
     light_decided = pd.read_csv(LIGHT_TESTS)
+    light_decided = light_decided[light_decided["shots"] == 5]
     light_share = light_decided.pivot_table(
         index="category", columns="folder", values="varies", aggfunc="mean"
     )

@@ -229,7 +229,7 @@ def test_get_params_round_trips_into_a_new_inspector(fitted: Inspector, tmp_path
     assert clone.get_params() == params and clone.model_ is None
     assert "crop=64" in repr(clone) and "seed" not in repr(clone)
     assert (
-        Inspector().method == DEFAULT_METHOD == "hires_lite0_poe_proto_rot4_gated_fixed"
+        Inspector().method == DEFAULT_METHOD == "hires_lite0_poe_proto_rot4_gated_fixed_light"
         and "residual_proto" in METHODS
     )
     with pytest.raises(NotFittedError, match="not fitted"):

@@ -119,7 +119,9 @@ def test_fit_prints_the_light_test_and_stores_the_reference(
         assert ": images as shot\n" in out
     meta = json.loads((tmp_path / "m" / "model.json").read_text())["meta"]
     assert meta["info"]["light_test"]["varies"] is varies
-    assert ("light_reference" in meta) is varies and len(meta.get("light_reference", [0] * 19)) == 19
+    assert ("light_reference" in meta) is varies and len(
+        meta.get("light_reference", [0] * 19)
+    ) == 19
 
 
 def _error_line(capsys: pytest.CaptureFixture[str]) -> str:

@@ -66,6 +66,9 @@ RUN_SECONDS: dict[str, tuple[float, float]] = {
     "hires_lite0_poe_proto_rot4_fixed": (24.5, 0.27),
     # the same; the pose test adds the turned support's anomaly maps on the 224 px engine
     "hires_lite0_poe_proto_rot4_gated_fixed": (24.5, 0.27),
+    # the same; the light test adds the first engine on the images with their light undone
+    # (and, where the light varies, every engine on them: their own cache entries)
+    "hires_lite0_poe_proto_rot4_gated_fixed_light": (24.5, 0.27),
     "direct": (6.46, 2.82),
     "contrastive": (46.0, 35.3),
     "contrastive_nopretrain": (43.46, 31.83),

@@ -25,12 +25,14 @@ from fsad.methods.anomaly_guided import DESCRIPTIONS, RECIPES
 from fsad.poses import image_labels
 from fsad.recipe import Recipe, leave_one_out, recipe_proba, task_framed
 
-#: the recipe ``fsad fit`` ships by default: the last round's pick (robustness round 16, book
+#: the recipe ``fsad fit`` ships by default: the last round's pick (robustness round 17, book
 #: appendix): ``hires_poe_proto`` without the Lite2 zoom views (speed round 1), its 448 px
 #: engine framing whole images at the product's scale (robustness round 11), fitted on every
 #: support image in 4 poses unless the support's pose test finds that the product holds a
-#: pose (:func:`fsad.poses.pose_test`), then on the support as shot
-DEFAULT_METHOD = "hires_lite0_poe_proto_rot4_gated_fixed"
+#: pose (:func:`fsad.poses.pose_test`, robustness round 16), and seeing every image with its
+#: own light undone where the support's light test finds the product's light varying
+#: (:mod:`fsad.light_test`, robustness round 17)
+DEFAULT_METHOD = "hires_lite0_poe_proto_rot4_gated_fixed_light"
 #: the grid's inductive methods an inspector can fit (``residual_proto_rb`` needs the random
 #: bank of a dataset's files, which a fitted model does not keep)
 METHODS: dict[str, str] = {

@@ -49,7 +49,7 @@ class InspectorConfig:
         if self.framing == "fixed":
             raise ConfigError(
                 "fit frames its first engine 'letterbox' or 'crop'; 'fixed' is for a recipe's "
-                "further engine (hires_lite0_poe_proto_rot4_gated_fixed's 448 px engine)"
+                "further engine (the default method's 448 px engine)"
             )
         self.feature_config()  # validates the backbone settings (framing, resolution)
 
