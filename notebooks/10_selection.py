@@ -2961,3 +2961,22 @@ if light_grids:
     for folder in ("suite_all", "mvtec", "suite_none"):
         display(Markdown(f"{gate_labels[folder]}, 5 shots, per category (%):"))
         display(Markdown(to_markdown(light_by_category(folder))))
+
+# %% [markdown]
+# Read plainly: the rule adopts the light-tested method, and it is `fsad fit`'s default. It
+# is within the guard on all three grids and above the default on each (at 5 shots: MVTec
+# protocol +0.80, suite `all` +1.23, untransformed +0.46 points), but its suite figure is an
+# average of opposite moves. On the suite `all`, where every image's light was drawn, the
+# test found it varying in 5 of screw's 5 seeds, 4 of transistor's, 3 of metal_nut's and
+# none of bottle's; it also found it varying in MVTec's screw (every seed, under both
+# framings) and in single seeds of metal_nut. Where it
+# undid the light, screw gained on every grid (suite `all` +16.0, +12 to +24 in every seed;
+# MVTec protocol +3.2 and untransformed +2.4, each with one seed that lost), metal_nut a
+# little on the suite `all`; transistor lost 13 points on the suite `all`, 10-25 in each seed
+# where its light was found varying. The test asks whether undone images look more *normal*;
+# it cannot ask whether they keep the defect types apart, and on transistor they do not (a
+# likely reading, not measured here: the estimate takes a defect that changes the part's grey
+# levels for light and undoes part of it). On bottle, whose windows show background and
+# bottle in every proportion, the estimate is wrong enough that undone images look *less*
+# normal, and the test keeps them as shot. Issue #21's suite target stays far off: the gap
+# between the suite `all` and the untransformed images is now −22.37 points (chapter 11).
