@@ -25,6 +25,7 @@ use writes them again.
 from __future__ import annotations
 
 import json
+import tempfile
 import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -48,6 +49,8 @@ LIGHT_TEST_ALPHA = POSE_TEST_ALPHA
 UNDONE_FOLDER = "light_undone"
 #: the file, in a category's undone folder, that holds its reference (19 log quantiles)
 REFERENCE_FILE = "reference.json"
+#: how an undone folder names its files (in its key: 2, files named by position alone)
+UNDONE_LAYOUT = 2
 #: each engine's undone engine and sample map (:func:`undone_engine`), while it lives
 _UNDONE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -110,7 +113,12 @@ def light_test(shot: np.ndarray, undone: np.ndarray) -> LightTest:
 def undone_category(category: CategoryData, cache: DiskCache) -> CategoryData:
     """The category with every image's light undone (:func:`fsad.light_estimate.undo_light`,
     the reference read from its bank's normals), written once as PNG files under the
-    cache's :data:`UNDONE_FOLDER`; the samples keep their order, labels and masks.
+    cache's :data:`UNDONE_FOLDER` (a temporary folder when the cache is disabled); the
+    samples keep their order and every field but their path.
+
+    The folder is keyed by the content of every image in order and of the normals, the
+    estimate's constants and :data:`UNDONE_LAYOUT`; its files are named by position alone
+    (``00012.png``), so the key determines every name and byte in it.
 
     Returns:
         a :class:`~fsad.data.CategoryData` whose ``train`` and ``test`` parallel the
@@ -119,16 +127,14 @@ def undone_category(category: CategoryData, cache: DiskCache) -> CategoryData:
     samples = [*category.train, *category.test]
     key = {"images": files_fingerprint([s.path for s in samples]),
            "normals": files_fingerprint([s.path for s in category.train]),
-           "estimate": estimate_key()}  # fmt: skip
-    folder = cache.root / UNDONE_FOLDER / f"{category.name}-{fingerprint(key)}"
-    names = [
-        Path(s.split, s.label, f"{i:05d}_{Path(s.path).stem}.png") for i, s in enumerate(samples)
-    ]
-    if not folder.is_dir():
+           "estimate": estimate_key(), "layout": UNDONE_LAYOUT}  # fmt: skip
+    base = cache.root if cache.enabled else Path(tempfile.mkdtemp(prefix="fsad_light_"))
+    folder = base / UNDONE_FOLDER / fingerprint(key)
+    names = [f"{i:05d}.png" for i in range(len(samples))]
+    if not (folder / REFERENCE_FILE).is_file():
         reference = reference_levels([read_image(s.path) for s in category.train])
-        with atomic_folder(folder, done=folder.is_dir) as tmp:
+        with atomic_folder(folder, done=(folder / REFERENCE_FILE).is_file) as tmp:
             for s, name in zip(samples, names, strict=True):
-                (tmp / name).parent.mkdir(parents=True, exist_ok=True)
                 (tmp / name).write_bytes(encode_image(undo_light(read_image(s.path), reference)))
             (tmp / REFERENCE_FILE).write_text(json.dumps(reference.tolist()) + "\n")
     moved = [replace(s, path=folder / name) for s, name in zip(samples, names, strict=True)]
@@ -142,22 +148,24 @@ def undone_reference(undone: CategoryData) -> np.ndarray:
     return np.asarray(json.loads((undone.root / REFERENCE_FILE).read_text()), np.float64)
 
 
-def undone_engine(engine: ResidualEngine) -> tuple[ResidualEngine, dict[str, Sample]]:
-    """The engine on :func:`undone_category` of its category (the same settings, seed and
-    cache; memoised on ``engine``) and a map from each original sample's path to its undone
-    sample."""
+def undone_engine(engine: ResidualEngine) -> tuple[ResidualEngine, dict[str, Path]]:
+    """The engine on :func:`undone_category` of its category (the same settings, seed, cache
+    and backbone; memoised on ``engine``) and a map from each original image's path to its
+    undone file."""
     if engine not in _UNDONE:
         category = engine.category
         undone = undone_category(category, engine.cache)
         pairs = zip([*category.train, *category.test], [*undone.train, *undone.test], strict=True)
-        mapping = {str(a.path): b for a, b in pairs}
+        mapping = {str(a.path): b.path for a, b in pairs}
+        shared = engine._extractor  # the backbone, when loaded: the same feature settings
         _UNDONE[engine] = ResidualEngine(undone, engine.config, engine.seed, engine.cache,
-                                         engine.device), mapping  # fmt: skip
+                                         engine.device, extractor=shared), mapping  # fmt: skip
     return _UNDONE[engine]
 
 
-def undone_samples(mapping: dict[str, Sample], samples: list[Sample]) -> list[Sample]:
-    """Each sample's undone counterpart (:func:`undone_engine`'s map).
+def undone_samples(mapping: dict[str, Path], samples: list[Sample]) -> list[Sample]:
+    """Each sample with its path moved to its undone file (:func:`undone_engine`'s map),
+    every other field as it was (a query's hidden label stays hidden).
 
     Raises:
         ConfigError: a sample is not one of the category's (the message names it).
@@ -165,7 +173,7 @@ def undone_samples(mapping: dict[str, Sample], samples: list[Sample]) -> list[Sa
     missing = [str(s.path) for s in samples if str(s.path) not in mapping]
     if missing:
         raise ConfigError(f"{missing[0]}: not an image of the category whose light was undone")
-    return [mapping[str(s.path)] for s in samples]
+    return [replace(s, path=mapping[str(s.path)]) for s in samples]
 
 
 def support_light_test(engine: ResidualEngine, recipe: Recipe, samples: list[Sample]) -> LightTest:
@@ -197,13 +205,17 @@ def light_gated_engine(
 
 def light_gated(task: FewShotTask, recipe: Recipe) -> tuple[FewShotTask, LightTest | None]:
     """The task as the recipe sees it (:func:`light_gated_engine`): where the support's
-    light test finds the light varying, the task on the undone images (engine, category,
-    support and queries); otherwise the task as given. Returns the test too (None without
-    ``recipe.light_test``)."""
+    light test finds the light varying, the task on the undone images (engine; the paths of
+    the category's, support's and queries' samples, every other field as given, so the
+    queries' labels stay hidden); otherwise the task as given. Returns the test too (None
+    without ``recipe.light_test``)."""
     engine, support, test = light_gated_engine(task.engine, recipe, task.support)
     if engine is task.engine:
         return task, test
     _, mapping = undone_engine(task.engine)
-    moved = replace(task, category=engine.category, engine=engine, support=support,
+    category = replace(task.category, root=engine.category.root,
+                       train=undone_samples(mapping, task.category.train),
+                       test=undone_samples(mapping, task.category.test))  # fmt: skip
+    moved = replace(task, category=category, engine=engine, support=support,
                     query=undone_samples(mapping, task.query))  # fmt: skip
     return moved, test

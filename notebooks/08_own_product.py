@@ -43,7 +43,9 @@
 # is computed by **the same code as the grid**
 # (`fsad run`):
 # a model fitted on a category's files gives every query the grid's prediction
-# (`tests/test_inspector_grid.py` checks it on bottle). `residual_proto` is the fast option.
+# (`tests/test_inspector_grid.py` checks it on bottle, whose light holds; the undone path is
+# checked on a synthetic product whose light varies, `tests/test_light_test.py`).
+# `residual_proto` is the fast option.
 # `fit` also says **how far to trust it**, from the support images alone: each one is
 # classified by the model fitted on the others (leave-one-out). `classify` gives every image
 # its anomaly score, whether it is normal and, if not, its most likely defect type with the

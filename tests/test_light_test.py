@@ -14,6 +14,7 @@ from fsad.data import CategoryData, load_category, read_image
 from fsad.descriptors import DescriptorConfig
 from fsad.engine import ResidualEngine
 from fsad.errors import ConfigError
+from fsad.evaluate import HIDDEN, hide_label
 from fsad.inspector.classifier import METHODS
 from fsad.light_estimate import (
     frame_coordinates,
@@ -161,18 +162,22 @@ def test_the_light_is_undone_only_where_the_support_shows_it_varies(
         assert seen is task
         return
     undone, _ = undone_engine(engine)
-    assert seen.engine is undone and seen.category is undone.category
+    assert seen.engine is undone and seen.category.root == undone.category.root
+    assert all(s.path.parent == undone.category.root for s in [*seen.support, *seen.query])
     assert [s.label for s in seen.support] == [s.label for s in task.support]
-    assert all(s.path.parent.parent.parent == undone.category.root for s in seen.query)
+    assert [s.label for s in seen.category.test] == [s.label for s in task.category.test]
     assert light_gated(task, COSINE) == (task, None)  # no test without the setting
+    hidden = replace(task, query=[hide_label(s) for s in task.query])  # as the grid hands it
+    assert {s.label for s in light_gated(hidden, LIT)[0].query} == {HIDDEN}
 
 
 def test_fit_undoes_the_light_as_the_grid_does(tmp_path: Path) -> None:
     """``fsad fit`` of a light-tested recipe: the same test, the reference stored in the
     model, and the grid's scores for the queries (read as files, undone in memory), also
     after save and load."""
+    from fsad.artifact import load_artifact
     from fsad.inspector import Inspector
-    from fsad.inspector.model import engine_configs
+    from fsad.inspector.model import _from_artifact, engine_configs
     from fsad.methods.anomaly_guided import predict_with
 
     category = lit_product(tmp_path / "data", varies=True)
@@ -192,6 +197,11 @@ def test_fit_undoes_the_light_as_the_grid_does(tmp_path: Path) -> None:
     loaded = Inspector.load(insp.save(tmp_path / "model"))
     np.testing.assert_array_equal(loaded.model_.light_reference, insp.model_.light_reference)
     np.testing.assert_allclose(loaded.predict_proba(queries), grid.scores, atol=1e-5)
+    art = load_artifact(tmp_path / "model")
+    for bad in ([0.0] * 3, None):  # a reference of another shape, or none where it varied
+        art.meta["light_reference"] = bad
+        with pytest.raises(ValueError, match="light_reference does not match"):
+            _from_artifact(art)
 
 
 def test_the_undone_images_are_written_once_and_keyed_by_the_normals(tmp_path: Path) -> None:
@@ -210,6 +220,10 @@ def test_the_undone_images_are_written_once_and_keyed_by_the_normals(tmp_path: P
     )
     fewer = replace(category, train=category.train[:-1])
     assert undone_category(fewer, cache).root != undone.root  # other normals, other folder
+    renamed = replace(category, test=[replace(s, label="other") for s in category.test])
+    assert undone_category(renamed, cache).test[0].path == first  # names by position alone
+    off = undone_category(category, DiskCache(tmp_path / "off", enabled=False))
+    assert not (tmp_path / "off").exists() and off.test[0].path.read_bytes() == first.read_bytes()
 
 
 def test_the_light_method_is_the_gated_default_with_the_test() -> None:

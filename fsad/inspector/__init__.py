@@ -36,6 +36,11 @@ a model fitted on a category's files answers as the grid does. What ``fit`` buil
 4. :mod:`~fsad.inspector.classifier`: the recipe's rows of the support images, its head,
    and the leave-one-out estimate of the defect-type accuracy (:attr:`trust`).
 
+With a recipe's ``light_test`` (the default's), :func:`fsad.light_test.light_gated_engine`
+first asks whether the product's light varies; where it does, steps 1-4 run on the images
+with their own light undone, and the model keeps the normals' reference
+(:attr:`FittedModel.light_reference`) to undo every new image's light before step 2.
+
 :mod:`~fsad.inspector.model` saves and loads the model folder (banks and support rows as
 safetensors, the recipe and settings as JSON), :mod:`~fsad.inspector.inputs` finds and reads
 images, and :mod:`~fsad.inspector.result` holds the per-image :class:`Result` with its
