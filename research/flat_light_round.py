@@ -79,6 +79,7 @@ from pathlib import Path
 import numpy as np
 
 from fsad.data import read_image
+from fsad.light_estimate import frame_coordinates  # the library's (the same coordinates)
 from research import image_round
 from research import log_light_round as ll
 from research.light_round import copy_relit, normal_images
@@ -88,14 +89,6 @@ CANDIDATE = "flat_light"
 STRIDE = 4
 #: the largest slope norm (log units across the frame) a flattening removes
 MAX_SLOPE = 1.0
-
-
-def frame_coordinates(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(H, W)`` float32 ``u`` (left to right) and ``v`` (top to bottom), each in
-    ``[-0.5, 0.5]``."""
-    u = np.linspace(-0.5, 0.5, w, dtype=np.float32) if w > 1 else np.zeros(1, np.float32)
-    v = np.linspace(-0.5, 0.5, h, dtype=np.float32) if h > 1 else np.zeros(1, np.float32)
-    return np.broadcast_to(u, (h, w)), np.broadcast_to(v[:, None], (h, w))
 
 
 def fit_slope(log_image: np.ndarray) -> tuple[float, float]:

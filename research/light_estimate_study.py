@@ -75,6 +75,12 @@ import numpy as np
 
 from fsad import suite as fs
 from fsad.data import GOOD, read_image
+from fsad.light_estimate import (  # the estimate this study ranked first, now the library's
+    GRADIENT_SIDE,
+    VALID,
+    gradient_slope,
+    remove_plane,
+)
 from fsad.report import light_estimate_summary
 from research import flat_light_round as fl
 from research import log_light_round as ll
@@ -83,12 +89,6 @@ from research.light_fit_study import default_folder, drawn_light, study_main
 from research.light_oracle import LUMA
 from research.light_oracle import undo_light as undo_drawn
 
-#: the long side (pixels) the plane's gradient is read at
-GRADIENT_SIDE = 128
-#: the Gaussian smoothing (pixels at :data:`GRADIENT_SIDE`) before the gradient
-GRADIENT_SIGMA = 2.0
-#: grey levels a pixel must lie within to count in the gradient (not crushed, not clipped)
-VALID = (12, 250)
 #: the quantile levels of the bright variant: the upper half of round 8's
 BRIGHT = ll.LEVELS[ll.LEVELS >= 0.5]
 #: a tint ``t`` is a gain ``1 + TINT t`` on a grey part (the grey step's red minus blue weight)
@@ -107,43 +107,6 @@ def shrink(grey: np.ndarray) -> np.ndarray:
     f = GRADIENT_SIDE / max(h, w)
     size = (max(3, round(w * f)), max(3, round(h * f)))
     return cv2.resize(grey.astype(np.float32), size, interpolation=cv2.INTER_AREA)
-
-
-def gradient_slope(image: np.ndarray) -> tuple[float, float]:
-    """The log-domain plane's slope ``(b, c)`` (log units across the frame, along ``u`` and
-    ``v``) as the median gradient of the smoothed log luminance.
-
-    The luminance is resized to :data:`GRADIENT_SIDE` on its long side, taken to the log
-    domain (:func:`research.log_light_round.log_domain`), smoothed (:data:`GRADIENT_SIGMA`)
-    and differenced centrally; pixels whose neighbours leave :data:`VALID` are left out.
-
-    Args:
-        image: ``(H, W, C)`` uint8.
-
-    Returns:
-        ``(b, c)``; ``(0, 0)`` when fewer than 100 pixels are valid.
-    """
-    small = shrink(luminance(image))
-    size = small.shape[::-1]
-    log = cv2.GaussianBlur(np.log((small + 0.5) / 256.0), (0, 0), GRADIENT_SIGMA)
-    ok = (small >= VALID[0]) & (small <= VALID[1])
-    ok = cv2.erode(ok.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    dx = (log[1:-1, 2:] - log[1:-1, :-2]) / 2
-    dy = (log[2:, 1:-1] - log[:-2, 1:-1]) / 2
-    inner = ok[1:-1, 1:-1]
-    if inner.sum() < 100:
-        return 0.0, 0.0
-    # one pixel of the small image is 1 / (side - 1) of the frame's coordinate range
-    return (float(np.median(dx[inner])) * (size[0] - 1),
-            float(np.median(dy[inner])) * (size[1] - 1))  # fmt: skip
-
-
-def remove_plane(image: np.ndarray, slope: tuple[float, float]) -> np.ndarray:
-    """``(H, W, C) uint8 -> uint8``: every channel loses the log-domain plane
-    ``b u + c v``."""
-    u, v = fl.frame_coordinates(*image.shape[:2])
-    y = ll.log_domain(image) - (slope[0] * u + slope[1] * v)[..., None]
-    return np.clip(np.rint(256.0 * np.exp(y) - 0.5), 0, 255).astype(np.uint8)
 
 
 def level_fit(image: np.ndarray, reference: np.ndarray, levels: np.ndarray) -> tuple[float, float]:

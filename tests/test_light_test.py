@@ -235,3 +235,21 @@ def test_the_light_method_is_the_gated_default_with_the_test() -> None:
     old.pop("light_test")
     assert recipe_from_json(old) == COSINE
     assert recipe_from_json(recipe_to_json(LIT)) == LIT
+
+
+def test_the_library_estimate_is_photometric_round_12s_pixel_for_pixel() -> None:
+    """The claim of the book and README: ``undo_light`` gives the study's ``plane_gradient``
+    estimate (research.light_estimate_study.corrected) byte for byte."""
+    from research import light_estimate_study as les
+
+    rng = np.random.default_rng(3)
+    normals = [
+        lit(scene(rng), *rng.uniform(0.8, 1.2, 1), *rng.uniform(-0.2, 0.2, 3)) for _ in range(5)
+    ]
+    estimator = les.ESTIMATORS["plane_gradient"]
+    reference = les.reference_levels(normals, estimator)
+    np.testing.assert_array_equal(reference_levels(normals), reference)
+    image = lit(scene(rng), 1.3, -0.3, 0.2, -0.1)
+    np.testing.assert_array_equal(
+        undo_light(image, reference), les.corrected(image, estimator, reference)["image"]
+    )
