@@ -51,6 +51,8 @@ UNDONE_FOLDER = "light_undone"
 REFERENCE_FILE = "reference.json"
 #: how an undone folder names its files (in its key: 2, files named by position alone)
 UNDONE_LAYOUT = 2
+#: the undone images of a disabled cache (:func:`_temporary_root`)
+_TEMPORARY: tempfile.TemporaryDirectory | None = None
 #: each engine's undone engine and sample map (:func:`undone_engine`), while it lives
 _UNDONE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -128,7 +130,7 @@ def undone_category(category: CategoryData, cache: DiskCache) -> CategoryData:
     key = {"images": files_fingerprint([s.path for s in samples]),
            "normals": files_fingerprint([s.path for s in category.train]),
            "estimate": estimate_key(), "layout": UNDONE_LAYOUT}  # fmt: skip
-    base = cache.root if cache.enabled else Path(tempfile.mkdtemp(prefix="fsad_light_"))
+    base = cache.root if cache.enabled else _temporary_root()
     folder = base / UNDONE_FOLDER / fingerprint(key)
     names = [f"{i:05d}.png" for i in range(len(samples))]
     if not (folder / REFERENCE_FILE).is_file():
@@ -140,6 +142,15 @@ def undone_category(category: CategoryData, cache: DiskCache) -> CategoryData:
     moved = [replace(s, path=folder / name) for s, name in zip(samples, names, strict=True)]
     n = len(category.train)
     return replace(category, root=folder, train=moved[:n], test=moved[n:])
+
+
+def _temporary_root() -> Path:
+    """This process's folder for undone images when the cache is disabled (one, shared by
+    every engine, removed when the process ends)."""
+    global _TEMPORARY
+    if _TEMPORARY is None:
+        _TEMPORARY = tempfile.TemporaryDirectory(prefix="fsad_light_")
+    return Path(_TEMPORARY.name)
 
 
 def undone_reference(undone: CategoryData) -> np.ndarray:

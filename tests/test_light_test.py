@@ -142,6 +142,7 @@ def task_of(category: CategoryData, engine: ResidualEngine, shots: int = 4) -> F
     support = [s for group in by_type for s in group[:shots]]
     query = [s for group in by_type for s in group[shots:]]
     labels = np.repeat(np.arange(2), shots)
+    category = replace(category, test=support)  # as the grid's build_task: the support alone
     return FewShotTask("mvtec_ad", category, shots, 1, classes, support, labels, query, engine)
 
 
@@ -165,7 +166,8 @@ def test_the_light_is_undone_only_where_the_support_shows_it_varies(
     assert seen.engine is undone and seen.category.root == undone.category.root
     assert all(s.path.parent == undone.category.root for s in [*seen.support, *seen.query])
     assert [s.label for s in seen.support] == [s.label for s in task.support]
-    assert [s.label for s in seen.category.test] == [s.label for s in task.category.test]
+    assert [s.label for s in seen.category.test] == [s.label for s in task.support]
+    assert [s.path for s in seen.category.test] == [s.path for s in seen.support]
     assert light_gated(task, COSINE) == (task, None)  # no test without the setting
     hidden = replace(task, query=[hide_label(s) for s in task.query])  # as the grid hands it
     assert {s.label for s in light_gated(hidden, LIT)[0].query} == {HIDDEN}
@@ -198,10 +200,14 @@ def test_fit_undoes_the_light_as_the_grid_does(tmp_path: Path) -> None:
     np.testing.assert_array_equal(loaded.model_.light_reference, insp.model_.light_reference)
     np.testing.assert_allclose(loaded.predict_proba(queries), grid.scores, atol=1e-5)
     art = load_artifact(tmp_path / "model")
-    for bad in ([0.0] * 3, None):  # a reference of another shape, or none where it varied
+    for bad in ([0.0] * 3, [], None):  # a reference of another shape, or none where it varied
         art.meta["light_reference"] = bad
         with pytest.raises(ValueError, match="light_reference does not match"):
             _from_artifact(art)
+    art.meta["light_reference"] = [0.0] * 19  # a reference where the light held
+    art.meta["info"]["light_test"]["varies"] = False
+    with pytest.raises(ValueError, match="light_reference does not match"):
+        _from_artifact(art)
 
 
 def test_the_undone_images_are_written_once_and_keyed_by_the_normals(tmp_path: Path) -> None:
