@@ -41,7 +41,8 @@ the same code (at this rule's commit :func:`fsad.inspector.classifier.method_rec
 the setting).
 Reported beside it, deciding nothing: the tests' decisions (``results/explore/light_test.csv``,
 read from the grid's own rows). The inspector gained the setting (the same
-:func:`fsad.light_test.light_gated_engine`) while the grid ran, before any row was read.
+:func:`fsad.light_test.light_gated_engine`) while the grid ran; its commit came after the
+first rows (bottle's, all with the light held) had been looked at, which decided nothing.
 
 **What it found** (written after the grid: rows from a clean clone at c28d079, one process per
 core, one torch thread; cells 0.3-430 s). At 5 shots, seeds 1-5, four categories, mean ±
