@@ -69,8 +69,8 @@ is not the question that matters (does it keep the defect types apart?). On the 
 transistor, undone images look more normal and classify far worse; a likely reading, not
 measured here, is that the estimate takes a defect that changes the part's grey levels (a
 missing or misplaced part) for light and undoes part of it. On bottle, whose windows show
-the dark background and the bright bottle in every proportion, the estimate is wrong enough that undone images look *less*
-normal, and the test, rightly, keeps them as shot. Where the light was drawn, the verdict can
+the dark background and the bright bottle in every proportion, the estimate is wrong
+enough that undone images look *less* normal, and the test, rightly, keeps them as shot. Where the light was drawn, the verdict can
 follow the seed's coreset bank rather than the support: the suite's metal_nut, the same
 support images in every seed, had 6 to 18 of 20 lower undone. The adoption is the rule's;
 the per-category costs are in the book beside it. Tire, added after the round
