@@ -64,16 +64,16 @@ sample std over seeds of the category mean, against the default:
 ``hires_lite0_poe_proto_rot4_gated_fixed_light`` is ``fsad fit``'s default. Issue #21's MVTec
 target is met with a margin (81.91 against ≥ 81.04); its suite target is not: the gap to the
 untransformed images is −22.37 points (was −23.14). **Read plainly**: the test answers the
-question it asks (does undoing the light make the support look more normal?), and the answer
-is not the question that matters (does it keep the defect types apart?). On the suite's
+question it asks (does undoing the light make the support look more normal?), and the answer is
+not the question that matters (does it keep the defect types apart?). On the suite's
 transistor, undone images look more normal and classify far worse; a likely reading, not
 measured here, is that the estimate takes a defect that changes the part's grey levels (a
-missing or misplaced part) for light and undoes part of it. On bottle, whose windows show
-the dark background and the bright bottle in every proportion, the estimate is wrong
-enough that undone images look *less* normal, and the test, rightly, keeps them as shot. Where the light was drawn, the verdict can
-follow the seed's coreset bank rather than the support: the suite's metal_nut, the same
-support images in every seed, had 6 to 18 of 20 lower undone. The adoption is the rule's;
-the per-category costs are in the book beside it. Tire, added after the round
+missing or misplaced part) for light and undoes part of it. On bottle, whose windows show the
+dark background and the bright bottle in every proportion, the estimate is wrong enough that
+undone images look *less* normal, and the test, rightly, keeps them as shot. Where the light
+was drawn, the verdict can follow the seed's coreset bank rather than the support: the suite's
+metal_nut, the same support images in every seed, had 6 to 18 of 20 lower undone. The adoption
+is the rule's; the per-category costs are in the book beside it. Tire, added after the round
 (``results/suite_tire``, 4 shots): the light held in 14 of 15 cells, on `all` too (1-3 of 16
 lower undone), and was found varying on the untransformed images in seed 5 alone.
 

@@ -20,9 +20,10 @@ a defect type per image and :meth:`predict_proba` the ``(N, C)`` defect-type pro
 (columns: :attr:`classes`).
 
 The defect-type classifier is one of the grid's inductive methods (``method``, default
-``hires_lite0_poe_proto_rot4_gated_fixed_light``, the last round's pick; ``residual_proto``
-is the fast option), computed by the same block and recipe code as ``fsad run`` (:mod:`fsad.recipe`), so
-a model fitted on a category's files answers as the grid does. What ``fit`` builds:
+``hires_lite0_poe_proto_rot4_gated_fixed_light``, the last round's pick; ``residual_proto`` is
+the fast option), computed by the same block and recipe code as ``fsad run``
+(:mod:`fsad.recipe`), so a model fitted on a category's files answers as the grid does. What
+``fit`` builds:
 
 1. :mod:`~fsad.inspector.bank`: the PatchCore residual engines of the recipe on the normal
    images (features f, coreset memory banks; :mod:`fsad.engine`, cached), by default on the
