@@ -144,6 +144,13 @@ class ResidualEngine:
             )
         return self._siblings[config]
 
+    def on_category(self, category: CategoryData) -> ResidualEngine:
+        """An engine of the same settings, seed, cache and device on another category (e.g.
+        its images with their light undone, :mod:`fsad.light_test`), sharing the backbone
+        when it is loaded; not memoised."""
+        return type(self)(category, self.config, self.seed, self.cache, self.device,
+                          extractor=self._extractor)  # fmt: skip
+
     # ----------------------------------------------------------------- lazy parts
     @property
     def extractor(self) -> PatchFeatureExtractor:

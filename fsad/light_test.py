@@ -168,9 +168,7 @@ def undone_engine(engine: ResidualEngine) -> tuple[ResidualEngine, dict[str, Pat
         undone = undone_category(category, engine.cache)
         pairs = zip([*category.train, *category.test], [*undone.train, *undone.test], strict=True)
         mapping = {str(a.path): b.path for a, b in pairs}
-        shared = engine._extractor  # the backbone, when loaded: the same feature settings
-        _UNDONE[engine] = ResidualEngine(undone, engine.config, engine.seed, engine.cache,
-                                         engine.device, extractor=shared), mapping  # fmt: skip
+        _UNDONE[engine] = engine.on_category(undone), mapping
     return _UNDONE[engine]
 
 

@@ -2841,19 +2841,22 @@ if gate_grids:
 
 
 # %% tags=["hide-input"]
-def gate_by_category(folder: str, shots: int) -> pd.DataFrame:
-    """Per category, the gated method and the method it gates (%, mean over seeds 1-5)."""
+def pair_by_category(
+    folder: str, shots: int, candidate: str, default: str, label: str
+) -> pd.DataFrame:
+    """Per category, a candidate (column ``label``) and the default it was judged against
+    in ``results/poses/<folder>`` (%, mean over seeds 1-5), and the change."""
     rows = read_results(RESULTS / "poses" / folder)
-    rows = rows[(rows["shots"] == shots) & rows["method"].isin([GATED, GATED_BASE])]
+    rows = rows[(rows["shots"] == shots) & rows["method"].isin([candidate, default])]
     table = rows.pivot_table(index="category", columns="method", values="accuracy") * 100
-    table = table.rename(columns={GATED: "gated", GATED_BASE: "default"})[["gated", "default"]]
-    return table.assign(change=table["gated"] - table["default"]).round(2)
+    table = table.rename(columns={candidate: label, default: "default"})[[label, "default"]]
+    return table.assign(change=table[label] - table["default"]).round(2)
 
 
 if gate_grids:
     for folder, shots in (("mvtec", 5), ("mvtec", 3), ("suite_none", 5)):
         display(Markdown(f"{gate_labels[folder]}, {shots} shots, per category (%):"))
-        display(Markdown(to_markdown(gate_by_category(folder, shots))))
+        display(Markdown(to_markdown(pair_by_category(folder, shots, GATED, GATED_BASE, "gated"))))
 
 # %% [markdown]
 # Read plainly: the decisions were the foreseen ones (the support as shot on the MVTec
@@ -2949,20 +2952,11 @@ if light_grids:
 
 
 # %% tags=["hide-input"]
-def light_by_category(folder: str) -> pd.DataFrame:
-    """Per category, the light-tested method and the default (%, 5 shots, mean over seeds)."""
-    rows = read_results(RESULTS / "poses" / folder)
-    rows = rows[(rows["shots"] == 5) & rows["method"].isin([LIT_METHOD, GATED])]
-    table = rows.pivot_table(index="category", columns="method", values="accuracy") * 100
-    table = table.rename(columns={LIT_METHOD: "light-tested", GATED: "default"})
-    table = table[["light-tested", "default"]]
-    return table.assign(change=table["light-tested"] - table["default"]).round(2)
-
-
 if light_grids:
     for folder in ("suite_all", "mvtec", "suite_none"):
         display(Markdown(f"{gate_labels[folder]}, 5 shots, per category (%):"))
-        display(Markdown(to_markdown(light_by_category(folder))))
+        table = pair_by_category(folder, 5, LIT_METHOD, GATED, "light-tested")
+        display(Markdown(to_markdown(table)))
 
 # %% [markdown]
 # Read plainly: the rule adopts the light-tested method, and it is `fsad fit`'s default. It
