@@ -39,7 +39,7 @@ from fsad.engine import ResidualEngine
 from fsad.errors import ConfigError
 from fsad.light_estimate import estimate_key, reference_levels, undo_light
 from fsad.poses import POSE_TEST_ALPHA, sign_test
-from fsad.recipe import Recipe, mean_distances, recipe_engines
+from fsad.recipe import Recipe, leave_one_out, mean_distances, recipe_engines, support_rows
 from fsad.task import FewShotTask
 from fsad.utils import atomic_folder
 
@@ -70,23 +70,45 @@ class LightTest:
     n_images: int
     lower_undone: int
     p_value: float
+    loo_shot: float | None = None
+    loo_undone: float | None = None
 
     @property
     def varies(self) -> bool:
         """The product's light varies: undone, the images look more normal beyond chance."""
         return self.p_value < LIGHT_TEST_ALPHA
 
+    @property
+    def checked(self) -> bool:
+        """The support's leave-one-out was compared, as shot and undone (``light_loo``)."""
+        return self.loo_shot is not None and self.loo_undone is not None
+
+    @property
+    def undone(self) -> bool:
+        """The images are seen with their light undone: the light varies and, where checked,
+        the support's leave-one-out accuracy undone is not below as shot (a tie undoes)."""
+        if not self.varies:
+            return False
+        return not self.checked or self.loo_undone >= self.loo_shot
+
     def as_dict(self) -> dict[str, object]:
-        """The test as JSON-able fields, with ``varies`` and :meth:`summary`."""
-        return {"n_images": self.n_images, "lower_undone": self.lower_undone,
-                "p_value": self.p_value, "varies": self.varies,
-                "summary": self.summary()}  # fmt: skip
+        """The test as JSON-able fields, with ``varies``, :meth:`summary` and, where
+        checked, both leave-one-out accuracies and ``undone``."""
+        fields: dict[str, object] = {"n_images": self.n_images, "lower_undone": self.lower_undone,
+                                     "p_value": self.p_value, "varies": self.varies}  # fmt: skip
+        if self.checked:
+            fields.update(loo_shot=self.loo_shot, loo_undone=self.loo_undone, undone=self.undone)
+        return {**fields, "summary": self.summary()}
 
     def summary(self) -> str:
-        """One line for a report, e.g. ``varies (19 of 20 lower undone, p = 2e-05)``."""
+        """One line for a report, e.g. ``varies (19 of 20 lower undone, p = 2e-05)``, with
+        the check where made (``...; leave-one-out 85% as shot, 70% undone``)."""
         verdict = "varies" if self.varies else "holds"
-        return (f"{verdict} ({self.lower_undone} of {self.n_images} lower undone, "
+        line = (f"{verdict} ({self.lower_undone} of {self.n_images} lower undone, "
                 f"p = {self.p_value:.2g})")  # fmt: skip
+        if not self.checked:
+            return line
+        return f"{line}; leave-one-out {self.loo_shot:.0%} as shot, {self.loo_undone:.0%} undone"
 
 
 def light_test(shot: np.ndarray, undone: np.ndarray) -> LightTest:
@@ -196,20 +218,64 @@ def support_light_test(engine: ResidualEngine, recipe: Recipe, samples: list[Sam
     return light_test(shot, lit)
 
 
+def support_loo(
+    engine: ResidualEngine,
+    recipe: Recipe,
+    samples: list[Sample],
+    labels: np.ndarray,
+    n_classes: int,
+) -> float | None:
+    """The recipe's leave-one-out accuracy inside the support (:func:`fsad.recipe.leave_one_out`
+    on the rows the recipe fits, :func:`fsad.recipe.support_rows`, its pose test included).
+
+    Args:
+        labels: ``(S,)`` the samples' class indices.
+
+    Returns:
+        the share of left-out images classified right; None when no class has two images.
+    """
+    labels = np.asarray(labels)
+    rows, source = support_rows(engine, recipe, samples)
+    index, scores = leave_one_out(recipe, rows, labels[source], n_classes, source)
+    return float((scores.argmax(1) == labels[index]).mean()) if len(index) else None
+
+
 def light_gated_engine(
-    engine: ResidualEngine, recipe: Recipe, samples: list[Sample]
+    engine: ResidualEngine,
+    recipe: Recipe,
+    samples: list[Sample],
+    labels: np.ndarray | None = None,
+    n_classes: int = 0,
 ) -> tuple[ResidualEngine, list[Sample], LightTest | None]:
     """The engine and support samples as the recipe sees them: with ``recipe.light_test``,
     the support's light test (:func:`support_light_test`) and, where the product's light
-    varies, the undone engine and samples (:func:`undone_engine`); otherwise both as given
-    and None. ``fsad run`` (:func:`light_gated`) and ``fsad fit`` both decide here."""
+    varies (and, with ``recipe.light_loo``, the support's leave-one-out undone is not below
+    as shot: :func:`support_loo`, robustness round 18), the undone engine and samples
+    (:func:`undone_engine`); otherwise both as given and None. ``fsad run``
+    (:func:`light_gated`) and ``fsad fit`` both decide here.
+
+    Args:
+        labels, n_classes: the samples' class indices ``(S,)`` and the number of classes
+            (needed by ``recipe.light_loo``).
+
+    Raises:
+        ConfigError: ``recipe.light_loo`` without ``labels``.
+    """
     if not recipe.light_test:
         return engine, samples, None
+    if recipe.light_loo and labels is None:
+        raise ConfigError("light_loo compares the support's leave-one-out: pass its labels")
     test = support_light_test(engine, recipe, samples)
     if not test.varies:
         return engine, samples, test
     undone, mapping = undone_engine(engine)
-    return undone, undone_samples(mapping, samples), test
+    moved = undone_samples(mapping, samples)
+    if recipe.light_loo:
+        test = replace(test, loo_shot=support_loo(engine, recipe, samples, labels, n_classes),
+                       loo_undone=support_loo(undone, recipe, moved, labels, n_classes))  # fmt: skip
+    if not test.undone:
+        return engine, samples, test
+    return undone, moved, test
 
 
 def light_gated(task: FewShotTask, recipe: Recipe) -> tuple[FewShotTask, LightTest | None]:
@@ -218,7 +284,9 @@ def light_gated(task: FewShotTask, recipe: Recipe) -> tuple[FewShotTask, LightTe
     the category's, support's and queries' samples, every other field as given, so the
     queries' labels stay hidden); otherwise the task as given. Returns the test too (None
     without ``recipe.light_test``)."""
-    engine, support, test = light_gated_engine(task.engine, recipe, task.support)
+    engine, support, test = light_gated_engine(
+        task.engine, recipe, task.support, task.support_labels, task.n_classes
+    )
     if engine is task.engine:
         return task, test
     _, mapping = undone_engine(task.engine)

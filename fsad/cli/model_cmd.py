@@ -134,7 +134,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print(f"  {framing_text(insp.config.framing, insp.config.crop, insp.recipe)}")
     if "light_test" in info:
         light = info["light_test"]
-        undone = "every image's light undone" if light["varies"] else "images as shot"
+        seen = light.get("undone", light["varies"])  # without the leave-one-out check: varies
+        undone = "every image's light undone" if seen else "images as shot"
         print(f"  light test: the product's light {light['summary']}: {undone}")
     if "pose_test" in info:
         pose = info["pose_test"]

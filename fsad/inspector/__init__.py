@@ -335,9 +335,11 @@ class Inspector:
             recipe, engines=tuple(resolve_side(e, engine.category) for e in recipe.engines)
         )
         names = [s.path.name for s in samples]
-        engine, samples, light = light_gated_engine(engine, recipe, samples)  # the grid's code
+        engine, samples, light = light_gated_engine(  # the grid's code
+            engine, recipe, samples, labels, len(classes)
+        )
         reference = None
-        if light is not None and light.varies:  # the bank and threshold of undone normals
+        if light is not None and light.undone:  # the bank and threshold of undone normals
             f_normal = engine.features(engine.category.train)
             reference = undone_reference(engine.category)
         members = member_images(engine.bank_indices, f_normal, engine.bank_images_per_normal)

@@ -170,9 +170,10 @@ def _from_artifact(art: Artifact) -> FittedModel:
     ok = ok and labels.min() >= 0 and labels.max() < len(classes)
     ok = ok and all(b.features.shape[1] == c.features.dim for b, c in zip(banks, configs))
     reference = meta.get("light_reference")
-    varies = dict(meta.get("info") or {}).get("light_test", {}).get("varies", False)
+    test = dict(meta.get("info") or {}).get("light_test", {})
+    undone = test.get("undone", test.get("varies", False))  # no check: undone where it varies
     shape_ok = reference is None or np.asarray(reference, dtype=np.float64).shape == (19,)
-    if (reference is not None) != varies or not shape_ok:
+    if (reference is not None) != undone or not shape_ok:
         raise ValueError("light_reference does not match the light test")
     if not ok:
         raise ValueError("tensor shapes do not match the metadata")

@@ -1,0 +1,129 @@
+"""Robustness round 18 (issue #21): undo the light only where the support's leave-one-out
+does not lose by it.
+
+**Why.** Round 17 (:mod:`research.light_test_round`) undoes each image's light where the
+support's light test finds the product's light varying. The test asks whether undone images
+look more normal; the question that matters is whether they keep the defect types apart. On
+the suite `all` the answers part: screw +16.0 points where undone, transistor −13.0 (found
+varying in 4 of 5 seeds). **This round was designed after reading round 17's per-category
+query record** (said here and in the book): it is what suggested a second, label-free check
+of the one decision the test makes.
+
+**The check** (:func:`fsad.light_test.support_loo`, through
+:func:`fsad.light_test.light_gated_engine`, the code ``fsad run`` and ``fsad fit`` run):
+where the light test finds the light varying, the recipe's leave-one-out accuracy inside
+the support (each support image classified by the head fitted on the others, on the rows the
+recipe fits, its pose test included) is computed on the images as shot and on the images with
+their light undone. The light is undone only when the accuracy undone is not below the
+accuracy as shot (a tie undoes: the check only vetoes a loss). It reads the support's own
+labels, never a query's. Where the light holds, nothing changes, so those cells equal round
+17's; where it varies, the check costs every engine on both sets of images.
+
+**The candidate**: ``hires_lite0_poe_proto_rot4_gated_fixed_light_loo``, the default
+``hires_lite0_poe_proto_rot4_gated_fixed_light`` with ``light_loo``.
+
+**The rule, fixed before any row of the grid** (this module's first commit). At 5 shots
+over seeds 1-5 (:func:`fsad.report.guarded_grid`), on each of the three grids of round 17
+(the MVTec protocol ``results/poses/mvtec``, the suite `all` ``results/poses/suite_all``,
+the untransformed suite ``results/poses/suite_none``), the candidate is compared with the
+default. It is *adopted* as the recommended inductive method (``fsad fit``'s default) when
+(a) on no grid it is below the default by more than one sample standard deviation of the
+default (round 17's guard), and (b) the mean of its three changes is above zero: the check
+costs time, so a candidate that changes nothing is not adopted. Otherwise it is recorded and
+the default stays. Reported beside it, deciding nothing: each check's two accuracies and its
+decision (``results/explore/light_loo.csv``, read from the grid's own rows), and tire.
+
+Usage (the suite written by ``fsad data suite``, ``$SUITE/all`` and ``$SUITE/none``)::
+
+    M=hires_lite0_poe_proto_rot4_gated_fixed_light_loo
+    fsad run --config paper --methods $M --shots 5 --seeds 1 2 3 4 5 --out results/poses/mvtec
+    for cat in bottle metal_nut transistor screw; do
+      fsad run --dataset folder --data "$SUITE/all/$cat" --methods $M --shots 5 \\
+        --seeds 1 2 3 4 5 --out results/poses/suite_all
+      fsad run --dataset folder --data "$SUITE/none/$cat" --methods $M --shots 5 \\
+        --seeds 1 2 3 4 5 --out results/poses/suite_none
+    done
+    python -m research.light_loo_round --decisions results/explore/light_loo.csv
+    python -m research.light_loo_round --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from fsad.evaluate import read_results
+from fsad.report import guarded_grid
+from fsad.utils import atomic_write_csv
+from research.robust import CATEGORIES
+
+#: the candidate and the default it is judged against (named literally: the rule's)
+CANDIDATE = "hires_lite0_poe_proto_rot4_gated_fixed_light_loo"
+BASELINE = "hires_lite0_poe_proto_rot4_gated_fixed_light"
+#: the results folders under ``results/poses`` the rule reads
+RULED = ("mvtec", "suite_all", "suite_none")
+SHOTS = 5
+#: every results folder (under ``results``) whose candidate rows the decisions record reads
+RECORDED = {"mvtec": "poses/mvtec", "suite_all": "poses/suite_all",
+            "suite_none": "poses/suite_none", "tire_all": "suite_tire/all",
+            "tire_none": "suite_tire/none"}  # fmt: skip
+#: a decision's columns, after its cell's
+FIELDS = ("n_images", "lower_undone", "p_value", "varies", "loo_shot", "loo_undone", "undone")
+
+
+def decisions(root: Path) -> pd.DataFrame:
+    """The light test and its check in every candidate cell, from the ``info`` column of the
+    grids' rows: folder, category, seed, shots, :data:`FIELDS` (the accuracies empty where
+    the light holds), git_commit."""
+    rows = []
+    for folder, path in RECORDED.items():
+        if not (root / "results" / path / "results.csv").is_file():
+            continue
+        grid = read_results(root / "results" / path)
+        for _, r in grid[grid["method"] == CANDIDATE].iterrows():
+            test = json.loads(r["info"])["light_test"]
+            test.setdefault("undone", test["varies"])
+            rows.append({"folder": folder, "category": r["category"], "seed": r["seed"],
+                         "shots": r["shots"], **{k: test.get(k) for k in FIELDS},
+                         "git_commit": r["git_commit"]})  # fmt: skip
+    if not rows:
+        return pd.DataFrame(columns=["folder", "category", "seed", "shots", *FIELDS])
+    return pd.DataFrame(rows).sort_values(["folder", "category", "seed", "shots"])
+
+
+def verdict(root: Path, shots: int = SHOTS) -> tuple[pd.DataFrame, str]:
+    """The guard per results folder and the rule's verdict."""
+    rows = []
+    for folder in RULED:
+        grid = read_results(root / "results/poses" / folder)
+        guard = guarded_grid(grid, CANDIDATE, BASELINE, shots, len(CATEGORIES))
+        rows.append({"folder": folder, **guard})
+    table = pd.DataFrame(rows)
+    if not table["complete"].all():
+        return table, "incomplete: the ruled grids do not hold every cell yet"
+    if table["below_guard"].any():
+        return table, "not adopted: below the guard on a grid; the default stays"
+    if not table["change"].mean() > 0:
+        return table, "not adopted: no gain over the three grids; the default stays"
+    return table, "adopted: the checked method is the recommended inductive method"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--decisions", default=None, help="write the checks' decisions to this CSV")
+    ap.add_argument("--report", action="store_true", help="print the rule's table")
+    args = ap.parse_args(argv)
+    root = Path(__file__).resolve().parents[1]
+    if args.decisions:
+        atomic_write_csv(Path(args.decisions), decisions(root))
+    if args.report:
+        table, text = verdict(root)
+        print(table.to_string(index=False), f"\n\nverdict: {text}")
+
+
+if __name__ == "__main__":
+    main()
