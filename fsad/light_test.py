@@ -12,7 +12,8 @@ the images with their light undone against a bank of the normals with theirs und
 product's light *varies* when more images score lower undone than a one-sided sign test
 allows at :data:`LIGHT_TEST_ALPHA` (the pose test's level, fixed in advance); a recipe with
 ``light_test`` then sees every image (bank, support, queries) with its light undone. With
-fewer than 7 support images the test cannot reach that level and the images stay as shot.
+fewer than 7 support images the test cannot reach that level: it is not run (nothing is
+computed for it) and the images stay as shot.
 
 The images with their light undone are written once per category as lossless PNG files in
 the disk cache (:func:`undone_category`, keyed by the images' content, the normals' content
@@ -72,6 +73,13 @@ class LightTest:
     p_value: float
     loo_shot: float | None = None
     loo_undone: float | None = None
+    tested: bool = True
+
+    @classmethod
+    def too_few(cls, n_images: int) -> LightTest:
+        """The verdict for fewer than :func:`min_test_images` support images: the light
+        holds, untested (the test could not reach its level whatever it measured)."""
+        return cls(n_images=n_images, lower_undone=0, p_value=1.0, tested=False)
 
     @property
     def varies(self) -> bool:
@@ -98,17 +106,31 @@ class LightTest:
                                      "p_value": self.p_value, "varies": self.varies}  # fmt: skip
         if self.checked:
             fields.update(loo_shot=self.loo_shot, loo_undone=self.loo_undone, undone=self.undone)
+        if not self.tested:
+            fields["tested"] = False
         return {**fields, "summary": self.summary()}
 
     def summary(self) -> str:
         """One line for a report, e.g. ``varies (19 of 20 lower undone, p = 2e-05)``, with
         the check where made (``...; leave-one-out 85% as shot, 70% undone``)."""
+        if not self.tested:
+            return (f"holds, untested ({self.n_images} support images; the test needs "
+                    f"{min_test_images()})")  # fmt: skip
         verdict = "varies" if self.varies else "holds"
         line = (f"{verdict} ({self.lower_undone} of {self.n_images} lower undone, "
                 f"p = {self.p_value:.2g})")  # fmt: skip
         if not self.checked:
             return line
         return f"{line}; leave-one-out {self.loo_shot:.0%} as shot, {self.loo_undone:.0%} undone"
+
+
+def min_test_images(alpha: float = LIGHT_TEST_ALPHA) -> int:
+    """The fewest support images whose sign test can reject at ``alpha`` (all of them
+    lower undone): 7 at 1 %."""
+    n = 1
+    while sign_test(n, n) >= alpha:
+        n += 1
+    return n
 
 
 def light_test(shot: np.ndarray, undone: np.ndarray) -> LightTest:
@@ -265,6 +287,8 @@ def light_gated_engine(
         return engine, samples, None
     if recipe.light_loo and labels is None:
         raise ConfigError("light_loo compares the support's leave-one-out: pass its labels")
+    if len(samples) < min_test_images():  # no verdict could undo: nothing computed
+        return engine, samples, LightTest.too_few(len(samples))
     test = support_light_test(engine, recipe, samples)
     if not test.varies:
         return engine, samples, test
