@@ -15,6 +15,12 @@ allows at :data:`LIGHT_TEST_ALPHA` (the pose test's level, fixed in advance); a 
 fewer than 7 support images the test cannot reach that level: it is not run (nothing is
 computed for it) and the images stay as shot.
 
+A recipe with ``light_loo`` (robustness round 18) checks the verdict where the light varies:
+the recipe's own leave-one-out accuracy inside the support (:func:`support_loo`, the support's
+labels only) as shot and undone; the light is undone only when undone is not below as shot
+(a tie undoes). Where no defect type has two images the check is undefined and the test's
+verdict stands, recorded as such.
+
 The images with their light undone are written once per category as lossless PNG files in
 the disk cache (:func:`undone_category`, keyed by the images' content, the normals' content
 and :func:`fsad.light_estimate.estimate_key`), so every engine, block and cache reads them
@@ -60,12 +66,20 @@ _UNDONE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 @dataclass(frozen=True)
 class LightTest:
-    """The light test of one support set (:func:`light_test`).
+    """The light test of one support set (:func:`light_test`) and, where asked, its check.
 
     Attributes:
         n_images: support images tested.
-        lower_undone: images whose mean patch distance is lower with the light undone.
-        p_value: one-sided sign test of ``lower_undone`` against half of ``n_images``.
+        lower_undone: images whose mean patch distance is lower with the light undone (0
+            when not ``tested``).
+        p_value: one-sided sign test of ``lower_undone`` against half of ``n_images`` (1.0
+            when not ``tested``).
+        loo_shot, loo_undone: the support's leave-one-out accuracy as shot and undone
+            (:func:`support_loo`), where the light varies and the recipe has ``light_loo``;
+            None otherwise, or where it is undefined (no defect type has two images).
+        loo_asked: the recipe asked for the check and the light varies.
+        tested: False below :func:`min_test_images` images (:meth:`too_few`): nothing was
+            measured and the light holds by default.
     """
 
     n_images: int
@@ -73,6 +87,7 @@ class LightTest:
     p_value: float
     loo_shot: float | None = None
     loo_undone: float | None = None
+    loo_asked: bool = False
     tested: bool = True
 
     @classmethod
@@ -88,8 +103,9 @@ class LightTest:
 
     @property
     def checked(self) -> bool:
-        """The support's leave-one-out was compared, as shot and undone (``light_loo``)."""
-        return self.loo_shot is not None and self.loo_undone is not None
+        """The support's leave-one-out was compared, as shot and undone (``light_loo``; not
+        where it is undefined)."""
+        return self.loo_asked and self.loo_shot is not None and self.loo_undone is not None
 
     @property
     def undone(self) -> bool:
@@ -104,7 +120,7 @@ class LightTest:
         checked, both leave-one-out accuracies and ``undone``."""
         fields: dict[str, object] = {"n_images": self.n_images, "lower_undone": self.lower_undone,
                                      "p_value": self.p_value, "varies": self.varies}  # fmt: skip
-        if self.checked:
+        if self.loo_asked:
             fields.update(loo_shot=self.loo_shot, loo_undone=self.loo_undone, undone=self.undone)
         if not self.tested:
             fields["tested"] = False
@@ -119,8 +135,10 @@ class LightTest:
         verdict = "varies" if self.varies else "holds"
         line = (f"{verdict} ({self.lower_undone} of {self.n_images} lower undone, "
                 f"p = {self.p_value:.2g})")  # fmt: skip
-        if not self.checked:
+        if not self.loo_asked:
             return line
+        if not self.checked:
+            return f"{line}; leave-one-out undefined (no defect type has two images)"
         return f"{line}; leave-one-out {self.loo_shot:.0%} as shot, {self.loo_undone:.0%} undone"
 
 
@@ -269,24 +287,26 @@ def light_gated_engine(
     labels: np.ndarray | None = None,
     n_classes: int = 0,
 ) -> tuple[ResidualEngine, list[Sample], LightTest | None]:
-    """The engine and support samples as the recipe sees them: with ``recipe.light_test``,
-    the support's light test (:func:`support_light_test`) and, where the product's light
-    varies (and, with ``recipe.light_loo``, the support's leave-one-out undone is not below
-    as shot: :func:`support_loo`, robustness round 18), the undone engine and samples
-    (:func:`undone_engine`); otherwise both as given and None. ``fsad run``
-    (:func:`light_gated`) and ``fsad fit`` both decide here.
+    """The engine and support samples as the recipe sees them, and what decided it.
+
+    Without ``recipe.light_test``: both as given and None. With it, the support's light
+    test (:func:`support_light_test`; not run below :func:`min_test_images` images); where
+    the product's light varies (and, with ``recipe.light_loo``, the support's leave-one-out
+    undone is not below as shot: :func:`support_loo`, robustness round 18), the undone
+    engine and samples (:func:`undone_engine`), otherwise both as given; the test in both
+    cases. ``fsad run`` (:func:`light_gated`) and ``fsad fit`` both decide here.
 
     Args:
         labels, n_classes: the samples' class indices ``(S,)`` and the number of classes
-            (needed by ``recipe.light_loo``).
+            (read by ``recipe.light_loo`` alone; never a query's).
 
     Raises:
-        ConfigError: ``recipe.light_loo`` without ``labels``.
+        ConfigError: ``recipe.light_loo`` without ``(S,)`` labels below ``n_classes``.
     """
     if not recipe.light_test:
         return engine, samples, None
-    if recipe.light_loo and labels is None:
-        raise ConfigError("light_loo compares the support's leave-one-out: pass its labels")
+    if recipe.light_loo:
+        check_labels(labels, len(samples), n_classes)
     if len(samples) < min_test_images():  # no verdict could undo: nothing computed
         return engine, samples, LightTest.too_few(len(samples))
     test = support_light_test(engine, recipe, samples)
@@ -295,19 +315,34 @@ def light_gated_engine(
     undone, mapping = undone_engine(engine)
     moved = undone_samples(mapping, samples)
     if recipe.light_loo:
-        test = replace(test, loo_shot=support_loo(engine, recipe, samples, labels, n_classes),
-                       loo_undone=support_loo(undone, recipe, moved, labels, n_classes))  # fmt: skip
+        test = replace(test, loo_asked=True)
+        if np.bincount(labels, minlength=n_classes).max() >= 2:  # else undefined: not computed
+            test = replace(test, loo_shot=support_loo(engine, recipe, samples, labels, n_classes),
+                           loo_undone=support_loo(undone, recipe, moved, labels, n_classes))  # fmt: skip
     if not test.undone:
         return engine, samples, test
     return undone, moved, test
 
 
+def check_labels(labels: np.ndarray | None, n_samples: int, n_classes: int) -> None:
+    """Raise a :class:`~fsad.errors.ConfigError` unless ``labels`` are ``(n_samples,)``
+    class indices in ``[0, n_classes)`` (what :func:`support_loo` reads)."""
+    shape = None if labels is None else np.shape(labels)
+    if shape != (n_samples,) or (
+        n_samples and not 0 <= np.min(labels) <= np.max(labels) < n_classes
+    ):
+        raise ConfigError(
+            f"light_loo compares the support's leave-one-out: pass its {n_samples} labels "
+            f"in [0, {n_classes}) (got shape {shape})"
+        )
+
+
 def light_gated(task: FewShotTask, recipe: Recipe) -> tuple[FewShotTask, LightTest | None]:
-    """The task as the recipe sees it (:func:`light_gated_engine`): where the support's
-    light test finds the light varying, the task on the undone images (engine; the paths of
-    the category's, support's and queries' samples, every other field as given, so the
-    queries' labels stay hidden); otherwise the task as given. Returns the test too (None
-    without ``recipe.light_test``)."""
+    """The task as the recipe sees it (:func:`light_gated_engine`): where the light is to be
+    undone (the support's light test finds it varying and, with ``light_loo``, the check
+    agrees), the task on the undone images (engine; the paths of the category's, support's
+    and queries' samples, every other field as given, so the queries' labels stay hidden);
+    otherwise the task as given. Returns the test too (None without ``recipe.light_test``)."""
     engine, support, test = light_gated_engine(
         task.engine, recipe, task.support, task.support_labels, task.n_classes
     )

@@ -69,10 +69,11 @@ RULED = ("mvtec", "suite_all", "suite_none")
 SHOTS = 5
 #: every results folder (under ``results``) whose candidate rows the decisions record reads
 RECORDED = {"mvtec": "poses/mvtec", "suite_all": "poses/suite_all",
-            "suite_none": "poses/suite_none", "tire_all": "suite_tire/all",
-            "tire_none": "suite_tire/none"}  # fmt: skip
+            "suite_none": "poses/suite_none", "tire_crop": "poses/mvtec_3d",
+            "tire_all": "suite_tire/all", "tire_none": "suite_tire/none"}  # fmt: skip
 #: a decision's columns, after its cell's
-FIELDS = ("n_images", "lower_undone", "p_value", "varies", "loo_shot", "loo_undone", "undone")
+FIELDS = ("n_images", "lower_undone", "p_value", "tested", "varies", "loo_shot", "loo_undone",
+          "undone")  # fmt: skip
 
 
 def decisions(root: Path) -> pd.DataFrame:
@@ -87,6 +88,7 @@ def decisions(root: Path) -> pd.DataFrame:
         for _, r in grid[grid["method"] == CANDIDATE].iterrows():
             test = json.loads(r["info"])["light_test"]
             test.setdefault("undone", test["varies"])
+            test.setdefault("tested", True)
             rows.append({"folder": folder, "category": r["category"], "seed": r["seed"],
                          "shots": r["shots"], **{k: test.get(k) for k in FIELDS},
                          "git_commit": r["git_commit"]})  # fmt: skip

@@ -35,7 +35,14 @@ from fsad.light_test import (
     undone_engine,
 )
 from fsad.methods.anomaly_guided import RECIPES
-from fsad.recipe import Group, Recipe, recipe_from_json, recipe_to_json
+from fsad.recipe import (
+    Group,
+    Recipe,
+    leave_one_out,
+    recipe_from_json,
+    recipe_to_json,
+    support_rows,
+)
 from fsad.task import FewShotTask
 from tests.test_recipe import SMALL
 
@@ -189,14 +196,18 @@ def test_the_light_is_undone_only_where_the_support_shows_it_varies(
     assert [s.path for s in seen.category.test] == [s.path for s in seen.support]
     assert light_gated(task, COSINE) == (task, None)  # no test without the setting
     hidden = replace(task, query=[hide_label(s) for s in task.query])  # as the grid hands it
-    assert {s.label for s in light_gated(hidden, LIT)[0].query} == {HIDDEN}
+    for recipe in (LIT, CHECKED):
+        moved, checked = light_gated(hidden, recipe)
+        assert {s.label for s in moved.query} == {HIDDEN} and checked.varies
 
 
-@pytest.mark.parametrize("checked", [False, True])
-def test_fit_undoes_the_light_as_the_grid_does(tmp_path: Path, checked: bool) -> None:
-    """``fsad fit`` of a light-tested recipe (and of one with round 18's check): the same
-    test, the reference stored in the model, and the grid's scores for the queries (read as
-    files, undone in memory), also after save and load."""
+@pytest.mark.parametrize("check", [None, "kept", "undone"])
+def test_fit_undoes_the_light_as_the_grid_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, check: str | None
+) -> None:
+    """``fsad fit`` of a light-tested recipe (and of one with round 18's check, forced each
+    way): the same test, the reference stored in the model, and the grid's scores for the
+    queries (read as files, undone in memory), also after save and load."""
     from fsad.artifact import load_artifact
     from fsad.inspector import Inspector
     from fsad.inspector.model import _from_artifact, engine_configs
@@ -205,13 +216,20 @@ def test_fit_undoes_the_light_as_the_grid_does(tmp_path: Path, checked: bool) ->
     category = lit_product(tmp_path / "data", varies=True)
     task = task_of(category, None)
     support = {c: [s.path for s in task.support if s.label == c] for c in task.classes}
+    checked = check is not None
     recipe = replace(CHECKED if checked else LIT, head="logistic", c=100.0)
+    better = 1.0 if check == "undone" else 0.5  # the undone images' leave-one-out, forced
+    monkeypatch.setattr(
+        "fsad.light_test.support_loo",
+        lambda at, *_: better if "light_undone" in str(at.category.root) else 0.75,
+    )
     insp = Inspector(method=recipe, resize=64, crop=64, folds=3, coreset_ratio=0.25,
                      cache=DiskCache(tmp_path / "cache"))  # fmt: skip
     insp.fit([s.path for s in category.train], support)
     assert insp.info["light_test"]["varies"] is True
     assert ("loo_shot" in insp.info["light_test"]) is checked
     undone = insp.info["light_test"].get("undone", True)
+    assert undone is (check != "kept")
     assert (insp.model_.light_reference is not None) is undone
     first = engine_configs(insp.config, insp.recipe, None)[0]
     engine = ResidualEngine(category, first, seed=1, cache=DiskCache(tmp_path / "grid"))
@@ -230,7 +248,10 @@ def test_fit_undoes_the_light_as_the_grid_does(tmp_path: Path, checked: bool) ->
         art.meta["light_reference"] = [0.0] * 19
         with pytest.raises(ValueError, match="light_reference does not match"):
             _from_artifact(art)
-        art.meta["info"]["light_test"]["undone"] = True
+        art.meta["info"]["light_test"].update(varies=False, undone=True)  # where it held
+        with pytest.raises(ValueError, match="light_reference does not match"):
+            _from_artifact(art)
+        art.meta["info"]["light_test"].update(varies=True, undone=True)
     for bad in ([0.0] * 3, [], None):  # a reference of another shape, or none where it varied
         art.meta["light_reference"] = bad
         with pytest.raises(ValueError, match="light_reference does not match"):
@@ -246,10 +267,10 @@ def test_the_check_vetoes_only_a_loss_of_the_supports_leave_one_out() -> None:
     varies, holds = LightTest(20, 19, 2e-5), LightTest(20, 9, 0.75)
     assert varies.undone and not varies.checked and not holds.undone
     assert "undone" not in varies.as_dict() and "loo_shot" not in varies.as_dict()
-    lost = replace(varies, loo_shot=0.85, loo_undone=0.7)
+    lost = replace(varies, loo_shot=0.85, loo_undone=0.7, loo_asked=True)
     assert lost.checked and lost.varies and not lost.undone
     assert replace(lost, loo_undone=0.85).undone  # a tie undoes: the check vetoes a loss only
-    assert replace(holds, loo_shot=0.5, loo_undone=0.9).undone is False  # the test decides first
+    assert replace(holds, loo_shot=0.5, loo_undone=0.9, loo_asked=True).undone is False
     assert lost.as_dict()["undone"] is False and lost.as_dict()["loo_undone"] == 0.7
     assert lost.summary() == (
         "varies (19 of 20 lower undone, p = 2e-05); leave-one-out 85% as shot, 70% undone"
@@ -281,18 +302,41 @@ def test_the_checked_task_is_undone_only_where_the_support_does_not_lose(
     if undone < shot:
         assert seen is task
     assert light_gated(task, LIT)[1].checked is False  # round 17's method: no check
-    with pytest.raises(ConfigError, match="pass its labels"):
-        light_gated_engine(engine, CHECKED, task.support)
+    for labels, n in ((None, 2), (task.support_labels[:3], 2), (task.support_labels, 1)):
+        with pytest.raises(ConfigError, match="pass its 8 labels in"):
+            light_gated_engine(engine, CHECKED, task.support, labels, n)
 
 
-def test_the_supports_leave_one_out_is_a_share_of_its_images(tmp_path: Path) -> None:
+def test_the_supports_leave_one_out_is_on_the_rows_the_recipe_fits(tmp_path: Path) -> None:
     category = lit_product(tmp_path / "data", varies=False)
     engine = ResidualEngine(category, SMALL, seed=1, cache=DiskCache(tmp_path / "cache"))
     task = task_of(category, engine)
-    value = support_loo(engine, LIT, task.support, task.support_labels, 2)
-    assert value is not None and value * 8 == round(value * 8) and 0.5 <= value <= 1.0
+    posed = replace(LIT, head="logistic", support_poses=4, pose_test=True)
+    rows, source = support_rows(engine, posed, task.support)  # the pose test decides the rows
+    index, scores = leave_one_out(posed, rows, task.support_labels[source], 2, source)
+    want = (scores.argmax(1) == task.support_labels[index]).mean()
+    got = support_loo(engine, posed, task.support, task.support_labels, 2)
+    assert len(index) == 8 and got == want and got * 8 == round(got * 8)
     one = task_of(category, engine, shots=1)  # every type has one image: nothing to leave out
     assert support_loo(engine, LIT, one.support, one.support_labels, 2) is None
+
+
+def test_an_undefined_check_leaves_the_tests_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one image per defect type the check cannot be made: nothing is computed for it,
+    the light is undone as round 17's method would, and the record says so."""
+    category = lit_product(tmp_path / "data", varies=True)
+    engine = ResidualEngine(category, SMALL, seed=1, cache=DiskCache(tmp_path / "cache"))
+    task = task_of(category, engine, shots=1)
+    monkeypatch.setattr("fsad.light_test.min_test_images", lambda: 1)
+    monkeypatch.setattr("fsad.light_test.light_test", lambda shot, undone: LightTest(2, 2, 0.001))
+    monkeypatch.setattr("fsad.light_test.support_loo", lambda *_: pytest.fail("computed"))
+    seen, test = light_gated(task, CHECKED)
+    assert test.loo_asked and not test.checked and test.undone
+    assert seen.engine is undone_engine(engine)[0]
+    assert test.as_dict()["loo_shot"] is None and test.as_dict()["undone"] is True
+    assert test.summary().endswith("; leave-one-out undefined (no defect type has two images)")
 
 
 def test_the_undone_images_are_written_once_and_keyed_by_the_normals(tmp_path: Path) -> None:

@@ -38,8 +38,9 @@ the fast option), computed by the same block and recipe code as ``fsad run``
    and the leave-one-out estimate of the defect-type accuracy (:attr:`trust`).
 
 With a recipe's ``light_test`` (the default's), :func:`fsad.light_test.light_gated_engine`
-first asks whether the product's light varies; where it does, steps 1-4 run on the images
-with their own light undone, and the model keeps the normals' reference
+first asks whether the product's light varies (and, with ``light_loo``, whether the support's
+leave-one-out loses by undoing it); where it is undone, steps 1-4 run on the images with
+their own light undone, and the model keeps the normals' reference
 (:attr:`FittedModel.light_reference`) to undo every new image's light before step 2.
 
 :mod:`~fsad.inspector.model` saves and loads the model folder (banks and support rows as

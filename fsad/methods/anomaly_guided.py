@@ -228,8 +228,9 @@ def predict_with(task: FewShotTask, recipe: Recipe) -> Prediction:
     """The recipe's head fitted on the support (in the recipe's support poses), applied to
     the queries.
 
-    With ``recipe.light_test``, the task is first seen as its support's light test says
-    (:func:`fsad.light_test.light_gated`), and the test is in the prediction's info.
+    With ``recipe.light_test``, the task is first seen as its support's light test (and,
+    with ``recipe.light_loo``, its check) says (:func:`fsad.light_test.light_gated`), and
+    the test is in the prediction's info.
 
     Returns:
         Prediction with ``labels`` ``(Q,)`` and class scores ``(Q, C)``.
