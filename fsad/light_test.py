@@ -15,12 +15,6 @@ allows at :data:`LIGHT_TEST_ALPHA` (the pose test's level, fixed in advance); a 
 fewer than 7 support images the test cannot reach that level: it is not run (nothing is
 computed for it) and the images stay as shot.
 
-A recipe with ``light_loo`` (robustness round 18) checks the verdict where the light varies:
-the recipe's own leave-one-out accuracy inside the support (:func:`support_loo`, the support's
-labels only) as shot and undone; the light is undone only when undone is not below as shot
-(a tie undoes). Where no defect type has two images the check is undefined and the test's
-verdict stands, recorded as such.
-
 The images with their light undone are written once per category as lossless PNG files in
 the disk cache (:func:`undone_category`, keyed by the images' content, the normals' content
 and :func:`fsad.light_estimate.estimate_key`), so every engine, block and cache reads them
@@ -46,7 +40,7 @@ from fsad.engine import ResidualEngine
 from fsad.errors import ConfigError
 from fsad.light_estimate import estimate_key, reference_levels, undo_light
 from fsad.poses import POSE_TEST_ALPHA, sign_test
-from fsad.recipe import Recipe, leave_one_out, mean_distances, recipe_engines, support_rows
+from fsad.recipe import Recipe, mean_distances, recipe_engines
 from fsad.task import FewShotTask
 from fsad.utils import atomic_folder
 
@@ -66,7 +60,7 @@ _UNDONE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 @dataclass(frozen=True)
 class LightTest:
-    """The light test of one support set (:func:`light_test`) and, where asked, its check.
+    """The light test of one support set (:func:`light_test`).
 
     Attributes:
         n_images: support images tested.
@@ -74,10 +68,6 @@ class LightTest:
             when not ``tested``).
         p_value: one-sided sign test of ``lower_undone`` against half of ``n_images`` (1.0
             when not ``tested``).
-        loo_shot, loo_undone: the support's leave-one-out accuracy as shot and undone
-            (:func:`support_loo`), where the light varies and the recipe has ``light_loo``;
-            None otherwise, or where it is undefined (no defect type has two images).
-        loo_asked: the recipe asked for the check and the light varies.
         tested: False below :func:`min_test_images` images (:meth:`too_few`): nothing was
             measured and the light holds by default.
     """
@@ -85,9 +75,6 @@ class LightTest:
     n_images: int
     lower_undone: int
     p_value: float
-    loo_shot: float | None = None
-    loo_undone: float | None = None
-    loo_asked: bool = False
     tested: bool = True
 
     @classmethod
@@ -101,45 +88,22 @@ class LightTest:
         """The product's light varies: undone, the images look more normal beyond chance."""
         return self.p_value < LIGHT_TEST_ALPHA
 
-    @property
-    def checked(self) -> bool:
-        """The support's leave-one-out was compared, as shot and undone (``light_loo``; not
-        where it is undefined)."""
-        return self.loo_asked and self.loo_shot is not None and self.loo_undone is not None
-
-    @property
-    def undone(self) -> bool:
-        """The images are seen with their light undone: the light varies and, where checked,
-        the support's leave-one-out accuracy undone is not below as shot (a tie undoes)."""
-        if not self.varies:
-            return False
-        return not self.checked or self.loo_undone >= self.loo_shot
-
     def as_dict(self) -> dict[str, object]:
-        """The test as JSON-able fields, with ``varies``, :meth:`summary` and, where
-        checked, both leave-one-out accuracies and ``undone``."""
-        fields: dict[str, object] = {"n_images": self.n_images, "lower_undone": self.lower_undone,
-                                     "p_value": self.p_value, "varies": self.varies}  # fmt: skip
-        if self.loo_asked:
-            fields.update(loo_shot=self.loo_shot, loo_undone=self.loo_undone, undone=self.undone)
-        if not self.tested:
-            fields["tested"] = False
-        return {**fields, "summary": self.summary()}
+        """The test as JSON-able fields, with ``varies``, :meth:`summary` and, where not
+        ``tested``, ``tested``."""
+        untested = {} if self.tested else {"tested": False}
+        return {"n_images": self.n_images, "lower_undone": self.lower_undone,
+                "p_value": self.p_value, "varies": self.varies, **untested,
+                "summary": self.summary()}  # fmt: skip
 
     def summary(self) -> str:
-        """One line for a report, e.g. ``varies (19 of 20 lower undone, p = 2e-05)``, with
-        the check where made (``...; leave-one-out 85% as shot, 70% undone``)."""
+        """One line for a report, e.g. ``varies (19 of 20 lower undone, p = 2e-05)``."""
         if not self.tested:
             return (f"holds, untested ({self.n_images} support images; the test needs "
                     f"{min_test_images()})")  # fmt: skip
         verdict = "varies" if self.varies else "holds"
-        line = (f"{verdict} ({self.lower_undone} of {self.n_images} lower undone, "
+        return (f"{verdict} ({self.lower_undone} of {self.n_images} lower undone, "
                 f"p = {self.p_value:.2g})")  # fmt: skip
-        if not self.loo_asked:
-            return line
-        if not self.checked:
-            return f"{line}; leave-one-out undefined (no defect type has two images)"
-        return f"{line}; leave-one-out {self.loo_shot:.0%} as shot, {self.loo_undone:.0%} undone"
 
 
 def min_test_images(alpha: float = LIGHT_TEST_ALPHA) -> int:
@@ -258,94 +222,32 @@ def support_light_test(engine: ResidualEngine, recipe: Recipe, samples: list[Sam
     return light_test(shot, lit)
 
 
-def support_loo(
-    engine: ResidualEngine,
-    recipe: Recipe,
-    samples: list[Sample],
-    labels: np.ndarray,
-    n_classes: int,
-) -> float | None:
-    """The recipe's leave-one-out accuracy inside the support (:func:`fsad.recipe.leave_one_out`
-    on the rows the recipe fits, :func:`fsad.recipe.support_rows`, its pose test included).
-
-    Args:
-        labels: ``(S,)`` the samples' class indices.
-
-    Returns:
-        the share of left-out images classified right; None when no class has two images.
-    """
-    labels = np.asarray(labels)
-    rows, source = support_rows(engine, recipe, samples)
-    index, scores = leave_one_out(recipe, rows, labels[source], n_classes, source)
-    return float((scores.argmax(1) == labels[index]).mean()) if len(index) else None
-
-
 def light_gated_engine(
-    engine: ResidualEngine,
-    recipe: Recipe,
-    samples: list[Sample],
-    labels: np.ndarray | None = None,
-    n_classes: int = 0,
+    engine: ResidualEngine, recipe: Recipe, samples: list[Sample]
 ) -> tuple[ResidualEngine, list[Sample], LightTest | None]:
-    """The engine and support samples as the recipe sees them, and what decided it.
-
-    Without ``recipe.light_test``: both as given and None. With it, the support's light
-    test (:func:`support_light_test`; not run below :func:`min_test_images` images); where
-    the product's light varies (and, with ``recipe.light_loo``, the support's leave-one-out
-    undone is not below as shot: :func:`support_loo`, robustness round 18), the undone
-    engine and samples (:func:`undone_engine`), otherwise both as given; the test in both
-    cases. ``fsad run`` (:func:`light_gated`) and ``fsad fit`` both decide here.
-
-    Args:
-        labels, n_classes: the samples' class indices ``(S,)`` and the number of classes
-            (read by ``recipe.light_loo`` alone; never a query's).
-
-    Raises:
-        ConfigError: ``recipe.light_loo`` without ``(S,)`` labels below ``n_classes``.
-    """
+    """The engine and support samples as the recipe sees them, and what decided it: without
+    ``recipe.light_test``, both as given and None; with it, the support's light test
+    (:func:`support_light_test`; not run below :func:`min_test_images` images) and, where the
+    product's light varies, the undone engine and samples (:func:`undone_engine`), otherwise
+    both as given. ``fsad run`` (:func:`light_gated`) and ``fsad fit`` both decide here."""
     if not recipe.light_test:
         return engine, samples, None
-    if recipe.light_loo:
-        check_labels(labels, len(samples), n_classes)
     if len(samples) < min_test_images():  # no verdict could undo: nothing computed
         return engine, samples, LightTest.too_few(len(samples))
     test = support_light_test(engine, recipe, samples)
     if not test.varies:
         return engine, samples, test
     undone, mapping = undone_engine(engine)
-    moved = undone_samples(mapping, samples)
-    if recipe.light_loo:
-        test = replace(test, loo_asked=True)
-        if np.bincount(labels, minlength=n_classes).max() >= 2:  # else undefined: not computed
-            test = replace(test, loo_shot=support_loo(engine, recipe, samples, labels, n_classes),
-                           loo_undone=support_loo(undone, recipe, moved, labels, n_classes))  # fmt: skip
-    if not test.undone:
-        return engine, samples, test
-    return undone, moved, test
-
-
-def check_labels(labels: np.ndarray | None, n_samples: int, n_classes: int) -> None:
-    """Raise a :class:`~fsad.errors.ConfigError` unless ``labels`` are ``(n_samples,)``
-    class indices in ``[0, n_classes)`` (what :func:`support_loo` reads)."""
-    shape = None if labels is None else np.shape(labels)
-    if shape != (n_samples,) or (
-        n_samples and not 0 <= np.min(labels) <= np.max(labels) < n_classes
-    ):
-        raise ConfigError(
-            f"light_loo compares the support's leave-one-out: pass its {n_samples} labels "
-            f"in [0, {n_classes}) (got shape {shape})"
-        )
+    return undone, undone_samples(mapping, samples), test
 
 
 def light_gated(task: FewShotTask, recipe: Recipe) -> tuple[FewShotTask, LightTest | None]:
-    """The task as the recipe sees it (:func:`light_gated_engine`): where the light is to be
-    undone (the support's light test finds it varying and, with ``light_loo``, the check
-    agrees), the task on the undone images (engine; the paths of the category's, support's
-    and queries' samples, every other field as given, so the queries' labels stay hidden);
-    otherwise the task as given. Returns the test too (None without ``recipe.light_test``)."""
-    engine, support, test = light_gated_engine(
-        task.engine, recipe, task.support, task.support_labels, task.n_classes
-    )
+    """The task as the recipe sees it (:func:`light_gated_engine`): where the support's
+    light test finds the light varying, the task on the undone images (engine; the paths of
+    the category's, support's and queries' samples, every other field as given, so the
+    queries' labels stay hidden); otherwise the task as given. Returns the test too (None
+    without ``recipe.light_test``)."""
+    engine, support, test = light_gated_engine(task.engine, recipe, task.support)
     if engine is task.engine:
         return task, test
     _, mapping = undone_engine(task.engine)

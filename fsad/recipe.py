@@ -102,9 +102,6 @@ class Recipe:
         light_test: every image (bank, support, queries) is seen with its own light undone
             where the support's light test finds that the product's light varies
             (:func:`fsad.light_test.light_gated`, robustness round 17).
-        light_loo: with ``light_test``, the light is undone only where the support's
-            leave-one-out accuracy undone is not below as shot
-            (:func:`fsad.light_test.support_loo`, robustness round 18).
     """
 
     groups: tuple[Group, ...]
@@ -118,14 +115,11 @@ class Recipe:
     relit_bank: bool = False
     pose_test: bool = False
     light_test: bool = False
-    light_loo: bool = False
 
     def __post_init__(self) -> None:
         check_poses(self.support_poses)
         if self.pose_test and self.support_poses == 1:
             raise ConfigError("pose_test decides whether to turn the support: set support_poses")
-        if self.light_loo and not self.light_test:
-            raise ConfigError("light_loo checks the light test's verdict: set light_test")
         if not self.groups:
             raise ConfigError("a recipe needs at least one group of blocks")
         if self.head not in HEADS:

@@ -26,29 +26,19 @@ from fsad.light_test import (
     LIGHT_TEST_ALPHA,
     LightTest,
     light_gated,
-    light_gated_engine,
     light_test,
     min_test_images,
     support_light_test,
-    support_loo,
     undone_category,
     undone_engine,
 )
 from fsad.methods.anomaly_guided import RECIPES
-from fsad.recipe import (
-    Group,
-    Recipe,
-    leave_one_out,
-    recipe_from_json,
-    recipe_to_json,
-    support_rows,
-)
+from fsad.recipe import Group, Recipe, recipe_from_json, recipe_to_json
 from fsad.task import FewShotTask
 from tests.test_recipe import SMALL
 
 COSINE = Recipe((Group(DescriptorConfig(residual_fracs=(0.05,))),), head="cosine")
 LIT = replace(COSINE, light_test=True)
-CHECKED = replace(LIT, light_loo=True)
 
 
 def scene(rng: np.random.Generator, size: int = 96) -> np.ndarray:
@@ -113,18 +103,7 @@ def test_the_light_test_counts_images_lower_undone_ties_not() -> None:
     assert light_test(shot[:7], undone[:7] * 0.9).varies  # 7 of 7: p = 1/128
     assert min_test_images() == 7 and min_test_images(0.05) == 5
     assert "lower undone" in test.summary() and test.as_dict()["varies"] is False
-
-
-def test_too_few_support_images_are_not_tested(tmp_path: Path) -> None:
-    """Below 7 images no verdict could undo the light: nothing is computed or written."""
-    category = lit_product(tmp_path / "data", varies=True)
-    engine = ResidualEngine(category, SMALL, seed=1, cache=DiskCache(tmp_path / "cache"))
-    task = task_of(category, engine, shots=3)  # 6 support images
-    seen, test = light_gated(task, CHECKED)
-    assert seen is task and test == LightTest.too_few(6) and not test.undone
-    assert not (tmp_path / "cache" / "light_undone").exists()
-    assert test.as_dict()["tested"] is False and "tested" not in light_test([1.0], [2.0]).as_dict()
-    assert test.summary() == "holds, untested (6 support images; the test needs 7)"
+    assert "tested" not in test.as_dict()
 
 
 @pytest.mark.parametrize(
@@ -196,18 +175,25 @@ def test_the_light_is_undone_only_where_the_support_shows_it_varies(
     assert [s.path for s in seen.category.test] == [s.path for s in seen.support]
     assert light_gated(task, COSINE) == (task, None)  # no test without the setting
     hidden = replace(task, query=[hide_label(s) for s in task.query])  # as the grid hands it
-    for recipe in (LIT, CHECKED):
-        moved, checked = light_gated(hidden, recipe)
-        assert {s.label for s in moved.query} == {HIDDEN} and checked.varies
+    assert {s.label for s in light_gated(hidden, LIT)[0].query} == {HIDDEN}
 
 
-@pytest.mark.parametrize("check", [None, "kept", "undone"])
-def test_fit_undoes_the_light_as_the_grid_does(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, check: str | None
-) -> None:
-    """``fsad fit`` of a light-tested recipe (and of one with round 18's check, forced each
-    way): the same test, the reference stored in the model, and the grid's scores for the
-    queries (read as files, undone in memory), also after save and load."""
+def test_too_few_support_images_are_not_tested(tmp_path: Path) -> None:
+    """Below 7 images no verdict could undo the light: nothing is computed or written."""
+    category = lit_product(tmp_path / "data", varies=True)
+    engine = ResidualEngine(category, SMALL, seed=1, cache=DiskCache(tmp_path / "cache"))
+    task = task_of(category, engine, shots=3)  # 6 support images
+    seen, test = light_gated(task, LIT)
+    assert seen is task and test == LightTest.too_few(6) and not test.varies
+    assert not (tmp_path / "cache" / "light_undone").exists()
+    assert test.as_dict()["tested"] is False
+    assert test.summary() == "holds, untested (6 support images; the test needs 7)"
+
+
+def test_fit_undoes_the_light_as_the_grid_does(tmp_path: Path) -> None:
+    """``fsad fit`` of a light-tested recipe: the same test, the reference stored in the
+    model, and the grid's scores for the queries (read as files, undone in memory), also
+    after save and load."""
     from fsad.artifact import load_artifact
     from fsad.inspector import Inspector
     from fsad.inspector.model import _from_artifact, engine_configs
@@ -216,21 +202,11 @@ def test_fit_undoes_the_light_as_the_grid_does(
     category = lit_product(tmp_path / "data", varies=True)
     task = task_of(category, None)
     support = {c: [s.path for s in task.support if s.label == c] for c in task.classes}
-    checked = check is not None
-    recipe = replace(CHECKED if checked else LIT, head="logistic", c=100.0)
-    better = 1.0 if check == "undone" else 0.5  # the undone images' leave-one-out, forced
-    monkeypatch.setattr(
-        "fsad.light_test.support_loo",
-        lambda at, *_: better if "light_undone" in str(at.category.root) else 0.75,
-    )
+    recipe = replace(LIT, head="logistic", c=100.0)
     insp = Inspector(method=recipe, resize=64, crop=64, folds=3, coreset_ratio=0.25,
                      cache=DiskCache(tmp_path / "cache"))  # fmt: skip
     insp.fit([s.path for s in category.train], support)
     assert insp.info["light_test"]["varies"] is True
-    assert ("loo_shot" in insp.info["light_test"]) is checked
-    undone = insp.info["light_test"].get("undone", True)
-    assert undone is (check != "kept")
-    assert (insp.model_.light_reference is not None) is undone
     first = engine_configs(insp.config, insp.recipe, None)[0]
     engine = ResidualEngine(category, first, seed=1, cache=DiskCache(tmp_path / "grid"))
     grid = predict_with(replace(task, engine=engine), insp.recipe)
@@ -241,102 +217,14 @@ def test_fit_undoes_the_light_as_the_grid_does(
     np.testing.assert_array_equal(loaded.model_.light_reference, insp.model_.light_reference)
     np.testing.assert_allclose(loaded.predict_proba(queries), grid.scores, atol=1e-5)
     art = load_artifact(tmp_path / "model")
-    if checked:  # a check that kept the images as shot: no reference, and none is accepted
-        art.meta["info"]["light_test"]["undone"] = False
-        art.meta["light_reference"] = None
-        assert _from_artifact(art).light_reference is None
-        art.meta["light_reference"] = [0.0] * 19
-        with pytest.raises(ValueError, match="light_reference does not match"):
-            _from_artifact(art)
-        art.meta["info"]["light_test"].update(varies=False, undone=True)  # where it held
-        with pytest.raises(ValueError, match="light_reference does not match"):
-            _from_artifact(art)
-        art.meta["info"]["light_test"].update(varies=True, undone=True)
     for bad in ([0.0] * 3, [], None):  # a reference of another shape, or none where it varied
         art.meta["light_reference"] = bad
         with pytest.raises(ValueError, match="light_reference does not match"):
             _from_artifact(art)
     art.meta["light_reference"] = [0.0] * 19  # a reference where the light held
     art.meta["info"]["light_test"]["varies"] = False
-    art.meta["info"]["light_test"].pop("undone", None)
     with pytest.raises(ValueError, match="light_reference does not match"):
         _from_artifact(art)
-
-
-def test_the_check_vetoes_only_a_loss_of_the_supports_leave_one_out() -> None:
-    varies, holds = LightTest(20, 19, 2e-5), LightTest(20, 9, 0.75)
-    assert varies.undone and not varies.checked and not holds.undone
-    assert "undone" not in varies.as_dict() and "loo_shot" not in varies.as_dict()
-    lost = replace(varies, loo_shot=0.85, loo_undone=0.7, loo_asked=True)
-    assert lost.checked and lost.varies and not lost.undone
-    assert replace(lost, loo_undone=0.85).undone  # a tie undoes: the check vetoes a loss only
-    assert replace(holds, loo_shot=0.5, loo_undone=0.9, loo_asked=True).undone is False
-    assert lost.as_dict()["undone"] is False and lost.as_dict()["loo_undone"] == 0.7
-    assert lost.summary() == (
-        "varies (19 of 20 lower undone, p = 2e-05); leave-one-out 85% as shot, 70% undone"
-    )
-    with pytest.raises(ConfigError, match="light_loo checks the light test's verdict"):
-        replace(COSINE, light_loo=True)
-
-
-@pytest.mark.parametrize("shot, undone", [(0.75, 0.5), (0.5, 0.5), (0.5, 0.75)])
-def test_the_checked_task_is_undone_only_where_the_support_does_not_lose(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shot: float, undone: float
-) -> None:
-    category = lit_product(tmp_path / "data", varies=True)
-    engine = ResidualEngine(category, SMALL, seed=1, cache=DiskCache(tmp_path / "cache"))
-    task = task_of(category, engine)
-    moved, _ = undone_engine(engine)
-    calls = []
-
-    def loo(at: ResidualEngine, recipe: Recipe, samples, labels, n_classes) -> float:
-        calls.append((at, [s.label for s in samples], list(labels), n_classes))
-        return undone if at is moved else shot
-
-    monkeypatch.setattr("fsad.light_test.support_loo", loo)
-    seen, test = light_gated(task, CHECKED)
-    assert test.varies and (test.loo_shot, test.loo_undone) == (shot, undone)
-    assert [c[0] for c in calls] == [engine, moved]  # the support's labels, never a query's
-    assert all(c[1:] == ([s.label for s in task.support], [0] * 4 + [1] * 4, 2) for c in calls)
-    assert (seen.engine is moved) is (undone >= shot) and test.undone is (undone >= shot)
-    if undone < shot:
-        assert seen is task
-    assert light_gated(task, LIT)[1].checked is False  # round 17's method: no check
-    for labels, n in ((None, 2), (task.support_labels[:3], 2), (task.support_labels, 1)):
-        with pytest.raises(ConfigError, match="pass its 8 labels in"):
-            light_gated_engine(engine, CHECKED, task.support, labels, n)
-
-
-def test_the_supports_leave_one_out_is_on_the_rows_the_recipe_fits(tmp_path: Path) -> None:
-    category = lit_product(tmp_path / "data", varies=False)
-    engine = ResidualEngine(category, SMALL, seed=1, cache=DiskCache(tmp_path / "cache"))
-    task = task_of(category, engine)
-    posed = replace(LIT, head="logistic", support_poses=4, pose_test=True)
-    rows, source = support_rows(engine, posed, task.support)  # the pose test decides the rows
-    index, scores = leave_one_out(posed, rows, task.support_labels[source], 2, source)
-    want = (scores.argmax(1) == task.support_labels[index]).mean()
-    got = support_loo(engine, posed, task.support, task.support_labels, 2)
-    assert len(index) == 8 and got == want and got * 8 == round(got * 8)
-    one = task_of(category, engine, shots=1)  # every type has one image: nothing to leave out
-    assert support_loo(engine, LIT, one.support, one.support_labels, 2) is None
-
-
-def test_an_undefined_check_leaves_the_tests_verdict(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With one image per defect type the check cannot be made: nothing is computed for it,
-    the light is undone as round 17's method would, and the record says so."""
-    category = lit_product(tmp_path / "data", varies=True)
-    engine = ResidualEngine(category, SMALL, seed=1, cache=DiskCache(tmp_path / "cache"))
-    task = task_of(category, engine, shots=1)
-    monkeypatch.setattr("fsad.light_test.min_test_images", lambda: 1)
-    monkeypatch.setattr("fsad.light_test.light_test", lambda shot, undone: LightTest(2, 2, 0.001))
-    monkeypatch.setattr("fsad.light_test.support_loo", lambda *_: pytest.fail("computed"))
-    seen, test = light_gated(task, CHECKED)
-    assert test.loo_asked and not test.checked and test.undone
-    assert seen.engine is undone_engine(engine)[0]
-    assert test.as_dict()["loo_shot"] is None and test.as_dict()["undone"] is True
-    assert test.summary().endswith("; leave-one-out undefined (no defect type has two images)")
 
 
 def test_the_undone_images_are_written_once_and_keyed_by_the_normals(tmp_path: Path) -> None:

@@ -95,7 +95,7 @@ def test_fit_prints_the_pose_test_of_a_gated_method(
     assert meta["info"]["pose_test"]["holds_pose"] is holds
 
 
-@pytest.mark.parametrize("verdict", ["holds", "varies", "vetoed"])
+@pytest.mark.parametrize("verdict", ["untested", "holds", "varies"])
 def test_fit_prints_the_light_test_and_stores_the_reference(
     arranged: Path, tmp_path, capsys, monkeypatch: pytest.MonkeyPatch, verdict: str
 ) -> None:
@@ -104,32 +104,25 @@ def test_fit_prints_the_light_test_and_stores_the_reference(
     from fsad.light_test import LightTest
     from fsad.methods.anomaly_guided import RECIPES
 
-    checked = verdict == "vetoed"  # round 18's check: the support loses undone, kept as shot
-    recipe = replace(RECIPES["anomaly_lr"], light_test=True, light_loo=checked)
-    monkeypatch.setitem(RECIPES, "anomaly_lr", recipe)
-    # 4 support images can never reach the test's level: run it and force the verdict
-    monkeypatch.setattr("fsad.light_test.min_test_images", lambda: 1)
-    test = LightTest(4, 1, 0.94) if verdict == "holds" else LightTest(4, 4, 0.001)
-    monkeypatch.setattr("fsad.light_test.light_test", lambda shot, undone: test)
-    monkeypatch.setattr(
-        "fsad.light_test.support_loo",
-        lambda engine, *_: 0.5 if "light_undone" in str(engine.category.root) else 1.0,
-    )
+    monkeypatch.setitem(RECIPES, "anomaly_lr", replace(RECIPES["anomaly_lr"], light_test=True))
+    if verdict != "untested":  # 4 support images can never reach the test's level: run it
+        monkeypatch.setattr("fsad.light_test.min_test_images", lambda: 1)  # and force it
+        test = LightTest(4, 4, 0.001) if verdict == "varies" else LightTest(4, 1, 0.94)
+        monkeypatch.setattr("fsad.light_test.light_test", lambda shot, undone: test)
     argv = ["fit", "--normal", str(arranged / "normal"), "--support", str(arranged / "support")]
     assert main([*argv, "--out", str(tmp_path / "m"), *TINY]) == 0
     out = capsys.readouterr().out
-    undone = verdict == "varies"
-    if verdict == "holds":
-        assert "  light test: the product's light holds (1 of 4 lower undone" in out
-    else:
-        assert "  light test: the product's light varies (4 of 4 lower undone" in out
-    if checked:
-        assert "; leave-one-out 100% as shot, 50% undone: images as shot\n" in out
-    assert (": every image's light undone\n" if undone else ": images as shot\n") in out
+    varies = verdict == "varies"
+    said = {
+        "untested": "holds, untested (4 support images; the test needs 7): images as shot\n",
+        "holds": "holds (1 of 4 lower undone, p = 0.94): images as shot\n",
+        "varies": "varies (4 of 4 lower undone, p = 0.001): every image's light undone\n",
+    }
+    assert f"  light test: the product's light {said[verdict]}" in out
     meta = json.loads((tmp_path / "m" / "model.json").read_text())["meta"]
-    assert meta["info"]["light_test"]["varies"] is (verdict != "holds")
-    assert meta["info"]["light_test"].get("undone", undone) is undone
-    assert ("light_reference" in meta) is undone and len(
+    assert meta["info"]["light_test"]["varies"] is varies
+    assert meta["info"]["light_test"].get("tested", True) is (verdict != "untested")
+    assert ("light_reference" in meta) is varies and len(
         meta.get("light_reference", [0] * 19)
     ) == 19
 

@@ -90,8 +90,6 @@ NO_ROW = {
     "contrastive_maml": "the paper's Appendix G variant: its first-order MAML pretraining runs "
     "up to 1000 episodes at 2-5 s each on 2 cores, so no grid was committed and a test cell "
     "would take about an hour",
-    "hires_lite0_poe_proto_rot4_gated_fixed_light_loo": "robustness round 18's grid is running; "
-    "its cell follows with the rows",
 }
 
 

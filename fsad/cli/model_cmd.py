@@ -134,9 +134,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print(f"  {framing_text(insp.config.framing, insp.config.crop, insp.recipe)}")
     if "light_test" in info:
         light = info["light_test"]
-        undo = light.get("undone", light["varies"])  # without the leave-one-out check: varies
-        seen = "every image's light undone" if undo else "images as shot"
-        print(f"  light test: the product's light {light['summary']}: {seen}")
+        undone = "every image's light undone" if light["varies"] else "images as shot"
+        print(f"  light test: the product's light {light['summary']}: {undone}")
     if "pose_test" in info:
         pose = info["pose_test"]
         turned = "support as shot" if pose["holds_pose"] else "support turned"

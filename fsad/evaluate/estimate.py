@@ -69,9 +69,6 @@ RUN_SECONDS: dict[str, tuple[float, float]] = {
     # the same; the light test adds the first engine on the images with their light undone
     # (and, where the light varies, every engine on them: their own cache entries)
     "hires_lite0_poe_proto_rot4_gated_fixed_light": (24.5, 0.27),
-    # round 17's figure, not measured for it: where the light varies, the check adds every
-    # engine on the images as shot (about twice the time of such a cell)
-    "hires_lite0_poe_proto_rot4_gated_fixed_light_loo": (24.5, 0.27),
     "direct": (6.46, 2.82),
     "contrastive": (46.0, 35.3),
     "contrastive_nopretrain": (43.46, 31.83),

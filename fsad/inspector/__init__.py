@@ -38,9 +38,8 @@ the fast option), computed by the same block and recipe code as ``fsad run``
    and the leave-one-out estimate of the defect-type accuracy (:attr:`trust`).
 
 With a recipe's ``light_test`` (the default's), :func:`fsad.light_test.light_gated_engine`
-first asks whether the product's light varies (and, with ``light_loo``, whether the support's
-leave-one-out loses by undoing it); where it is undone, steps 1-4 run on the images with
-their own light undone, and the model keeps the normals' reference
+first asks whether the product's light varies; where it does, steps 1-4 run on the images
+with their own light undone, and the model keeps the normals' reference
 (:attr:`FittedModel.light_reference`) to undo every new image's light before step 2.
 
 :mod:`~fsad.inspector.model` saves and loads the model folder (banks and support rows as
@@ -336,11 +335,9 @@ class Inspector:
             recipe, engines=tuple(resolve_side(e, engine.category) for e in recipe.engines)
         )
         names = [s.path.name for s in samples]
-        engine, samples, light = light_gated_engine(  # the grid's code
-            engine, recipe, samples, labels, len(classes)
-        )
+        engine, samples, light = light_gated_engine(engine, recipe, samples)  # the grid's code
         reference = None
-        if light is not None and light.undone:  # the bank and threshold of undone normals
+        if light is not None and light.varies:  # the bank and threshold of undone normals
             f_normal = engine.features(engine.category.train)
             reference = undone_reference(engine.category)
         members = member_images(engine.bank_indices, f_normal, engine.bank_images_per_normal)

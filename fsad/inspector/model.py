@@ -50,9 +50,8 @@ class FittedModel:
             leave-one-out trust estimate, weights hashes, ...).
         weights: local backbone weights file of engine 0 (None: packaged weights).
         light_reference: ``(19,)`` the normals' reference every new image's light is undone
-            against (:func:`fsad.light_estimate.undo_light`) where the fit undid the light
-            (``info["light_test"]["undone"]``, or ``varies`` without the check); None:
-            images as shot.
+            against (:func:`fsad.light_estimate.undo_light`) where the support's light test
+            found the product's light varying; None: images as shot.
     """
 
     config: InspectorConfig
@@ -171,11 +170,9 @@ def _from_artifact(art: Artifact) -> FittedModel:
     ok = ok and labels.min() >= 0 and labels.max() < len(classes)
     ok = ok and all(b.features.shape[1] == c.features.dim for b, c in zip(banks, configs))
     reference = meta.get("light_reference")
-    test = dict(meta.get("info") or {}).get("light_test", {})
-    undone = test.get("undone", test.get("varies", False))  # no check: undone where it varies
+    varies = dict(meta.get("info") or {}).get("light_test", {}).get("varies", False)
     shape_ok = reference is None or np.asarray(reference, dtype=np.float64).shape == (19,)
-    consistent = not undone or test.get("varies", False)  # undone only where it varies
-    if (reference is not None) != undone or not shape_ok or not consistent:
+    if (reference is not None) != varies or not shape_ok:
         raise ValueError("light_reference does not match the light test")
     if not ok:
         raise ValueError("tensor shapes do not match the metadata")

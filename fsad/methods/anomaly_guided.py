@@ -151,11 +151,6 @@ HIRES_LITE0_POE_PROTO_ROT4_GATED_FIXED = replace(HIRES_LITE0_POE_PROTO_ROT4_FIXE
 HIRES_LITE0_POE_PROTO_ROT4_GATED_FIXED_LIGHT = replace(
     HIRES_LITE0_POE_PROTO_ROT4_GATED_FIXED, light_test=True
 )
-#: round 17's method undoing the light only where the support's leave-one-out undone is not
-#: below as shot (:func:`fsad.light_test.support_loo`): robustness round 18 (appendix)
-HIRES_LITE0_POE_PROTO_ROT4_GATED_FIXED_LIGHT_LOO = replace(
-    HIRES_LITE0_POE_PROTO_ROT4_GATED_FIXED_LIGHT, light_loo=True
-)
 #: the registered inductive recipes, by method name
 RECIPES: dict[str, Recipe] = {
     "residual_proto": RESIDUAL_PROTO,
@@ -175,9 +170,6 @@ RECIPES: dict[str, Recipe] = {
     "hires_lite0_poe_proto_rot4_fixed": HIRES_LITE0_POE_PROTO_ROT4_FIXED,
     "hires_lite0_poe_proto_rot4_gated_fixed": HIRES_LITE0_POE_PROTO_ROT4_GATED_FIXED,
     "hires_lite0_poe_proto_rot4_gated_fixed_light": HIRES_LITE0_POE_PROTO_ROT4_GATED_FIXED_LIGHT,
-    "hires_lite0_poe_proto_rot4_gated_fixed_light_loo": (
-        HIRES_LITE0_POE_PROTO_ROT4_GATED_FIXED_LIGHT_LOO
-    ),
 }
 DESCRIPTIONS = {
     "residual_proto": "training-free reference: top-2 % residual mean, cosine prototypes",
@@ -209,8 +201,6 @@ DESCRIPTIONS = {
     "hires_lite0_poe_proto_rot4_gated_fixed_light": "hires_lite0_poe_proto_rot4_gated_fixed "
     "seeing every image with its own light undone where the support's light test finds the "
     "product's light varying",
-    "hires_lite0_poe_proto_rot4_gated_fixed_light_loo": "hires_lite0_poe_proto_rot4_gated_fixed_"
-    "light undoing the light only where the support's leave-one-out undone is not below as shot",
 }
 
 
@@ -228,9 +218,8 @@ def predict_with(task: FewShotTask, recipe: Recipe) -> Prediction:
     """The recipe's head fitted on the support (in the recipe's support poses), applied to
     the queries.
 
-    With ``recipe.light_test``, the task is first seen as its support's light test (and,
-    with ``recipe.light_loo``, its check) says (:func:`fsad.light_test.light_gated`), and
-    the test is in the prediction's info.
+    With ``recipe.light_test``, the task is first seen as its support's light test says
+    (:func:`fsad.light_test.light_gated`), and the test is in the prediction's info.
 
     Returns:
         Prediction with ``labels`` ``(Q,)`` and class scores ``(Q, C)``.
