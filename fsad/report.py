@@ -1264,6 +1264,25 @@ def _rank_corr(a: pd.Series, b: pd.Series) -> float:
     return float(a.corr(b, method="spearman"))
 
 
+def light_left_by_type(rows: pd.DataFrame) -> pd.DataFrame:
+    """The light an estimate leaves, per category and image type
+    (``research.light_by_type_study``'s rows: one per image, ``category``, ``label``,
+    ``bank`` (a normal of the bank), ``left_shot`` and ``left_undone``, log units).
+
+    Returns:
+        One row per (category, type), ``good`` split into ``good (bank)`` and ``good
+        (test)``: ``images``, the mean ``left_shot`` and ``left_undone``, and ``share_left``
+        (undone over as shot: below 1, the estimate removed light), rounded to 3 places.
+    """
+    kind = np.where(rows["label"] != "good", rows["label"],
+                    np.where(rows["bank"].astype(bool), "good (bank)", "good (test)"))  # fmt: skip
+    table = rows.assign(type=kind).groupby(["category", "type"]).agg(
+        images=("label", "size"), left_shot=("left_shot", "mean"),
+        left_undone=("left_undone", "mean"),
+    )  # fmt: skip
+    return table.assign(share_left=table["left_undone"] / table["left_shot"]).round(3)
+
+
 def light_estimate_summary(rows: pd.DataFrame) -> pd.DataFrame:
     """How far per-image light estimates follow the light a generator drew, per category and
     estimator (``research.light_estimate_study``'s rows).

@@ -32,6 +32,7 @@ from fsad.report import (
     learner_verdicts,
     light_estimate_summary,
     light_fit_summary,
+    light_left_by_type,
     load_paper_numbers,
     loo_gated,
     loo_sample,
@@ -1368,3 +1369,16 @@ def test_signal_follows_reads_only_seeds_every_cell_holds_and_names_bad_input() 
     one = rows[~((rows["images"] == "gain") & (rows["category"] == "screw"))]
     with pytest.raises(ValueError, match="different categories"):
         signal_follows(one, "all", ["gain"])
+
+
+def test_the_light_left_by_type_splits_normals_and_averages_per_type() -> None:
+    rows = pd.DataFrame({
+        "category": ["c"] * 5, "label": ["good", "good", "good", "cut", "cut"],
+        "bank": [True, True, False, False, False],
+        "left_shot": [0.4, 0.2, 0.5, 0.4, 0.6], "left_undone": [0.2, 0.1, 0.5, 0.1, 0.4],
+    })  # fmt: skip
+    out = light_left_by_type(rows).loc["c"]
+    assert out.index.tolist() == ["cut", "good (bank)", "good (test)"]
+    assert out["images"].tolist() == [2, 2, 1]
+    assert out.loc["good (bank)", "left_shot"] == 0.3 and out.loc["cut", "left_undone"] == 0.25
+    assert out["share_left"].tolist() == [0.5, 0.5, 1.0]
