@@ -2974,7 +2974,8 @@ if light_grids:
 # asks whether undone images look more *normal*;
 # it cannot ask whether they keep the defect types apart, and on transistor they do not (a
 # likely reading, not measured here: the estimate takes a defect that changes the part's grey
-# levels for light and undoes part of it). On bottle, whose windows show background and
+# levels for light and undoes part of it; the diagnostic after round 18 does not bear it
+# out). On bottle, whose windows show background and
 # bottle in every proportion, the estimate is wrong enough that undone images look *less*
 # normal, and the test keeps them as shot. Issue #21's suite target stays far off: the gap
 # between the suite `all` and the untransformed images is now −22.37 points (chapter 11).
