@@ -69,7 +69,8 @@ not the question that matters (does it keep the defect types apart?). On the sui
 transistor, undone images look more normal and classify far worse; a likely reading, not
 measured here, is that the estimate takes a defect that changes the part's grey levels (a
 missing or misplaced part) for light and undoes part of it (measured since by
-:mod:`research.light_by_type_study`: not borne out by the light the estimate leaves). On bottle, whose windows show the
+:mod:`research.light_by_type_study`: not borne out for those types by the light the
+estimate leaves). On bottle, whose windows show the
 dark background and the bright bottle in every proportion, the estimate is wrong enough that
 undone images look *less* normal, and the test, rightly, keeps them as shot. Where the light
 was drawn, the verdict can follow the seed's coreset bank rather than the support: the suite's
