@@ -3082,18 +3082,18 @@ if len(loo_table) and loo_table["cells"].sum() > 0:
 
 # %% [markdown]
 # Read plainly: the rule rejects the check. Over the 24 cells where the light was found
-# varying, the support's leave-one-out moved with undoing the light no more than a coin
-# would with the queries: of the 20 cells where undoing moved the queries, the two changes
-# had the same sign in 10 (and their rank correlation is slightly negative). It vetoed
-# the undoing in 8 cells: rightly in 2 (the suite's transistor, seed 3, +15 points; the
-# untransformed metal_nut, seed 3, +2.7), wrongly in 5 (the suite's screw in three seeds,
-# −12 to −24; MVTec's screw in two, −8 and −12), level in 1. On the suite's transistor, the
-# case it was designed for, the support's leave-one-out sits at 35-45 % as shot and undone,
-# barely above the 25 % of four types: two versions of a support it cannot classify look the
-# same to it. With the 20-25 support images of the checked cells its steps are 4-5 points,
-# the size of the differences it had to read. The suite `all` falls below the guard (−1.65 points against 1.61), the MVTec
-# protocol loses 1.00 and the untransformed suite gains 0.14, −0.84 averaged; round 17's
-# method stays `fsad fit`'s default. The check's code left the library (the tag
+# varying, the support's leave-one-out moved with undoing the light no more than a coin would
+# with the queries: of the 20 cells where undoing moved the queries, the two changes had the
+# same sign in 10 (and their rank correlation is slightly negative). It vetoed the undoing in
+# 8 cells: rightly in 2 (the suite's transistor, seed 3, +15 points; the untransformed
+# metal_nut, seed 3, +2.7), wrongly in 5 (the suite's screw in three seeds, −12 to −24;
+# MVTec's screw in two, −8 and −12), level in 1. On the suite's transistor, the case it was
+# designed for, the support's leave-one-out sits at 35-45 % as shot and undone, barely above
+# the 25 % of four types: two versions of a support it cannot classify look the same to it.
+# With the 20-25 support images of the checked cells its steps are 4-5 points, the size of the
+# differences it had to read. The suite `all` falls below the guard (−1.65 points against
+# 1.61), the MVTec protocol loses 1.00 and the untransformed suite gains 0.14, −0.84 averaged;
+# round 17's method stays `fsad fit`'s default. The check's code left the library (the tag
 # `robustness-round-18` keeps it); its rows stay in `results/poses` for this record. What
 # decides whether undoing the light keeps the defect types apart remains open: neither "looks
 # more normal" (round 17) nor the support's own leave-one-out (this round) reads it.

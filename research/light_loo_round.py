@@ -6,19 +6,19 @@ support's light test finds the product's light varying. The test asks whether un
 look more normal; the question that matters is whether they keep the defect types apart. On
 the suite `all` the answers part: screw +16.0 points where undone, transistor −13.0 (found
 varying in 4 of 5 seeds). **This round was designed after reading round 17's per-category
-query record** (said here and in the book): it is what suggested a second check, free of query labels,
-of the one decision the test makes.
+query record** (said here and in the book): it is what suggested a second check, free of
+query labels, of the one decision the test makes.
 
 **The check** (at the tag ``robustness-round-18``: :func:`fsad.light_test.support_loo`,
 through :func:`fsad.light_test.light_gated_engine`, the code ``fsad run`` and ``fsad fit``
-ran there):
-where the light test finds the light varying, the recipe's leave-one-out accuracy inside
-the support (each support image classified by the head fitted on the others, on the rows the
-recipe fits, its pose test included) is computed on the images as shot and on the images with
-their light undone. The light is undone only when the accuracy undone is not below the
-accuracy as shot (a tie undoes: the check only vetoes a loss). It reads the support's own
-labels, never a query's. Where the light holds, nothing changes, so those cells equal round
-17's; where it varies, the check costs every engine on both sets of images.
+ran there): where the light test finds the light varying, the recipe's leave-one-out
+accuracy inside the support (each support image classified by the head fitted on the others,
+on the rows the recipe fits, its pose test included) is computed on the images as shot and
+on the images with their light undone. The light is undone only when the accuracy undone is
+not below the accuracy as shot (a tie undoes: the check only vetoes a loss). It reads the
+support's own labels, never a query's. Where the light holds, nothing changes, so those
+cells equal round 17's; where it varies, the check costs every engine on both sets of
+images.
 
 **The candidate**: ``hires_lite0_poe_proto_rot4_gated_fixed_light_loo``, the default
 ``hires_lite0_poe_proto_rot4_gated_fixed_light`` with ``light_loo``.
