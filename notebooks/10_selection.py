@@ -3145,19 +3145,19 @@ if ORACLE.exists() and (RESULTS / "poses" / "suite_all" / "results.csv").exists(
 
 # %% [markdown]
 # Read plainly: for the types the reading named, it is not borne out by this measure. On
-# transistor the estimate leaves about half of the light in its normals, and no more in its
-# misplaced parts and damaged cases (0.50-0.60 of it); its bent and cut leads keep more (0.73
-# and 0.84), but those are small defects on the leads, not ones that move the part's grey
-# levels. Ten images per type, no spread shown; the normals are the bank's own, whose levels
-# the estimate's reference is read from, so they are measured in sample and the defects out of
-# sample. Yet dividing the exact drawn light out lifts `hires_lite0_poe_proto_rot4_fixed` on
-# transistor by 13 points (the table above), while undoing the estimated light cost round 17's
-# method 13 points over five seeds against the gated default (16 over the four seeds where it
-# was undone). What hurts is therefore not only how much light the estimate leaves but
-# something this measure does not weigh. Two candidates, neither measured: the estimate's
-# gamma error bends the contrast that tells the types apart, or it amplifies noise where the
-# drawn light was dim. On bottle the estimate leaves more of the normals' light than on any
-# other product (0.63; its defects 0.58-0.61), which fits the light test's finding that undone
-# bottle images look less normal; the reading there is weakly supported, not settled. The next
-# light round needs a measure of what an estimate does to the residual features, not to the
-# pixels' light.
+# transistor the estimate leaves about half of the light in its normals (0.53 of it) and about
+# as much in its misplaced parts and damaged cases (0.60 and 0.50); its bent and cut leads
+# keep more (0.73 and 0.84), but those are small defects on the leads, not ones that move the
+# part's grey levels. Ten images per type, no spread shown; the normals are the bank's own,
+# whose levels the estimate's reference is read from, so they are measured in sample and the
+# defects out of sample. Yet dividing the exact drawn light out lifts
+# `hires_lite0_poe_proto_rot4_fixed` on transistor by 13 points (the table above), while
+# undoing the estimated light cost round 17's method 13 points over five seeds against the
+# gated default (16 over the four seeds where it was undone). What hurts is therefore not only
+# how much light the estimate leaves but something this measure does not weigh. Two
+# candidates, neither measured: the estimate's gamma error bends the contrast that tells the
+# types apart, or it amplifies noise where the drawn light was dim. On bottle the estimate
+# leaves more of the normals' light than on any other product (0.63; its defects 0.58-0.61),
+# which fits the light test's finding that undone bottle images look less normal; the reading
+# there is weakly supported, not settled. The next light round needs a measure of what an
+# estimate does to the residual features, not to the pixels' light.
