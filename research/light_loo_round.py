@@ -75,16 +75,13 @@ Usage (at the tag ``robustness-round-18``; the suite written by ``fsad data suit
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from fsad.evaluate import read_results
-from fsad.report import guarded_grid
 from fsad.utils import atomic_write_csv
-from research.robust import CATEGORIES
+from research import light_test_round
 
 #: the candidate and the default it is judged against (named literally: the rule's)
 CANDIDATE = "hires_lite0_poe_proto_rot4_gated_fixed_light_loo"
@@ -103,33 +100,20 @@ FIELDS = ("n_images", "lower_undone", "p_value", "tested", "varies", "loo_shot",
 
 def decisions(root: Path) -> pd.DataFrame:
     """The light test and its check in every candidate cell, from the ``info`` column of the
-    grids' rows: folder, category, seed, shots, :data:`FIELDS` (the accuracies empty where
-    the light holds), git_commit."""
-    rows = []
-    for folder, path in RECORDED.items():
-        if not (root / "results" / path / "results.csv").is_file():
-            continue
-        grid = read_results(root / "results" / path)
-        for _, r in grid[grid["method"] == CANDIDATE].iterrows():
-            test = json.loads(r["info"])["light_test"]
-            test.setdefault("undone", test["varies"])
-            test.setdefault("tested", True)
-            rows.append({"folder": folder, "category": r["category"], "seed": r["seed"],
-                         "shots": r["shots"], **{k: test.get(k) for k in FIELDS},
-                         "git_commit": r["git_commit"]})  # fmt: skip
-    if not rows:
-        return pd.DataFrame(columns=["folder", "category", "seed", "shots", *FIELDS])
-    return pd.DataFrame(rows).sort_values(["folder", "category", "seed", "shots"])
+    grids' rows (:func:`research.light_test_round.decisions`): folder, category, seed, shots,
+    :data:`FIELDS` (the accuracies empty where the light holds; ``undone`` is ``varies`` and
+    ``tested`` true where a cell did not record them), git_commit."""
+    table = light_test_round.decisions(root, CANDIDATE, RECORDED)
+    for column, default in (("undone", table["varies"]), ("tested", True)):
+        table[column] = table[column] if column in table else pd.Series(pd.NA, table.index)
+        table[column] = table[column].astype(object).where(table[column].notna(), default)
+    return table[["folder", "category", "seed", "shots", *FIELDS, "git_commit"]]
 
 
 def verdict(root: Path, shots: int = SHOTS) -> tuple[pd.DataFrame, str]:
-    """The guard per results folder and the rule's verdict."""
-    rows = []
-    for folder in RULED:
-        grid = read_results(root / "results/poses" / folder)
-        guard = guarded_grid(grid, CANDIDATE, BASELINE, shots, len(CATEGORIES))
-        rows.append({"folder": folder, **guard})
-    table = pd.DataFrame(rows)
+    """The guard per results folder (:func:`research.light_test_round.guard_table`) and the
+    rule's verdict."""
+    table = light_test_round.guard_table(root, CANDIDATE, BASELINE, shots, RULED)
     if not table["complete"].all():
         return table, "incomplete: the ruled grids do not hold every cell yet"
     if table["below_guard"].any():

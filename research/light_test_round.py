@@ -120,13 +120,19 @@ RECORDED = {"mvtec": "poses/mvtec", "suite_all": "poses/suite_all",
             "tire_all": "suite_tire/all", "tire_none": "suite_tire/none"}  # fmt: skip
 
 
-def decisions(root: Path) -> pd.DataFrame:
-    """The light test of every candidate cell, from the ``info`` column of the grids' rows:
-    folder, category, seed, shots, n_images, lower_undone, p_value, varies, git_commit."""
+def decisions(
+    root: Path, candidate: str = CANDIDATE, recorded: dict[str, str] = RECORDED
+) -> pd.DataFrame:
+    """The light test of every ``candidate`` cell, from the ``info`` column of the grids' rows
+    (``recorded``: folder name -> results folder under ``results``, those present): folder,
+    category, seed, shots, the test's fields (``n_images``, ``lower_undone``, ``p_value``,
+    ``varies`` and whatever else it recorded; empty where a cell did not), git_commit."""
     rows = []
-    for folder, path in RECORDED.items():
+    for folder, path in recorded.items():
+        if not (root / "results" / path / "results.csv").is_file():
+            continue
         grid = read_results(root / "results" / path)
-        for _, r in grid[grid["method"] == CANDIDATE].iterrows():
+        for _, r in grid[grid["method"] == candidate].iterrows():
             test = json.loads(r["info"])["light_test"]
             test.pop("summary")
             rows.append({"folder": folder, "category": r["category"], "seed": r["seed"],
@@ -134,14 +140,22 @@ def decisions(root: Path) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["folder", "category", "seed", "shots"])
 
 
+def guard_table(
+    root: Path, candidate: str, baseline: str, shots: int = SHOTS, ruled: Sequence[str] = RULED
+) -> pd.DataFrame:
+    """:func:`fsad.report.guarded_grid` of ``candidate`` against ``baseline`` on each ruled
+    folder under ``results/poses``, a row per folder."""
+    rows = []
+    for folder in ruled:
+        grid = read_results(root / "results/poses" / folder)
+        guard = guarded_grid(grid, candidate, baseline, shots, len(CATEGORIES))
+        rows.append({"folder": folder, **guard})
+    return pd.DataFrame(rows)
+
+
 def verdict(root: Path, shots: int = SHOTS) -> tuple[pd.DataFrame, str]:
     """The guard per results folder and the rule's verdict."""
-    rows = []
-    for folder in RULED:
-        grid = read_results(root / "results/poses" / folder)
-        guard = guarded_grid(grid, CANDIDATE, BASELINE, shots, len(CATEGORIES))
-        rows.append({"folder": folder, **guard})
-    table = pd.DataFrame(rows)
+    table = guard_table(root, CANDIDATE, BASELINE, shots)
     if not table["complete"].all():
         return table, "incomplete: the ruled grids do not hold every cell yet"
     if table["below_guard"].any():
