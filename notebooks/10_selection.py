@@ -2927,19 +2927,30 @@ if LIGHT_TESTS.exists():
 
 # %% tags=["hide-input"]
 LIT_METHOD = "hires_lite0_poe_proto_rot4_gated_fixed_light"
-light_grids = {}
-for folder, label in gate_labels.items():
-    if (RESULTS / "poses" / folder / "results.csv").exists():
-        rows = read_results(RESULTS / "poses" / folder)
-        light_grids[label.replace(" (reported)", "")] = guarded_grid(rows, LIT_METHOD, GATED, 5, 4)
-if light_grids:
-    light_table = pd.DataFrame(
-        list(light_grids.values()), index=pd.Index(list(light_grids), name="grid")
-    ).rename(columns={LIT_METHOD: "light-tested", GATED: "default"})
-    cols = ["light-tested", "default", "change", "guard", "below_guard", "cells", "seeds",
-            "complete"]  # fmt: skip
+
+
+def ruled_grids(candidate: str, default: str, label: str) -> pd.DataFrame:
+    """A candidate (column ``label``) against the default on each of the three grids of
+    ``results/poses`` present (:func:`fsad.report.guarded_grid`, 5 shots, four categories),
+    shown as the rounds' tables show it; empty when no grid holds a row of it."""
+    grids = {}
+    for folder, name in gate_labels.items():
+        if (RESULTS / "poses" / folder / "results.csv").exists():
+            rows = read_results(RESULTS / "poses" / folder)
+            grids[name.replace(" (reported)", "")] = guarded_grid(rows, candidate, default, 5, 4)
+    table = pd.DataFrame(list(grids.values()), index=pd.Index(list(grids), name="grid"))
+    if table.empty or table["cells"].sum() == 0:
+        return table.iloc[0:0]
+    table = table.rename(columns={candidate: label, default: "default"})
+    cols = [label, "default", "change", "guard", "below_guard", "cells", "seeds", "complete"]
     display(Markdown("Query accuracy (%, 5 shots, mean ± std over seeds of the category mean):"))
-    display(Markdown(to_markdown(light_table[cols])))
+    display(Markdown(to_markdown(table[cols])))
+    return table
+
+
+light_table = ruled_grids(LIT_METHOD, GATED, "light-tested")
+light_grids = len(light_table) > 0
+if light_grids:
     if not light_table["complete"].all() or len(light_table) < 3:
         display(Markdown("The grid is incomplete: no verdict yet."))
     else:
@@ -3050,19 +3061,8 @@ if LOO_CHECKS.exists():
     ))  # fmt: skip
 
 # %% tags=["hide-input"]
-loo_grids = {}
-for folder, label in gate_labels.items():
-    if (RESULTS / "poses" / folder / "results.csv").exists():
-        rows = read_results(RESULTS / "poses" / folder)
-        loo_grids[label.replace(" (reported)", "")] = guarded_grid(
-            rows, LOO_METHOD, LIT_METHOD, 5, 4
-        )
-loo_table = pd.DataFrame(list(loo_grids.values()), index=pd.Index(list(loo_grids), name="grid"))
-if len(loo_table) and loo_table["cells"].sum() > 0:
-    loo_table = loo_table.rename(columns={LOO_METHOD: "checked", LIT_METHOD: "default"})
-    cols = ["checked", "default", "change", "guard", "below_guard", "cells", "seeds", "complete"]
-    display(Markdown("Query accuracy (%, 5 shots, mean ± std over seeds of the category mean):"))
-    display(Markdown(to_markdown(loo_table[cols])))
+loo_table = ruled_grids(LOO_METHOD, LIT_METHOD, "checked")
+if len(loo_table):
     if not loo_table["complete"].all() or len(loo_table) < 3:
         display(Markdown("The grid is incomplete: no verdict yet."))
     else:
