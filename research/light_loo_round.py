@@ -86,13 +86,8 @@ from research import light_test_round
 #: the candidate and the default it is judged against (named literally: the rule's)
 CANDIDATE = "hires_lite0_poe_proto_rot4_gated_fixed_light_loo"
 BASELINE = "hires_lite0_poe_proto_rot4_gated_fixed_light"
-#: the results folders under ``results/poses`` the rule reads
-RULED = ("mvtec", "suite_all", "suite_none")
-SHOTS = 5
-#: every results folder (under ``results``) whose candidate rows the decisions record reads
-RECORDED = {"mvtec": "poses/mvtec", "suite_all": "poses/suite_all",
-            "suite_none": "poses/suite_none", "tire_crop": "poses/mvtec_3d",
-            "tire_all": "suite_tire/all", "tire_none": "suite_tire/none"}  # fmt: skip
+#: the results folders the rule reads, and those the decisions record reads: round 17's
+RULED, SHOTS, RECORDED = light_test_round.RULED, light_test_round.SHOTS, light_test_round.RECORDED
 #: a decision's columns, after its cell's
 FIELDS = ("n_images", "lower_undone", "p_value", "tested", "varies", "loo_shot", "loo_undone",
           "undone")  # fmt: skip
