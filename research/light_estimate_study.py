@@ -209,8 +209,12 @@ def light_left(fixed: Sequence[np.ndarray], truth: Sequence[np.ndarray]) -> np.n
     lo, hi = np.log((np.array(VALID) + 0.5) / 256.0)
     pairs = [(small_log(f), small_log(t)) for f, t in zip(fixed, truth, strict=True)]
     keep = [((f >= lo) & (f <= hi) & (t >= lo) & (t <= hi)) for f, t in pairs]
+    # float64: a least-squares line through millions of float32 points is ill-conditioned
+    # (numpy's polyfit warns and misses it; light_by_type.csv and light_estimate.csv were
+    # regenerated with this cast on 2026-12-07)
     d = np.concatenate([(f - t)[k] for (f, t), k in zip(pairs, keep, strict=True)])
     x = np.concatenate([t[k] for (_, t), k in zip(pairs, keep, strict=True)])
+    d, x = d.astype(np.float64), x.astype(np.float64)
     a, b = np.polyfit(x, d, 1) if d.size > 1 else (0.0, 0.0)
     return np.array([
         float(np.sqrt(np.mean((f - t - (a * t + b))[k] ** 2))) if k.any() else np.nan
