@@ -1283,6 +1283,38 @@ def light_left_by_type(rows: pd.DataFrame) -> pd.DataFrame:
     return table.assign(share_left=table["left_undone"] / table["left_shot"]).round(3)
 
 
+def feature_light_by_type(rows: pd.DataFrame) -> pd.DataFrame:
+    """The light left in the features, per category and image type, for each version of the
+    images (``research.light_feature_study``'s rows: one per image and ``version``,
+    ``category``, ``label``, ``bank`` (a normal of the bank) and ``feat_left``, the mean
+    patch feature distance to the exactly undone copy; the version ``shot`` is the images
+    as written).
+
+    Returns:
+        One row per (category, type), ``good`` split into ``good (bank)`` and ``good
+        (test)``: ``images``, ``shot`` (the mean ``feat_left`` as written) and, per other
+        version, its mean over ``shot``'s (below 1: that version took light out of the
+        features), rounded to 3 places.
+
+    Raises:
+        ValueError: the rows hold no ``shot`` version.
+    """
+    if not (rows["version"] == "shot").any():
+        raise ValueError("feature_light_by_type needs the version 'shot' to compare against")
+    kind = np.where(rows["label"] != "good", rows["label"],
+                    np.where(rows["bank"].astype(bool), "good (bank)", "good (test)"))  # fmt: skip
+    means = rows.assign(type=kind).pivot_table(
+        index=["category", "type"], columns="version", values="feat_left", aggfunc="mean"
+    )
+    images = rows[rows["version"] == "shot"].assign(type=kind[rows["version"] == "shot"])
+    table = pd.DataFrame({"images": images.groupby(["category", "type"]).size(),
+                          "shot": means["shot"]})  # fmt: skip
+    order = [v for v in dict.fromkeys(rows["version"]) if v != "shot"]
+    for version in order:
+        table[version] = means[version] / means["shot"]
+    return table.round(3)
+
+
 def light_estimate_summary(rows: pd.DataFrame) -> pd.DataFrame:
     """How far per-image light estimates follow the light a generator drew, per category and
     estimator (``research.light_estimate_study``'s rows).

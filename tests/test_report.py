@@ -18,6 +18,7 @@ from fsad.report import (
     average_over_categories,
     bootstrap_change,
     cheapest_noninferior,
+    feature_light_by_type,
     format_report,
     grid_verdict,
     guarded_grid,
@@ -1382,3 +1383,17 @@ def test_the_light_left_by_type_splits_normals_and_averages_per_type() -> None:
     assert out["images"].tolist() == [2, 2, 1]
     assert out.loc["good (bank)", "left_shot"] == 0.3 and out.loc["cut", "left_undone"] == 0.25
     assert out["share_left"].tolist() == [0.5, 0.5, 1.0]
+
+
+def test_the_feature_light_by_type_divides_each_version_by_as_shot() -> None:
+    rows = pd.DataFrame({
+        "category": ["c"] * 6, "label": ["good", "good", "cut"] * 2,
+        "bank": [True, False, False] * 2, "version": ["shot"] * 3 + ["library"] * 3,
+        "feat_left": [4.0, 2.0, 5.0, 2.0, 2.0, 6.0],
+    })  # fmt: skip
+    out = feature_light_by_type(rows).loc["c"]
+    assert out.index.tolist() == ["cut", "good (bank)", "good (test)"]
+    assert out["images"].tolist() == [1, 1, 1] and out["shot"].tolist() == [5.0, 4.0, 2.0]
+    assert out["library"].tolist() == [1.2, 0.5, 1.0]
+    with pytest.raises(ValueError, match="version 'shot'"):
+        feature_light_by_type(rows[rows["version"] == "library"])
