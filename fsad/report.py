@@ -1315,6 +1315,38 @@ def feature_light_by_type(rows: pd.DataFrame) -> pd.DataFrame:
     return table.round(3)
 
 
+def rows_by_version(rows: pd.DataFrame) -> pd.DataFrame:
+    """Leave-one-out accuracy of the head per category, group of rows and version of the
+    images (``research.light_rows_study``'s rows: one per defect image, ``version`` and
+    ``group``, with its ``label`` and the type ``given``).
+
+    Returns:
+        One row per (category, group): ``images``, ``chance`` (the largest type's share), the
+        accuracy (%) of every version in the rows' order, and each later version's change
+        from the first (``<version> - <first>``), rounded to 1 place.
+
+    Raises:
+        ValueError: a (category, group) whose versions hold different numbers of images.
+    """
+    hit = rows.assign(hit=rows["label"] == rows["given"])
+    keys = ["category", "group"]
+    sizes = hit.groupby([*keys, "version"]).size().unstack("version")
+    if (sizes.nunique(axis=1) > 1).any():
+        raise ValueError("rows_by_version needs every version of a group on the same images")
+    versions = list(dict.fromkeys(rows["version"]))
+    acc = hit.groupby([*keys, "version"])["hit"].mean().unstack("version")[versions] * 100
+    first = versions[0]
+    chance = hit[hit["version"] == first].groupby(keys)["label"].agg(
+        lambda x: x.value_counts().iloc[0] / len(x) * 100
+    )
+    table = pd.DataFrame({"images": sizes[first], "chance": chance}).join(acc)
+    for version in versions[1:]:
+        table[f"{version} - {first}"] = table[version] - table[first]
+    order = list(dict.fromkeys(rows["group"]))
+    table = table.reindex(sorted(table.index, key=lambda k: (k[0], order.index(k[1]))))
+    return table.round(1)
+
+
 def light_estimate_summary(rows: pd.DataFrame) -> pd.DataFrame:
     """How far per-image light estimates follow the light a generator drew, per category and
     estimator (``research.light_estimate_study``'s rows).

@@ -50,6 +50,7 @@ from fsad.report import (
     poses_table,
     record_identity,
     round_shown,
+    rows_by_version,
     seed_differences,
     shot_curve_table,
     sign_agreement,
@@ -1397,3 +1398,17 @@ def test_the_feature_light_by_type_divides_each_version_by_as_shot() -> None:
     assert out["library"].tolist() == [1.2, 0.5, 1.0]
     with pytest.raises(ValueError, match="version 'shot'"):
         feature_light_by_type(rows[rows["version"] == "library"])
+
+
+def test_rows_by_version_gives_each_versions_accuracy_and_change() -> None:
+    rows = pd.DataFrame({
+        "category": ["c"] * 8, "group": ["all"] * 8,
+        "version": ["shot"] * 4 + ["oracle"] * 4,
+        "label": ["a", "a", "a", "b"] * 2,
+        "given": ["a", "b", "b", "b", "a", "a", "a", "b"],
+    })  # fmt: skip
+    out = rows_by_version(rows).loc[("c", "all")]
+    assert out["images"] == 4 and out["chance"] == 75.0
+    assert out["shot"] == 50.0 and out["oracle"] == 100.0 and out["oracle - shot"] == 50.0
+    with pytest.raises(ValueError, match="same images"):
+        rows_by_version(rows.iloc[:7])

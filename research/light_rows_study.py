@@ -1,0 +1,128 @@
+"""Does undoing the light keep the defect types apart in what the head sees? (a diagnostic
+study: it reads every defect image's type and chooses nothing)
+
+Round 17's default undoes each image's estimated light where the support's light test finds
+the light varying, and on the suite `all` that cost transistor 13 points while the oracle's
+exactly undone light (:mod:`research.light_oracle`) gains it 13. The feature study
+(:mod:`research.light_feature_study`) measures how much light the estimate leaves in the
+features; this one measures what the classifier is left with. For every defect image of a
+category of the suite `all`, in three versions (``shot``: as written; ``library``: the
+library's estimate undone, :func:`fsad.light_test.undone_category`; ``oracle``: the drawn
+light divided out), it computes the default's rows (:func:`fsad.recipe.sample_rows`: the
+224 px engine's anomaly blocks, the 448 px engine's, the rotated zoom views; each version's
+engines on its own normals, coreset seed 1, no turned copies) and scores each image by the
+default's head fitted on every other defect image of its category
+(:func:`fsad.recipe.leave_one_out`), with all groups and with each group alone.
+
+A stand-in for the grid's queries, not a grid: one coreset seed, every defect image at once
+(about 10 per type), and the head fitted on 9 of each type rather than 5.
+
+Usage (the suite and the oracle's copies written as their modules say)::
+
+    python -m research.light_rows_study --suite "$SUITE/all" \\
+        --oracle "$ORACLE/all_light_undone" --out results/explore/light_rows.csv
+    python -m research.light_rows_study --summary results/explore/light_rows.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fsad.cache import DiskCache
+from fsad.data import CategoryData, load_category
+from fsad.evaluate import git_commit
+from fsad.inspector.classifier import DEFAULT_METHOD
+from fsad.light_test import undone_category
+from fsad.methods.anomaly_guided import RECIPES
+from fsad.recipe import Recipe, leave_one_out, sample_rows
+from fsad.report import rows_by_version
+from fsad.utils import atomic_write_csv
+from research.light_feature_study import default_engine
+from research.robust import CATEGORIES
+
+#: the versions of every image
+VERSIONS = ("shot", "library", "oracle")
+#: the default's groups by name, in its recipe's order
+GROUP_NAMES = ("anomaly 224 px", "anomaly 448 px", "rotated zoom")
+
+
+def version_of(category: CategoryData, version: str, oracle: Path) -> CategoryData:
+    """The category as ``version`` sees it (``oracle``: the oracle's copies of the same
+    files, in the same order)."""
+    if version == "shot":
+        return category
+    if version == "library":
+        return undone_category(category, DiskCache())
+    copy = load_category(oracle / category.name, "folder")
+    names = [s.path.name for s in [*category.train, *category.test]]
+    if [s.path.name for s in [*copy.train, *copy.test]] != names:
+        raise SystemExit(f"{oracle / category.name}: not the oracle's copies of {category.root}")
+    return copy
+
+
+def scored(recipe: Recipe, rows: list[np.ndarray], labels: np.ndarray) -> np.ndarray:
+    """``(N,)`` each image's class under the recipe's head fitted on every other image."""
+    index, scores = leave_one_out(recipe, rows, labels, int(labels.max()) + 1)
+    if len(index) != len(labels):
+        raise SystemExit("every defect type needs two images for the leave-one-out")
+    return scores.argmax(axis=1)
+
+
+def category_rows(suite: Path, oracle: Path, name: str) -> list[dict]:
+    """One row per defect image of ``suite/name``, version and group (``all`` or one of
+    :data:`GROUP_NAMES`): its type and the type the head gave it."""
+    recipe = RECIPES[DEFAULT_METHOD]
+    category = load_category(suite / name, "folder")
+    out = []
+    for version in VERSIONS:
+        seen = version_of(category, version, oracle)
+        defects = [s for s in seen.test if s.label != "good"]
+        types = sorted({s.label for s in defects})
+        labels = np.array([types.index(s.label) for s in defects])
+        rows = sample_rows(default_engine(seen, "first"), recipe, defects)
+        heads = {"all": (recipe, rows)}
+        heads.update({g: (replace(recipe, groups=(recipe.groups[k],)), [rows[k]])
+                      for k, g in enumerate(GROUP_NAMES)})  # fmt: skip
+        for group, (head, x) in heads.items():
+            given = scored(head, x, labels)
+            out += [{"category": name, "version": version, "group": group,
+                     "image": str(s.path.name), "label": s.label, "given": types[p]}
+                    for s, p in zip(defects, given, strict=True)]  # fmt: skip
+        print(f"{name} {version}: {np.mean(scored(recipe, rows, labels) == labels):.3f}",
+              flush=True)  # fmt: skip
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--suite", type=Path, help="the suite `all` (one folder per category)")
+    ap.add_argument("--oracle", type=Path, help="the oracle's copies of it, the same layout")
+    ap.add_argument("--categories", nargs="+", default=list(CATEGORIES))
+    ap.add_argument("--out", type=Path, help="the per-image CSV to write (appended per category)")
+    ap.add_argument("--summary", type=Path, help="print the summary of this CSV")
+    args = ap.parse_args(argv)
+    if args.out:
+        if not (args.suite and args.oracle):
+            raise SystemExit("--out needs --suite and --oracle")
+        done = pd.read_csv(args.out) if args.out.exists() else pd.DataFrame()
+        for name in args.categories:
+            if len(done) and name in set(done["category"]):
+                continue
+            stamp = {"git_commit": git_commit(Path(__file__).resolve().parents[1]),
+                     "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
+            rows = pd.DataFrame(category_rows(args.suite, args.oracle, name)).assign(**stamp)
+            done = pd.concat([done, rows], ignore_index=True)
+            atomic_write_csv(args.out, done)
+    if args.summary or args.out:
+        print(rows_by_version(pd.read_csv(args.summary or args.out)).to_string())
+
+
+if __name__ == "__main__":
+    main()

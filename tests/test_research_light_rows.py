@@ -1,0 +1,38 @@
+"""The light rows study's pieces (research wing): the versions of a category and the
+leave-one-out it scores them with."""
+
+import numpy as np
+import pytest
+
+from fsad.data import CategoryData, Sample
+from fsad.methods.anomaly_guided import RECIPES
+from research import light_rows_study as lr
+
+
+def _category(root, names) -> CategoryData:
+    test = [Sample(root / "cut" / n, "c", "test", "cut") for n in names]
+    train = [Sample(root / "good" / "0.png", "c", "train", "good")]
+    return CategoryData(name="c", dataset="folder", root=root, train=train, test=test)
+
+
+def test_as_shot_is_the_category_itself(tmp_path) -> None:
+    category = _category(tmp_path, ["1.png"])
+    assert lr.version_of(category, "shot", tmp_path) is category
+
+
+def test_the_oracle_must_hold_the_same_files(tmp_path) -> None:
+    for folder, names in (("good", ["0.png"]), ("cut", ["9.png"])):
+        (tmp_path / "oracle" / "c" / folder).mkdir(parents=True)
+        for n in names:
+            (tmp_path / "oracle" / "c" / folder / n).write_bytes(b"")
+    category = _category(tmp_path / "suite", ["1.png"])
+    with pytest.raises(SystemExit, match="not the oracle's copies"):
+        lr.version_of(category, "oracle", tmp_path / "oracle")
+
+
+def test_each_image_is_scored_by_a_head_fitted_on_the_others() -> None:
+    recipe = RECIPES["residual_proto"]
+    rows = [np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])]
+    assert lr.scored(recipe, rows, np.array([0, 0, 1, 1])).tolist() == [0, 0, 1, 1]
+    with pytest.raises(SystemExit, match="two images"):
+        lr.scored(recipe, rows, np.array([0, 0, 0, 1]))
