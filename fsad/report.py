@@ -1336,8 +1336,10 @@ def rows_by_version(rows: pd.DataFrame) -> pd.DataFrame:
     versions = list(dict.fromkeys(rows["version"]))
     acc = hit.groupby([*keys, "version"])["hit"].mean().unstack("version")[versions] * 100
     first = versions[0]
-    chance = hit[hit["version"] == first].groupby(keys)["label"].agg(
-        lambda x: x.value_counts().iloc[0] / len(x) * 100
+    chance = (
+        hit[hit["version"] == first]
+        .groupby(keys)["label"]
+        .agg(lambda x: x.value_counts().iloc[0] / len(x) * 100)
     )
     table = pd.DataFrame({"images": sizes[first], "chance": chance}).join(acc)
     for version in versions[1:]:
@@ -1345,6 +1347,44 @@ def rows_by_version(rows: pd.DataFrame) -> pd.DataFrame:
     order = list(dict.fromkeys(rows["group"]))
     table = table.reindex(sorted(table.index, key=lambda k: (k[0], order.index(k[1]))))
     return table.round(1)
+
+
+def split_draws_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Query accuracy over drawn support splits, per category and version of the images
+    (``research.light_rows_study``'s split rows: ``category``, ``version``, ``draw`` (0 the
+    grid's split, 1.. drawn ones) and ``accuracy``).
+
+    Returns:
+        One row per category: ``draws`` (drawn splits), then per version ``<version>`` (the
+        mean accuracy over the drawn splits, %) and ``<version> std`` (their sample std),
+        ``<version> grid split`` (draw 0); per later version, ``<version> - <first>`` (the
+        mean paired change over the drawn splits) and ``<version> better`` / ``<version>
+        worse`` (drawn splits where it is above / below the first version); rounded to 1
+        place.
+
+    Raises:
+        ValueError: a version lacks a draw another version of its category has.
+    """
+    table = rows.pivot_table(index=["category", "draw"], columns="version", values="accuracy")
+    if table.isna().any().any():
+        raise ValueError("split_draws_summary needs every version scored on the same draws")
+    versions = list(dict.fromkeys(rows["version"]))
+    table = table[versions] * 100
+    drawn = table[table.index.get_level_values("draw") > 0]
+    grid = table.xs(0, level="draw") if 0 in table.index.get_level_values("draw") else None
+    out = pd.DataFrame({"draws": drawn.groupby("category").size()})
+    for v in versions:
+        out[v] = drawn[v].groupby("category").mean()
+        out[f"{v} std"] = drawn[v].groupby("category").std()
+        if grid is not None:
+            out[f"{v} grid split"] = grid[v]
+    first = versions[0]
+    for v in versions[1:]:
+        change = (drawn[v] - drawn[first]).groupby("category")
+        out[f"{v} - {first}"] = change.mean()
+        out[f"{v} better"] = change.apply(lambda x: int((x > 0).sum()))
+        out[f"{v} worse"] = change.apply(lambda x: int((x < 0).sum()))
+    return out.round(1)
 
 
 def light_estimate_summary(rows: pd.DataFrame) -> pd.DataFrame:

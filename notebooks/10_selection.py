@@ -3145,9 +3145,9 @@ if ORACLE.exists() and (RESULTS / "poses" / "suite_all" / "results.csv").exists(
 
 # %% [markdown]
 # Read plainly: for the types the reading named, it is not borne out by this measure. On
-# transistor the estimate leaves about half of the light in its normals (0.53 of it) and about
-# as much in its misplaced parts and damaged cases (0.60 and 0.50); its bent and cut leads
-# keep more (0.73 and 0.84), but those are small defects on the leads, not ones that move the
+# transistor the estimate leaves about half of the light in its normals (0.48 of it) and about
+# as much in its misplaced parts and damaged cases (0.56 and 0.44); its bent and cut leads
+# keep more (0.66 and 0.81), but those are small defects on the leads, not ones that move the
 # part's grey levels. Ten images per type, no spread shown; the normals are the bank's own,
 # whose levels the estimate's reference is read from, so they are measured in sample and the
 # defects out of sample. Yet dividing the exact drawn light out lifts
@@ -3157,7 +3157,7 @@ if ORACLE.exists() and (RESULTS / "poses" / "suite_all" / "results.csv").exists(
 # how much light the estimate leaves but something this measure does not weigh. Two
 # candidates, neither measured: the estimate's gamma error bends the contrast that tells the
 # types apart, or it amplifies noise where the drawn light was dim. On bottle the estimate
-# leaves more of the normals' light than on any other product (0.63; its defects 0.58-0.61),
+# leaves more of the normals' light than on any other product (0.57; its defects 0.51-0.59),
 # which fits the light test's finding that undone bottle images look less normal; the reading
 # there is weakly supported, not settled. The next light round needs a measure of what an
 # estimate does to the residual features, not to the pixels' light.

@@ -36,19 +36,21 @@ import numpy as np
 import pandas as pd
 
 from fsad.cache import DiskCache
-from fsad.data import CategoryData, load_category
+from fsad.data import CategoryData, load_category, natural_key
 from fsad.evaluate import git_commit
 from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.light_test import undone_category
 from fsad.methods.anomaly_guided import RECIPES
-from fsad.recipe import Recipe, leave_one_out, sample_rows
-from fsad.report import rows_by_version
+from fsad.recipe import Recipe, leave_one_out, recipe_proba, sample_rows
+from fsad.report import rows_by_version, split_draws_summary
 from fsad.utils import atomic_write_csv
 from research.light_feature_study import default_engine
 from research.robust import CATEGORIES
 
 #: the versions of every image
 VERSIONS = ("shot", "library", "oracle")
+#: support images per type in each drawn split (the grid's shots)
+SHOTS = 5
 #: the default's groups by name, in its recipe's order
 GROUP_NAMES = ("anomaly 224 px", "anomaly 448 px", "rotated zoom")
 
@@ -75,18 +77,27 @@ def scored(recipe: Recipe, rows: list[np.ndarray], labels: np.ndarray) -> np.nda
     return scores.argmax(axis=1)
 
 
+def version_rows(suite: Path, oracle: Path, name: str, version: str
+                 ) -> tuple[list, np.ndarray, list[str], list[np.ndarray]]:  # fmt: skip
+    """The defect images of ``suite/name`` as ``version`` sees them (each type's in natural
+    order), their labels ``(N,)``, the types, and the default's rows (per group ``(N, D_g)``,
+    cached on disk with the engines)."""
+    seen = version_of(load_category(suite / name, "folder"), version, oracle)
+    defects = sorted((s for s in seen.test if s.label != "good"),
+                     key=lambda s: (s.label, natural_key(s.path)))  # fmt: skip
+    types = sorted({s.label for s in defects})
+    labels = np.array([types.index(s.label) for s in defects])
+    rows = sample_rows(default_engine(seen, "first"), RECIPES[DEFAULT_METHOD], defects)
+    return defects, labels, types, rows
+
+
 def category_rows(suite: Path, oracle: Path, name: str) -> list[dict]:
     """One row per defect image of ``suite/name``, version and group (``all`` or one of
     :data:`GROUP_NAMES`): its type and the type the head gave it."""
     recipe = RECIPES[DEFAULT_METHOD]
-    category = load_category(suite / name, "folder")
     out = []
     for version in VERSIONS:
-        seen = version_of(category, version, oracle)
-        defects = [s for s in seen.test if s.label != "good"]
-        types = sorted({s.label for s in defects})
-        labels = np.array([types.index(s.label) for s in defects])
-        rows = sample_rows(default_engine(seen, "first"), recipe, defects)
+        defects, labels, types, rows = version_rows(suite, oracle, name, version)
         heads = {"all": (recipe, rows)}
         heads.update({g: (replace(recipe, groups=(recipe.groups[k],)), [rows[k]])
                       for k, g in enumerate(GROUP_NAMES)})  # fmt: skip
@@ -100,6 +111,50 @@ def category_rows(suite: Path, oracle: Path, name: str) -> list[dict]:
     return out
 
 
+def support_masks(labels: np.ndarray, shots: int, n_draws: int) -> list[np.ndarray]:
+    """``n_draws + 1`` boolean support masks ``(N,)``: first the grid's split (the first
+    ``shots`` images of each type, in the given order), then ``n_draws`` drawn ones (draw
+    ``d`` picks ``shots`` images of each type with ``numpy.random.default_rng(d)``).
+
+    Raises:
+        SystemExit: a type with ``shots`` images or fewer (no query left).
+    """
+    counts = np.bincount(labels)
+    if counts.min() <= shots:
+        raise SystemExit(f"{shots} shots leave no query for a type of {counts.min()} images")
+    first = np.zeros(len(labels), bool)
+    for c in range(len(counts)):
+        first[np.flatnonzero(labels == c)[:shots]] = True
+    masks = [first]
+    for d in range(1, n_draws + 1):
+        rng, mask = np.random.default_rng(d), np.zeros(len(labels), bool)
+        for c in range(len(counts)):
+            mask[rng.choice(np.flatnonzero(labels == c), shots, replace=False)] = True
+        masks.append(mask)
+    return masks
+
+
+def split_accuracy(rows: list[np.ndarray], labels: np.ndarray, support: np.ndarray) -> float:
+    """The default's head fitted on the ``support`` rows (mask ``(N,)``), its accuracy on the
+    others."""
+    proba = recipe_proba(RECIPES[DEFAULT_METHOD], [x[support] for x in rows], labels[support],
+                         [x[~support] for x in rows], int(labels.max()) + 1)  # fmt: skip
+    return float(np.mean(proba.argmax(axis=1) == labels[~support]))
+
+
+def split_rows(suite: Path, oracle: Path, name: str, n_draws: int) -> list[dict]:
+    """One row per version and split of ``suite/name``'s defect images (:func:`support_masks`
+    at :data:`SHOTS` shots; draw 0 is the grid's split): its query accuracy."""
+    out = []
+    for version in VERSIONS:
+        _, labels, _, rows = version_rows(suite, oracle, name, version)
+        for d, mask in enumerate(support_masks(labels, SHOTS, n_draws)):
+            out.append({"category": name, "version": version, "draw": d, "shots": SHOTS,
+                        "n_query": int((~mask).sum()),
+                        "accuracy": split_accuracy(rows, labels, mask)})  # fmt: skip
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--suite", type=Path, help="the suite `all` (one folder per category)")
@@ -107,6 +162,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--categories", nargs="+", default=list(CATEGORIES))
     ap.add_argument("--out", type=Path, help="the per-image CSV to write (appended per category)")
     ap.add_argument("--summary", type=Path, help="print the summary of this CSV")
+    ap.add_argument("--draws", type=int, default=50, help="drawn splits per category")
+    ap.add_argument("--splits-out", type=Path, help="the per-split CSV to write")
+    ap.add_argument("--splits-summary", type=Path, help="print the summary of this CSV")
     args = ap.parse_args(argv)
     if args.out:
         if not (args.suite and args.oracle):
@@ -122,6 +180,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             atomic_write_csv(args.out, done)
     if args.summary or args.out:
         print(rows_by_version(pd.read_csv(args.summary or args.out)).to_string())
+    if args.splits_out:
+        if not (args.suite and args.oracle):
+            raise SystemExit("--splits-out needs --suite and --oracle")
+        rows = [r for c in args.categories
+                for r in split_rows(args.suite, args.oracle, c, args.draws)]  # fmt: skip
+        stamp = {"git_commit": git_commit(Path(__file__).resolve().parents[1]),
+                 "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
+        atomic_write_csv(args.splits_out, pd.DataFrame(rows).assign(**stamp))
+    if args.splits_summary or args.splits_out:
+        table = split_draws_summary(pd.read_csv(args.splits_summary or args.splits_out))
+        print(table.to_string())
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ from fsad.report import (
     signal_and_record,
     signal_follows,
     signal_sees,
+    split_draws_summary,
     summarize,
     support_draws_table,
 )
@@ -1412,3 +1413,17 @@ def test_rows_by_version_gives_each_versions_accuracy_and_change() -> None:
     assert out["shot"] == 50.0 and out["oracle"] == 100.0 and out["oracle - shot"] == 50.0
     with pytest.raises(ValueError, match="same images"):
         rows_by_version(rows.iloc[:7])
+
+
+def test_split_draws_summary_pairs_versions_over_drawn_splits() -> None:
+    rows = pd.DataFrame({
+        "category": ["c"] * 6, "version": ["shot"] * 3 + ["oracle"] * 3,
+        "draw": [0, 1, 2] * 2, "accuracy": [0.5, 0.4, 0.6, 0.3, 0.6, 0.5],
+    })  # fmt: skip
+    out = split_draws_summary(rows).loc["c"]
+    assert out["draws"] == 2 and out["shot"] == 50.0 and out["oracle"] == 55.0
+    assert out["shot grid split"] == 50.0 and out["oracle grid split"] == 30.0
+    assert out["oracle - shot"] == 5.0 and out["oracle better"] == 1 and out["oracle worse"] == 1
+    assert out["shot std"] == pytest.approx(14.1, abs=0.05)
+    with pytest.raises(ValueError, match="same draws"):
+        split_draws_summary(rows.iloc[:5])

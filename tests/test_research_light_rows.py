@@ -36,3 +36,24 @@ def test_each_image_is_scored_by_a_head_fitted_on_the_others() -> None:
     assert lr.scored(recipe, rows, np.array([0, 0, 1, 1])).tolist() == [0, 0, 1, 1]
     with pytest.raises(SystemExit, match="two images"):
         lr.scored(recipe, rows, np.array([0, 0, 0, 1]))
+
+
+def test_the_first_split_is_the_grids_and_the_drawn_ones_keep_the_shots() -> None:
+    labels = np.array([0] * 7 + [1] * 8)
+    masks = lr.support_masks(labels, 5, 3)
+    assert len(masks) == 4
+    assert np.flatnonzero(masks[0]).tolist() == [0, 1, 2, 3, 4, 7, 8, 9, 10, 11]
+    for m in masks[1:]:
+        assert np.bincount(labels[m]).tolist() == [5, 5]
+    assert not all(np.array_equal(masks[1], m) for m in masks[2:])
+    again = lr.support_masks(labels, 5, 3)
+    assert all(np.array_equal(a, b) for a, b in zip(masks, again, strict=True))
+    with pytest.raises(SystemExit, match="no query"):
+        lr.support_masks(np.array([0] * 5 + [1] * 8), 5, 1)
+
+
+def test_a_split_is_scored_on_its_queries_only() -> None:
+    rows = [np.array([[1.0, 0.0]] * 6 + [[0.0, 1.0]] * 6)]
+    labels = np.array([0] * 6 + [1] * 6)
+    support = np.array([True] * 5 + [False] + [True] * 5 + [False])
+    assert lr.split_accuracy(rows, labels, support) == 1.0
