@@ -41,7 +41,8 @@ from fsad.evaluate import git_commit
 from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.light_test import undone_category
 from fsad.methods.anomaly_guided import RECIPES
-from fsad.recipe import Recipe, leave_one_out, recipe_proba, sample_rows
+from fsad.poses import with_poses
+from fsad.recipe import Recipe, leave_one_out, posed_sample_rows, recipe_proba, sample_rows
 from fsad.report import rows_by_version, split_draws_summary
 from fsad.utils import atomic_write_csv
 from research.light_feature_study import default_engine
@@ -51,6 +52,8 @@ from research.robust import CATEGORIES
 VERSIONS = ("shot", "library", "oracle")
 #: support images per type in each drawn split (the grid's shots)
 SHOTS = 5
+#: the default's support poses (four: as shot and turned by 90, 180, 270 degrees)
+POSES = RECIPES[DEFAULT_METHOD].support_poses
 #: the default's groups by name, in its recipe's order
 GROUP_NAMES = ("anomaly 224 px", "anomaly 448 px", "rotated zoom")
 
@@ -77,17 +80,23 @@ def scored(recipe: Recipe, rows: list[np.ndarray], labels: np.ndarray) -> np.nda
     return scores.argmax(axis=1)
 
 
-def version_rows(suite: Path, oracle: Path, name: str, version: str
+def version_rows(suite: Path, oracle: Path, name: str, version: str, poses: int = 1
                  ) -> tuple[list, np.ndarray, list[str], list[np.ndarray]]:  # fmt: skip
     """The defect images of ``suite/name`` as ``version`` sees them (each type's in natural
     order), their labels ``(N,)``, the types, and the default's rows (per group ``(N, D_g)``,
-    cached on disk with the engines)."""
+    cached on disk with the engines); with ``poses`` 4, each group's rows are followed by
+    those of every image's three turned copies (``(4 N, D_g)``,
+    :func:`fsad.recipe.posed_sample_rows` order)."""
     seen = version_of(load_category(suite / name, "folder"), version, oracle)
     defects = sorted((s for s in seen.test if s.label != "good"),
                      key=lambda s: (s.label, natural_key(s.path)))  # fmt: skip
     types = sorted({s.label for s in defects})
     labels = np.array([types.index(s.label) for s in defects])
-    rows = sample_rows(default_engine(seen, "first"), RECIPES[DEFAULT_METHOD], defects)
+    engine, recipe = default_engine(seen, "first"), RECIPES[DEFAULT_METHOD]
+    rows = sample_rows(engine, recipe, defects)
+    if poses > 1:
+        posed = posed_sample_rows(engine, replace(recipe, support_poses=poses), defects)
+        rows = [np.concatenate([r, p]) for r, p in zip(rows, posed, strict=True)]
     return defects, labels, types, rows
 
 
@@ -134,24 +143,37 @@ def support_masks(labels: np.ndarray, shots: int, n_draws: int) -> list[np.ndarr
     return masks
 
 
-def split_accuracy(rows: list[np.ndarray], labels: np.ndarray, support: np.ndarray) -> float:
-    """The default's head fitted on the ``support`` rows (mask ``(N,)``), its accuracy on the
-    others."""
-    proba = recipe_proba(RECIPES[DEFAULT_METHOD], [x[support] for x in rows], labels[support],
-                         [x[~support] for x in rows], int(labels.max()) + 1)  # fmt: skip
+def split_accuracy(rows: list[np.ndarray], labels: np.ndarray, support: np.ndarray,
+                   poses: int = 1) -> float:  # fmt: skip
+    """The default's head fitted on the ``support`` rows (mask ``(N,)``; with ``poses`` 4,
+    also on their turned copies, the rows after the first ``N``, as the default fits a
+    support its pose test finds free), its accuracy on the others as shot."""
+    n, idx = len(labels), np.flatnonzero(support)
+    shot = [x[:n] for x in rows]
+    fit = [x[idx] for x in shot]
+    fit_labels = labels[idx]
+    if poses > 1:
+        turned = (n + idx[:, None] * (poses - 1) + np.arange(poses - 1)).ravel()
+        fit, source = with_poses(fit, [x[turned] for x in rows], poses)
+        fit_labels = fit_labels[source]
+    proba = recipe_proba(RECIPES[DEFAULT_METHOD], fit, fit_labels,
+                         [x[~support] for x in shot], int(labels.max()) + 1)  # fmt: skip
     return float(np.mean(proba.argmax(axis=1) == labels[~support]))
 
 
 def split_rows(suite: Path, oracle: Path, name: str, n_draws: int) -> list[dict]:
-    """One row per version and split of ``suite/name``'s defect images (:func:`support_masks`
-    at :data:`SHOTS` shots; draw 0 is the grid's split): its query accuracy."""
+    """One row per version, support poses (1: as shot; 4: with turned copies) and split of
+    ``suite/name``'s defect images (:func:`support_masks` at :data:`SHOTS` shots; draw 0 is
+    the grid's split): its query accuracy."""
     out = []
     for version in VERSIONS:
-        _, labels, _, rows = version_rows(suite, oracle, name, version)
-        for d, mask in enumerate(support_masks(labels, SHOTS, n_draws)):
-            out.append({"category": name, "version": version, "draw": d, "shots": SHOTS,
-                        "n_query": int((~mask).sum()),
-                        "accuracy": split_accuracy(rows, labels, mask)})  # fmt: skip
+        _, labels, _, rows = version_rows(suite, oracle, name, version, poses=POSES)
+        for poses in (1, POSES):
+            for d, mask in enumerate(support_masks(labels, SHOTS, n_draws)):
+                out.append({"category": name, "version": version, "poses": poses, "draw": d,
+                            "shots": SHOTS, "n_query": int((~mask).sum()),
+                            "accuracy": split_accuracy(rows, labels, mask, poses)})  # fmt: skip
+        print(f"{name} {version}: splits scored", flush=True)
     return out
 
 
@@ -189,8 +211,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                  "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
         atomic_write_csv(args.splits_out, pd.DataFrame(rows).assign(**stamp))
     if args.splits_summary or args.splits_out:
-        table = split_draws_summary(pd.read_csv(args.splits_summary or args.splits_out))
-        print(table.to_string())
+        splits = pd.read_csv(args.splits_summary or args.splits_out)
+        for poses, table in splits.groupby("poses"):
+            print(f"support poses {poses}:")
+            print(split_draws_summary(table).to_string())
 
 
 if __name__ == "__main__":

@@ -57,3 +57,15 @@ def test_a_split_is_scored_on_its_queries_only() -> None:
     labels = np.array([0] * 6 + [1] * 6)
     support = np.array([True] * 5 + [False] + [True] * 5 + [False])
     assert lr.split_accuracy(rows, labels, support) == 1.0
+
+
+def test_turned_copies_join_the_support_and_never_the_queries() -> None:
+    labels = np.array([0] * 6 + [1] * 6)
+    shot = np.array([[1.0, 0.0]] * 6 + [[0.0, 1.0]] * 6)
+    # every turned copy points the other way: fitted on them too, the head gets unsure
+    turned = np.repeat(shot[:, ::-1], 3, axis=0)
+    rows = [np.concatenate([shot, turned])]
+    support = np.array([True] * 5 + [False] + [True] * 5 + [False])
+    assert lr.POSES == 4
+    assert lr.split_accuracy(rows, labels, support, poses=1) == 1.0
+    assert lr.split_accuracy(rows, labels, support, poses=4) < 1.0
