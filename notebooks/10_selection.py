@@ -51,6 +51,7 @@ from fsad.report import (
     augmentation_verdicts,
     cheapest_noninferior,
     choice_ceiling,
+    feature_light_by_type,
     find_results_dir,
     grid_verdict,
     guarded_grid,
@@ -71,11 +72,13 @@ from fsad.report import (
     poses_round_records,
     record_identity,
     round_shown,
+    rows_by_version,
     sign_agreement,
     sign_flip_null,
     signal_and_record,
     signal_follows,
     signal_sees,
+    split_draws_summary,
     support_by_seed,
     to_markdown,
     widen_last_column,
@@ -2986,7 +2989,9 @@ if light_grids:
 # it cannot ask whether they keep the defect types apart, and on transistor they do not (a
 # likely reading, not measured here: the estimate takes a defect that changes the part's grey
 # levels for light and undoes part of it; the diagnostic after round 18 does not bear it
-# out for those types). On bottle, whose windows show background and
+# out for those types). The diagnostics at the end of this chapter find the loss to be the
+# grid's split's: every seed uses the same support images, and over 50 drawn splits undoing
+# moves transistor's head by +0.4 points. On bottle, whose windows show background and
 # bottle in every proportion, the estimate is wrong enough that undone images look *less*
 # normal, and the test keeps them as shot. Issue #21's suite target stays far off: the gap
 # between the suite `all` and the untransformed images is now −22.37 points (chapter 11).
@@ -3161,3 +3166,121 @@ if ORACLE.exists() and (RESULTS / "poses" / "suite_all" / "results.csv").exists(
 # which fits the light test's finding that undone bottle images look less normal; the reading
 # there is weakly supported, not settled. The next light round needs a measure of what an
 # estimate does to the residual features, not to the pixels' light.
+
+# %% [markdown]
+# ## What the estimate does to the features and to the head (two diagnostics)
+#
+# The pixel measure above could not say why undoing the light costs the suite's transistor.
+# Two more studies follow the light further, to where the engine and the head look. Both read
+# the oracle's exactly undone copies, and the second reads every defect image's type; both
+# choose nothing.
+#
+# **The light left in the features** (`research/light_feature_study.py`). For every image and
+# each version of it (as shot, the library's estimate undone, and three simpler estimates
+# fixed before the study ran: the same fit without the plane, the plane and the gain alone,
+# the gain alone), the version's truth is the oracle's copy under the light the version's
+# images share (one affine map of the log luminance fitted over the bank's normals: the
+# reference's own light is harmless). The measure is the mean over the patch grid of the
+# feature distance between the version and its truth, on the default's two engines (224 px
+# letterboxed, 448 px at the product's scale). The table gives it as shot and, for each
+# estimate, as a share of it: below 1, the estimate took light out of the features.
+
+# %% tags=["hide-input"]
+LIGHT_FEATURES = RESULTS / "explore" / "light_features.csv"
+if LIGHT_FEATURES.exists():
+    features = pd.read_csv(LIGHT_FEATURES)
+    for engine, words in (("first", "224 px engine"), ("hires", "448 px engine")):
+        display(Markdown(
+            f"Light left in the features of the default's {words}: mean patch feature "
+            "distance to the truth as shot, and each estimate's as a share of it (from "
+            f"`{shown_path(LIGHT_FEATURES)}`):"
+        ))  # fmt: skip
+        display(
+            Markdown(to_markdown(feature_light_by_type(features[features["engine"] == engine])))
+        )
+
+# %% [markdown]
+# Read plainly: where the light varies, the estimate takes a third to a half of the light out
+# of the features, on both engines, normals and defect types alike. It leaves 0.52-0.64 of it
+# on metal_nut, 0.49-0.62 on screw, and 0.59-0.67 on transistor's normals, misplaced parts,
+# damaged cases and bent leads (its cut leads keep 0.77-0.85). The types the pixel reading
+# named show no cost of their own here either. On bottle it takes out none: its normals keep
+# 1.02-1.03 of their feature light, its defects 0.93-1.04, although the pixel measure found
+# the estimate removing about 40 % of bottle's light. Bottle's light test held in every seed,
+# so the default never undid it on the grid. No simpler estimate does better on the bank's
+# normals, the part of the table that reads no defect type. Without the plane the fit ties
+# on transistor (0.60 against 0.59) and leaves more on screw (0.73 against 0.55); the gain
+# alone leaves more everywhere. The first run of this study fitted each version's shared
+# light in float32 and got bottle's and transistor's wrong; the committed rows fit it in
+# float64, as the pixel measure now does. The pixel measure's own float32 fit had the same
+# fault; its table above was regenerated, and a test now pins the fit on 1.6 million pixels.
+
+# %% [markdown]
+# **What the head is left with** (`research/light_rows_study.py`). For every defect image of
+# the suite `all`, as shot, with the library's estimate undone and with the oracle's copy, the
+# default's rows (its three groups, coreset seed 1, each version's engines on its own
+# normals) are scored two ways. First, each image by the default's head fitted on every
+# other defect image of its category (a leave-one-out over about ten images per type), with
+# all groups and with each group alone. Second, over 50 drawn 5-shot splits (five support
+# images per type, the rest as queries) beside the grid's own split (the first five of each
+# type, the split every seed of the grid uses), with the support as shot and with its three
+# turned copies, as the default fits a support whose pose test finds the product free (on
+# the suite's transistor it does in every seed). This is a stand-in for the grid, not a grid:
+# one coreset, no light test, no pose test.
+
+# %% tags=["hide-input"]
+LIGHT_ROWS = RESULTS / "explore" / "light_rows.csv"
+LIGHT_SPLITS = RESULTS / "explore" / "light_splits.csv"
+if LIGHT_ROWS.exists():
+    display(Markdown(
+        "Leave-one-out accuracy (%) of the default's head over the defect images, per group "
+        f"and version (from `{shown_path(LIGHT_ROWS)}`):"
+    ))  # fmt: skip
+    display(Markdown(to_markdown(rows_by_version(pd.read_csv(LIGHT_ROWS)))))
+if LIGHT_SPLITS.exists():
+    splits = pd.read_csv(LIGHT_SPLITS)
+    for poses, table in splits.groupby("poses"):
+        shown = split_draws_summary(table)
+        words = "as shot" if poses == 1 else f"with its turned copies ({poses} poses)"
+        display(Markdown(
+            f"Query accuracy (%) over drawn 5-shot splits, the support {words}: mean and "
+            "sample std over the drawn splits, the grid's split, and the paired change "
+            f"(from `{shown_path(LIGHT_SPLITS)}`):"
+        ))  # fmt: skip
+        display(Markdown(to_markdown(shown)))
+
+# %% [markdown]
+# Read plainly, three findings.
+#
+# **Round 17's transistor loss belongs to the grid's split, not to the estimate.** With the
+# support turned, as the default fits it on the suite's transistor, the grid's split goes
+# from 60.0 % as shot to 45.0 % undone, seed 1's grid cell exactly (60 → 45). Over the 50
+# drawn splits the same head goes from 53.3 ± 9.8 % to 53.7 ± 9.9 % (+0.4 points; better in
+# 21 splits, worse in 20). Every seed of the grid uses that one split and redraws only the
+# coreset, so the −13 points over five seeds measured one split five times. The support draws
+# study above found the same of the suite's gap: one split is one draw of a spread of about
+# ten points.
+#
+# **The estimate recovers about half of what the oracle gains on metal_nut and screw, and almost
+# none on transistor.** Over drawn splits with the support turned, it gains metal_nut +8.3
+# points (oracle +14.4; better in 45 of 50 splits, worse in 4) and screw +8.6 (oracle +18.0; 36
+# and 6). It gains transistor +0.4 (oracle +12.2) and bottle +1.0 (oracle +1.0). Averaged over
+# the four categories it gains +4.6 points (57.8 → 62.4 %) where the oracle gains +11.4 (69.2
+# %). On transistor it takes about 40 % of the light out of the features (the tables above) and
+# gives the head almost none of the oracle's gain.
+#
+# **The zoom views gain nothing from the estimate.** In the leave-one-out by group, the
+# rotated zoom views under the estimate are level with as shot or below in every category
+# (0.0, −3.2, 0.0, −2.5 points), while under the oracle they gain in every category, most on
+# screw (+16.0) and transistor (+17.5). The zoom views are cut from the pixels around the
+# first engine's peak, so the light the estimate leaves locally is what they see. The
+# anomaly blocks gain under the estimate on metal_nut's 448 px engine (+15.1) and on both of
+# transistor's (+17.5 and +10.0; at 224 px more than under the oracle, +5.0, over 40
+# images), not on screw's or bottle's (−6.3 to 0.0).
+#
+# What this changes: a light round judged on the grid's single split per category can take a
+# split's accident for a method's cost or gain. The next round's candidate should recover
+# what the oracle gains in the zoom views, and be judged over drawn splits as well as on the
+# grid. Caveats: one coreset, no light test or pose test per split (the support's own tests
+# would decide per split on the grid), about ten images per type on transistor and screw;
+# on bottle the oracle itself gains only a point here.
