@@ -1285,7 +1285,7 @@ def light_left_by_type(rows: pd.DataFrame) -> pd.DataFrame:
 
 def feature_light_by_type(rows: pd.DataFrame) -> pd.DataFrame:
     """The light left in the features, per category and image type, for each version of the
-    images (``research.light_feature_study``'s rows: one per image and ``version``,
+    images (``research.light_feature_study``'s rows of one engine: one per image and ``version``,
     ``category``, ``label``, ``bank`` (a normal of the bank) and ``feat_left``, the mean
     patch feature distance to the exactly undone copy; the version ``shot`` is the images
     as written).
@@ -1297,10 +1297,14 @@ def feature_light_by_type(rows: pd.DataFrame) -> pd.DataFrame:
         features), rounded to 3 places.
 
     Raises:
-        ValueError: the rows hold no ``shot`` version.
+        ValueError: the rows hold no ``shot`` version, or more than one ``engine``.
     """
     if not (rows["version"] == "shot").any():
         raise ValueError("feature_light_by_type needs the version 'shot' to compare against")
+    if "engine" in rows and rows["engine"].nunique() > 1:
+        raise ValueError(
+            f"feature_light_by_type reads one engine's rows, got {sorted(rows['engine'].unique())}"
+        )
     kind = np.where(rows["label"] != "good", rows["label"],
                     np.where(rows["bank"].astype(bool), "good (bank)", "good (test)"))  # fmt: skip
     means = rows.assign(type=kind).pivot_table(
@@ -1363,8 +1367,11 @@ def split_draws_summary(rows: pd.DataFrame) -> pd.DataFrame:
         place.
 
     Raises:
-        ValueError: a version lacks a draw another version of its category has.
+        ValueError: a version lacks a draw another version of its category has, or a
+            (category, draw, version) appears twice (e.g. two support-pose settings mixed).
     """
+    if rows.duplicated(["category", "draw", "version"]).any():
+        raise ValueError("split_draws_summary needs one row per category, draw and version")
     table = rows.pivot_table(index=["category", "draw"], columns="version", values="accuracy")
     if table.isna().any().any():
         raise ValueError("split_draws_summary needs every version scored on the same draws")

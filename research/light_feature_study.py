@@ -7,8 +7,9 @@ library's estimate (:mod:`fsad.light_estimate`) leaves in the *pixels* of the su
 about half, on normals and defect types alike. Yet undoing it costs the suite's transistor
 13 points where the exactly undone light (the oracle, :mod:`research.light_oracle`) gains
 13. The engine does not see pixels: it sees patch features. This study measures the light
-left where the engine looks, in the features of the default's first engine (EfficientNet-Lite0,
-224 px, the whole image letterboxed, as ``fsad run --dataset folder`` frames it).
+left where the engine looks, in the patch features ``f`` (not the residuals ``r = f - m*``)
+of both of the default's engines (EfficientNet-Lite0 at 224 px, the whole image letterboxed,
+as ``fsad run --dataset folder`` frames it; and at 448 px, at the product's scale).
 
 **Measure.** For every image and each *version* of it (``shot``: as written; ``library``:
 the library's estimate undone; three simpler estimates, :data:`VARIANTS`), the version's
@@ -33,7 +34,7 @@ engines, at 8fd04b8, about 40 minutes on 2 cores beside other work; the table is
 :func:`fsad.report.feature_light_by_type`, chapter 10). The library's estimate leaves
 0.52-0.64 of the feature light on metal_nut, 0.49-0.62 on screw, 0.59-0.67 on transistor's
 normals, misplaced parts, damaged cases and bent leads (cut leads 0.77-0.85), on both
-engines alike; on bottle it leaves all of it (normals 1.02-1.03, defects 0.93-1.04). On the
+engines alike; on bottle it takes out little or none (normals 1.02-1.03, defects 0.93-1.04). On the
 bank's normals no variant leaves less: without the plane it ties on transistor and leaves
 more on screw (0.73 against 0.55), the gain alone more everywhere. The first run fitted the
 common light with numpy's ``polyfit`` on float32 pixels, which was ill-conditioned on bottle
@@ -139,7 +140,8 @@ def truth_of(oracle: np.ndarray, a: float, b: float) -> np.ndarray:
 
 def feature_distance(engine: ResidualEngine, a: Sequence[np.ndarray], b: Sequence[np.ndarray],
                      batch: int = 16) -> np.ndarray:  # fmt: skip
-    """``(N,)``: per image pair, the mean over the patch grid of ``||f(a) - f(b)||``."""
+    """``(N,)``: per image pair (``(H, W, 3)`` uint8 each, the pair of one size), the mean over
+    the patch grid of ``||f(a) - f(b)||``, the engine's features ``(B, D, h, w)``."""
     out = []
     for i in range(0, len(a), batch):
         fa = engine.features_of_images(list(a[i : i + batch]))
@@ -207,7 +209,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                  "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
         atomic_write_csv(args.out, pd.DataFrame(rows).assign(**stamp))
     if args.summary or args.out:
-        print(feature_light_by_type(pd.read_csv(args.summary or args.out)).to_string())
+        for engine, rows in pd.read_csv(args.summary or args.out).groupby("engine", sort=False):
+            print(f"engine {engine}:")
+            print(feature_light_by_type(rows).to_string())
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ default's head fitted on every other defect image of its category
 (:func:`fsad.recipe.leave_one_out`), with all groups and with each group alone.
 
 A stand-in for the grid's queries, not a grid: one coreset seed, every defect image at once
-(about 10 per type), and the head fitted on 9 of each type rather than 5. ``--splits-out``
+(10 per type on screw and transistor, 20-25 on bottle and metal_nut), and the head fitted on
+all the others of each type rather than 5. ``--splits-out``
 scores the same rows over drawn 5-shot splits (:func:`support_masks`; draw 0 is the grid's
 split) with the support as shot and with its turned copies (:func:`split_accuracy`).
 
@@ -27,7 +28,10 @@ all groups, as shot -> undone -> oracle: bottle 85.7 -> 82.5 -> 82.5 %, metal_nu
 gain nothing undone (-3.2 to 0.0) and 1.6-17.5 points under the oracle. Over drawn splits with
 the support turned: metal_nut +8.3 undone (oracle +14.4), screw +8.6 (+18.0), transistor +0.4
 (+12.2; better in 21 splits, worse in 20), bottle +1.0 (+1.0); on the grid's split transistor
-goes 60.0 -> 45.0 (oracle 80.0), as the grid's seed-1 cell did.
+goes 60.0 -> 45.0 (oracle 80.0), as the grid's seed-1 cell did. On the grid's split with the
+support turned, as shot and undone equal the seed-1 cells of ``results/poses/suite_all``
+(``hires_lite0_poe_proto_rot4_gated_fixed``, and round 17's default where it undid the
+light) in all four categories.
 
 Usage (the suite and the oracle's copies written as their modules say)::
 
@@ -99,9 +103,9 @@ def version_rows(suite: Path, oracle: Path, name: str, version: str, poses: int 
                  ) -> tuple[list, np.ndarray, list[str], list[np.ndarray]]:  # fmt: skip
     """The defect images of ``suite/name`` as ``version`` sees them (each type's in natural
     order), their labels ``(N,)``, the types, and the default's rows (per group ``(N, D_g)``,
-    cached on disk with the engines); with ``poses`` 4, each group's rows are followed by
-    those of every image's three turned copies (``(4 N, D_g)``,
-    :func:`fsad.recipe.posed_sample_rows` order)."""
+    cached on disk with the engines); with ``poses`` P > 1, each group's rows are followed by
+    those of every image's ``P - 1`` turned copies, ``(P N, D_g)``: image ``i``'s copy ``j``
+    at row ``N + i (P - 1) + j`` (:func:`fsad.recipe.posed_sample_rows` order)."""
     seen = version_of(load_category(suite / name, "folder"), version, oracle)
     defects = sorted((s for s in seen.test if s.label != "good"),
                      key=lambda s: (s.label, natural_key(s.path)))  # fmt: skip
@@ -115,23 +119,43 @@ def version_rows(suite: Path, oracle: Path, name: str, version: str, poses: int 
     return defects, labels, types, rows
 
 
+def original_names(suite: Path, oracle: Path, name: str) -> dict[str, list[str]]:
+    """Per version, the file names (relative to ``suite/name``) of the images
+    :func:`version_rows` returns, in its order: every version's images named as the suite
+    names them (the library's undone files are named by position in the cache)."""
+    category = load_category(suite / name, "folder")
+    original = {str(s.path): str(s.path.relative_to(category.root))
+                for s in [*category.train, *category.test]}  # fmt: skip
+    out = {}
+    for version in VERSIONS:
+        seen = version_of(category, version, oracle)
+        back = dict(zip([str(s.path) for s in [*seen.train, *seen.test]], original.values(),
+                        strict=True))  # fmt: skip
+        defects = sorted((s for s in seen.test if s.label != "good"),
+                         key=lambda s: (s.label, natural_key(s.path)))  # fmt: skip
+        out[version] = [back[str(s.path)] for s in defects]
+    return out
+
+
 def category_rows(suite: Path, oracle: Path, name: str) -> list[dict]:
     """One row per defect image of ``suite/name``, version and group (``all`` or one of
     :data:`GROUP_NAMES`): its type and the type the head gave it."""
     recipe = RECIPES[DEFAULT_METHOD]
+    originals = original_names(suite, oracle, name)
     out = []
     for version in VERSIONS:
         defects, labels, types, rows = version_rows(suite, oracle, name, version)
+        names = originals[version]
         heads = {"all": (recipe, rows)}
         heads.update({g: (replace(recipe, groups=(recipe.groups[k],)), [rows[k]])
                       for k, g in enumerate(GROUP_NAMES)})  # fmt: skip
         for group, (head, x) in heads.items():
             given = scored(head, x, labels)
             out += [{"category": name, "version": version, "group": group,
-                     "image": str(s.path.name), "label": s.label, "given": types[p]}
-                    for s, p in zip(defects, given, strict=True)]  # fmt: skip
-        print(f"{name} {version}: {np.mean(scored(recipe, rows, labels) == labels):.3f}",
-              flush=True)  # fmt: skip
+                     "image": image, "label": s.label, "given": types[p]}
+                    for s, image, p in zip(defects, names, given, strict=True)]  # fmt: skip
+            if group == "all":
+                print(f"{name} {version}: {np.mean(given == labels):.3f}", flush=True)
     return out
 
 
@@ -160,9 +184,12 @@ def support_masks(labels: np.ndarray, shots: int, n_draws: int) -> list[np.ndarr
 
 def split_accuracy(rows: list[np.ndarray], labels: np.ndarray, support: np.ndarray,
                    poses: int = 1) -> float:  # fmt: skip
-    """The default's head fitted on the ``support`` rows (mask ``(N,)``; with ``poses`` 4,
-    also on their turned copies, the rows after the first ``N``, as the default fits a
-    support its pose test finds free), its accuracy on the others as shot."""
+    """The default's head fitted on the ``support`` rows (mask ``(N,)``) and its accuracy on
+    the queries' rows as shot (the first ``N`` rows of each group, not in ``support``).
+
+    With ``poses`` P > 1, ``rows`` must carry the turned copies (:func:`version_rows` with
+    ``poses``) and the head is also fitted on the support's copies, as the default fits a
+    support its pose test finds free; the queries' copies are never read."""
     n, idx = len(labels), np.flatnonzero(support)
     shot = [x[:n] for x in rows]
     fit = [x[idx] for x in shot]

@@ -1399,6 +1399,8 @@ def test_the_feature_light_by_type_divides_each_version_by_as_shot() -> None:
     assert out["library"].tolist() == [1.2, 0.5, 1.0]
     with pytest.raises(ValueError, match="version 'shot'"):
         feature_light_by_type(rows[rows["version"] == "library"])
+    with pytest.raises(ValueError, match="one engine"):
+        feature_light_by_type(rows.assign(engine=["first", "hires"] * 3))
 
 
 def test_rows_by_version_gives_each_versions_accuracy_and_change() -> None:
@@ -1427,3 +1429,5 @@ def test_split_draws_summary_pairs_versions_over_drawn_splits() -> None:
     assert out["shot std"] == pytest.approx(14.1, abs=0.05)
     with pytest.raises(ValueError, match="same draws"):
         split_draws_summary(rows.iloc[:5])
+    with pytest.raises(ValueError, match="one row per category"):
+        split_draws_summary(pd.concat([rows, rows]))

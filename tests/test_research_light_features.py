@@ -43,6 +43,17 @@ def test_the_gain_alone_is_undone_against_the_reference() -> None:
     assert np.array_equal(lf.undo_gain(image, reference, plane=False), image)
 
 
+def test_the_gain_after_the_plane_flattens_a_ramp_too() -> None:
+    image = _textured(3)
+    u = np.linspace(-0.5, 0.5, image.shape[1])[None, :, None]
+    ramped = np.clip(np.rint(image * 0.8 * np.exp(0.6 * u)), 0, 255).astype(np.uint8)
+    reference = log_quantiles(image)
+    with_plane = lf.undo_gain(ramped, reference, plane=True).astype(int)
+    without = lf.undo_gain(ramped, reference, plane=False).astype(int)
+    err = [np.abs(x - image.astype(int)).mean() for x in (with_plane, without)]
+    assert err[0] < err[1]
+
+
 def test_without_a_plane_the_fit_undoes_a_gamma() -> None:
     image = _textured(2)
     back = lf.undo_no_plane(_gamma(image, 1.3), log_quantiles(image)).astype(int)

@@ -1,10 +1,15 @@
-"""The light rows study's pieces (research wing): the versions of a category and the
-leave-one-out it scores them with."""
+"""The light rows study's pieces (research wing): the versions of a category, the
+leave-one-out and the drawn splits it scores them with, and its committed grid split against
+the grid's own cells."""
+
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from fsad.data import CategoryData, Sample
+from fsad.evaluate import read_results
 from fsad.methods.anomaly_guided import RECIPES
 from research import light_rows_study as lr
 
@@ -53,19 +58,47 @@ def test_the_first_split_is_the_grids_and_the_drawn_ones_keep_the_shots() -> Non
 
 
 def test_a_split_is_scored_on_its_queries_only() -> None:
-    rows = [np.array([[1.0, 0.0]] * 6 + [[0.0, 1.0]] * 6)]
+    # image 5 lies with class 1: as a query it is wrong, as a support image it would be fine
+    rows = [np.array([[1.0, 0.0]] * 5 + [[0.0, 1.0]] + [[0.0, 1.0]] * 6)]
     labels = np.array([0] * 6 + [1] * 6)
     support = np.array([True] * 5 + [False] + [True] * 5 + [False])
-    assert lr.split_accuracy(rows, labels, support) == 1.0
+    assert lr.split_accuracy(rows, labels, support) == 0.5
 
 
-def test_turned_copies_join_the_support_and_never_the_queries() -> None:
+def test_turned_copies_join_the_support_and_never_the_queries(monkeypatch) -> None:
+    n, poses = 12, 4
     labels = np.array([0] * 6 + [1] * 6)
-    shot = np.array([[1.0, 0.0]] * 6 + [[0.0, 1.0]] * 6)
-    # every turned copy points the other way: fitted on them too, the head gets unsure
-    turned = np.repeat(shot[:, ::-1], 3, axis=0)
-    rows = [np.concatenate([shot, turned])]
+    shot = np.arange(n, dtype=float)[:, None]
+    # copy j of image i holds 100 * (i + 1) + j: each row says whose copy it is
+    turned = np.array([[100.0 * (i + 1) + j] for i in range(n) for j in range(poses - 1)])
     support = np.array([True] * 5 + [False] + [True] * 5 + [False])
-    assert lr.POSES == 4
-    assert lr.split_accuracy(rows, labels, support, poses=1) == 1.0
-    assert lr.split_accuracy(rows, labels, support, poses=4) < 1.0
+    seen = {}
+
+    def capture(recipe, fit, fit_labels, query, n_classes):
+        seen.update(fit=fit[0].ravel(), labels=fit_labels, query=query[0].ravel())
+        return np.tile([1.0, 0.0], (len(query[0]), 1))
+
+    monkeypatch.setattr(lr, "recipe_proba", capture)
+    lr.split_accuracy([np.concatenate([shot, turned])], labels, support, poses=poses)
+    idx = np.flatnonzero(support)
+    copies = [100.0 * (i + 1) + j for i in idx for j in range(poses - 1)]
+    assert seen["fit"].tolist() == [*idx.astype(float), *copies]
+    assert seen["labels"].tolist() == [*labels[idx], *np.repeat(labels[idx], poses - 1)]
+    assert seen["query"].tolist() == [5.0, 11.0]
+
+
+def test_the_committed_grid_split_equals_the_grids_seed_one_cells() -> None:
+    # the stand-in's split 0 with turned copies is the grid's seed-1 cell of both methods
+    root = Path(__file__).resolve().parents[1] / "results"
+    splits = pd.read_csv(root / "explore" / "light_splits.csv")
+    ours = splits[(splits["draw"] == 0) & (splits["poses"] == lr.POSES)]
+    grid = read_results(root / "poses" / "suite_all")
+    grid = grid[(grid["shots"] == 5) & (grid["seed"] == 1)]
+    for version, method in (("shot", "hires_lite0_poe_proto_rot4_gated_fixed"),
+                            ("library", "hires_lite0_poe_proto_rot4_gated_fixed_light")):  # fmt: skip
+        mine = ours[ours["version"] == version].set_index("category")["accuracy"]
+        theirs = grid[grid["method"] == method].set_index("category")["accuracy"]
+        cats = ["metal_nut", "screw", "transistor"] if version == "library" else list(mine.index)
+        assert len(cats) >= 3
+        for cat in cats:
+            assert mine[cat] == pytest.approx(theirs[cat], abs=1e-9), (version, cat)
