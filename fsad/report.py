@@ -1361,10 +1361,11 @@ def split_draws_summary(rows: pd.DataFrame) -> pd.DataFrame:
     Returns:
         One row per category: ``draws`` (drawn splits), then per version ``<version>`` (the
         mean accuracy over the drawn splits, %) and ``<version> std`` (their sample std),
-        ``<version> grid split`` (draw 0); per later version, ``<version> - <first>`` (the
-        mean paired change over the drawn splits) and ``<version> better`` / ``<version>
-        worse`` (drawn splits where it is above / below the first version); rounded to 1
-        place.
+        ``<version> grid split`` (draw 0); per later version, ``<version> - <first>`` and
+        ``<version> - <first> std`` (the mean and sample std of the paired change over the
+        drawn splits; the drawn splits share images, so they are not independent) and
+        ``<version> better`` / ``<version> worse`` (drawn splits where it is above / below
+        the first version); rounded to 1 place.
 
     Raises:
         ValueError: a version lacks a draw another version of its category has, or a
@@ -1389,6 +1390,7 @@ def split_draws_summary(rows: pd.DataFrame) -> pd.DataFrame:
     for v in versions[1:]:
         change = (drawn[v] - drawn[first]).groupby("category")
         out[f"{v} - {first}"] = change.mean()
+        out[f"{v} - {first} std"] = change.std()
         out[f"{v} better"] = change.apply(lambda x: int((x > 0).sum()))
         out[f"{v} worse"] = change.apply(lambda x: int((x < 0).sum()))
     return out.round(1)

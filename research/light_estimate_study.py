@@ -47,7 +47,9 @@ and the slope vector (its root mean square about its mean); and ``light_left``
 (:func:`light_left`, on images resized to :data:`GRADIENT_SIDE` px).
 
 **What it found** (``results/explore/light_estimate.csv``, 682 normal images of ``all``:
-bottle 209, transistor 213, screw 250, metal_nut 10; at 95fd601, about a minute): the best
+bottle 209, transistor 213, screw 250, metal_nut 10; first at 95fd601, regenerated at
+3882fc0 with :func:`light_left`'s fit in float64, which moved the ``light_left`` column only
+and none of the figures here; about a minute): the best
 estimate leaves 0.31-0.47 of the uncorrected images' light in the pixels (by category). No
 estimate of the gain leaves less than the drawn spread on bottle, transistor or metal_nut
 (shares 1.3-3.9; ``k`` is extrapolated to white, so a gamma error moves it too); round 9's

@@ -20,18 +20,19 @@ all the others of each type rather than 5. ``--splits-out``
 scores the same rows over drawn 5-shot splits (:func:`support_masks`; draw 0 is the grid's
 split) with the support as shot and with its turned copies (:func:`split_accuracy`).
 
-**What it found** (``results/explore/light_rows.csv`` at 7d6fafb, about an hour on one core
-with cold caches; ``light_splits.csv`` at 82d4b20, two runs of two categories each,
-concatenated, 50 drawn splits, minutes once the rows are cached; chapter 10). Leave-one-out with
-all groups, as shot -> undone -> oracle: bottle 85.7 -> 82.5 -> 82.5 %, metal_nut 60.2 -> 73.1
--> 73.1, screw 54.0 -> 60.0 -> 68.0, transistor 42.5 -> 50.0 -> 67.5. The rotated zoom views
-gain nothing undone (-3.2 to 0.0) and 1.6-17.5 points under the oracle. Over drawn splits with
-the support turned: metal_nut +8.3 undone (oracle +14.4), screw +8.6 (+18.0), transistor +0.4
-(+12.2; better in 21 splits, worse in 20), bottle +1.0 (+1.0); on the grid's split transistor
-goes 60.0 -> 45.0 (oracle 80.0), as the grid's seed-1 cell did. On the grid's split with the
-support turned, as shot and undone equal the seed-1 cells of ``results/poses/suite_all``
-(``hires_lite0_poe_proto_rot4_gated_fixed``, and round 17's default where it undid the
-light) in all four categories.
+**What it found** (``results/explore/light_rows.csv`` and ``light_splits.csv``, both at
+a350aa0 in 3 minutes from the rows cached by the first runs, whose values they equal: the
+leave-one-out at 7d6fafb, about an hour on one core with cold caches, and the splits at
+82d4b20; chapter 10). Leave-one-out with all groups, as shot -> undone -> oracle: bottle
+85.7 -> 82.5 -> 82.5 %, metal_nut 60.2 -> 73.1 -> 73.1, screw 54.0 -> 60.0 -> 68.0,
+transistor 42.5 -> 50.0 -> 67.5. The rotated zoom views gain nothing undone (-3.2 to 0.0)
+and 1.6-17.5 points under the oracle. Over drawn splits with the support turned: metal_nut
++8.3 undone (oracle +14.4), screw +8.6 (+18.0), transistor +0.4 (+12.2; better in 21 splits,
+worse in 20, the change's std 11.7), bottle +1.0 (+1.0). On the grid's split with the
+support turned, as shot equals the seed-1 cells of
+``hires_lite0_poe_proto_rot4_gated_fixed`` in ``results/poses/suite_all`` in all four
+categories, and undone equals round 17's default's in the three where it undid the light
+(transistor 60.0 -> 45.0, oracle 80.0).
 
 Usage (the suite and the oracle's copies written as their modules say)::
 

@@ -1426,6 +1426,7 @@ def test_split_draws_summary_pairs_versions_over_drawn_splits() -> None:
     assert out["draws"] == 2 and out["shot"] == 50.0 and out["oracle"] == 55.0
     assert out["shot grid split"] == 50.0 and out["oracle grid split"] == 30.0
     assert out["oracle - shot"] == 5.0 and out["oracle better"] == 1 and out["oracle worse"] == 1
+    assert out["oracle - shot std"] == pytest.approx(21.2, abs=0.05)  # changes +20 and -10
     assert out["shot std"] == pytest.approx(14.1, abs=0.05)
     with pytest.raises(ValueError, match="same draws"):
         split_draws_summary(rows.iloc[:5])
