@@ -42,7 +42,6 @@ Usage (the suite and the oracle's copies written as their modules say)::
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +56,8 @@ from fsad.light_test import undone_category
 from fsad.report import light_left_by_type
 from fsad.utils import atomic_write_csv
 from research.light_estimate_study import light_left, luminance
+from research.light_oracle import oracle_copy
+from research.records import oracle_study_parser
 from research.robust import CATEGORIES
 
 
@@ -72,12 +73,7 @@ def category_rows(suite: Path, oracle: Path, name: str, cache: DiskCache) -> lis
     undone = undone_category(category, cache)
     samples = [*category.train, *category.test]
     moved = [*undone.train, *undone.test]
-    truth = []
-    for s in samples:
-        copy = oracle / name / s.path.relative_to(suite / name)
-        if not copy.is_file():
-            raise SystemExit(f"{copy}: no oracle copy of {s.path}")
-        truth.append(grey(copy))
+    truth = [grey(oracle_copy(oracle / name, suite / name, s.path)) for s in samples]
     shot = light_left([grey(s.path) for s in samples], truth)
     fixed = light_left([grey(m.path) for m in moved], truth)
     n_bank = len(category.train)
@@ -89,12 +85,7 @@ def category_rows(suite: Path, oracle: Path, name: str, cache: DiskCache) -> lis
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--suite", type=Path, help="the suite `all` (one folder per category)")
-    ap.add_argument("--oracle", type=Path, help="the oracle's copies of it, the same layout")
-    ap.add_argument("--categories", nargs="+", default=list(CATEGORIES))
-    ap.add_argument("--out", type=Path, help="the per-image CSV to write")
-    ap.add_argument("--summary", type=Path, help="print the summary of this CSV")
+    ap = oracle_study_parser(__doc__, CATEGORIES)
     args = ap.parse_args(argv)
     if args.out:
         if not (args.suite and args.oracle):

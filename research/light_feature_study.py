@@ -49,7 +49,6 @@ Usage (the suite and the oracle's copies written as their modules say)::
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -79,6 +78,8 @@ from fsad.recipe import recipe_engines
 from fsad.report import feature_light_by_type
 from fsad.utils import atomic_write_csv
 from research.light_estimate_study import small_log
+from research.light_oracle import oracle_copy
+from research.records import oracle_study_parser
 from research.robust import CATEGORIES
 
 Estimate = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -170,12 +171,7 @@ def category_rows(suite: Path, oracle: Path, name: str, which: str) -> list[dict
     samples = [*category.train, *category.test]
     n_bank = len(category.train)
     images = [read_image(s.path) for s in samples]
-    truths = []
-    for s in samples:
-        copy = oracle / name / s.path.relative_to(suite / name)
-        if not copy.is_file():
-            raise SystemExit(f"{copy}: no oracle copy of {s.path}")
-        truths.append(read_image(copy))
+    truths = [read_image(oracle_copy(oracle / name, suite / name, s.path)) for s in samples]
     reference = reference_levels(images[:n_bank])
     engine = default_engine(category, which)
     rows = []
@@ -192,13 +188,8 @@ def category_rows(suite: Path, oracle: Path, name: str, which: str) -> list[dict
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--suite", type=Path, help="the suite `all` (one folder per category)")
-    ap.add_argument("--oracle", type=Path, help="the oracle's copies of it, the same layout")
-    ap.add_argument("--categories", nargs="+", default=list(CATEGORIES))
+    ap = oracle_study_parser(__doc__, CATEGORIES)
     ap.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
-    ap.add_argument("--out", type=Path, help="the per-image CSV to write")
-    ap.add_argument("--summary", type=Path, help="print the summary of this CSV")
     args = ap.parse_args(argv)
     if args.out:
         if not (args.suite and args.oracle):

@@ -64,6 +64,19 @@ PARTS = {
 }
 
 
+def oracle_copy(oracle: Path, suite: Path, path: Path) -> Path:
+    """The oracle's copy (under ``oracle``, written by :func:`write_category`) of the suite's
+    image ``path`` (under ``suite``): the same path relative to either root.
+
+    Raises:
+        SystemExit: the copy is missing (the message names it and the image).
+    """
+    copy = oracle / Path(path).relative_to(suite)
+    if not copy.is_file():
+        raise SystemExit(f"{copy}: no oracle copy of {path}")
+    return copy
+
+
 def undo_light(
     grey: np.ndarray, light: dict[str, float], parts: Sequence[str] = PARTS["light"]
 ) -> np.ndarray:

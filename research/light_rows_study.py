@@ -46,7 +46,6 @@ Usage (the suite and the oracle's copies written as their modules say)::
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -66,6 +65,7 @@ from fsad.recipe import Recipe, leave_one_out, posed_sample_rows, recipe_proba, 
 from fsad.report import rows_by_version, split_draws_summary
 from fsad.utils import atomic_write_csv
 from research.light_feature_study import default_engine
+from research.records import oracle_study_parser
 from research.robust import CATEGORIES
 
 #: the versions of every image
@@ -221,12 +221,7 @@ def split_rows(suite: Path, oracle: Path, name: str, n_draws: int) -> list[dict]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--suite", type=Path, help="the suite `all` (one folder per category)")
-    ap.add_argument("--oracle", type=Path, help="the oracle's copies of it, the same layout")
-    ap.add_argument("--categories", nargs="+", default=list(CATEGORIES))
-    ap.add_argument("--out", type=Path, help="the per-image CSV to write (appended per category)")
-    ap.add_argument("--summary", type=Path, help="print the summary of this CSV")
+    ap = oracle_study_parser(__doc__, CATEGORIES)
     ap.add_argument("--draws", type=int, default=50, help="drawn splits per category")
     ap.add_argument("--splits-out", type=Path, help="the per-split CSV to write")
     ap.add_argument("--splits-summary", type=Path, help="print the summary of this CSV")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from fsad import suite as fs
 from research.light_fit_study import light_draws
-from research.light_oracle import undo_light
+from research.light_oracle import oracle_copy, undo_light
+from research.records import oracle_study_parser
 
 
 def lit_grey(image: np.ndarray, seed: int) -> tuple[np.ndarray, dict[str, float]]:
@@ -59,3 +61,20 @@ def test_undoing_one_part_leaves_the_other() -> None:
     unpowered = undo_light(grey, light, ("gamma",)).astype(int)
     assert np.abs(unpowered - 255 * 0.9 ** (1 / 1.4) * 120 / 255).max() <= 1.0
     assert np.abs(undo_light(grey, light).astype(int) - 120).max() <= 1
+
+
+def test_the_oracle_copy_is_the_same_path_under_the_oracle(tmp_path) -> None:
+    suite, oracle = tmp_path / "all" / "screw", tmp_path / "undone" / "screw"
+    (oracle / "good").mkdir(parents=True)
+    (oracle / "good" / "000.png").write_bytes(b"")
+    assert oracle_copy(oracle, suite, suite / "good" / "000.png") == oracle / "good" / "000.png"
+    with pytest.raises(SystemExit, match="no oracle copy of .*001.png"):
+        oracle_copy(oracle, suite, suite / "good" / "001.png")
+
+
+def test_the_oracle_studies_share_their_arguments(tmp_path) -> None:
+    ap = oracle_study_parser("A study.\nMore.", ["bottle", "screw"])
+    args = ap.parse_args(["--suite", str(tmp_path), "--oracle", "o", "--out", "x.csv"])
+    assert ap.description == "A study."
+    assert args.categories == ["bottle", "screw"] and args.summary is None
+    assert args.suite == tmp_path and str(args.out) == "x.csv"
