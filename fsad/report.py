@@ -1396,6 +1396,33 @@ def split_draws_summary(rows: pd.DataFrame) -> pd.DataFrame:
     return out.round(1)
 
 
+def gated_split_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """The default over drawn support splits as the grid runs it, per category
+    (``research.light_rows_study``'s gated rows: ``category``, ``draw`` (0 the grid's split),
+    ``light_varies``, ``poses`` and ``accuracy``).
+
+    Returns:
+        One row per category: ``draws`` (drawn splits), ``accuracy`` and ``std`` (mean and
+        sample std over them, %), ``grid split`` (draw 0, %), ``undone`` and ``turned`` (the
+        drawn splits whose light test undid the light, and whose support was turned), rounded
+        to 1 place.
+
+    Raises:
+        ValueError: a (category, draw) appears twice.
+    """
+    if rows.duplicated(["category", "draw"]).any():
+        raise ValueError("gated_split_summary needs one row per category and draw")
+    drawn = rows[rows["draw"] > 0].groupby("category")
+    grid = rows[rows["draw"] == 0].set_index("category")["accuracy"] * 100
+    out = pd.DataFrame({
+        "draws": drawn.size(), "accuracy": drawn["accuracy"].mean() * 100,
+        "std": drawn["accuracy"].std() * 100, "grid split": grid,
+        "undone": drawn["light_varies"].apply(lambda x: int(x.astype(bool).sum())),
+        "turned": drawn["poses"].apply(lambda x: int((x > 1).sum())),
+    })  # fmt: skip
+    return out.round(1)
+
+
 def light_estimate_summary(rows: pd.DataFrame) -> pd.DataFrame:
     """How far per-image light estimates follow the light a generator drew, per category and
     estimator (``research.light_estimate_study``'s rows).

@@ -58,11 +58,18 @@ from fsad.cache import DiskCache
 from fsad.data import CategoryData, load_category, natural_key
 from fsad.evaluate import git_commit
 from fsad.inspector.classifier import DEFAULT_METHOD
-from fsad.light_test import undone_category
+from fsad.light_test import light_gated_engine, undone_category
 from fsad.methods.anomaly_guided import RECIPES
 from fsad.poses import with_poses
-from fsad.recipe import Recipe, leave_one_out, posed_sample_rows, recipe_proba, sample_rows
-from fsad.report import rows_by_version, split_draws_summary
+from fsad.recipe import (
+    Recipe,
+    leave_one_out,
+    posed_sample_rows,
+    recipe_proba,
+    sample_rows,
+    support_pose_test,
+)
+from fsad.report import gated_split_summary, rows_by_version, split_draws_summary
 from fsad.utils import atomic_write_csv
 from research.light_feature_study import default_engine
 from research.records import oracle_study_parser
@@ -220,11 +227,39 @@ def split_rows(suite: Path, oracle: Path, name: str, n_draws: int) -> list[dict]
     return out
 
 
+def gated_split_rows(suite: Path, oracle: Path, name: str, n_draws: int) -> list[dict]:
+    """One row per split of ``suite/name``'s defect images (:func:`support_masks`): the
+    default as the grid runs it on that split. Its light test reads the split's support
+    (:func:`fsad.light_test.light_gated_engine`, the task's engine with coreset seed 1); where
+    it finds the light varying the split is scored on the undone rows, otherwise as shot; the
+    pose test then reads the support as that version sees it
+    (:func:`fsad.recipe.support_pose_test`) and the head is fitted with the turned copies
+    where it finds the product free (:func:`split_accuracy`)."""
+    recipe = RECIPES[DEFAULT_METHOD]
+    seen = {v: version_rows(suite, oracle, name, v, poses=POSES) for v in ("shot", "library")}
+    defects, labels = seen["shot"][0], seen["shot"][1]
+    task_engine = default_engine(load_category(suite / name, "folder"), "first")
+    out = []
+    for d, mask in enumerate(support_masks(labels, SHOTS, n_draws)):
+        support = [defects[i] for i in np.flatnonzero(mask)]
+        engine, view, light = light_gated_engine(task_engine, recipe, support)
+        version = "shot" if engine is task_engine else "library"
+        pose = support_pose_test(engine, recipe, view)
+        poses = 1 if pose.holds_pose else POSES
+        out.append({"category": name, "draw": d, "shots": SHOTS, "n_query": int((~mask).sum()),
+                    "light_varies": light.varies, "lower_undone": light.lower_undone,
+                    "holds_pose": pose.holds_pose, "version": version, "poses": poses,
+                    "accuracy": split_accuracy(seen[version][3], labels, mask, poses)})  # fmt: skip
+    print(f"{name}: the default scored on {len(out)} splits", flush=True)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = oracle_study_parser(__doc__, CATEGORIES)
     ap.add_argument("--draws", type=int, default=50, help="drawn splits per category")
     ap.add_argument("--splits-out", type=Path, help="the per-split CSV to write")
     ap.add_argument("--splits-summary", type=Path, help="print the summary of this CSV")
+    ap.add_argument("--gated-out", type=Path, help="the per-split CSV of the default, gated")
     args = ap.parse_args(argv)
     if args.out:
         if not (args.suite and args.oracle):
@@ -248,6 +283,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         stamp = {"git_commit": git_commit(Path(__file__).resolve().parents[1]),
                  "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
         atomic_write_csv(args.splits_out, pd.DataFrame(rows).assign(**stamp))
+    if args.gated_out:
+        if not (args.suite and args.oracle):
+            raise SystemExit("--gated-out needs --suite and --oracle")
+        rows = [r for c in args.categories
+                for r in gated_split_rows(args.suite, args.oracle, c, args.draws)]  # fmt: skip
+        stamp = {"git_commit": git_commit(Path(__file__).resolve().parents[1]),
+                 "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
+        atomic_write_csv(args.gated_out, pd.DataFrame(rows).assign(**stamp))
+        print(gated_split_summary(pd.read_csv(args.gated_out)).to_string())
     if args.splits_summary or args.splits_out:
         splits = pd.read_csv(args.splits_summary or args.splits_out)
         for poses, table in splits.groupby("poses"):

@@ -20,6 +20,7 @@ from fsad.report import (
     cheapest_noninferior,
     feature_light_by_type,
     format_report,
+    gated_split_summary,
     grid_verdict,
     guarded_grid,
     holm_adjusted,
@@ -1432,3 +1433,15 @@ def test_split_draws_summary_pairs_versions_over_drawn_splits() -> None:
         split_draws_summary(rows.iloc[:5])
     with pytest.raises(ValueError, match="one row per category"):
         split_draws_summary(pd.concat([rows, rows]))
+
+
+def test_gated_split_summary_counts_the_tests_decisions() -> None:
+    rows = pd.DataFrame({
+        "category": ["c"] * 4, "draw": [0, 1, 2, 3], "accuracy": [0.45, 0.5, 0.6, 0.7],
+        "light_varies": [True, True, False, True], "poses": [4, 1, 4, 4],
+    })  # fmt: skip
+    out = gated_split_summary(rows).loc["c"]
+    assert out["draws"] == 3 and out["accuracy"] == 60.0 and out["grid split"] == 45.0
+    assert out["std"] == 10.0 and out["undone"] == 2 and out["turned"] == 2
+    with pytest.raises(ValueError, match="one row per category and draw"):
+        gated_split_summary(pd.concat([rows, rows]))
