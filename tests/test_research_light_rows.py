@@ -102,3 +102,18 @@ def test_the_committed_grid_split_equals_the_grids_seed_one_cells() -> None:
         assert len(cats) >= 3
         for cat in cats:
             assert mine[cat] == pytest.approx(theirs[cat], abs=1e-9), (version, cat)
+
+
+def test_the_default_on_the_grids_split_is_the_grids_seed_one_cell() -> None:
+    root = Path(__file__).resolve().parents[1] / "results"
+    gated = pd.read_csv(root / "explore" / "light_gated_splits.csv")
+    ours = gated[gated["draw"] == 0].set_index("category")["accuracy"]
+    grid = read_results(root / "poses" / "suite_all")
+    grid = grid[(grid["shots"] == 5) & (grid["seed"] == 1)]
+    theirs = grid[grid["method"] == "hires_lite0_poe_proto_rot4_gated_fixed_light"]
+    theirs = theirs.set_index("category")["accuracy"]
+    assert sorted(ours.index) == sorted(theirs.index) and len(ours) == 4
+    for cat in ours.index:
+        assert ours[cat] == pytest.approx(theirs[cat], abs=1e-9), cat
+    # every drawn split decided its own tests: the as-shot ones are scored as shot
+    assert (gated["version"] == np.where(gated["light_varies"], "library", "shot")).all()
