@@ -261,6 +261,12 @@ def gated_split_rows(suite: Path, oracle: Path, name: str, n_draws: int) -> list
     return out
 
 
+def stamp() -> dict[str, str]:
+    """The code's commit and the time, for every row a run writes."""
+    return {"git_commit": git_commit(Path(__file__).resolve().parents[1]),
+            "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = oracle_study_parser(__doc__, CATEGORIES)
     ap.add_argument("--draws", type=int, default=50, help="drawn splits per category")
@@ -275,9 +281,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name in args.categories:
             if len(done) and name in set(done["category"]):
                 continue
-            stamp = {"git_commit": git_commit(Path(__file__).resolve().parents[1]),
-                     "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
-            rows = pd.DataFrame(category_rows(args.suite, args.oracle, name)).assign(**stamp)
+            rows = pd.DataFrame(category_rows(args.suite, args.oracle, name)).assign(**stamp())
             done = pd.concat([done, rows], ignore_index=True)
             atomic_write_csv(args.out, done)
     if args.summary or args.out:
@@ -287,17 +291,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise SystemExit("--splits-out needs --suite and --oracle")
         rows = [r for c in args.categories
                 for r in split_rows(args.suite, args.oracle, c, args.draws)]  # fmt: skip
-        stamp = {"git_commit": git_commit(Path(__file__).resolve().parents[1]),
-                 "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
-        atomic_write_csv(args.splits_out, pd.DataFrame(rows).assign(**stamp))
+        atomic_write_csv(args.splits_out, pd.DataFrame(rows).assign(**stamp()))
     if args.gated_out:
         if not (args.suite and args.oracle):
             raise SystemExit("--gated-out needs --suite and --oracle")
         rows = [r for c in args.categories
                 for r in gated_split_rows(args.suite, args.oracle, c, args.draws)]  # fmt: skip
-        stamp = {"git_commit": git_commit(Path(__file__).resolve().parents[1]),
-                 "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
-        atomic_write_csv(args.gated_out, pd.DataFrame(rows).assign(**stamp))
+        atomic_write_csv(args.gated_out, pd.DataFrame(rows).assign(**stamp()))
         print(gated_split_summary(pd.read_csv(args.gated_out)).to_string())
     if args.splits_summary or args.splits_out:
         splits = pd.read_csv(args.splits_summary or args.splits_out)
