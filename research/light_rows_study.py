@@ -48,7 +48,8 @@ Usage (the suite and the oracle's copies written as their modules say)::
     python -m research.light_rows_study --suite "$SUITE/all" \\
         --oracle "$ORACLE/all_light_undone" --gated-out results/explore/light_gated_splits.csv
     python -m research.light_rows_study --summary results/explore/light_rows.csv \\
-        --splits-summary results/explore/light_splits.csv
+        --splits-summary results/explore/light_splits.csv \\
+        --gated-summary results/explore/light_gated_splits.csv
 """
 
 from __future__ import annotations
@@ -268,11 +269,14 @@ def stamp() -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = oracle_study_parser(__doc__, CATEGORIES)
+    ap = oracle_study_parser(
+        __doc__, CATEGORIES, "the per-image CSV to write (appended per category; a rerun resumes)"
+    )
     ap.add_argument("--draws", type=int, default=50, help="drawn splits per category")
     ap.add_argument("--splits-out", type=Path, help="the per-split CSV to write")
     ap.add_argument("--splits-summary", type=Path, help="print the summary of this CSV")
     ap.add_argument("--gated-out", type=Path, help="the per-split CSV of the default, gated")
+    ap.add_argument("--gated-summary", type=Path, help="print the summary of this CSV")
     args = ap.parse_args(argv)
     if args.out:
         if not (args.suite and args.oracle):
@@ -298,7 +302,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows = [r for c in args.categories
                 for r in gated_split_rows(args.suite, args.oracle, c, args.draws)]  # fmt: skip
         atomic_write_csv(args.gated_out, pd.DataFrame(rows).assign(**stamp()))
-        print(gated_split_summary(pd.read_csv(args.gated_out)).to_string())
+    if args.gated_summary or args.gated_out:
+        print(gated_split_summary(pd.read_csv(args.gated_summary or args.gated_out)).to_string())
     if args.splits_summary or args.splits_out:
         splits = pd.read_csv(args.splits_summary or args.splits_out)
         for poses, table in splits.groupby("poses"):

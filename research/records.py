@@ -56,16 +56,18 @@ def study_parser(doc: str, categories: Sequence[str], control: str) -> argparse.
     return ap
 
 
-def oracle_study_parser(doc: str, categories: Sequence[str]) -> argparse.ArgumentParser:
+def oracle_study_parser(
+    doc: str, categories: Sequence[str], out_help: str = "the per-image CSV to write"
+) -> argparse.ArgumentParser:
     """The arguments of a study of the suite `all` against the oracle's exactly undone copies
     (:mod:`research.light_oracle`): ``--suite``, ``--oracle``, ``--categories`` (default
-    ``categories``), ``--out`` (the per-image CSV to write) and ``--summary`` (print the
+    ``categories``), ``--out`` (``out_help``) and ``--summary`` (print the
     summary of a CSV); ``doc``'s first line describes the study."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--suite", type=Path, help="the suite `all` (one folder per category)")
     ap.add_argument("--oracle", type=Path, help="the oracle's copies of it, the same layout")
     ap.add_argument("--categories", nargs="+", default=list(categories))
-    ap.add_argument("--out", type=Path, help="the per-image CSV to write")
+    ap.add_argument("--out", type=Path, help=out_help)
     ap.add_argument("--summary", type=Path, help="print the summary of this CSV")
     return ap
 

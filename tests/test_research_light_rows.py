@@ -2,6 +2,7 @@
 leave-one-out and the drawn splits it scores them with, and its committed grid split against
 the grid's own cells."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -115,5 +116,10 @@ def test_the_default_on_the_grids_split_is_the_grids_seed_one_cell() -> None:
     assert sorted(ours.index) == sorted(theirs.index) and len(ours) == 4
     for cat in ours.index:
         assert ours[cat] == pytest.approx(theirs[cat], abs=1e-9), cat
-    # every drawn split decided its own tests: the as-shot ones are scored as shot
-    assert (gated["version"] == np.where(gated["light_varies"], "library", "shot")).all()
+    # the split's own light test is the grid's on the grid's split
+    infos = grid[grid["method"] == "hires_lite0_poe_proto_rot4_gated_fixed_light"]
+    theirs_info = infos.set_index("category")["info"]
+    for cat, row in gated[gated["draw"] == 0].set_index("category").iterrows():
+        info = json.loads(theirs_info[cat])["light_test"]
+        assert (row["light_varies"], row["lower_undone"]) == (info["varies"], info["lower_undone"])
+    assert (gated["poses"] == np.where(gated["holds_pose"], 1, lr.POSES)).all()
