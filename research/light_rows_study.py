@@ -290,18 +290,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             atomic_write_csv(args.out, done)
     if args.summary or args.out:
         print(rows_by_version(pd.read_csv(args.summary or args.out)).to_string())
-    if args.splits_out:
-        if not (args.suite and args.oracle):
-            raise SystemExit("--splits-out needs --suite and --oracle")
-        rows = [r for c in args.categories
-                for r in split_rows(args.suite, args.oracle, c, args.draws)]  # fmt: skip
-        atomic_write_csv(args.splits_out, pd.DataFrame(rows).assign(**stamp()))
-    if args.gated_out:
-        if not (args.suite and args.oracle):
-            raise SystemExit("--gated-out needs --suite and --oracle")
-        rows = [r for c in args.categories
-                for r in gated_split_rows(args.suite, args.oracle, c, args.draws)]  # fmt: skip
-        atomic_write_csv(args.gated_out, pd.DataFrame(rows).assign(**stamp()))
+    for option, out, rows_of in (("--splits-out", args.splits_out, split_rows),
+                                 ("--gated-out", args.gated_out, gated_split_rows)):  # fmt: skip
+        if out:
+            if not (args.suite and args.oracle):
+                raise SystemExit(f"{option} needs --suite and --oracle")
+            rows = [r for c in args.categories
+                    for r in rows_of(args.suite, args.oracle, c, args.draws)]  # fmt: skip
+            atomic_write_csv(out, pd.DataFrame(rows).assign(**stamp()))
     if args.gated_summary or args.gated_out:
         print(gated_split_summary(pd.read_csv(args.gated_summary or args.gated_out)).to_string())
     if args.splits_summary or args.splits_out:
