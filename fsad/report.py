@@ -1423,6 +1423,74 @@ def gated_split_summary(rows: pd.DataFrame) -> pd.DataFrame:
     return out.round(1)
 
 
+def zoom_look_summary(rows: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Accuracy of the head per category, group and pair of versions, the zoom views' windows
+    centred on one version's anomaly peaks and cut from another's pixels
+    (``research.zoom_look_study``'s rows: ``category``, ``group``, ``centres``, ``pixels``).
+
+    Args:
+        rows: ``kind`` ``"leave-one-out"``: one row per image with its ``label`` and the type
+            ``given``; ``"splits"``: one row per ``draw`` with its ``accuracy`` (draw 0, the
+            grid's split, is left out of the mean over drawn splits).
+
+    Returns:
+        One row per (category, group, pixels), the categories in the rows' order and then
+        ``mean`` (the mean of the category means); one column per ``centres`` version, the
+        accuracy in %, rounded to 1 place.
+
+    Raises:
+        ValueError: an unknown ``kind``, or a (category, group, centres, pixels) cell whose
+            images or draws are given twice.
+    """
+    keys = ["category", "group", "pixels", "centres"]
+    if kind == "leave-one-out":
+        if rows.duplicated([*keys, "image"]).any():
+            raise ValueError("zoom_look_summary needs one row per image and pair of versions")
+        cells = rows.assign(acc=rows["label"] == rows["given"]).groupby(keys, sort=False)["acc"]
+    elif kind == "splits":
+        if rows.duplicated([*keys, "draw"]).any():
+            raise ValueError("zoom_look_summary needs one row per draw and pair of versions")
+        cells = rows[rows["draw"] > 0].groupby(keys, sort=False)["accuracy"]
+    else:
+        raise ValueError(f"zoom_look_summary: kind must be 'leave-one-out' or 'splits', got {kind}")
+    table = (cells.mean() * 100).unstack("centres")
+    table = table[list(dict.fromkeys(rows["centres"]))]
+    mean = table.groupby(level=["group", "pixels"], sort=False).mean()
+    mean.index = pd.MultiIndex.from_tuples([("mean", *k) for k in mean.index], names=keys[:3])
+    return pd.concat([table, mean]).round(1)
+
+
+def zoom_look_peaks(rows: pd.DataFrame, moved: float = 0.125) -> pd.DataFrame:
+    """How far the light moves the zoom views' centre, per category and version, against the
+    ``oracle``'s (``research.zoom_look_study``'s peak rows: ``category``, ``image``,
+    ``version``, the peak ``y``, ``x`` and the image's ``short_side``, pixels).
+
+    Args:
+        moved: a peak counts as moved when it lies more than this fraction of the image's
+            shorter side from the oracle's (0.125: half the smaller zoom window's side).
+
+    Returns:
+        One row per (category, version other than ``oracle``): ``images``, ``median`` (the
+        median distance to the oracle's peak over the shorter side) and ``moved`` (the share
+        of images, %), rounded to 3 and 1 places.
+
+    Raises:
+        ValueError: the rows lack the ``oracle`` version of an image.
+    """
+    index = ["category", "image"]
+    oracle = rows[rows["version"] == "oracle"].set_index(index)
+    peak = oracle[["y", "x"]].rename(columns={"y": "y_o", "x": "x_o"})
+    others = rows[rows["version"] != "oracle"].join(peak, on=index)
+    if others[["y_o", "x_o"]].isna().any().any():
+        raise ValueError("zoom_look_peaks needs the oracle's peak of every image")
+    dist = np.hypot(others["y"] - others["y_o"], others["x"] - others["x_o"]) / others["short_side"]
+    grouped = others.assign(dist=dist).groupby(["category", "version"], sort=False)["dist"]
+    return pd.DataFrame({
+        "images": grouped.size(), "median": grouped.median().round(3),
+        "moved": (grouped.apply(lambda d: (d > moved).mean()) * 100).round(1),
+    })  # fmt: skip
+
+
 def light_estimate_summary(rows: pd.DataFrame) -> pd.DataFrame:
     """How far per-image light estimates follow the light a generator drew, per category and
     estimator (``research.light_estimate_study``'s rows).

@@ -63,6 +63,8 @@ from fsad.report import (
     split_draws_summary,
     summarize,
     support_draws_table,
+    zoom_look_peaks,
+    zoom_look_summary,
 )
 from fsad.utils import atomic_write_csv
 
@@ -1445,3 +1447,44 @@ def test_gated_split_summary_counts_the_tests_decisions() -> None:
     assert out["std"] == 10.0 and out["undone"] == 2 and out["turned"] == 2
     with pytest.raises(ValueError, match="one row per category and draw"):
         gated_split_summary(pd.concat([rows, rows]))
+
+
+def _zoom_look_rows() -> pd.DataFrame:
+    """Two images, two pairs of versions: centres shot / oracle on the oracle's pixels."""
+    return pd.DataFrame({
+        "category": ["c"] * 4, "group": ["zoom"] * 4, "pixels": ["oracle"] * 4,
+        "centres": ["shot", "shot", "oracle", "oracle"], "image": ["a", "b", "a", "b"],
+        "label": ["x", "y", "x", "y"], "given": ["x", "x", "x", "y"],
+    })  # fmt: skip
+
+
+def test_zoom_look_summary_tables_each_pair_of_versions() -> None:
+    out = zoom_look_summary(_zoom_look_rows(), "leave-one-out")
+    assert list(out.columns) == ["shot", "oracle"]
+    assert out.loc[("c", "zoom", "oracle"), "shot"] == 50.0
+    assert out.loc[("c", "zoom", "oracle"), "oracle"] == 100.0
+    assert out.loc[("mean", "zoom", "oracle"), "oracle"] == 100.0
+    splits = pd.DataFrame({
+        "category": ["c"] * 4, "group": ["all"] * 4, "pixels": ["shot"] * 4,
+        "centres": ["shot"] * 4, "draw": [0, 1, 2, 3], "accuracy": [0.1, 0.5, 0.6, 0.7],
+    })  # fmt: skip
+    assert zoom_look_summary(splits, "splits").loc[("c", "all", "shot"), "shot"] == 60.0
+    with pytest.raises(ValueError, match="one row per draw"):
+        zoom_look_summary(pd.concat([splits, splits]), "splits")
+    with pytest.raises(ValueError, match="one row per image"):
+        zoom_look_summary(pd.concat([_zoom_look_rows()] * 2), "leave-one-out")
+    with pytest.raises(ValueError, match="kind must be"):
+        zoom_look_summary(splits, "loo")
+
+
+def test_zoom_look_peaks_measures_the_distance_to_the_oracles_peak() -> None:
+    rows = pd.DataFrame({
+        "category": ["c"] * 4, "image": ["a", "b", "a", "b"],
+        "version": ["library", "library", "oracle", "oracle"],
+        "y": [30.0, 10.0, 0.0, 10.0], "x": [40.0, 10.0, 0.0, 10.0],
+        "short_side": [100, 100, 100, 100],
+    })  # fmt: skip
+    out = zoom_look_peaks(rows).loc[("c", "library")]
+    assert out["images"] == 2 and out["median"] == 0.25 and out["moved"] == 50.0
+    with pytest.raises(ValueError, match="the oracle's peak of every image"):
+        zoom_look_peaks(rows.iloc[:3])
