@@ -92,10 +92,11 @@ def version_views(suite: Path, oracle: Path, name: str, version: str) -> dict[st
 
 def swapped_zoom(views: dict[str, dict], centres: str, pixels: str) -> np.ndarray:
     """``(N, D_zoom)`` the rotated zoom block of the ``pixels`` version's images with the
-    windows centred on the ``centres`` version's peaks."""
+    windows centred on the ``centres`` version's peaks, weighted as the default weighs its
+    zoom group."""
     encoder = zoom_encoder(ROT_ZOOM)
     blocks = zoom_images(encoder, views[pixels]["images"], views[centres]["centres"], ROT_ZOOM)
-    return blocks.numpy()
+    return RECIPES[DEFAULT_METHOD].groups[ZOOM_GROUP].weight * blocks.numpy()
 
 
 def pair_rows(views: dict[str, dict]) -> dict[tuple[str, str], list[np.ndarray]]:

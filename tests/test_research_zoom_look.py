@@ -5,12 +5,16 @@ the heads it scores a pair with."""
 import numpy as np
 import pytest
 
+from fsad.inspector.classifier import DEFAULT_METHOD
+from fsad.methods.anomaly_guided import RECIPES
 from fsad.zoom import ZoomConfig, zoom_encoder, zoom_images
 from research import zoom_look_study as zl
 from research.light_rows_study import VERSIONS
 
 #: a small stand-in for the default's rotated zoom views (the same code, 32 px windows)
 SMALL = ZoomConfig(windows=(0.25, 0.5), size=32, rotations=True)
+#: the default's weight of its zoom group (its rows carry it)
+WEIGHT = RECIPES[DEFAULT_METHOD].groups[2].weight
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +30,7 @@ def _views() -> dict[str, dict]:
     for k, v in enumerate(VERSIONS):
         images = [rng.integers(0, 255, (96, 128, 3), dtype=np.uint8) for _ in range(2)]
         centres = [(10.0 + 30 * k, 12.0 + 40 * k), (80.0 - 30 * k, 100.0 - 40 * k)]
-        zoom = zoom_images(zoom_encoder(SMALL), images, centres, SMALL).numpy()
+        zoom = WEIGHT * zoom_images(zoom_encoder(SMALL), images, centres, SMALL).numpy()
         views[v] = {"images": images, "centres": centres,
                     "rows": [np.full((2, 3), k, float), np.zeros((2, 4)), zoom]}  # fmt: skip
     return views
@@ -36,7 +40,7 @@ def test_each_pair_cuts_one_versions_pixels_around_anothers_peaks() -> None:
     views = _views()
     pairs = zl.pair_rows(views)
     assert set(pairs) == {(c, p) for c in VERSIONS for p in VERSIONS}
-    want = zoom_images(zoom_encoder(SMALL), views["library"]["images"],
+    want = WEIGHT * zoom_images(zoom_encoder(SMALL), views["library"]["images"],
                        views["oracle"]["centres"], SMALL).numpy()  # fmt: skip
     rows = pairs["oracle", "library"]
     np.testing.assert_allclose(rows[zl.ZOOM_GROUP], want, atol=1e-6)
