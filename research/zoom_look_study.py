@@ -49,6 +49,7 @@ import torch
 
 from fsad.blocks import Inputs
 from fsad.data import load_category, natural_key, read_image
+from fsad.evaluate.plan import data_hash
 from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES, ROT_ZOOM
 from fsad.recipe import recipe_proba, sample_rows
@@ -162,6 +163,22 @@ def category_tables(suite: Path, oracle: Path, name: str, n_draws: int
     return loo, splits, peaks
 
 
+def write_category(suite: Path, oracle: Path, name: str, n_draws: int,
+                   outs: tuple[Path, Path, Path]) -> None:  # fmt: skip
+    """Append one category's three tables (:func:`category_tables`) to the three CSVs, each
+    row stamped with the commit and the data hash of ``suite/name`` (the suite's bytes depend
+    on the machine that wrote them, ``results/suite/README.md``); a category already in the
+    last CSV is skipped, so a rerun resumes."""
+    done = [pd.read_csv(o) if o.exists() else pd.DataFrame() for o in outs]
+    if len(done[-1]) and name in set(done[-1]["category"]):
+        return
+    stamped = {**stamp(), "data_hash": data_hash(load_category(suite / name, "folder"))}
+    for out, old, rows in zip(outs, done, category_tables(suite, oracle, name, n_draws),
+                              strict=True):  # fmt: skip
+        old = old[old["category"] != name] if len(old) else old
+        atomic_write_csv(out, pd.concat([old, pd.DataFrame(rows).assign(**stamped)]))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = oracle_study_parser(__doc__, CATEGORIES, "the per-image leave-one-out CSV to write")
     ap.add_argument("--draws", type=int, default=50, help="drawn splits per category")
@@ -174,11 +191,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if any(outs):
         if not (args.suite and args.oracle and all(outs)):
             raise SystemExit("a run needs --suite, --oracle, --out, --splits-out and --peaks-out")
-        tables = [category_tables(args.suite, args.oracle, c, args.draws)
-                  for c in args.categories]  # fmt: skip
-        for k, out in enumerate(outs):
-            rows = [r for t in tables for r in t[k]]
-            atomic_write_csv(out, pd.DataFrame(rows).assign(**stamp()))
+        for name in args.categories:
+            write_category(args.suite, args.oracle, name, args.draws, outs)
     loo, splits = args.summary or args.out, args.splits_summary or args.splits_out
     if loo:
         print(zoom_look_summary(pd.read_csv(loo), "leave-one-out").to_string())

@@ -3,6 +3,7 @@ one version's peaks and cut from another's pixels, the check of each version's o
 the heads it scores a pair with."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from fsad.inspector.classifier import DEFAULT_METHOD
@@ -63,3 +64,25 @@ def test_the_zoom_head_reads_the_zoom_block_alone() -> None:
     assert len(recipe.groups) == 1 and recipe.groups[0] == heads["all"][0].groups[zl.ZOOM_GROUP]
     assert len(x) == 1 and x[0] is rows[zl.ZOOM_GROUP]
     assert heads["all"][1] is rows
+
+
+def test_each_category_is_appended_once_with_its_data_hash(tmp_path, monkeypatch) -> None:
+    calls = []
+
+    def tables(suite, oracle, name, n_draws):
+        calls.append(name)
+        return [{"category": name, "k": k} for k in range(2)], [{"category": name}], [
+            {"category": name}]  # fmt: skip
+
+    monkeypatch.setattr(zl, "category_tables", tables)
+    monkeypatch.setattr(zl, "load_category", lambda root, kind: root.name)
+    monkeypatch.setattr(zl, "data_hash", lambda category: f"hash-{category}")
+    outs = tuple(tmp_path / f"{k}.csv" for k in ("loo", "splits", "peaks"))
+    for name in ("a", "b", "a"):
+        zl.write_category(tmp_path, tmp_path, name, 3, outs)
+    assert calls == ["a", "b"]
+    loo = pd.read_csv(outs[0])
+    assert loo["category"].tolist() == ["a", "a", "b", "b"]
+    assert loo["data_hash"].tolist() == ["hash-a", "hash-a", "hash-b", "hash-b"]
+    assert {"git_commit", "timestamp"} <= set(loo.columns)
+    assert pd.read_csv(outs[2])["category"].tolist() == ["a", "b"]
