@@ -65,6 +65,7 @@ import pandas as pd
 from fsad.cache import DiskCache
 from fsad.data import CategoryData, load_category, natural_key
 from fsad.evaluate import git_commit
+from fsad.evaluate.plan import data_hash
 from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.light_test import light_gated_engine, undone_category
 from fsad.methods.anomaly_guided import RECIPES
@@ -268,6 +269,13 @@ def stamp() -> dict[str, str]:
             "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
 
 
+def suite_hash(suite: Path, name: str) -> str:
+    """The data hash of ``suite/name`` (:func:`fsad.evaluate.plan.data_hash`): the suite's
+    bytes depend on the machine that wrote them (``results/suite/README.md``), so the split
+    rows record which images they scored."""
+    return data_hash(load_category(suite / name, "folder"))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = oracle_study_parser(
         __doc__, CATEGORIES, "the per-image CSV to write (appended per category; a rerun resumes)"
@@ -295,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if out:
             if not (args.suite and args.oracle):
                 raise SystemExit(f"{option} needs --suite and --oracle")
-            rows = [r for c in args.categories
+            rows = [{**r, "data_hash": suite_hash(args.suite, c)} for c in args.categories
                     for r in rows_of(args.suite, args.oracle, c, args.draws)]  # fmt: skip
             atomic_write_csv(out, pd.DataFrame(rows).assign(**stamp()))
     if args.gated_summary or args.gated_out:
