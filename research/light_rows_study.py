@@ -63,7 +63,7 @@ import numpy as np
 import pandas as pd
 
 from fsad.cache import DiskCache
-from fsad.data import CategoryData, load_category, natural_key
+from fsad.data import CategoryData, Sample, load_category, natural_key
 from fsad.evaluate import git_commit
 from fsad.evaluate.plan import data_hash
 from fsad.inspector.classifier import DEFAULT_METHOD
@@ -108,6 +108,13 @@ def version_of(category: CategoryData, version: str, oracle: Path) -> CategoryDa
     return copy
 
 
+def defect_samples(category: CategoryData) -> list[Sample]:
+    """The category's defect images, each type's in natural order, the types in name order
+    (the order every table of the study uses)."""
+    return sorted((s for s in category.test if s.label != "good"),
+                  key=lambda s: (s.label, natural_key(s.path)))  # fmt: skip
+
+
 def scored(recipe: Recipe, rows: list[np.ndarray], labels: np.ndarray) -> np.ndarray:
     """``(N,)`` each image's class under the recipe's head fitted on every other image."""
     index, scores = leave_one_out(recipe, rows, labels, int(labels.max()) + 1)
@@ -124,8 +131,7 @@ def version_rows(suite: Path, oracle: Path, name: str, version: str, poses: int 
     those of every image's ``P - 1`` turned copies, ``(P N, D_g)``: image ``i``'s copy ``j``
     at row ``N + i (P - 1) + j`` (:func:`fsad.recipe.posed_sample_rows` order)."""
     seen = version_of(load_category(suite / name, "folder"), version, oracle)
-    defects = sorted((s for s in seen.test if s.label != "good"),
-                     key=lambda s: (s.label, natural_key(s.path)))  # fmt: skip
+    defects = defect_samples(seen)
     types = sorted({s.label for s in defects})
     labels = np.array([types.index(s.label) for s in defects])
     engine, recipe = default_engine(seen, "first"), RECIPES[DEFAULT_METHOD]
@@ -148,8 +154,7 @@ def original_names(suite: Path, oracle: Path, name: str) -> dict[str, list[str]]
         seen = version_of(category, version, oracle)
         back = dict(zip([str(s.path) for s in [*seen.train, *seen.test]], original.values(),
                         strict=True))  # fmt: skip
-        defects = sorted((s for s in seen.test if s.label != "good"),
-                         key=lambda s: (s.label, natural_key(s.path)))  # fmt: skip
+        defects = defect_samples(seen)
         out[version] = [back[str(s.path)] for s in defects]
     return out
 
@@ -200,9 +205,10 @@ def support_masks(labels: np.ndarray, shots: int, n_draws: int) -> list[np.ndarr
 
 
 def split_accuracy(rows: list[np.ndarray], labels: np.ndarray, support: np.ndarray,
-                   poses: int = 1) -> float:  # fmt: skip
-    """The default's head fitted on the ``support`` rows (mask ``(N,)``) and its accuracy on
-    the queries' rows as shot (the first ``N`` rows of each group, not in ``support``).
+                   poses: int = 1, recipe: Recipe | None = None) -> float:  # fmt: skip
+    """The head of ``recipe`` (default: the default's) fitted on the ``support`` rows (mask
+    ``(N,)``) and its accuracy on the queries' rows as shot (the first ``N`` rows of each
+    group, not in ``support``).
 
     With ``poses`` P > 1, ``rows`` must carry the turned copies (:func:`version_rows` with
     ``poses``) and the head is also fitted on the support's copies, as the default fits a
@@ -215,7 +221,7 @@ def split_accuracy(rows: list[np.ndarray], labels: np.ndarray, support: np.ndarr
         turned = (n + idx[:, None] * (poses - 1) + np.arange(poses - 1)).ravel()
         fit, source = with_poses(fit, [x[turned] for x in rows], poses)
         fit_labels = fit_labels[source]
-    proba = recipe_proba(RECIPES[DEFAULT_METHOD], fit, fit_labels,
+    proba = recipe_proba(recipe or RECIPES[DEFAULT_METHOD], fit, fit_labels,
                          [x[~support] for x in shot], int(labels.max()) + 1)  # fmt: skip
     return float(np.mean(proba.argmax(axis=1) == labels[~support]))
 

@@ -48,11 +48,11 @@ import pandas as pd
 import torch
 
 from fsad.blocks import Inputs
-from fsad.data import load_category, natural_key, read_image
+from fsad.data import load_category, read_image
 from fsad.evaluate.plan import data_hash
 from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES, ROT_ZOOM
-from fsad.recipe import recipe_proba, sample_rows
+from fsad.recipe import sample_rows
 from fsad.report import zoom_look_peaks, zoom_look_summary
 from fsad.utils import atomic_write_csv
 from fsad.zoom import peak_centres, zoom_encoder, zoom_images
@@ -60,8 +60,10 @@ from research.light_feature_study import default_engine
 from research.light_rows_study import (
     SHOTS,
     VERSIONS,
+    defect_samples,
     original_names,
     scored,
+    split_accuracy,
     stamp,
     support_masks,
     version_of,
@@ -79,8 +81,7 @@ def version_views(suite: Path, oracle: Path, name: str, version: str) -> dict[st
     ``[(H, W, 3) uint8]``, ``centres`` (each image's peak ``(y, x)`` on the default's 224 px
     engine, coreset seed 1) and ``rows`` (the default's rows, per group ``(N, D_g)``)."""
     seen = version_of(load_category(suite / name, "folder"), version, oracle)
-    defects = sorted((s for s in seen.test if s.label != "good"),
-                     key=lambda s: (s.label, natural_key(s.path)))  # fmt: skip
+    defects = defect_samples(seen)
     types = sorted({s.label for s in defects})
     engine = default_engine(seen, "first")
     inputs = Inputs(engine, samples=defects)
@@ -126,13 +127,6 @@ def heads(rows: list[np.ndarray]) -> dict[str, tuple[object, list[np.ndarray]]]:
     return {"all": (recipe, rows), "zoom": (zoom, [rows[ZOOM_GROUP]])}
 
 
-def split_accuracy(recipe, rows: list[np.ndarray], labels: np.ndarray, mask: np.ndarray) -> float:
-    """The head fitted on the ``mask`` rows ``(N,)`` and its accuracy on the others."""
-    proba = recipe_proba(recipe, [x[mask] for x in rows], labels[mask],
-                         [x[~mask] for x in rows], int(labels.max()) + 1)  # fmt: skip
-    return float(np.mean(proba.argmax(axis=1) == labels[~mask]))
-
-
 def category_tables(suite: Path, oracle: Path, name: str, n_draws: int
                     ) -> tuple[list[dict], list[dict], list[dict]]:  # fmt: skip
     """One category's per-image leave-one-out rows, per-split rows and peak rows."""
@@ -152,7 +146,7 @@ def category_tables(suite: Path, oracle: Path, name: str, n_draws: int
                     for image, t, g in zip(names["shot"], labels, given, strict=True)]  # fmt: skip
             splits += [{"category": name, "centres": c, "pixels": p, "group": group,
                         "draw": d, "shots": SHOTS, "n_query": int((~m).sum()),
-                        "accuracy": split_accuracy(recipe, x, labels, m)}
+                        "accuracy": split_accuracy(x, labels, m, recipe=recipe)}
                        for d, m in enumerate(masks)]  # fmt: skip
         print(f"{name} centres {c}, pixels {p} scored", flush=True)
     peaks = [{"category": name, "image": image, "label": types[t], "version": v,
