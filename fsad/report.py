@@ -1460,6 +1460,43 @@ def zoom_look_summary(rows: pd.DataFrame, kind: str) -> pd.DataFrame:
     return pd.concat([table, mean]).round(1)
 
 
+def zoom_look_changes(rows: pd.DataFrame, base: str = "library") -> pd.DataFrame:
+    """Paired change over drawn splits from the ``base`` version's own rows to the oracle's
+    peaks, the oracle's pixels and both (``research.zoom_look_study``'s split rows:
+    ``category``, ``group``, ``centres``, ``pixels``, ``draw``, ``accuracy``; draw 0 left out).
+
+    Returns:
+        One row per (category, group), then ``mean`` per group (the mean of the category
+        means): ``<base>`` (mean accuracy, %) and, for ``oracle peaks`` (the base's pixels,
+        the oracle's centres), ``oracle pixels`` (the base's centres) and ``oracle both``,
+        the mean and sample std of the paired change (points), rounded to 1 place; the
+        ``mean`` rows leave the stds empty.
+
+    Raises:
+        ValueError: a pair lacks a draw the base has, or a cell holds a draw twice.
+    """
+    drawn = rows[rows["draw"] > 0]
+    if drawn.duplicated(["category", "group", "centres", "pixels", "draw"]).any():
+        raise ValueError("zoom_look_changes needs one row per draw and pair of versions")
+    acc = drawn.pivot_table(index=["category", "group", "draw"], columns=["centres", "pixels"],
+                            values="accuracy", sort=False) * 100  # fmt: skip
+    pairs = {"oracle peaks": ("oracle", base), "oracle pixels": (base, "oracle"),
+             "oracle both": ("oracle", "oracle")}  # fmt: skip
+    needed = [(base, base), *pairs.values()]
+    if any(p not in acc.columns for p in needed) or acc[needed].isna().any().any():
+        raise ValueError("zoom_look_changes needs every pair scored on the base's draws")
+    keys = ["category", "group"]
+    out = pd.DataFrame({base: acc[(base, base)].groupby(level=keys, sort=False).mean()})
+    for name, pair in pairs.items():
+        change = (acc[pair] - acc[(base, base)]).groupby(level=keys, sort=False)
+        out[name], out[f"{name} std"] = change.mean(), change.std()
+    means = out[[c for c in out.columns if not c.endswith("std")]]
+    mean = means.groupby(level="group", sort=False).mean()
+    mean.index = pd.MultiIndex.from_tuples([("mean", g) for g in mean.index], names=keys)
+    table = pd.concat([out, mean]).round(1)
+    return table.astype(object).where(table.notna(), "")
+
+
 def zoom_look_peaks(rows: pd.DataFrame, moved: float = 0.125) -> pd.DataFrame:
     """How far the light moves the zoom views' centre, per category and version, against the
     ``oracle``'s (``research.zoom_look_study``'s peak rows: ``category``, ``image``,
@@ -1489,6 +1526,42 @@ def zoom_look_peaks(rows: pd.DataFrame, moved: float = 0.125) -> pd.DataFrame:
         "images": grouped.size(), "median": grouped.median().round(3),
         "moved": (grouped.apply(lambda d: (d > moved).mean()) * 100).round(1),
     })  # fmt: skip
+
+
+def byte_sets(studies: Mapping[str, Path], grids: Mapping[str, Path]) -> pd.DataFrame:
+    """Which images each study scored: per study CSV and category, its ``data_hash`` and the
+    result folders whose rows were computed on the same bytes (the suite's bytes depend on
+    the machine that writes them, so a study and a grid may read different images).
+
+    Args:
+        studies: label -> CSV with ``category`` and ``data_hash`` columns (missing files are
+            left out).
+        grids: label -> results folder (``results.csv`` with ``data_hash``; missing ones are
+            left out).
+
+    Returns:
+        One row per (study, category): ``data_hash`` and ``same images as`` (the grids' labels
+        joined by ``, ``, or ``none of these``).
+
+    Raises:
+        ValueError: a study holds two data hashes for one category.
+    """
+    holders: dict[str, list[str]] = {}
+    for label, folder in grids.items():
+        for h in read_results(folder)["data_hash"].dropna().astype(str).unique():
+            holders.setdefault(h, []).append(label)
+    out = []
+    for name, path in studies.items():
+        if not Path(path).exists():
+            continue
+        hashes = pd.read_csv(path, dtype={"data_hash": str}).groupby("category", sort=False)
+        for category, h in hashes["data_hash"].unique().items():
+            if len(h) != 1:
+                raise ValueError(f"{path}: {category} rows on {len(h)} sets of images")
+            same = ", ".join(holders.get(h[0], [])) or "none of these"
+            out.append({"study": name, "category": category, "data_hash": h[0],
+                        "same images as": same})  # fmt: skip
+    return pd.DataFrame(out).set_index(["study", "category"])
 
 
 def light_estimate_summary(rows: pd.DataFrame) -> pd.DataFrame:

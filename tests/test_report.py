@@ -17,6 +17,7 @@ from fsad.report import (
     augmentation_verdicts,
     average_over_categories,
     bootstrap_change,
+    byte_sets,
     cheapest_noninferior,
     feature_light_by_type,
     format_report,
@@ -63,6 +64,7 @@ from fsad.report import (
     split_draws_summary,
     summarize,
     support_draws_table,
+    zoom_look_changes,
     zoom_look_peaks,
     zoom_look_summary,
 )
@@ -1488,3 +1490,41 @@ def test_zoom_look_peaks_measures_the_distance_to_the_oracles_peak() -> None:
     assert out["images"] == 2 and out["median"] == 0.25 and out["moved"] == 50.0
     with pytest.raises(ValueError, match="the oracle's peak of every image"):
         zoom_look_peaks(rows.iloc[:3])
+
+
+def test_byte_sets_names_the_folders_that_scored_the_same_images(tmp_path) -> None:
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    pd.DataFrame({
+        "dataset": ["folder"] * 2, "category": ["a", "b"], "method": ["m"] * 2,
+        "shots": [5, 5], "seed": [1, 1], "config_hash": ["c", "c"], "data_hash": ["h1", "h2"],
+    }).to_csv(grid / "results.csv", index=False)  # fmt: skip
+    study = tmp_path / "study.csv"
+    pd.DataFrame({"category": ["a", "a", "b"], "data_hash": ["h1", "h1", "h9"]}).to_csv(study)
+    out = byte_sets({"s": study, "gone": tmp_path / "none.csv"}, {"g": grid})
+    assert out.loc[("s", "a"), "same images as"] == "g"
+    assert out.loc[("s", "b"), "same images as"] == "none of these"
+    assert list(out.index.get_level_values("study").unique()) == ["s"]
+    pd.DataFrame({"category": ["a", "a"], "data_hash": ["h1", "h2"]}).to_csv(study)
+    with pytest.raises(ValueError, match="a rows on 2 sets of images"):
+        byte_sets({"s": study}, {"g": grid})
+
+
+def test_zoom_look_changes_pairs_each_draw_with_the_bases_own_rows() -> None:
+    cells = {("library", "library"): [0.5, 0.5, 0.6], ("oracle", "library"): [0.9, 0.6, 0.6],
+             ("library", "oracle"): [0.9, 0.5, 0.7], ("oracle", "oracle"): [0.9, 0.7, 0.8]}  # fmt: skip
+    rows = pd.DataFrame([
+        {"category": "c", "group": "zoom", "centres": c, "pixels": p, "draw": d, "accuracy": a}
+        for (c, p), accs in cells.items() for d, a in enumerate(accs)
+    ])  # fmt: skip
+    out = zoom_look_changes(rows)
+    c = out.loc[("c", "zoom")]
+    assert c["library"] == 55.0  # draw 0 left out
+    assert c["oracle peaks"] == 5.0 and c["oracle peaks std"] == 7.1
+    assert c["oracle pixels"] == 5.0 and c["oracle both"] == 20.0
+    assert out.loc[("mean", "zoom"), "oracle both"] == 20.0
+    assert out.loc[("mean", "zoom"), "oracle both std"] == ""
+    with pytest.raises(ValueError, match="every pair scored"):
+        zoom_look_changes(rows[rows["centres"] != "oracle"])
+    with pytest.raises(ValueError, match="one row per draw"):
+        zoom_look_changes(pd.concat([rows, rows]))
