@@ -1511,8 +1511,10 @@ def test_byte_sets_names_the_folders_that_scored_the_same_images(tmp_path) -> No
 
 
 def test_zoom_look_changes_pairs_each_draw_with_the_bases_own_rows() -> None:
-    cells = {("library", "library"): [0.5, 0.5, 0.6], ("oracle", "library"): [0.9, 0.6, 0.6],
-             ("library", "oracle"): [0.9, 0.5, 0.7], ("oracle", "oracle"): [0.9, 0.7, 0.8]}  # fmt: skip
+    cells = {
+        ("library", "library"): [0.5, 0.5, 0.6], ("oracle", "library"): [0.9, 0.6, 0.6],
+        ("library", "oracle"): [0.9, 0.5, 0.7], ("oracle", "oracle"): [0.9, 0.7, 0.8],
+    }  # fmt: skip
     rows = pd.DataFrame([
         {"category": "c", "group": "zoom", "centres": c, "pixels": p, "draw": d, "accuracy": a}
         for (c, p), accs in cells.items() for d, a in enumerate(accs)
