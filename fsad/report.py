@@ -1512,9 +1512,12 @@ def zoom_look_peaks(rows: pd.DataFrame, moved: float = 0.125) -> pd.DataFrame:
         of images, %), rounded to 3 and 1 places.
 
     Raises:
-        ValueError: the rows lack the ``oracle`` version of an image.
+        ValueError: the rows lack the ``oracle`` version of an image, or hold an image's
+            version twice.
     """
     index = ["category", "image"]
+    if rows.duplicated([*index, "version"]).any():
+        raise ValueError("zoom_look_peaks needs one row per image and version")
     oracle = rows[rows["version"] == "oracle"].set_index(index)
     peak = oracle[["y", "x"]].rename(columns={"y": "y_o", "x": "x_o"})
     others = rows[rows["version"] != "oracle"].join(peak, on=index)
@@ -1544,7 +1547,7 @@ def byte_sets(studies: Mapping[str, Path], grids: Mapping[str, Path]) -> pd.Data
         joined by ``, ``, or ``none of these``).
 
     Raises:
-        ValueError: a study holds two data hashes for one category.
+        ValueError: a study holds two data hashes for one category, or none at all.
     """
     holders: dict[str, list[str]] = {}
     for label, folder in grids.items():
@@ -1554,7 +1557,10 @@ def byte_sets(studies: Mapping[str, Path], grids: Mapping[str, Path]) -> pd.Data
     for name, path in studies.items():
         if not Path(path).exists():
             continue
-        hashes = pd.read_csv(path, dtype={"data_hash": str}).groupby("category", sort=False)
+        rows = pd.read_csv(path, dtype={"data_hash": str})
+        if "data_hash" not in rows.columns:
+            raise ValueError(f"{path}: no data_hash column, so its images are unknown")
+        hashes = rows.groupby("category", sort=False)
         for category, h in hashes["data_hash"].unique().items():
             if len(h) != 1:
                 raise ValueError(f"{path}: {category} rows on {len(h)} sets of images")

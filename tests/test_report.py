@@ -1475,6 +1475,11 @@ def test_zoom_look_summary_tables_each_pair_of_versions() -> None:
         zoom_look_summary(pd.concat([splits, splits]), "splits")
     with pytest.raises(ValueError, match="one row per image"):
         zoom_look_summary(pd.concat([_zoom_look_rows()] * 2), "leave-one-out")
+    # the mean weighs categories alike: c at 50 % on two images, d at 100 % on one
+    one = pd.DataFrame([{"category": "d", "group": "zoom", "pixels": "oracle", "centres": "shot",
+                         "image": "a", "label": "x", "given": "x"}])  # fmt: skip
+    two = zoom_look_summary(pd.concat([_zoom_look_rows(), one]), "leave-one-out")
+    assert two.loc[("mean", "zoom", "oracle"), "shot"] == 75.0
     with pytest.raises(ValueError, match="kind must be"):
         zoom_look_summary(splits, "loo")
 
@@ -1490,6 +1495,8 @@ def test_zoom_look_peaks_measures_the_distance_to_the_oracles_peak() -> None:
     assert out["images"] == 2 and out["median"] == 0.25 and out["moved"] == 50.0
     with pytest.raises(ValueError, match="the oracle's peak of every image"):
         zoom_look_peaks(rows.iloc[:3])
+    with pytest.raises(ValueError, match="one row per image and version"):
+        zoom_look_peaks(pd.concat([rows, rows.iloc[2:]]))
 
 
 def test_byte_sets_names_the_folders_that_scored_the_same_images(tmp_path) -> None:
@@ -1507,6 +1514,9 @@ def test_byte_sets_names_the_folders_that_scored_the_same_images(tmp_path) -> No
     assert list(out.index.get_level_values("study").unique()) == ["s"]
     pd.DataFrame({"category": ["a", "a"], "data_hash": ["h1", "h2"]}).to_csv(study)
     with pytest.raises(ValueError, match="a rows on 2 sets of images"):
+        byte_sets({"s": study}, {"g": grid})
+    pd.DataFrame({"category": ["a"]}).to_csv(study)
+    with pytest.raises(ValueError, match="no data_hash column"):
         byte_sets({"s": study}, {"g": grid})
 
 

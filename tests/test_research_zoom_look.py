@@ -15,7 +15,7 @@ from research.light_rows_study import VERSIONS
 #: a small stand-in for the default's rotated zoom views (the same code, 32 px windows)
 SMALL = ZoomConfig(windows=(0.25, 0.5), size=32, rotations=True)
 #: the default's weight of its zoom group (its rows carry it)
-WEIGHT = RECIPES[DEFAULT_METHOD].groups[2].weight
+WEIGHT = RECIPES[DEFAULT_METHOD].groups[zl.ZOOM_GROUP].weight
 
 
 @pytest.fixture(autouse=True)
@@ -67,7 +67,7 @@ def test_the_zoom_head_reads_the_zoom_block_alone() -> None:
 
 
 def test_each_category_is_appended_once_with_its_data_hash(tmp_path, monkeypatch) -> None:
-    calls = []
+    calls, hashes = [], {"a": "h1", "b": "h2"}
 
     def tables(suite, oracle, name, n_draws):
         calls.append(name)
@@ -76,13 +76,22 @@ def test_each_category_is_appended_once_with_its_data_hash(tmp_path, monkeypatch
 
     monkeypatch.setattr(zl, "category_tables", tables)
     monkeypatch.setattr(zl, "load_category", lambda root, kind: root.name)
-    monkeypatch.setattr(zl, "data_hash", lambda category: f"hash-{category}")
+    monkeypatch.setattr(zl, "data_hash", lambda category: hashes[category])
     outs = tuple(tmp_path / f"{k}.csv" for k in ("loo", "splits", "peaks"))
     for name in ("a", "b", "a"):
         zl.write_category(tmp_path, tmp_path, name, 3, outs)
     assert calls == ["a", "b"]
     loo = pd.read_csv(outs[0])
     assert loo["category"].tolist() == ["a", "a", "b", "b"]
-    assert loo["data_hash"].tolist() == ["hash-a", "hash-a", "hash-b", "hash-b"]
+    assert loo["data_hash"].tolist() == ["h1", "h1", "h2", "h2"]
     assert {"git_commit", "timestamp"} <= set(loo.columns)
     assert pd.read_csv(outs[2])["category"].tolist() == ["a", "b"]
+    # a CSV that lost a category's rows (a fresh --out beside old ones) gets them again
+    outs[0].unlink()
+    zl.write_category(tmp_path, tmp_path, "a", 3, outs)
+    assert calls == ["a", "b", "a"]
+    assert pd.read_csv(outs[1])["category"].tolist() == ["b", "a"]
+    # rows on other images are never mixed in
+    hashes["a"] = "h9"
+    with pytest.raises(SystemExit, match="holds a rows on other images"):
+        zl.write_category(tmp_path, tmp_path, "a", 3, outs)
