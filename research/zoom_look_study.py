@@ -65,7 +65,7 @@ from fsad.evaluate.plan import data_hash
 from fsad.inspector.classifier import DEFAULT_METHOD
 from fsad.methods.anomaly_guided import RECIPES, ROT_ZOOM
 from fsad.recipe import sample_rows
-from fsad.report import zoom_look_peaks, zoom_look_summary
+from fsad.report import zoom_look_changes, zoom_look_peaks, zoom_look_summary
 from fsad.utils import atomic_write_csv
 from fsad.zoom import peak_centres, zoom_encoder, zoom_images
 from research.light_feature_study import default_engine
@@ -217,7 +217,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if loo:
         print(zoom_look_summary(pd.read_csv(loo), "leave-one-out").to_string())
     if splits:
-        print(zoom_look_summary(pd.read_csv(splits), "splits").to_string())
+        table = pd.read_csv(splits)
+        print(zoom_look_summary(table, "splits").to_string())
+        print(zoom_look_changes(table).to_string())
     if args.peaks_summary or args.peaks_out:
         print(zoom_look_peaks(pd.read_csv(args.peaks_summary or args.peaks_out)).to_string())
 
