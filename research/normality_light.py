@@ -1,0 +1,157 @@
+"""What light does the bank find most normal? A second pass on the library's estimate of each
+image's light (a candidate and its study; label-free: it reads the product's normals and
+the images, never a defect type; the study's yardstick reads the generator's light draws of
+the normals, as :mod:`research.light_estimate_study`'s does).
+
+The library undoes each image's light by matching its log-luminance quantiles to the
+product's normals' (:mod:`fsad.light_estimate`). The quantiles hold only what share of the
+frame is dark or bright, and the suite's pose, window and border steps change that share,
+so the fit errs: on the suite ``all``'s normals, undoing the drawn gamma and gain after the
+library's plane leaves 0.03-0.08 of light (root mean square in log units, by category), the
+library's own fit 0.08-0.23. A keypoint alignment of each image with the normals, to compare
+pixel with pixel, found too few inliers on the suite's crops (``git show e580352``).
+
+This pass asks the engine instead. The library-undone image ``y`` is relit in the log
+domain, ``log y -> a log y + c``, over a grid of ``(a, c)``; each candidate goes through the
+default's 224 px engine on the library-undone normals, and the candidate whose anomaly map
+has the smallest mean is kept: the light under which the part looks most like the bank's
+normals. A defect covers few patches, so the mean follows the light rather than the defect.
+The grid (:data:`STAGE_1`, then :data:`STAGE_2` around its best) and the mean were fixed
+before any image was scored.
+
+**The study** (:func:`probe_rows`): per category, the bank is built from every second
+normal (library-undone, coreset seed 1) and up to :data:`PROBES` of the others are probed;
+``light_left`` (:func:`research.light_estimate_study.light_left`) of the library's undone
+image and of this pass's pick, each against the drawn light divided out.
+
+Usage::
+
+    python -m research.normality_light --data "$FSAD_DATA" --suite "$SUITE/all" \\
+        --out results/explore/normality_light.csv
+    python -m research.normality_light --summary results/explore/normality_light.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fsad import light_estimate as le
+from fsad import suite as fs
+from fsad.cache import DiskCache
+from fsad.data import load_category, read_image
+from fsad.engine import ResidualEngine
+from fsad.evaluate import git_commit
+from fsad.light_test import undone_category
+from fsad.utils import atomic_write_csv
+from research.light_estimate_study import light_left
+from research.light_feature_study import default_engine
+from research.light_fit_study import drawn_light
+from research.light_oracle import undo_light as undo_drawn
+from research.records import data_root
+from research.robust import CATEGORIES
+
+#: the first grid: ``(log a, c)``, the gamma's log and the log gain added to the undone image
+STAGE_1 = [(la, c) for la in (-0.4, -0.2, 0.0, 0.2, 0.4) for c in (-0.4, -0.2, 0.0, 0.2, 0.4)]
+#: the second grid, around the first's best
+STAGE_2 = [(la, c) for la in (-0.1, 0.0, 0.1) for c in (-0.1, 0.0, 0.1) if (la, c) != (0, 0)]
+#: normals probed per category (every second normal, from the second)
+PROBES = 40
+
+
+def relight(image: np.ndarray, log_a: float, c: float) -> np.ndarray:
+    """``(H, W, C) uint8``: ``log y -> exp(log_a) log y + c`` (the library's log domain)."""
+    x = 256.0 * np.exp(np.exp(log_a) * le.log_domain(image) + c) - 0.5
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def normality(engine: ResidualEngine, images: Sequence[np.ndarray]) -> np.ndarray:
+    """``(N,)`` the mean of each image's anomaly map on ``engine``."""
+    _, amap = engine.residuals_of(engine.features_of_images(list(images)))
+    return amap.flatten(1).mean(dim=1).numpy()
+
+
+def most_normal(engine: ResidualEngine, image: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """The relit ``image`` the engine finds most normal over :data:`STAGE_1` then
+    :data:`STAGE_2` around its best, and its ``(log a, c)``."""
+    s1 = normality(engine, [relight(image, la, c) for la, c in STAGE_1])
+    la0, c0 = STAGE_1[int(np.argmin(s1))]
+    grid = [(la0, c0)] + [(la0 + la, c0 + c) for la, c in STAGE_2]
+    s2 = normality(engine, [relight(image, la, c) for la, c in grid[1:]])
+    la, c = grid[int(np.argmin(np.r_[s1.min(), s2]))]
+    return relight(image, la, c), la, c
+
+
+def probe_rows(data: Path, suite: Path, name: str) -> list[dict]:
+    """One row per probed normal of ``suite/name`` (:data:`PROBES`, the odd ones): the
+    pick and ``light_left`` of the library's undone image and of the pick."""
+    category = load_category(suite / name, "folder")
+    undone = undone_category(category, DiskCache())
+    source = fs.find_category(data, name)
+    names = [fs.out_name(s, "all") for s in source.train]
+    if [s.path.name for s in category.train] != names:
+        raise SystemExit(f"{suite / name}: its normals are not the suite's of {source.root}")
+    engine = default_engine(replace(undone, train=undone.train[::2], test=[]), "first")
+    probes = list(range(1, len(names), 2))[:PROBES]
+    shot = [read_image(category.train[i].path) for i in probes]
+    truth = [undo_drawn(im[..., 0], drawn_light(read_image(source.train[i].path), name,
+                                                 names[i]))
+             for im, i in zip(shot, probes, strict=True)]  # fmt: skip
+    library = [read_image(undone.train[i].path) for i in probes]
+    picks = [most_normal(engine, im) for im in library]
+    left_library = light_left([im[..., 0] for im in library], truth)
+    left_pick = light_left([p[0][..., 0] for p in picks], truth)
+    stamp = {
+        "git_commit": git_commit(),
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    return [{"category": name, "image": names[i], "log_a": la, "c": c,
+             "left_library": a, "left_pick": b, **stamp}
+            for i, (_, la, c), a, b in zip(probes, picks, left_library, left_pick,
+                                           strict=True)]  # fmt: skip
+
+
+def summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per category: images, the mean and median ``light_left`` of the library and of the
+    pick, and the share of images the pick leaves less light in."""
+    g = frame.groupby("category", sort=False)
+    return pd.DataFrame({
+        "images": g.size(),
+        "library_mean": g["left_library"].mean(), "pick_mean": g["left_pick"].mean(),
+        "library_median": g["left_library"].median(), "pick_median": g["left_pick"].median(),
+        "pick_better": g.apply(lambda d: float((d.left_pick < d.left_library).mean()),
+                               include_groups=False),
+    }).round(3)  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
+    ap.add_argument("--suite", type=Path, help="the suite `all` folder")
+    ap.add_argument("--out", type=Path, help="the CSV to write (one category at a time)")
+    ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
+    ap.add_argument("--summary", type=Path, help="print the summary of this CSV")
+    args = ap.parse_args(argv)
+    if args.summary:
+        print(summary(pd.read_csv(args.summary)).to_string())
+        return
+    if args.suite is None or args.out is None:
+        ap.error("--suite and --out are needed to run the study")
+    done = pd.read_csv(args.out) if args.out.is_file() else pd.DataFrame()
+    for name in args.categories:
+        if len(done) and name in set(done.category):
+            continue
+        rows = pd.DataFrame(probe_rows(data_root(args.data), args.suite, name))
+        done = pd.concat([done, rows], ignore_index=True)
+        atomic_write_csv(done, args.out)
+        print(summary(rows).to_string(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
