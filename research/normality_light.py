@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             continue
         rows = pd.DataFrame(probe_rows(data_root(args.data), args.suite, name))
         done = pd.concat([done, rows], ignore_index=True)
-        atomic_write_csv(done, args.out)
+        atomic_write_csv(args.out, done)
         print(summary(rows).to_string(), flush=True)
 
 
