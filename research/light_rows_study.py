@@ -130,7 +130,12 @@ def version_rows(suite: Path, oracle: Path, name: str, version: str, poses: int 
     cached on disk with the engines); with ``poses`` P > 1, each group's rows are followed by
     those of every image's ``P - 1`` turned copies, ``(P N, D_g)``: image ``i``'s copy ``j``
     at row ``N + i (P - 1) + j`` (:func:`fsad.recipe.posed_sample_rows` order)."""
-    seen = version_of(load_category(suite / name, "folder"), version, oracle)
+    return seen_rows(version_of(load_category(suite / name, "folder"), version, oracle), poses)
+
+
+def seen_rows(seen: CategoryData, poses: int = 1
+              ) -> tuple[list, np.ndarray, list[str], list[np.ndarray]]:  # fmt: skip
+    """:func:`version_rows` of a category as some version already sees it."""
     defects = defect_samples(seen)
     types = sorted({s.label for s in defects})
     labels = np.array([types.index(s.label) for s in defects])

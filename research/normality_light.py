@@ -34,6 +34,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -44,16 +45,24 @@ import pandas as pd
 
 from fsad import light_estimate as le
 from fsad import suite as fs
-from fsad.cache import DiskCache
-from fsad.data import load_category, read_image
+from fsad.cache import DiskCache, files_fingerprint, fingerprint
+from fsad.data import CategoryData, encode_image, load_category, read_image
 from fsad.engine import ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.light_test import undone_category
-from fsad.utils import atomic_write_csv
+from fsad.utils import atomic_folder, atomic_write_csv
 from research.light_estimate_study import light_left
 from research.light_feature_study import default_engine
 from research.light_fit_study import drawn_light
 from research.light_oracle import undo_light as undo_drawn
+from research.light_rows_study import (
+    POSES,
+    SHOTS,
+    seen_rows,
+    split_accuracy,
+    suite_hash,
+    support_masks,
+)
 from research.records import data_root
 from research.robust import CATEGORIES
 
@@ -63,6 +72,8 @@ STAGE_1 = [(la, c) for la in (-0.4, -0.2, 0.0, 0.2, 0.4) for c in (-0.4, -0.2, 0
 STAGE_2 = [(la, c) for la in (-0.1, 0.0, 0.1) for c in (-0.1, 0.0, 0.1) if (la, c) != (0, 0)]
 #: normals probed per category (every second normal, from the second)
 PROBES = 40
+#: the folder (under the cache root) of the images this pass relit
+FOLDER = "research_normality_light"
 
 
 def relight(image: np.ndarray, log_a: float, c: float) -> np.ndarray:
@@ -117,6 +128,48 @@ def probe_rows(data: Path, suite: Path, name: str) -> list[dict]:
                                            strict=True)]  # fmt: skip
 
 
+def normality_category(category: CategoryData, cache: DiskCache) -> CategoryData:
+    """The category as the library undoes it (:func:`fsad.light_test.undone_category`), each
+    defect image then relit by :func:`most_normal` on the default's 224 px engine over all
+    the undone normals (coreset seed 1); the normals and good test images as undone.
+
+    The relit images are written once under the cache root's :data:`FOLDER`, keyed by the
+    undone images' content and this pass's grids, named by position like the library's.
+    """
+    undone = undone_category(category, cache)
+    key = {"images": files_fingerprint([s.path for s in [*undone.train, *undone.test]]),
+           "stage_1": STAGE_1, "stage_2": STAGE_2, "engine": "first", "seed": 1}  # fmt: skip
+    folder = cache.root / FOLDER / fingerprint(key)
+    names = [f"{i:05d}.png" for i in range(len(undone.test))]
+    done = folder / "done.json"
+    if not done.is_file():
+        engine = default_engine(undone, "first")
+        with atomic_folder(folder, done=done.is_file) as tmp:
+            for s, name in zip(undone.test, names, strict=True):
+                image = read_image(s.path)
+                if s.label != "good":
+                    image = most_normal(engine, image)[0]
+                (tmp / name).write_bytes(encode_image(image))
+            (tmp / "done.json").write_text(json.dumps(key) + "\n")
+    test = [replace(s, path=folder / n) for s, n in zip(undone.test, names, strict=True)]
+    return replace(undone, test=test)
+
+
+def split_rows(suite: Path, name: str, n_draws: int) -> list[dict]:
+    """:func:`research.light_rows_study.split_rows` for the version ``normality``
+    (:func:`normality_category`): one row per support poses (1, 4) and split."""
+    seen = normality_category(load_category(suite / name, "folder"), DiskCache())
+    _, labels, _, rows = seen_rows(seen, poses=POSES)
+    out = []
+    for poses in (1, POSES):
+        for d, mask in enumerate(support_masks(labels, SHOTS, n_draws)):
+            out.append({"category": name, "version": "normality", "poses": poses, "draw": d,
+                        "shots": SHOTS, "n_query": int((~mask).sum()),
+                        "accuracy": split_accuracy(rows, labels, mask, poses),
+                        "data_hash": suite_hash(suite, name)})  # fmt: skip
+    return out
+
+
 def summary(frame: pd.DataFrame) -> pd.DataFrame:
     """Per category: images, the mean and median ``light_left`` of the library and of the
     pick, and the share of images the pick leaves less light in."""
@@ -137,9 +190,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, help="the CSV to write (one category at a time)")
     ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
     ap.add_argument("--summary", type=Path, help="print the summary of this CSV")
+    ap.add_argument("--splits-out", type=Path, help="the drawn splits' CSV (version normality)")
+    ap.add_argument("--draws", type=int, default=50, help="drawn splits per category")
     args = ap.parse_args(argv)
     if args.summary:
         print(summary(pd.read_csv(args.summary)).to_string())
+        return
+    if args.splits_out:
+        if args.suite is None:
+            ap.error("--splits-out needs --suite")
+        rows = [r for c in args.categories for r in split_rows(args.suite, c, args.draws)]
+        stamp = {"git_commit": git_commit(Path(__file__).resolve().parents[1]),
+                 "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
+        atomic_write_csv(args.splits_out, pd.DataFrame(rows).assign(**stamp))
         return
     if args.suite is None or args.out is None:
         ap.error("--suite and --out are needed to run the study")
