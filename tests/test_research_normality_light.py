@@ -1,0 +1,113 @@
+"""The normality pass on the light (research wing): the relighting in the log domain, the
+two-stage search for the light the engine finds most normal, and the probe's summary."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fsad import light_estimate as le
+from fsad.cache import DiskCache
+from fsad.data import read_image
+from fsad.light_test import undone_category
+from research import normality_light as nl
+from tests.test_light_test import lit_product
+
+
+class LogStatsEngine:
+    """A stand-in engine: each image's anomaly map is the distance of its log grey levels'
+    mean and spread from those of a ``target`` image (a 2 x 2 map of that value), so the most
+    normal relighting is the one that gives the target's light."""
+
+    def __init__(self, target: np.ndarray) -> None:
+        self.target = self._stats(target)
+        self.calls = 0
+
+    @staticmethod
+    def _stats(image: np.ndarray) -> torch.Tensor:
+        log = le.log_domain(image)
+        return torch.tensor([float(log.mean()), float(log.std())])
+
+    def features_of_images(self, images: list[np.ndarray]) -> torch.Tensor:
+        self.calls += len(images)
+        return torch.stack([self._stats(im) for im in images])
+
+    def residuals_of(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        d = (features - self.target).abs() @ torch.tensor([1.0, 3.0])
+        return torch.zeros(0), d[:, None, None].expand(-1, 2, 2)
+
+
+def _image(level: int) -> np.ndarray:
+    return np.full((8, 12, 3), level, np.uint8)
+
+
+def _gradient() -> np.ndarray:
+    """``(8, 64, 3) uint8``: grey levels from 40 to 200, left to right."""
+    row = np.linspace(40, 200, 64).round().astype(np.uint8)
+    return np.repeat(np.broadcast_to(row, (8, 64))[..., None], 3, axis=2).copy()
+
+
+def test_relight_identity_and_known_gain() -> None:
+    image = np.random.default_rng(0).integers(0, 256, (8, 12, 3), dtype=np.uint8)
+    assert np.array_equal(nl.relight(image, 0.0, 0.0), image)
+    # c = log 1.5 multiplies y + 0.5 by 1.5 (the library's log domain): 100.5 * 1.5 - 0.5
+    assert nl.relight(_image(100), 0.0, float(np.log(1.5)))[0, 0, 0] == 150
+    # a gamma of 2 (log a = log 2) squares (y + 0.5) / 256
+    expected = round(256 * ((64.5 / 256) ** 2) - 0.5)
+    assert nl.relight(_image(64), float(np.log(2)), 0.0)[0, 0, 0] == expected
+
+
+def test_most_normal_finds_the_grid_point_and_refines_it() -> None:
+    image = _gradient()
+    # the target's light lies at (log a, c) = (0.2, 0.1): stage 1 gets log a = 0.2 and c 0.0
+    # or 0.2, stage 2 moves c by 0.1
+    engine = LogStatsEngine(nl.relight(image, 0.2, 0.1))
+    relit, log_a, c = nl.most_normal(engine, image)
+    assert (log_a, c) == pytest.approx((0.2, 0.1))
+    assert np.array_equal(relit, nl.relight(image, 0.2, 0.1))
+    assert engine.calls == len(nl.STAGE_1) + len(nl.STAGE_2)
+
+
+def test_most_normal_keeps_the_image_when_it_already_looks_normal() -> None:
+    image = _gradient()
+    relit, log_a, c = nl.most_normal(LogStatsEngine(image), image)
+    assert (log_a, c) == (0.0, 0.0)
+    assert np.array_equal(relit, image)
+
+
+def test_summary_known_values() -> None:
+    frame = pd.DataFrame({"category": ["a", "a", "b"], "left_library": [0.2, 0.4, 0.1],
+                          "left_pick": [0.1, 0.5, 0.05]})  # fmt: skip
+    out = nl.summary(frame)
+    assert out.loc["a", "images"] == 2
+    assert out.loc["a", "library_mean"] == pytest.approx(0.3)
+    assert out.loc["a", "pick_mean"] == pytest.approx(0.3)
+    assert out.loc["a", "pick_better"] == pytest.approx(0.5)
+    assert out.loc["b", "pick_better"] == pytest.approx(1.0)
+
+
+def test_normality_category_relights_the_defects_only_and_writes_them_once(
+    tmp_path: Path, monkeypatch
+) -> None:
+    category = lit_product(tmp_path / "data", varies=True)
+    cache = DiskCache(tmp_path / "cache")
+    undone = undone_category(category, cache)
+    target = read_image(undone.train[0].path)
+    monkeypatch.setattr(nl, "default_engine", lambda seen, which: LogStatsEngine(target))
+    seen = nl.normality_category(category, cache)
+    assert [s.path for s in seen.train] == [s.path for s in undone.train]
+    assert [s.label for s in seen.test] == [s.label for s in undone.test]
+    for s, u in zip(seen.test, undone.test, strict=True):
+        image = read_image(u.path)
+        expected = image if s.label == "good" else nl.most_normal(LogStatsEngine(target), image)[0]
+        np.testing.assert_array_equal(read_image(s.path), expected)
+    assert any(not np.array_equal(read_image(s.path), read_image(u.path))
+               for s, u in zip(seen.test, undone.test, strict=True))  # fmt: skip
+
+    def no_engine(seen, which):
+        raise AssertionError("the relit images were computed again")
+
+    monkeypatch.setattr(nl, "default_engine", no_engine)
+    assert nl.normality_category(category, cache).test[1].path == seen.test[1].path
