@@ -70,6 +70,22 @@ from research.robust import CATEGORIES
 STAGE_1 = [(la, c) for la in (-0.4, -0.2, 0.0, 0.2, 0.4) for c in (-0.4, -0.2, 0.0, 0.2, 0.4)]
 #: the second grid, around the first's best
 STAGE_2 = [(la, c) for la in (-0.1, 0.0, 0.1) for c in (-0.1, 0.0, 0.1) if (la, c) != (0, 0)]
+
+
+def _steps(step: float) -> list[tuple[float, float]]:
+    """A 5 x 5 grid of ``(log a, c)`` with ``step`` between points, centred on 0."""
+    return [(i * step, j * step) for i in range(-2, 3) for j in range(-2, 3)]
+
+
+def _around(step: float) -> list[tuple[float, float]]:
+    """The 8 neighbours at ``step`` of a point."""
+    return [(i * step, j * step) for i in (-1, 0, 1) for j in (-1, 0, 1) if (i, j) != (0, 0)]
+
+
+#: the searches by name: ``wide`` (the first, ``(log a, c)`` within 0.5 of the library's
+#: estimate) and ``narrow`` (within 0.375; added after the probe of ``wide`` found screw's
+#: washed-out picks at the wide grid's corner, fixed before any ``narrow`` image was scored)
+GRIDS = {"wide": (STAGE_1, STAGE_2), "narrow": (_steps(0.15), _around(0.075))}
 #: normals probed per category (every second normal, from the second)
 PROBES = 40
 #: the folder (under the cache root) of the images this pass relit
@@ -88,18 +104,21 @@ def normality(engine: ResidualEngine, images: Sequence[np.ndarray]) -> np.ndarra
     return amap.flatten(1).mean(dim=1).numpy()
 
 
-def most_normal(engine: ResidualEngine, image: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """The relit ``image`` the engine finds most normal over :data:`STAGE_1` then
-    :data:`STAGE_2` around its best, and its ``(log a, c)``."""
-    s1 = normality(engine, [relight(image, la, c) for la, c in STAGE_1])
-    la0, c0 = STAGE_1[int(np.argmin(s1))]
-    grid = [(la0, c0)] + [(la0 + la, c0 + c) for la, c in STAGE_2]
+def most_normal(engine: ResidualEngine, image: np.ndarray, grid: str = "wide"
+                ) -> tuple[np.ndarray, float, float]:  # fmt: skip
+    """The relit ``image`` the engine finds most normal over the search ``grid``'s first
+    stage (:data:`GRIDS`), then its second around the first's best, and its
+    ``(log a, c)``."""
+    stage_1, stage_2 = GRIDS[grid]
+    s1 = normality(engine, [relight(image, la, c) for la, c in stage_1])
+    la0, c0 = stage_1[int(np.argmin(s1))]
+    grid = [(la0, c0)] + [(la0 + la, c0 + c) for la, c in stage_2]
     s2 = normality(engine, [relight(image, la, c) for la, c in grid[1:]])
     la, c = grid[int(np.argmin(np.r_[s1.min(), s2]))]
     return relight(image, la, c), la, c
 
 
-def probe_rows(data: Path, suite: Path, name: str) -> list[dict]:
+def probe_rows(data: Path, suite: Path, name: str, grid: str = "wide") -> list[dict]:
     """One row per probed normal of ``suite/name`` (:data:`PROBES`, the odd ones): the
     pick and ``light_left`` of the library's undone image and of the pick."""
     category = load_category(suite / name, "folder")
@@ -115,20 +134,21 @@ def probe_rows(data: Path, suite: Path, name: str) -> list[dict]:
                                                  names[i]))
              for im, i in zip(shot, probes, strict=True)]  # fmt: skip
     library = [read_image(undone.train[i].path) for i in probes]
-    picks = [most_normal(engine, im) for im in library]
+    picks = [most_normal(engine, im, grid) for im in library]
     left_library = light_left([im[..., 0] for im in library], truth)
     left_pick = light_left([p[0][..., 0] for p in picks], truth)
     stamp = {
         "git_commit": git_commit(),
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    return [{"category": name, "image": names[i], "log_a": la, "c": c,
+    return [{"category": name, "grid": grid, "image": names[i], "log_a": la, "c": c,
              "left_library": a, "left_pick": b, **stamp}
             for i, (_, la, c), a, b in zip(probes, picks, left_library, left_pick,
                                            strict=True)]  # fmt: skip
 
 
-def normality_category(category: CategoryData, cache: DiskCache) -> CategoryData:
+def normality_category(category: CategoryData, cache: DiskCache, grid: str = "wide"
+                       ) -> CategoryData:  # fmt: skip
     """The category as the library undoes it (:func:`fsad.light_test.undone_category`), each
     defect image then relit by :func:`most_normal` on the default's 224 px engine over all
     the undone normals (coreset seed 1); the normals and good test images as undone.
@@ -138,7 +158,8 @@ def normality_category(category: CategoryData, cache: DiskCache) -> CategoryData
     """
     undone = undone_category(category, cache)
     key = {"images": files_fingerprint([s.path for s in [*undone.train, *undone.test]]),
-           "stage_1": STAGE_1, "stage_2": STAGE_2, "engine": "first", "seed": 1}  # fmt: skip
+           "stage_1": GRIDS[grid][0], "stage_2": GRIDS[grid][1], "engine": "first",
+           "seed": 1}  # fmt: skip
     folder = cache.root / FOLDER / fingerprint(key)
     names = [f"{i:05d}.png" for i in range(len(undone.test))]
     done = folder / "done.json"
@@ -148,22 +169,23 @@ def normality_category(category: CategoryData, cache: DiskCache) -> CategoryData
             for s, name in zip(undone.test, names, strict=True):
                 image = read_image(s.path)
                 if s.label != "good":
-                    image = most_normal(engine, image)[0]
+                    image = most_normal(engine, image, grid)[0]
                 (tmp / name).write_bytes(encode_image(image))
             (tmp / "done.json").write_text(json.dumps(key) + "\n")
     test = [replace(s, path=folder / n) for s, n in zip(undone.test, names, strict=True)]
     return replace(undone, test=test)
 
 
-def split_rows(suite: Path, name: str, n_draws: int) -> list[dict]:
+def split_rows(suite: Path, name: str, n_draws: int, grid: str = "wide") -> list[dict]:
     """:func:`research.light_rows_study.split_rows` for the version ``normality``
     (:func:`normality_category`): one row per support poses (1, 4) and split."""
-    seen = normality_category(load_category(suite / name, "folder"), DiskCache())
+    seen = normality_category(load_category(suite / name, "folder"), DiskCache(), grid)
     _, labels, _, rows = seen_rows(seen, poses=POSES)
     out = []
     for poses in (1, POSES):
         for d, mask in enumerate(support_masks(labels, SHOTS, n_draws)):
-            out.append({"category": name, "version": "normality", "poses": poses, "draw": d,
+            out.append({"category": name, "version": "normality", "grid": grid, "poses": poses,
+                        "draw": d,
                         "shots": SHOTS, "n_query": int((~mask).sum()),
                         "accuracy": split_accuracy(rows, labels, mask, poses),
                         "data_hash": suite_hash(suite, name)})  # fmt: skip
@@ -192,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--summary", type=Path, help="print the summary of this CSV")
     ap.add_argument("--splits-out", type=Path, help="the drawn splits' CSV (version normality)")
     ap.add_argument("--draws", type=int, default=50, help="drawn splits per category")
+    ap.add_argument("--grid", choices=sorted(GRIDS), default="wide", help="the search")
     args = ap.parse_args(argv)
     if args.summary:
         print(summary(pd.read_csv(args.summary)).to_string())
@@ -199,7 +222,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.splits_out:
         if args.suite is None:
             ap.error("--splits-out needs --suite")
-        rows = [r for c in args.categories for r in split_rows(args.suite, c, args.draws)]
+        rows = [r for c in args.categories
+                for r in split_rows(args.suite, c, args.draws, args.grid)]  # fmt: skip
         stamp = {"git_commit": git_commit(Path(__file__).resolve().parents[1]),
                  "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
         atomic_write_csv(args.splits_out, pd.DataFrame(rows).assign(**stamp))
@@ -210,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in args.categories:
         if len(done) and name in set(done.category):
             continue
-        rows = pd.DataFrame(probe_rows(data_root(args.data), args.suite, name))
+        rows = pd.DataFrame(probe_rows(data_root(args.data), args.suite, name, args.grid))
         done = pd.concat([done, rows], ignore_index=True)
         atomic_write_csv(args.out, done)
         print(summary(rows).to_string(), flush=True)

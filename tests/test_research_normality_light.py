@@ -59,15 +59,16 @@ def test_relight_identity_and_known_gain() -> None:
     assert nl.relight(_image(64), float(np.log(2)), 0.0)[0, 0, 0] == expected
 
 
-def test_most_normal_finds_the_grid_point_and_refines_it() -> None:
+@pytest.mark.parametrize("grid,step", [("wide", 0.2), ("narrow", 0.15)])
+def test_most_normal_finds_the_grid_point_and_refines_it(grid: str, step: float) -> None:
     image = _gradient()
-    # the target's light lies at (log a, c) = (0.2, 0.1): stage 1 gets log a = 0.2 and c 0.0
-    # or 0.2, stage 2 moves c by 0.1
-    engine = LogStatsEngine(nl.relight(image, 0.2, 0.1))
-    relit, log_a, c = nl.most_normal(engine, image)
-    assert (log_a, c) == pytest.approx((0.2, 0.1))
-    assert np.array_equal(relit, nl.relight(image, 0.2, 0.1))
-    assert engine.calls == len(nl.STAGE_1) + len(nl.STAGE_2)
+    # the target's light lies at (log a, c) = (step, step / 2): stage 1 gets log a = step and
+    # c 0 or step, stage 2 moves c by step / 2
+    engine = LogStatsEngine(nl.relight(image, step, step / 2))
+    relit, log_a, c = nl.most_normal(engine, image, grid)
+    assert (log_a, c) == pytest.approx((step, step / 2))
+    assert np.array_equal(relit, nl.relight(image, step, step / 2))
+    assert engine.calls == sum(len(g) for g in nl.GRIDS[grid])
 
 
 def test_most_normal_keeps_the_image_when_it_already_looks_normal() -> None:
