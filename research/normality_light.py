@@ -193,9 +193,9 @@ def split_rows(suite: Path, name: str, n_draws: int, grid: str = "wide") -> list
 
 
 def summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per category: images, the mean and median ``light_left`` of the library and of the
+    """Per search grid and category: images, the mean and median ``light_left`` of the library and of the
     pick, and the share of images the pick leaves less light in."""
-    g = frame.groupby("category", sort=False)
+    g = frame.groupby(["grid", "category"], sort=False)
     return pd.DataFrame({
         "images": g.size(),
         "library_mean": g["left_library"].mean(), "pick_mean": g["left_pick"].mean(),
@@ -232,8 +232,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         ap.error("--suite and --out are needed to run the study")
     done = pd.read_csv(args.out) if args.out.is_file() else pd.DataFrame()
     for name in args.categories:
-        if len(done) and name in set(done.category):
-            continue
+        if len(done) and ((done.category == name) & (done.grid == args.grid)).any():
+            continue  # a rerun resumes: this category's rows for this search are in
         rows = pd.DataFrame(probe_rows(data_root(args.data), args.suite, name, args.grid))
         done = pd.concat([done, rows], ignore_index=True)
         atomic_write_csv(args.out, done)

@@ -79,14 +79,16 @@ def test_most_normal_keeps_the_image_when_it_already_looks_normal() -> None:
 
 
 def test_summary_known_values() -> None:
-    frame = pd.DataFrame({"category": ["a", "a", "b"], "left_library": [0.2, 0.4, 0.1],
-                          "left_pick": [0.1, 0.5, 0.05]})  # fmt: skip
+    frame = pd.DataFrame({"grid": ["wide"] * 3 + ["narrow"], "category": ["a", "a", "b", "a"],
+                          "left_library": [0.2, 0.4, 0.1, 0.2],
+                          "left_pick": [0.1, 0.5, 0.05, 0.3]})  # fmt: skip
     out = nl.summary(frame)
-    assert out.loc["a", "images"] == 2
-    assert out.loc["a", "library_mean"] == pytest.approx(0.3)
-    assert out.loc["a", "pick_mean"] == pytest.approx(0.3)
-    assert out.loc["a", "pick_better"] == pytest.approx(0.5)
-    assert out.loc["b", "pick_better"] == pytest.approx(1.0)
+    assert out.loc[("wide", "a"), "images"] == 2
+    assert out.loc[("wide", "a"), "library_mean"] == pytest.approx(0.3)
+    assert out.loc[("wide", "a"), "pick_mean"] == pytest.approx(0.3)
+    assert out.loc[("wide", "a"), "pick_better"] == pytest.approx(0.5)
+    assert out.loc[("wide", "b"), "pick_better"] == pytest.approx(1.0)
+    assert out.loc[("narrow", "a"), "pick_better"] == pytest.approx(0.0)
 
 
 def test_normality_category_relights_the_defects_only_and_writes_them_once(
