@@ -1423,6 +1423,80 @@ def gated_split_summary(rows: pd.DataFrame) -> pd.DataFrame:
     return out.round(1)
 
 
+def gated_swap(gated: pd.DataFrame, splits: pd.DataFrame, version: str) -> pd.DataFrame:
+    """The default per drawn split with another version of the undone images: wherever its
+    light test undid the light (``gated``'s ``version`` is ``library``), the accuracy of
+    ``version`` on the same split and support poses, from ``splits``; elsewhere as it was.
+
+    The pose test read the library's undone support, so where ``version`` changes the
+    support images this is the swap of the rows under the same decisions, not a rerun.
+
+    Args:
+        gated: ``research.light_rows_study``'s gated rows (``category``, ``draw``,
+            ``version``, ``poses``, ``accuracy``).
+        splits: split rows with ``category``, ``version``, ``poses``, ``draw``, ``accuracy``.
+
+    Returns:
+        One row per category: ``draws``, ``default`` and ``with <version>`` (mean over the
+        drawn splits, %), the paired change's mean and sample std, and the drawn splits it
+        is ``better`` / ``worse`` in, rounded to 1 place.
+
+    Raises:
+        ValueError: a split the default undid has no ``version`` row, or the two tables'
+            data hashes differ.
+    """
+    if {"data_hash"} <= set(gated) & set(splits):
+        mixed = gated.groupby("category")["data_hash"].first().to_dict()
+        if any(
+            mixed.get(c) != h
+            for c, h in splits.groupby("category")["data_hash"].first().items()
+            if c in mixed
+        ):
+            raise ValueError("gated_swap: the gated rows and the splits read other images")
+    own = splits[splits["version"] == version].set_index(["category", "draw", "poses"])
+    if own.index.duplicated().any():
+        raise ValueError(f"gated_swap needs one {version} row per category, draw and poses")
+    drawn = gated[gated["draw"] > 0].copy()
+    undone = drawn["version"] == "library"
+    keys = list(zip(drawn["category"], drawn["draw"], drawn["poses"], strict=True))
+    missing = [k for k, u in zip(keys, undone, strict=True) if u and k not in own.index]
+    if missing:
+        raise ValueError(f"gated_swap: no {version} row for {missing[:3]}")
+    swapped = [own.loc[k, "accuracy"] if u else a
+               for k, u, a in zip(keys, undone, drawn["accuracy"], strict=True)]  # fmt: skip
+    drawn["swapped"] = np.asarray(swapped, float)
+    change = (drawn["swapped"] - drawn["accuracy"]) * 100
+    by = drawn.assign(change=change).groupby("category", sort=False)
+    out = pd.DataFrame({
+        "draws": by.size(), "default": by["accuracy"].mean() * 100,
+        f"with {version}": by["swapped"].mean() * 100, "change": by["change"].mean(),
+        "change std": by["change"].std(),
+        "better": by["change"].apply(lambda x: int((x > 0).sum())),
+        "worse": by["change"].apply(lambda x: int((x < 0).sum())),
+    })  # fmt: skip
+    return out.round(1)
+
+
+def light_probe_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """The light a second pass on the library's estimate leaves, per search grid and
+    category (``research.normality_light``'s probe rows: ``grid``, ``category``,
+    ``left_library``, ``left_pick``, each a held-out normal's light left in log units).
+
+    Returns:
+        One row per (grid, category): ``images``, the mean and median light left by the
+        library's estimate and by the pass's pick, and ``pick better`` (the share of images
+        the pick leaves less light in), rounded to 3 places.
+    """
+    g = rows.groupby(["grid", "category"], sort=False)
+    return pd.DataFrame({
+        "images": g.size(),
+        "library mean": g["left_library"].mean(), "pick mean": g["left_pick"].mean(),
+        "library median": g["left_library"].median(), "pick median": g["left_pick"].median(),
+        "pick better": g.apply(lambda d: float((d.left_pick < d.left_library).mean()),
+                               include_groups=False),
+    }).round(3)  # fmt: skip
+
+
 def zoom_look_summary(rows: pd.DataFrame, kind: str) -> pd.DataFrame:
     """Accuracy of the head per category, group and pair of versions, the zoom views' windows
     centred on one version's anomaly peaks and cut from another's pixels

@@ -50,6 +50,7 @@ from fsad.data import CategoryData, encode_image, load_category, read_image
 from fsad.engine import ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.light_test import undone_category
+from fsad.report import light_probe_summary
 from fsad.utils import atomic_folder, atomic_write_csv
 from research.light_estimate_study import light_left
 from research.light_feature_study import default_engine
@@ -192,19 +193,6 @@ def split_rows(suite: Path, name: str, n_draws: int, grid: str = "wide") -> list
     return out
 
 
-def summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per search grid and category: images, the mean and median ``light_left`` of the library and of the
-    pick, and the share of images the pick leaves less light in."""
-    g = frame.groupby(["grid", "category"], sort=False)
-    return pd.DataFrame({
-        "images": g.size(),
-        "library_mean": g["left_library"].mean(), "pick_mean": g["left_pick"].mean(),
-        "library_median": g["left_library"].median(), "pick_median": g["left_pick"].median(),
-        "pick_better": g.apply(lambda d: float((d.left_pick < d.left_library).mean()),
-                               include_groups=False),
-    }).round(3)  # fmt: skip
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
@@ -217,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--grid", choices=sorted(GRIDS), default="wide", help="the search")
     args = ap.parse_args(argv)
     if args.summary:
-        print(summary(pd.read_csv(args.summary)).to_string())
+        print(light_probe_summary(pd.read_csv(args.summary)).to_string())
         return
     if args.splits_out:
         if args.suite is None:
@@ -237,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows = pd.DataFrame(probe_rows(data_root(args.data), args.suite, name, args.grid))
         done = pd.concat([done, rows], ignore_index=True)
         atomic_write_csv(args.out, done)
-        print(summary(rows).to_string(), flush=True)
+        print(light_probe_summary(rows).to_string(), flush=True)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from fsad.report import (
     feature_light_by_type,
     format_report,
     gated_split_summary,
+    gated_swap,
     grid_verdict,
     guarded_grid,
     holm_adjusted,
@@ -36,6 +37,7 @@ from fsad.report import (
     light_estimate_summary,
     light_fit_summary,
     light_left_by_type,
+    light_probe_summary,
     load_paper_numbers,
     loo_gated,
     loo_sample,
@@ -1540,3 +1542,50 @@ def test_zoom_look_changes_pairs_each_draw_with_the_bases_own_rows() -> None:
         zoom_look_changes(rows[rows["centres"] != "oracle"])
     with pytest.raises(ValueError, match="one row per draw"):
         zoom_look_changes(pd.concat([rows, rows]))
+
+
+def test_light_probe_summary_known_values() -> None:
+    rows = pd.DataFrame({"grid": ["wide"] * 3 + ["narrow"], "category": ["a", "a", "b", "a"],
+                         "left_library": [0.2, 0.4, 0.1, 0.2],
+                         "left_pick": [0.1, 0.5, 0.05, 0.3]})  # fmt: skip
+    out = light_probe_summary(rows)
+    assert out.loc[("wide", "a"), "images"] == 2
+    assert out.loc[("wide", "a"), "library mean"] == pytest.approx(0.3)
+    assert out.loc[("wide", "a"), "pick mean"] == pytest.approx(0.3)
+    assert out.loc[("wide", "a"), "pick better"] == pytest.approx(0.5)
+    assert out.loc[("wide", "b"), "pick better"] == pytest.approx(1.0)
+    assert out.loc[("narrow", "a"), "pick better"] == pytest.approx(0.0)
+
+
+def _gated_and_splits() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Category ``a``, draws 0-3: the default undid the light (version ``library``) in draws
+    0, 1 and 3, turned the support (4 poses) in 1 and 2."""
+    gated = pd.DataFrame({"category": "a", "draw": [0, 1, 2, 3],
+                          "version": ["library", "library", "shot", "library"],
+                          "poses": [1, 4, 4, 1], "accuracy": [0.5, 0.6, 0.7, 0.4]})  # fmt: skip
+    splits = pd.DataFrame([{"category": "a", "version": v, "poses": p, "draw": d,
+                            "accuracy": acc + (0.1 if v == "normality" else 0.0) + p / 100}
+                           for v in ("library", "normality") for p in (1, 4)
+                           for d, acc in enumerate([0.5, 0.6, 0.7, 0.4])])  # fmt: skip
+    return gated, splits
+
+
+def test_gated_swap_takes_the_version_where_the_default_undid_the_light() -> None:
+    gated, splits = _gated_and_splits()
+    out = gated_swap(gated, splits, "normality")
+    # draw 1: 0.6 + 0.1 + 0.04 (4 poses); draw 2 kept (as shot); draw 3: 0.4 + 0.1 + 0.01
+    assert out.loc["a", "draws"] == 3
+    assert out.loc["a", "default"] == pytest.approx(round(100 * (0.6 + 0.7 + 0.4) / 3, 1))
+    assert out.loc["a", "with normality"] == pytest.approx(round(100 * (0.74 + 0.7 + 0.51) / 3, 1))
+    assert out.loc["a", "change"] == pytest.approx(round((14 + 0 + 11) / 3, 1))
+    assert (out.loc["a", "better"], out.loc["a", "worse"]) == (2, 0)
+
+
+def test_gated_swap_refuses_missing_rows_and_other_images() -> None:
+    gated, splits = _gated_and_splits()
+    with pytest.raises(ValueError, match="no normality row"):
+        gated_swap(gated, splits[splits["poses"] == 1], "normality")
+    with pytest.raises(ValueError, match="other images"):
+        gated_swap(gated.assign(data_hash="x"), splits.assign(data_hash="y"), "normality")
+    with pytest.raises(ValueError, match="one normality row"):
+        gated_swap(gated, pd.concat([splits, splits]), "normality")

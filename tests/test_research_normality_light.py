@@ -4,7 +4,6 @@ two-stage search for the light the engine finds most normal, and the probe's sum
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -76,19 +75,6 @@ def test_most_normal_keeps_the_image_when_it_already_looks_normal() -> None:
     relit, log_a, c = nl.most_normal(LogStatsEngine(image), image)
     assert (log_a, c) == (0.0, 0.0)
     assert np.array_equal(relit, image)
-
-
-def test_summary_known_values() -> None:
-    frame = pd.DataFrame({"grid": ["wide"] * 3 + ["narrow"], "category": ["a", "a", "b", "a"],
-                          "left_library": [0.2, 0.4, 0.1, 0.2],
-                          "left_pick": [0.1, 0.5, 0.05, 0.3]})  # fmt: skip
-    out = nl.summary(frame)
-    assert out.loc[("wide", "a"), "images"] == 2
-    assert out.loc[("wide", "a"), "library_mean"] == pytest.approx(0.3)
-    assert out.loc[("wide", "a"), "pick_mean"] == pytest.approx(0.3)
-    assert out.loc[("wide", "a"), "pick_better"] == pytest.approx(0.5)
-    assert out.loc[("wide", "b"), "pick_better"] == pytest.approx(1.0)
-    assert out.loc[("narrow", "a"), "pick_better"] == pytest.approx(0.0)
 
 
 def test_normality_category_relights_the_defects_only_and_writes_them_once(
