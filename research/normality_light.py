@@ -50,7 +50,7 @@ from fsad.data import CategoryData, encode_image, load_category, read_image
 from fsad.engine import ResidualEngine
 from fsad.evaluate import git_commit
 from fsad.light_test import undone_category
-from fsad.report import light_probe_summary
+from fsad.report import gated_swap, light_probe_summary, split_draws_summary
 from fsad.utils import atomic_folder, atomic_write_csv
 from research.light_estimate_study import light_left
 from research.light_feature_study import default_engine
@@ -193,6 +193,35 @@ def split_rows(suite: Path, name: str, n_draws: int, grid: str = "wide") -> list
     return out
 
 
+def compared(normality: pd.DataFrame, beside: pd.DataFrame, poses: int) -> pd.DataFrame:
+    """The drawn splits of the library, this pass and the oracle at ``poses`` support poses
+    (:func:`fsad.report.split_draws_summary`, changes from the library), on the categories
+    ``normality`` holds; refuses rows on other images."""
+    cats = list(dict.fromkeys(normality["category"]))
+    beside = beside[beside["category"].isin(cats) & (beside["poses"] == poses)]
+    hashes = beside.groupby("category")["data_hash"].first()
+    if (normality.groupby("category")["data_hash"].first() != hashes.reindex(cats)).any():
+        raise SystemExit("the normality splits and the rows study's read other images")
+    rows = pd.concat([beside[beside["version"] == "library"],
+                      normality[normality["poses"] == poses],
+                      beside[beside["version"] == "oracle"]])  # fmt: skip
+    return split_draws_summary(rows)
+
+
+def print_splits(normality: pd.DataFrame, beside: Path | None, gated: Path | None) -> None:
+    """Print the normality splits beside the rows study's (support turned, then as shot) and
+    the default per split with them swapped in (:func:`fsad.report.gated_swap`)."""
+    if beside is None:
+        raise SystemExit("--splits-summary needs --beside (the rows study's splits CSV)")
+    other = pd.read_csv(beside)
+    for poses in (POSES, 1):
+        print(f"support poses {poses}:")
+        print(compared(normality, other, poses).to_string())
+    if gated is not None:
+        print("the default per drawn split, this pass's images where it undid the light:")
+        print(gated_swap(pd.read_csv(gated), normality, "normality").to_string())
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
@@ -202,10 +231,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--summary", type=Path, help="print the summary of this CSV")
     ap.add_argument("--splits-out", type=Path, help="the drawn splits' CSV (version normality)")
     ap.add_argument("--draws", type=int, default=50, help="drawn splits per category")
+    ap.add_argument("--splits-summary", type=Path, help="print this normality splits CSV...")
+    ap.add_argument("--beside", type=Path, help="...beside the rows study's splits CSV...")
+    ap.add_argument("--gated", type=Path, help="...and the default's gated CSV with it swapped")
     ap.add_argument("--grid", choices=sorted(GRIDS), default="wide", help="the search")
     args = ap.parse_args(argv)
     if args.summary:
         print(light_probe_summary(pd.read_csv(args.summary)).to_string())
+        return
+    if args.splits_summary:
+        print_splits(pd.read_csv(args.splits_summary), args.beside, args.gated)
         return
     if args.splits_out:
         if args.suite is None:
