@@ -200,7 +200,8 @@ def compared(normality: pd.DataFrame, beside: pd.DataFrame, poses: int) -> pd.Da
     cats = list(dict.fromkeys(normality["category"]))
     beside = beside[beside["category"].isin(cats) & (beside["poses"] == poses)]
     hashes = beside.groupby("category")["data_hash"].first()
-    if (normality.groupby("category")["data_hash"].first() != hashes.reindex(cats)).any():
+    own = normality.groupby("category")["data_hash"].first().reindex(cats)
+    if (own != hashes.reindex(cats)).any():
         raise SystemExit("the normality splits and the rows study's read other images")
     rows = pd.concat([beside[beside["version"] == "library"],
                       normality[normality["poses"] == poses],
