@@ -1480,16 +1480,19 @@ def gated_swap(gated: pd.DataFrame, splits: pd.DataFrame, version: str) -> pd.Da
 def light_probe_summary(rows: pd.DataFrame) -> pd.DataFrame:
     """The light a second pass on the library's estimate leaves, per search grid and
     category (``research.normality_light``'s probe rows: ``grid``, ``category``,
-    ``left_library``, ``left_pick``, each a held-out normal's light left in log units).
+    ``left_library``, ``left_pick`` and, where present, ``left_drawn_gk``, each a held-out
+    normal's light left in log units).
 
     Returns:
-        One row per (grid, category): ``images``, the mean and median light left by the
-        library's estimate and by the pass's pick, and ``pick better`` (the share of images
-        the pick leaves less light in), rounded to 3 places.
+        One row per (grid, category): ``images``, the mean light left by the drawn gamma and
+        gain after the library's plane (``drawn g, k mean``, when the rows hold it), the mean
+        and median light left by the library's estimate and by the pass's pick, and ``pick
+        better`` (the share of images the pick leaves less light in), rounded to 3 places.
     """
     g = rows.groupby(["grid", "category"], sort=False)
+    drawn = {"drawn g, k mean": g["left_drawn_gk"].mean()} if "left_drawn_gk" in rows else {}
     return pd.DataFrame({
-        "images": g.size(),
+        "images": g.size(), **drawn,
         "library mean": g["left_library"].mean(), "pick mean": g["left_pick"].mean(),
         "library median": g["left_library"].median(), "pick median": g["left_pick"].median(),
         "pick better": g.apply(lambda d: float((d.left_pick < d.left_library).mean()),

@@ -52,7 +52,8 @@ from fsad.evaluate import git_commit
 from fsad.light_test import undone_category
 from fsad.report import gated_swap, light_probe_summary, split_draws_summary
 from fsad.utils import atomic_folder, atomic_write_csv
-from research.light_estimate_study import light_left
+from research import log_light_round as ll
+from research.light_estimate_study import TINT, light_left
 from research.light_feature_study import default_engine
 from research.light_fit_study import drawn_light
 from research.light_oracle import undo_light as undo_drawn
@@ -121,7 +122,9 @@ def most_normal(engine: ResidualEngine, image: np.ndarray, grid: str = "wide"
 
 def probe_rows(data: Path, suite: Path, name: str, grid: str = "wide") -> list[dict]:
     """One row per probed normal of ``suite/name`` (:data:`PROBES`, the odd ones): the
-    pick and ``light_left`` of the library's undone image and of the pick."""
+    pick and ``light_left`` of the library's undone image (``left_library``), of the pick
+    (``left_pick``) and of the drawn gamma and gain undone after the library's plane
+    (``left_drawn_gk``: what a perfect fit of the two would leave)."""
     category = load_category(suite / name, "folder")
     undone = undone_category(category, DiskCache())
     source = fs.find_category(data, name)
@@ -131,21 +134,21 @@ def probe_rows(data: Path, suite: Path, name: str, grid: str = "wide") -> list[d
     engine = default_engine(replace(undone, train=undone.train[::2], test=[]), "first")
     probes = list(range(1, len(names), 2))[:PROBES]
     shot = [read_image(category.train[i].path) for i in probes]
-    truth = [undo_drawn(im[..., 0], drawn_light(read_image(source.train[i].path), name,
-                                                 names[i]))
-             for im, i in zip(shot, probes, strict=True)]  # fmt: skip
+    drawn = [drawn_light(read_image(source.train[i].path), name, names[i]) for i in probes]
+    truth = [undo_drawn(im[..., 0], d) for im, d in zip(shot, drawn, strict=True)]
+    drawn_gk = [ll.undo_light(le.flattened(im), d["gamma"],
+                              float(np.log(d["gain"] * (1 + TINT * d["temperature"]))))
+                for im, d in zip(shot, drawn, strict=True)]  # fmt: skip
     library = [read_image(undone.train[i].path) for i in probes]
     picks = [most_normal(engine, im, grid) for im in library]
-    left_library = light_left([im[..., 0] for im in library], truth)
-    left_pick = light_left([p[0][..., 0] for p in picks], truth)
-    stamp = {
-        "git_commit": git_commit(),
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    left = {f"left_{k}": light_left([im[..., 0] for im in images], truth)
+            for k, images in (("library", library), ("pick", [p[0] for p in picks]),
+                              ("drawn_gk", drawn_gk))}  # fmt: skip
+    stamp = {"git_commit": git_commit(Path(__file__).resolve().parents[1]),
+             "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
     return [{"category": name, "grid": grid, "image": names[i], "log_a": la, "c": c,
-             "left_library": a, "left_pick": b, **stamp}
-            for i, (_, la, c), a, b in zip(probes, picks, left_library, left_pick,
-                                           strict=True)]  # fmt: skip
+             **{k: float(v[j]) for k, v in left.items()}, **stamp}
+            for j, (i, (_, la, c)) in enumerate(zip(probes, picks, strict=True))]  # fmt: skip
 
 
 def normality_category(category: CategoryData, cache: DiskCache, grid: str = "wide"

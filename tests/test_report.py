@@ -1555,6 +1555,9 @@ def test_light_probe_summary_known_values() -> None:
     assert out.loc[("wide", "a"), "pick better"] == pytest.approx(0.5)
     assert out.loc[("wide", "b"), "pick better"] == pytest.approx(1.0)
     assert out.loc[("narrow", "a"), "pick better"] == pytest.approx(0.0)
+    assert "drawn g, k mean" not in out
+    drawn = light_probe_summary(rows.assign(left_drawn_gk=[0.01, 0.03, 0.02, 0.05]))
+    assert drawn.loc[("wide", "a"), "drawn g, k mean"] == pytest.approx(0.02)
 
 
 def _gated_and_splits() -> tuple[pd.DataFrame, pd.DataFrame]:
