@@ -55,6 +55,7 @@ from fsad.report import (
     feature_light_by_type,
     find_results_dir,
     gated_split_summary,
+    gated_swap,
     grid_verdict,
     guarded_grid,
     heldout_picks,
@@ -63,6 +64,7 @@ from fsad.report import (
     image_verdict,
     light_fit_summary,
     light_left_by_type,
+    light_probe_summary,
     light_rows_summary,
     localisation_summary,
     loo_gated,
@@ -3453,3 +3455,111 @@ if OTHER_GATED.exists():
 # more to gain than a better peak. The peak is a second target, largest on transistor. Caveats: one coreset
 # (seed 1); the support as shot in the zoom tables (the default turns it on the suite); the
 # oracle's peaks are a bound, not a method; ten images per type on screw and transistor.
+
+# %% [markdown]
+# ## What light does the bank find most normal? (a study)
+#
+# The diagnostics above point at the pixels every engine sees: the oracle's exactly undone
+# light gains the default about 7 points over the library's estimate on drawn splits, and
+# most of it is the light itself rather than where the zoom views look. Where does the
+# estimate go wrong? On held-out normals of the suite `all` (the probe below), undoing the
+# *drawn* gamma and gain after the library's own plane leaves 0.03-0.08 of light (root mean
+# square in log units, by category), the library's whole estimate 0.09-0.22: the estimate
+# misses mostly the gamma and the gain, not the plane. It fits them by matching the image's
+# log-luminance quantiles to the product's, and a quantile matches a quantile only when the
+# two images hold the same content in the same shares, which the suite's pose, window and
+# border steps change. Two ways round that were tried, each fixed before it ran:
+#
+# - **Pixel against pixel** (`git show e580352`): each image aligned with bank normals by ORB
+#   keypoints and a RANSAC similarity, then its log pixels regressed on theirs. On the suite's
+#   crops the alignment found too few inliers (no bottle or metal_nut normal aligned with
+#   another), and where it did align it left more light than the library's estimate (a
+#   scratch check whose figures are in the commit that removed it, `git show b2b223e`).
+#   Removed.
+# - **Ask the engine** (`research/normality_light.py`): after the library's estimate, each
+#   image is relit in the log domain, `log y -> a log y + c`, over a grid of `(log a, c)`,
+#   and the candidate whose 224 px anomaly map (the default's first engine on the
+#   library-undone normals, coreset seed 1) has the smallest mean is kept: the light under
+#   which the part looks most like the bank. A defect covers few patches, so the mean follows
+#   the light. The `wide` search reaches 0.5 from the library's estimate; the `narrow` one
+#   0.375. It was added after the wide probe found some of screw's picks washed out at the
+#   wide grid's corner, and fixed before any of its images were scored.
+#
+# First a probe on held-out normals. The bank is every second normal, and up to 40 of the
+# others are probed. The yardstick is the light each leaves against the drawn light divided
+# out (the generator's draws, read only here; no defect type is read):
+
+# %% tags=["hide-input"]
+NORMALITY_PROBES = [RESULTS / "explore" / f"normality_light_{g}.csv" for g in ("wide", "narrow")]
+NORMALITY_SPLITS = RESULTS / "explore" / "normality_light_splits.csv"
+
+probes = [p for p in NORMALITY_PROBES if p.exists()]
+if probes:
+    display(Markdown(
+        "Light left (log units) on held-out normals by the drawn gamma and gain after the "
+        "library's plane (a bound), by the library's estimate and by the pass's pick (from "
+        + ", ".join(f"`{shown_path(p)}`" for p in probes) + "):"
+    ))  # fmt: skip
+    probe = pd.concat([pd.read_csv(p) for p in probes], ignore_index=True)
+    display(Markdown(to_markdown(light_probe_summary(probe))))
+if NORMALITY_SPLITS.exists() and OTHER_SPLITS.exists():
+    normality = pd.read_csv(NORMALITY_SPLITS)
+    other = pd.read_csv(OTHER_SPLITS)
+    copies = {f"results/{k}": RESULTS / k for k in ("poses/suite_all", "suite/all")}
+    studies = {"normality splits": NORMALITY_SPLITS, "rows, drawn splits": OTHER_SPLITS}
+    display(Markdown("Which images the two scored (data hash per category):"))
+    display(Markdown(to_markdown(byte_sets(studies, copies))))
+    for poses, label in ((4, "support turned (4 poses)"), (1, "support as shot")):
+        posed = other[other["poses"] == poses]
+        rows = pd.concat([posed[posed["version"] == "library"],
+                          normality[normality["poses"] == poses],
+                          posed[posed["version"] == "oracle"]])  # fmt: skip
+        display(Markdown(
+            f"Query accuracy (%) over the 50 drawn 5-shot splits, {label}: the library's "
+            "estimate, the `narrow` pass on the defect images (the normals as the library "
+            "undoes them) and the oracle, with the paired changes from the library (from "
+            f"`{shown_path(NORMALITY_SPLITS)}` and `{shown_path(OTHER_SPLITS)}`):"
+        ))  # fmt: skip
+        display(Markdown(to_markdown(split_draws_summary(rows))))
+    if OTHER_GATED.exists():
+        display(Markdown(
+            "The default as the grid runs it on each drawn split, with the pass's images "
+            "wherever its light test undid the light (the same decisions; the pose test read "
+            "the library's support):"
+        ))  # fmt: skip
+        display(Markdown(to_markdown(gated_swap(pd.read_csv(OTHER_GATED), normality,
+                                                "normality"))))  # fmt: skip
+
+# %% [markdown]
+# Read plainly:
+#
+# **On held-out normals the pass leaves less light than the library's estimate in three
+# categories of four.** The `narrow` search: transistor 0.205 → 0.135 (less light in 78 % of
+# its images), metal_nut 0.131 → 0.073 (5 images only), bottle 0.216 → 0.191. On screw the
+# median falls (0.072 → 0.050) but the mean rises (0.087 → 0.097): a few images are still
+# washed out toward the grid's corner. Averaged over the four categories, 0.160 → 0.124. The
+# `wide` search leaves 0.135 averaged: less than `narrow` on bottle (0.176), more on screw
+# (0.133, four of its 40 picks at the grid's washed-out corner) and metal_nut (0.096).
+# A perfect fit of the gamma and gain would leave 0.059 (0.025-0.081 by category).
+#
+# **On the defect images, over drawn splits, the pass gains the head about a third of what
+# the oracle gains.** With the support turned, the change from the library's estimate is
+# transistor +7.4 ± 11.1 points (better in 33 of 50 splits, worse in 11), metal_nut +1.2 ±
+# 4.0, screw +1.1 ± 7.7 and bottle −1.0 ± 5.9 (better in 17, worse in 28). That is +2.2
+# averaged, against the oracle's +7.3. With the support as shot: +4.8, +2.0, +2.7 and −1.0
+# (+2.1). A rule was set before the splits ran, but it was not committed before them: the
+# pass counts as promising if it gains at least 2 points averaged over the four categories,
+# with the support turned, and no category loses more than 2. By that rule it is promising.
+# Swapped into the default as the grid runs it on each split (the same light and pose
+# decisions), it moves transistor 54.6 → 62.0 %, screw 61.5 → 62.6 and metal_nut
+# 60.8 → 62.0. Bottle stays at 71.3, because the default's light test never undid bottle's
+# light. Averaged, 62.1 → 64.5 %.
+#
+# **It is not the default.** The splits are a stand-in for a grid: one coreset (seed 1), and
+# splits that share images. No grid round ran, because this machine cannot write the grids'
+# bytes. It also costs about ten times the default's query time: each image goes through the
+# 224 px engine 33 times, 7.9 s per image on one thread (0.24 s per map; `python -m
+# research.normality_light --suite $SUITE/all --grid narrow --timing screw`), against
+# 0.74 CPU s for the whole default's `classify` (README, *Speed*). Next: a cheaper search
+# (fewer maps, a sample of the patches), the bank's own normals relit by the same pass, and
+# a grid round on seeds 1-5.

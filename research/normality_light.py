@@ -6,35 +6,70 @@ the normals, as :mod:`research.light_estimate_study`'s does).
 The library undoes each image's light by matching its log-luminance quantiles to the
 product's normals' (:mod:`fsad.light_estimate`). The quantiles hold only what share of the
 frame is dark or bright, and the suite's pose, window and border steps change that share,
-so the fit errs: on the suite ``all``'s normals, undoing the drawn gamma and gain after the
-library's plane leaves 0.03-0.08 of light (root mean square in log units, by category), the
-library's own fit 0.08-0.23. A keypoint alignment of each image with the normals, to compare
-pixel with pixel, found too few inliers on the suite's crops (``git show e580352``).
+so the fit errs: on the suite ``all``'s held-out normals (the probe below), undoing the drawn
+gamma and gain after the library's plane leaves 0.03-0.08 of light (root mean square in log
+units, by category), the library's own fit 0.09-0.22. A keypoint alignment of each image
+with the normals, to compare pixel with pixel, found too few inliers on the suite's crops
+(``git show e580352``).
 
 This pass asks the engine instead. The library-undone image ``y`` is relit in the log
 domain, ``log y -> a log y + c``, over a grid of ``(a, c)``; each candidate goes through the
 default's 224 px engine on the library-undone normals, and the candidate whose anomaly map
 has the smallest mean is kept: the light under which the part looks most like the bank's
 normals. A defect covers few patches, so the mean follows the light rather than the defect.
-The grid (:data:`STAGE_1`, then :data:`STAGE_2` around its best) and the mean were fixed
-before any image was scored.
+The first grid (:data:`STAGE_1`, then :data:`STAGE_2` around its best) and the mean were
+fixed before any image was scored.
 
-**The study** (:func:`probe_rows`): per category, the bank is built from every second
+Two searches (:data:`GRIDS`): ``wide`` reaches 0.5 from the library's estimate in ``log a``
+and ``c``; ``narrow`` 0.375. ``narrow`` was added after the ``wide`` probe found some of
+screw's picks washed out at the wide grid's corner, and fixed before any of its images was
+scored.
+
+**The probe** (:func:`probe_rows`): per category, the bank is built from every second
 normal (library-undone, coreset seed 1) and up to :data:`PROBES` of the others are probed;
 ``light_left`` (:func:`research.light_estimate_study.light_left`) of the library's undone
-image and of this pass's pick, each against the drawn light divided out.
+image, of this pass's pick and of the drawn gamma and gain undone after the library's plane,
+each against the drawn light divided out.
+
+**The drawn splits** (``--splits-out``, :func:`split_rows`): the rows study's
+(:mod:`research.light_rows_study`) 50 drawn 5-shot splits and the grid's, scored on the
+version ``normality`` (:func:`normality_category`: the defect images relit by the pass, the
+normals as the library undoes them), set beside that study's library and oracle rows on the
+same images (``--splits-summary``).
+
+**What it found** (chapter 10; the suite's copy in ``results/suite/all``):
+
+- probe (``results/explore/normality_light_narrow.csv``, ``_wide.csv``, at a41d711, about 11
+  minutes each on one core): light left averaged over the four categories, library 0.160,
+  ``narrow`` 0.124, ``wide`` 0.135, a perfect gamma and gain 0.059; the ``narrow`` pick's
+  mean is above the library's on screw only (0.097 against 0.087, its median 0.050 against
+  0.072);
+- drawn splits (``results/explore/normality_light_splits.csv``, ``narrow``, at cda9a21, two
+  processes, one per category pair, about 25 minutes, their rows concatenated), support
+  turned, change from the library: transistor +7.4 +- 11.1 points, metal_nut +1.2, screw
+  +1.1, bottle -1.0 (+2.2 averaged; the oracle +7.3); the default's own decisions per split
+  with the pass swapped in: 62.1 -> 64.5 %;
+- cost (``--timing screw``, 10 images, the other core idle): 33 maps of the 224 px engine
+  per image, 0.24 s each, 7.9 s per image on one thread.
 
 Usage::
 
     python -m research.normality_light --data "$FSAD_DATA" --suite "$SUITE/all" \\
-        --out results/explore/normality_light.csv
-    python -m research.normality_light --summary results/explore/normality_light.csv
+        --grid narrow --out results/explore/normality_light_narrow.csv
+    python -m research.normality_light --summary results/explore/normality_light_narrow.csv
+    python -m research.normality_light --suite "$SUITE/all" --grid narrow \\
+        --categories metal_nut transistor --splits-out SPLITS.csv
+    python -m research.normality_light \\
+        --splits-summary results/explore/normality_light_splits.csv \\
+        --beside results/explore/light_splits_other_bytes.csv \\
+        --gated results/explore/light_gated_splits_other_bytes.csv
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -196,6 +231,23 @@ def split_rows(suite: Path, name: str, n_draws: int, grid: str = "wide") -> list
     return out
 
 
+def timing(suite: Path, name: str, grid: str, n: int = 10) -> dict[str, float]:
+    """Seconds per image, on the first ``n`` defect images of ``suite/name`` undone by the
+    library (engine warm, its bank cached): one map of the 224 px engine, and the pass."""
+    undone = undone_category(load_category(suite / name, "folder"), DiskCache())
+    engine = default_engine(undone, "first")
+    images = [read_image(s.path) for s in undone.test if s.label != "good"][:n]
+    normality(engine, images[:2])  # load the backbone and the bank
+    start = time.perf_counter()
+    normality(engine, images)
+    one = (time.perf_counter() - start) / len(images)
+    start = time.perf_counter()
+    for image in images:
+        most_normal(engine, image, grid)
+    return {"map_s": one, "pass_s": (time.perf_counter() - start) / len(images),
+            "maps": sum(len(g) for g in GRIDS[grid]), "images": len(images)}  # fmt: skip
+
+
 def compared(normality: pd.DataFrame, beside: pd.DataFrame, poses: int) -> pd.DataFrame:
     """The drawn splits of the library, this pass and the oracle at ``poses`` support poses
     (:func:`fsad.report.split_draws_summary`, changes from the library), on the categories
@@ -239,9 +291,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--beside", type=Path, help="...beside the rows study's splits CSV...")
     ap.add_argument("--gated", type=Path, help="...and the default's gated CSV with it swapped")
     ap.add_argument("--grid", choices=sorted(GRIDS), default="wide", help="the search")
+    ap.add_argument("--timing", choices=CATEGORIES, help="print the pass's seconds per image")
     args = ap.parse_args(argv)
     if args.summary:
         print(light_probe_summary(pd.read_csv(args.summary)).to_string())
+        return
+    if args.timing:
+        if args.suite is None:
+            ap.error("--timing needs --suite")
+        print(timing(args.suite, args.timing, args.grid), flush=True)
         return
     if args.splits_summary:
         print_splits(pd.read_csv(args.splits_summary), args.beside, args.gated)
