@@ -1487,7 +1487,9 @@ def light_probe_summary(rows: pd.DataFrame) -> pd.DataFrame:
         One row per (grid, category): ``images``, the mean light left by the drawn gamma and
         gain after the library's plane (``drawn g, k mean``, when the rows hold it), the mean
         and median light left by the library's estimate and by the pass's pick, and ``pick
-        better`` (the share of images the pick leaves less light in), rounded to 3 places.
+        better`` (the share of images the pick leaves less light in) and ``pick unmeasured``
+        (picks with no pixel neither crushed nor clipped to measure: washed out, left out of
+        the means and counted as not better), rounded to 3 places.
     """
     g = rows.groupby(["grid", "category"], sort=False)
     drawn = {"drawn g, k mean": g["left_drawn_gk"].mean()} if "left_drawn_gk" in rows else {}
@@ -1497,6 +1499,7 @@ def light_probe_summary(rows: pd.DataFrame) -> pd.DataFrame:
         "library median": g["left_library"].median(), "pick median": g["left_pick"].median(),
         "pick better": g.apply(lambda d: float((d.left_pick < d.left_library).mean()),
                                include_groups=False),
+        "pick unmeasured": g["left_pick"].apply(lambda x: int(x.isna().sum())),
     }).round(3)  # fmt: skip
 
 

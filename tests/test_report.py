@@ -1556,6 +1556,11 @@ def test_light_probe_summary_known_values() -> None:
     assert out.loc[("wide", "b"), "pick better"] == pytest.approx(1.0)
     assert out.loc[("narrow", "a"), "pick better"] == pytest.approx(0.0)
     assert "drawn g, k mean" not in out
+    assert out["pick unmeasured"].sum() == 0
+    washed = light_probe_summary(rows.assign(left_pick=[0.1, np.nan, 0.05, 0.3]))
+    assert washed.loc[("wide", "a"), "pick mean"] == pytest.approx(0.1)  # the mean skips it
+    assert washed.loc[("wide", "a"), "pick unmeasured"] == 1
+    assert washed.loc[("wide", "a"), "pick better"] == pytest.approx(0.5)  # and counts it worse
     drawn = light_probe_summary(rows.assign(left_drawn_gk=[0.01, 0.03, 0.02, 0.05]))
     assert drawn.loc[("wide", "a"), "drawn g, k mean"] == pytest.approx(0.02)
 
