@@ -1427,6 +1427,8 @@ def gated_swap(gated: pd.DataFrame, splits: pd.DataFrame, version: str) -> pd.Da
     """The default per drawn split with another version of the undone images: wherever its
     light test undid the light (``gated``'s ``version`` is ``library``), the accuracy of
     ``version`` on the same split and support poses, from ``splits``; elsewhere as it was.
+    Only the drawn splits count (draw 0, the grid's split, is left out), on the categories
+    ``splits`` holds ``version`` rows for.
 
     The pose test read the library's undone support, so where ``version`` changes the
     support images this is the swap of the rows under the same decisions, not a rerun.
@@ -1442,17 +1444,12 @@ def gated_swap(gated: pd.DataFrame, splits: pd.DataFrame, version: str) -> pd.Da
         is ``better`` / ``worse`` in, rounded to 1 place.
 
     Raises:
-        ValueError: a split the default undid has no ``version`` row, or the two tables'
-            data hashes differ.
+        ValueError: a split the default undid has no ``version`` row, or the two tables read
+            other images (:func:`same_images`).
     """
-    if {"data_hash"} <= set(gated) & set(splits):
-        mixed = gated.groupby("category")["data_hash"].first().to_dict()
-        if any(
-            mixed.get(c) != h
-            for c, h in splits.groupby("category")["data_hash"].first().items()
-            if c in mixed
-        ):
-            raise ValueError("gated_swap: the gated rows and the splits read other images")
+    cats = list(dict.fromkeys(splits.loc[splits["version"] == version, "category"]))
+    gated = gated[gated["category"].isin(cats)]
+    same_images(gated, splits[splits["category"].isin(cats)], "gated_swap")
     own = splits[splits["version"] == version].set_index(["category", "draw", "poses"])
     if own.index.duplicated().any():
         raise ValueError(f"gated_swap needs one {version} row per category, draw and poses")
@@ -1477,6 +1474,43 @@ def gated_swap(gated: pd.DataFrame, splits: pd.DataFrame, version: str) -> pd.Da
     return out.round(1)
 
 
+def same_images(first: pd.DataFrame, second: pd.DataFrame, who: str) -> None:
+    """Refuse two tables of rows that read other images: per category, the sets of
+    ``data_hash`` must be equal; a table without the column passes only if the other lacks
+    it too.
+
+    Raises:
+        ValueError: naming ``who`` and the category.
+    """
+    has = ("data_hash" in first, "data_hash" in second)
+    if has == (False, False):
+        return
+    if not all(has):
+        raise ValueError(f"{who}: only one table records the images it read (data_hash)")
+    a = first.groupby("category")["data_hash"].apply(set)
+    b = second.groupby("category")["data_hash"].apply(set)
+    for category in sorted(set(a.index) | set(b.index)):
+        if a.get(category) != b.get(category):
+            raise ValueError(f"{who}: {category} was scored on other images in the two tables")
+
+
+def versions_beside(added: pd.DataFrame, beside: pd.DataFrame, poses: int,
+                    first: str = "library", last: str = "oracle") -> pd.DataFrame:  # fmt: skip
+    """:func:`split_draws_summary` of ``added``'s versions between ``beside``'s ``first``
+    and ``last`` (changes from ``first``), at ``poses`` support poses, on the categories
+    ``added`` holds.
+
+    Raises:
+        ValueError: the two tables read other images (:func:`same_images`).
+    """
+    cats = list(dict.fromkeys(added["category"]))
+    posed = beside[beside["category"].isin(cats) & (beside["poses"] == poses)]
+    same_images(added, posed, "versions_beside")
+    rows = pd.concat([posed[posed["version"] == first], added[added["poses"] == poses],
+                      posed[posed["version"] == last]])  # fmt: skip
+    return split_draws_summary(rows)
+
+
 def light_probe_summary(rows: pd.DataFrame) -> pd.DataFrame:
     """The light a second pass on the library's estimate leaves, per search grid and
     category (``research.normality_light``'s probe rows: ``grid``, ``category``,
@@ -1484,22 +1518,27 @@ def light_probe_summary(rows: pd.DataFrame) -> pd.DataFrame:
     normal's light left in log units).
 
     Returns:
-        One row per (grid, category): ``images``, the mean light left by the drawn gamma and
-        gain after the library's plane (``drawn g, k mean``, when the rows hold it), the mean
-        and median light left by the library's estimate and by the pass's pick, and ``pick
-        better`` (the share of images the pick leaves less light in) and ``pick unmeasured``
-        (picks with no pixel neither crushed nor clipped to measure: washed out, left out of
-        the means and counted as not better), rounded to 3 places.
+        One row per (grid, category): ``images``, ``pick unmeasured`` (picks with no pixel
+        neither crushed nor clipped to measure: washed out, counted as not better), then
+        over the measured images only, so that every mean is paired: the mean light left by
+        the drawn gamma and gain after the library's plane (``drawn g, k mean``, when the
+        rows hold it), the mean and median light left by the library's estimate and by the
+        pass's pick; and ``pick better`` (the share of all images the pick leaves less light
+        in), rounded to 3 places.
     """
-    g = rows.groupby(["grid", "category"], sort=False)
+    keys = ["grid", "category"]
+    everything = rows.groupby(keys, sort=False)
+    better = everything.apply(lambda d: float((d.left_pick < d.left_library).mean()),
+                              include_groups=False)  # fmt: skip
+    g = rows[rows["left_pick"].notna()].groupby(keys, sort=False)
     drawn = {"drawn g, k mean": g["left_drawn_gk"].mean()} if "left_drawn_gk" in rows else {}
     return pd.DataFrame({
-        "images": g.size(), **drawn,
+        "images": everything.size(),
+        "pick unmeasured": everything["left_pick"].apply(lambda x: int(x.isna().sum())),
+        **drawn,
         "library mean": g["left_library"].mean(), "pick mean": g["left_pick"].mean(),
         "library median": g["left_library"].median(), "pick median": g["left_pick"].median(),
-        "pick better": g.apply(lambda d: float((d.left_pick < d.left_library).mean()),
-                               include_groups=False),
-        "pick unmeasured": g["left_pick"].apply(lambda x: int(x.isna().sum())),
+        "pick better": better,
     }).round(3)  # fmt: skip
 
 

@@ -69,23 +69,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from fsad import light_estimate as le
 from fsad import suite as fs
 from fsad.cache import DiskCache, files_fingerprint, fingerprint
 from fsad.data import CategoryData, encode_image, load_category, read_image
 from fsad.engine import ResidualEngine
-from fsad.evaluate import git_commit
 from fsad.light_test import undone_category
-from fsad.report import gated_swap, light_probe_summary, split_draws_summary
+from fsad.report import gated_swap, light_probe_summary, versions_beside
 from fsad.utils import atomic_folder, atomic_write_csv
 from research import log_light_round as ll
 from research.light_estimate_study import TINT, light_left
@@ -97,6 +99,7 @@ from research.light_rows_study import (
     SHOTS,
     seen_rows,
     split_accuracy,
+    stamp,
     suite_hash,
     support_masks,
 )
@@ -127,6 +130,9 @@ GRIDS = {"wide": (STAGE_1, STAGE_2), "narrow": (_steps(0.15), _around(0.075))}
 PROBES = 40
 #: the folder (under the cache root) of the images this pass relit
 FOLDER = "research_normality_light"
+#: bump when the pass changes in a way its grids do not show (in the relit images' key;
+#: the splits at cda9a21 were written before the key held it, the engine or the seed)
+PASS_VERSION = 1
 
 
 def relight(image: np.ndarray, log_a: float, c: float) -> np.ndarray:
@@ -141,7 +147,7 @@ def normality(engine: ResidualEngine, images: Sequence[np.ndarray]) -> np.ndarra
     return amap.flatten(1).mean(dim=1).numpy()
 
 
-def most_normal(engine: ResidualEngine, image: np.ndarray, grid: str = "wide"
+def most_normal(engine: ResidualEngine, image: np.ndarray, grid: str = "narrow"
                 ) -> tuple[np.ndarray, float, float]:  # fmt: skip
     """The relit ``image`` the engine finds most normal over the search ``grid``'s first
     stage (:data:`GRIDS`), then its second around the first's best, and its
@@ -149,17 +155,21 @@ def most_normal(engine: ResidualEngine, image: np.ndarray, grid: str = "wide"
     stage_1, stage_2 = GRIDS[grid]
     s1 = normality(engine, [relight(image, la, c) for la, c in stage_1])
     la0, c0 = stage_1[int(np.argmin(s1))]
-    grid = [(la0, c0)] + [(la0 + la, c0 + c) for la, c in stage_2]
-    s2 = normality(engine, [relight(image, la, c) for la, c in grid[1:]])
-    la, c = grid[int(np.argmin(np.r_[s1.min(), s2]))]
+    refine = [(la0, c0)] + [(la0 + la, c0 + c) for la, c in stage_2]
+    s2 = normality(engine, [relight(image, la, c) for la, c in refine[1:]])
+    la, c = refine[int(np.argmin(np.r_[s1.min(), s2]))]
     return relight(image, la, c), la, c
 
 
-def probe_rows(data: Path, suite: Path, name: str, grid: str = "wide") -> list[dict]:
+def probe_rows(data: Path, suite: Path, name: str, grid: str = "narrow") -> list[dict]:
     """One row per probed normal of ``suite/name`` (:data:`PROBES`, the odd ones): the
     pick and ``light_left`` of the library's undone image (``left_library``), of the pick
     (``left_pick``) and of the drawn gamma and gain undone after the library's plane
-    (``left_drawn_gk``: what a perfect fit of the two would leave)."""
+    (``left_drawn_gk``: what a perfect fit of the two would leave).
+
+    The library's reference quantiles are read from all the normals, the probed ones
+    included, as the library reads them, which favours the library a little. A category
+    with ``2 P`` normals or fewer has fewer probes (metal_nut's 10 normals give 5)."""
     category = load_category(suite / name, "folder")
     undone = undone_category(category, DiskCache())
     source = fs.find_category(data, name)
@@ -179,31 +189,33 @@ def probe_rows(data: Path, suite: Path, name: str, grid: str = "wide") -> list[d
     left = {f"left_{k}": light_left([im[..., 0] for im in images], truth)
             for k, images in (("library", library), ("pick", [p[0] for p in picks]),
                               ("drawn_gk", drawn_gk))}  # fmt: skip
-    stamp = {"git_commit": git_commit(Path(__file__).resolve().parents[1]),
-             "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
+    stamped = stamp()
     return [{"category": name, "grid": grid, "image": names[i], "log_a": la, "c": c,
-             **{k: float(v[j]) for k, v in left.items()}, **stamp}
+             **{k: float(v[j]) for k, v in left.items()}, **stamped}
             for j, (i, (_, la, c)) in enumerate(zip(probes, picks, strict=True))]  # fmt: skip
 
 
-def normality_category(category: CategoryData, cache: DiskCache, grid: str = "wide"
+def normality_category(category: CategoryData, cache: DiskCache, grid: str = "narrow"
                        ) -> CategoryData:  # fmt: skip
     """The category as the library undoes it (:func:`fsad.light_test.undone_category`), each
     defect image then relit by :func:`most_normal` on the default's 224 px engine over all
     the undone normals (coreset seed 1); the normals and good test images as undone.
 
-    The relit images are written once under the cache root's :data:`FOLDER`, keyed by the
-    undone images' content and this pass's grids, named by position like the library's.
+    The relit images are written once under the cache root's :data:`FOLDER` (a temporary
+    folder when the cache is disabled), keyed by the undone images' content, this pass's
+    grids and :data:`PASS_VERSION`, and the engine's settings and coreset seed; named by
+    position like the library's.
     """
     undone = undone_category(category, cache)
+    engine = default_engine(undone, "first")  # its bank is built on first use only
     key = {"images": files_fingerprint([s.path for s in [*undone.train, *undone.test]]),
-           "stage_1": GRIDS[grid][0], "stage_2": GRIDS[grid][1], "engine": "first",
-           "seed": 1}  # fmt: skip
-    folder = cache.root / FOLDER / fingerprint(key)
+           "stage_1": GRIDS[grid][0], "stage_2": GRIDS[grid][1], "version": PASS_VERSION,
+           "engine": repr(engine.config), "seed": engine.seed}  # fmt: skip
+    root = cache.root if cache.enabled else Path(tempfile.mkdtemp(prefix="fsad-normality-"))
+    folder = root / FOLDER / fingerprint(key)
     names = [f"{i:05d}.png" for i in range(len(undone.test))]
     done = folder / "done.json"
     if not done.is_file():
-        engine = default_engine(undone, "first")
         with atomic_folder(folder, done=done.is_file) as tmp:
             for s, name in zip(undone.test, names, strict=True):
                 image = read_image(s.path)
@@ -215,7 +227,7 @@ def normality_category(category: CategoryData, cache: DiskCache, grid: str = "wi
     return replace(undone, test=test)
 
 
-def split_rows(suite: Path, name: str, n_draws: int, grid: str = "wide") -> list[dict]:
+def split_rows(suite: Path, name: str, n_draws: int, grid: str = "narrow") -> list[dict]:
     """:func:`research.light_rows_study.split_rows` for the version ``normality``
     (:func:`normality_category`): one row per support poses (1, 4) and split."""
     seen = normality_category(load_category(suite / name, "folder"), DiskCache(), grid)
@@ -244,24 +256,11 @@ def timing(suite: Path, name: str, grid: str, n: int = 10) -> dict[str, float]:
     start = time.perf_counter()
     for image in images:
         most_normal(engine, image, grid)
-    return {"map_s": one, "pass_s": (time.perf_counter() - start) / len(images),
-            "maps": sum(len(g) for g in GRIDS[grid]), "images": len(images)}  # fmt: skip
-
-
-def compared(normality: pd.DataFrame, beside: pd.DataFrame, poses: int) -> pd.DataFrame:
-    """The drawn splits of the library, this pass and the oracle at ``poses`` support poses
-    (:func:`fsad.report.split_draws_summary`, changes from the library), on the categories
-    ``normality`` holds; refuses rows on other images."""
-    cats = list(dict.fromkeys(normality["category"]))
-    beside = beside[beside["category"].isin(cats) & (beside["poses"] == poses)]
-    hashes = beside.groupby("category")["data_hash"].first()
-    own = normality.groupby("category")["data_hash"].first().reindex(cats)
-    if (own != hashes.reindex(cats)).any():
-        raise SystemExit("the normality splits and the rows study's read other images")
-    rows = pd.concat([beside[beside["version"] == "library"],
-                      normality[normality["poses"] == poses],
-                      beside[beside["version"] == "oracle"]])  # fmt: skip
-    return split_draws_summary(rows)
+    return {"category": name, "grid": grid, "images": len(images),
+            "maps": sum(len(g) for g in GRIDS[grid]), "map_s": one,
+            "pass_s": (time.perf_counter() - start) / len(images),
+            "torch_threads": torch.get_num_threads(), "cpu": platform.processor() or "unknown",
+            "cores": os.cpu_count()}  # fmt: skip
 
 
 def print_splits(normality: pd.DataFrame, beside: Path | None, gated: Path | None) -> None:
@@ -272,7 +271,7 @@ def print_splits(normality: pd.DataFrame, beside: Path | None, gated: Path | Non
     other = pd.read_csv(beside)
     for poses in (POSES, 1):
         print(f"support poses {poses}:")
-        print(compared(normality, other, poses).to_string())
+        print(versions_beside(normality, other, poses).to_string())
     if gated is not None:
         print("the default per drawn split, this pass's images where it undid the light:")
         print(gated_swap(pd.read_csv(gated), normality, "normality").to_string())
@@ -290,16 +289,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--splits-summary", type=Path, help="print this normality splits CSV...")
     ap.add_argument("--beside", type=Path, help="...beside the rows study's splits CSV...")
     ap.add_argument("--gated", type=Path, help="...and the default's gated CSV with it swapped")
-    ap.add_argument("--grid", choices=sorted(GRIDS), default="wide", help="the search")
-    ap.add_argument("--timing", choices=CATEGORIES, help="print the pass's seconds per image")
+    ap.add_argument("--grid", choices=sorted(GRIDS), default="narrow", help="the search")
+    ap.add_argument("--timing", choices=CATEGORIES, help="time the pass on this category")
     args = ap.parse_args(argv)
     if args.summary:
         print(light_probe_summary(pd.read_csv(args.summary)).to_string())
         return
     if args.timing:
-        if args.suite is None:
-            ap.error("--timing needs --suite")
-        print(timing(args.suite, args.timing, args.grid), flush=True)
+        if args.suite is None or args.out is None:
+            ap.error("--timing needs --suite and --out (the timing CSV, appended)")
+        row = pd.DataFrame([timing(args.suite, args.timing, args.grid)]).assign(**stamp())
+        done = pd.read_csv(args.out) if args.out.is_file() else pd.DataFrame()
+        atomic_write_csv(args.out, pd.concat([done, row], ignore_index=True))
+        print(row.to_string(index=False), flush=True)
         return
     if args.splits_summary:
         print_splits(pd.read_csv(args.splits_summary), args.beside, args.gated)
@@ -309,9 +311,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             ap.error("--splits-out needs --suite")
         rows = [r for c in args.categories
                 for r in split_rows(args.suite, c, args.draws, args.grid)]  # fmt: skip
-        stamp = {"git_commit": git_commit(Path(__file__).resolve().parents[1]),
-                 "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
-        atomic_write_csv(args.splits_out, pd.DataFrame(rows).assign(**stamp))
+        atomic_write_csv(args.splits_out, pd.DataFrame(rows).assign(**stamp()))
         return
     if args.suite is None or args.out is None:
         ap.error("--suite and --out are needed to run the study")

@@ -66,6 +66,7 @@ from fsad.report import (
     split_draws_summary,
     summarize,
     support_draws_table,
+    versions_beside,
     zoom_look_changes,
     zoom_look_peaks,
     zoom_look_summary,
@@ -1558,9 +1559,12 @@ def test_light_probe_summary_known_values() -> None:
     assert "drawn g, k mean" not in out
     assert out["pick unmeasured"].sum() == 0
     washed = light_probe_summary(rows.assign(left_pick=[0.1, np.nan, 0.05, 0.3]))
-    assert washed.loc[("wide", "a"), "pick mean"] == pytest.approx(0.1)  # the mean skips it
+    assert washed.loc[("wide", "a"), "images"] == 2
     assert washed.loc[("wide", "a"), "pick unmeasured"] == 1
-    assert washed.loc[("wide", "a"), "pick better"] == pytest.approx(0.5)  # and counts it worse
+    # the means pair the measured image alone: 0.2 -> 0.1, not 0.3 -> 0.1
+    assert washed.loc[("wide", "a"), "pick mean"] == pytest.approx(0.1)
+    assert washed.loc[("wide", "a"), "library mean"] == pytest.approx(0.2)
+    assert washed.loc[("wide", "a"), "pick better"] == pytest.approx(0.5)  # counted as worse
     drawn = light_probe_summary(rows.assign(left_drawn_gk=[0.01, 0.03, 0.02, 0.05]))
     assert drawn.loc[("wide", "a"), "drawn g, k mean"] == pytest.approx(0.02)
 
@@ -1593,7 +1597,34 @@ def test_gated_swap_refuses_missing_rows_and_other_images() -> None:
     gated, splits = _gated_and_splits()
     with pytest.raises(ValueError, match="no normality row"):
         gated_swap(gated, splits[splits["poses"] == 1], "normality")
-    with pytest.raises(ValueError, match="other images"):
+    with pytest.raises(ValueError, match="a was scored on other images"):
         gated_swap(gated.assign(data_hash="x"), splits.assign(data_hash="y"), "normality")
+    with pytest.raises(ValueError, match="only one table"):
+        gated_swap(gated.assign(data_hash="x"), splits, "normality")
+    # a category the splits do not hold for the version is left out, not refused
+    other = gated.assign(category="b", version="library")
+    out = gated_swap(pd.concat([gated, other]), splits, "normality")
+    assert list(out.index) == ["a"]
     with pytest.raises(ValueError, match="one normality row"):
         gated_swap(gated, pd.concat([splits, splits]), "normality")
+
+
+def test_versions_beside_puts_the_added_version_between_first_and_last() -> None:
+    beside = pd.DataFrame([{"category": c, "version": v, "poses": p, "draw": d,
+                            "accuracy": 0.5 + 0.1 * i + 0.01 * d, "data_hash": f"h{c}"}
+                           for c in ("a", "b") for i, v in enumerate(("library", "oracle"))
+                           for p in (1, 4) for d in range(3)])  # fmt: skip
+    added = pd.DataFrame([{"category": "a", "version": "pass", "poses": p, "draw": d,
+                           "accuracy": 0.55 + 0.01 * d, "data_hash": "ha"}
+                          for p in (1, 4) for d in range(3)])  # fmt: skip
+    out = versions_beside(added, beside, 4)
+    assert list(out.index) == ["a"]  # only the categories the added rows hold
+    assert out.loc["a", "pass - library"] == pytest.approx(5.0)
+    assert out.loc["a", "oracle - library"] == pytest.approx(10.0)
+    assert [c for c in out.columns if c in ("library", "pass", "oracle")] == [
+        "library",
+        "pass",
+        "oracle",
+    ]
+    with pytest.raises(ValueError, match="other images"):
+        versions_beside(added.assign(data_hash="hb"), beside, 4)

@@ -20,9 +20,10 @@ class LogStatsEngine:
     mean and spread from those of a ``target`` image (a 2 x 2 map of that value), so the most
     normal relighting is the one that gives the target's light."""
 
-    def __init__(self, target: np.ndarray) -> None:
+    def __init__(self, target: np.ndarray, config: str = "stand-in") -> None:
         self.target = self._stats(target)
         self.calls = 0
+        self.config, self.seed = config, 1  # what the relit images' key reads
 
     @staticmethod
     def _stats(image: np.ndarray) -> torch.Tensor:
@@ -95,8 +96,22 @@ def test_normality_category_relights_the_defects_only_and_writes_them_once(
     assert any(not np.array_equal(read_image(s.path), read_image(u.path))
                for s, u in zip(seen.test, undone.test, strict=True))  # fmt: skip
 
-    def no_engine(seen, which):
+    def no_pass(*args, **kwargs):
         raise AssertionError("the relit images were computed again")
 
-    monkeypatch.setattr(nl, "default_engine", no_engine)
+    relit = nl.most_normal
+    monkeypatch.setattr(nl, "most_normal", no_pass)
     assert nl.normality_category(category, cache).test[1].path == seen.test[1].path
+    monkeypatch.setattr(nl, "most_normal", relit)
+    # another search, another engine or another version of the pass: other files
+    monkeypatch.setattr(nl, "default_engine", lambda seen, which: LogStatsEngine(target))
+    assert nl.normality_category(category, cache, "wide").root == seen.root
+    assert nl.normality_category(category, cache, "wide").test[1].path != seen.test[1].path
+    monkeypatch.setattr(nl, "default_engine", lambda seen, which: LogStatsEngine(target, "b"))
+    assert nl.normality_category(category, cache).test[1].path != seen.test[1].path
+    monkeypatch.setattr(nl, "default_engine", lambda seen, which: LogStatsEngine(target))
+    monkeypatch.setattr(nl, "PASS_VERSION", nl.PASS_VERSION + 1)
+    assert nl.normality_category(category, cache).test[1].path != seen.test[1].path
+    off = nl.normality_category(category, DiskCache(tmp_path / "off", enabled=False))
+    assert not (tmp_path / "off").exists()
+    assert off.test[1].path.read_bytes() == seen.test[1].path.read_bytes()
