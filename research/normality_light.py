@@ -243,6 +243,16 @@ def split_rows(suite: Path, name: str, n_draws: int, grid: str = "narrow") -> li
     return out
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; else :func:`platform.processor`)."""
+    info = Path("/proc/cpuinfo")
+    if info.is_file():
+        for line in info.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
 def timing(suite: Path, name: str, grid: str, n: int = 10) -> dict[str, float]:
     """Seconds per image, on the first ``n`` defect images of ``suite/name`` undone by the
     library (engine warm, its bank cached): one map of the 224 px engine, and the pass."""
@@ -259,7 +269,7 @@ def timing(suite: Path, name: str, grid: str, n: int = 10) -> dict[str, float]:
     return {"category": name, "grid": grid, "images": len(images),
             "maps": sum(len(g) for g in GRIDS[grid]), "map_s": one,
             "pass_s": (time.perf_counter() - start) / len(images),
-            "torch_threads": torch.get_num_threads(), "cpu": platform.processor() or "unknown",
+            "torch_threads": torch.get_num_threads(), "cpu": cpu_model(),
             "cores": os.cpu_count()}  # fmt: skip
 
 
