@@ -3538,7 +3538,7 @@ if NORMALITY_SPLITS.exists() and OTHER_SPLITS.exists():
                                                 "normality"))))  # fmt: skip
 if NORMALITY_TIMING.exists():
     display(Markdown(f"What the pass costs (from `{shown_path(NORMALITY_TIMING)}`):"))
-    display(Markdown(to_markdown(pd.read_csv(NORMALITY_TIMING).round(2))))
+    display(Markdown(to_markdown(pd.read_csv(NORMALITY_TIMING).set_index("category").round(2))))
 
 # %% [markdown]
 # Read plainly:

@@ -49,8 +49,8 @@ same images (``--splits-summary``).
   turned, change from the library: transistor +7.4 +- 11.1 points, metal_nut +1.2, screw
   +1.1, bottle -1.0 (+2.2 averaged; the oracle +7.3); the default's own decisions per split
   with the pass swapped in: 62.1 -> 64.5 %;
-- cost (``--timing screw``, 10 images, the other core idle): 33 maps of the 224 px engine
-  per image, 0.24 s each, 7.9 s per image on one thread.
+- cost (``results/explore/normality_light_timing.csv``, ``--timing screw``, 10 images, one
+  thread): 33 maps of the 224 px engine per image, 0.21 s each, 7.8 s per image.
 
 Usage::
 
