@@ -20,10 +20,13 @@ normals. A defect covers few patches, so the mean follows the light rather than 
 The first grid (:data:`STAGE_1`, then :data:`STAGE_2` around its best) and the mean were
 fixed before any image was scored.
 
-Two searches (:data:`GRIDS`): ``wide`` reaches 0.5 from the library's estimate in ``log a``
+Three searches (:data:`GRIDS`): ``wide`` reaches 0.5 from the library's estimate in ``log a``
 and ``c``; ``narrow`` 0.375. ``narrow`` was added after the ``wide`` probe found some of
 screw's picks washed out at the wide grid's corner, and fixed before any of its images was
-scored.
+scored. ``narrow_guarded`` (:data:`GUARDS`) is ``narrow`` among candidates that crush or clip
+at most 5 % more of the frame than the undone image; it was added after the ``narrow``
+probe found 3 of screw's picks washed out beyond measure, and fixed before any of its images
+was scored.
 
 **The probe** (:func:`probe_rows`): per category, the bank is built from every second
 normal (library-undone, coreset seed 1) and up to :data:`PROBES` of the others are probed;
@@ -126,6 +129,12 @@ def _around(step: float) -> list[tuple[float, float]]:
 #: estimate) and ``narrow`` (within 0.375; added after the probe of ``wide`` found screw's
 #: washed-out picks at the wide grid's corner, fixed before any ``narrow`` image was scored)
 GRIDS = {"wide": (STAGE_1, STAGE_2), "narrow": (_steps(0.15), _around(0.075))}
+#: ``narrow_guarded``: the narrow grid, a candidate allowed only if the share of its pixels
+#: crushed or clipped (outside :data:`fsad.light_estimate.VALID`) exceeds the undone
+#: image's by at most this much (added after the narrow probe found 3 of screw's 40 picks
+#: washed out beyond measure; fixed before any guarded image was scored)
+GUARDS = {"narrow_guarded": 0.05}
+GRIDS["narrow_guarded"] = GRIDS["narrow"]
 #: normals probed per category (every second normal, from the second)
 PROBES = 40
 #: the folder (under the cache root) of the images this pass relit
@@ -147,16 +156,38 @@ def normality(engine: ResidualEngine, images: Sequence[np.ndarray]) -> np.ndarra
     return amap.flatten(1).mean(dim=1).numpy()
 
 
+def outside_share(image: np.ndarray) -> float:
+    """The share of an ``(H, W, C) uint8`` image's pixels whose luminance is crushed or
+    clipped (outside :data:`fsad.light_estimate.VALID`)."""
+    grey = le.luminance(image)
+    return float(np.mean((grey < le.VALID[0]) | (grey > le.VALID[1])))
+
+
+def scored(engine: ResidualEngine, image: np.ndarray, points: Sequence[tuple[float, float]],
+           guard: float | None) -> np.ndarray:  # fmt: skip
+    """``(P,)`` :func:`normality` of ``image`` relit at each ``(log a, c)`` of ``points``;
+    ``inf`` where ``guard`` is set and the relit image's :func:`outside_share` exceeds the
+    image's own by more than ``guard``."""
+    relit = [relight(image, la, c) for la, c in points]
+    scores = normality(engine, relit)
+    if guard is not None:
+        limit = outside_share(image) + guard
+        scores[np.array([outside_share(r) > limit for r in relit])] = np.inf
+    return scores
+
+
 def most_normal(engine: ResidualEngine, image: np.ndarray, grid: str = "narrow"
                 ) -> tuple[np.ndarray, float, float]:  # fmt: skip
     """The relit ``image`` the engine finds most normal over the search ``grid``'s first
     stage (:data:`GRIDS`), then its second around the first's best, and its
-    ``(log a, c)``."""
+    ``(log a, c)``; with the search's guard (:data:`GUARDS`), only among candidates that
+    crush or clip little more than the image itself (the image as it is always qualifies)."""
     stage_1, stage_2 = GRIDS[grid]
-    s1 = normality(engine, [relight(image, la, c) for la, c in stage_1])
+    guard = GUARDS.get(grid)
+    s1 = scored(engine, image, stage_1, guard)
     la0, c0 = stage_1[int(np.argmin(s1))]
     refine = [(la0, c0)] + [(la0 + la, c0 + c) for la, c in stage_2]
-    s2 = normality(engine, [relight(image, la, c) for la, c in refine[1:]])
+    s2 = scored(engine, image, refine[1:], guard)
     la, c = refine[int(np.argmin(np.r_[s1.min(), s2]))]
     return relight(image, la, c), la, c
 
@@ -210,7 +241,8 @@ def normality_category(category: CategoryData, cache: DiskCache, grid: str = "na
     engine = default_engine(undone, "first")  # its bank is built on first use only
     key = {"images": files_fingerprint([s.path for s in [*undone.train, *undone.test]]),
            "stage_1": GRIDS[grid][0], "stage_2": GRIDS[grid][1], "version": PASS_VERSION,
-           "engine": repr(engine.config), "seed": engine.seed}  # fmt: skip
+           "engine": repr(engine.config), "seed": engine.seed,
+           **({"guard": GUARDS[grid]} if grid in GUARDS else {})}  # fmt: skip
     root = cache.root if cache.enabled else Path(tempfile.mkdtemp(prefix="fsad-normality-"))
     folder = root / FOLDER / fingerprint(key)
     names = [f"{i:05d}.png" for i in range(len(undone.test))]

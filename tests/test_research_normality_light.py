@@ -71,6 +71,17 @@ def test_most_normal_finds_the_grid_point_and_refines_it(grid: str, step: float)
     assert engine.calls == sum(len(g) for g in nl.GRIDS[grid])
 
 
+def test_the_guard_refuses_a_washed_out_candidate() -> None:
+    image = _gradient()
+    washed = nl.relight(image, -0.375, 0.375)  # most of the frame clipped to white
+    assert nl.outside_share(washed) > nl.outside_share(image) + nl.GUARDS["narrow_guarded"]
+    relit, log_a, c = nl.most_normal(LogStatsEngine(washed), image, "narrow")
+    assert (log_a, c) == pytest.approx((-0.375, 0.375))  # unguarded, it goes all the way
+    relit, log_a, c = nl.most_normal(LogStatsEngine(washed), image, "narrow_guarded")
+    assert nl.outside_share(relit) <= nl.outside_share(image) + nl.GUARDS["narrow_guarded"]
+    assert (log_a, c) != pytest.approx((-0.375, 0.375))
+
+
 def test_most_normal_keeps_the_image_when_it_already_looks_normal() -> None:
     image = _gradient()
     relit, log_a, c = nl.most_normal(LogStatsEngine(image), image)
