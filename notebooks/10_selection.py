@@ -3493,7 +3493,8 @@ if OTHER_GATED.exists():
 # the library reads them, which favours it a little.
 
 # %% tags=["hide-input"]
-NORMALITY_PROBES = [RESULTS / "explore" / f"normality_light_{g}.csv" for g in ("wide", "narrow")]
+NORMALITY_PROBES = [RESULTS / "explore" / f"normality_light_{g}.csv"
+                    for g in ("wide", "narrow", "narrow_guarded")]  # fmt: skip
 NORMALITY_SPLITS = RESULTS / "explore" / "normality_light_splits.csv"
 NORMALITY_TIMING = RESULTS / "explore" / "normality_light_timing.csv"
 

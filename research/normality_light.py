@@ -26,7 +26,8 @@ screw's picks washed out at the wide grid's corner, and fixed before any of its 
 scored. ``narrow_guarded`` (:data:`GUARDS`) is ``narrow`` among candidates that crush or clip
 at most 5 % more of the frame than the undone image; it was added after the ``narrow``
 probe found 3 of screw's picks washed out beyond measure, and fixed before any of its images
-was scored.
+was scored. Which search goes to a grid round is chosen on the probe alone (label-free);
+the drawn splits below read defect types and are reported, never used to choose.
 
 **The probe** (:func:`probe_rows`): per category, the bank is built from every second
 normal (library-undone, coreset seed 1) and up to :data:`PROBES` of the others are probed;
