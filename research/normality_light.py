@@ -44,10 +44,12 @@ same images (``--splits-summary``).
 **What it found** (chapter 10; the suite's copy in ``results/suite/all``):
 
 - probe (``results/explore/normality_light_narrow.csv``, ``_wide.csv``, at a41d711, about 11
-  minutes each on one core): light left averaged over the four categories, library 0.160,
-  ``narrow`` 0.124, ``wide`` 0.135, a perfect gamma and gain 0.059; the ``narrow`` pick's
-  mean is above the library's on screw only (0.097 against 0.087, its median 0.050 against
-  0.072);
+  minutes each on one core; ``_narrow_guarded.csv`` at 24b6ca9): light left averaged over
+  the four categories, library 0.160, ``wide`` 0.135, ``narrow`` 0.124,
+  ``narrow_guarded`` 0.115, a perfect gamma and gain 0.059. ``narrow`` is worse than the
+  library on screw (0.097 against 0.078 over its 37 measurable picks; 3 washed out beyond
+  measure); ``narrow_guarded`` is better in all four categories (screw 0.087 -> 0.066, no
+  pick unmeasured), so it is the search for a grid round;
 - drawn splits (``results/explore/normality_light_splits.csv``, ``narrow``, at cda9a21, two
   processes, one per category pair, about 25 minutes, their rows concatenated), support
   turned, change from the library: transistor +7.4 +- 11.1 points, metal_nut +1.2, screw
