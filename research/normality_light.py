@@ -54,7 +54,10 @@ same images (``--splits-summary``).
   processes, one per category pair, about 25 minutes, their rows concatenated), support
   turned, change from the library: transistor +7.4 +- 11.1 points, metal_nut +1.2, screw
   +1.1, bottle -1.0 (+2.2 averaged; the oracle +7.3); the default's own decisions per split
-  with the pass swapped in: 62.1 -> 64.5 %;
+  with the pass swapped in: 62.1 -> 64.5 %; ``narrow_guarded``
+  (``results/explore/normality_light_splits_guarded.csv``, at 7cea5ff, run after the rule
+  that splits choose nothing was committed) nearly the same: transistor +7.2, metal_nut
+  +1.3, screw and bottle equal to ``narrow`` on every split;
 - cost (``results/explore/normality_light_timing.csv``, ``--timing screw``, 10 images, one
   thread): 33 maps of the 224 px engine per image, 0.21 s each, 7.8 s per image.
 
