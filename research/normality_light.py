@@ -8,7 +8,7 @@ product's normals' (:mod:`fsad.light_estimate`). The quantiles hold only what sh
 frame is dark or bright, and the suite's pose, window and border steps change that share,
 so the fit errs: on the suite ``all``'s held-out normals (the probe below), undoing the drawn
 gamma and gain after the library's plane leaves 0.03-0.08 of light (root mean square in log
-units, by category), the library's own fit 0.09-0.22. A keypoint alignment of each image
+units, by category), the library's own fit 0.08-0.22. A keypoint alignment of each image
 with the normals, to compare pixel with pixel, found too few inliers on the suite's crops
 (``git show e580352``).
 
