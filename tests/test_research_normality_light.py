@@ -118,6 +118,8 @@ def test_normality_category_relights_the_defects_only_and_writes_them_once(
     monkeypatch.setattr(nl, "default_engine", lambda seen, which: LogStatsEngine(target))
     assert nl.normality_category(category, cache, "wide").root == seen.root
     assert nl.normality_category(category, cache, "wide").test[1].path != seen.test[1].path
+    guarded = nl.normality_category(category, cache, "narrow_guarded")
+    assert guarded.test[1].path != seen.test[1].path
     monkeypatch.setattr(nl, "default_engine", lambda seen, which: LogStatsEngine(target, "b"))
     assert nl.normality_category(category, cache).test[1].path != seen.test[1].path
     monkeypatch.setattr(nl, "default_engine", lambda seen, which: LogStatsEngine(target))
