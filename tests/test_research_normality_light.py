@@ -128,3 +128,71 @@ def test_normality_category_relights_the_defects_only_and_writes_them_once(
     off = nl.normality_category(category, DiskCache(tmp_path / "off", enabled=False))
     assert not (tmp_path / "off").exists()
     assert off.test[1].path.read_bytes() == seen.test[1].path.read_bytes()
+
+
+class GridEngine:
+    """A stand-in engine whose features are a fixed ``(N, 1, 4, 4)`` grid per image (the
+    image's mean grey level times the patch's index) and whose map is the features
+    themselves, so a strided mean is known."""
+
+    def features_of_images(self, images: list[np.ndarray]) -> torch.Tensor:
+        grid = torch.arange(16, dtype=torch.float32).reshape(1, 1, 4, 4)
+        return torch.stack([float(im.mean()) * grid[0] for im in images])
+
+    def residuals_of(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return features, features[:, 0]
+
+
+def test_normality_over_every_second_patch() -> None:
+    image = _image(2)
+    # patches 0..15 on a 4 x 4 grid: all of them average 7.5, rows and columns 0 and 2
+    # (patches 0, 2, 8, 10) average 5; each times the image's mean grey level 2
+    assert nl.normality(GridEngine(), [image])[0] == pytest.approx(15.0)
+    assert nl.normality(GridEngine(), [image], stride=2)[0] == pytest.approx(10.0)
+    assert nl.STRIDES["narrow_guarded_fast"] == 2
+    assert nl.GRIDS["narrow_guarded_fast"] == nl.GRIDS["narrow_guarded"]
+    assert nl.GUARDS["narrow_guarded_fast"] == nl.GUARDS["narrow_guarded"]
+
+
+def test_relit_normals_meets_each_normal_with_the_other_fold_only(
+    tmp_path: Path, monkeypatch
+) -> None:
+    category = lit_product(tmp_path / "data", varies=True)
+    normals = category.train[:5]
+    built: list[list[Path]] = []
+
+    def engine(seen, which):
+        built.append([s.path for s in seen.train])
+        return LogStatsEngine(read_image(seen.train[0].path))
+
+    monkeypatch.setattr(nl, "default_engine", engine)
+    (tmp_path / "out").mkdir()
+    relit = nl.relit_normals(category, normals, "narrow", tmp_path / "out")
+    # fold 0 (positions 0, 2, 4) meets the odd ones, fold 1 (1, 3) the even ones
+    assert built == [[normals[1].path, normals[3].path],
+                     [normals[0].path, normals[2].path, normals[4].path]]  # fmt: skip
+    assert [s.path.parent for s in relit] == [tmp_path / "out"] * 5
+    assert [s.label for s in relit] == [s.label for s in normals]
+    target = read_image(normals[1].path)
+    expected = nl.most_normal(LogStatsEngine(target), read_image(normals[2].path))[0]
+    np.testing.assert_array_equal(read_image(relit[2].path), expected)
+    with pytest.raises(ValueError, match="2 normals or more"):
+        nl.relit_normals(category, normals[:1], "narrow", tmp_path / "out")
+
+
+def test_normality_category_with_the_bank_relit(tmp_path: Path, monkeypatch) -> None:
+    category = lit_product(tmp_path / "data", varies=True)
+    cache = DiskCache(tmp_path / "cache")
+    undone = undone_category(category, cache)
+    # a target lit away from every undone normal, so that relighting moves the bank
+    target = nl.relight(read_image(undone.train[0].path), 0.15, 0.15)
+    monkeypatch.setattr(nl, "default_engine", lambda seen, which: LogStatsEngine(target))
+    plain = nl.normality_category(category, cache, "narrow")
+    relit = nl.normality_category(category, cache, "narrow", relit_bank=True)
+    assert relit.root == plain.root
+    # the bank is the relit normals, in the cache folder with the relit defects
+    assert len(relit.train) == len(undone.train)
+    assert all(s.path.parent == relit.test[0].path.parent for s in relit.train)
+    assert relit.test[1].path != plain.test[1].path
+    assert any(not np.array_equal(read_image(r.path), read_image(u.path))
+               for r, u in zip(relit.train, undone.train, strict=True))  # fmt: skip
