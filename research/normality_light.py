@@ -401,18 +401,22 @@ def timing(suite: Path, name: str, grid: str, n: int = 10) -> dict[str, float]:
             "cores": os.cpu_count()}  # fmt: skip
 
 
-def print_splits(normality: pd.DataFrame, beside: Path | None, gated: Path | None) -> None:
-    """Print the normality splits beside the rows study's (support turned, then as shot) and
-    the default per split with them swapped in (:func:`fsad.report.gated_swap`)."""
+def print_splits(files: Sequence[Path], beside: Path | None, gated: Path | None) -> None:
+    """Print the normality splits of ``files`` (one version per search, ``pass <grid>``, as
+    chapter 10 names them) beside the rows study's (support turned, then as shot) and the
+    default per split with each swapped in (:func:`fsad.report.gated_swap`)."""
     if beside is None:
         raise SystemExit("--splits-summary needs --beside (the rows study's splits CSV)")
+    normality = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    normality["version"] = "pass " + normality["grid"]
     other = pd.read_csv(beside)
     for poses in (POSES, 1):
         print(f"support poses {poses}:")
         print(versions_beside(normality, other, poses).to_string())
     if gated is not None:
-        print("the default per drawn split, this pass's images where it undid the light:")
-        print(gated_swap(pd.read_csv(gated), normality, "normality").to_string())
+        for version in dict.fromkeys(normality["version"]):
+            print(f"the default per drawn split, {version}'s images where it undid the light:")
+            print(gated_swap(pd.read_csv(gated), normality, version).to_string())
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -424,7 +428,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--summary", type=Path, help="print the summary of this CSV")
     ap.add_argument("--splits-out", type=Path, help="the drawn splits' CSV (version normality)")
     ap.add_argument("--draws", type=int, default=50, help="drawn splits per category")
-    ap.add_argument("--splits-summary", type=Path, help="print this normality splits CSV...")
+    ap.add_argument(
+        "--splits-summary",
+        type=Path,
+        nargs="+",
+        help="print these normality splits CSVs (one search each)...",
+    )
     ap.add_argument("--beside", type=Path, help="...beside the rows study's splits CSV...")
     ap.add_argument("--gated", type=Path, help="...and the default's gated CSV with it swapped")
     ap.add_argument("--grid", choices=sorted(GRIDS), default="narrow", help="the search")
@@ -447,7 +456,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(row.to_string(index=False), flush=True)
         return
     if args.splits_summary:
-        print_splits(pd.read_csv(args.splits_summary), args.beside, args.gated)
+        print_splits(args.splits_summary, args.beside, args.gated)
         return
     if args.splits_out:
         if args.suite is None:
