@@ -4,6 +4,7 @@ two-stage search for the light the engine finds most normal, and the probe's sum
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -196,3 +197,28 @@ def test_normality_category_with_the_bank_relit(tmp_path: Path, monkeypatch) -> 
     assert relit.test[1].path != plain.test[1].path
     assert any(not np.array_equal(read_image(r.path), read_image(u.path))
                for r, u in zip(relit.train, undone.train, strict=True))  # fmt: skip
+
+
+def test_shrunk_rows_move_each_pick_toward_the_library(monkeypatch) -> None:
+    library = [_gradient(), _image(90)]
+    truth = [im[..., 0] for im in library]
+    probes = nl.ProbeSet(undone=None, names=["000", "001"], library=library, truth=truth,
+                         drawn_gk=library)  # fmt: skip
+    monkeypatch.setattr(nl, "probe_set", lambda data, suite, name: probes)
+    monkeypatch.setattr(nl, "stamp", lambda: {"git_commit": "x"})
+    # the picks as a probe CSV holds them, in another order than the probe's
+    picked = pd.DataFrame({"image": ["001", "000"], "grid": "narrow_guarded",
+                           "log_a": [0.3, -0.15], "c": [0.15, 0.3]})  # fmt: skip
+    rows = pd.DataFrame(nl.shrunk_rows(Path("d"), Path("s"), "screw", picked, 0.5))
+    assert rows["grid"].tolist() == ["narrow_guarded*0.5"] * 2
+    assert rows["image"].tolist() == ["000", "001"]
+    assert rows["log_a"].tolist() == pytest.approx([-0.075, 0.15])
+    assert rows["c"].tolist() == pytest.approx([0.15, 0.075])
+    # the library's images are their own truth here: it leaves no light, a shrunk pick some
+    assert rows["left_library"].tolist() == pytest.approx([0.0, 0.0])
+    assert (rows["left_pick"] > 0).all()
+    none = pd.DataFrame(nl.shrunk_rows(Path("d"), Path("s"), "screw", picked, 0.0))
+    assert none["left_pick"].tolist() == pytest.approx([0.0, 0.0])
+    mixed = picked.assign(grid=["narrow", "narrow_guarded"])
+    with pytest.raises(ValueError, match="one search's picks at a time"):
+        nl.shrunk_rows(Path("d"), Path("s"), "screw", mixed, 0.5)
