@@ -88,7 +88,17 @@ same images (``--splits-summary``).
   that splits choose nothing was committed) nearly the same: transistor +7.2, metal_nut
   +1.3, screw and bottle equal to ``narrow`` on every split;
 - cost (``results/explore/normality_light_timing.csv``, ``--timing screw``, 10 images, one
-  thread): 33 maps of the 224 px engine per image, 0.21 s each, 7.8 s per image.
+  thread): 33 maps of the 224 px engine per image, 0.21 s each, 7.8 s per image
+  (``narrow``, at 37dba79); with the relighting by a table (e443a6c), measured one after
+  the other, ``narrow_guarded`` 6.59 s and ``narrow_guarded_fast`` 2.67 s;
+- the three rules above, each on the probe beside ``narrow_guarded``'s 0.1148 (mean of the
+  categories' means): ``narrow_guarded_fast`` 0.1200
+  (``normality_light_narrow_guarded_fast.csv``, at e443a6c), 0.0052 more, so it does not
+  replace it; the relit bank 0.1079 (``normality_light_relit_bank.csv``, at 1f36cd7), less
+  on bottle, transistor and screw but metal_nut 0.013 more on its 5 probes, so it does not
+  join and its splits did not run; the shrunk picks (``normality_light_shrunk.csv``, at
+  65b1953) 0.1166 at ``s`` 0.75 and 0.1263 at 0.5, so neither joins. ``narrow_guarded``
+  stays the candidate.
 
 Usage::
 
@@ -97,6 +107,11 @@ Usage::
     python -m research.normality_light --summary results/explore/normality_light_narrow.csv
     python -m research.normality_light --data "$FSAD_DATA" --suite "$SUITE/all" \\
         --grid narrow_guarded --out results/explore/normality_light_narrow_guarded.csv
+    python -m research.normality_light --data "$FSAD_DATA" --suite "$SUITE/all" \\
+        --grid narrow_guarded --relit-bank --out results/explore/normality_light_relit_bank.csv
+    python -m research.normality_light --data "$FSAD_DATA" --suite "$SUITE/all" \\
+        --shrink 0.5 0.75 --picks results/explore/normality_light_narrow_guarded.csv \\
+        --out results/explore/normality_light_shrunk.csv
     python -m research.normality_light --suite "$SUITE/all" --grid narrow \\
         --categories metal_nut transistor --splits-out SPLITS.csv
     python -m research.normality_light \\
