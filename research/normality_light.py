@@ -310,6 +310,13 @@ class ProbeSet:
     which: str = "first"
 
 
+def probe_positions(n: int, second: bool = False) -> list[int]:
+    """The positions of the probed normals among ``n``: the first :data:`PROBES` odd ones, or
+    with ``second`` the next :data:`PROBES` (the bank holds the even ones)."""
+    odd = list(range(1, n, 2))
+    return odd[PROBES : 2 * PROBES] if second else odd[:PROBES]
+
+
 def probe_set(data: Path, suite: Path, name: str, second: bool = False) -> ProbeSet:
     """The probe's images of ``suite/name``: up to :data:`PROBES` normals at odd positions,
     the first ones, or with ``second`` the next ones (which the first probes never read).
@@ -323,8 +330,7 @@ def probe_set(data: Path, suite: Path, name: str, second: bool = False) -> Probe
     names = [fs.out_name(s, "all") for s in source.train]
     if [s.path.name for s in category.train] != names:
         raise SystemExit(f"{suite / name}: its normals are not the suite's of {source.root}")
-    odd = list(range(1, len(names), 2))
-    probes = odd[PROBES : 2 * PROBES] if second else odd[:PROBES]
+    probes = probe_positions(len(names), second)
     if not probes:
         raise SystemExit(f"{suite / name}: no normals left for a second probe")
     shot = [read_image(category.train[i].path) for i in probes]

@@ -222,3 +222,11 @@ def test_shrunk_rows_move_each_pick_toward_the_library(monkeypatch) -> None:
     mixed = picked.assign(grid=["narrow", "narrow_guarded"])
     with pytest.raises(ValueError, match="one search's picks at a time"):
         nl.shrunk_rows(Path("d"), Path("s"), "screw", mixed, 0.5)
+
+
+def test_the_second_probe_set_never_meets_the_first_or_the_bank() -> None:
+    first, second = nl.probe_positions(209), nl.probe_positions(209, second=True)
+    assert first == list(range(1, 80, 2)) and second == list(range(81, 160, 2))
+    assert len(nl.probe_positions(100, second=True)) == 10  # 50 odd positions, 40 + 10
+    assert nl.probe_positions(10) == [1, 3, 5, 7, 9]
+    assert nl.probe_positions(10, second=True) == []
