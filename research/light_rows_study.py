@@ -300,7 +300,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.out:
         if not (args.suite and args.oracle):
             raise SystemExit("--out needs --suite and --oracle")
-        done = pd.read_csv(args.out) if args.out.exists() else pd.DataFrame()
+        done = (
+            pd.read_csv(args.out, dtype={"git_commit": str})
+            if args.out.exists()
+            else pd.DataFrame()
+        )
         for name in args.categories:
             if len(done) and name in set(done["category"]):
                 continue
