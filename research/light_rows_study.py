@@ -274,6 +274,13 @@ def gated_split_rows(suite: Path, oracle: Path, name: str, n_draws: int) -> list
     return out
 
 
+def rows_written(path: Path) -> pd.DataFrame:
+    """The rows a run already wrote to ``path`` (empty when it has none), the commit read as
+    text: a hash of digits alone, such as ``0282761``, would otherwise come back a number
+    and be written back without its leading zero."""
+    return pd.read_csv(path, dtype={"git_commit": str}) if path.is_file() else pd.DataFrame()
+
+
 def stamp() -> dict[str, str]:
     """The code's commit and the time, for every row a run writes."""
     return {"git_commit": git_commit(Path(__file__).resolve().parents[1]),
@@ -300,11 +307,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.out:
         if not (args.suite and args.oracle):
             raise SystemExit("--out needs --suite and --oracle")
-        done = (
-            pd.read_csv(args.out, dtype={"git_commit": str})
-            if args.out.exists()
-            else pd.DataFrame()
-        )
+        done = rows_written(args.out)
         for name in args.categories:
             if len(done) and name in set(done["category"]):
                 continue

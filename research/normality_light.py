@@ -163,6 +163,7 @@ from research.light_oracle import undo_light as undo_drawn
 from research.light_rows_study import (
     POSES,
     SHOTS,
+    rows_written,
     seen_rows,
     split_accuracy,
     stamp,
@@ -564,11 +565,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.suite is None or args.out is None:
             ap.error("--timing needs --suite and --out (the timing CSV, appended)")
         row = pd.DataFrame([timing(args.suite, args.timing, args.grid)]).assign(**stamp())
-        done = (
-            pd.read_csv(args.out, dtype={"git_commit": str})
-            if args.out.is_file()
-            else pd.DataFrame()
-        )
+        done = rows_written(args.out)
         atomic_write_csv(args.out, pd.concat([done, row], ignore_index=True))
         print(row.to_string(index=False), flush=True)
         return
@@ -593,9 +590,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         write_shrunk(data_root(args.data), args.suite, args.categories, pd.read_csv(args.picks),
                      args.shrink, args.out)  # fmt: skip
         return
-    done = (
-        pd.read_csv(args.out, dtype={"git_commit": str}) if args.out.is_file() else pd.DataFrame()
-    )
+    done = rows_written(args.out)
     for name in args.categories:
         label = probe_label(args.grid, args.relit_bank)
         if len(done) and ((done.category == name) & (done.grid == label)).any():

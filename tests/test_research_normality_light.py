@@ -230,3 +230,12 @@ def test_the_second_probe_set_never_meets_the_first_or_the_bank() -> None:
     assert len(nl.probe_positions(100, second=True)) == 10  # 50 odd positions, 40 + 10
     assert nl.probe_positions(10) == [1, 3, 5, 7, 9]
     assert nl.probe_positions(10, second=True) == []
+
+
+def test_rows_written_keep_a_commit_of_digits(tmp_path: Path) -> None:
+    from research.light_rows_study import rows_written
+
+    assert rows_written(tmp_path / "none.csv").empty
+    path = tmp_path / "rows.csv"
+    pd.DataFrame({"category": ["screw"], "git_commit": ["0282761"]}).to_csv(path, index=False)
+    assert rows_written(path)["git_commit"].tolist() == ["0282761"]
