@@ -109,7 +109,12 @@ same images (``--splits-summary``).
   on bottle, transistor and screw but metal_nut 0.013 more on its 5 probes, so it does not
   join and its splits did not run; the shrunk picks (``normality_light_shrunk.csv``, at
   65b1953) 0.1166 at ``s`` 0.75 and 0.1263 at 0.5, so neither joins. ``narrow_guarded``
-  stays the candidate.
+  stays the candidate;
+- the fourth rule, on the second probe set (``normality_light_second_probe.csv``, at
+  0282761): the relit bank 0.1258 against ``narrow_guarded``'s 0.1248 over bottle,
+  transistor and screw, screw 0.016 more, so it does not join. ``narrow_guarded`` on these
+  fresh normals: library 0.152 -> 0.125 (transistor 0.174 -> 0.112, screw 0.071 -> 0.048,
+  bottle 0.211 -> 0.214).
 
 Usage::
 
