@@ -189,6 +189,12 @@ def test_normality_category_with_the_bank_relit(tmp_path: Path, monkeypatch) -> 
     target = nl.relight(read_image(undone.train[0].path), 0.15, 0.15)
     monkeypatch.setattr(nl, "default_engine", lambda seen, which: LogStatsEngine(target))
     plain = nl.normality_category(category, cache, "narrow")
+
+    # the pass's engine reads its bank: its target is the first normal it holds, lit away
+    def bank_engine(bank: Path) -> LogStatsEngine:
+        return LogStatsEngine(nl.relight(read_image(bank), 0.15, 0.15))
+
+    monkeypatch.setattr(nl, "default_engine", lambda seen, which: bank_engine(seen.train[0].path))
     relit = nl.normality_category(category, cache, "narrow", relit_bank=True)
     assert relit.root == plain.root
     # the bank is the relit normals, in the cache folder with the relit defects
@@ -197,6 +203,14 @@ def test_normality_category_with_the_bank_relit(tmp_path: Path, monkeypatch) -> 
     assert relit.test[1].path != plain.test[1].path
     assert any(not np.array_equal(read_image(r.path), read_image(u.path))
                for r, u in zip(relit.train, undone.train, strict=True))  # fmt: skip
+    # the defects are relit against the relit bank, not the undone one (whose first normal
+    # differs, so a pass on the undone bank would aim elsewhere)
+    assert not np.array_equal(read_image(relit.train[0].path), read_image(undone.train[0].path))
+    bank_target = bank_engine(relit.train[0].path)
+    for s, u in zip(relit.test, undone.test, strict=True):
+        if s.label != "good":
+            expected = nl.most_normal(bank_target, read_image(u.path))[0]
+            np.testing.assert_array_equal(read_image(s.path), expected)
 
 
 def test_shrunk_rows_move_each_pick_toward_the_library(monkeypatch) -> None:
@@ -239,3 +253,42 @@ def test_rows_written_keep_a_commit_of_digits(tmp_path: Path) -> None:
     path = tmp_path / "rows.csv"
     pd.DataFrame({"category": ["screw"], "git_commit": ["0282761"]}).to_csv(path, index=False)
     assert rows_written(path)["git_commit"].tolist() == ["0282761"]
+
+
+def test_relight_by_table_equals_the_formula_pixel_by_pixel() -> None:
+    image = np.random.default_rng(1).integers(0, 256, (33, 51, 3), dtype=np.uint8)
+    for log_a, c in [(0.0, 0.3), (-0.375, 0.375), (0.15, -0.075), (0.4, -0.4)]:
+        x = 256.0 * np.exp(np.exp(log_a) * le.log_domain(image) + c) - 0.5
+        formula = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+        np.testing.assert_array_equal(nl.relight(image, log_a, c), formula)
+
+
+class ShapeEngine(GridEngine):
+    """:class:`GridEngine` that records the ``(h, w)`` of every map it is asked for."""
+
+    def __init__(self) -> None:
+        self.shapes: set[tuple[int, int]] = set()
+
+    def residuals_of(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.shapes.add(tuple(features.shape[-2:]))
+        return super().residuals_of(features)
+
+
+@pytest.mark.parametrize("grid,shape", [("narrow_guarded", (4, 4)),
+                                        ("narrow_guarded_fast", (2, 2))])  # fmt: skip
+def test_the_fast_search_scores_every_second_patch(grid: str, shape: tuple[int, int]) -> None:
+    engine = ShapeEngine()
+    nl.most_normal(engine, _gradient(), grid)
+    assert engine.shapes == {shape}
+
+
+def test_shrink_refuses_what_it_would_ignore_or_overwrite(tmp_path: Path) -> None:
+    picks = tmp_path / "picks.csv"
+    picks.write_text("category,grid,image,log_a,c\n")
+    base = ["--suite", str(tmp_path), "--shrink", "0.5", "--picks", str(picks)]
+    with pytest.raises(SystemExit):
+        nl.main([*base, "--out", str(picks)])
+    with pytest.raises(SystemExit):
+        nl.main([*base, "--out", str(tmp_path / "out.csv"), "--second-probe"])
+    assert picks.read_text() == "category,grid,image,log_a,c\n"
+    assert not (tmp_path / "out.csv").exists()
