@@ -3671,8 +3671,9 @@ if all(p.exists() for p in PASS_CHANGES):
         gap = float((again["left_pick_x"] - again["left_pick_y"]).abs().max())
         display(Markdown(
             f"The committed picks replayed at s = 1 (`{shown_path(replay)}`, "
-            f"{again['category'].nunique()} categories, {len(again)} images) leave the same "
-            f"light as `{shown_path(PASS_CHANGES[0])}` to within {gap:.1g}."
+            f"{again['category'].nunique()} categories, {len(again)} images) leave "
+            + ("exactly the same light as" if gap == 0 else f"within {gap:.1g} of the light of")
+            + f" `{shown_path(PASS_CHANGES[0])}`."
         ))  # fmt: skip
 else:
     missing = [shown_path(p) for p in PASS_CHANGES if not p.exists()]
