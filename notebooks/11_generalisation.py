@@ -68,6 +68,7 @@ from fsad.inspector import DEFAULT_METHOD
 from fsad.report import (
     ALL_CATEGORIES,
     ALL_OTHERS,
+    average_over_categories,
     bootstrap_change,
     describe_runs,
     find_results_dir,
@@ -288,15 +289,74 @@ else:
     print("results/poses/suite_all or results/poses/suite_none not found: no target check")
 
 # %% [markdown]
+# Issue #21, which opened this chapter, found on a real product set unlike MVTec (not in
+# the shared data) the richer methods below `residual_proto` at 1 and 3 shots. Does the
+# default stay above it at every shot count on the suite? Its 1- and 3-shot cells were
+# added to `results/poses/suite_all` (the grids' bytes) and `results/poses/mvtec` after its
+# round had adopted it (seeds 1-5, `results/poses/README.md`); nothing was chosen from them.
+# The table sets the suite `all` beside the MVTec protocol (centre crop) per method and shot
+# count, on the (category, seed) cells both folders hold; *suite − MVTec* is that
+# difference, not the target's suite-against-untransformed gap (the untransformed images
+# have 5-shot rows only). At 1 shot the support holds 3-5 images, fewer than the 7 that the
+# light test needs, so the default computes exactly what the gated default computes; the
+# line under the table checks that query by query.
+
+# %% tags=["hide-input"]
+mvtec_rows = read("poses/mvtec")
+shots_side = pd.DataFrame()
+if pose_all is not None and mvtec_rows is not None:
+    shots_side = paired_table(
+        pose_all, mvtec_rows, ("suite all", "MVTec protocol"), [REFERENCE, GATED_DEFAULT, TARGET]
+    )
+if shots_side.empty:
+    print("results/poses/suite_all or results/poses/mvtec not found or not paired: no table")
+else:
+    shots_side = shots_side.rename(columns={"change": "suite − MVTec"})
+    display(Markdown(to_markdown(shots_side.set_index(["method", "shots"]))))
+    keys = ["category", "method", "shots", "seed"]
+    cells = pose_all.loc[pose_all["method"].isin([TARGET, REFERENCE]), keys]
+    both = cells.groupby(["category", "shots", "seed"]).filter(lambda g: len(g) == 2)
+    means = average_over_categories(pose_all.merge(both, on=keys))
+    count = means.groupby("shots")["n_categories"].min()
+    spread = means.pivot(index="shots", columns="method", values="std")
+    means = means.pivot(index="shots", columns="method", values="mean")
+    lines = [
+        f"- {shots} shot(s), suite `all`, {count[shots]} categories: `{TARGET}` "
+        f"{row[TARGET]:.2f} ± {spread.loc[shots, TARGET]:.2f}, `{REFERENCE}` "
+        f"{row[REFERENCE]:.2f} ± {spread.loc[shots, REFERENCE]:.2f}: "
+        f"{'above' if row[TARGET] > row[REFERENCE] else 'not above'}."
+        for shots, row in means.dropna().iterrows()
+    ]
+    preds = read_predictions(RESULTS / "poses" / "suite_all")
+    one = preds[(preds["shots"] == 1) & preds["method"].isin([TARGET, GATED_DEFAULT])]
+    one = one.merge(pose_all[[*keys, "config_hash"]], on=[*keys, "config_hash"])
+    wide = one.pivot_table(
+        index=["category", "seed", "query"],
+        columns="method",
+        values="predicted_label",
+        aggfunc="first",
+    )
+    if {TARGET, GATED_DEFAULT} <= set(wide.columns):
+        wide = wide.dropna()
+        same = (wide[TARGET] == wide[GATED_DEFAULT]).groupby(["category", "seed"]).all()
+        lines.append(
+            f"- At 1 shot the default predicts what `{GATED_DEFAULT}` predicts in "
+            f"{int(same.sum())} of {len(same)} (category, seed) cells, query by query."
+        )
+    display(Markdown("\n".join(lines)))
+
+# %% [markdown]
 # The suite's bytes depend on the machine that writes them (`results/suite/README.md`): some
-# machines of this workplace write the images of `results/poses/suite_all`, others those of
-# `results/suite/all`, while the untransformed images come out the same everywhere. The
-# default was run on the second set too (`results/suite/all`, 5 shots, beside the
-# `residual_proto` rows already there), category by category; bottle has seeds 1-2 only,
-# because the machine that had begun it was shut down and the next one wrote the first set.
-# The table sets the two byte sets side by side per category (mean ± sample std over the
-# seeds each holds) and averages the categories that both hold for all five seeds. Nothing
-# was chosen from it; it says how far the headline figure rests on one set of bytes.
+# machines of this workplace write the images of `results/poses/suite_all` (the *grids'
+# bytes*, which the target checks above read), others those of `results/suite/all` (the *other
+# bytes*), while the untransformed images come out the same everywhere. The default was run
+# on the other bytes too (`results/suite/all`, 5 shots, beside the `residual_proto` rows
+# already there), category by category; bottle has seeds 1-2 only, because the machine
+# that had begun it was shut down and the next one wrote the grids' bytes, on which
+# `fsad run` refuses to resume that folder. The table sets the two byte sets side by side
+# per category (mean ± sample std over the seeds each holds) and averages the categories
+# that both hold for all five seeds. Nothing was chosen from it; it says how far the
+# headline figure rests on one set of bytes.
 
 
 # %% tags=["hide-input"]
