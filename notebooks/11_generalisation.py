@@ -231,11 +231,10 @@ TARGET, REFERENCE = DEFAULT_METHOD, "residual_proto"
 pose_all, pose_none = read("poses/suite_all"), read("poses/suite_none")
 
 
-def target_check(target: str, suite: str = "poses/suite_all") -> None:
-    """The target check of ``target`` against `residual_proto` (5 shots, seeds 1-5), the
-    suite `all`'s rows from the results folder ``suite``."""
+def target_check(target: str) -> None:
+    """The target check of ``target`` against `residual_proto` (5 shots, seeds 1-5)."""
     keys = ["category", "shots", "seed"]
-    a = pose_all if suite == "poses/suite_all" else read(suite)
+    a = pose_all
     cells = a.loc[(a["method"] == target) & (a["shots"] == 5), keys].drop_duplicates()
     cells = cells.merge(pose_none.loc[pose_none["method"] == target, keys], on=keys)
 
@@ -256,14 +255,14 @@ def target_check(target: str, suite: str = "poses/suite_all") -> None:
             f"- `{REFERENCE}`: {ref['suite']} ({ref['change']:+.2f} points); `{target}` is "
             f"{'above' if above else 'not above'} it.",
         ]
-        folders = {"all": (a, suite), "none": (pose_none, "poses/suite_none")}
+        folders = {"all": (pose_all, "suite_all"), "none": (pose_none, "suite_none")}
 
         def queries(folder: str, method: str) -> pd.DataFrame:
             """The per-query predictions behind the rows above: ``method``, 5 shots."""
             rows, name = folders[folder]
             picked = pair(rows)
             picked = picked.loc[picked["method"] == method, [*keys, "method", "config_hash"]]
-            return read_predictions(RESULTS / name).merge(picked)
+            return read_predictions(RESULTS / "poses" / name).merge(picked)
 
         gap = bootstrap_change(queries("all", target), queries("none", target))
         lead = bootstrap_change(queries("all", target), queries("all", REFERENCE))
@@ -377,23 +376,11 @@ GRIDS, OTHER = "grids' bytes", "other bytes"
 def byte_set_table(methods: list[str]) -> pd.DataFrame:
     """Per category and method, accuracy (%) at 5 shots on the two byte sets of the suite
     `all`: mean ± sample std over the seeds each folder holds, and their number."""
-    sets = {GRIDS: pose_all, OTHER: read("suite/all")}
-    cells = []
-    for name, rows in sets.items():
-        five = rows[rows["method"].isin(methods) & (rows["shots"] == 5)]
-        for (method, category), g in five.groupby(["method", "category"]):
-            acc = 100 * g["accuracy"]
-            cells.append(
-                dict(
-                    method=method,
-                    category=category,
-                    set=name,
-                    seeds=len(g),
-                    mean=acc.mean(),
-                    std=acc.std(),
-                )
-            )
-    return pd.DataFrame(cells)
+    rows = pd.concat({GRIDS: pose_all, OTHER: read("suite/all")}, names=["set"])
+    rows = rows.reset_index(level="set")
+    five = rows[rows["method"].isin(methods) & (rows["shots"] == 5)]
+    acc = five.assign(acc=100 * five["accuracy"]).groupby(["method", "category", "set"])["acc"]
+    return acc.agg(seeds="count", mean="mean", std="std").reset_index()
 
 
 def shown(t: pd.DataFrame) -> pd.DataFrame:
