@@ -1,0 +1,79 @@
+"""The pose estimate study's pieces (research wing): the drawn pose replayed, a rotation read
+back by registration, the summary's errors."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fsad import suite as fs
+from fsad.data import GOOD
+from research import pose_estimate_study as pe
+
+
+def _scene(side: int = 320) -> np.ndarray:
+    """A textured, asymmetric picture: blobs and bars at random places, ``(side, side, 3)``."""
+    import cv2
+
+    rng = np.random.default_rng(3)
+    image = np.full((side, side, 3), 90, np.uint8)
+    for _ in range(40):
+        x, y = (int(v) for v in rng.integers(40, side - 40, size=2))
+        colour = tuple(int(v) for v in rng.integers(0, 255, size=3))
+        if rng.random() < 0.5:
+            cv2.circle(image, (x, y), int(rng.integers(4, 18)), colour, -1)
+        else:
+            cv2.rectangle(image, (x, y), (x + int(rng.integers(5, 30)), y + 6), colour, -1)
+    return image
+
+
+def _rotated(image: np.ndarray, angle: float) -> np.ndarray:
+    import cv2
+
+    h, w = image.shape[:2]
+    m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, 1.0)
+    return cv2.warpAffine(image, m, (w, h), borderValue=(90, 90, 90))
+
+
+@pytest.mark.parametrize("angle", [-150.0, -35.0, 20.0, 120.0])
+def test_registration_reads_back_a_known_rotation(angle: float) -> None:
+    scene = _scene()
+    moving = pe.keypoints(pe.grey_at_side(scene))
+    fixed = pe.keypoints(pe.grey_at_side(_rotated(scene, angle)))
+    found, scale, inliers = pe.registration(moving, fixed)
+    assert inliers >= pe.MIN_INLIERS
+    assert abs(float(pe.wrapped(found - angle))) < 2.0
+    assert scale == pytest.approx(1.0, abs=0.05)
+
+
+def test_a_blank_image_is_not_registered() -> None:
+    blank = pe.keypoints(np.full((128, 128), 100, np.uint8))
+    found, scale, inliers = pe.registration(blank, pe.keypoints(pe.grey_at_side(_scene())))
+    assert np.isnan(found) and np.isnan(scale) and inliers == 0
+
+
+def test_the_drawn_pose_is_the_one_the_generator_turns_by() -> None:
+    # the generator's pose step on the file's own generator, read back by registration
+    scene, name = _scene(), "000.jpg"
+    rng = fs.file_rng(pe.SETTINGS, "all", "bottle", GOOD, name)
+    turned, _ = fs.pose(scene, None, rng, pe.SETTINGS)
+    found, _, _ = pe.registration(pe.keypoints(scene), pe.keypoints(turned))
+    assert abs(float(pe.wrapped(found - pe.drawn_pose("bottle", name)))) < 2.0
+
+
+def test_wrapped_brings_angles_into_the_half_open_period() -> None:
+    assert np.allclose(pe.wrapped([190.0, -190.0, 180.0, 360.0]), [-170.0, 170.0, 180.0, 0.0])
+    assert np.allclose(pe.wrapped([50.0, -50.0], 90.0), [-40.0, 40.0])
+
+
+def test_the_summary_counts_unregistered_images_as_misses() -> None:
+    rows = pd.DataFrame({
+        "category": ["a"] * 4, "image": ["1", "2", "3", "4"],
+        "drawn": [10.0, 170.0, -90.0, 0.0], "estimated": [12.0, -175.0, 0.0, np.nan],
+    })  # fmt: skip
+    s = pe.summary(rows).set_index("category").loc["a"]
+    assert s["images"] == 4 and s["not_registered"] == 0.25
+    # errors 2, 15, 90 (wrapped): within 10 one of four, within 20 two of four
+    assert s["within_10"] == 0.25 and s["within_20"] == 0.5
+    assert s["median_error"] == 15.0
+    # modulo 90 the quarter turn is no error: 2, 15, 0
+    assert s["within_10_mod90"] == 0.5
