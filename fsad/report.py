@@ -1689,6 +1689,43 @@ def byte_sets(studies: Mapping[str, Path], grids: Mapping[str, Path]) -> pd.Data
     return pd.DataFrame(out).set_index(["study", "category"])
 
 
+def wrapped_angle(degrees: np.ndarray | float, period: float = 360.0) -> np.ndarray:
+    """Angles (degrees) brought into ``(-period / 2, period / 2]``."""
+    a = np.asarray(degrees, dtype=float)
+    return period / 2 - np.mod(period / 2 - a, period)
+
+
+def pose_estimate_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """How far per-image pose estimates follow the rotation a generator drew, per category
+    and estimator (``research.pose_estimate_study``'s rows).
+
+    Args:
+        rows: one row per image and ``estimator``: ``category``, ``image``, the ``drawn``
+            and the ``estimated`` rotation relative to the image's reference (degrees; NaN
+            where the image was not registered).
+
+    Returns:
+        One row per category and estimator: ``images``, ``not_registered`` (share),
+        ``median_error`` (degrees, over the registered), ``within_10`` and ``within_20``
+        (shares of all images: one not registered is a miss), and ``median_error_mod90``,
+        ``within_10_mod90``, the error taken modulo a quarter turn (a part that looks the
+        same turned by 90 degrees cannot be registered beyond that).
+    """
+    err = np.abs(wrapped_angle(rows["estimated"] - rows["drawn"]))
+    err90 = np.abs(wrapped_angle(rows["estimated"] - rows["drawn"], 90.0))
+    frame = rows.assign(err=err, err90=err90, failed=rows["estimated"].isna())
+    out = frame.groupby(["category", "estimator"]).agg(
+        images=("image", "size"),
+        not_registered=("failed", "mean"),
+        median_error=("err", "median"),
+        within_10=("err", lambda e: float((e <= 10).mean())),
+        within_20=("err", lambda e: float((e <= 20).mean())),
+        median_error_mod90=("err90", "median"),
+        within_10_mod90=("err90", lambda e: float((e <= 10).mean())),
+    )
+    return out.reset_index()
+
+
 def light_estimate_summary(rows: pd.DataFrame) -> pd.DataFrame:
     """How far per-image light estimates follow the light a generator drew, per category and
     estimator (``research.light_estimate_study``'s rows).

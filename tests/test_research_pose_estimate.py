@@ -7,6 +7,7 @@ import pytest
 
 from fsad import suite as fs
 from fsad.data import GOOD
+from fsad.report import pose_estimate_summary, wrapped_angle
 from research import pose_estimate_study as pe
 
 
@@ -41,8 +42,13 @@ def test_registration_reads_back_a_known_rotation(angle: float) -> None:
     fixed = pe.keypoints(pe.grey_at_side(_rotated(scene, angle)))
     found, scale, inliers = pe.registration(moving, fixed)
     assert inliers >= pe.MIN_INLIERS
-    assert abs(float(pe.wrapped(found - angle))) < 2.0
+    assert abs(float(wrapped_angle(found - angle))) < 2.0
     assert scale == pytest.approx(1.0, abs=0.05)
+
+
+def test_a_lower_contrast_threshold_finds_more_keypoints() -> None:
+    grey = pe.grey_at_side(_scene())
+    assert len(pe.keypoints(grey, pe.CONTRAST)[0]) > len(pe.keypoints(grey)[0])
 
 
 def test_a_blank_image_is_not_registered() -> None:
@@ -57,20 +63,20 @@ def test_the_drawn_pose_is_the_one_the_generator_turns_by() -> None:
     rng = fs.file_rng(pe.SETTINGS, "all", "bottle", GOOD, name)
     turned, _ = fs.pose(scene, None, rng, pe.SETTINGS)
     found, _, _ = pe.registration(pe.keypoints(scene), pe.keypoints(turned))
-    assert abs(float(pe.wrapped(found - pe.drawn_pose("bottle", name)))) < 2.0
+    assert abs(float(wrapped_angle(found - pe.drawn_pose("bottle", name)))) < 2.0
 
 
 def test_wrapped_brings_angles_into_the_half_open_period() -> None:
-    assert np.allclose(pe.wrapped([190.0, -190.0, 180.0, 360.0]), [-170.0, 170.0, 180.0, 0.0])
-    assert np.allclose(pe.wrapped([50.0, -50.0], 90.0), [-40.0, 40.0])
+    assert np.allclose(wrapped_angle([190.0, -190.0, 180.0, 360.0]), [-170.0, 170.0, 180.0, 0.0])
+    assert np.allclose(wrapped_angle([50.0, -50.0], 90.0), [-40.0, 40.0])
 
 
 def test_the_summary_counts_unregistered_images_as_misses() -> None:
     rows = pd.DataFrame({
-        "category": ["a"] * 4, "image": ["1", "2", "3", "4"],
+        "category": ["a"] * 4, "estimator": ["e"] * 4, "image": ["1", "2", "3", "4"],
         "drawn": [10.0, 170.0, -90.0, 0.0], "estimated": [12.0, -175.0, 0.0, np.nan],
     })  # fmt: skip
-    s = pe.summary(rows).set_index("category").loc["a"]
+    s = pose_estimate_summary(rows).set_index(["category", "estimator"]).loc[("a", "e")]
     assert s["images"] == 4 and s["not_registered"] == 0.25
     # errors 2, 15, 90 (wrapped): within 10 one of four, within 20 two of four
     assert s["within_10"] == 0.25 and s["within_20"] == 0.5
