@@ -34,9 +34,9 @@ same with references registered among themselves; the study reads their drawn po
 
 **Measures** (:func:`fsad.report.pose_estimate_summary`), per category: the images, the
 share not registered, the median absolute angle error of those registered, and the share of
-all images within 10 and within 20 degrees (images not registered count as misses); also with the error taken modulo
-90 degrees (a part that looks the same turned by a quarter, such as a nut with four sides,
-cannot be registered beyond that).
+all images within 10 and within 20 degrees (images not registered count as misses); also
+with the error taken modulo 90 degrees (a part that looks the same turned by a quarter, such
+as a nut with four sides, cannot be registered beyond that).
 
 **What it can say and what it cannot.** Only bottle and transistor photograph their part in
 one pose (MVTec: a bottle seen from above, a transistor on its board); screw lies at any
