@@ -60,7 +60,8 @@ Command (one CSV per folder; ``--report`` prints the summary)::
 
     python -m research.pose_estimate_study --suite $SUITE/all \
         --out results/explore/pose_estimate_all.csv
-    python -m research.light_oracle --data $FSAD_DATA --suite $SUITE/all --out $SUITE/all_light_undone
+    python -m research.light_oracle --data $FSAD_DATA --suite $SUITE/all \
+        --out $SUITE/all_light_undone
     python -m research.pose_estimate_study --suite $SUITE/all_light_undone \
         --out results/explore/pose_estimate_light_undone.csv
 """
