@@ -38,8 +38,8 @@ def _rotated(image: np.ndarray, angle: float) -> np.ndarray:
 @pytest.mark.parametrize("angle", [-150.0, -35.0, 20.0, 120.0])
 def test_registration_reads_back_a_known_rotation(angle: float) -> None:
     scene = _scene()
-    moving = pe.keypoints(pe.grey_at_side(scene))
-    fixed = pe.keypoints(pe.grey_at_side(_rotated(scene, angle)))
+    moving = pe.keypoints(pe.grey_at(scene))
+    fixed = pe.keypoints(pe.grey_at(_rotated(scene, angle)))
     found, scale, inliers = pe.registration(moving, fixed)
     assert inliers >= pe.MIN_INLIERS
     assert abs(float(wrapped_angle(found - angle))) < 2.0
@@ -47,23 +47,59 @@ def test_registration_reads_back_a_known_rotation(angle: float) -> None:
 
 
 def test_a_lower_contrast_threshold_finds_more_keypoints() -> None:
-    grey = pe.grey_at_side(_scene())
+    grey = pe.grey_at(_scene())
     assert len(pe.keypoints(grey, pe.CONTRAST)[0]) > len(pe.keypoints(grey)[0])
 
 
 def test_a_blank_image_is_not_registered() -> None:
     blank = pe.keypoints(np.full((128, 128), 100, np.uint8))
-    found, scale, inliers = pe.registration(blank, pe.keypoints(pe.grey_at_side(_scene())))
+    found, scale, inliers = pe.registration(blank, pe.keypoints(pe.grey_at(_scene())))
     assert np.isnan(found) and np.isnan(scale) and inliers == 0
 
 
-def test_the_drawn_pose_is_the_one_the_generator_turns_by() -> None:
-    # the generator's pose step on the file's own generator, read back by registration
+def test_the_drawn_pose_is_the_one_the_generator_turns_by(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the whole suite `all` on a file's own generator: the angle its pose step turns by
+    import cv2
+
+    turned: list[float] = []
+    real = cv2.getRotationMatrix2D
+
+    def spy(centre: tuple[float, float], angle: float, scale: float) -> np.ndarray:
+        turned.append(angle)
+        return real(centre, angle, scale)
+
+    monkeypatch.setattr(cv2, "getRotationMatrix2D", spy)
+    for category, name in [("bottle", "000.jpg"), ("transistor", "017.jpg")]:
+        turned.clear()
+        rng = fs.file_rng(pe.SETTINGS, "all", category, GOOD, name)
+        fs.transform(_scene(), None, "all", rng, pe.SETTINGS)
+        assert turned == [pytest.approx(pe.drawn_pose(category, name))]
+
+
+def test_registration_reads_back_the_generators_pose() -> None:
     scene, name = _scene(), "000.jpg"
     rng = fs.file_rng(pe.SETTINGS, "all", "bottle", GOOD, name)
-    turned, _ = fs.pose(scene, None, rng, pe.SETTINGS)
-    found, _, _ = pe.registration(pe.keypoints(scene), pe.keypoints(turned))
+    moved, _ = fs.pose(scene, None, rng, pe.SETTINGS)
+    found, _, _ = pe.registration(pe.keypoints(scene), pe.keypoints(moved))
     assert abs(float(wrapped_angle(found - pe.drawn_pose("bottle", name)))) < 2.0
+
+
+def test_one_match_per_reference_keypoint_the_closest() -> None:
+    import cv2
+
+    matches = [cv2.DMatch(0, 7, 5.0), cv2.DMatch(1, 7, 2.0), cv2.DMatch(2, 7, 9.0),
+               cv2.DMatch(3, 4, 1.0)]  # fmt: skip
+    kept = pe.unique_matches(matches)
+    assert sorted((m.queryIdx, m.trainIdx) for m in kept) == [(1, 7), (3, 4)]
+
+
+def test_a_collapsed_or_overstretched_fit_is_not_a_registration() -> None:
+    assert pe.accepted(1.0, pe.MIN_INLIERS)
+    assert not pe.accepted(1e-6, 50)  # every keypoint mapped onto one spot
+    assert not pe.accepted(3.0, 50)
+    assert not pe.accepted(1.0, pe.MIN_INLIERS - 1)
 
 
 def test_wrapped_brings_angles_into_the_half_open_period() -> None:
