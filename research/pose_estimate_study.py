@@ -59,17 +59,16 @@ back is for a round to measure.
 
 **What it found** (``results/explore/pose_estimate_all.csv`` and
 ``pose_estimate_light_undone.csv``, the bank's normal images of ``all`` and of the oracle's
-copies: bottle 209, transistor 213, screw 250, metal_nut 10; at d913800 and 34a3309, the
-same study code, the second rerun on a clean tree with identical rows; half a minute for
-both): where a fit is accepted it is right on transistor (median error 0.4-0.5 degrees,
-every accepted fit within 3.3 degrees, scales 0.69-1.36), but ``best_of`` accepts one for
-33 % of transistor's images in ``all`` and 44 % with the drawn light divided out
-(``one_reference`` 1 % and 4 %); bottle's images (median 40-49 keypoints, transistor's
-96-98) gave no accepted fit. Screw: 15 % accepted in ``all``, 25 % without the light, within
-10 degrees for 5 % and 8 % of its images (median error 13-15 degrees: its source poses
-vary). So keypoint registration reads the pose exactly where it reads it at all, and for
-most images it does not: a method built on it would have to leave two thirds of transistor's
-images in their drawn pose.
+copies: bottle 209, transistor 213, screw 250, metal_nut 10; at 33f268c, whose rows equal
+those of d913800 and 34a3309 before its last correction; half a minute for both): where a
+fit is accepted it is right on transistor (median error 0.4-0.5 degrees, every accepted fit
+within 3.3 degrees, scales 0.69-1.36), but ``best_of`` accepts one for 33 % of transistor's
+images in ``all`` and 44 % with the drawn light divided out (``one_reference`` 1 % and 4 %);
+bottle's images (median 40-49 keypoints, transistor's 96-98) gave no accepted fit. Screw: 15
+% accepted in ``all``, 25 % without the light, within 10 degrees for 5 % and 8 % of its
+images (median error 13-15 degrees: its source poses vary). So keypoint registration reads
+the pose exactly where it reads it at all, and for most images it does not: a method built
+on it would have to leave two thirds of transistor's images in their drawn pose.
 
 Command (one CSV per folder; ``--report`` prints the summary)::
 
