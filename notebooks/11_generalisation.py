@@ -1243,9 +1243,9 @@ if loo_table is not None and {"all_but_illumination", "all_light_undone"} <= set
 # same images. What these rows would read was written in
 # `results/suite_leave_one_out/README.md` before the first of them ran: the target asks the
 # default on `all` to lie within 5 points of its untransformed figure; if it lies more than 5
-# points below even with the drawn light divided out, an exact light correction, the best a
-# light estimate can do, would not by itself meet the target. A bound, not a method: nothing
-# is chosen from it.
+# points below even with the drawn light divided out, a correction of exactly the drawn light
+# would not by itself meet the target. A bound, not a method: nothing is chosen from it (an
+# estimate that normalises more than the drawn light is not bounded by it).
 
 # %% tags=["hide-input"]
 ORACLES = ["all_light_undone", "all_but_illumination"]
@@ -1313,6 +1313,8 @@ else:
         # the gated default without the light test: support as shot, no light undone
         turned_cost = means[GATED_DEFAULT] - means[FIXED_DEFAULT]
         light_part = means[DEFAULT_METHOD] - means[GATED_DEFAULT]
+        lit = five[five["method"] == DEFAULT_METHOD]["info"].map(json.loads)
+        fired = sum(bool(i.get("light_test", {}).get("varies")) for i in lit)
         pose_file = RESULTS / "explore" / "pose_test.csv"
         held = pd.Series(dtype=str)
         if pose_file.is_file():
@@ -1329,9 +1331,10 @@ else:
             f"{fixed['untransformed']}. So of the {-shipped['to go']:.2f} points to go, "
             f"{turned_cost:.2f} are what turning the support costs on images whose pose is "
             f"fixed (`{GATED_DEFAULT}`, the support as shot and no light undone, scores "
-            f"{means[GATED_DEFAULT]:.2f} there), which the suite's drawn pose makes necessary; "
+            f"{means[GATED_DEFAULT]:.2f} there), the choice its pose test makes on `all`; "
             f"{light_part:+.2f} is the default's own light correction on the untransformed "
-            f"images; and {-fixed['to go']:.2f} is what is left to the turned support with the "
+            f"images (its light test finds their light varying in {fired} of {len(lit)} "
+            f"cells); and {-fixed['to go']:.2f} is what is left to the turned support with the "
             "drawn light divided out."
         )
     display(Markdown("\n".join(lines)))
@@ -1340,9 +1343,9 @@ else:
 # What this says (a bound, not a method): **no light correction alone meets the target for
 # the shipped default.** With the drawn light divided out, or never drawn, it still lies
 # well over 5 points below its untransformed figure, and on these images it behaves exactly
-# as `_fixed` does (its light test holds, its pose test turns the support). Most of what is
-# left is the support turned for a pose the suite draws at random, a cost the untransformed
-# images, whose pose is fixed, never pay.
+# as `_fixed` does (its light test holds, its pose test turns the support). Half to two
+# thirds of what is left (the lines above) is the support turned for a pose the suite draws
+# at random, a cost the untransformed images, whose pose is fixed, never pay.
 
 # %% [markdown]
 # ### Can each image's pose be read from its pixels?
@@ -1398,9 +1401,9 @@ else:
 # %% [markdown]
 # What this says (a study: it chose nothing): keypoint registration reads transistor's pose
 # exactly where it reads it at all, and for most images it does not. Every accepted fit on
-# transistor lies within a degree or two of the drawn rotation, but *best_of* accepts one for
+# transistor lies within a few degrees of the drawn rotation, but *best_of* accepts one for
 # about a third of its normal images in `all` and for under half with the drawn light
-# divided out; bottle's images carry too few keypoints for any. A method that turned images
+# divided out; bottle's images gave none. A method that turned images
 # back by registration would leave most of transistor's images in their drawn pose, so the
 # turned support's part of the gap is not within reach of this means alone. A next attempt
 # would need a pose estimate for every image (from the engine's own features, say, or a
