@@ -82,23 +82,17 @@ Command (one CSV per folder; ``--report`` prints the summary)::
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from fsad import suite as fs
 from fsad.data import GOOD, read_image
 from fsad.report import pose_estimate_summary, wrapped_angle
-from fsad.utils import atomic_write_csv
-from research.image_round import tree_commit
-from research.records import data_root
-from research.robust import CATEGORIES
+from research.light_fit_study import study_main
 
 #: every image is resized by this factor before SIFT reads it
 FACTOR = 0.5
@@ -273,30 +267,10 @@ def _row(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``--suite`` and ``--out`` write the CSV (stamped with the commit); ``--report``
-    prints :func:`fsad.report.pose_estimate_summary` of it."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=None, help="data root (default: $FSAD_DATA)")
-    ap.add_argument("--suite", type=Path, help="a folder of the suite `all`'s geometry")
-    ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=CATEGORIES)
-    ap.add_argument("--report", action="store_true")
-    args = ap.parse_args(argv)
-    if args.report:
-        print(
-            pose_estimate_summary(pd.read_csv(args.out, dtype={"image": str}))
-            .round(3)
-            .to_string(index=False)
-        )
-        return
-    if args.suite is None:
-        ap.error("--suite is needed")
-    rows = []
-    for category in args.categories:
-        rows += category_rows(data_root(args.data), args.suite, category)
-        print(category, len(rows), flush=True)
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    atomic_write_csv(args.out, pd.DataFrame(rows).assign(git_commit=tree_commit(), timestamp=stamp))
+    """The study's command line (:func:`research.light_fit_study.study_main`): ``--suite``
+    and ``--out`` write the CSV stamped with the commit; ``--report`` prints
+    :func:`fsad.report.pose_estimate_summary` of it."""
+    study_main(argv, __doc__, category_rows, pose_estimate_summary)
 
 
 if __name__ == "__main__":
