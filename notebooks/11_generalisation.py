@@ -1087,6 +1087,12 @@ def oracle_table(method: str, suites: list[str]) -> pd.DataFrame:
                                         "queries", "chance"]).set_index("suite")  # fmt: skip
 
 
+def light_varied(rows: pd.DataFrame) -> int:
+    """How many of ``rows`` (result rows of a light-tested method) record a light test that
+    found the light varying (their ``info`` JSON)."""
+    return sum(bool(json.loads(i).get("light_test", {}).get("varies")) for i in rows["info"])
+
+
 def show_oracle_table(table: pd.DataFrame, method: str) -> None:
     """Display ``oracle_table``'s rows, signed changes to two decimals."""
     display(Markdown(f"**`{method}`, 5 shots, mean ± sample std over seeds**"))
@@ -1286,10 +1292,9 @@ else:
         )
         rows = loo_all_rows[name]
         rows = rows[(rows["method"] == DEFAULT_METHOD) & (rows["shots"] == 5)]
-        tests = [json.loads(info).get("light_test", {}) for info in rows["info"]]
-        varies = sum(bool(t.get("varies")) for t in tests)
+        varies = light_varied(rows)
         lines.append(
-            f"  Its light test found the light varying in {varies} of {len(tests)} cells"
+            f"  Its light test found the light varying in {varies} of {len(rows)} cells"
             + (" (so these rows are the gated default's: nothing undone)." if varies == 0 else ".")
         )
     fixed_oracle = oracle_table(FIXED_DEFAULT, ["all_light_undone"])
@@ -1313,8 +1318,8 @@ else:
         # the gated default without the light test: support as shot, no light undone
         turned_cost = means[GATED_DEFAULT] - means[FIXED_DEFAULT]
         light_part = means[DEFAULT_METHOD] - means[GATED_DEFAULT]
-        lit = five[five["method"] == DEFAULT_METHOD]["info"].map(json.loads)
-        fired = sum(bool(i.get("light_test", {}).get("varies")) for i in lit)
+        lit = five[five["method"] == DEFAULT_METHOD]
+        fired = light_varied(lit)
         pose_file = RESULTS / "explore" / "pose_test.csv"
         held = pd.Series(dtype=str)
         if pose_file.is_file():
